@@ -9,7 +9,6 @@ G_BEGIN_DECLS
 /* Validates @doc against domain.rng in COHORT_LIBVIRT_SCHEMADIR (or $COHORT_LIBVIRT_SCHEMADIR).
  * The schema is loaded once per process; validation is thread-safe. @name goes in the error
  * with the line and libvirt schema's complaint. */
-gboolean
-cohort_domain_schema_validate(xmlDoc *doc, const gchar *name, GError **error);
+gboolean cohort_domain_schema_validate(xmlDoc *doc, const gchar *name, GError **error);
 
 G_END_DECLS

@@ -4,7 +4,7 @@
 
 #include "cohort-error.h"
 
-G_DEFINE_QUARK(cohort-error-quark, cohort_error)
+G_DEFINE_QUARK(cohort - error - quark, cohort_error)
 
 typedef struct {
     const gchar *code;

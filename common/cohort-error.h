@@ -22,13 +22,9 @@ typedef enum {
     COHORT_ERROR_LAST
 } CohortError;
 
-GQuark
-cohort_error_quark(void);
-const gchar *
-cohort_error_code_to_string(CohortError code);
-CohortError
-cohort_error_code_from_string(const gchar *str);
-guint
-cohort_error_code_to_http_status(CohortError code);
+GQuark cohort_error_quark(void);
+const gchar *cohort_error_code_to_string(CohortError code);
+CohortError cohort_error_code_from_string(const gchar *str);
+guint cohort_error_code_to_http_status(CohortError code);
 
 G_END_DECLS

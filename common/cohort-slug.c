@@ -18,8 +18,8 @@ cohort_slug_validate(const gchar *slug, const gchar *what, GError **error)
     len = strlen(slug);
     if (len > COHORT_SLUG_MAX_LEN) {
         g_set_error(error, COHORT_ERROR, COHORT_ERROR_INVALID_ARGUMENT,
-                    "%s is %" G_GSIZE_FORMAT " characters long; at most %d are allowed", what,
-                    len, COHORT_SLUG_MAX_LEN);
+                    "%s is %" G_GSIZE_FORMAT " characters long; at most %d are allowed", what, len,
+                    COHORT_SLUG_MAX_LEN);
         return FALSE;
     }
     for (gsize i = 0; i < len; i++) {

@@ -1,0 +1,32 @@
+#define G_LOG_DOMAIN "cohort-names"
+
+#include "config.h"
+
+#include "cohort-names.h"
+
+gchar *
+cohort_names_domain(const gchar *cohort, const gchar *trainee, guint index)
+{
+    if (index <= 1)
+        return g_strdup_printf(COHORT_NAME_PREFIX "%s-%s", cohort, trainee);
+    return g_strdup_printf(COHORT_NAME_PREFIX "%s-%s-%u", cohort, trainee, index);
+}
+
+gchar *
+cohort_names_overlay(const gchar *domain_name)
+{
+    return g_strconcat(domain_name, ".qcow2", NULL);
+}
+
+gchar *
+cohort_names_network(const gchar *cohort)
+{
+    return g_strconcat(COHORT_NAME_PREFIX, cohort, NULL);
+}
+
+gboolean
+cohort_names_has_prefix(const gchar *name)
+{
+    return name != NULL && g_str_has_prefix(name, COHORT_NAME_PREFIX) &&
+           name[strlen(COHORT_NAME_PREFIX)] != '\0';
+}
