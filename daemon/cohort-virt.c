@@ -1,0 +1,72 @@
+#define G_LOG_DOMAIN "cohort-virt"
+
+#include "config.h"
+
+#include "cohort-error.h"
+#include "cohort-virt.h"
+
+static void
+cohort_virt_error_ignore(void *userdata, virErrorPtr err)
+{
+}
+
+void
+cohort_virt_init(void)
+{
+    static gsize once = 0;
+
+    if (g_once_init_enter(&once)) {
+        virInitialize();
+        virSetErrorFunc(NULL, cohort_virt_error_ignore);
+        g_once_init_leave(&once, 1);
+    }
+}
+
+static gboolean
+cohort_virt_error_is_connection(const virError *verr)
+{
+    return verr->code == VIR_ERR_NO_CONNECT || verr->code == VIR_ERR_RPC ||
+           verr->code == VIR_ERR_AUTH_FAILED || verr->code == VIR_ERR_AUTH_UNAVAILABLE ||
+           (verr->domain == VIR_FROM_RPC && verr->code == VIR_ERR_SYSTEM_ERROR) ||
+           verr->code == VIR_ERR_INVALID_CONN;
+}
+
+void
+cohort_virt_set_error(GError **error, const gchar *what)
+{
+    const virError *verr = virGetLastError();
+
+    if (verr == NULL) {
+        g_set_error(error, COHORT_ERROR, COHORT_ERROR_LIBVIRT, "%s: unknown libvirt error", what);
+        return;
+    }
+    g_set_error(error, COHORT_ERROR,
+                cohort_virt_error_is_connection(verr) ? COHORT_ERROR_HOST_UNAVAILABLE
+                                                      : COHORT_ERROR_LIBVIRT,
+                "%s: %s", what, verr->message != NULL ? verr->message : "no message");
+}
+
+int
+cohort_virt_last_error_code(void)
+{
+    const virError *verr = virGetLastError();
+    return verr != NULL ? verr->code : VIR_ERR_OK;
+}
+
+virConnectPtr
+cohort_virt_connect(const gchar *uri, GError **error)
+{
+    virConnectPtr conn;
+
+    cohort_virt_init();
+    conn = virConnectOpen(uri);
+    if (conn == NULL) {
+        g_autofree gchar *what = g_strdup_printf("connecting to %s", uri);
+        cohort_virt_set_error(error, what);
+        /* A host we cannot reach is unavailable, whatever libvirt called it. */
+        if (error != NULL && *error != NULL)
+            (*error)->code = COHORT_ERROR_HOST_UNAVAILABLE;
+        return NULL;
+    }
+    return conn;
+}

@@ -1,0 +1,494 @@
+/* The provisioner on libvirt's embedded test driver: a fresh lab-size host per test. */
+#define G_LOG_DOMAIN "test-provision"
+
+#include "config.h"
+
+#include "cohort-test.h"
+
+#include "cohort-error.h"
+#include "cohort-names.h"
+#include "cohort-provision.h"
+#include "cohort-virt.h"
+#include "cohort-xml.h"
+
+/* virDomainCreate fails when this is set: a start failure the test driver cannot produce. */
+static gboolean fail_next_start = FALSE;
+int __real_virDomainCreate(virDomainPtr domain);
+int __wrap_virDomainCreate(virDomainPtr domain);
+int
+__wrap_virDomainCreate(virDomainPtr domain)
+{
+    if (fail_next_start) {
+        fail_next_start = FALSE;
+        /* An honest libvirt error, raised by libvirt itself: start a domain that is gone. */
+        {
+            virConnectPtr conn = virDomainGetConnect(domain);
+            virDomainPtr ghost = virDomainLookupByName(conn, "no-such-domain-for-test");
+            g_assert_null(ghost);
+        }
+        return -1;
+    }
+    return __real_virDomainCreate(domain);
+}
+
+typedef struct {
+    virConnectPtr conn;
+    CohortProvisioner *prov;
+    CohortTemplate *tmpl;
+    GPtrArray *keep;
+} Fixture;
+
+static int
+fixture_setup(void **state)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree gchar *uri = cohort_test_lab_host_uri();
+    Fixture *fx = g_new0(Fixture, 1);
+
+    fx->conn = cohort_virt_connect(uri, &error);
+    cohort_assert_no_error(error);
+    fx->prov = cohort_provisioner_new(fx->conn, "default", &error);
+    cohort_assert_no_error(error);
+    fx->tmpl = cohort_test_template_load("tiny");
+    fx->keep = g_ptr_array_new_with_free_func(g_free);
+    assert_true(cohort_provisioner_base_ensure_blank(fx->prov, fx->tmpl, &error));
+    cohort_assert_no_error(error);
+    *state = fx;
+    return 0;
+}
+
+/* Nothing of Cohort's may be left; the admin's own VM must still be there, running. */
+static int
+fixture_teardown(void **state)
+{
+    Fixture *fx = *state;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GPtrArray) domains = cohort_provisioner_list_owned_domains(fx->prov, &error);
+    g_autoptr(GPtrArray) overlays = cohort_provisioner_list_owned_overlays(fx->prov, &error);
+    g_autoptr(virDomain) admin = virDomainLookupByName(fx->conn, "admin-build-server");
+
+    assert_non_null(domains);
+    assert_non_null(overlays);
+    assert_int_equal(domains->len, 0);
+    assert_int_equal(overlays->len, 0);
+    assert_non_null(admin);
+    assert_int_equal(virDomainIsActive(admin), 1);
+
+    cohort_provisioner_free(fx->prov);
+    cohort_template_free(fx->tmpl);
+    g_ptr_array_unref(fx->keep);
+    virConnectClose(fx->conn);
+    g_free(fx);
+    return 0;
+}
+
+static gchar *
+volume_backing_path(virConnectPtr conn, const gchar *name)
+{
+    g_autoptr(virStoragePool) pool = virStoragePoolLookupByName(conn, "default");
+    g_autoptr(virStorageVol) vol = virStorageVolLookupByName(pool, name);
+    g_autofree gchar *xml = NULL;
+    g_autoptr(xmlDoc) doc = NULL;
+    g_autoptr(xmlXPathContext) ctxt = NULL;
+    g_autoptr(GError) error = NULL;
+
+    assert_non_null(vol);
+    xml = virStorageVolGetXMLDesc(vol, 0);
+    doc = cohort_xml_parse_memory(xml, strlen(xml), "volume", "volume", &error);
+    cohort_assert_no_error(error);
+    ctxt = xmlXPathNewContext(doc);
+    return cohort_xml_find_string(ctxt, "string(/volume/backingStore/path)");
+}
+
+static void
+test_provision_create_and_teardown(void **state)
+{
+    Fixture *fx = *state;
+    g_autoptr(GError) error = NULL;
+    const gchar *trainees[] = {"sok-dara", "pov-bopha", "seng-vichet", "mao-makara", "ly-chantha"};
+
+    for (guint i = 0; i < G_N_ELEMENTS(trainees); i++) {
+        CohortMachineSpec spec;
+        cohort_test_spec_init(&spec, fx->keep, "cloud-101", trainees[i], i + 1);
+        assert_true(cohort_provisioner_machine_create(fx->prov, fx->tmpl, &spec, &error));
+        cohort_assert_no_error(error);
+    }
+    for (guint i = 0; i < G_N_ELEMENTS(trainees); i++) {
+        g_autofree gchar *name = cohort_names_domain("cloud-101", trainees[i], 1);
+        g_autofree gchar *overlay = cohort_names_overlay(name);
+        g_autofree gchar *backing = volume_backing_path(fx->conn, overlay);
+        g_autoptr(virDomain) dom = virDomainLookupByName(fx->conn, name);
+
+        assert_non_null(dom);
+        assert_int_equal(virDomainIsActive(dom), 1);
+        assert_int_equal(virDomainIsPersistent(dom), 1);
+        assert_int_equal(cohort_provisioner_domain_get_machine_id(dom), i + 1);
+        /* a linked clone of the template's base, not a copy */
+        assert_string_equal(backing, "/var/lib/libvirt/images/tiny-base.qcow2");
+    }
+    {
+        g_autoptr(GPtrArray) domains = cohort_provisioner_list_owned_domains(fx->prov, &error);
+        assert_non_null(domains);
+        assert_int_equal(domains->len, 5);
+        assert_string_equal(g_ptr_array_index(domains, 0), "cohort-cloud-101-ly-chantha");
+    }
+    for (guint i = 0; i < G_N_ELEMENTS(trainees); i++) {
+        g_autofree gchar *name = cohort_names_domain("cloud-101", trainees[i], 1);
+        g_autofree gchar *overlay = cohort_names_overlay(name);
+        assert_true(cohort_provisioner_machine_teardown(fx->prov, name, i + 1, &error));
+        cohort_assert_no_error(error);
+        assert_false(cohort_test_domain_exists(fx->conn, name));
+        assert_false(cohort_test_volume_exists(fx->conn, "default", overlay));
+    }
+}
+
+static void
+test_provision_idempotent(void **state)
+{
+    Fixture *fx = *state;
+    g_autoptr(GError) error = NULL;
+    CohortMachineSpec spec;
+
+    cohort_test_spec_init(&spec, fx->keep, "cloud-101", "sok-dara", 7);
+    assert_true(cohort_provisioner_machine_create(fx->prov, fx->tmpl, &spec, &error));
+    cohort_assert_no_error(error);
+    /* twice: the same machine, still one domain and one overlay */
+    assert_true(cohort_provisioner_machine_create(fx->prov, fx->tmpl, &spec, &error));
+    cohort_assert_no_error(error);
+    {
+        g_autoptr(GPtrArray) domains = cohort_provisioner_list_owned_domains(fx->prov, &error);
+        g_autoptr(GPtrArray) overlays = cohort_provisioner_list_owned_overlays(fx->prov, &error);
+        assert_int_equal(domains->len, 1);
+        assert_int_equal(overlays->len, 1);
+    }
+    /* every single step again, too */
+    assert_true(cohort_provisioner_domain_start(fx->prov, spec.domain_name, 7, &error));
+    cohort_assert_no_error(error);
+    assert_true(cohort_provisioner_machine_teardown(fx->prov, spec.domain_name, 7, &error));
+    cohort_assert_no_error(error);
+    assert_true(cohort_provisioner_machine_teardown(fx->prov, spec.domain_name, 7, &error));
+    cohort_assert_no_error(error);
+    assert_true(cohort_provisioner_domain_destroy(fx->prov, spec.domain_name, 7, &error));
+    assert_true(cohort_provisioner_domain_undefine(fx->prov, spec.domain_name, 7, &error));
+    assert_true(cohort_provisioner_overlay_delete(fx->prov, spec.domain_name, &error));
+    cohort_assert_no_error(error);
+}
+
+/* A stopped machine (after a crash half-way through teardown) still tears down. */
+static void
+test_provision_teardown_after_partial(void **state)
+{
+    Fixture *fx = *state;
+    g_autoptr(GError) error = NULL;
+    CohortMachineSpec spec;
+
+    cohort_test_spec_init(&spec, fx->keep, "cloud-101", "sok-dara", 3);
+    assert_true(cohort_provisioner_machine_create(fx->prov, fx->tmpl, &spec, &error));
+    assert_true(cohort_provisioner_domain_destroy(fx->prov, spec.domain_name, 3, &error));
+    assert_true(cohort_provisioner_domain_undefine(fx->prov, spec.domain_name, 3, &error));
+    /* overlay still there, no domain: teardown finishes the job */
+    assert_false(cohort_test_domain_exists(fx->conn, spec.domain_name));
+    assert_true(cohort_provisioner_machine_teardown(fx->prov, spec.domain_name, 3, &error));
+    cohort_assert_no_error(error);
+}
+
+static void
+define_foreign_domain(virConnectPtr conn, const gchar *name)
+{
+    g_autoptr(xmlDoc) doc = xmlNewDoc(BAD_CAST "1.0");
+    xmlNode *root = xmlNewNode(NULL, BAD_CAST "domain");
+    xmlNode *os;
+    xmlNode *node;
+    g_autofree gchar *xml = NULL;
+    g_autoptr(virDomain) dom = NULL;
+
+    xmlDocSetRootElement(doc, root);
+    xmlSetProp(root, BAD_CAST "type", BAD_CAST "test");
+    node = xmlNewChild(root, NULL, BAD_CAST "name", NULL);
+    cohort_xml_set_text(node, name);
+    node = xmlNewChild(root, NULL, BAD_CAST "memory", NULL);
+    cohort_xml_set_text(node, "65536");
+    os = xmlNewChild(root, NULL, BAD_CAST "os", NULL);
+    node = xmlNewChild(os, NULL, BAD_CAST "type", NULL);
+    cohort_xml_set_text(node, "hvm");
+    xml = cohort_xml_to_string(doc);
+    dom = virDomainDefineXML(conn, xml);
+    assert_non_null(dom);
+    assert_int_equal(virDomainCreate(dom), 0);
+}
+
+/* A VM of the admin's own that happens to carry a Cohort-like name is never touched. */
+static void
+test_provision_foreign_domain_untouched(void **state)
+{
+    Fixture *fx = *state;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(virDomain) foreign = NULL;
+    CohortMachineSpec spec;
+
+    cohort_test_spec_init(&spec, fx->keep, "cloud-101", "sok-dara", 1);
+    define_foreign_domain(fx->conn, spec.domain_name);
+
+    assert_false(cohort_provisioner_machine_create(fx->prov, fx->tmpl, &spec, &error));
+    cohort_assert_error(error, COHORT_ERROR_CONFLICT);
+    cohort_assert_contains(error->message, "does not carry Cohort's tag");
+    g_clear_error(&error);
+    /* the overlay this call made was rolled back; the foreign VM is as it was */
+    assert_false(cohort_test_volume_exists(fx->conn, "default", "cohort-cloud-101-sok-dara.qcow2"));
+
+    assert_false(cohort_provisioner_machine_teardown(fx->prov, spec.domain_name, 1, &error));
+    cohort_assert_error(error, COHORT_ERROR_CONFLICT);
+    g_clear_error(&error);
+    assert_false(cohort_provisioner_domain_destroy(fx->prov, spec.domain_name, 1, &error));
+    cohort_assert_error(error, COHORT_ERROR_CONFLICT);
+    g_clear_error(&error);
+    assert_false(cohort_provisioner_domain_undefine(fx->prov, spec.domain_name, 1, &error));
+    cohort_assert_error(error, COHORT_ERROR_CONFLICT);
+    g_clear_error(&error);
+
+    foreign = virDomainLookupByName(fx->conn, spec.domain_name);
+    assert_non_null(foreign);
+    assert_int_equal(virDomainIsActive(foreign), 1);
+    {
+        g_autoptr(GPtrArray) domains = cohort_provisioner_list_owned_domains(fx->prov, &error);
+        assert_int_equal(domains->len, 0);
+    }
+    /* the test removes its own foreign VM */
+    assert_int_equal(virDomainDestroy(foreign), 0);
+    assert_int_equal(virDomainUndefine(foreign), 0);
+}
+
+/* Cohort's own machine, but another machine id: not this caller's to remove. */
+static void
+test_provision_other_machine_untouched(void **state)
+{
+    Fixture *fx = *state;
+    g_autoptr(GError) error = NULL;
+    CohortMachineSpec spec;
+
+    cohort_test_spec_init(&spec, fx->keep, "cloud-101", "sok-dara", 11);
+    assert_true(cohort_provisioner_machine_create(fx->prov, fx->tmpl, &spec, &error));
+    assert_false(cohort_provisioner_machine_teardown(fx->prov, spec.domain_name, 12, &error));
+    cohort_assert_error(error, COHORT_ERROR_CONFLICT);
+    cohort_assert_contains(error->message, "machine 11");
+    g_clear_error(&error);
+    assert_true(cohort_test_domain_exists(fx->conn, spec.domain_name));
+    assert_true(cohort_test_volume_exists(fx->conn, "default", "cohort-cloud-101-sok-dara.qcow2"));
+    assert_true(cohort_provisioner_machine_teardown(fx->prov, spec.domain_name, 11, &error));
+    cohort_assert_no_error(error);
+}
+
+static void
+test_provision_rollback_on_start_failure(void **state)
+{
+    Fixture *fx = *state;
+    g_autoptr(GError) error = NULL;
+    CohortMachineSpec spec;
+
+    cohort_test_spec_init(&spec, fx->keep, "cloud-101", "sok-dara", 5);
+    fail_next_start = TRUE;
+    assert_false(cohort_provisioner_machine_create(fx->prov, fx->tmpl, &spec, &error));
+    cohort_assert_error(error, COHORT_ERROR_LIBVIRT);
+    /* says which step failed, on what, and libvirt's own words */
+    cohort_assert_contains(error->message, "starting the domain cohort-cloud-101-sok-dara");
+    cohort_assert_contains(error->message, "Domain not found");
+    assert_false(cohort_test_domain_exists(fx->conn, spec.domain_name));
+    assert_false(cohort_test_volume_exists(fx->conn, "default", "cohort-cloud-101-sok-dara.qcow2"));
+}
+
+/* A rendering failure (bad VNC password) stops before libvirt defines anything. */
+static void
+test_provision_rollback_on_define_failure(void **state)
+{
+    Fixture *fx = *state;
+    g_autoptr(GError) error = NULL;
+    CohortMachineSpec spec;
+
+    cohort_test_spec_init(&spec, fx->keep, "cloud-101", "sok-dara", 5);
+    spec.vnc_password = "far too long for vnc";
+    assert_false(cohort_provisioner_machine_create(fx->prov, fx->tmpl, &spec, &error));
+    cohort_assert_error(error, COHORT_ERROR_INVALID_ARGUMENT);
+    g_clear_error(&error);
+    assert_false(cohort_test_domain_exists(fx->conn, spec.domain_name));
+    assert_false(cohort_test_volume_exists(fx->conn, "default", "cohort-cloud-101-sok-dara.qcow2"));
+}
+
+static void
+test_provision_missing_base(void **state)
+{
+    Fixture *fx = *state;
+    g_autoptr(GError) error = NULL;
+    CohortMachineSpec spec;
+
+    assert_true(cohort_provisioner_base_delete(fx->prov, fx->tmpl, &error));
+    cohort_test_spec_init(&spec, fx->keep, "cloud-101", "sok-dara", 5);
+    assert_false(cohort_provisioner_machine_create(fx->prov, fx->tmpl, &spec, &error));
+    cohort_assert_error(error, COHORT_ERROR_NOT_FOUND);
+    cohort_assert_contains(error->message, "tiny-base.qcow2");
+    cohort_assert_contains(error->message, "cohortctl template base tiny");
+    assert_false(cohort_test_domain_exists(fx->conn, spec.domain_name));
+}
+
+/* A volume with Cohort's name that is not a clone of the base is someone else's. */
+static void
+test_provision_foreign_volume_untouched(void **state)
+{
+    Fixture *fx = *state;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(virStoragePool) pool = virStoragePoolLookupByName(fx->conn, "default");
+    g_autoptr(virStorageVol) vol = NULL;
+    g_autoptr(xmlDoc) doc = xmlNewDoc(BAD_CAST "1.0");
+    xmlNode *root = xmlNewNode(NULL, BAD_CAST "volume");
+    g_autofree gchar *xml = NULL;
+    CohortMachineSpec spec;
+
+    xmlDocSetRootElement(doc, root);
+    cohort_xml_set_text(xmlNewChild(root, NULL, BAD_CAST "name", NULL),
+                        "cohort-cloud-101-sok-dara.qcow2");
+    cohort_xml_set_text(xmlNewChild(root, NULL, BAD_CAST "capacity", NULL), "1048576");
+    xml = cohort_xml_to_string(doc);
+    vol = virStorageVolCreateXML(pool, xml, 0);
+    assert_non_null(vol);
+
+    cohort_test_spec_init(&spec, fx->keep, "cloud-101", "sok-dara", 5);
+    assert_false(cohort_provisioner_machine_create(fx->prov, fx->tmpl, &spec, &error));
+    cohort_assert_error(error, COHORT_ERROR_CONFLICT);
+    cohort_assert_contains(error->message, "is not a clone of");
+    assert_true(cohort_test_volume_exists(fx->conn, "default", "cohort-cloud-101-sok-dara.qcow2"));
+    assert_false(cohort_test_domain_exists(fx->conn, spec.domain_name));
+    assert_int_equal(virStorageVolDelete(vol, 0), 0);
+}
+
+static void
+test_provision_unknown_pool(void **state)
+{
+    Fixture *fx = *state;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(CohortProvisioner) prov = cohort_provisioner_new(fx->conn, "no-such-pool", &error);
+
+    assert_null(prov);
+    cohort_assert_error(error, COHORT_ERROR_NOT_FOUND);
+    cohort_assert_contains(error->message, "no-such-pool");
+}
+
+static void
+test_provision_unreachable_host(void **state)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(virConnect) conn = cohort_virt_connect("test:///no/such/host.xml", &error);
+
+    assert_null(conn);
+    cohort_assert_error(error, COHORT_ERROR_HOST_UNAVAILABLE);
+    cohort_assert_contains(error->message, "test:///no/such/host.xml");
+}
+
+typedef struct {
+    Fixture *fx;
+    gint64 first_id;
+} WorkerData;
+
+static gpointer
+create_worker(gpointer user_data)
+{
+    WorkerData *data = user_data;
+    for (gint64 i = data->first_id; i < data->first_id + 10; i++) {
+        g_autoptr(GError) error = NULL;
+        g_autofree gchar *trainee = g_strdup_printf("trainee-%03" G_GINT64_FORMAT, i);
+        g_autofree gchar *name = cohort_names_domain("cloud-101", trainee, 1);
+        CohortMachineSpec spec = {
+            .domain_name = name, .machine_id = i, .cohort = "cloud-101", .trainee = trainee};
+        if (!cohort_provisioner_machine_create(data->fx->prov, data->fx->tmpl, &spec, &error))
+            return g_strdup(error->message);
+    }
+    return NULL;
+}
+
+/* One connection, four threads: the shape of cohortd's worker pool. */
+static void
+test_provision_concurrent(void **state)
+{
+    Fixture *fx = *state;
+    g_autoptr(GError) error = NULL;
+    WorkerData data[4];
+    GThread *threads[4];
+
+    for (guint t = 0; t < 4; t++) {
+        data[t] = (WorkerData){fx, 1 + t * 10};
+        threads[t] = g_thread_new("create", create_worker, &data[t]);
+    }
+    for (guint t = 0; t < 4; t++) {
+        g_autofree gchar *failure = g_thread_join(threads[t]);
+        if (failure != NULL)
+            fail_msg("worker %u: %s", t, failure);
+    }
+    {
+        g_autoptr(GPtrArray) domains = cohort_provisioner_list_owned_domains(fx->prov, &error);
+        assert_int_equal(domains->len, 40);
+        for (guint i = 0; i < domains->len; i++) {
+            const gchar *name = g_ptr_array_index(domains, i);
+            assert_true(cohort_provisioner_machine_teardown(fx->prov, name, i + 1, &error));
+            cohort_assert_no_error(error);
+        }
+    }
+}
+
+/* Any URI: the stock test:///default host with its own pool. */
+static void
+test_provision_default_test_host(void **state)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(virConnect) conn = cohort_virt_connect("test:///default", &error);
+    g_autoptr(CohortProvisioner) prov = NULL;
+    g_autoptr(CohortTemplate) tmpl = cohort_test_template_load("tiny");
+    g_autoptr(GPtrArray) keep = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GPtrArray) left = NULL;
+    CohortMachineSpec spec;
+
+    cohort_assert_no_error(error);
+    prov = cohort_provisioner_new(conn, "default-pool", &error);
+    cohort_assert_no_error(error);
+    assert_true(cohort_provisioner_base_ensure_blank(prov, tmpl, &error));
+    cohort_test_spec_init(&spec, keep, "cloud-101", "sok-dara", 1);
+    assert_true(cohort_provisioner_machine_create(prov, tmpl, &spec, &error));
+    cohort_assert_no_error(error);
+    assert_true(cohort_test_domain_exists(conn, spec.domain_name));
+    assert_true(cohort_provisioner_machine_teardown(prov, spec.domain_name, 1, &error));
+    assert_true(cohort_provisioner_base_delete(prov, tmpl, &error));
+    cohort_assert_no_error(error);
+    left = cohort_provisioner_list_owned_domains(prov, &error);
+    assert_int_equal(left->len, 0);
+    /* test:///default's own VM is still there */
+    assert_true(cohort_test_domain_exists(conn, "test"));
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_provision_create_and_teardown, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_provision_idempotent, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_provision_teardown_after_partial, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_provision_foreign_domain_untouched, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_provision_other_machine_untouched, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_provision_rollback_on_start_failure, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_provision_rollback_on_define_failure, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_provision_missing_base, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_provision_foreign_volume_untouched, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_provision_unknown_pool, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_provision_concurrent, fixture_setup, fixture_teardown),
+        cmocka_unit_test(test_provision_unreachable_host),
+        cmocka_unit_test(test_provision_default_test_host),
+    };
+
+    cohort_virt_init();
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
