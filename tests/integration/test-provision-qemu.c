@@ -81,6 +81,44 @@ foreign_domain_start(virConnectPtr conn, const gchar *name)
         fail_msg("starting the admin's VM: %s", virGetLastErrorMessage());
 }
 
+/* A run killed half-way (a timeout, ^C) leaves its objects; they are this test's own, named
+ * cohort-itest-*, so the next run removes them before it starts. */
+static void
+remove_stale_runs(virConnectPtr conn)
+{
+    virDomainPtr *doms = NULL;
+    virStoragePoolPtr *pools = NULL;
+    int n = virConnectListAllDomains(conn, &doms, 0);
+
+    for (int i = 0; i < n; i++) {
+        const gchar *name = virDomainGetName(doms[i]);
+        if (g_str_has_prefix(name, COHORT_NAME_PREFIX "itest-") &&
+            cohort_provisioner_domain_get_machine_id(doms[i]) > 0) {
+            g_message("removing %s, left by an earlier run", name);
+            virDomainDestroy(doms[i]);
+            virDomainUndefineFlags(doms[i], VIR_DOMAIN_UNDEFINE_NVRAM);
+        }
+        virDomainFree(doms[i]);
+    }
+    free(doms);
+    n = virConnectListAllStoragePools(conn, &pools, 0);
+    for (int i = 0; i < n; i++) {
+        if (g_str_has_prefix(virStoragePoolGetName(pools[i]), "cohort-itest-")) {
+            virStorageVolPtr *vols = NULL;
+            int nvols = virStoragePoolListAllVolumes(pools[i], &vols, 0);
+            g_message("removing pool %s, left by an earlier run", virStoragePoolGetName(pools[i]));
+            for (int j = 0; j < nvols; j++) {
+                virStorageVolDelete(vols[j], 0);
+                virStorageVolFree(vols[j]);
+            }
+            free(vols);
+            virStoragePoolDestroy(pools[i]);
+        }
+        virStoragePoolFree(pools[i]);
+    }
+    free(pools);
+}
+
 static int
 fixture_setup(void **state)
 {
@@ -91,6 +129,7 @@ fixture_setup(void **state)
     fx->conn = cohort_virt_connect(QEMU_URI, &error);
     if (fx->conn == NULL)
         fail_msg("%s (start libvirtd: ./cohort-dev test does it)", error->message);
+    remove_stale_runs(fx->conn);
     fx->pool_name = g_strdup_printf("cohort-itest-%u", pid);
     fx->pool_dir = g_strdup_printf("/var/lib/cohort-itest-%u", pid);
     fx->cohort = g_strdup_printf("itest-%u", pid);
