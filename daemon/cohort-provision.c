@@ -8,6 +8,8 @@
 #include "cohort-virt.h"
 #include "cohort-xml.h"
 
+#include <gio/gio.h>
+
 struct _CohortProvisioner {
     virConnectPtr conn;
     virStoragePoolPtr pool;
@@ -657,4 +659,187 @@ cohort_provisioner_list_owned_overlays(CohortProvisioner *self, GError **error)
     free(vols);
     g_ptr_array_sort(names, cohort_provision_strcmp_ptr);
     return g_steal_pointer(&names);
+}
+
+/* --- operations on running machines -------------------------------------------------- */
+
+gboolean
+cohort_provisioner_domain_shutdown(CohortProvisioner *self, const gchar *domain_name,
+                                   gint64 machine_id, guint timeout_s, GError **error)
+{
+    g_autoptr(virDomain) dom = NULL;
+    g_autoptr(GError) error_local = NULL;
+    gint64 deadline;
+
+    dom = cohort_provision_domain_lookup_owned(self, domain_name, machine_id, &error_local);
+    if (dom == NULL) {
+        if (error_local == NULL)
+            g_set_error(&error_local, COHORT_ERROR, COHORT_ERROR_NOT_FOUND, "no such domain");
+        g_propagate_prefixed_error(error, g_steal_pointer(&error_local),
+                                   "shutting down domain '%s': ", domain_name);
+        return FALSE;
+    }
+    if (virDomainIsActive(dom) != 1)
+        return TRUE;
+    /* A guest without ACPI support ignores the request; the deadline covers that too. */
+    if (virDomainShutdown(dom) < 0 && virDomainIsActive(dom) == 1)
+        g_debug("%s: graceful shutdown refused: %s", domain_name, virGetLastErrorMessage());
+    deadline = g_get_monotonic_time() + (gint64)timeout_s * G_USEC_PER_SEC;
+    while (virDomainIsActive(dom) == 1 && g_get_monotonic_time() < deadline)
+        g_usleep(200 * 1000);
+    if (virDomainIsActive(dom) != 1)
+        return TRUE;
+    g_info("%s did not shut down within %u s: forcing it off", domain_name, timeout_s);
+    return cohort_provisioner_domain_destroy(self, domain_name, machine_id, error);
+}
+
+gboolean
+cohort_provisioner_domain_reboot(CohortProvisioner *self, const gchar *domain_name,
+                                 gint64 machine_id, GError **error)
+{
+    g_autoptr(virDomain) dom = NULL;
+    g_autoptr(GError) error_local = NULL;
+
+    dom = cohort_provision_domain_lookup_owned(self, domain_name, machine_id, &error_local);
+    if (dom == NULL) {
+        if (error_local == NULL)
+            g_set_error(&error_local, COHORT_ERROR, COHORT_ERROR_NOT_FOUND, "no such domain");
+        g_propagate_prefixed_error(error, g_steal_pointer(&error_local),
+                                   "rebooting domain '%s': ", domain_name);
+        return FALSE;
+    }
+    if (virDomainIsActive(dom) != 1)
+        return cohort_provisioner_domain_start(self, domain_name, machine_id, error);
+    /* a reset, not an ACPI request: trainees reboot machines that no longer answer */
+    if (virDomainReset(dom, 0) < 0 && virDomainReboot(dom, 0) < 0) {
+        g_autofree gchar *what = g_strdup_printf("rebooting domain '%s'", domain_name);
+        cohort_virt_set_error(error, what);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+gint
+cohort_provisioner_domain_get_vnc_port(CohortProvisioner *self, const gchar *domain_name,
+                                       gint64 machine_id, GError **error)
+{
+    g_autoptr(virDomain) dom = NULL;
+    g_autoptr(GError) error_local = NULL;
+    g_autofree gchar *xml = NULL;
+    g_autofree gchar *port = NULL;
+    g_autoptr(xmlDoc) doc = NULL;
+    g_autoptr(xmlXPathContext) ctxt = NULL;
+    gint64 value = -1;
+
+    dom = cohort_provision_domain_lookup_owned(self, domain_name, machine_id, &error_local);
+    if (dom == NULL) {
+        if (error_local == NULL)
+            g_set_error(&error_local, COHORT_ERROR, COHORT_ERROR_NOT_FOUND, "no such domain");
+        g_propagate_error(error, g_steal_pointer(&error_local));
+        return -1;
+    }
+    xml = virDomainGetXMLDesc(dom, 0);
+    if (xml == NULL) {
+        cohort_virt_set_error(error, "reading the domain's description");
+        return -1;
+    }
+    doc = cohort_xml_parse_memory(xml, strlen(xml), "domain description", "domain", error);
+    if (doc == NULL)
+        return -1;
+    ctxt = xmlXPathNewContext(doc);
+    port = cohort_xml_find_string(ctxt, "string(/domain/devices/graphics[@type='vnc']/@port)");
+    if (port == NULL || !g_ascii_string_to_signed(port, 10, -1, 65535, &value, NULL))
+        return -1;
+    return (gint)value;
+}
+
+gboolean
+cohort_provisioner_base_exists(CohortProvisioner *self, CohortTemplate *tmpl)
+{
+    g_autoptr(virStorageVol) vol =
+        virStorageVolLookupByName(self->pool, cohort_template_get_base_volume(tmpl));
+    return vol != NULL;
+}
+
+static gboolean
+cohort_provision_file_is_qcow2(const gchar *path)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GFile) file = g_file_new_for_path(path);
+    g_autoptr(GFileInputStream) in = g_file_read(file, NULL, &error);
+    guint8 magic[4] = {0};
+
+    if (in == NULL ||
+        g_input_stream_read(G_INPUT_STREAM(in), magic, sizeof(magic), NULL, &error) != 4)
+        return FALSE;
+    return magic[0] == 'Q' && magic[1] == 'F' && magic[2] == 'I' && magic[3] == 0xfb;
+}
+
+static int
+cohort_provision_stream_source(virStreamPtr st, char *data, size_t nbytes, void *opaque)
+{
+    return (int)g_input_stream_read(G_INPUT_STREAM(opaque), data, nbytes, NULL, NULL);
+}
+
+gboolean
+cohort_provisioner_base_upload(CohortProvisioner *self, CohortTemplate *tmpl, const gchar *path,
+                               GError **error)
+{
+    const gchar *name = cohort_template_get_base_volume(tmpl);
+    g_autoptr(GFile) file = g_file_new_for_path(path);
+    g_autoptr(GFileInfo) info = NULL;
+    g_autoptr(GFileInputStream) in = NULL;
+    g_autoptr(virStorageVol) vol = NULL;
+    g_autoptr(xmlDoc) doc = xmlNewDoc(BAD_CAST "1.0");
+    g_autofree gchar *size_str = NULL;
+    g_autofree gchar *xml = NULL;
+    xmlNode *root = xmlNewNode(NULL, BAD_CAST "volume");
+    xmlNode *node;
+    virStreamPtr st;
+    guint64 size;
+
+    info = g_file_query_info(file, G_FILE_ATTRIBUTE_STANDARD_SIZE, G_FILE_QUERY_INFO_NONE, NULL,
+                             error);
+    if (info == NULL)
+        return FALSE;
+    in = g_file_read(file, NULL, error);
+    if (in == NULL)
+        return FALSE;
+    vol = virStorageVolLookupByName(self->pool, name);
+    if (vol != NULL) {
+        g_set_error(error, COHORT_ERROR, COHORT_ERROR_CONFLICT,
+                    "base volume '%s' already exists in pool '%s'; machines may be using it, "
+                    "so Cohort does not replace it",
+                    name, self->pool_name);
+        return FALSE;
+    }
+    size = (guint64)g_file_info_get_size(info);
+    size_str = g_strdup_printf("%" G_GUINT64_FORMAT, size);
+    xmlDocSetRootElement(doc, root);
+    cohort_provision_add_text_child(root, "name", name);
+    node = cohort_provision_add_text_child(root, "capacity", size_str);
+    xmlSetProp(node, BAD_CAST "unit", BAD_CAST "bytes");
+    node = xmlNewChild(root, NULL, BAD_CAST "target", NULL);
+    node = xmlNewChild(node, NULL, BAD_CAST "format", NULL);
+    xmlSetProp(node, BAD_CAST "type",
+               BAD_CAST(cohort_provision_file_is_qcow2(path) ? "qcow2" : "raw"));
+    xml = cohort_xml_to_string(doc);
+    vol = virStorageVolCreateXML(self->pool, xml, 0);
+    if (vol == NULL) {
+        g_autofree gchar *what = g_strdup_printf("creating base volume '%s'", name);
+        cohort_virt_set_error(error, what);
+        return FALSE;
+    }
+    st = virStreamNew(self->conn, 0);
+    if (virStorageVolUpload(vol, st, 0, size, 0) < 0 ||
+        virStreamSendAll(st, cohort_provision_stream_source, in) < 0 || virStreamFinish(st) < 0) {
+        g_autofree gchar *what = g_strdup_printf("uploading %s to base volume '%s'", path, name);
+        cohort_virt_set_error(error, what);
+        virStreamAbort(st);
+        virStreamFree(st);
+        virStorageVolDelete(vol, 0);
+        return FALSE;
+    }
+    virStreamFree(st);
+    return TRUE;
 }

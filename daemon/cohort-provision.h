@@ -73,3 +73,20 @@ GPtrArray *cohort_provisioner_list_owned_overlays(CohortProvisioner *self, GErro
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(CohortProvisioner, cohort_provisioner_free)
 
 G_END_DECLS
+
+G_BEGIN_DECLS
+/* Asks the guest to shut down, waits up to @timeout_s, then destroys it. */
+gboolean cohort_provisioner_domain_shutdown(CohortProvisioner *self, const gchar *domain_name,
+                                            gint64 machine_id, guint timeout_s, GError **error);
+gboolean cohort_provisioner_domain_reboot(CohortProvisioner *self, const gchar *domain_name,
+                                          gint64 machine_id, GError **error);
+/* The VNC port of the running domain; -1 when it has none yet. */
+gint cohort_provisioner_domain_get_vnc_port(CohortProvisioner *self, const gchar *domain_name,
+                                            gint64 machine_id, GError **error);
+/* Whether the template's base volume is in the pool. */
+gboolean cohort_provisioner_base_exists(CohortProvisioner *self, CohortTemplate *tmpl);
+/* Uploads the file at @path as the template's base volume through a libvirt stream (works
+ * on remote hosts); the volume's format follows the file's (qcow2 or raw). */
+gboolean cohort_provisioner_base_upload(CohortProvisioner *self, CohortTemplate *tmpl,
+                                        const gchar *path, GError **error);
+G_END_DECLS

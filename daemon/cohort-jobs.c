@@ -1,0 +1,107 @@
+#define G_LOG_DOMAIN "cohort-jobs"
+
+#include "config.h"
+
+#include "cohort-error.h"
+#include "cohort-jobs.h"
+
+struct _CohortJobs {
+    GThreadPool *pool;
+    GMainContext *context;
+    gint pending;      /* atomic */
+    gboolean stopping; /* atomic: results after this are dropped */
+};
+
+typedef struct {
+    CohortJobs *jobs;
+    CohortJobWorkFunc work;
+    CohortJobDoneFunc done;
+    gpointer item;
+    GDestroyNotify item_free;
+    gpointer user_data;
+    GError *error;
+} CohortJobTask;
+
+static void
+cohort_job_task_free(CohortJobTask *task)
+{
+    if (task->item_free != NULL)
+        task->item_free(task->item);
+    g_clear_error(&task->error);
+    g_free(task);
+}
+
+static gboolean
+cohort_jobs_task_done(gpointer user_data)
+{
+    CohortJobTask *task = user_data;
+
+    g_atomic_int_dec_and_test(&task->jobs->pending);
+    if (!g_atomic_int_get(&task->jobs->stopping))
+        task->done(task->item, task->error, task->user_data);
+    return G_SOURCE_REMOVE;
+}
+
+static void
+cohort_jobs_worker(gpointer data, gpointer user_data)
+{
+    CohortJobTask *task = data;
+    CohortJobs *self = user_data;
+
+    if (!task->work(task->item, &task->error) && task->error == NULL)
+        task->error = g_error_new_literal(COHORT_ERROR, COHORT_ERROR_INTERNAL,
+                                          "work failed without saying why");
+    if (g_atomic_int_get(&self->stopping)) {
+        cohort_job_task_free(task);
+        return;
+    }
+    g_main_context_invoke_full(self->context, G_PRIORITY_DEFAULT, cohort_jobs_task_done, task,
+                               (GDestroyNotify)cohort_job_task_free);
+}
+
+CohortJobs *
+cohort_jobs_new(guint workers, GMainContext *context)
+{
+    CohortJobs *self = g_new0(CohortJobs, 1);
+
+    self->context = g_main_context_ref(context);
+    self->pool = g_thread_pool_new(cohort_jobs_worker, self, (gint)workers, FALSE, NULL);
+    return self;
+}
+
+void
+cohort_jobs_free(CohortJobs *self)
+{
+    if (self == NULL)
+        return;
+    g_atomic_int_set(&self->stopping, TRUE);
+    /* immediate: queued work is dropped (its rows stay as they are for reconcile) */
+    g_thread_pool_free(self->pool, TRUE, TRUE);
+    /* results already sent to the context are freed with their sources */
+    while (g_main_context_iteration(self->context, FALSE))
+        ;
+    g_main_context_unref(self->context);
+    g_free(self);
+}
+
+void
+cohort_jobs_push(CohortJobs *self, CohortJobWorkFunc work, CohortJobDoneFunc done, gpointer item,
+                 GDestroyNotify item_free, gpointer user_data)
+{
+    CohortJobTask *task = g_new0(CohortJobTask, 1);
+
+    task->jobs = self;
+    task->work = work;
+    task->done = done;
+    task->item = item;
+    task->item_free = item_free;
+    task->user_data = user_data;
+    g_atomic_int_inc(&self->pending);
+    g_thread_pool_push(self->pool, task, NULL);
+}
+
+guint
+cohort_jobs_get_pending(CohortJobs *self)
+{
+    return (guint)g_atomic_int_get(&self->pending);
+}

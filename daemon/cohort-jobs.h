@@ -1,0 +1,26 @@
+/* The worker pool: slow libvirt work runs in threads, its result comes back to the main
+ * context, so the API never waits on a VM. */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+typedef struct _CohortJobs CohortJobs;
+
+/* Runs in a worker thread: libvirt only, never the store. */
+typedef gboolean (*CohortJobWorkFunc)(gpointer item, GError **error);
+/* Runs in the main context afterwards, with the work's error (NULL on success). */
+typedef void (*CohortJobDoneFunc)(gpointer item, const GError *error, gpointer user_data);
+
+CohortJobs *cohort_jobs_new(guint workers, GMainContext *context);
+/* Lets running work finish (its done callbacks are dropped), drops what is queued. */
+void cohort_jobs_free(CohortJobs *self);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(CohortJobs, cohort_jobs_free)
+
+void cohort_jobs_push(CohortJobs *self, CohortJobWorkFunc work, CohortJobDoneFunc done,
+                      gpointer item, GDestroyNotify item_free, gpointer user_data);
+/* Work items queued or running. */
+guint cohort_jobs_get_pending(CohortJobs *self);
+
+G_END_DECLS
