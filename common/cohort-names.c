@@ -4,12 +4,15 @@
 
 #include "cohort-names.h"
 
+/* Slugs never hold "--", so it separates the parts without ambiguity: with single hyphens,
+ * trainee "sok-dara-2" and the second machine of "sok-dara" would share a name, and so would
+ * cohort "a-b" with trainee "c" and cohort "a" with trainee "b-c". */
 gchar *
 cohort_names_domain(const gchar *cohort, const gchar *trainee, guint index)
 {
     if (index <= 1)
-        return g_strdup_printf(COHORT_NAME_PREFIX "%s-%s", cohort, trainee);
-    return g_strdup_printf(COHORT_NAME_PREFIX "%s-%s-%u", cohort, trainee, index);
+        return g_strdup_printf(COHORT_NAME_PREFIX "%s--%s", cohort, trainee);
+    return g_strdup_printf(COHORT_NAME_PREFIX "%s--%s--%u", cohort, trainee, index);
 }
 
 gchar *

@@ -8,7 +8,7 @@ G_BEGIN_DECLS
 /* Every domain, volume and network Cohort makes starts with this. */
 #define COHORT_NAME_PREFIX "cohort-"
 
-/* cohort-<cohort>-<trainee>[-<n>]; @index 0 or 1 means the trainee's first machine. */
+/* cohort-<cohort>--<trainee>[--<n>]; @index 0 or 1 means the trainee's first machine. */
 gchar *cohort_names_domain(const gchar *cohort, const gchar *trainee, guint index);
 /* The overlay volume of @domain_name: the same plus ".qcow2". */
 gchar *cohort_names_overlay(const gchar *domain_name);

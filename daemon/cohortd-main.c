@@ -2,11 +2,18 @@
 
 #include "config.h"
 
+#include <glib-unix.h>
+#include <glib/gstdio.h>
 #include <locale.h>
 #include <stdio.h>
 
+#include "cohort-api.h"
+#include "cohort-config.h"
+#include "cohort-daemon.h"
 #include "cohort-error.h"
+#include "cohort-service.h"
 #include "cohort-template.h"
+#include "cohort-virt.h"
 
 /* `cohortd --check-template FILE`: what an admin runs before installing a template. */
 static int
@@ -37,14 +44,152 @@ cohortd_check_template(const gchar *path)
     return 0;
 }
 
+static CohortStore *
+cohortd_store_open(CohortConfig *config, GError **error)
+{
+    g_autofree gchar *path = NULL;
+
+    if (g_mkdir_with_parents(config->state_dir, 0700) < 0) {
+        g_set_error(error, COHORT_ERROR, COHORT_ERROR_INTERNAL,
+                    "cannot make the state directory %s: %s ([daemon] state_dir)",
+                    config->state_dir, g_strerror(errno));
+        return NULL;
+    }
+    path = g_build_filename(config->state_dir, "cohort.db", NULL);
+    return cohort_store_open(path, error);
+}
+
+/* The embedded lab-size test host: installed, or in the source tree of an uninstalled build. */
+static gchar *
+cohortd_lab_host_uri(void)
+{
+    g_autofree gchar *installed = g_build_filename(COHORT_DATADIR, "lab-host.xml", NULL);
+    if (g_file_test(installed, G_FILE_TEST_EXISTS))
+        return g_strconcat("test://", installed, NULL);
+    return g_strconcat("test://", COHORT_SOURCE_DATADIR "/lab-host.xml", NULL);
+}
+
+/* Config hosts enter the store the first time they are seen; the store keeps the rest
+ * (hosts added through the API). With no host anywhere, the embedded test host. */
+static gboolean
+cohortd_hosts_sync(CohortConfig *config, CohortStore *store, GError **error)
+{
+    GPtrArray *hosts = cohort_config_get_hosts(config);
+    g_autoptr(GPtrArray) known = cohort_store_host_list(store, error);
+
+    if (known == NULL)
+        return FALSE;
+    for (guint i = 0; i < hosts->len; i++) {
+        CohortConfigHost *ch = g_ptr_array_index(hosts, i);
+        g_autoptr(CohortHostRow) row = cohort_store_host_get_by_name(store, ch->name, NULL);
+        if (row != NULL)
+            continue;
+        row = g_new0(CohortHostRow, 1);
+        row->name = g_strdup(ch->name);
+        row->uri = g_strdup(ch->uri);
+        row->pool = g_strdup(ch->pool);
+        row->vcpus = ch->vcpus;
+        row->memory_mib = ch->memory_mib;
+        row->cpu_ratio = ch->cpu_ratio;
+        row->memory_ratio = ch->memory_ratio;
+        row->state = g_strdup("up");
+        if (!cohort_store_host_insert(store, row, error))
+            return FALSE;
+    }
+    if (hosts->len == 0 && known->len == 0) {
+        g_autoptr(CohortHostRow) row = g_new0(CohortHostRow, 1);
+        row->name = g_strdup("lab");
+        row->uri = cohortd_lab_host_uri();
+        row->pool = g_strdup("default");
+        row->cpu_ratio = 4.0;
+        row->memory_ratio = 1.0;
+        row->state = g_strdup("up");
+        g_message("no host configured: using libvirt's embedded test driver (%s)", row->uri);
+        if (!cohort_store_host_insert(store, row, error))
+            return FALSE;
+    }
+    return TRUE;
+}
+
+static gboolean
+cohortd_quit(gpointer user_data)
+{
+    g_message("stopping");
+    g_main_loop_quit(user_data);
+    return G_SOURCE_CONTINUE;
+}
+
+static int
+cohortd_run(CohortConfig *config)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(CohortStore) store = NULL;
+    g_autoptr(CohortDaemon) daemon = NULL;
+    g_autoptr(CohortApi) api = NULL;
+    g_autoptr(GMainLoop) loop = g_main_loop_new(NULL, FALSE);
+    CohortDaemonSettings settings;
+    guint sigterm;
+    guint sigint;
+
+    store = cohortd_store_open(config, &error);
+    if (store == NULL || !cohortd_hosts_sync(config, store, &error)) {
+        g_printerr("cohortd: %s\n", error->message);
+        return 1;
+    }
+    cohort_daemon_settings_init(&settings);
+    g_free(settings.templates_dir);
+    settings.templates_dir = g_strdup(config->templates_dir);
+    g_free(settings.vnc_listen);
+    settings.vnc_listen = g_strdup(config->vnc_listen);
+    settings.invitation_ttl_hours = config->invitation_ttl_hours;
+    settings.default_quota_machines = config->quota_machines;
+    settings.default_quota_vcpus = config->quota_vcpus;
+    settings.default_quota_memory_mib = config->quota_memory_mib;
+    settings.workers = config->workers;
+    daemon = cohort_daemon_new(&settings, g_steal_pointer(&store), &error);
+    cohort_daemon_settings_clear(&settings);
+    if (daemon == NULL) {
+        g_printerr("cohortd: %s\n", error->message);
+        return 1;
+    }
+    api = cohort_api_new(daemon, config->listen, config->port, config->tls_cert, config->tls_key,
+                         (gsize)config->max_body_kib * 1024, &error);
+    if (api == NULL) {
+        g_printerr("cohortd: %s\n", error->message);
+        return 1;
+    }
+    /* the first line on stdout: scripts and tests read the port from it */
+    g_print("cohortd: listening on %s\n", cohort_api_get_url(api));
+    fflush(stdout);
+    g_message("listening on %s, state in %s", cohort_api_get_url(api), config->state_dir);
+
+    sigterm = g_unix_signal_add(SIGTERM, cohortd_quit, loop);
+    sigint = g_unix_signal_add(SIGINT, cohortd_quit, loop);
+    g_main_loop_run(loop);
+    g_source_remove(sigterm);
+    g_source_remove(sigint);
+    /* stop answering first, then let running libvirt work finish and record it */
+    g_clear_pointer(&api, cohort_api_free);
+    return 0;
+}
+
 int
 main(int argc, char **argv)
 {
     g_autoptr(GOptionContext) context = NULL;
     g_autoptr(GError) error = NULL;
+    g_autoptr(CohortConfig) config = NULL;
     g_autofree gchar *check_template = NULL;
+    g_autofree gchar *config_path = NULL;
+    g_autofree gchar *create_admin = NULL;
     gboolean version = FALSE;
     const GOptionEntry entries[] = {
+        {"config", 'c', 0, G_OPTION_ARG_FILENAME, &config_path,
+         "Read the configuration from FILE (see data/cohortd.conf)", "FILE"},
+        {"create-admin", 0, 0, G_OPTION_ARG_STRING, &create_admin,
+         "Create the admin LOGIN (or give an existing admin a new token), print the token and "
+         "exit",
+         "LOGIN"},
         {"check-template", 0, 0, G_OPTION_ARG_FILENAME, &check_template,
          "Render FILE for a sample machine, validate it with libvirt's schema and print it",
          "FILE"},
@@ -66,7 +211,23 @@ main(int argc, char **argv)
     if (check_template != NULL)
         return cohortd_check_template(check_template);
 
-    g_printerr("cohortd: the HTTP service is not built yet; this version offers "
-               "--check-template FILE (see 'cohortd --help')\n");
-    return 2;
+    cohort_virt_init();
+    config = cohort_config_new_default();
+    if (config_path != NULL && !cohort_config_load_file(config, config_path, &error)) {
+        g_printerr("cohortd: %s\n", error->message);
+        return 2;
+    }
+    if (create_admin != NULL) {
+        g_autoptr(CohortStore) store = cohortd_store_open(config, &error);
+        g_autofree gchar *token = NULL;
+        if (store != NULL)
+            token = cohort_service_admin_bootstrap(store, create_admin, &error);
+        if (token == NULL) {
+            g_printerr("cohortd: %s\n", error->message);
+            return 1;
+        }
+        g_print("%s\n", token);
+        return 0;
+    }
+    return cohortd_run(config);
 }

@@ -157,7 +157,7 @@ fixture_teardown(void **state)
     g_autoptr(GPtrArray) left = NULL;
     g_autoptr(GDir) dir = NULL;
     g_autoptr(virDomain) foreign = NULL;
-    g_autofree gchar *prefix = g_strconcat(COHORT_NAME_PREFIX, fx->cohort, "-", NULL);
+    g_autofree gchar *prefix = g_strconcat(COHORT_NAME_PREFIX, fx->cohort, "--", NULL);
     guint files = 0;
 
     /* the admin's VM survived everything Cohort did */

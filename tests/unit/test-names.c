@@ -61,10 +61,19 @@ test_names_derived(void **state)
     g_autofree gchar *overlay = cohort_names_overlay(first);
     g_autofree gchar *network = cohort_names_network("cloud-101");
 
-    assert_string_equal(first, "cohort-cloud-101-sok-dara");
-    assert_string_equal(third, "cohort-cloud-101-sok-dara-3");
-    assert_string_equal(overlay, "cohort-cloud-101-sok-dara.qcow2");
+    assert_string_equal(first, "cohort-cloud-101--sok-dara");
+    assert_string_equal(third, "cohort-cloud-101--sok-dara--3");
+    assert_string_equal(overlay, "cohort-cloud-101--sok-dara.qcow2");
     assert_string_equal(network, "cohort-cloud-101");
+    {
+        /* another trainee whose login ends in -2, another cohort whose slug has the hyphen */
+        g_autofree gchar *other = cohort_names_domain("cloud-101", "sok-dara-2", 1);
+        g_autofree gchar *second = cohort_names_domain("cloud-101", "sok-dara", 2);
+        g_autofree gchar *a = cohort_names_domain("a-b", "c", 1);
+        g_autofree gchar *b = cohort_names_domain("a", "b-c", 1);
+        assert_string_not_equal(other, second);
+        assert_string_not_equal(a, b);
+    }
     assert_true(cohort_names_has_prefix(first));
     assert_false(cohort_names_has_prefix("cohort-"));
     assert_false(cohort_names_has_prefix("admin-build-server"));

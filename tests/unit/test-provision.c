@@ -130,7 +130,7 @@ test_provision_create_and_teardown(void **state)
         g_autoptr(GPtrArray) domains = cohort_provisioner_list_owned_domains(fx->prov, &error);
         assert_non_null(domains);
         assert_int_equal(domains->len, 5);
-        assert_string_equal(g_ptr_array_index(domains, 0), "cohort-cloud-101-ly-chantha");
+        assert_string_equal(g_ptr_array_index(domains, 0), "cohort-cloud-101--ly-chantha");
     }
     for (guint i = 0; i < G_N_ELEMENTS(trainees); i++) {
         g_autofree gchar *name = cohort_names_domain("cloud-101", trainees[i], 1);
@@ -234,7 +234,7 @@ test_provision_foreign_domain_untouched(void **state)
     cohort_assert_contains(error->message, "does not carry Cohort's tag");
     g_clear_error(&error);
     /* the overlay this call made was rolled back; the foreign VM is as it was */
-    assert_false(cohort_test_volume_exists(fx->conn, "default", "cohort-cloud-101-sok-dara.qcow2"));
+    assert_false(cohort_test_volume_exists(fx->conn, "default", "cohort-cloud-101--sok-dara.qcow2"));
 
     assert_false(cohort_provisioner_machine_teardown(fx->prov, spec.domain_name, 1, &error));
     cohort_assert_error(error, COHORT_ERROR_CONFLICT);
@@ -273,7 +273,7 @@ test_provision_other_machine_untouched(void **state)
     cohort_assert_contains(error->message, "machine 11");
     g_clear_error(&error);
     assert_true(cohort_test_domain_exists(fx->conn, spec.domain_name));
-    assert_true(cohort_test_volume_exists(fx->conn, "default", "cohort-cloud-101-sok-dara.qcow2"));
+    assert_true(cohort_test_volume_exists(fx->conn, "default", "cohort-cloud-101--sok-dara.qcow2"));
     assert_true(cohort_provisioner_machine_teardown(fx->prov, spec.domain_name, 11, &error));
     cohort_assert_no_error(error);
 }
@@ -290,10 +290,10 @@ test_provision_rollback_on_start_failure(void **state)
     assert_false(cohort_provisioner_machine_create(fx->prov, fx->tmpl, &spec, &error));
     cohort_assert_error(error, COHORT_ERROR_LIBVIRT);
     /* says which step failed, on what, and libvirt's own words */
-    cohort_assert_contains(error->message, "starting the domain cohort-cloud-101-sok-dara");
+    cohort_assert_contains(error->message, "starting the domain cohort-cloud-101--sok-dara");
     cohort_assert_contains(error->message, "Domain not found");
     assert_false(cohort_test_domain_exists(fx->conn, spec.domain_name));
-    assert_false(cohort_test_volume_exists(fx->conn, "default", "cohort-cloud-101-sok-dara.qcow2"));
+    assert_false(cohort_test_volume_exists(fx->conn, "default", "cohort-cloud-101--sok-dara.qcow2"));
 }
 
 /* A rendering failure (bad VNC password) stops before libvirt defines anything. */
@@ -310,7 +310,7 @@ test_provision_rollback_on_define_failure(void **state)
     cohort_assert_error(error, COHORT_ERROR_INVALID_ARGUMENT);
     g_clear_error(&error);
     assert_false(cohort_test_domain_exists(fx->conn, spec.domain_name));
-    assert_false(cohort_test_volume_exists(fx->conn, "default", "cohort-cloud-101-sok-dara.qcow2"));
+    assert_false(cohort_test_volume_exists(fx->conn, "default", "cohort-cloud-101--sok-dara.qcow2"));
 }
 
 static void
@@ -344,7 +344,7 @@ test_provision_foreign_volume_untouched(void **state)
 
     xmlDocSetRootElement(doc, root);
     cohort_xml_set_text(xmlNewChild(root, NULL, BAD_CAST "name", NULL),
-                        "cohort-cloud-101-sok-dara.qcow2");
+                        "cohort-cloud-101--sok-dara.qcow2");
     cohort_xml_set_text(xmlNewChild(root, NULL, BAD_CAST "capacity", NULL), "1048576");
     xml = cohort_xml_to_string(doc);
     vol = virStorageVolCreateXML(pool, xml, 0);
@@ -354,7 +354,7 @@ test_provision_foreign_volume_untouched(void **state)
     assert_false(cohort_provisioner_machine_create(fx->prov, fx->tmpl, &spec, &error));
     cohort_assert_error(error, COHORT_ERROR_CONFLICT);
     cohort_assert_contains(error->message, "is not a clone of");
-    assert_true(cohort_test_volume_exists(fx->conn, "default", "cohort-cloud-101-sok-dara.qcow2"));
+    assert_true(cohort_test_volume_exists(fx->conn, "default", "cohort-cloud-101--sok-dara.qcow2"));
     assert_false(cohort_test_domain_exists(fx->conn, spec.domain_name));
     assert_int_equal(virStorageVolDelete(vol, 0), 0);
 }

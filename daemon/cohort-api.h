@@ -1,0 +1,21 @@
+/* The HTTP/JSON API (/api/v1, /healthz, /metrics) on libsoup's server. */
+#pragma once
+
+#include <glib.h>
+
+#include "cohort-daemon.h"
+
+G_BEGIN_DECLS
+
+typedef struct _CohortApi CohortApi;
+
+/* Listens on @address:@port (0: any free port); with @tls_cert and @tls_key, HTTPS. */
+CohortApi *cohort_api_new(CohortDaemon *daemon, const gchar *address, guint port,
+                          const gchar *tls_cert, const gchar *tls_key, gsize max_body_bytes,
+                          GError **error);
+void cohort_api_free(CohortApi *self);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(CohortApi, cohort_api_free)
+/* The base URL it listens on, e.g. http://127.0.0.1:8580 */
+const gchar *cohort_api_get_url(CohortApi *self);
+
+G_END_DECLS

@@ -1,0 +1,143 @@
+#define G_LOG_DOMAIN "cohort-daemon"
+
+#include "config.h"
+
+#include "cohort-daemon.h"
+#include "cohort-error.h"
+
+void
+cohort_daemon_settings_init(CohortDaemonSettings *settings)
+{
+    *settings = (CohortDaemonSettings){
+        .templates_dir = g_strdup(COHORT_TEMPLATESDIR),
+        .vnc_listen = g_strdup("127.0.0.1"),
+        .invitation_ttl_hours = 168,
+        .stop_timeout_s = 60,
+        .default_quota_machines = 1,
+        .default_quota_vcpus = 2,
+        .default_quota_memory_mib = 2048,
+        .workers = 8,
+    };
+}
+
+void
+cohort_daemon_settings_clear(CohortDaemonSettings *settings)
+{
+    g_clear_pointer(&settings->templates_dir, g_free);
+    g_clear_pointer(&settings->vnc_listen, g_free);
+}
+
+gboolean
+cohort_daemon_load_templates(CohortDaemon *self, GError **error)
+{
+    g_autoptr(GDir) dir = g_dir_open(self->settings.templates_dir, 0, error);
+    const gchar *file;
+
+    if (dir == NULL) {
+        g_prefix_error(error, "reading the templates directory: ");
+        return FALSE;
+    }
+    while ((file = g_dir_read_name(dir)) != NULL) {
+        g_autofree gchar *path = NULL;
+        g_autoptr(GError) error_local = NULL;
+        CohortTemplate *tmpl;
+
+        if (!g_str_has_suffix(file, ".xml"))
+            continue;
+        path = g_build_filename(self->settings.templates_dir, file, NULL);
+        tmpl = cohort_template_new_from_file(path, &error_local);
+        if (tmpl == NULL) {
+            g_warning("template %s is not loaded: %s", path, error_local->message);
+            continue;
+        }
+        g_hash_table_replace(self->templates, g_strdup(cohort_template_get_name(tmpl)), tmpl);
+    }
+    g_message("%u templates loaded from %s", g_hash_table_size(self->templates),
+              self->settings.templates_dir);
+    return TRUE;
+}
+
+CohortDaemon *
+cohort_daemon_new(const CohortDaemonSettings *settings, CohortStore *store, GError **error)
+{
+    g_autoptr(CohortDaemon) self = g_new0(CohortDaemon, 1);
+    g_autoptr(GPtrArray) rows = NULL;
+
+    self->settings = *settings;
+    self->settings.templates_dir = g_strdup(settings->templates_dir);
+    self->settings.vnc_listen = g_strdup(settings->vnc_listen);
+    self->store = store;
+    self->context = g_main_context_ref_thread_default();
+    self->templates = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                            (GDestroyNotify)cohort_template_free);
+    self->hosts = cohort_hosts_new();
+    self->jobs = cohort_jobs_new(MAX(settings->workers, 1), self->context);
+    if (!cohort_daemon_load_templates(self, error))
+        return NULL;
+    rows = cohort_store_host_list(store, error);
+    if (rows == NULL)
+        return NULL;
+    for (guint i = 0; i < rows->len; i++)
+        cohort_hosts_add(self->hosts, g_ptr_array_index(rows, i), self->templates);
+    return g_steal_pointer(&self);
+}
+
+void
+cohort_daemon_free(CohortDaemon *self)
+{
+    if (self == NULL)
+        return;
+    /* workers first: they use the hosts' provisioners and the templates */
+    cohort_jobs_free(self->jobs);
+    cohort_hosts_free(self->hosts);
+    if (self->templates != NULL)
+        g_hash_table_unref(self->templates);
+    cohort_store_free(self->store);
+    if (self->context != NULL)
+        g_main_context_unref(self->context);
+    cohort_daemon_settings_clear(&self->settings);
+    g_free(self);
+}
+
+CohortTemplate *
+cohort_daemon_get_template(CohortDaemon *self, const gchar *name, GError **error)
+{
+    CohortTemplate *tmpl = g_hash_table_lookup(self->templates, name != NULL ? name : "");
+    if (tmpl == NULL) {
+        g_set_error(error, COHORT_ERROR, COHORT_ERROR_NOT_FOUND,
+                    "no template '%s' (see 'cohortctl template list')", name);
+        return NULL;
+    }
+    return tmpl;
+}
+
+CohortHost *
+cohort_daemon_add_host(CohortDaemon *self, CohortHostRow *row, GError **error)
+{
+    CohortHost *host;
+
+    if (row->id == 0 && !cohort_store_host_insert(self->store, row, error))
+        return NULL;
+    host = cohort_hosts_add(self->hosts, row, self->templates);
+    /* capacity learnt from libvirt is kept */
+    if (!cohort_store_host_set_capacity(self->store, row->id, row->vcpus, row->memory_mib, error))
+        return NULL;
+    if (!cohort_store_host_set_state(self->store, row->id, host->state, error))
+        return NULL;
+    return host;
+}
+
+void
+cohort_daemon_audit(CohortDaemon *self, const gchar *actor, const gchar *action,
+                    const gchar *target, const GError *result)
+{
+    g_autoptr(GError) error = NULL;
+
+    if (!cohort_store_audit_insert(self->store, actor != NULL ? actor : "anonymous", action, target,
+                                   result == NULL ? "ok"
+                                   : result->domain == COHORT_ERROR
+                                       ? cohort_error_code_to_string(result->code)
+                                       : "internal",
+                                   result != NULL ? result->message : NULL, &error))
+        g_warning("cannot record audit entry %s %s: %s", action, target, error->message);
+}

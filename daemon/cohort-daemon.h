@@ -1,0 +1,63 @@
+/* cohortd's state in one place: store, hosts, templates, workers, settings and counters. Owned
+ * by the main thread; workers see only what a work item carries. */
+#pragma once
+
+#include <glib.h>
+
+#include "cohort-hosts.h"
+#include "cohort-jobs.h"
+#include "cohort-store.h"
+#include "cohort-template.h"
+
+G_BEGIN_DECLS
+
+typedef struct {
+    gchar *templates_dir;
+    gchar *vnc_listen;          /* where machines' VNC listens */
+    guint invitation_ttl_hours; /* how long an invitation code works */
+    guint stop_timeout_s;       /* graceful shutdown before a machine is forced off */
+    guint default_quota_machines;
+    guint default_quota_vcpus;
+    guint64 default_quota_memory_mib;
+    guint workers;
+} CohortDaemonSettings;
+
+typedef struct {
+    gssize requests; /* HTTP requests answered */
+    gssize requests_4xx;
+    gssize requests_5xx;
+    gssize libvirt_calls; /* work items run */
+    gssize libvirt_usec;  /* their summed duration */
+    gssize libvirt_failures;
+} CohortDaemonCounters;
+
+typedef struct {
+    CohortDaemonSettings settings;
+    CohortStore *store;
+    CohortHosts *hosts;
+    GHashTable *templates; /* name -> CohortTemplate */
+    CohortJobs *jobs;
+    GMainContext *context;
+    CohortDaemonCounters counters; /* atomics where workers touch them */
+} CohortDaemon;
+
+void cohort_daemon_settings_init(CohortDaemonSettings *settings);
+void cohort_daemon_settings_clear(CohortDaemonSettings *settings);
+
+/* Takes @store. Loads the templates (a bad one is logged and skipped, the rest load), and
+ * connects to every host in the store. */
+CohortDaemon *cohort_daemon_new(const CohortDaemonSettings *settings, CohortStore *store,
+                                GError **error);
+void cohort_daemon_free(CohortDaemon *self);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(CohortDaemon, cohort_daemon_free)
+
+CohortTemplate *cohort_daemon_get_template(CohortDaemon *self, const gchar *name, GError **error);
+/* (Re)loads every *.xml of the templates directory. */
+gboolean cohort_daemon_load_templates(CohortDaemon *self, GError **error);
+/* Inserts the host into the store (when new) and connects to it. */
+CohortHost *cohort_daemon_add_host(CohortDaemon *self, CohortHostRow *row, GError **error);
+/* Records an audit entry; a failure to record is logged, never fatal. */
+void cohort_daemon_audit(CohortDaemon *self, const gchar *actor, const gchar *action,
+                         const gchar *target, const GError *result);
+
+G_END_DECLS

@@ -1,0 +1,49 @@
+/* The hypervisor hosts cohortd drives: one libvirt connection and provisioner each, which
+ * templates' base volumes they hold, and placement of new machines. Main thread only; the
+ * provisioners themselves may be used from workers. */
+#pragma once
+
+#include <glib.h>
+
+#include "cohort-provision.h"
+#include "cohort-store.h"
+#include "cohort-template.h"
+
+G_BEGIN_DECLS
+
+typedef struct {
+    gint64 id;
+    gchar *name;
+    gchar *uri;
+    gchar *state; /* as in the store */
+    guint vcpus;
+    guint64 memory_mib;
+    gdouble cpu_ratio;
+    gdouble memory_ratio;
+    CohortProvisioner *prov; /* NULL while the host is unreachable */
+    GHashTable *bases;       /* template names whose base volume the host holds */
+    gchar *last_error;
+} CohortHost;
+
+typedef struct _CohortHosts CohortHosts;
+
+CohortHosts *cohort_hosts_new(void);
+void cohort_hosts_free(CohortHosts *self);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(CohortHosts, cohort_hosts_free)
+
+/* Connects to @row's host, fills in capacity from libvirt's node info where the row has 0
+ * (and writes it back to @row), and notes which of @templates' bases it holds. A host that
+ * cannot be reached is kept, "down", with the reason; that is not an error. */
+CohortHost *cohort_hosts_add(CohortHosts *self, CohortHostRow *row, GHashTable *templates);
+CohortHost *cohort_hosts_lookup_by_id(CohortHosts *self, gint64 id);
+CohortHost *cohort_hosts_lookup_by_name(CohortHosts *self, const gchar *name);
+/* All hosts, by name (borrowed). */
+GPtrArray *cohort_hosts_list(CohortHosts *self);
+
+/* An "up" host holding @tmpl's base with room for @vcpus and @memory_mib (after what the
+ * store says is placed there), the one with the most memory left. COHORT_ERROR_NO_CAPACITY
+ * says how much is missing at best. */
+CohortHost *cohort_hosts_place(CohortHosts *self, CohortStore *store, CohortTemplate *tmpl,
+                               guint vcpus, guint64 memory_mib, GError **error);
+
+G_END_DECLS

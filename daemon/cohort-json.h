@@ -1,0 +1,39 @@
+/* The API's objects as JSON, and strict readers for request bodies. */
+#pragma once
+
+#include <glib.h>
+#include <json-glib/json-glib.h>
+
+#include "cohort-hosts.h"
+#include "cohort-store.h"
+#include "cohort-template.h"
+
+G_BEGIN_DECLS
+
+JsonNode *cohort_json_user(const CohortUserRow *row);
+JsonNode *cohort_json_host(const CohortHost *host, const gchar *pool, guint used_vcpus,
+                           guint64 used_memory_mib);
+JsonNode *cohort_json_cohort(const CohortCohortRow *row);
+JsonNode *cohort_json_machine(const CohortMachineRow *row);
+JsonNode *cohort_json_job(const CohortJobRow *row, GPtrArray *errors);
+JsonNode *cohort_json_audit(const CohortAuditRow *row);
+JsonNode *cohort_json_error(const GError *error);
+/* An array node that takes the nodes of @nodes. */
+JsonNode *cohort_json_array_new(GPtrArray *nodes);
+gchar *cohort_json_to_string(JsonNode *node, gboolean pretty);
+
+/* The body must be one JSON object. */
+JsonObject *cohort_json_parse_object(const gchar *data, gsize len, GError **error);
+/* Member readers: a missing optional member leaves *out as it was; a member of the wrong
+ * type, out of range or too long is COHORT_ERROR_INVALID_ARGUMENT naming it. */
+gboolean cohort_json_get_string(JsonObject *obj, const gchar *member, gboolean required,
+                                gsize max_len, gchar **out, GError **error);
+gboolean cohort_json_get_uint(JsonObject *obj, const gchar *member, gboolean required, guint64 min,
+                              guint64 max, guint64 *out, GError **error);
+gboolean cohort_json_get_bool(JsonObject *obj, const gchar *member, gboolean *out, GError **error);
+/* Refuses members not in @known (NULL-terminated): a typo must not pass silently. */
+gboolean cohort_json_check_members(JsonObject *obj, const gchar *const *known, GError **error);
+/* RFC 3339 time → normalized UTC "YYYY-MM-DDTHH:MM:SSZ". */
+gchar *cohort_json_normalize_time(const gchar *text, const gchar *member, GError **error);
+
+G_END_DECLS

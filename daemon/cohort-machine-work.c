@@ -1,0 +1,238 @@
+#define G_LOG_DOMAIN "cohort-machine-work"
+
+#include "config.h"
+
+#include "cohort-error.h"
+#include "cohort-machine-work.h"
+
+typedef struct {
+    CohortDaemon *daemon;
+    CohortMachineOp op;
+    gint64 machine_id;
+    gint64 job_id;
+    gchar *domain_name;
+    gchar *cohort;
+    gchar *trainee;
+    gchar *display_name;
+    gchar *vnc_password;
+    gchar *previous_state;
+    guint vcpus;
+    guint64 memory_mib;
+    CohortProvisioner *prov; /* borrowed: hosts outlive the workers */
+    CohortTemplate *tmpl;    /* borrowed: templates too */
+    gchar *vnc_listen;
+    guint stop_timeout_s;
+} CohortMachineWork;
+
+static void
+cohort_machine_work_free(CohortMachineWork *work)
+{
+    g_free(work->domain_name);
+    g_free(work->cohort);
+    g_free(work->trainee);
+    g_free(work->display_name);
+    g_free(work->vnc_password);
+    g_free(work->previous_state);
+    g_free(work->vnc_listen);
+    g_free(work);
+}
+
+static gboolean
+cohort_machine_work_create(CohortMachineWork *work, GError **error)
+{
+    CohortMachineSpec spec = {
+        .domain_name = work->domain_name,
+        .machine_id = work->machine_id,
+        .cohort = work->cohort,
+        .trainee = work->trainee,
+        .display_name = work->display_name,
+        .vcpus = work->vcpus,
+        .memory_mib = work->memory_mib,
+        .vnc_password = work->vnc_password,
+        .vnc_listen = work->vnc_listen,
+    };
+    return cohort_provisioner_machine_create(work->prov, work->tmpl, &spec, error);
+}
+
+/* Worker thread: libvirt only. */
+static gboolean
+cohort_machine_work_run(gpointer item, GError **error)
+{
+    CohortMachineWork *work = item;
+    CohortDaemonCounters *counters = &work->daemon->counters;
+    gint64 t0 = g_get_monotonic_time();
+    gboolean ok = FALSE;
+
+    switch (work->op) {
+    case COHORT_MACHINE_OP_CREATE:
+        ok = cohort_machine_work_create(work, error);
+        break;
+    case COHORT_MACHINE_OP_START:
+        ok =
+            cohort_provisioner_domain_start(work->prov, work->domain_name, work->machine_id, error);
+        break;
+    case COHORT_MACHINE_OP_STOP:
+        ok = cohort_provisioner_domain_shutdown(work->prov, work->domain_name, work->machine_id,
+                                                work->stop_timeout_s, error);
+        break;
+    case COHORT_MACHINE_OP_REBOOT:
+        ok = cohort_provisioner_domain_reboot(work->prov, work->domain_name, work->machine_id,
+                                              error);
+        break;
+    case COHORT_MACHINE_OP_RESET:
+        ok = cohort_provisioner_machine_teardown(work->prov, work->domain_name, work->machine_id,
+                                                 error) &&
+             cohort_machine_work_create(work, error);
+        break;
+    case COHORT_MACHINE_OP_TEARDOWN:
+        ok = cohort_provisioner_machine_teardown(work->prov, work->domain_name, work->machine_id,
+                                                 error);
+        break;
+    }
+    g_atomic_pointer_add(&counters->libvirt_calls, 1);
+    g_atomic_pointer_add(&counters->libvirt_usec, g_get_monotonic_time() - t0);
+    if (!ok)
+        g_atomic_pointer_add(&counters->libvirt_failures, 1);
+    return ok;
+}
+
+static const gchar *
+cohort_machine_work_state_after(CohortMachineWork *work, const GError *error)
+{
+    if (error == NULL) {
+        switch (work->op) {
+        case COHORT_MACHINE_OP_STOP:
+            return "stopped";
+        case COHORT_MACHINE_OP_TEARDOWN:
+            return "reclaimed";
+        default:
+            return "running";
+        }
+    }
+    /* a machine that could not be made or remade is failed; one that could not be started
+     * or stopped stays as it was, with the reason */
+    switch (work->op) {
+    case COHORT_MACHINE_OP_CREATE:
+    case COHORT_MACHINE_OP_RESET:
+    case COHORT_MACHINE_OP_TEARDOWN:
+        return "failed";
+    default:
+        return work->previous_state;
+    }
+}
+
+static void
+cohort_machine_work_job_progress(CohortDaemon *d, CohortMachineWork *work, const GError *error)
+{
+    g_autoptr(GError) error_local = NULL;
+    g_autoptr(CohortJobRow) job = cohort_store_job_get(d->store, work->job_id, &error_local);
+
+    if (job == NULL) {
+        g_warning("job %" G_GINT64_FORMAT ": %s", work->job_id, error_local->message);
+        return;
+    }
+    if (error != NULL) {
+        job->failed++;
+        cohort_store_job_error_insert(d->store, job->id, work->domain_name,
+                                      cohort_error_code_to_string(error->domain == COHORT_ERROR
+                                                                      ? error->code
+                                                                      : COHORT_ERROR_INTERNAL),
+                                      error->message, NULL);
+    } else {
+        job->done++;
+    }
+    g_free(job->state);
+    if (job->done + job->failed >= job->total) {
+        job->state = g_strdup(job->failed > 0 && job->done == 0 ? "failed" : "done");
+        g_free(job->finished_at);
+        job->finished_at = cohort_store_now();
+        g_message("job %" G_GINT64_FORMAT " (%s %s) finished: %u done, %u failed", job->id,
+                  job->kind, job->target, job->done, job->failed);
+    } else {
+        job->state = g_strdup("running");
+    }
+    if (!cohort_store_job_update(d->store, job, &error_local))
+        g_warning("job %" G_GINT64_FORMAT ": %s", job->id, error_local->message);
+}
+
+/* Main context: the store learns what happened. */
+static void
+cohort_machine_work_done(gpointer item, const GError *error, gpointer user_data)
+{
+    CohortMachineWork *work = item;
+    CohortDaemon *d = work->daemon;
+    g_autoptr(GError) error_local = NULL;
+    const gchar *state = cohort_machine_work_state_after(work, error);
+
+    if (error != NULL)
+        g_log_structured(G_LOG_DOMAIN, G_LOG_LEVEL_WARNING, "COHORT_COHORT", work->cohort,
+                         "COHORT_MACHINE", work->domain_name, "MESSAGE", "%s: %s",
+                         work->domain_name, error->message);
+    if (!cohort_store_machine_set_state(d->store, work->machine_id, state,
+                                        error != NULL ? error->message : NULL, &error_local))
+        g_warning("machine %s: %s", work->domain_name, error_local->message);
+    if (work->job_id > 0)
+        cohort_machine_work_job_progress(d, work, error);
+}
+
+gboolean
+cohort_machine_work_push(CohortDaemon *d, const CohortMachineRow *row, CohortMachineOp op,
+                         gint64 job_id, GError **error)
+{
+    CohortHost *host = cohort_hosts_lookup_by_id(d->hosts, row->host_id);
+    CohortTemplate *tmpl = g_hash_table_lookup(d->templates, row->template_name);
+    g_autoptr(CohortUserRow) trainee = NULL;
+    CohortMachineWork *work;
+
+    if (host == NULL || host->prov == NULL) {
+        g_set_error(error, COHORT_ERROR, COHORT_ERROR_HOST_UNAVAILABLE,
+                    "host %s of machine %s is not reachable now; try again later",
+                    row->host_name != NULL ? row->host_name : "(none)", row->name);
+        return FALSE;
+    }
+    if (tmpl == NULL && (op == COHORT_MACHINE_OP_CREATE || op == COHORT_MACHINE_OP_RESET)) {
+        g_set_error(error, COHORT_ERROR, COHORT_ERROR_NOT_FOUND,
+                    "template '%s' of machine %s is no longer installed", row->template_name,
+                    row->name);
+        return FALSE;
+    }
+    trainee = cohort_store_user_get_by_id(d->store, row->user_id, NULL);
+    work = g_new0(CohortMachineWork, 1);
+    work->daemon = d;
+    work->op = op;
+    work->machine_id = row->id;
+    work->job_id = job_id;
+    work->domain_name = g_strdup(row->name);
+    work->cohort = g_strdup(row->cohort_slug);
+    work->trainee = g_strdup(row->trainee_login);
+    work->display_name = g_strdup(trainee != NULL ? trainee->display_name : NULL);
+    work->vnc_password = g_strdup(row->vnc_password);
+    work->previous_state = g_strdup(row->state);
+    work->vcpus = row->vcpus;
+    work->memory_mib = row->memory_mib;
+    work->prov = host->prov;
+    work->tmpl = tmpl;
+    work->vnc_listen = g_strdup(d->settings.vnc_listen);
+    work->stop_timeout_s = d->settings.stop_timeout_s;
+    cohort_jobs_push(d->jobs, cohort_machine_work_run, cohort_machine_work_done, work,
+                     (GDestroyNotify)cohort_machine_work_free, NULL);
+    return TRUE;
+}
+
+gint64
+cohort_machine_work_job_new(CohortDaemon *d, const CohortUserRow *actor, const gchar *kind,
+                            const gchar *target, guint total, GError **error)
+{
+    g_autoptr(CohortJobRow) job = g_new0(CohortJobRow, 1);
+
+    job->kind = g_strdup(kind);
+    job->user_id = actor->id;
+    job->target = g_strdup(target);
+    job->state = g_strdup(total == 0 ? "done" : "queued");
+    job->total = total;
+    if (total == 0)
+        job->finished_at = cohort_store_now();
+    if (!cohort_store_job_insert(d->store, job, error))
+        return 0;
+    return job->id;
+}

@@ -1,0 +1,26 @@
+/* A machine's slow work (make, start, stop, reset, tear down), run by the workers, and its
+ * result written back to the store in the main context. */
+#pragma once
+
+#include "cohort-daemon.h"
+
+G_BEGIN_DECLS
+
+typedef enum {
+    COHORT_MACHINE_OP_CREATE,
+    COHORT_MACHINE_OP_START,
+    COHORT_MACHINE_OP_STOP,
+    COHORT_MACHINE_OP_REBOOT,
+    COHORT_MACHINE_OP_RESET,
+    COHORT_MACHINE_OP_TEARDOWN,
+} CohortMachineOp;
+
+/* Queues @op on machine @row (already in its transitional state in the store), counted in
+ * job @job_id when > 0. */
+gboolean cohort_machine_work_push(CohortDaemon *d, const CohortMachineRow *row, CohortMachineOp op,
+                                  gint64 job_id, GError **error);
+/* A new job row of @total items. */
+gint64 cohort_machine_work_job_new(CohortDaemon *d, const CohortUserRow *actor, const gchar *kind,
+                                   const gchar *target, guint total, GError **error);
+
+G_END_DECLS

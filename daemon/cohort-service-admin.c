@@ -1,0 +1,562 @@
+/* The admin's side of the service: users and tokens, hosts, templates, audit, usage. */
+#define G_LOG_DOMAIN "cohort-service"
+
+#include "config.h"
+
+#include "cohort-auth.h"
+#include "cohort-error.h"
+#include "cohort-json.h"
+#include "cohort-service-private.h"
+#include "cohort-service.h"
+#include "cohort-slug.h"
+
+#define COHORT_DISPLAY_NAME_MAX 200
+
+CohortUserRow *
+cohort_service_authenticate(CohortDaemon *d, const gchar *token)
+{
+    g_autofree gchar *hash = NULL;
+
+    if (token == NULL || token[0] == '\0')
+        return NULL;
+    hash = cohort_auth_secret_hash(token);
+    return cohort_store_token_lookup(d->store, hash, NULL);
+}
+
+JsonNode *
+cohort_service_whoami(CohortDaemon *d, const CohortUserRow *actor, GError **error)
+{
+    if (!cohort_auth_check(cohort_service_role(actor), COHORT_ACTION_WHOAMI, NULL, NULL, error))
+        return NULL;
+    return cohort_json_user(actor);
+}
+
+/* Display names take any UTF-8, but no control characters (they end up in terminals). */
+static gboolean
+cohort_service_display_name_validate(const gchar *name, GError **error)
+{
+    if (name == NULL || name[0] == '\0') {
+        g_set_error_literal(error, COHORT_ERROR, COHORT_ERROR_INVALID_ARGUMENT,
+                            "\"display_name\" is empty");
+        return FALSE;
+    }
+    if (!g_utf8_validate(name, -1, NULL) || strlen(name) > COHORT_DISPLAY_NAME_MAX) {
+        g_set_error(error, COHORT_ERROR, COHORT_ERROR_INVALID_ARGUMENT,
+                    "\"display_name\" must be UTF-8 of at most %d bytes", COHORT_DISPLAY_NAME_MAX);
+        return FALSE;
+    }
+    for (const gchar *p = name; *p != '\0'; p = g_utf8_next_char(p)) {
+        if (g_unichar_iscntrl(g_utf8_get_char(p))) {
+            g_set_error_literal(error, COHORT_ERROR, COHORT_ERROR_INVALID_ARGUMENT,
+                                "\"display_name\" contains a control character");
+            return FALSE;
+        }
+    }
+    return TRUE;
+}
+
+static gchar *
+cohort_service_token_issue(CohortStore *store, gint64 user_id, GError **error)
+{
+    g_autofree gchar *token = cohort_auth_token_new();
+    g_autofree gchar *hash = cohort_auth_secret_hash(token);
+
+    if (!cohort_store_token_insert(store, user_id, hash, error))
+        return NULL;
+    return g_steal_pointer(&token);
+}
+
+JsonNode *
+cohort_service_user_create(CohortDaemon *d, const CohortUserRow *actor, JsonObject *body,
+                           GError **error)
+{
+    static const gchar *const known[] = {"login", "display_name", "role", NULL};
+    g_autoptr(CohortUserRow) row = g_new0(CohortUserRow, 1);
+    g_autofree gchar *token = NULL;
+    JsonNode *node;
+
+    if (!cohort_auth_check(cohort_service_role(actor), COHORT_ACTION_USER_MANAGE, NULL, NULL,
+                           error))
+        return NULL;
+    if (!cohort_json_check_members(body, known, error) ||
+        !cohort_json_get_string(body, "login", TRUE, 64, &row->login, error) ||
+        !cohort_json_get_string(body, "display_name", FALSE, 1024, &row->display_name, error) ||
+        !cohort_json_get_string(body, "role", TRUE, 16, &row->role, error))
+        return NULL;
+    if (!cohort_slug_validate(row->login, "login", error))
+        return NULL;
+    if (row->display_name == NULL)
+        row->display_name = g_strdup(row->login);
+    if (!cohort_service_display_name_validate(row->display_name, error))
+        return NULL;
+    if (cohort_role_from_string(row->role) == COHORT_ROLE_NONE) {
+        g_set_error(error, COHORT_ERROR, COHORT_ERROR_INVALID_ARGUMENT,
+                    "\"role\" must be admin, trainer or trainee, not '%s'", row->role);
+        return NULL;
+    }
+    if (!cohort_store_begin(d->store, error))
+        return NULL;
+    if (!cohort_store_user_insert(d->store, row, error) ||
+        (token = cohort_service_token_issue(d->store, row->id, error)) == NULL ||
+        !cohort_store_commit(d->store, error)) {
+        cohort_store_rollback(d->store);
+        return NULL;
+    }
+    cohort_daemon_audit(d, actor->login, "user.create", row->login, NULL);
+    node = cohort_json_user(row);
+    json_object_set_string_member(json_node_get_object(node), "token", token);
+    return node;
+}
+
+JsonNode *
+cohort_service_user_list(CohortDaemon *d, const CohortUserRow *actor, GError **error)
+{
+    g_autoptr(GPtrArray) rows = NULL;
+    g_autoptr(GPtrArray) nodes = g_ptr_array_new_with_free_func((GDestroyNotify)json_node_unref);
+
+    if (!cohort_auth_check(cohort_service_role(actor), COHORT_ACTION_USER_MANAGE, NULL, NULL,
+                           error))
+        return NULL;
+    rows = cohort_store_user_list(d->store, NULL, error);
+    if (rows == NULL)
+        return NULL;
+    for (guint i = 0; i < rows->len; i++)
+        g_ptr_array_add(nodes, cohort_json_user(g_ptr_array_index(rows, i)));
+    return cohort_json_array_new(nodes);
+}
+
+JsonNode *
+cohort_service_user_token_issue(CohortDaemon *d, const CohortUserRow *actor, const gchar *login,
+                                GError **error)
+{
+    g_autoptr(CohortUserRow) user = NULL;
+    g_autofree gchar *token = NULL;
+    g_autoptr(JsonBuilder) b = json_builder_new();
+
+    if (!cohort_auth_check(cohort_service_role(actor), COHORT_ACTION_USER_MANAGE, NULL, NULL,
+                           error))
+        return NULL;
+    user = cohort_store_user_get_by_login(d->store, login, error);
+    if (user == NULL)
+        return NULL;
+    token = cohort_service_token_issue(d->store, user->id, error);
+    if (token == NULL)
+        return NULL;
+    cohort_daemon_audit(d, actor->login, "user.token", login, NULL);
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "login");
+    json_builder_add_string_value(b, login);
+    json_builder_set_member_name(b, "token");
+    json_builder_add_string_value(b, token);
+    json_builder_end_object(b);
+    return json_builder_get_root(b);
+}
+
+JsonNode *
+cohort_service_user_token_revoke(CohortDaemon *d, const CohortUserRow *actor, const gchar *login,
+                                 GError **error)
+{
+    g_autoptr(CohortUserRow) user = NULL;
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    guint count = 0;
+
+    if (!cohort_auth_check(cohort_service_role(actor), COHORT_ACTION_USER_MANAGE, NULL, NULL,
+                           error))
+        return NULL;
+    user = cohort_store_user_get_by_login(d->store, login, error);
+    if (user == NULL)
+        return NULL;
+    if (!cohort_store_token_revoke_user(d->store, user->id, &count, error))
+        return NULL;
+    cohort_daemon_audit(d, actor->login, "user.revoke", login, NULL);
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "login");
+    json_builder_add_string_value(b, login);
+    json_builder_set_member_name(b, "revoked");
+    json_builder_add_int_value(b, count);
+    json_builder_end_object(b);
+    return json_builder_get_root(b);
+}
+
+gchar *
+cohort_service_admin_bootstrap(CohortStore *store, const gchar *login, GError **error)
+{
+    g_autoptr(CohortUserRow) user = NULL;
+    g_autoptr(GError) error_local = NULL;
+
+    if (!cohort_slug_validate(login, "login", error))
+        return NULL;
+    user = cohort_store_user_get_by_login(store, login, &error_local);
+    if (user == NULL) {
+        if (!g_error_matches(error_local, COHORT_ERROR, COHORT_ERROR_NOT_FOUND)) {
+            g_propagate_error(error, g_steal_pointer(&error_local));
+            return NULL;
+        }
+        user = g_new0(CohortUserRow, 1);
+        user->login = g_strdup(login);
+        user->display_name = g_strdup(login);
+        user->role = g_strdup("admin");
+        if (!cohort_store_user_insert(store, user, error))
+            return NULL;
+    } else if (g_strcmp0(user->role, "admin") != 0) {
+        g_set_error(error, COHORT_ERROR, COHORT_ERROR_CONFLICT,
+                    "user '%s' exists and is a %s, not an admin", login, user->role);
+        return NULL;
+    }
+    cohort_store_audit_insert(store, "system", "user.create-admin", login, "ok", NULL, NULL);
+    return cohort_service_token_issue(store, user->id, error);
+}
+
+/* --- hosts --------------------------------------------------------------------------- */
+
+static JsonNode *
+cohort_service_host_json(CohortDaemon *d, CohortHost *host, GError **error)
+{
+    g_autoptr(CohortHostRow) row = cohort_store_host_get_by_id(d->store, host->id, error);
+    guint vcpus = 0;
+    guint64 memory = 0;
+
+    if (row == NULL || !cohort_store_host_get_usage(d->store, host->id, &vcpus, &memory, error))
+        return NULL;
+    return cohort_json_host(host, row->pool, vcpus, memory);
+}
+
+JsonNode *
+cohort_service_host_list(CohortDaemon *d, const CohortUserRow *actor, GError **error)
+{
+    g_autoptr(GPtrArray) hosts = NULL;
+    g_autoptr(GPtrArray) nodes = g_ptr_array_new_with_free_func((GDestroyNotify)json_node_unref);
+
+    if (!cohort_auth_check(cohort_service_role(actor), COHORT_ACTION_HOST_MANAGE, NULL, NULL,
+                           error))
+        return NULL;
+    hosts = cohort_hosts_list(d->hosts);
+    for (guint i = 0; i < hosts->len; i++) {
+        JsonNode *node = cohort_service_host_json(d, g_ptr_array_index(hosts, i), error);
+        if (node == NULL)
+            return NULL;
+        g_ptr_array_add(nodes, node);
+    }
+    return cohort_json_array_new(nodes);
+}
+
+JsonNode *
+cohort_service_host_add(CohortDaemon *d, const CohortUserRow *actor, JsonObject *body,
+                        GError **error)
+{
+    static const gchar *const known[] = {"name",       "uri",       "pool", "vcpus",
+                                         "memory_mib", "cpu_ratio", NULL};
+    g_autoptr(CohortHostRow) row = g_new0(CohortHostRow, 1);
+    guint64 vcpus = 0;
+    guint64 memory = 0;
+    guint64 ratio = 1;
+    CohortHost *host;
+
+    if (!cohort_auth_check(cohort_service_role(actor), COHORT_ACTION_HOST_MANAGE, NULL, NULL,
+                           error))
+        return NULL;
+    if (!cohort_json_check_members(body, known, error) ||
+        !cohort_json_get_string(body, "name", TRUE, 64, &row->name, error) ||
+        !cohort_json_get_string(body, "uri", TRUE, 1024, &row->uri, error) ||
+        !cohort_json_get_string(body, "pool", FALSE, 256, &row->pool, error) ||
+        !cohort_json_get_uint(body, "vcpus", FALSE, 0, 65536, &vcpus, error) ||
+        !cohort_json_get_uint(body, "memory_mib", FALSE, 0, G_MAXUINT32 * 16ULL, &memory, error) ||
+        !cohort_json_get_uint(body, "cpu_ratio", FALSE, 1, 64, &ratio, error))
+        return NULL;
+    if (!cohort_slug_validate(row->name, "host name", error))
+        return NULL;
+    if (cohort_hosts_lookup_by_name(d->hosts, row->name) != NULL) {
+        g_set_error(error, COHORT_ERROR, COHORT_ERROR_CONFLICT, "a host '%s' already exists",
+                    row->name);
+        return NULL;
+    }
+    if (row->pool == NULL)
+        row->pool = g_strdup("default");
+    row->vcpus = (guint)vcpus;
+    row->memory_mib = memory;
+    row->cpu_ratio = (gdouble)ratio;
+    row->memory_ratio = 1.0;
+    row->state = g_strdup("up");
+    host = cohort_daemon_add_host(d, row, error);
+    if (host == NULL)
+        return NULL;
+    cohort_daemon_audit(d, actor->login, "host.add", row->name, NULL);
+    return cohort_service_host_json(d, host, error);
+}
+
+JsonNode *
+cohort_service_host_drain(CohortDaemon *d, const CohortUserRow *actor, const gchar *name,
+                          GError **error)
+{
+    CohortHost *host;
+
+    if (!cohort_auth_check(cohort_service_role(actor), COHORT_ACTION_HOST_MANAGE, NULL, NULL,
+                           error))
+        return NULL;
+    host = cohort_hosts_lookup_by_name(d->hosts, name);
+    if (host == NULL) {
+        g_set_error(error, COHORT_ERROR, COHORT_ERROR_NOT_FOUND, "no host '%s'", name);
+        return NULL;
+    }
+    if (!cohort_store_host_set_state(d->store, host->id, "draining", error))
+        return NULL;
+    /* a draining host keeps its machines and takes no new ones */
+    g_free(host->state);
+    host->state = g_strdup("draining");
+    cohort_daemon_audit(d, actor->login, "host.drain", name, NULL);
+    return cohort_service_host_json(d, host, error);
+}
+
+/* --- templates ----------------------------------------------------------------------- */
+
+static JsonNode *
+cohort_service_template_json(CohortDaemon *d, CohortTemplate *tmpl, gboolean with_hosts)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "name");
+    json_builder_add_string_value(b, cohort_template_get_name(tmpl));
+    json_builder_set_member_name(b, "description");
+    json_builder_add_string_value(b, cohort_template_get_description(tmpl));
+    json_builder_set_member_name(b, "vcpus");
+    json_builder_add_int_value(b, cohort_template_get_vcpus(tmpl));
+    json_builder_set_member_name(b, "memory_mib");
+    json_builder_add_int_value(b, (gint64)cohort_template_get_memory_mib(tmpl));
+    json_builder_set_member_name(b, "disk_mib");
+    json_builder_add_int_value(b, (gint64)cohort_template_get_disk_mib(tmpl));
+    json_builder_set_member_name(b, "base_volume");
+    json_builder_add_string_value(b, cohort_template_get_base_volume(tmpl));
+    if (with_hosts) {
+        g_autoptr(GPtrArray) hosts = cohort_hosts_list(d->hosts);
+        json_builder_set_member_name(b, "hosts");
+        json_builder_begin_array(b);
+        for (guint i = 0; i < hosts->len; i++) {
+            CohortHost *host = g_ptr_array_index(hosts, i);
+            json_builder_begin_object(b);
+            json_builder_set_member_name(b, "host");
+            json_builder_add_string_value(b, host->name);
+            json_builder_set_member_name(b, "has_base");
+            json_builder_add_boolean_value(
+                b, g_hash_table_contains(host->bases, cohort_template_get_name(tmpl)));
+            json_builder_end_object(b);
+        }
+        json_builder_end_array(b);
+    }
+    json_builder_end_object(b);
+    return json_builder_get_root(b);
+}
+
+/* Trainees see the templates of the cohorts they are enrolled in. */
+static gboolean
+cohort_service_template_visible(CohortDaemon *d, const CohortUserRow *actor, const gchar *name)
+{
+    g_autoptr(GPtrArray) cohorts = NULL;
+
+    if (g_strcmp0(actor->role, "trainee") != 0)
+        return TRUE;
+    cohorts = cohort_store_cohort_list(d->store, 0, actor->id, NULL);
+    for (guint i = 0; cohorts != NULL && i < cohorts->len; i++) {
+        CohortCohortRow *row = g_ptr_array_index(cohorts, i);
+        if (g_strcmp0(row->template_name, name) == 0)
+            return TRUE;
+    }
+    return FALSE;
+}
+
+static gint
+cohort_service_strcmp(gconstpointer a, gconstpointer b)
+{
+    return g_strcmp0(*(const gchar *const *)a, *(const gchar *const *)b);
+}
+
+JsonNode *
+cohort_service_template_list(CohortDaemon *d, const CohortUserRow *actor, GError **error)
+{
+    g_autoptr(GPtrArray) nodes = g_ptr_array_new_with_free_func((GDestroyNotify)json_node_unref);
+    g_autoptr(GPtrArray) names = g_ptr_array_new();
+    GHashTableIter iter;
+    gpointer key;
+
+    if (!cohort_auth_check(cohort_service_role(actor), COHORT_ACTION_TEMPLATE_READ, NULL, NULL,
+                           error))
+        return NULL;
+    g_hash_table_iter_init(&iter, d->templates);
+    while (g_hash_table_iter_next(&iter, &key, NULL))
+        g_ptr_array_add(names, key);
+    g_ptr_array_sort(names, cohort_service_strcmp);
+    for (guint i = 0; i < names->len; i++) {
+        const gchar *name = g_ptr_array_index(names, i);
+        if (cohort_service_template_visible(d, actor, name))
+            g_ptr_array_add(nodes, cohort_service_template_json(
+                                       d, g_hash_table_lookup(d->templates, name), FALSE));
+    }
+    return cohort_json_array_new(nodes);
+}
+
+JsonNode *
+cohort_service_template_get(CohortDaemon *d, const CohortUserRow *actor, const gchar *name,
+                            GError **error)
+{
+    CohortAuthRelation rel = {0};
+    g_autofree gchar *what = g_strdup_printf("template '%s'", name);
+    CohortTemplate *tmpl;
+
+    if (actor != NULL)
+        rel.is_enrolled = cohort_service_template_visible(d, actor, name);
+    if (!cohort_auth_check(cohort_service_role(actor), COHORT_ACTION_TEMPLATE_READ, &rel, what,
+                           error))
+        return NULL;
+    tmpl = cohort_daemon_get_template(d, name, error);
+    if (tmpl == NULL)
+        return NULL;
+    return cohort_service_template_json(d, tmpl, TRUE);
+}
+
+JsonNode *
+cohort_service_template_base(CohortDaemon *d, const CohortUserRow *actor, const gchar *name,
+                             JsonObject *body, GError **error)
+{
+    static const gchar *const known[] = {"path", "blank", NULL};
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    g_autoptr(GPtrArray) hosts = NULL;
+    g_autofree gchar *path = NULL;
+    gboolean blank = FALSE;
+    CohortTemplate *tmpl;
+
+    if (!cohort_auth_check(cohort_service_role(actor), COHORT_ACTION_TEMPLATE_MANAGE, NULL, NULL,
+                           error))
+        return NULL;
+    tmpl = cohort_daemon_get_template(d, name, error);
+    if (tmpl == NULL)
+        return NULL;
+    if (!cohort_json_check_members(body, known, error) ||
+        !cohort_json_get_string(body, "path", FALSE, 4096, &path, error) ||
+        !cohort_json_get_bool(body, "blank", &blank, error))
+        return NULL;
+    if ((path == NULL) == !blank) {
+        g_set_error_literal(error, COHORT_ERROR, COHORT_ERROR_INVALID_ARGUMENT,
+                            "give either \"path\" (an image file on cohortd's machine) or "
+                            "\"blank\": true");
+        return NULL;
+    }
+    if (path != NULL && (!g_path_is_absolute(path) || !g_file_test(path, G_FILE_TEST_IS_REGULAR))) {
+        g_set_error(error, COHORT_ERROR, COHORT_ERROR_INVALID_ARGUMENT,
+                    "\"path\" must be an absolute path to an image file on cohortd's machine; "
+                    "'%s' is not one",
+                    path);
+        return NULL;
+    }
+
+    /* Every up host, one after the other: an upload is bounded by the disk or the network,
+     * not by how many run at once. */
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "template");
+    json_builder_add_string_value(b, name);
+    json_builder_set_member_name(b, "hosts");
+    json_builder_begin_array(b);
+    hosts = cohort_hosts_list(d->hosts);
+    for (guint i = 0; i < hosts->len; i++) {
+        CohortHost *host = g_ptr_array_index(hosts, i);
+        g_autoptr(GError) error_local = NULL;
+        const gchar *state;
+
+        if (host->prov == NULL || g_strcmp0(host->state, "up") != 0)
+            continue;
+        if (g_hash_table_contains(host->bases, name) ||
+            cohort_provisioner_base_exists(host->prov, tmpl)) {
+            state = "present";
+        } else if (blank ? cohort_provisioner_base_ensure_blank(host->prov, tmpl, &error_local)
+                         : cohort_provisioner_base_upload(host->prov, tmpl, path, &error_local)) {
+            state = "created";
+        } else {
+            g_warning("base of %s on %s: %s", name, host->name, error_local->message);
+            state = "failed";
+        }
+        if (error_local == NULL)
+            g_hash_table_add(host->bases, g_strdup(name));
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "host");
+        json_builder_add_string_value(b, host->name);
+        json_builder_set_member_name(b, "volume");
+        json_builder_add_string_value(b, cohort_template_get_base_volume(tmpl));
+        json_builder_set_member_name(b, "state");
+        json_builder_add_string_value(b, state);
+        json_builder_set_member_name(b, "error");
+        if (error_local != NULL)
+            json_builder_add_string_value(b, error_local->message);
+        else
+            json_builder_add_null_value(b);
+        json_builder_end_object(b);
+    }
+    json_builder_end_array(b);
+    json_builder_end_object(b);
+    cohort_daemon_audit(d, actor->login, "template.base", name, NULL);
+    return json_builder_get_root(b);
+}
+
+/* --- audit and usage ----------------------------------------------------------------- */
+
+JsonNode *
+cohort_service_audit_list(CohortDaemon *d, const CohortUserRow *actor, guint limit, GError **error)
+{
+    g_autoptr(GPtrArray) rows = NULL;
+    g_autoptr(GPtrArray) nodes = g_ptr_array_new_with_free_func((GDestroyNotify)json_node_unref);
+
+    if (!cohort_auth_check(cohort_service_role(actor), COHORT_ACTION_AUDIT_READ, NULL, NULL, error))
+        return NULL;
+    rows = cohort_store_audit_list(d->store, limit, error);
+    if (rows == NULL)
+        return NULL;
+    for (guint i = 0; i < rows->len; i++)
+        g_ptr_array_add(nodes, cohort_json_audit(g_ptr_array_index(rows, i)));
+    return cohort_json_array_new(nodes);
+}
+
+JsonNode *
+cohort_service_usage(CohortDaemon *d, const CohortUserRow *actor, GError **error)
+{
+    g_autoptr(GPtrArray) cohorts = NULL;
+    g_autoptr(JsonBuilder) b = json_builder_new();
+
+    if (!cohort_auth_check(cohort_service_role(actor), COHORT_ACTION_AUDIT_READ, NULL, NULL, error))
+        return NULL;
+    cohorts = cohort_store_cohort_list(d->store, 0, 0, error);
+    if (cohorts == NULL)
+        return NULL;
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "cohorts");
+    json_builder_begin_array(b);
+    for (guint i = 0; i < cohorts->len; i++) {
+        CohortCohortRow *cohort = g_ptr_array_index(cohorts, i);
+        g_autoptr(GPtrArray) machines =
+            cohort_store_machine_list(d->store, cohort->id, 0, 0, FALSE, error);
+        guint held = 0;
+        guint vcpus = 0;
+        guint64 memory = 0;
+
+        if (machines == NULL)
+            return NULL;
+        for (guint j = 0; j < machines->len; j++) {
+            CohortMachineRow *m = g_ptr_array_index(machines, j);
+            if (g_strcmp0(m->state, "failed") == 0)
+                continue;
+            held++;
+            vcpus += m->vcpus;
+            memory += m->memory_mib;
+        }
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "cohort");
+        json_builder_add_string_value(b, cohort->slug);
+        json_builder_set_member_name(b, "machines");
+        json_builder_add_int_value(b, held);
+        json_builder_set_member_name(b, "vcpus");
+        json_builder_add_int_value(b, vcpus);
+        json_builder_set_member_name(b, "memory_mib");
+        json_builder_add_int_value(b, (gint64)memory);
+        json_builder_end_object(b);
+    }
+    json_builder_end_array(b);
+    json_builder_end_object(b);
+    return json_builder_get_root(b);
+}

@@ -1,0 +1,606 @@
+/* Cohorts: create, read, change, rosters and invitations, provision and reclaim in bulk. */
+#define G_LOG_DOMAIN "cohort-service"
+
+#include "config.h"
+
+#include "cohort-auth.h"
+#include "cohort-error.h"
+#include "cohort-json.h"
+#include "cohort-machine-work.h"
+#include "cohort-roster.h"
+#include "cohort-service-private.h"
+#include "cohort-service.h"
+#include "cohort-slug.h"
+
+#define COHORT_TITLE_MAX 200
+#define COHORT_GRACE_HOURS_DEFAULT 24
+
+const gchar *
+cohort_service_cohort_state(const CohortCohortRow *cohort)
+{
+    g_autofree gchar *now = NULL;
+
+    if (g_strcmp0(cohort->state, "reclaimed") == 0)
+        return "reclaimed";
+    /* normalized RFC 3339 UTC strings compare as times */
+    now = cohort_store_now();
+    if (g_strcmp0(now, cohort->ends_at) >= 0)
+        return "ended";
+    if (g_strcmp0(now, cohort->starts_at) >= 0)
+        return "active";
+    return "planned";
+}
+
+static JsonNode *
+cohort_service_cohort_json(const CohortCohortRow *cohort)
+{
+    JsonNode *node = cohort_json_cohort(cohort);
+    json_object_set_string_member(json_node_get_object(node), "state",
+                                  cohort_service_cohort_state(cohort));
+    return node;
+}
+
+static gboolean
+cohort_service_cohort_read_quota(JsonObject *body, CohortCohortRow *row, GError **error)
+{
+    static const gchar *const known[] = {"machines", "vcpus", "memory_mib", NULL};
+    JsonNode *node = json_object_get_member(body, "quota");
+    JsonObject *quota;
+    guint64 machines = row->quota_machines;
+    guint64 vcpus = row->quota_vcpus;
+    guint64 memory = row->quota_memory_mib;
+
+    if (node == NULL)
+        return TRUE;
+    if (!JSON_NODE_HOLDS_OBJECT(node)) {
+        g_set_error_literal(error, COHORT_ERROR, COHORT_ERROR_INVALID_ARGUMENT,
+                            "\"quota\" must be an object with machines, vcpus and memory_mib");
+        return FALSE;
+    }
+    quota = json_node_get_object(node);
+    if (!cohort_json_check_members(quota, known, error) ||
+        !cohort_json_get_uint(quota, "machines", FALSE, 1, 100, &machines, error) ||
+        !cohort_json_get_uint(quota, "vcpus", FALSE, 1, 1024, &vcpus, error) ||
+        !cohort_json_get_uint(quota, "memory_mib", FALSE, 16, 16 * 1024 * 1024, &memory, error)) {
+        g_prefix_error(error, "quota: ");
+        return FALSE;
+    }
+    row->quota_machines = (guint)machines;
+    row->quota_vcpus = (guint)vcpus;
+    row->quota_memory_mib = memory;
+    return TRUE;
+}
+
+static gboolean
+cohort_service_cohort_read_times(JsonObject *body, CohortCohortRow *row, GError **error)
+{
+    g_autofree gchar *starts = NULL;
+    g_autofree gchar *ends = NULL;
+
+    if (!cohort_json_get_string(body, "starts_at", FALSE, 64, &starts, error) ||
+        !cohort_json_get_string(body, "ends_at", FALSE, 64, &ends, error))
+        return FALSE;
+    if (starts != NULL) {
+        g_free(row->starts_at);
+        row->starts_at = cohort_json_normalize_time(starts, "starts_at", error);
+        if (row->starts_at == NULL)
+            return FALSE;
+    }
+    if (ends != NULL) {
+        g_free(row->ends_at);
+        row->ends_at = cohort_json_normalize_time(ends, "ends_at", error);
+        if (row->ends_at == NULL)
+            return FALSE;
+    }
+    if (row->starts_at != NULL && row->ends_at != NULL &&
+        g_strcmp0(row->ends_at, row->starts_at) <= 0) {
+        g_set_error(error, COHORT_ERROR, COHORT_ERROR_INVALID_ARGUMENT,
+                    "\"ends_at\" (%s) must be after \"starts_at\" (%s)", row->ends_at,
+                    row->starts_at);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+JsonNode *
+cohort_service_cohort_create(CohortDaemon *d, const CohortUserRow *actor, JsonObject *body,
+                             GError **error)
+{
+    static const gchar *const known[] = {"slug",  "title",       "template", "starts_at", "ends_at",
+                                         "quota", "grace_hours", "trainer",  NULL};
+    g_autoptr(CohortCohortRow) row = g_new0(CohortCohortRow, 1);
+    g_autoptr(CohortCohortRow) stored = NULL;
+    g_autofree gchar *trainer = NULL;
+    guint64 grace = COHORT_GRACE_HOURS_DEFAULT;
+    CohortTemplate *tmpl;
+
+    if (!cohort_auth_check(cohort_service_role(actor), COHORT_ACTION_COHORT_CREATE, NULL, NULL,
+                           error))
+        return NULL;
+    if (!cohort_json_check_members(body, known, error) ||
+        !cohort_json_get_string(body, "slug", TRUE, 64, &row->slug, error) ||
+        !cohort_json_get_string(body, "title", FALSE, COHORT_TITLE_MAX, &row->title, error) ||
+        !cohort_json_get_string(body, "template", TRUE, 64, &row->template_name, error) ||
+        !cohort_json_get_string(body, "trainer", FALSE, 64, &trainer, error) ||
+        !cohort_json_get_uint(body, "grace_hours", FALSE, 0, 24 * 365, &grace, error))
+        return NULL;
+    if (!cohort_slug_validate(row->slug, "cohort slug", error))
+        return NULL;
+    tmpl = cohort_daemon_get_template(d, row->template_name, error);
+    if (tmpl == NULL)
+        return NULL;
+    if (json_object_get_member(body, "starts_at") == NULL ||
+        json_object_get_member(body, "ends_at") == NULL) {
+        g_set_error_literal(error, COHORT_ERROR, COHORT_ERROR_INVALID_ARGUMENT,
+                            "\"starts_at\" and \"ends_at\" are required");
+        return NULL;
+    }
+    if (!cohort_service_cohort_read_times(body, row, error))
+        return NULL;
+    /* defaults large enough for one machine of the template */
+    row->quota_machines = d->settings.default_quota_machines;
+    row->quota_vcpus = MAX(d->settings.default_quota_vcpus, cohort_template_get_vcpus(tmpl));
+    row->quota_memory_mib =
+        MAX(d->settings.default_quota_memory_mib, cohort_template_get_memory_mib(tmpl));
+    if (!cohort_service_cohort_read_quota(body, row, error))
+        return NULL;
+    row->grace_hours = (guint)grace;
+    if (row->title == NULL)
+        row->title = g_strdup(row->slug);
+    row->trainer_id = actor->id;
+    if (trainer != NULL && g_strcmp0(trainer, actor->login) != 0) {
+        g_autoptr(CohortUserRow) user = NULL;
+        if (g_strcmp0(actor->role, "admin") != 0) {
+            g_set_error_literal(error, COHORT_ERROR, COHORT_ERROR_FORBIDDEN,
+                                "only an admin creates a cohort for another trainer");
+            return NULL;
+        }
+        user = cohort_store_user_get_by_login(d->store, trainer, error);
+        if (user == NULL)
+            return NULL;
+        if (g_strcmp0(user->role, "trainee") == 0) {
+            g_set_error(error, COHORT_ERROR, COHORT_ERROR_INVALID_ARGUMENT,
+                        "'%s' is a trainee and cannot run a cohort", trainer);
+            return NULL;
+        }
+        row->trainer_id = user->id;
+    }
+    row->state = g_strdup("planned");
+    if (!cohort_store_cohort_insert(d->store, row, error)) {
+        cohort_daemon_audit(d, actor->login, "cohort.create", row->slug, *error);
+        return NULL;
+    }
+    cohort_daemon_audit(d, actor->login, "cohort.create", row->slug, NULL);
+    stored = cohort_store_cohort_get_by_id(d->store, row->id, error);
+    return stored != NULL ? cohort_service_cohort_json(stored) : NULL;
+}
+
+JsonNode *
+cohort_service_cohort_list(CohortDaemon *d, const CohortUserRow *actor, GError **error)
+{
+    g_autoptr(GPtrArray) rows = NULL;
+    g_autoptr(GPtrArray) nodes = g_ptr_array_new_with_free_func((GDestroyNotify)json_node_unref);
+    CohortRole role = cohort_service_role(actor);
+
+    if (!cohort_auth_check(role, COHORT_ACTION_COHORT_READ, NULL, NULL, error))
+        return NULL;
+    rows = cohort_store_cohort_list(d->store, role == COHORT_ROLE_TRAINER ? actor->id : 0,
+                                    role == COHORT_ROLE_TRAINEE ? actor->id : 0, error);
+    if (rows == NULL)
+        return NULL;
+    for (guint i = 0; i < rows->len; i++)
+        g_ptr_array_add(nodes, cohort_service_cohort_json(g_ptr_array_index(rows, i)));
+    return cohort_json_array_new(nodes);
+}
+
+JsonNode *
+cohort_service_cohort_get(CohortDaemon *d, const CohortUserRow *actor, const gchar *slug,
+                          GError **error)
+{
+    g_autoptr(CohortCohortRow) cohort =
+        cohort_service_cohort_lookup(d, actor, slug, COHORT_ACTION_COHORT_READ, error);
+    g_autoptr(GPtrArray) trainees = NULL;
+    g_autoptr(GPtrArray) machines = NULL;
+    gboolean trainee_view;
+    JsonArray *array;
+    JsonNode *node;
+
+    if (cohort == NULL)
+        return NULL;
+    trainees = cohort_store_enrollment_list(d->store, cohort->id, error);
+    if (trainees == NULL)
+        return NULL;
+    /* a trainee sees the course and their own machines, not the others' */
+    trainee_view = g_strcmp0(actor->role, "trainee") == 0;
+    machines = cohort_store_machine_list(d->store, cohort->id, trainee_view ? actor->id : 0, 0,
+                                         FALSE, error);
+    if (machines == NULL)
+        return NULL;
+    node = cohort_service_cohort_json(cohort);
+    array = json_array_new();
+    for (guint i = 0; i < trainees->len; i++) {
+        CohortUserRow *user = g_ptr_array_index(trainees, i);
+        JsonObject *obj;
+        JsonArray *own;
+
+        if (trainee_view && user->id != actor->id)
+            continue;
+        obj = json_object_new();
+        own = json_array_new();
+        json_object_set_string_member(obj, "login", user->login);
+        json_object_set_string_member(obj, "display_name", user->display_name);
+        for (guint j = 0; j < machines->len; j++) {
+            CohortMachineRow *m = g_ptr_array_index(machines, j);
+            if (m->user_id == user->id)
+                json_array_add_element(own, cohort_json_machine(m));
+        }
+        json_object_set_array_member(obj, "machines", own);
+        json_array_add_object_element(array, obj);
+    }
+    json_object_set_array_member(json_node_get_object(node), "trainees", array);
+    return node;
+}
+
+JsonNode *
+cohort_service_cohort_update(CohortDaemon *d, const CohortUserRow *actor, const gchar *slug,
+                             JsonObject *body, GError **error)
+{
+    static const gchar *const known[] = {"title", "ends_at", "grace_hours", "quota", NULL};
+    g_autoptr(CohortCohortRow) cohort =
+        cohort_service_cohort_lookup(d, actor, slug, COHORT_ACTION_COHORT_MANAGE, error);
+    g_autoptr(CohortCohortRow) stored = NULL;
+    guint64 grace;
+
+    if (cohort == NULL)
+        return NULL;
+    grace = cohort->grace_hours;
+    if (!cohort_json_check_members(body, known, error) ||
+        !cohort_json_get_string(body, "title", FALSE, COHORT_TITLE_MAX, &cohort->title, error) ||
+        !cohort_json_get_uint(body, "grace_hours", FALSE, 0, 24 * 365, &grace, error) ||
+        !cohort_service_cohort_read_times(body, cohort, error) ||
+        !cohort_service_cohort_read_quota(body, cohort, error))
+        return NULL;
+    if (g_strcmp0(cohort->state, "reclaimed") == 0) {
+        g_set_error(error, COHORT_ERROR, COHORT_ERROR_CONFLICT,
+                    "cohort '%s' is reclaimed and cannot change", slug);
+        return NULL;
+    }
+    cohort->grace_hours = (guint)grace;
+    if (!cohort_store_cohort_update(d->store, cohort, error))
+        return NULL;
+    cohort_daemon_audit(d, actor->login, "cohort.update", slug, NULL);
+    stored = cohort_store_cohort_get_by_id(d->store, cohort->id, error);
+    return stored != NULL ? cohort_service_cohort_json(stored) : NULL;
+}
+
+static JsonNode *
+cohort_service_line_errors_json(GPtrArray *line_errors)
+{
+    JsonArray *array = json_array_new();
+    JsonNode *node = json_node_new(JSON_NODE_ARRAY);
+
+    for (guint i = 0; line_errors != NULL && i < line_errors->len; i++) {
+        CohortRosterLineError *le = g_ptr_array_index(line_errors, i);
+        JsonObject *obj = json_object_new();
+        json_object_set_int_member(obj, "line", le->line);
+        json_object_set_string_member(obj, "message", le->message);
+        json_array_add_object_element(array, obj);
+    }
+    json_node_take_array(node, array);
+    return node;
+}
+
+/* Enrols one roster entry: a new trainee gets an invitation code, added to @invitations. */
+static gboolean
+cohort_service_roster_enrol(CohortDaemon *d, const CohortCohortRow *cohort,
+                            const CohortRosterEntry *entry, const gchar *expires_at,
+                            JsonArray *invitations, guint *enrolled, GError **error)
+{
+    g_autoptr(CohortUserRow) user = NULL;
+    g_autoptr(GError) error_local = NULL;
+
+    user = cohort_store_user_get_by_login(d->store, entry->login, &error_local);
+    if (user == NULL && !g_error_matches(error_local, COHORT_ERROR, COHORT_ERROR_NOT_FOUND)) {
+        g_propagate_error(error, g_steal_pointer(&error_local));
+        return FALSE;
+    }
+    if (user != NULL && g_strcmp0(user->role, "trainee") != 0) {
+        g_set_error(error, COHORT_ERROR, COHORT_ERROR_INVALID_ARGUMENT,
+                    "line %u: '%s' is a %s, not a trainee", entry->line, entry->login, user->role);
+        return FALSE;
+    }
+    if (user == NULL) {
+        g_autofree gchar *code = cohort_auth_invitation_code_new();
+        g_autofree gchar *hash = cohort_auth_invitation_code_hash(code);
+        JsonObject *obj;
+
+        user = g_new0(CohortUserRow, 1);
+        user->login = g_strdup(entry->login);
+        user->display_name = g_strdup(entry->display_name);
+        user->role = g_strdup("trainee");
+        if (!cohort_store_user_insert(d->store, user, error) ||
+            !cohort_store_invitation_insert(d->store, user->id, cohort->id, hash, expires_at,
+                                            error))
+            return FALSE;
+        obj = json_object_new();
+        json_object_set_string_member(obj, "login", user->login);
+        json_object_set_string_member(obj, "display_name", user->display_name);
+        json_object_set_string_member(obj, "code", code);
+        json_object_set_string_member(obj, "expires_at", expires_at);
+        json_array_add_object_element(invitations, obj);
+    }
+    if (!cohort_store_enrollment_exists(d->store, cohort->id, user->id)) {
+        if (!cohort_store_enrollment_insert(d->store, cohort->id, user->id, error))
+            return FALSE;
+        (*enrolled)++;
+    }
+    return TRUE;
+}
+
+JsonNode *
+cohort_service_cohort_roster(CohortDaemon *d, const CohortUserRow *actor, const gchar *slug,
+                             const gchar *csv, gsize len, JsonNode **line_errors, GError **error)
+{
+    g_autoptr(CohortCohortRow) cohort =
+        cohort_service_cohort_lookup(d, actor, slug, COHORT_ACTION_COHORT_MANAGE, error);
+    g_autoptr(CohortRoster) roster = NULL;
+    g_autoptr(GPtrArray) bad_lines = NULL;
+    g_autoptr(GDateTime) expires = NULL;
+    g_autofree gchar *expires_at = NULL;
+    JsonArray *invitations;
+    JsonObject *answer;
+    JsonNode *node;
+    guint enrolled = 0;
+
+    if (cohort == NULL)
+        return NULL;
+    if (g_strcmp0(cohort_service_cohort_state(cohort), "reclaimed") == 0) {
+        g_set_error(error, COHORT_ERROR, COHORT_ERROR_CONFLICT,
+                    "cohort '%s' is reclaimed: it takes no roster", slug);
+        return NULL;
+    }
+    roster = cohort_roster_parse_full(csv, len, &bad_lines, error);
+    if (roster == NULL) {
+        if (bad_lines != NULL)
+            *line_errors = cohort_service_line_errors_json(bad_lines);
+        cohort_daemon_audit(d, actor->login, "cohort.roster", slug, *error);
+        return NULL;
+    }
+    expires = g_date_time_new_now_utc();
+    {
+        g_autoptr(GDateTime) later =
+            g_date_time_add_hours(expires, (gint)d->settings.invitation_ttl_hours);
+        expires_at = g_date_time_format(later, "%Y-%m-%dT%H:%M:%SZ");
+    }
+    invitations = json_array_new();
+    node = json_node_new(JSON_NODE_OBJECT);
+    answer = json_object_new();
+    json_node_take_object(node, answer);
+    json_object_set_array_member(answer, "invitations", invitations);
+
+    /* all or nothing: one bad entry (a login that is a trainer's) imports none */
+    if (!cohort_store_begin(d->store, error)) {
+        json_node_unref(node);
+        return NULL;
+    }
+    for (guint i = 0; i < cohort_roster_get_n_entries(roster); i++) {
+        if (!cohort_service_roster_enrol(d, cohort, cohort_roster_get_entry(roster, i), expires_at,
+                                         invitations, &enrolled, error)) {
+            cohort_store_rollback(d->store);
+            json_node_unref(node);
+            return NULL;
+        }
+    }
+    if (!cohort_store_commit(d->store, error)) {
+        cohort_store_rollback(d->store);
+        json_node_unref(node);
+        return NULL;
+    }
+    json_object_set_int_member(answer, "enrolled", enrolled);
+    json_object_set_int_member(answer, "entries", cohort_roster_get_n_entries(roster));
+    cohort_daemon_audit(d, actor->login, "cohort.roster", slug, NULL);
+    return node;
+}
+
+JsonNode *
+cohort_service_redeem(CohortDaemon *d, JsonObject *body, GError **error)
+{
+    static const gchar *const known[] = {"code", NULL};
+    g_autofree gchar *code = NULL;
+    g_autofree gchar *hash = NULL;
+    g_autofree gchar *now = cohort_store_now();
+    g_autofree gchar *token = NULL;
+    g_autofree gchar *token_hash = NULL;
+    g_autoptr(CohortUserRow) user = NULL;
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    gint64 user_id;
+
+    if (!cohort_json_check_members(body, known, error) ||
+        !cohort_json_get_string(body, "code", TRUE, 64, &code, error))
+        return NULL;
+    hash = cohort_auth_invitation_code_hash(code);
+    user_id = cohort_store_invitation_redeem(d->store, hash, now, error);
+    if (user_id <= 0) {
+        g_clear_error(error);
+        g_set_error_literal(error, COHORT_ERROR, COHORT_ERROR_NOT_FOUND,
+                            "this invitation code is unknown, used or expired: ask your "
+                            "trainer for a new one");
+        cohort_daemon_audit(d, NULL, "redeem", "invitation", *error);
+        return NULL;
+    }
+    user = cohort_store_user_get_by_id(d->store, user_id, error);
+    if (user == NULL)
+        return NULL;
+    token = cohort_auth_token_new();
+    token_hash = cohort_auth_secret_hash(token);
+    if (!cohort_store_token_insert(d->store, user_id, token_hash, error))
+        return NULL;
+    cohort_daemon_audit(d, user->login, "redeem", user->login, NULL);
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "login");
+    json_builder_add_string_value(b, user->login);
+    json_builder_set_member_name(b, "token");
+    json_builder_add_string_value(b, token);
+    json_builder_end_object(b);
+    return json_builder_get_root(b);
+}
+
+static JsonNode *
+cohort_service_job_answer(gint64 job_id)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "job");
+    json_builder_add_int_value(b, job_id);
+    json_builder_end_object(b);
+    return json_builder_get_root(b);
+}
+
+/* Counts failures found before any work started into the job. */
+static gboolean
+cohort_service_job_fail_early(CohortDaemon *d, gint64 job_id, GPtrArray *names, GPtrArray *errors,
+                              GError **error)
+{
+    g_autoptr(CohortJobRow) job = NULL;
+
+    if (errors->len == 0)
+        return TRUE;
+    job = cohort_store_job_get(d->store, job_id, error);
+    if (job == NULL)
+        return FALSE;
+    for (guint i = 0; i < errors->len; i++) {
+        GError *e = g_ptr_array_index(errors, i);
+        if (!cohort_store_job_error_insert(d->store, job_id, g_ptr_array_index(names, i),
+                                           cohort_error_code_to_string(e->code), e->message, error))
+            return FALSE;
+    }
+    job->failed += errors->len;
+    if (job->done + job->failed >= job->total) {
+        g_free(job->state);
+        job->state = g_strdup(job->done == 0 ? "failed" : "done");
+        job->finished_at = cohort_store_now();
+    }
+    return cohort_store_job_update(d->store, job, error);
+}
+
+JsonNode *
+cohort_service_cohort_provision(CohortDaemon *d, const CohortUserRow *actor, const gchar *slug,
+                                GError **error)
+{
+    g_autoptr(CohortCohortRow) cohort =
+        cohort_service_cohort_lookup(d, actor, slug, COHORT_ACTION_COHORT_MANAGE, error);
+    g_autoptr(GPtrArray) trainees = NULL;
+    g_autoptr(GPtrArray) todo = g_ptr_array_new();
+    g_autoptr(GPtrArray) rows =
+        g_ptr_array_new_with_free_func((GDestroyNotify)cohort_machine_row_free);
+    g_autoptr(GPtrArray) failed_names = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GPtrArray) failures = g_ptr_array_new_with_free_func((GDestroyNotify)g_error_free);
+    gint64 job_id;
+
+    if (cohort == NULL)
+        return NULL;
+    trainees = cohort_store_enrollment_list(d->store, cohort->id, error);
+    if (trainees == NULL)
+        return NULL;
+    /* one machine for each enrolled trainee who has none */
+    for (guint i = 0; i < trainees->len; i++) {
+        CohortUserRow *user = g_ptr_array_index(trainees, i);
+        guint held = 0;
+        guint vcpus = 0;
+        guint64 memory = 0;
+        if (!cohort_store_machine_get_holdings(d->store, cohort->id, user->id, &held, &vcpus,
+                                               &memory, error))
+            return NULL;
+        if (held == 0)
+            g_ptr_array_add(todo, user);
+    }
+    job_id = cohort_machine_work_job_new(d, actor, "provision", slug, todo->len, error);
+    if (job_id == 0)
+        return NULL;
+
+    /* intent first, in one transaction: every row with its host before any libvirt work */
+    if (!cohort_store_begin(d->store, error))
+        return NULL;
+    for (guint i = 0; i < todo->len; i++) {
+        CohortUserRow *user = g_ptr_array_index(todo, i);
+        GError *error_local = NULL;
+        CohortMachineRow *row = cohort_service_machine_new(d, cohort, user, &error_local);
+        if (row == NULL) {
+            g_ptr_array_add(failed_names, g_strdup(user->login));
+            g_ptr_array_add(failures, error_local);
+            continue;
+        }
+        g_ptr_array_add(rows, row);
+    }
+    if (!cohort_store_commit(d->store, error)) {
+        cohort_store_rollback(d->store);
+        return NULL;
+    }
+    for (guint i = 0; i < rows->len; i++) {
+        CohortMachineRow *row = g_ptr_array_index(rows, i);
+        GError *error_local = NULL;
+        if (!cohort_machine_work_push(d, row, COHORT_MACHINE_OP_CREATE, job_id, &error_local)) {
+            cohort_store_machine_set_state(d->store, row->id, "failed", error_local->message, NULL);
+            g_ptr_array_add(failed_names, g_strdup(row->name));
+            g_ptr_array_add(failures, error_local);
+        }
+    }
+    if (!cohort_service_job_fail_early(d, job_id, failed_names, failures, error))
+        return NULL;
+    cohort_daemon_audit(d, actor->login, "cohort.provision", slug, NULL);
+    return cohort_service_job_answer(job_id);
+}
+
+JsonNode *
+cohort_service_cohort_reclaim(CohortDaemon *d, const CohortUserRow *actor, const gchar *slug,
+                              GError **error)
+{
+    g_autoptr(CohortCohortRow) cohort =
+        cohort_service_cohort_lookup(d, actor, slug, COHORT_ACTION_COHORT_MANAGE, error);
+    g_autoptr(GPtrArray) machines = NULL;
+    g_autoptr(GPtrArray) failed_names = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GPtrArray) failures = g_ptr_array_new_with_free_func((GDestroyNotify)g_error_free);
+    guint busy = 0;
+    gint64 job_id;
+
+    if (cohort == NULL)
+        return NULL;
+    machines = cohort_store_machine_list(d->store, cohort->id, 0, 0, FALSE, error);
+    if (machines == NULL)
+        return NULL;
+    for (guint i = 0; i < machines->len; i++) {
+        CohortMachineRow *m = g_ptr_array_index(machines, i);
+        if (g_strcmp0(m->state, "provisioning") == 0 || g_strcmp0(m->state, "reclaiming") == 0)
+            busy++;
+    }
+    /* a machine being made or removed is in a worker's hands; reclaim after that */
+    if (busy > 0) {
+        g_set_error(error, COHORT_ERROR, COHORT_ERROR_CONFLICT,
+                    "%u machines of cohort '%s' are being provisioned or reclaimed; reclaim "
+                    "again when that work is done",
+                    busy, slug);
+        return NULL;
+    }
+    job_id = cohort_machine_work_job_new(d, actor, "reclaim", slug, machines->len, error);
+    if (job_id == 0)
+        return NULL;
+    /* the cohort takes no new machines from now on */
+    g_free(cohort->state);
+    cohort->state = g_strdup("reclaimed");
+    if (!cohort_store_cohort_update(d->store, cohort, error))
+        return NULL;
+    for (guint i = 0; i < machines->len; i++) {
+        CohortMachineRow *m = g_ptr_array_index(machines, i);
+        GError *error_local = NULL;
+        if (!cohort_store_machine_set_state(d->store, m->id, "reclaiming", NULL, &error_local) ||
+            !cohort_machine_work_push(d, m, COHORT_MACHINE_OP_TEARDOWN, job_id, &error_local)) {
+            g_ptr_array_add(failed_names, g_strdup(m->name));
+            g_ptr_array_add(failures, error_local);
+        }
+    }
+    if (!cohort_service_job_fail_early(d, job_id, failed_names, failures, error))
+        return NULL;
+    cohort_daemon_audit(d, actor->login, "cohort.reclaim", slug, NULL);
+    return cohort_service_job_answer(job_id);
+}

@@ -1,0 +1,409 @@
+/* Machines and jobs: request within quota, list, operate, console; bulk jobs' progress. */
+#define G_LOG_DOMAIN "cohort-service"
+
+#include "config.h"
+
+#include "cohort-auth.h"
+#include "cohort-error.h"
+#include "cohort-json.h"
+#include "cohort-machine-work.h"
+#include "cohort-names.h"
+#include "cohort-service-private.h"
+#include "cohort-service.h"
+
+CohortAuthRelation
+cohort_service_cohort_relation(CohortDaemon *d, const CohortUserRow *actor,
+                               const CohortCohortRow *cohort)
+{
+    CohortAuthRelation rel = {0};
+
+    if (actor == NULL || cohort == NULL)
+        return rel;
+    rel.is_cohort_trainer = cohort->trainer_id == actor->id;
+    rel.is_enrolled = cohort_store_enrollment_exists(d->store, cohort->id, actor->id);
+    return rel;
+}
+
+CohortCohortRow *
+cohort_service_cohort_lookup(CohortDaemon *d, const CohortUserRow *actor, const gchar *slug,
+                             CohortAction action, GError **error)
+{
+    g_autoptr(CohortCohortRow) cohort = NULL;
+    g_autoptr(GError) error_local = NULL;
+    g_autofree gchar *what = g_strdup_printf("cohort '%s'", slug);
+    CohortAuthRelation rel;
+
+    /* the role check first: a trainee may not learn which cohorts exist by managing them */
+    if (!cohort_auth_check(cohort_service_role(actor), action, NULL, what, error))
+        return NULL;
+    cohort = cohort_store_cohort_get_by_slug(d->store, slug, &error_local);
+    if (cohort == NULL) {
+        g_propagate_error(error, g_steal_pointer(&error_local));
+        return NULL;
+    }
+    rel = cohort_service_cohort_relation(d, actor, cohort);
+    if (!cohort_auth_check(cohort_service_role(actor), action, &rel, what, error))
+        return NULL;
+    return g_steal_pointer(&cohort);
+}
+
+static gchar *
+cohort_service_vnc_password_new(void)
+{
+    /* VNC passwords are 8 characters at most; they guard a console on the lab network */
+    g_autofree gchar *token = cohort_auth_token_new();
+    return g_strndup(token + strlen("cohort_"), 8);
+}
+
+CohortMachineRow *
+cohort_service_machine_new(CohortDaemon *d, const CohortCohortRow *cohort,
+                           const CohortUserRow *trainee, GError **error)
+{
+    g_autoptr(CohortMachineRow) row = g_new0(CohortMachineRow, 1);
+    CohortTemplate *tmpl = cohort_daemon_get_template(d, cohort->template_name, error);
+    CohortHost *host;
+    guint held_machines = 0;
+    guint held_vcpus = 0;
+    guint64 held_memory = 0;
+    guint idx;
+
+    if (tmpl == NULL)
+        return NULL;
+    if (g_strcmp0(cohort_service_cohort_state(cohort), "ended") == 0 ||
+        g_strcmp0(cohort_service_cohort_state(cohort), "reclaimed") == 0) {
+        g_set_error(error, COHORT_ERROR, COHORT_ERROR_CONFLICT,
+                    "cohort '%s' has %s: it takes no new machines", cohort->slug,
+                    cohort_service_cohort_state(cohort));
+        return NULL;
+    }
+    if (!cohort_store_machine_get_holdings(d->store, cohort->id, trainee->id, &held_machines,
+                                           &held_vcpus, &held_memory, error))
+        return NULL;
+    if (held_machines + 1 > cohort->quota_machines ||
+        held_vcpus + cohort_template_get_vcpus(tmpl) > cohort->quota_vcpus ||
+        held_memory + cohort_template_get_memory_mib(tmpl) > cohort->quota_memory_mib) {
+        g_set_error(error, COHORT_ERROR, COHORT_ERROR_QUOTA_EXCEEDED,
+                    "%s holds %u of %u machines (%u of %u vCPUs, %" G_GUINT64_FORMAT
+                    " of %" G_GUINT64_FORMAT " MiB) in cohort '%s'; a %s machine needs %u "
+                    "vCPUs and %" G_GUINT64_FORMAT " MiB: release one first",
+                    trainee->login, held_machines, cohort->quota_machines, held_vcpus,
+                    cohort->quota_vcpus, held_memory, cohort->quota_memory_mib, cohort->slug,
+                    cohort->template_name, cohort_template_get_vcpus(tmpl),
+                    cohort_template_get_memory_mib(tmpl));
+        return NULL;
+    }
+    host = cohort_hosts_place(d->hosts, d->store, tmpl, cohort_template_get_vcpus(tmpl),
+                              cohort_template_get_memory_mib(tmpl), error);
+    if (host == NULL)
+        return NULL;
+    idx = cohort_store_machine_next_idx(d->store, cohort->id, trainee->id, NULL);
+    row->name = cohort_names_domain(cohort->slug, trainee->login, idx);
+    row->cohort_id = cohort->id;
+    row->user_id = trainee->id;
+    row->host_id = host->id;
+    row->template_name = g_strdup(cohort->template_name);
+    row->idx = idx;
+    /* intent first: the row exists, with its host and names, before libvirt is touched */
+    row->state = g_strdup("provisioning");
+    row->vcpus = cohort_template_get_vcpus(tmpl);
+    row->memory_mib = cohort_template_get_memory_mib(tmpl);
+    row->vnc_password = cohort_service_vnc_password_new();
+    row->uuid = g_uuid_string_random();
+    if (!cohort_store_machine_insert(d->store, row, error))
+        return NULL;
+    /* the joined names, for the answer */
+    return cohort_store_machine_get_by_id(d->store, row->id, error);
+}
+
+JsonNode *
+cohort_service_machine_request(CohortDaemon *d, const CohortUserRow *actor, JsonObject *body,
+                               GError **error)
+{
+    static const gchar *const known[] = {"cohort", "trainee", NULL};
+    g_autofree gchar *slug = NULL;
+    g_autofree gchar *login = NULL;
+    g_autoptr(CohortCohortRow) cohort = NULL;
+    g_autoptr(CohortUserRow) trainee = NULL;
+    g_autoptr(CohortMachineRow) row = NULL;
+
+    if (!cohort_json_check_members(body, known, error) ||
+        !cohort_json_get_string(body, "cohort", TRUE, 64, &slug, error) ||
+        !cohort_json_get_string(body, "trainee", FALSE, 64, &login, error))
+        return NULL;
+    cohort = cohort_service_cohort_lookup(d, actor, slug, COHORT_ACTION_MACHINE_REQUEST, error);
+    if (cohort == NULL)
+        return NULL;
+    if (g_strcmp0(actor->role, "trainee") == 0) {
+        if (login != NULL && g_strcmp0(login, actor->login) != 0) {
+            g_set_error_literal(error, COHORT_ERROR, COHORT_ERROR_FORBIDDEN,
+                                "a trainee requests machines for themselves only");
+            return NULL;
+        }
+        trainee = cohort_store_user_get_by_id(d->store, actor->id, error);
+    } else {
+        if (login == NULL) {
+            g_set_error_literal(error, COHORT_ERROR, COHORT_ERROR_INVALID_ARGUMENT,
+                                "\"trainee\" is required when a trainer or admin requests");
+            return NULL;
+        }
+        trainee = cohort_store_user_get_by_login(d->store, login, error);
+        if (trainee != NULL && !cohort_store_enrollment_exists(d->store, cohort->id, trainee->id)) {
+            g_set_error(error, COHORT_ERROR, COHORT_ERROR_NOT_FOUND,
+                        "'%s' is not enrolled in cohort '%s'", login, slug);
+            return NULL;
+        }
+    }
+    if (trainee == NULL)
+        return NULL;
+    row = cohort_service_machine_new(d, cohort, trainee, error);
+    if (row == NULL) {
+        cohort_daemon_audit(d, actor->login, "machine.request", slug, *error);
+        return NULL;
+    }
+    if (!cohort_machine_work_push(d, row, COHORT_MACHINE_OP_CREATE, 0, error))
+        return NULL;
+    cohort_daemon_audit(d, actor->login, "machine.request", row->name, NULL);
+    return cohort_json_machine(row);
+}
+
+/* The machine, if the actor may @action it; NOT_FOUND otherwise, alike. */
+static CohortMachineRow *
+cohort_service_machine_lookup(CohortDaemon *d, const CohortUserRow *actor, gint64 id,
+                              CohortAction action, GError **error)
+{
+    g_autoptr(CohortMachineRow) row = NULL;
+    g_autoptr(CohortCohortRow) cohort = NULL;
+    g_autofree gchar *what = g_strdup_printf("machine %" G_GINT64_FORMAT, id);
+    CohortAuthRelation rel = {0};
+
+    if (!cohort_auth_check(cohort_service_role(actor), action, NULL, what, error))
+        return NULL;
+    row = cohort_store_machine_get_by_id(d->store, id, error);
+    if (row == NULL)
+        return NULL;
+    cohort = cohort_store_cohort_get_by_id(d->store, row->cohort_id, error);
+    if (cohort == NULL)
+        return NULL;
+    rel.is_owner = row->user_id == actor->id;
+    rel.is_cohort_trainer = cohort->trainer_id == actor->id;
+    if (!cohort_auth_check(cohort_service_role(actor), action, &rel, what, error))
+        return NULL;
+    return g_steal_pointer(&row);
+}
+
+JsonNode *
+cohort_service_machine_list(CohortDaemon *d, const CohortUserRow *actor, const gchar *slug,
+                            GError **error)
+{
+    g_autoptr(GPtrArray) rows = NULL;
+    g_autoptr(GPtrArray) nodes = g_ptr_array_new_with_free_func((GDestroyNotify)json_node_unref);
+    gint64 cohort_id = 0;
+    gint64 user_id = 0;
+    gint64 trainer_id = 0;
+
+    if (!cohort_auth_check(cohort_service_role(actor), COHORT_ACTION_MACHINE_READ, NULL, NULL,
+                           error))
+        return NULL;
+    if (slug != NULL) {
+        g_autoptr(CohortCohortRow) cohort =
+            cohort_service_cohort_lookup(d, actor, slug, COHORT_ACTION_COHORT_READ, error);
+        if (cohort == NULL)
+            return NULL;
+        cohort_id = cohort->id;
+    }
+    if (g_strcmp0(actor->role, "trainee") == 0)
+        user_id = actor->id;
+    else if (g_strcmp0(actor->role, "trainer") == 0)
+        trainer_id = actor->id;
+    rows = cohort_store_machine_list(d->store, cohort_id, user_id, trainer_id, FALSE, error);
+    if (rows == NULL)
+        return NULL;
+    for (guint i = 0; i < rows->len; i++)
+        g_ptr_array_add(nodes, cohort_json_machine(g_ptr_array_index(rows, i)));
+    return cohort_json_array_new(nodes);
+}
+
+JsonNode *
+cohort_service_machine_get(CohortDaemon *d, const CohortUserRow *actor, gint64 id, GError **error)
+{
+    g_autoptr(CohortMachineRow) row =
+        cohort_service_machine_lookup(d, actor, id, COHORT_ACTION_MACHINE_READ, error);
+    return row != NULL ? cohort_json_machine(row) : NULL;
+}
+
+typedef struct {
+    const gchar *name;
+    CohortMachineOp op;
+    const gchar *transitional; /* the state while the work runs */
+    const gchar *from[4];      /* states the operation starts from */
+} CohortMachineOpInfo;
+
+static const CohortMachineOpInfo cohort_machine_ops[] = {
+    {"start", COHORT_MACHINE_OP_START, "running", {"stopped", "running", NULL}},
+    {"stop", COHORT_MACHINE_OP_STOP, "stopped", {"running", "stopped", NULL}},
+    {"reboot", COHORT_MACHINE_OP_REBOOT, "running", {"running", "stopped", NULL}},
+    {"reset", COHORT_MACHINE_OP_RESET, "provisioning", {"running", "stopped", "failed", NULL}},
+    {"release", COHORT_MACHINE_OP_TEARDOWN, "reclaiming", {"running", "stopped", "failed", NULL}},
+};
+
+JsonNode *
+cohort_service_machine_operate(CohortDaemon *d, const CohortUserRow *actor, gint64 id,
+                               const gchar *op, GError **error)
+{
+    g_autoptr(CohortMachineRow) row = NULL;
+    g_autofree gchar *action = g_strdup_printf("machine.%s", op);
+    const CohortMachineOpInfo *info = NULL;
+
+    for (guint i = 0; i < G_N_ELEMENTS(cohort_machine_ops); i++) {
+        if (g_strcmp0(cohort_machine_ops[i].name, op) == 0)
+            info = &cohort_machine_ops[i];
+    }
+    if (info == NULL) {
+        g_set_error(error, COHORT_ERROR, COHORT_ERROR_NOT_FOUND, "no machine operation '%s'", op);
+        return NULL;
+    }
+    row = cohort_service_machine_lookup(d, actor, id, COHORT_ACTION_MACHINE_OPERATE, error);
+    if (row == NULL)
+        return NULL;
+    if (!g_strv_contains(info->from, row->state)) {
+        g_set_error(error, COHORT_ERROR, COHORT_ERROR_CONFLICT,
+                    "machine %s is %s: it cannot %s now", row->name, row->state, op);
+        return NULL;
+    }
+    if (!cohort_machine_work_push(d, row, info->op, 0, error))
+        return NULL;
+    /* the row shows what is under way; the worker's result overwrites it */
+    if (!cohort_store_machine_set_state(d->store, row->id, info->transitional, NULL, error))
+        return NULL;
+    g_free(row->state);
+    row->state = g_strdup(info->transitional);
+    g_clear_pointer(&row->error, g_free);
+    cohort_daemon_audit(d, actor->login, action, row->name, NULL);
+    return cohort_json_machine(row);
+}
+
+/* The address a VNC client uses: the hypervisor's host name from its URI, or, for a local
+ * hypervisor, the address VNC listens on. */
+static gchar *
+cohort_service_console_host(CohortDaemon *d, CohortHost *host)
+{
+    g_autoptr(GUri) uri = g_uri_parse(host->uri, G_URI_FLAGS_NONE, NULL);
+    const gchar *name = uri != NULL ? g_uri_get_host(uri) : NULL;
+
+    if (name != NULL && name[0] != '\0')
+        return g_strdup(name);
+    return g_strdup(g_strcmp0(d->settings.vnc_listen, "0.0.0.0") == 0 ? "127.0.0.1"
+                                                                      : d->settings.vnc_listen);
+}
+
+JsonNode *
+cohort_service_machine_console(CohortDaemon *d, const CohortUserRow *actor, gint64 id,
+                               GError **error)
+{
+    g_autoptr(CohortMachineRow) row =
+        cohort_service_machine_lookup(d, actor, id, COHORT_ACTION_MACHINE_OPERATE, error);
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    g_autofree gchar *address = NULL;
+    g_autofree gchar *uri = NULL;
+    CohortHost *host;
+    gint port;
+
+    if (row == NULL)
+        return NULL;
+    if (g_strcmp0(row->state, "running") != 0) {
+        g_set_error(error, COHORT_ERROR, COHORT_ERROR_CONFLICT,
+                    "machine %s is %s: start it to reach its console", row->name, row->state);
+        return NULL;
+    }
+    host = cohort_hosts_lookup_by_id(d->hosts, row->host_id);
+    if (host == NULL || host->prov == NULL) {
+        g_set_error(error, COHORT_ERROR, COHORT_ERROR_HOST_UNAVAILABLE,
+                    "host of machine %s is not reachable now", row->name);
+        return NULL;
+    }
+    port = cohort_provisioner_domain_get_vnc_port(host->prov, row->name, row->id, error);
+    if (port < 0 && error != NULL && *error != NULL)
+        return NULL;
+    address = cohort_service_console_host(d, host);
+    uri = port > 0 ? g_strdup_printf("vnc://%s:%d", address, port) : NULL;
+    cohort_daemon_audit(d, actor->login, "machine.console", row->name, NULL);
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "host");
+    json_builder_add_string_value(b, address);
+    json_builder_set_member_name(b, "port");
+    json_builder_add_int_value(b, port);
+    json_builder_set_member_name(b, "password");
+    json_builder_add_string_value(b, row->vnc_password);
+    json_builder_set_member_name(b, "uri");
+    if (uri != NULL)
+        json_builder_add_string_value(b, uri);
+    else
+        json_builder_add_null_value(b);
+    json_builder_end_object(b);
+    return json_builder_get_root(b);
+}
+
+JsonNode *
+cohort_service_job_get(CohortDaemon *d, const CohortUserRow *actor, gint64 id, GError **error)
+{
+    g_autoptr(CohortJobRow) job = NULL;
+    g_autoptr(GPtrArray) errors = NULL;
+    g_autofree gchar *what = g_strdup_printf("job %" G_GINT64_FORMAT, id);
+    CohortAuthRelation rel = {0};
+
+    if (!cohort_auth_check(cohort_service_role(actor), COHORT_ACTION_JOB_READ, NULL, what, error))
+        return NULL;
+    job = cohort_store_job_get(d->store, id, error);
+    if (job == NULL)
+        return NULL;
+    rel.is_owner = job->user_id == actor->id;
+    if (!cohort_auth_check(cohort_service_role(actor), COHORT_ACTION_JOB_READ, &rel, what, error))
+        return NULL;
+    errors = cohort_store_job_error_list(d->store, id, error);
+    if (errors == NULL)
+        return NULL;
+    return cohort_json_job(job, errors);
+}
+
+gchar *
+cohort_service_metrics(CohortDaemon *d)
+{
+    GString *out = g_string_new(NULL);
+    g_autoptr(GHashTable) states = cohort_store_machine_count_by_state(d->store, NULL);
+    static const gchar *const all_states[] = {"requested", "provisioning", "running",
+                                              "stopped",   "reclaiming",   "failed"};
+    gssize calls = g_atomic_pointer_get(&d->counters.libvirt_calls);
+
+    g_string_append(out, "# HELP cohort_machines Machines by state (not reclaimed).\n"
+                         "# TYPE cohort_machines gauge\n");
+    for (guint i = 0; i < G_N_ELEMENTS(all_states); i++) {
+        gpointer n = states != NULL ? g_hash_table_lookup(states, all_states[i]) : NULL;
+        g_string_append_printf(out, "cohort_machines{state=\"%s\"} %u\n", all_states[i],
+                               GPOINTER_TO_UINT(n));
+    }
+    g_string_append_printf(out,
+                           "# HELP cohort_work_pending libvirt work items queued or running.\n"
+                           "# TYPE cohort_work_pending gauge\n"
+                           "cohort_work_pending %u\n",
+                           cohort_jobs_get_pending(d->jobs));
+    g_string_append_printf(
+        out,
+        "# HELP cohort_libvirt_work_seconds Time spent in libvirt work items.\n"
+        "# TYPE cohort_libvirt_work_seconds summary\n"
+        "cohort_libvirt_work_seconds_count %" G_GSSIZE_FORMAT "\n"
+        "cohort_libvirt_work_seconds_sum %.6f\n"
+        "# HELP cohort_libvirt_work_failures_total libvirt work items that failed.\n"
+        "# TYPE cohort_libvirt_work_failures_total counter\n"
+        "cohort_libvirt_work_failures_total %" G_GSSIZE_FORMAT "\n",
+        calls, g_atomic_pointer_get(&d->counters.libvirt_usec) / 1e6,
+        (gssize)g_atomic_pointer_get(&d->counters.libvirt_failures));
+    g_string_append_printf(out,
+                           "# HELP cohort_http_requests_total HTTP requests answered.\n"
+                           "# TYPE cohort_http_requests_total counter\n"
+                           "cohort_http_requests_total{class=\"all\"} %" G_GSSIZE_FORMAT "\n"
+                           "cohort_http_requests_total{class=\"4xx\"} %" G_GSSIZE_FORMAT "\n"
+                           "cohort_http_requests_total{class=\"5xx\"} %" G_GSSIZE_FORMAT "\n",
+                           d->counters.requests, d->counters.requests_4xx,
+                           d->counters.requests_5xx);
+    return g_string_free(out, FALSE);
+}

@@ -1,0 +1,27 @@
+/* Shared between the service's files. */
+#pragma once
+
+#include "cohort-auth.h"
+#include "cohort-daemon.h"
+
+G_BEGIN_DECLS
+
+static inline CohortRole
+cohort_service_role(const CohortUserRow *actor)
+{
+    return actor != NULL ? cohort_role_from_string(actor->role) : COHORT_ROLE_NONE;
+}
+
+CohortAuthRelation cohort_service_cohort_relation(CohortDaemon *d, const CohortUserRow *actor,
+                                                  const CohortCohortRow *cohort);
+/* The cohort if the actor may @action it; FORBIDDEN for the role, NOT_FOUND otherwise. */
+CohortCohortRow *cohort_service_cohort_lookup(CohortDaemon *d, const CohortUserRow *actor,
+                                              const gchar *slug, CohortAction action,
+                                              GError **error);
+/* planned, active, ended (by its dates, now) or reclaimed (stored). */
+const gchar *cohort_service_cohort_state(const CohortCohortRow *cohort);
+/* Places and records a new machine for @trainee (quota checked); no libvirt work yet. */
+CohortMachineRow *cohort_service_machine_new(CohortDaemon *d, const CohortCohortRow *cohort,
+                                             const CohortUserRow *trainee, GError **error);
+
+G_END_DECLS

@@ -1,0 +1,84 @@
+/* What admins, trainers and trainees can do, with authorization and quotas. Each call runs
+ * in the main context, answers at once with an API object (JsonNode, owned) and hands slow
+ * libvirt work to the workers. @actor is NULL for an anonymous caller. */
+#pragma once
+
+#include <glib.h>
+#include <json-glib/json-glib.h>
+
+#include "cohort-daemon.h"
+
+G_BEGIN_DECLS
+
+/* Resolves a bearer token to its user; NULL (no error) for none or an unknown one. */
+CohortUserRow *cohort_service_authenticate(CohortDaemon *d, const gchar *token);
+
+JsonNode *cohort_service_whoami(CohortDaemon *d, const CohortUserRow *actor, GError **error);
+
+/* users (admin). create answers the user with a first "token". */
+JsonNode *cohort_service_user_create(CohortDaemon *d, const CohortUserRow *actor, JsonObject *body,
+                                     GError **error);
+JsonNode *cohort_service_user_list(CohortDaemon *d, const CohortUserRow *actor, GError **error);
+JsonNode *cohort_service_user_token_issue(CohortDaemon *d, const CohortUserRow *actor,
+                                          const gchar *login, GError **error);
+JsonNode *cohort_service_user_token_revoke(CohortDaemon *d, const CohortUserRow *actor,
+                                           const gchar *login, GError **error);
+/* For `cohortd --create-admin`: a new admin (or a new token for an existing admin). */
+gchar *cohort_service_admin_bootstrap(CohortStore *store, const gchar *login, GError **error);
+
+/* hosts (admin) */
+JsonNode *cohort_service_host_list(CohortDaemon *d, const CohortUserRow *actor, GError **error);
+JsonNode *cohort_service_host_add(CohortDaemon *d, const CohortUserRow *actor, JsonObject *body,
+                                  GError **error);
+JsonNode *cohort_service_host_drain(CohortDaemon *d, const CohortUserRow *actor, const gchar *name,
+                                    GError **error);
+
+/* templates */
+JsonNode *cohort_service_template_list(CohortDaemon *d, const CohortUserRow *actor, GError **error);
+JsonNode *cohort_service_template_get(CohortDaemon *d, const CohortUserRow *actor,
+                                      const gchar *name, GError **error);
+JsonNode *cohort_service_template_base(CohortDaemon *d, const CohortUserRow *actor,
+                                       const gchar *name, JsonObject *body, GError **error);
+
+/* audit and usage (admin) */
+JsonNode *cohort_service_audit_list(CohortDaemon *d, const CohortUserRow *actor, guint limit,
+                                    GError **error);
+JsonNode *cohort_service_usage(CohortDaemon *d, const CohortUserRow *actor, GError **error);
+
+/* cohorts */
+JsonNode *cohort_service_cohort_create(CohortDaemon *d, const CohortUserRow *actor,
+                                       JsonObject *body, GError **error);
+JsonNode *cohort_service_cohort_list(CohortDaemon *d, const CohortUserRow *actor, GError **error);
+JsonNode *cohort_service_cohort_get(CohortDaemon *d, const CohortUserRow *actor, const gchar *slug,
+                                    GError **error);
+JsonNode *cohort_service_cohort_update(CohortDaemon *d, const CohortUserRow *actor,
+                                       const gchar *slug, JsonObject *body, GError **error);
+/* A 422 for a bad roster carries the per-line errors in @line_errors (JSON array node). */
+JsonNode *cohort_service_cohort_roster(CohortDaemon *d, const CohortUserRow *actor,
+                                       const gchar *slug, const gchar *csv, gsize len,
+                                       JsonNode **line_errors, GError **error);
+JsonNode *cohort_service_cohort_provision(CohortDaemon *d, const CohortUserRow *actor,
+                                          const gchar *slug, GError **error);
+JsonNode *cohort_service_cohort_reclaim(CohortDaemon *d, const CohortUserRow *actor,
+                                        const gchar *slug, GError **error);
+JsonNode *cohort_service_redeem(CohortDaemon *d, JsonObject *body, GError **error);
+
+/* machines and jobs */
+JsonNode *cohort_service_machine_request(CohortDaemon *d, const CohortUserRow *actor,
+                                         JsonObject *body, GError **error);
+JsonNode *cohort_service_machine_list(CohortDaemon *d, const CohortUserRow *actor,
+                                      const gchar *cohort, GError **error);
+JsonNode *cohort_service_machine_get(CohortDaemon *d, const CohortUserRow *actor, gint64 id,
+                                     GError **error);
+/* @op: "start", "stop", "reboot", "reset" or "release" */
+JsonNode *cohort_service_machine_operate(CohortDaemon *d, const CohortUserRow *actor, gint64 id,
+                                         const gchar *op, GError **error);
+JsonNode *cohort_service_machine_console(CohortDaemon *d, const CohortUserRow *actor, gint64 id,
+                                         GError **error);
+JsonNode *cohort_service_job_get(CohortDaemon *d, const CohortUserRow *actor, gint64 id,
+                                 GError **error);
+
+/* Prometheus text for /metrics. */
+gchar *cohort_service_metrics(CohortDaemon *d);
+
+G_END_DECLS

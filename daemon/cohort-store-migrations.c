@@ -1,0 +1,236 @@
+#define G_LOG_DOMAIN "cohort-store"
+
+#include "config.h"
+
+#include "cohort-error.h"
+#include "cohort-store-migrations.h"
+
+/* Times are compared as text (expiry, newest first), which is only sound when every one has
+ * exactly the shape cohort_store_now() writes. */
+#define TS_SHAPE "'[0-9][0-9][0-9][0-9]-[01][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-6][0-9]Z'"
+#define IS_TS(col) "(" col " GLOB " TS_SHAPE ")"
+#define IS_TS_OR_NULL(col) "(" col " IS NULL OR " col " GLOB " TS_SHAPE ")"
+/* Secrets are stored as their SHA-256 hex: anything else is a secret stored in clear. */
+#define IS_SHA256(col) "(length(" col ") = 64 AND " col " NOT GLOB '*[^0-9a-f]*')"
+
+/* Append only: a shipped step is never edited, a change is a new step. Step i (from 1) brings
+ * the database to user_version i. */
+/* clang-format cannot lay out SQL: one column a line reads better. */
+/* clang-format off */
+static const gchar *const cohort_store_migrations[] = {
+    /* 1: the initial schema */
+    "CREATE TABLE hosts ("
+    "  id INTEGER PRIMARY KEY,"
+    "  name TEXT NOT NULL UNIQUE CHECK (name <> ''),"
+    "  uri TEXT NOT NULL CHECK (uri <> ''),"
+    "  pool TEXT NOT NULL CHECK (pool <> ''),"
+    "  vcpus INTEGER NOT NULL CHECK (vcpus >= 0),"
+    "  memory_mib INTEGER NOT NULL CHECK (memory_mib >= 0),"
+    "  cpu_ratio REAL NOT NULL CHECK (cpu_ratio > 0),"
+    "  memory_ratio REAL NOT NULL CHECK (memory_ratio > 0),"
+    "  state TEXT NOT NULL CHECK (state IN ('up', 'draining', 'down')),"
+    "  created_at TEXT NOT NULL CHECK " IS_TS("created_at") ");"
+
+    "CREATE TABLE users ("
+    "  id INTEGER PRIMARY KEY,"
+    "  login TEXT NOT NULL UNIQUE CHECK (login <> ''),"
+    "  display_name TEXT NOT NULL,"
+    "  role TEXT NOT NULL CHECK (role IN ('admin', 'trainer', 'trainee')),"
+    "  created_at TEXT NOT NULL CHECK " IS_TS("created_at") ");"
+
+    "CREATE TABLE tokens ("
+    "  id INTEGER PRIMARY KEY,"
+    "  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    "  token_hash TEXT NOT NULL UNIQUE CHECK " IS_SHA256("token_hash") ","
+    "  created_at TEXT NOT NULL CHECK " IS_TS("created_at") ","
+    "  revoked_at TEXT CHECK " IS_TS_OR_NULL("revoked_at") ");"
+    "CREATE INDEX tokens_by_user ON tokens(user_id);"
+
+    "CREATE TABLE cohorts ("
+    "  id INTEGER PRIMARY KEY,"
+    "  slug TEXT NOT NULL UNIQUE CHECK (slug <> ''),"
+    "  title TEXT NOT NULL,"
+    "  template_name TEXT NOT NULL CHECK (template_name <> ''),"
+    "  trainer_id INTEGER NOT NULL REFERENCES users(id),"
+    "  starts_at TEXT NOT NULL CHECK " IS_TS("starts_at") ","
+    "  ends_at TEXT NOT NULL CHECK " IS_TS("ends_at") ","
+    "  grace_hours INTEGER NOT NULL CHECK (grace_hours >= 0),"
+    "  quota_machines INTEGER NOT NULL CHECK (quota_machines > 0),"
+    "  quota_vcpus INTEGER NOT NULL CHECK (quota_vcpus > 0),"
+    "  quota_memory_mib INTEGER NOT NULL CHECK (quota_memory_mib > 0),"
+    "  state TEXT NOT NULL CHECK (state IN ('planned', 'active', 'ended', 'reclaimed')),"
+    "  created_at TEXT NOT NULL CHECK " IS_TS("created_at") ");"
+    "CREATE INDEX cohorts_by_trainer ON cohorts(trainer_id);"
+
+    "CREATE TABLE enrollments ("
+    "  cohort_id INTEGER NOT NULL REFERENCES cohorts(id) ON DELETE CASCADE,"
+    "  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    "  created_at TEXT NOT NULL CHECK " IS_TS("created_at") ","
+    "  PRIMARY KEY (cohort_id, user_id)"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX enrollments_by_user ON enrollments(user_id);"
+
+    "CREATE TABLE invitations ("
+    "  id INTEGER PRIMARY KEY,"
+    "  code_hash TEXT NOT NULL UNIQUE CHECK " IS_SHA256("code_hash") ","
+    "  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    "  cohort_id INTEGER REFERENCES cohorts(id) ON DELETE CASCADE,"
+    "  created_at TEXT NOT NULL CHECK " IS_TS("created_at") ","
+    "  expires_at TEXT NOT NULL CHECK " IS_TS("expires_at") ","
+    "  used_at TEXT CHECK " IS_TS_OR_NULL("used_at") ");"
+    "CREATE INDEX invitations_by_user ON invitations(user_id);"
+    "CREATE INDEX invitations_by_cohort ON invitations(cohort_id);"
+
+    /* No index on cohort_id alone: the UNIQUE (cohort_id, user_id, idx) index serves
+     * lookups by cohort, and by cohort and trainee. */
+    "CREATE TABLE machines ("
+    "  id INTEGER PRIMARY KEY,"
+    "  name TEXT NOT NULL UNIQUE CHECK (name <> ''),"
+    "  cohort_id INTEGER NOT NULL REFERENCES cohorts(id),"
+    "  user_id INTEGER NOT NULL REFERENCES users(id),"
+    "  host_id INTEGER REFERENCES hosts(id),"
+    "  template_name TEXT NOT NULL CHECK (template_name <> ''),"
+    "  idx INTEGER NOT NULL CHECK (idx > 0),"
+    "  state TEXT NOT NULL CHECK (state IN ('requested', 'provisioning', 'running', 'stopped',"
+    "                                       'reclaiming', 'reclaimed', 'failed')),"
+    "  vcpus INTEGER NOT NULL CHECK (vcpus > 0),"
+    "  memory_mib INTEGER NOT NULL CHECK (memory_mib > 0),"
+    "  vnc_password TEXT,"
+    "  uuid TEXT UNIQUE,"
+    "  created_at TEXT NOT NULL CHECK " IS_TS("created_at") ","
+    "  expires_at TEXT CHECK " IS_TS_OR_NULL("expires_at") ","
+    "  error TEXT,"
+    "  UNIQUE (cohort_id, user_id, idx));"
+    "CREATE INDEX machines_by_user ON machines(user_id);"
+    "CREATE INDEX machines_by_host ON machines(host_id);"
+
+    "CREATE TABLE jobs ("
+    "  id INTEGER PRIMARY KEY,"
+    "  kind TEXT NOT NULL CHECK (kind <> ''),"
+    "  user_id INTEGER REFERENCES users(id),"
+    "  target TEXT,"
+    "  state TEXT NOT NULL CHECK (state IN ('queued', 'running', 'done', 'failed')),"
+    "  total INTEGER NOT NULL CHECK (total >= 0),"
+    "  done INTEGER NOT NULL CHECK (done >= 0),"
+    "  failed INTEGER NOT NULL CHECK (failed >= 0),"
+    "  created_at TEXT NOT NULL CHECK " IS_TS("created_at") ","
+    "  finished_at TEXT CHECK " IS_TS_OR_NULL("finished_at") ","
+    "  CHECK (done + failed <= total));"
+    "CREATE INDEX jobs_by_user ON jobs(user_id);"
+
+    "CREATE TABLE job_errors ("
+    "  id INTEGER PRIMARY KEY,"
+    "  job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,"
+    "  machine TEXT,"
+    "  code TEXT NOT NULL CHECK (code <> ''),"
+    "  message TEXT NOT NULL);"
+    "CREATE INDEX job_errors_by_job ON job_errors(job_id, id);"
+
+    "CREATE TABLE audit ("
+    "  id INTEGER PRIMARY KEY,"
+    "  at TEXT NOT NULL CHECK " IS_TS("at") ","
+    "  actor TEXT NOT NULL CHECK (actor <> ''),"
+    "  action TEXT NOT NULL CHECK (action <> ''),"
+    "  target TEXT,"
+    "  result TEXT NOT NULL CHECK (result <> ''),"
+    "  detail TEXT);",
+};
+/* clang-format on */
+
+gint
+cohort_store_migrations_latest(void)
+{
+    return (gint)G_N_ELEMENTS(cohort_store_migrations);
+}
+
+static gboolean
+cohort_store_migrations_exec(sqlite3 *db, const gchar *sql, GError **error)
+{
+    if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+        g_set_error_literal(error, COHORT_ERROR, COHORT_ERROR_INTERNAL, sqlite3_errmsg(db));
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static gboolean
+cohort_store_migrations_get_version(sqlite3 *db, gint *version, GError **error)
+{
+    g_autoptr(sqlite3_stmt) stmt = NULL;
+
+    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &stmt, NULL) != SQLITE_OK ||
+        sqlite3_step(stmt) != SQLITE_ROW) {
+        g_set_error(error, COHORT_ERROR, COHORT_ERROR_INTERNAL, "reading the schema version: %s",
+                    sqlite3_errmsg(db));
+        return FALSE;
+    }
+    *version = sqlite3_column_int(stmt, 0);
+    return TRUE;
+}
+
+static gboolean
+cohort_store_migrations_check_not_newer(gint version, const gchar *path, GError **error)
+{
+    gint latest = cohort_store_migrations_latest();
+
+    if (version <= latest)
+        return TRUE;
+    g_set_error(error, COHORT_ERROR, COHORT_ERROR_INTERNAL,
+                "database %s has schema version %d, newer than the %d this cohortd knows: it was "
+                "written by a newer cohortd; run that version, or restore a backup made for "
+                "this one",
+                path, version, latest);
+    return FALSE;
+}
+
+/* One step, in its own transaction; @applied FALSE when there was none left. The version is
+ * read again under the write lock, so two processes opening a new file do not both apply it. */
+static gboolean
+cohort_store_migrations_step(sqlite3 *db, const gchar *path, gboolean *applied, GError **error)
+{
+    gint version = 0;
+    g_autofree gchar *set_version = NULL;
+
+    *applied = FALSE;
+    if (!cohort_store_migrations_exec(db, "BEGIN IMMEDIATE", error))
+        return FALSE;
+    if (!cohort_store_migrations_get_version(db, &version, error) ||
+        !cohort_store_migrations_check_not_newer(version, path, error)) {
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+        return FALSE;
+    }
+    if (version == cohort_store_migrations_latest())
+        return cohort_store_migrations_exec(db, "COMMIT", error);
+
+    /* An integer of ours, not input: PRAGMA takes no bound parameters. */
+    set_version = g_strdup_printf("PRAGMA user_version = %d", version + 1);
+    if (!cohort_store_migrations_exec(db, cohort_store_migrations[version], error) ||
+        !cohort_store_migrations_exec(db, set_version, error) ||
+        !cohort_store_migrations_exec(db, "COMMIT", error)) {
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+        g_prefix_error(error, "applying schema migration %d to %s: ", version + 1, path);
+        return FALSE;
+    }
+    g_info("store %s: applied schema migration %d", path, version + 1);
+    *applied = TRUE;
+    return TRUE;
+}
+
+gboolean
+cohort_store_migrations_apply(sqlite3 *db, const gchar *path, GError **error)
+{
+    gint version = 0;
+    gboolean applied = TRUE;
+
+    g_return_val_if_fail(db != NULL, FALSE);
+
+    /* Refuse a newer database before taking the write lock. */
+    if (!cohort_store_migrations_get_version(db, &version, error) ||
+        !cohort_store_migrations_check_not_newer(version, path, error))
+        return FALSE;
+    while (applied) {
+        if (!cohort_store_migrations_step(db, path, &applied, error))
+            return FALSE;
+    }
+    return TRUE;
+}

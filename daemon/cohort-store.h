@@ -1,0 +1,241 @@
+/* The one source of truth: SQLite (WAL, foreign keys, versioned migrations). Used from the
+ * main thread only; worker threads send their results back to the main context. */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+typedef struct _CohortStore CohortStore;
+
+/* Rows. Strings are owned by the row; times are RFC 3339 UTC strings ("2026-12-01T08:00:00Z").
+ * An id of 0 means "none" (a machine not placed yet has host_id 0). */
+typedef struct {
+    gint64 id;
+    gchar *name;
+    gchar *uri;
+    gchar *pool;
+    guint vcpus;          /* capacity */
+    guint64 memory_mib;   /* capacity */
+    gdouble cpu_ratio;    /* overcommit: vCPUs allowed = vcpus * cpu_ratio */
+    gdouble memory_ratio; /* overcommit for memory */
+    gchar *state;         /* "up", "draining", "down" */
+    gchar *created_at;
+} CohortHostRow;
+
+typedef struct {
+    gint64 id;
+    gchar *login;
+    gchar *display_name;
+    gchar *role; /* "admin", "trainer", "trainee" */
+    gchar *created_at;
+} CohortUserRow;
+
+typedef struct {
+    gint64 id;
+    gchar *slug;
+    gchar *title;
+    gchar *template_name;
+    gint64 trainer_id;
+    gchar *trainer_login; /* filled by the getters (join) */
+    gchar *starts_at;
+    gchar *ends_at;
+    guint grace_hours;
+    guint quota_machines; /* per trainee */
+    guint quota_vcpus;    /* per trainee */
+    guint64 quota_memory_mib;
+    gchar *state; /* "planned", "active", "ended", "reclaimed" */
+    gchar *created_at;
+} CohortCohortRow;
+
+typedef struct {
+    gint64 id;
+    gchar *name; /* libvirt domain name, unique */
+    gint64 cohort_id;
+    gchar *cohort_slug; /* filled by the getters (join) */
+    gint64 user_id;
+    gchar *trainee_login; /* filled by the getters (join) */
+    gint64 host_id;
+    gchar *host_name; /* filled by the getters (join), NULL when not placed */
+    gchar *template_name;
+    guint idx;    /* the trainee's n-th machine in the cohort, from 1 */
+    gchar *state; /* requested provisioning running stopped reclaiming reclaimed failed */
+    guint vcpus;
+    guint64 memory_mib;
+    gchar *vnc_password;
+    gchar *uuid;
+    gchar *created_at;
+    gchar *expires_at; /* NULL: none */
+    gchar *error;      /* NULL unless failed */
+} CohortMachineRow;
+
+typedef struct {
+    gint64 id;
+    gchar *kind;    /* "provision", "reclaim", "reset", ... */
+    gint64 user_id; /* who started it */
+    gchar *target;  /* e.g. the cohort slug */
+    gchar *state;   /* "queued", "running", "done", "failed" */
+    guint total;
+    guint done;
+    guint failed;
+    gchar *created_at;
+    gchar *finished_at; /* NULL while not finished */
+} CohortJobRow;
+
+typedef struct {
+    gchar *machine; /* machine name */
+    gchar *code;    /* stable API error code */
+    gchar *message;
+} CohortJobErrorRow;
+
+typedef struct {
+    gint64 id;
+    gchar *at;
+    gchar *actor;  /* login, or "system" */
+    gchar *action; /* e.g. "cohort.create" */
+    gchar *target;
+    gchar *result; /* "ok" or an error code */
+    gchar *detail; /* NULL or a message */
+} CohortAuditRow;
+
+void cohort_host_row_free(CohortHostRow *row);
+void cohort_user_row_free(CohortUserRow *row);
+void cohort_cohort_row_free(CohortCohortRow *row);
+void cohort_machine_row_free(CohortMachineRow *row);
+void cohort_job_row_free(CohortJobRow *row);
+void cohort_job_error_row_free(CohortJobErrorRow *row);
+void cohort_audit_row_free(CohortAuditRow *row);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(CohortHostRow, cohort_host_row_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(CohortUserRow, cohort_user_row_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(CohortCohortRow, cohort_cohort_row_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(CohortMachineRow, cohort_machine_row_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(CohortJobRow, cohort_job_row_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(CohortJobErrorRow, cohort_job_error_row_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(CohortAuditRow, cohort_audit_row_free)
+
+/* The current time as the store writes it. */
+gchar *cohort_store_now(void);
+
+/* @path ":memory:" for tests. Creates the file, applies the pending migrations. */
+CohortStore *cohort_store_open(const gchar *path, GError **error);
+void cohort_store_free(CohortStore *self);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(CohortStore, cohort_store_free)
+gint cohort_store_get_schema_version(CohortStore *self);
+
+/* Multi-row changes: begin, then commit or rollback. Not nestable. */
+gboolean cohort_store_begin(CohortStore *self, GError **error);
+gboolean cohort_store_commit(CohortStore *self, GError **error);
+void cohort_store_rollback(CohortStore *self);
+
+/* Errors: a UNIQUE violation is COHORT_ERROR_CONFLICT, a missing row COHORT_ERROR_NOT_FOUND,
+ * a broken foreign key COHORT_ERROR_INVALID_ARGUMENT, the rest COHORT_ERROR_INTERNAL; every
+ * message says which object. Inserts set row->id (and created_at when NULL). */
+/* A CHECK or NOT NULL violation (a state or role outside the lists above, a quota or size of 0,
+ * a time not shaped like cohort_store_now()'s, a token or code hash that is not 64 lowercase
+ * hex) is COHORT_ERROR_INVALID_ARGUMENT too. Unsigned fields are stored as signed: a -1 that
+ * wrapped to G_MAXUINT is refused as negative. Inserts fill a NULL state with the first state
+ * (host "up", cohort "planned", machine "requested", job "queued") and a host's 0 ratios
+ * with 1.0, in the row too. */
+
+/* hosts */
+gboolean cohort_store_host_insert(CohortStore *self, CohortHostRow *row, GError **error);
+CohortHostRow *cohort_store_host_get_by_name(CohortStore *self, const gchar *name, GError **error);
+CohortHostRow *cohort_store_host_get_by_id(CohortStore *self, gint64 id, GError **error);
+GPtrArray * /* of CohortHostRow, by name */
+cohort_store_host_list(CohortStore *self, GError **error);
+gboolean cohort_store_host_set_state(CohortStore *self, gint64 id, const gchar *state,
+                                     GError **error);
+/* Capacity learnt from libvirt's node info (0 in a row means "ask libvirt"). */
+gboolean cohort_store_host_set_capacity(CohortStore *self, gint64 id, guint vcpus,
+                                        guint64 memory_mib, GError **error);
+/* vCPUs and memory of the machines placed on the host that are not reclaimed or failed. */
+gboolean cohort_store_host_get_usage(CohortStore *self, gint64 id, guint *vcpus,
+                                     guint64 *memory_mib, GError **error);
+
+/* users and tokens (tokens are stored as their SHA-256 hex, never in clear) */
+gboolean cohort_store_user_insert(CohortStore *self, CohortUserRow *row, GError **error);
+CohortUserRow *cohort_store_user_get_by_login(CohortStore *self, const gchar *login,
+                                              GError **error);
+CohortUserRow *cohort_store_user_get_by_id(CohortStore *self, gint64 id, GError **error);
+GPtrArray * /* of CohortUserRow, by login; @role NULL for all */
+cohort_store_user_list(CohortStore *self, const gchar *role, GError **error);
+gboolean cohort_store_token_insert(CohortStore *self, gint64 user_id, const gchar *token_hash,
+                                   GError **error);
+/* The user of a token that is not revoked; NOT_FOUND otherwise. */
+CohortUserRow *cohort_store_token_lookup(CohortStore *self, const gchar *token_hash,
+                                         GError **error);
+/* Revokes every token of the user; returns how many through @count (may be NULL). */
+gboolean cohort_store_token_revoke_user(CohortStore *self, gint64 user_id, guint *count,
+                                        GError **error);
+
+/* invitations: single use, expiring */
+gboolean cohort_store_invitation_insert(CohortStore *self, gint64 user_id, gint64 cohort_id,
+                                        const gchar *code_hash, const gchar *expires_at,
+                                        GError **error);
+/* Marks the invitation used and returns its user id; NOT_FOUND for an unknown, used or
+ * expired (expires_at <= @now) code, all three alike so codes cannot be probed. 0 on error. */
+gint64 cohort_store_invitation_redeem(CohortStore *self, const gchar *code_hash, const gchar *now,
+                                      GError **error);
+
+/* cohorts and enrollments */
+gboolean cohort_store_cohort_insert(CohortStore *self, CohortCohortRow *row, GError **error);
+CohortCohortRow *cohort_store_cohort_get_by_slug(CohortStore *self, const gchar *slug,
+                                                 GError **error);
+CohortCohortRow *cohort_store_cohort_get_by_id(CohortStore *self, gint64 id, GError **error);
+/* @trainer_id > 0: that trainer's; @trainee_id > 0: those the trainee is enrolled in;
+ * both 0: all. By slug. */
+GPtrArray *cohort_store_cohort_list(CohortStore *self, gint64 trainer_id, gint64 trainee_id,
+                                    GError **error);
+/* Writes title, ends_at, grace_hours, quota_* and state of @row (matched by id). */
+gboolean cohort_store_cohort_update(CohortStore *self, const CohortCohortRow *row, GError **error);
+/* Adding an enrollment that exists is not an error. */
+gboolean cohort_store_enrollment_insert(CohortStore *self, gint64 cohort_id, gint64 user_id,
+                                        GError **error);
+gboolean cohort_store_enrollment_exists(CohortStore *self, gint64 cohort_id, gint64 user_id);
+GPtrArray * /* of CohortUserRow, by login */
+cohort_store_enrollment_list(CohortStore *self, gint64 cohort_id, GError **error);
+
+/* machines */
+gboolean cohort_store_machine_insert(CohortStore *self, CohortMachineRow *row, GError **error);
+CohortMachineRow *cohort_store_machine_get_by_id(CohortStore *self, gint64 id, GError **error);
+CohortMachineRow *cohort_store_machine_get_by_name(CohortStore *self, const gchar *name,
+                                                   GError **error);
+/* Filters are ANDed; 0 means any. @trainer_id: machines of that trainer's cohorts.
+ * @include_reclaimed FALSE hides reclaimed rows. By id. */
+GPtrArray *cohort_store_machine_list(CohortStore *self, gint64 cohort_id, gint64 user_id,
+                                     gint64 trainer_id, gboolean include_reclaimed, GError **error);
+/* Sets state and error (NULL clears it). */
+gboolean cohort_store_machine_set_state(CohortStore *self, gint64 id, const gchar *state,
+                                        const gchar *error_message, GError **error);
+gboolean cohort_store_machine_set_host(CohortStore *self, gint64 id, gint64 host_id,
+                                       GError **error);
+/* What the trainee holds in the cohort now (not reclaimed, not failed). */
+gboolean cohort_store_machine_get_holdings(CohortStore *self, gint64 cohort_id, gint64 user_id,
+                                           guint *machines, guint *vcpus, guint64 *memory_mib,
+                                           GError **error);
+/* 1 + the highest idx the trainee ever had in the cohort (names are never reused); 0 on
+ * error. */
+guint cohort_store_machine_next_idx(CohortStore *self, gint64 cohort_id, gint64 user_id,
+                                    GError **error);
+/* Counts by state over all machines not reclaimed, for /metrics: state -> count, as
+ * GUINT_TO_POINTER(). Every state but "reclaimed" is a key, with 0 when no machine has it. */
+GHashTable *cohort_store_machine_count_by_state(CohortStore *self, GError **error);
+
+/* jobs */
+gboolean cohort_store_job_insert(CohortStore *self, CohortJobRow *row, GError **error);
+CohortJobRow *cohort_store_job_get(CohortStore *self, gint64 id, GError **error);
+/* Writes state, total, done, failed and finished_at of @row (matched by id). */
+gboolean cohort_store_job_update(CohortStore *self, const CohortJobRow *row, GError **error);
+gboolean cohort_store_job_error_insert(CohortStore *self, gint64 job_id, const gchar *machine,
+                                       const gchar *code, const gchar *message, GError **error);
+GPtrArray * /* of CohortJobErrorRow, in order of insertion */
+cohort_store_job_error_list(CohortStore *self, gint64 job_id, GError **error);
+
+/* audit */
+gboolean cohort_store_audit_insert(CohortStore *self, const gchar *actor, const gchar *action,
+                                   const gchar *target, const gchar *result, const gchar *detail,
+                                   GError **error);
+GPtrArray * /* of CohortAuditRow, newest first, at most @limit */
+cohort_store_audit_list(CohortStore *self, guint limit, GError **error);
+
+G_END_DECLS

@@ -1,0 +1,198 @@
+#define G_LOG_DOMAIN "cohort-test-daemon"
+
+#include "config.h"
+
+#include <glib/gstdio.h>
+#include <libsoup/soup.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include "cohort-test-daemon.h"
+#include "cohort-test.h"
+
+static gchar *
+cohort_test_daemon_run_sync(const gchar *const *argv, GError **error)
+{
+    g_autofree gchar *out = NULL;
+    g_autofree gchar *err = NULL;
+    gint status = 0;
+
+    if (!g_spawn_sync(NULL, (gchar **)argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &err, &status,
+                      error))
+        return NULL;
+    if (!g_spawn_check_wait_status(status, error)) {
+        g_prefix_error(error, "%s: %s", argv[0], err);
+        return NULL;
+    }
+    return g_strstrip(g_steal_pointer(&out));
+}
+
+CohortTestDaemon *
+cohort_test_daemon_start_with_config(const gchar *extra_config, GError **error)
+{
+    CohortTestDaemon *d = g_new0(CohortTestDaemon, 1);
+    g_autoptr(GKeyFile) kf = g_key_file_new();
+    g_autofree gchar *data = NULL;
+    g_autoptr(GIOChannel) channel = NULL;
+    g_autofree gchar *line = NULL;
+    gint out_fd = -1;
+
+    d->state_dir = g_dir_make_tmp("cohort-test-XXXXXX", error);
+    if (d->state_dir == NULL)
+        return NULL;
+    g_key_file_set_string(kf, "daemon", "listen", "127.0.0.1");
+    g_key_file_set_integer(kf, "daemon", "port", 0);
+    g_key_file_set_string(kf, "daemon", "state_dir", d->state_dir);
+    g_key_file_set_string(kf, "daemon", "templates_dir", COHORT_TEMPLATESDIR_SRC);
+    data = g_key_file_to_data(kf, NULL, NULL);
+    if (extra_config != NULL) {
+        gchar *joined = g_strconcat(data, "\n", extra_config, "\n", NULL);
+        g_free(data);
+        data = joined;
+    }
+    d->config_path = g_build_filename(d->state_dir, "cohortd.conf", NULL);
+    if (!g_file_set_contents(d->config_path, data, -1, error))
+        return NULL;
+    {
+        const gchar *argv[] = {COHORTD_PATH,     "--config", d->config_path,
+                               "--create-admin", "admin",    NULL};
+        d->admin_token = cohort_test_daemon_run_sync(argv, error);
+        if (d->admin_token == NULL)
+            return NULL;
+    }
+    {
+        const gchar *argv[] = {COHORTD_PATH, "--config", d->config_path, NULL};
+        if (!g_spawn_async_with_pipes(NULL, (gchar **)argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, NULL,
+                                      NULL, &d->pid, NULL, &out_fd, NULL, error))
+            return NULL;
+    }
+    /* the first line says where it listens */
+    channel = g_io_channel_unix_new(out_fd);
+    g_io_channel_set_close_on_unref(channel, TRUE);
+    if (g_io_channel_read_line(channel, &line, NULL, NULL, error) != G_IO_STATUS_NORMAL ||
+        line == NULL || !g_str_has_prefix(line, "cohortd: listening on ")) {
+        if (error != NULL && *error == NULL)
+            g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "cohortd did not start: %s",
+                        line != NULL ? line : "(no output)");
+        return NULL;
+    }
+    d->url = g_strstrip(g_strdup(line + strlen("cohortd: listening on ")));
+    return d;
+}
+
+CohortTestDaemon *
+cohort_test_daemon_start(GError **error)
+{
+    return cohort_test_daemon_start_with_config(NULL, error);
+}
+
+static void
+cohort_test_rm_rf(const gchar *path)
+{
+    g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
+    const gchar *name;
+
+    while (dir != NULL && (name = g_dir_read_name(dir)) != NULL) {
+        g_autofree gchar *child = g_build_filename(path, name, NULL);
+        if (g_file_test(child, G_FILE_TEST_IS_DIR))
+            cohort_test_rm_rf(child);
+        else
+            g_unlink(child);
+    }
+    g_rmdir(path);
+}
+
+void
+cohort_test_daemon_stop(CohortTestDaemon *d)
+{
+    int status = 0;
+
+    if (d == NULL)
+        return;
+    if (d->pid > 0) {
+        kill(d->pid, SIGTERM);
+        waitpid(d->pid, &status, 0);
+        g_spawn_close_pid(d->pid);
+        /* a clean stop on SIGTERM is part of the contract */
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+    }
+    if (d->state_dir != NULL)
+        cohort_test_rm_rf(d->state_dir);
+    g_free(d->url);
+    g_free(d->admin_token);
+    g_free(d->state_dir);
+    g_free(d->config_path);
+    g_free(d);
+}
+
+JsonNode *
+cohort_test_http(CohortTestDaemon *d, const gchar *method, const gchar *path, const gchar *token,
+                 const gchar *body, const gchar *content_type, guint *status, gchar **raw)
+{
+    static SoupSession *session = NULL;
+    g_autofree gchar *url = g_strconcat(d->url, path, NULL);
+    g_autoptr(SoupMessage) msg = soup_message_new(method, url);
+    g_autoptr(GBytes) answer = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonParser) parser = json_parser_new();
+    const gchar *data;
+    gsize len;
+
+    if (session == NULL)
+        session = soup_session_new_with_options("timeout", 30, NULL);
+    assert_non_null(msg);
+    if (token != NULL) {
+        g_autofree gchar *auth = g_strconcat("Bearer ", token, NULL);
+        soup_message_headers_replace(soup_message_get_request_headers(msg), "Authorization", auth);
+    }
+    if (body != NULL) {
+        g_autoptr(GBytes) bytes = g_bytes_new(body, strlen(body));
+        soup_message_set_request_body_from_bytes(
+            msg, content_type != NULL ? content_type : "application/json", bytes);
+    }
+    answer = soup_session_send_and_read(session, msg, NULL, &error);
+    if (answer == NULL)
+        fail_msg("%s %s: %s", method, path, error->message);
+    *status = soup_message_get_status(msg);
+    data = g_bytes_get_data(answer, &len);
+    if (raw != NULL)
+        *raw = g_strndup(data, len);
+    if (len == 0 || !json_parser_load_from_data(parser, data, (gssize)len, NULL))
+        return NULL;
+    return json_node_copy(json_parser_get_root(parser));
+}
+
+const gchar *
+cohort_test_error_code(JsonNode *node)
+{
+    JsonObject *obj;
+
+    if (node == NULL || !JSON_NODE_HOLDS_OBJECT(node))
+        return NULL;
+    obj = json_node_get_object(node);
+    if (!json_object_has_member(obj, "error"))
+        return NULL;
+    return json_object_get_string_member(json_object_get_object_member(obj, "error"), "code");
+}
+
+JsonNode *
+cohort_test_job_wait(CohortTestDaemon *d, const gchar *token, gint64 job)
+{
+    g_autofree gchar *path = g_strdup_printf("/api/v1/jobs/%" G_GINT64_FORMAT, job);
+    gint64 deadline = g_get_monotonic_time() + 120 * G_USEC_PER_SEC;
+
+    while (g_get_monotonic_time() < deadline) {
+        guint status = 0;
+        JsonNode *node = cohort_test_http(d, "GET", path, token, NULL, NULL, &status, NULL);
+        const gchar *state;
+        assert_int_equal(status, 200);
+        state = json_object_get_string_member(json_node_get_object(node), "state");
+        if (g_strcmp0(state, "done") == 0 || g_strcmp0(state, "failed") == 0)
+            return node;
+        json_node_unref(node);
+        g_usleep(50 * 1000);
+    }
+    fail_msg("job %" G_GINT64_FORMAT " did not finish within 120 s", job);
+    return NULL;
+}

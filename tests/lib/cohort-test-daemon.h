@@ -1,0 +1,34 @@
+/* A real cohortd for tests: its own state, a random loopback port, the embedded test host. */
+#pragma once
+
+#include <glib.h>
+#include <json-glib/json-glib.h>
+
+G_BEGIN_DECLS
+
+typedef struct {
+    gchar *url;         /* http://127.0.0.1:PORT */
+    gchar *admin_token; /* of the admin "admin" */
+    GPid pid;
+    gchar *state_dir; /* a temporary directory, removed by stop */
+    gchar *config_path;
+} CohortTestDaemon;
+
+/* @extra_config: more key-file text appended to the test config (NULL for none). */
+CohortTestDaemon *cohort_test_daemon_start_with_config(const gchar *extra_config, GError **error);
+CohortTestDaemon *cohort_test_daemon_start(GError **error);
+/* SIGTERM, wait, remove the state. Asserts the daemon exited cleanly. */
+void cohort_test_daemon_stop(CohortTestDaemon *d);
+
+/* One HTTP request with real HTTP. @body NULL for none; @content_type defaults to JSON.
+ * Returns the parsed JSON answer (NULL when the body is not JSON), the status in @status,
+ * and the raw body in @raw when not NULL. */
+JsonNode *cohort_test_http(CohortTestDaemon *d, const gchar *method, const gchar *path,
+                           const gchar *token, const gchar *body, const gchar *content_type,
+                           guint *status, gchar **raw);
+/* The error code of an error answer, or NULL. */
+const gchar *cohort_test_error_code(JsonNode *node);
+/* Polls GET /api/v1/jobs/ID until it is done or failed (at most 120 s). */
+JsonNode *cohort_test_job_wait(CohortTestDaemon *d, const gchar *token, gint64 job);
+
+G_END_DECLS
