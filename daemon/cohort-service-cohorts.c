@@ -500,6 +500,14 @@ cohort_service_cohort_provision(CohortDaemon *d, const CohortUserRow *actor, con
 
     if (cohort == NULL)
         return NULL;
+    if (g_strcmp0(cohort_service_cohort_state(cohort), "ended") == 0 ||
+        g_strcmp0(cohort_service_cohort_state(cohort), "reclaimed") == 0) {
+        g_set_error(error, COHORT_ERROR, COHORT_ERROR_CONFLICT,
+                    "cohort '%s' has %s: it takes no new machines (move its end date with "
+                    "'cohortctl cohort update' to run it longer)",
+                    slug, cohort_service_cohort_state(cohort));
+        return NULL;
+    }
     trainees = cohort_store_enrollment_list(d->store, cohort->id, error);
     if (trainees == NULL)
         return NULL;

@@ -5,6 +5,7 @@
 #include <glib/gstdio.h>
 #include <libsoup/soup.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 
 #include "cohort-test-daemon.h"
@@ -25,6 +26,13 @@ cohort_test_daemon_run_sync(const gchar *const *argv, GError **error)
         return NULL;
     }
     return g_strstrip(g_steal_pointer(&out));
+}
+
+/* A test that dies (an assertion, a signal) takes its daemon with it. */
+static void
+cohort_test_daemon_child_setup(gpointer user_data)
+{
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
 }
 
 CohortTestDaemon *
@@ -62,8 +70,9 @@ cohort_test_daemon_start_with_config(const gchar *extra_config, GError **error)
     }
     {
         const gchar *argv[] = {COHORTD_PATH, "--config", d->config_path, NULL};
-        if (!g_spawn_async_with_pipes(NULL, (gchar **)argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, NULL,
-                                      NULL, &d->pid, NULL, &out_fd, NULL, error))
+        if (!g_spawn_async_with_pipes(NULL, (gchar **)argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD,
+                                      cohort_test_daemon_child_setup, NULL, &d->pid, NULL, &out_fd,
+                                      NULL, error))
             return NULL;
     }
     /* the first line says where it listens */

@@ -1,0 +1,547 @@
+/* The API with real HTTP against a real cohortd on a random loopback port (test driver). */
+#define G_LOG_DOMAIN "test-api"
+
+#include "config.h"
+
+#include "cohort-test-daemon.h"
+#include "cohort-test.h"
+
+#define ROSTER COHORT_TEST_DATADIR "/rosters/ssc-cloud-computing-2022.csv"
+
+typedef struct {
+    CohortTestDaemon *d;
+    gchar *trainer_token;
+} Fixture;
+
+static JsonNode *
+http_ok(CohortTestDaemon *d, const gchar *method, const gchar *path, const gchar *token,
+        const gchar *body, guint expect)
+{
+    guint status = 0;
+    g_autofree gchar *raw = NULL;
+    JsonNode *node = cohort_test_http(d, method, path, token, body, NULL, &status, &raw);
+
+    if (status != expect)
+        fail_msg("%s %s: expected %u, got %u: %s", method, path, expect, status, raw);
+    assert_non_null(node);
+    return node;
+}
+
+/* The error code of a request that must fail with @expect. */
+static void
+http_fails(CohortTestDaemon *d, const gchar *method, const gchar *path, const gchar *token,
+           const gchar *body, guint expect, const gchar *code)
+{
+    guint status = 0;
+    g_autofree gchar *raw = NULL;
+    g_autoptr(JsonNode) node = cohort_test_http(d, method, path, token, body, NULL, &status, &raw);
+
+    if (status != expect || g_strcmp0(cohort_test_error_code(node), code) != 0)
+        fail_msg("%s %s: expected %u %s, got %u: %s", method, path, expect, code, status, raw);
+    /* every error has a message a person can act on */
+    assert_true(
+        strlen(json_object_get_string_member(
+            json_object_get_object_member(json_node_get_object(node), "error"), "message")) > 10);
+}
+
+static const gchar *
+member_string(JsonNode *node, const gchar *member)
+{
+    return json_object_get_string_member(json_node_get_object(node), member);
+}
+
+static gint64
+member_int(JsonNode *node, const gchar *member)
+{
+    return json_object_get_int_member(json_node_get_object(node), member);
+}
+
+static int
+fixture_setup(void **state)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) user = NULL;
+    g_autoptr(JsonNode) base = NULL;
+    Fixture *fx = g_new0(Fixture, 1);
+
+    fx->d = cohort_test_daemon_start(&error);
+    cohort_assert_no_error(error);
+    user = http_ok(fx->d, "POST", "/api/v1/users", fx->d->admin_token,
+                   "{\"login\":\"trainer1\",\"display_name\":\"Trainer One\",\"role\":\"trainer\"}",
+                   201);
+    fx->trainer_token = g_strdup(member_string(user, "token"));
+    base = http_ok(fx->d, "POST", "/api/v1/templates/tiny/base", fx->d->admin_token,
+                   "{\"blank\":true}", 201);
+    *state = fx;
+    return 0;
+}
+
+static int
+fixture_teardown(void **state)
+{
+    Fixture *fx = *state;
+    cohort_test_daemon_stop(fx->d);
+    g_free(fx->trainer_token);
+    g_free(fx);
+    return 0;
+}
+
+static void
+cohort_create(Fixture *fx, const gchar *slug, guint machines)
+{
+    g_autofree gchar *body = g_strdup_printf(
+        "{\"slug\":\"%s\",\"title\":\"Cloud computing\",\"template\":\"tiny\","
+        "\"starts_at\":\"2026-01-01T08:00:00Z\",\"ends_at\":\"2099-12-12T17:00:00+07:00\","
+        "\"quota\":{\"machines\":%u}}",
+        slug, machines);
+    g_autoptr(JsonNode) node =
+        http_ok(fx->d, "POST", "/api/v1/cohorts", fx->trainer_token, body, 201);
+
+    assert_string_equal(member_string(node, "slug"), slug);
+    assert_string_equal(member_string(node, "state"), "active");
+    assert_string_equal(member_string(node, "trainer"), "trainer1");
+    /* times come back normalized to UTC */
+    assert_string_equal(member_string(node, "ends_at"), "2099-12-12T10:00:00Z");
+}
+
+static JsonNode *
+roster_load(Fixture *fx, const gchar *slug, const gchar *csv, guint expect)
+{
+    g_autofree gchar *path = g_strdup_printf("/api/v1/cohorts/%s/roster", slug);
+    g_autofree gchar *raw = NULL;
+    guint status = 0;
+    JsonNode *node =
+        cohort_test_http(fx->d, "PUT", path, fx->trainer_token, csv, "text/csv", &status, &raw);
+    if (status != expect)
+        fail_msg("roster: expected %u, got %u: %s", expect, status, raw);
+    return node;
+}
+
+static gint64
+job_of(JsonNode *node)
+{
+    return member_int(node, "job");
+}
+
+/* The trainer's day: cohort, 86-trainee roster, provision all, look, reclaim all. */
+static void
+test_api_trainer_flow(void **state)
+{
+    Fixture *fx = *state;
+    g_autofree gchar *csv = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) roster = NULL;
+    g_autoptr(JsonNode) job = NULL;
+    g_autoptr(JsonNode) cohort = NULL;
+    g_autoptr(JsonNode) hosts = NULL;
+    g_autoptr(JsonNode) machines = NULL;
+    g_autoptr(GHashTable) codes = g_hash_table_new(g_str_hash, g_str_equal);
+    JsonArray *invitations;
+    JsonArray *trainees;
+
+    assert_true(g_file_get_contents(ROSTER, &csv, NULL, &error));
+    cohort_create(fx, "cloud-101", 1);
+    roster = roster_load(fx, "cloud-101", csv, 200);
+    assert_int_equal(member_int(roster, "enrolled"), 86);
+    invitations = json_object_get_array_member(json_node_get_object(roster), "invitations");
+    assert_int_equal(json_array_get_length(invitations), 86);
+    for (guint i = 0; i < 86; i++) {
+        JsonObject *inv = json_array_get_object_element(invitations, i);
+        g_hash_table_add(codes, (gpointer)json_object_get_string_member(inv, "code"));
+    }
+    assert_int_equal(g_hash_table_size(codes), 86); /* one code each, all different */
+    {
+        /* loading the same roster again enrols nobody twice and hands out no new code */
+        g_autoptr(JsonNode) again = roster_load(fx, "cloud-101", csv, 200);
+        assert_int_equal(member_int(again, "enrolled"), 0);
+        assert_int_equal(json_array_get_length(json_object_get_array_member(
+                             json_node_get_object(again), "invitations")),
+                         0);
+    }
+
+    {
+        g_autoptr(JsonNode) started = http_ok(fx->d, "POST", "/api/v1/cohorts/cloud-101/provision",
+                                              fx->trainer_token, NULL, 202);
+        job = cohort_test_job_wait(fx->d, fx->trainer_token, job_of(started));
+    }
+    assert_string_equal(member_string(job, "state"), "done");
+    assert_int_equal(member_int(job, "total"), 86);
+    assert_int_equal(member_int(job, "done"), 86);
+    assert_int_equal(member_int(job, "failed"), 0);
+
+    cohort = http_ok(fx->d, "GET", "/api/v1/cohorts/cloud-101", fx->trainer_token, NULL, 200);
+    trainees = json_object_get_array_member(json_node_get_object(cohort), "trainees");
+    assert_int_equal(json_array_get_length(trainees), 86);
+    for (guint i = 0; i < 86; i++) {
+        JsonObject *t = json_array_get_object_element(trainees, i);
+        JsonArray *own = json_object_get_array_member(t, "machines");
+        assert_int_equal(json_array_get_length(own), 1);
+        assert_string_equal(
+            json_object_get_string_member(json_array_get_object_element(own, 0), "state"),
+            "running");
+    }
+    hosts = http_ok(fx->d, "GET", "/api/v1/hosts", fx->d->admin_token, NULL, 200);
+    assert_int_equal(
+        json_object_get_int_member(json_array_get_object_element(json_node_get_array(hosts), 0),
+                                   "used_vcpus"),
+        86);
+    {
+        /* provisioning again makes nothing: everyone has a machine */
+        g_autoptr(JsonNode) started = http_ok(fx->d, "POST", "/api/v1/cohorts/cloud-101/provision",
+                                              fx->trainer_token, NULL, 202);
+        g_autoptr(JsonNode) second =
+            cohort_test_job_wait(fx->d, fx->trainer_token, job_of(started));
+        assert_int_equal(member_int(second, "total"), 0);
+    }
+
+    {
+        g_autoptr(JsonNode) started = http_ok(fx->d, "POST", "/api/v1/cohorts/cloud-101/reclaim",
+                                              fx->trainer_token, NULL, 202);
+        g_autoptr(JsonNode) reclaim =
+            cohort_test_job_wait(fx->d, fx->trainer_token, job_of(started));
+        assert_string_equal(member_string(reclaim, "kind"), "reclaim");
+        assert_int_equal(member_int(reclaim, "done"), 86);
+        assert_int_equal(member_int(reclaim, "failed"), 0);
+    }
+    machines =
+        http_ok(fx->d, "GET", "/api/v1/machines?cohort=cloud-101", fx->trainer_token, NULL, 200);
+    assert_int_equal(json_array_get_length(json_node_get_array(machines)), 0);
+    {
+        g_autoptr(JsonNode) after =
+            http_ok(fx->d, "GET", "/api/v1/cohorts/cloud-101", fx->trainer_token, NULL, 200);
+        g_autoptr(JsonNode) hosts_after =
+            http_ok(fx->d, "GET", "/api/v1/hosts", fx->d->admin_token, NULL, 200);
+        assert_string_equal(member_string(after, "state"), "reclaimed");
+        assert_int_equal(
+            json_object_get_int_member(
+                json_array_get_object_element(json_node_get_array(hosts_after), 0), "used_vcpus"),
+            0);
+    }
+    /* a reclaimed cohort takes no new machines */
+    http_fails(fx->d, "POST", "/api/v1/cohorts/cloud-101/provision", fx->trainer_token, NULL, 409,
+               "conflict");
+}
+
+/* Wait until machine @id is in @state (workers run asynchronously). */
+static JsonNode *
+machine_wait(CohortTestDaemon *d, const gchar *token, gint64 id, const gchar *state)
+{
+    g_autofree gchar *path = g_strdup_printf("/api/v1/machines/%" G_GINT64_FORMAT, id);
+    gint64 deadline = g_get_monotonic_time() + 60 * G_USEC_PER_SEC;
+
+    while (g_get_monotonic_time() < deadline) {
+        JsonNode *node = http_ok(d, "GET", path, token, NULL, 200);
+        if (g_strcmp0(member_string(node, "state"), state) == 0)
+            return node;
+        json_node_unref(node);
+        g_usleep(20 * 1000);
+    }
+    fail_msg("machine %" G_GINT64_FORMAT " never became %s", id, state);
+    return NULL;
+}
+
+static gchar *
+redeem(Fixture *fx, const gchar *code, const gchar *expect_login)
+{
+    g_autofree gchar *body = g_strdup_printf("{\"code\":\"%s\"}", code);
+    g_autoptr(JsonNode) node = http_ok(fx->d, "POST", "/api/v1/redeem", NULL, body, 200);
+
+    assert_string_equal(member_string(node, "login"), expect_login);
+    return g_strdup(member_string(node, "token"));
+}
+
+static void
+machine_op(CohortTestDaemon *d, const gchar *token, gint64 id, const gchar *op,
+           const gchar *transitional)
+{
+    g_autofree gchar *path = g_strdup_printf("/api/v1/machines/%" G_GINT64_FORMAT "/%s", id, op);
+    g_autoptr(JsonNode) node = http_ok(d, "POST", path, token, NULL, 202);
+    assert_string_equal(member_string(node, "state"), transitional);
+}
+
+/* A trainee's life: redeem, request within quota, operate, console, reset, release. */
+static void
+test_api_trainee_flow(void **state)
+{
+    Fixture *fx = *state;
+    g_autoptr(JsonNode) roster = NULL;
+    g_autoptr(JsonNode) requested = NULL;
+    g_autoptr(JsonNode) running = NULL;
+    g_autoptr(JsonNode) who = NULL;
+    g_autoptr(JsonNode) console = NULL;
+    g_autofree gchar *token = NULL;
+    g_autofree gchar *code = NULL;
+    g_autofree gchar *body = NULL;
+    gint64 id;
+
+    cohort_create(fx, "cloud-102", 1);
+    roster = roster_load(fx, "cloud-102",
+                         "login,display_name,institute,role,email\n"
+                         "sok-dara,\"ស៊ុន ដារ៉ា (Sok Dara)\",NPIA,student,sd@example.edu\n"
+                         "obrien,\"O'Brien <\"\"&\"\"> ស៊ុន\",DIT,lecturer,\n",
+                         200);
+    code = g_strdup(json_object_get_string_member(
+        json_array_get_object_element(
+            json_object_get_array_member(json_node_get_object(roster), "invitations"), 1),
+        "code"));
+    /* codes are typed by people: lower case and spaces work too */
+    {
+        g_autofree gchar *typed = g_ascii_strdown(code, -1);
+        g_strdelimit(typed, "-", ' ');
+        token = redeem(fx, typed, "obrien");
+    }
+    /* once only */
+    body = g_strdup_printf("{\"code\":\"%s\"}", code);
+    http_fails(fx->d, "POST", "/api/v1/redeem", NULL, body, 404, "not-found");
+
+    who = http_ok(fx->d, "GET", "/api/v1/whoami", token, NULL, 200);
+    assert_string_equal(member_string(who, "role"), "trainee");
+    /* the hostile display name is data, byte for byte */
+    assert_string_equal(member_string(who, "display_name"), "O'Brien <\"&\"> ស៊ុន");
+
+    requested =
+        http_ok(fx->d, "POST", "/api/v1/machines", token, "{\"cohort\":\"cloud-102\"}", 202);
+    assert_string_equal(member_string(requested, "state"), "provisioning");
+    assert_string_equal(member_string(requested, "name"), "cohort-cloud-102--obrien");
+    assert_string_equal(member_string(requested, "trainee"), "obrien");
+    id = member_int(requested, "id");
+    running = machine_wait(fx->d, token, id, "running");
+    assert_string_equal(member_string(running, "host"), "lab");
+    /* quota: one machine */
+    http_fails(fx->d, "POST", "/api/v1/machines", token, "{\"cohort\":\"cloud-102\"}", 409,
+               "quota-exceeded");
+    /* not someone else's cohort, nor a machine for someone else */
+    http_fails(fx->d, "POST", "/api/v1/machines", token,
+               "{\"cohort\":\"cloud-102\",\"trainee\":\"sok-dara\"}", 403, "forbidden");
+
+    machine_op(fx->d, token, id, "stop", "stopped");
+    json_node_unref(machine_wait(fx->d, token, id, "stopped"));
+    {
+        /* no console of a stopped machine */
+        g_autofree gchar *path =
+            g_strdup_printf("/api/v1/machines/%" G_GINT64_FORMAT "/console", id);
+        http_fails(fx->d, "GET", path, token, NULL, 409, "conflict");
+    }
+    machine_op(fx->d, token, id, "start", "running");
+    json_node_unref(machine_wait(fx->d, token, id, "running"));
+    machine_op(fx->d, token, id, "reboot", "running");
+    {
+        g_autofree gchar *path =
+            g_strdup_printf("/api/v1/machines/%" G_GINT64_FORMAT "/console", id);
+        console = http_ok(fx->d, "GET", path, token, NULL, 200);
+        assert_string_equal(member_string(console, "host"), "127.0.0.1");
+        assert_int_equal(strlen(member_string(console, "password")), 8);
+    }
+    machine_op(fx->d, token, id, "reset", "provisioning");
+    json_node_unref(machine_wait(fx->d, token, id, "running"));
+    {
+        /* release: DELETE, then the machine is gone from lists, the quota is free again */
+        g_autofree gchar *path = g_strdup_printf("/api/v1/machines/%" G_GINT64_FORMAT, id);
+        g_autoptr(JsonNode) released = http_ok(fx->d, "DELETE", path, token, NULL, 202);
+        g_autoptr(JsonNode) list = NULL;
+        g_autoptr(JsonNode) again = NULL;
+        assert_string_equal(member_string(released, "state"), "reclaiming");
+        json_node_unref(machine_wait(fx->d, token, id, "reclaimed"));
+        list = http_ok(fx->d, "GET", "/api/v1/machines", token, NULL, 200);
+        assert_int_equal(json_array_get_length(json_node_get_array(list)), 0);
+        again =
+            http_ok(fx->d, "POST", "/api/v1/machines", token, "{\"cohort\":\"cloud-102\"}", 202);
+        /* names are never reused */
+        assert_string_equal(member_string(again, "name"), "cohort-cloud-102--obrien--2");
+        json_node_unref(machine_wait(fx->d, token, member_int(again, "id"), "running"));
+    }
+}
+
+/* Role × route × owner through real HTTP: 401, 403 for a role that may never, 404 where the
+ * object is someone else's. */
+static void
+test_api_authorization(void **state)
+{
+    Fixture *fx = *state;
+    g_autoptr(JsonNode) roster = NULL;
+    g_autoptr(JsonNode) other = NULL;
+    g_autoptr(JsonNode) mine = NULL;
+    g_autofree gchar *token_a = NULL;
+    g_autofree gchar *token_b = NULL;
+    g_autofree gchar *path = NULL;
+    JsonArray *inv;
+
+    cohort_create(fx, "cloud-103", 1);
+    roster = roster_load(fx, "cloud-103",
+                         "login,display_name\nsok-dara,Sok Dara\npov-bopha,Pov Bopha\n", 200);
+    inv = json_object_get_array_member(json_node_get_object(roster), "invitations");
+    token_a =
+        redeem(fx, json_object_get_string_member(json_array_get_object_element(inv, 0), "code"),
+               "sok-dara");
+    token_b =
+        redeem(fx, json_object_get_string_member(json_array_get_object_element(inv, 1), "code"),
+               "pov-bopha");
+    other = http_ok(fx->d, "POST", "/api/v1/users", fx->d->admin_token,
+                    "{\"login\":\"trainer2\",\"display_name\":\"T2\",\"role\":\"trainer\"}", 201);
+    mine = http_ok(fx->d, "POST", "/api/v1/machines", token_a, "{\"cohort\":\"cloud-103\"}", 202);
+    path = g_strdup_printf("/api/v1/machines/%" G_GINT64_FORMAT, member_int(mine, "id"));
+
+    /* no token */
+    http_fails(fx->d, "GET", "/api/v1/whoami", NULL, NULL, 401, "unauthenticated");
+    http_fails(fx->d, "GET", "/api/v1/whoami", "cohort_not-a-real-token", NULL, 401,
+               "unauthenticated");
+    http_fails(fx->d, "POST", "/api/v1/cohorts", NULL, "{}", 401, "unauthenticated");
+    /* a trainee may never */
+    http_fails(fx->d, "GET", "/api/v1/hosts", token_a, NULL, 403, "forbidden");
+    http_fails(fx->d, "POST", "/api/v1/users", token_a, "{\"login\":\"x\",\"role\":\"admin\"}", 403,
+               "forbidden");
+    http_fails(fx->d, "POST", "/api/v1/cohorts/cloud-103/provision", token_a, NULL, 403,
+               "forbidden");
+    http_fails(fx->d, "GET", "/api/v1/audit", fx->trainer_token, NULL, 403, "forbidden");
+    /* not theirs: 404, exactly as for what does not exist */
+    http_fails(fx->d, "GET", path, token_b, NULL, 404, "not-found");
+    http_fails(fx->d, "GET", "/api/v1/machines/999999", token_b, NULL, 404, "not-found");
+    http_fails(fx->d, "GET", "/api/v1/cohorts/cloud-103", member_string(other, "token"), NULL, 404,
+               "not-found");
+    http_fails(fx->d, "POST", "/api/v1/cohorts/cloud-103/reclaim", member_string(other, "token"),
+               NULL, 404, "not-found");
+    {
+        g_autofree gchar *stop = g_strconcat(path, "/stop", NULL);
+        http_fails(fx->d, "POST", stop, token_b, NULL, 404, "not-found");
+    }
+    /* the owner, the cohort's trainer and an admin may */
+    json_node_unref(http_ok(fx->d, "GET", path, token_a, NULL, 200));
+    json_node_unref(http_ok(fx->d, "GET", path, fx->trainer_token, NULL, 200));
+    json_node_unref(http_ok(fx->d, "GET", path, fx->d->admin_token, NULL, 200));
+    {
+        /* a trainee's view of the cohort holds only themselves */
+        g_autoptr(JsonNode) view =
+            http_ok(fx->d, "GET", "/api/v1/cohorts/cloud-103", token_b, NULL, 200);
+        JsonArray *trainees = json_object_get_array_member(json_node_get_object(view), "trainees");
+        assert_int_equal(json_array_get_length(trainees), 1);
+        assert_string_equal(
+            json_object_get_string_member(json_array_get_object_element(trainees, 0), "login"),
+            "pov-bopha");
+    }
+    {
+        /* revoked tokens stop working at once */
+        g_autoptr(JsonNode) revoked = http_ok(fx->d, "DELETE", "/api/v1/users/trainer2/tokens",
+                                              fx->d->admin_token, NULL, 200);
+        assert_int_equal(member_int(revoked, "revoked"), 1);
+        http_fails(fx->d, "GET", "/api/v1/whoami", member_string(other, "token"), NULL, 401,
+                   "unauthenticated");
+    }
+    json_node_unref(machine_wait(fx->d, token_a, member_int(mine, "id"), "running"));
+}
+
+/* Bad input gets a clear error and loses nothing. */
+static void
+test_api_bad_input(void **state)
+{
+    Fixture *fx = *state;
+    g_autofree gchar *big = NULL;
+    g_autofree gchar *raw = NULL;
+    g_autoptr(JsonNode) lines = NULL;
+    g_autoptr(JsonNode) list = NULL;
+    guint status = 0;
+
+    cohort_create(fx, "cloud-104", 1);
+    http_fails(fx->d, "POST", "/api/v1/cohorts", fx->trainer_token, "{not json", 400,
+               "invalid-argument");
+    http_fails(fx->d, "POST", "/api/v1/cohorts", fx->trainer_token, "[1,2]", 400,
+               "invalid-argument");
+    http_fails(
+        fx->d, "POST", "/api/v1/cohorts", fx->trainer_token,
+        "{\"slug\":\"../../etc\",\"template\":\"tiny\",\"starts_at\":\"2026-01-01T00:00:00Z\","
+        "\"ends_at\":\"2027-01-01T00:00:00Z\"}",
+        400, "invalid-argument");
+    http_fails(fx->d, "POST", "/api/v1/cohorts", fx->trainer_token,
+               "{\"slug\":\"ok\",\"template\":\"tiny\",\"starts_at\":\"2026-01-01T00:00:00Z\","
+               "\"ends_at\":\"2027-01-01T00:00:00Z\",\"qouta\":{}}",
+               400, "invalid-argument");
+    http_fails(fx->d, "POST", "/api/v1/cohorts", fx->trainer_token,
+               "{\"slug\":\"ok\",\"template\":\"tiny\",\"starts_at\":\"2027-01-01T00:00:00Z\","
+               "\"ends_at\":\"2026-01-01T00:00:00Z\"}",
+               400, "invalid-argument");
+    http_fails(fx->d, "POST", "/api/v1/cohorts", fx->trainer_token,
+               "{\"slug\":\"ok\",\"template\":\"no-such\",\"starts_at\":\"2026-01-01T00:00:00Z\","
+               "\"ends_at\":\"2027-01-01T00:00:00Z\"}",
+               404, "not-found");
+    http_fails(
+        fx->d, "POST", "/api/v1/cohorts", fx->trainer_token,
+        "{\"slug\":\"cloud-104\",\"template\":\"tiny\",\"starts_at\":\"2026-01-01T00:00:00Z\","
+        "\"ends_at\":\"2027-01-01T00:00:00Z\"}",
+        409, "conflict");
+    http_fails(fx->d, "POST", "/api/v1/users", fx->d->admin_token,
+               "{\"login\":\"x\",\"display_name\":\"bell\\u0007\",\"role\":\"trainer\"}", 400,
+               "invalid-argument");
+
+    /* a bad roster: 422, every bad line, nothing imported */
+    lines = cohort_test_http(fx->d, "PUT", "/api/v1/cohorts/cloud-104/roster", fx->trainer_token,
+                             "login,display_name\nsok-dara,Sok Dara\nSok Dara,bad login\n"
+                             "sok-dara,duplicate\n,empty\n",
+                             "text/csv", &status, &raw);
+    assert_int_equal(status, 422);
+    assert_string_equal(cohort_test_error_code(lines), "invalid-argument");
+    {
+        JsonObject *err = json_object_get_object_member(json_node_get_object(lines), "error");
+        JsonArray *bad = json_object_get_array_member(err, "lines");
+        assert_int_equal(json_array_get_length(bad), 3);
+        assert_int_equal(json_object_get_int_member(json_array_get_object_element(bad, 0), "line"),
+                         3);
+        assert_int_equal(json_object_get_int_member(json_array_get_object_element(bad, 2), "line"),
+                         5);
+    }
+    list = http_ok(fx->d, "GET", "/api/v1/cohorts/cloud-104", fx->trainer_token, NULL, 200);
+    assert_int_equal(
+        json_array_get_length(json_object_get_array_member(json_node_get_object(list), "trainees")),
+        0);
+
+    /* oversized bodies are refused, before or after reading */
+    big = g_strnfill(2 * 1024 * 1024, 'a');
+    http_fails(fx->d, "POST", "/api/v1/cohorts", fx->trainer_token, big, 413, "payload-too-large");
+    /* unknown routes and wrong methods */
+    http_fails(fx->d, "GET", "/api/v1/nothing-here", fx->trainer_token, NULL, 404, "not-found");
+    http_fails(fx->d, "GET", "/etc/passwd", NULL, NULL, 404, "not-found");
+    http_fails(fx->d, "DELETE", "/api/v1/cohorts", fx->trainer_token, NULL, 405,
+               "method-not-allowed");
+    http_fails(fx->d, "GET", "/api/v1/machines/abc", fx->trainer_token, NULL, 404, "not-found");
+    http_fails(fx->d, "POST", "/api/v1/machines/1/explode", fx->trainer_token, NULL, 404,
+               "not-found");
+    http_fails(fx->d, "GET", "/api/v1/audit?limit=0", fx->d->admin_token, NULL, 400,
+               "invalid-argument");
+}
+
+static void
+test_api_health_metrics_audit(void **state)
+{
+    Fixture *fx = *state;
+    g_autoptr(JsonNode) health = http_ok(fx->d, "GET", "/healthz", NULL, NULL, 200);
+    g_autoptr(JsonNode) audit = NULL;
+    g_autofree gchar *metrics = NULL;
+    guint status = 0;
+
+    assert_string_equal(member_string(health, "status"), "ok");
+    /* Prometheus text, not JSON */
+    assert_null(cohort_test_http(fx->d, "GET", "/metrics", NULL, NULL, NULL, &status, &metrics));
+    assert_int_equal(status, 200);
+    cohort_assert_contains(metrics, "cohort_machines{state=\"running\"} 0");
+    cohort_assert_contains(metrics, "cohort_http_requests_total{class=\"all\"}");
+    audit = http_ok(fx->d, "GET", "/api/v1/audit?limit=5", fx->d->admin_token, NULL, 200);
+    /* newest first: the template base installed by the fixture, then the trainer */
+    assert_string_equal(json_object_get_string_member(
+                            json_array_get_object_element(json_node_get_array(audit), 0), "action"),
+                        "template.base");
+    assert_string_equal(json_object_get_string_member(
+                            json_array_get_object_element(json_node_get_array(audit), 1), "action"),
+                        "user.create");
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_api_trainer_flow, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_api_trainee_flow, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_api_authorization, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_api_bad_input, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_api_health_metrics_audit, fixture_setup,
+                                        fixture_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
