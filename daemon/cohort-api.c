@@ -431,17 +431,23 @@ cohort_api_route_v1(CohortApiRequest *req)
         const gchar *limit_str =
             req->query != NULL ? g_hash_table_lookup(req->query, "limit") : NULL;
         guint64 limit = 100;
+        if (!cohort_api_is(req, "GET")) {
+            cohort_api_method_not_allowed(req, "GET");
+            return;
+        }
+        /* who asks comes before what they ask */
+        if (!cohort_api_require_actor(req, &error)) {
+            cohort_api_finish(req, 0, NULL, &error);
+            return;
+        }
         if (limit_str != NULL &&
             !g_ascii_string_to_unsigned(limit_str, 10, 1, 10000, &limit, NULL)) {
             cohort_api_fail(req, g_error_new_literal(COHORT_ERROR, COHORT_ERROR_INVALID_ARGUMENT,
                                                      "limit must be a number from 1 to 10000"));
             return;
         }
-        if (cohort_api_is(req, "GET"))
-            cohort_api_finish(
-                req, 200, cohort_service_audit_list(d, req->actor, (guint)limit, &error), &error);
-        else
-            cohort_api_method_not_allowed(req, "GET");
+        cohort_api_finish(req, 200, cohort_service_audit_list(d, req->actor, (guint)limit, &error),
+                          &error);
     } else if (g_strcmp0(noun, "usage") == 0 && req->n_parts == 1) {
         if (cohort_api_is(req, "GET"))
             cohort_api_finish(req, 200, cohort_service_usage(d, req->actor, &error), &error);

@@ -298,6 +298,33 @@ cohort_json_get_uint(JsonObject *obj, const gchar *member, gboolean required, gu
 }
 
 gboolean
+cohort_json_get_double(JsonObject *obj, const gchar *member, gdouble min, gdouble max, gdouble *out,
+                       GError **error)
+{
+    JsonNode *node;
+    gdouble value;
+
+    if (!cohort_json_member(obj, member, FALSE, &node, error))
+        return FALSE;
+    if (node == NULL)
+        return TRUE;
+    if (json_node_get_value_type(node) != G_TYPE_INT64 &&
+        json_node_get_value_type(node) != G_TYPE_DOUBLE) {
+        g_set_error(error, COHORT_ERROR, COHORT_ERROR_INVALID_ARGUMENT, "\"%s\" must be a number",
+                    member);
+        return FALSE;
+    }
+    value = json_node_get_double(node);
+    if (!(value >= min && value <= max)) {
+        g_set_error(error, COHORT_ERROR, COHORT_ERROR_INVALID_ARGUMENT,
+                    "\"%s\" must be between %g and %g", member, min, max);
+        return FALSE;
+    }
+    *out = value;
+    return TRUE;
+}
+
+gboolean
 cohort_json_get_bool(JsonObject *obj, const gchar *member, gboolean *out, GError **error)
 {
     JsonNode *node;

@@ -30,6 +30,8 @@ gboolean cohort_json_get_string(JsonObject *obj, const gchar *member, gboolean r
                                 gsize max_len, gchar **out, GError **error);
 gboolean cohort_json_get_uint(JsonObject *obj, const gchar *member, gboolean required, guint64 min,
                               guint64 max, guint64 *out, GError **error);
+gboolean cohort_json_get_double(JsonObject *obj, const gchar *member, gdouble min, gdouble max,
+                                gdouble *out, GError **error);
 gboolean cohort_json_get_bool(JsonObject *obj, const gchar *member, gboolean *out, GError **error);
 /* Refuses members not in @known (NULL-terminated): a typo must not pass silently. */
 gboolean cohort_json_check_members(JsonObject *obj, const gchar *const *known, GError **error);

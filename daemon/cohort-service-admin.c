@@ -244,12 +244,13 @@ JsonNode *
 cohort_service_host_add(CohortDaemon *d, const CohortUserRow *actor, JsonObject *body,
                         GError **error)
 {
-    static const gchar *const known[] = {"name",       "uri",       "pool", "vcpus",
-                                         "memory_mib", "cpu_ratio", NULL};
+    static const gchar *const known[] = {"name",       "uri",       "pool",         "vcpus",
+                                         "memory_mib", "cpu_ratio", "memory_ratio", NULL};
     g_autoptr(CohortHostRow) row = g_new0(CohortHostRow, 1);
     guint64 vcpus = 0;
     guint64 memory = 0;
-    guint64 ratio = 1;
+    gdouble cpu_ratio = 4.0;
+    gdouble memory_ratio = 1.0;
     CohortHost *host;
 
     if (!cohort_auth_check(cohort_service_role(actor), COHORT_ACTION_HOST_MANAGE, NULL, NULL,
@@ -261,7 +262,8 @@ cohort_service_host_add(CohortDaemon *d, const CohortUserRow *actor, JsonObject 
         !cohort_json_get_string(body, "pool", FALSE, 256, &row->pool, error) ||
         !cohort_json_get_uint(body, "vcpus", FALSE, 0, 65536, &vcpus, error) ||
         !cohort_json_get_uint(body, "memory_mib", FALSE, 0, G_MAXUINT32 * 16ULL, &memory, error) ||
-        !cohort_json_get_uint(body, "cpu_ratio", FALSE, 1, 64, &ratio, error))
+        !cohort_json_get_double(body, "cpu_ratio", 0.1, 64, &cpu_ratio, error) ||
+        !cohort_json_get_double(body, "memory_ratio", 0.1, 16, &memory_ratio, error))
         return NULL;
     if (!cohort_slug_validate(row->name, "host name", error))
         return NULL;
@@ -274,8 +276,8 @@ cohort_service_host_add(CohortDaemon *d, const CohortUserRow *actor, JsonObject 
         row->pool = g_strdup("default");
     row->vcpus = (guint)vcpus;
     row->memory_mib = memory;
-    row->cpu_ratio = (gdouble)ratio;
-    row->memory_ratio = 1.0;
+    row->cpu_ratio = cpu_ratio;
+    row->memory_ratio = memory_ratio;
     row->state = g_strdup("up");
     host = cohort_daemon_add_host(d, row, error);
     if (host == NULL)

@@ -7,6 +7,7 @@
 #include "cohort-error.h"
 #include "cohort-json.h"
 #include "cohort-machine-work.h"
+#include "cohort-names.h"
 #include "cohort-roster.h"
 #include "cohort-service-private.h"
 #include "cohort-service.h"
@@ -29,6 +30,25 @@ cohort_service_cohort_state(const CohortCohortRow *cohort)
     if (g_strcmp0(now, cohort->starts_at) >= 0)
         return "active";
     return "planned";
+}
+
+/* Titles take any UTF-8 but no control characters: they end up in terminals. */
+static gboolean
+cohort_service_title_validate(const gchar *title, GError **error)
+{
+    if (title[0] == '\0') {
+        g_set_error_literal(error, COHORT_ERROR, COHORT_ERROR_INVALID_ARGUMENT,
+                            "\"title\" is empty");
+        return FALSE;
+    }
+    for (const gchar *p = title; *p != '\0'; p = g_utf8_next_char(p)) {
+        if (g_unichar_iscntrl(g_utf8_get_char(p))) {
+            g_set_error_literal(error, COHORT_ERROR, COHORT_ERROR_INVALID_ARGUMENT,
+                                "\"title\" contains a control character");
+            return FALSE;
+        }
+    }
+    return TRUE;
 }
 
 static JsonNode *
@@ -126,17 +146,20 @@ cohort_service_cohort_create(CohortDaemon *d, const CohortUserRow *actor, JsonOb
         return NULL;
     if (!cohort_slug_validate(row->slug, "cohort slug", error))
         return NULL;
-    tmpl = cohort_daemon_get_template(d, row->template_name, error);
-    if (tmpl == NULL)
-        return NULL;
-    if (json_object_get_member(body, "starts_at") == NULL ||
-        json_object_get_member(body, "ends_at") == NULL) {
-        g_set_error_literal(error, COHORT_ERROR, COHORT_ERROR_INVALID_ARGUMENT,
-                            "\"starts_at\" and \"ends_at\" are required");
+    tmpl = g_hash_table_lookup(d->templates, row->template_name);
+    if (tmpl == NULL) {
+        g_set_error(error, COHORT_ERROR, COHORT_ERROR_INVALID_ARGUMENT,
+                    "\"template\": no template '%s' (see 'cohortctl template list')",
+                    row->template_name);
         return NULL;
     }
     if (!cohort_service_cohort_read_times(body, row, error))
         return NULL;
+    if (row->starts_at == NULL || row->ends_at == NULL) {
+        g_set_error_literal(error, COHORT_ERROR, COHORT_ERROR_INVALID_ARGUMENT,
+                            "\"starts_at\" and \"ends_at\" are required");
+        return NULL;
+    }
     /* defaults large enough for one machine of the template */
     row->quota_machines = d->settings.default_quota_machines;
     row->quota_vcpus = MAX(d->settings.default_quota_vcpus, cohort_template_get_vcpus(tmpl));
@@ -147,6 +170,8 @@ cohort_service_cohort_create(CohortDaemon *d, const CohortUserRow *actor, JsonOb
     row->grace_hours = (guint)grace;
     if (row->title == NULL)
         row->title = g_strdup(row->slug);
+    if (!cohort_service_title_validate(row->title, error))
+        return NULL;
     row->trainer_id = actor->id;
     if (trainer != NULL && g_strcmp0(trainer, actor->login) != 0) {
         g_autoptr(CohortUserRow) user = NULL;
@@ -265,6 +290,8 @@ cohort_service_cohort_update(CohortDaemon *d, const CohortUserRow *actor, const 
                     "cohort '%s' is reclaimed and cannot change", slug);
         return NULL;
     }
+    if (!cohort_service_title_validate(cohort->title, error))
+        return NULL;
     cohort->grace_hours = (guint)grace;
     if (!cohort_store_cohort_update(d->store, cohort, error))
         return NULL;
@@ -363,6 +390,34 @@ cohort_service_cohort_roster(CohortDaemon *d, const CohortUserRow *actor, const 
     if (roster == NULL) {
         if (bad_lines != NULL)
             *line_errors = cohort_service_line_errors_json(bad_lines);
+        cohort_daemon_audit(d, actor->login, "cohort.roster", slug, *error);
+        return NULL;
+    }
+    /* logins that belong to trainers or admins are bad lines too, all reported at once */
+    for (guint i = 0; i < cohort_roster_get_n_entries(roster); i++) {
+        const CohortRosterEntry *entry = cohort_roster_get_entry(roster, i);
+        g_autoptr(CohortUserRow) user =
+            cohort_store_user_get_by_login(d->store, entry->login, NULL);
+        if (user != NULL && g_strcmp0(user->role, "trainee") != 0) {
+            CohortRosterLineError *le = g_new0(CohortRosterLineError, 1);
+            le->line = entry->line;
+            le->message = g_strdup_printf("'%s' is a %s, not a trainee: enrol another login",
+                                          entry->login, user->role);
+            if (bad_lines == NULL)
+                bad_lines =
+                    g_ptr_array_new_with_free_func((GDestroyNotify)cohort_roster_line_error_free);
+            g_ptr_array_add(bad_lines, le);
+        }
+    }
+    if (bad_lines != NULL) {
+        GString *msg = g_string_new("the roster has bad lines, nothing was imported:");
+        for (guint i = 0; i < bad_lines->len; i++) {
+            CohortRosterLineError *le = g_ptr_array_index(bad_lines, i);
+            g_string_append_printf(msg, "\nline %u: %s", le->line, le->message);
+        }
+        g_set_error_literal(error, COHORT_ERROR, COHORT_ERROR_INVALID_ARGUMENT, msg->str);
+        g_string_free(msg, TRUE);
+        *line_errors = cohort_service_line_errors_json(bad_lines);
         cohort_daemon_audit(d, actor->login, "cohort.roster", slug, *error);
         return NULL;
     }
@@ -502,10 +557,14 @@ cohort_service_cohort_provision(CohortDaemon *d, const CohortUserRow *actor, con
         return NULL;
     if (g_strcmp0(cohort_service_cohort_state(cohort), "ended") == 0 ||
         g_strcmp0(cohort_service_cohort_state(cohort), "reclaimed") == 0) {
-        g_set_error(error, COHORT_ERROR, COHORT_ERROR_CONFLICT,
-                    "cohort '%s' has %s: it takes no new machines (move its end date with "
-                    "'cohortctl cohort update' to run it longer)",
-                    slug, cohort_service_cohort_state(cohort));
+        if (g_strcmp0(cohort_service_cohort_state(cohort), "ended") == 0)
+            g_set_error(error, COHORT_ERROR, COHORT_ERROR_CONFLICT,
+                        "cohort '%s' has ended: it takes no new machines (move its end date "
+                        "with 'cohortctl cohort update' to run it longer)",
+                        slug);
+        else
+            g_set_error(error, COHORT_ERROR, COHORT_ERROR_CONFLICT,
+                        "cohort '%s' is reclaimed: it takes no new machines", slug);
         return NULL;
     }
     trainees = cohort_store_enrollment_list(d->store, cohort->id, error);
@@ -535,7 +594,8 @@ cohort_service_cohort_provision(CohortDaemon *d, const CohortUserRow *actor, con
         GError *error_local = NULL;
         CohortMachineRow *row = cohort_service_machine_new(d, cohort, user, &error_local);
         if (row == NULL) {
-            g_ptr_array_add(failed_names, g_strdup(user->login));
+            /* the name the machine would have had, like the other job errors */
+            g_ptr_array_add(failed_names, cohort_names_domain(cohort->slug, user->login, 1));
             g_ptr_array_add(failures, error_local);
             continue;
         }
@@ -603,6 +663,8 @@ cohort_service_cohort_reclaim(CohortDaemon *d, const CohortUserRow *actor, const
         GError *error_local = NULL;
         if (!cohort_store_machine_set_state(d->store, m->id, "reclaiming", NULL, &error_local) ||
             !cohort_machine_work_push(d, m, COHORT_MACHINE_OP_TEARDOWN, job_id, &error_local)) {
+            /* failed, not stuck in reclaiming: a later reclaim tries it again */
+            cohort_store_machine_set_state(d->store, m->id, "failed", error_local->message, NULL);
             g_ptr_array_add(failed_names, g_strdup(m->name));
             g_ptr_array_add(failures, error_local);
         }

@@ -38,7 +38,10 @@ cohort_service_cohort_lookup(CohortDaemon *d, const CohortUserRow *actor, const 
         return NULL;
     cohort = cohort_store_cohort_get_by_slug(d->store, slug, &error_local);
     if (cohort == NULL) {
-        g_propagate_error(error, g_steal_pointer(&error_local));
+        if (g_error_matches(error_local, COHORT_ERROR, COHORT_ERROR_NOT_FOUND))
+            g_set_error(error, COHORT_ERROR, COHORT_ERROR_NOT_FOUND, "no %s", what);
+        else
+            g_propagate_error(error, g_steal_pointer(&error_local));
         return NULL;
     }
     rel = cohort_service_cohort_relation(d, actor, cohort);
@@ -174,13 +177,20 @@ cohort_service_machine_lookup(CohortDaemon *d, const CohortUserRow *actor, gint6
     g_autoptr(CohortMachineRow) row = NULL;
     g_autoptr(CohortCohortRow) cohort = NULL;
     g_autofree gchar *what = g_strdup_printf("machine %" G_GINT64_FORMAT, id);
+    g_autoptr(GError) error_local = NULL;
     CohortAuthRelation rel = {0};
 
     if (!cohort_auth_check(cohort_service_role(actor), action, NULL, what, error))
         return NULL;
-    row = cohort_store_machine_get_by_id(d->store, id, error);
-    if (row == NULL)
+    row = cohort_store_machine_get_by_id(d->store, id, &error_local);
+    if (row == NULL) {
+        /* the same words as for someone else's machine: existence must not leak */
+        if (g_error_matches(error_local, COHORT_ERROR, COHORT_ERROR_NOT_FOUND))
+            g_set_error(error, COHORT_ERROR, COHORT_ERROR_NOT_FOUND, "no %s", what);
+        else
+            g_propagate_error(error, g_steal_pointer(&error_local));
         return NULL;
+    }
     cohort = cohort_store_cohort_get_by_id(d->store, row->cohort_id, error);
     if (cohort == NULL)
         return NULL;
@@ -353,9 +363,11 @@ cohort_service_job_get(CohortDaemon *d, const CohortUserRow *actor, gint64 id, G
 
     if (!cohort_auth_check(cohort_service_role(actor), COHORT_ACTION_JOB_READ, NULL, what, error))
         return NULL;
-    job = cohort_store_job_get(d->store, id, error);
-    if (job == NULL)
+    job = cohort_store_job_get(d->store, id, NULL);
+    if (job == NULL) {
+        g_set_error(error, COHORT_ERROR, COHORT_ERROR_NOT_FOUND, "no %s", what);
         return NULL;
+    }
     rel.is_owner = job->user_id == actor->id;
     if (!cohort_auth_check(cohort_service_role(actor), COHORT_ACTION_JOB_READ, &rel, what, error))
         return NULL;

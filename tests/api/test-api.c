@@ -393,9 +393,27 @@ test_api_authorization(void **state)
     http_fails(fx->d, "POST", "/api/v1/cohorts/cloud-103/provision", token_a, NULL, 403,
                "forbidden");
     http_fails(fx->d, "GET", "/api/v1/audit", fx->trainer_token, NULL, 403, "forbidden");
-    /* not theirs: 404, exactly as for what does not exist */
-    http_fails(fx->d, "GET", path, token_b, NULL, 404, "not-found");
-    http_fails(fx->d, "GET", "/api/v1/machines/999999", token_b, NULL, 404, "not-found");
+    /* not theirs: 404, exactly as for what does not exist, word for word */
+    {
+        g_autofree gchar *missing_path =
+            g_strdup_printf("/api/v1/machines/%" G_GINT64_FORMAT, member_int(mine, "id") + 1000);
+        g_autofree gchar *raw_theirs = NULL;
+        g_autofree gchar *raw_missing = NULL;
+        g_autofree gchar *expected = NULL;
+        guint st = 0;
+        json_node_unref(
+            cohort_test_http(fx->d, "GET", path, token_b, NULL, NULL, &st, &raw_theirs));
+        assert_int_equal(st, 404);
+        json_node_unref(
+            cohort_test_http(fx->d, "GET", missing_path, token_b, NULL, NULL, &st, &raw_missing));
+        assert_int_equal(st, 404);
+        /* the same answer but for the id in it */
+        expected = g_strdup_printf("{\"error\":{\"code\":\"not-found\",\"message\":\"no machine "
+                                   "%" G_GINT64_FORMAT "\"}}",
+                                   member_int(mine, "id"));
+        assert_string_equal(raw_theirs, expected);
+        cohort_assert_contains(raw_missing, "\"no machine ");
+    }
     http_fails(fx->d, "GET", "/api/v1/cohorts/cloud-103", member_string(other, "token"), NULL, 404,
                "not-found");
     http_fails(fx->d, "POST", "/api/v1/cohorts/cloud-103/reclaim", member_string(other, "token"),
@@ -461,7 +479,36 @@ test_api_bad_input(void **state)
     http_fails(fx->d, "POST", "/api/v1/cohorts", fx->trainer_token,
                "{\"slug\":\"ok\",\"template\":\"no-such\",\"starts_at\":\"2026-01-01T00:00:00Z\","
                "\"ends_at\":\"2027-01-01T00:00:00Z\"}",
-               404, "not-found");
+               400, "invalid-argument");
+    {
+        /* a null date is a missing date, said in our words, not SQLite's */
+        g_autofree gchar *raw_null = NULL;
+        guint st = 0;
+        g_autoptr(JsonNode) node =
+            cohort_test_http(fx->d, "POST", "/api/v1/cohorts", fx->trainer_token,
+                             "{\"slug\":\"ok\",\"template\":\"tiny\",\"starts_at\":null,"
+                             "\"ends_at\":\"2027-01-01T00:00:00Z\"}",
+                             NULL, &st, &raw_null);
+        assert_int_equal(st, 400);
+        cohort_assert_contains(raw_null, "are required");
+        assert_null(strstr(raw_null, "constraint"));
+    }
+    /* a roster naming a trainer's login: 422 with that line, nothing imported */
+    {
+        g_autofree gchar *raw_roster = NULL;
+        guint st = 0;
+        g_autoptr(JsonNode) node =
+            cohort_test_http(fx->d, "PUT", "/api/v1/cohorts/cloud-104/roster", fx->trainer_token,
+                             "login,display_name\nnew-one,New One\ntrainer1,Not A Trainee\n",
+                             "text/csv", &st, &raw_roster);
+        JsonArray *bad;
+        assert_int_equal(st, 422);
+        bad = json_object_get_array_member(
+            json_object_get_object_member(json_node_get_object(node), "error"), "lines");
+        assert_int_equal(json_array_get_length(bad), 1);
+        assert_int_equal(json_object_get_int_member(json_array_get_object_element(bad, 0), "line"),
+                         3);
+    }
     http_fails(
         fx->d, "POST", "/api/v1/cohorts", fx->trainer_token,
         "{\"slug\":\"cloud-104\",\"template\":\"tiny\",\"starts_at\":\"2026-01-01T00:00:00Z\","

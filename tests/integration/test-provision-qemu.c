@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cohort-test-qemu.h"
 #include "cohort-test.h"
 
 #include "cohort-error.h"
@@ -29,96 +30,6 @@ typedef struct {
     CohortTemplate *tmpl;
 } Fixture;
 
-/* A transient directory pool of the test's own, built with the tree API. */
-static virStoragePoolPtr
-pool_create(virConnectPtr conn, const gchar *name, const gchar *dir)
-{
-    g_autoptr(xmlDoc) doc = xmlNewDoc(BAD_CAST "1.0");
-    xmlNode *root = xmlNewNode(NULL, BAD_CAST "pool");
-    xmlNode *target;
-    g_autofree gchar *xml = NULL;
-    virStoragePoolPtr pool;
-
-    xmlDocSetRootElement(doc, root);
-    xmlSetProp(root, BAD_CAST "type", BAD_CAST "dir");
-    cohort_xml_set_text(xmlNewChild(root, NULL, BAD_CAST "name", NULL), name);
-    target = xmlNewChild(root, NULL, BAD_CAST "target", NULL);
-    cohort_xml_set_text(xmlNewChild(target, NULL, BAD_CAST "path", NULL), dir);
-    xml = cohort_xml_to_string(doc);
-    pool = virStoragePoolCreateXML(conn, xml, 0);
-    if (pool == NULL)
-        fail_msg("creating test pool %s: %s", name, virGetLastErrorMessage());
-    return pool;
-}
-
-/* An admin's own VM, without Cohort's tag, on the same host: it must survive. */
-static void
-foreign_domain_start(virConnectPtr conn, const gchar *name)
-{
-    g_autoptr(xmlDoc) doc = xmlNewDoc(BAD_CAST "1.0");
-    xmlNode *root = xmlNewNode(NULL, BAD_CAST "domain");
-    xmlNode *os;
-    xmlNode *type;
-    xmlNode *memory;
-    g_autofree gchar *xml = NULL;
-    g_autoptr(virDomain) dom = NULL;
-
-    xmlDocSetRootElement(doc, root);
-    xmlSetProp(root, BAD_CAST "type", BAD_CAST "qemu");
-    cohort_xml_set_text(xmlNewChild(root, NULL, BAD_CAST "name", NULL), name);
-    memory = xmlNewChild(root, NULL, BAD_CAST "memory", NULL);
-    xmlSetProp(memory, BAD_CAST "unit", BAD_CAST "MiB");
-    cohort_xml_set_text(memory, "32");
-    os = xmlNewChild(root, NULL, BAD_CAST "os", NULL);
-    type = xmlNewChild(os, NULL, BAD_CAST "type", NULL);
-    xmlSetProp(type, BAD_CAST "arch", BAD_CAST "x86_64");
-    cohort_xml_set_text(type, "hvm");
-    xml = cohort_xml_to_string(doc);
-    dom = virDomainDefineXML(conn, xml);
-    if (dom == NULL)
-        fail_msg("defining the admin's VM: %s", virGetLastErrorMessage());
-    if (virDomainCreate(dom) < 0)
-        fail_msg("starting the admin's VM: %s", virGetLastErrorMessage());
-}
-
-/* A run killed half-way (a timeout, ^C) leaves its objects; they are this test's own, named
- * cohort-itest-*, so the next run removes them before it starts. */
-static void
-remove_stale_runs(virConnectPtr conn)
-{
-    virDomainPtr *doms = NULL;
-    virStoragePoolPtr *pools = NULL;
-    int n = virConnectListAllDomains(conn, &doms, 0);
-
-    for (int i = 0; i < n; i++) {
-        const gchar *name = virDomainGetName(doms[i]);
-        if (g_str_has_prefix(name, COHORT_NAME_PREFIX "itest-") &&
-            cohort_provisioner_domain_get_machine_id(doms[i]) > 0) {
-            g_message("removing %s, left by an earlier run", name);
-            virDomainDestroy(doms[i]);
-            virDomainUndefineFlags(doms[i], VIR_DOMAIN_UNDEFINE_NVRAM);
-        }
-        virDomainFree(doms[i]);
-    }
-    free(doms);
-    n = virConnectListAllStoragePools(conn, &pools, 0);
-    for (int i = 0; i < n; i++) {
-        if (g_str_has_prefix(virStoragePoolGetName(pools[i]), "cohort-itest-")) {
-            virStorageVolPtr *vols = NULL;
-            int nvols = virStoragePoolListAllVolumes(pools[i], &vols, 0);
-            g_message("removing pool %s, left by an earlier run", virStoragePoolGetName(pools[i]));
-            for (int j = 0; j < nvols; j++) {
-                virStorageVolDelete(vols[j], 0);
-                virStorageVolFree(vols[j]);
-            }
-            free(vols);
-            virStoragePoolDestroy(pools[i]);
-        }
-        virStoragePoolFree(pools[i]);
-    }
-    free(pools);
-}
-
 static int
 fixture_setup(void **state)
 {
@@ -129,19 +40,19 @@ fixture_setup(void **state)
     fx->conn = cohort_virt_connect(QEMU_URI, &error);
     if (fx->conn == NULL)
         fail_msg("%s (start libvirtd: ./cohort-dev test does it)", error->message);
-    remove_stale_runs(fx->conn);
+    cohort_test_qemu_remove_stale_runs(fx->conn);
     fx->pool_name = g_strdup_printf("cohort-itest-%u", pid);
     fx->pool_dir = g_strdup_printf("/var/lib/cohort-itest-%u", pid);
     fx->cohort = g_strdup_printf("itest-%u", pid);
     fx->foreign_name = g_strdup_printf("admin-vm-%u", pid);
     assert_int_equal(g_mkdir_with_parents(fx->pool_dir, 0755), 0);
-    fx->pool = pool_create(fx->conn, fx->pool_name, fx->pool_dir);
+    fx->pool = cohort_test_qemu_pool_create(fx->conn, fx->pool_name, fx->pool_dir);
     fx->prov = cohort_provisioner_new(fx->conn, fx->pool_name, &error);
     cohort_assert_no_error(error);
     fx->tmpl = cohort_test_template_load("tiny");
     assert_true(cohort_provisioner_base_ensure_blank(fx->prov, fx->tmpl, &error));
     cohort_assert_no_error(error);
-    foreign_domain_start(fx->conn, fx->foreign_name);
+    cohort_test_qemu_foreign_domain_start(fx->conn, fx->foreign_name);
     *state = fx;
     return 0;
 }
