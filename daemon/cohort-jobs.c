@@ -8,8 +8,8 @@
 struct _CohortJobs {
     GThreadPool *pool;
     GMainContext *context;
-    gint pending;      /* atomic */
-    gboolean stopping; /* atomic: results after this are dropped */
+    gint pending;       /* atomic */
+    gboolean cancelled; /* atomic: cohortd stops; work not yet started is not started */
 };
 
 typedef struct {
@@ -37,8 +37,7 @@ cohort_jobs_task_done(gpointer user_data)
     CohortJobTask *task = user_data;
 
     g_atomic_int_dec_and_test(&task->jobs->pending);
-    if (!g_atomic_int_get(&task->jobs->stopping))
-        task->done(task->item, task->error, task->user_data);
+    task->done(task->item, task->error, task->user_data);
     return G_SOURCE_REMOVE;
 }
 
@@ -48,13 +47,13 @@ cohort_jobs_worker(gpointer data, gpointer user_data)
     CohortJobTask *task = data;
     CohortJobs *self = user_data;
 
-    if (!task->work(task->item, &task->error) && task->error == NULL)
+    if (g_atomic_int_get(&self->cancelled))
+        task->error = g_error_new_literal(COHORT_ERROR, COHORT_ERROR_HOST_UNAVAILABLE,
+                                          "cohortd stopped before this work started; run it "
+                                          "again");
+    else if (!task->work(task->item, &task->error) && task->error == NULL)
         task->error = g_error_new_literal(COHORT_ERROR, COHORT_ERROR_INTERNAL,
                                           "work failed without saying why");
-    if (g_atomic_int_get(&self->stopping)) {
-        cohort_job_task_free(task);
-        return;
-    }
     g_main_context_invoke_full(self->context, G_PRIORITY_DEFAULT, cohort_jobs_task_done, task,
                                (GDestroyNotify)cohort_job_task_free);
 }
@@ -74,12 +73,13 @@ cohort_jobs_free(CohortJobs *self)
 {
     if (self == NULL)
         return;
-    g_atomic_int_set(&self->stopping, TRUE);
-    /* immediate: queued work is dropped (its rows stay as they are for reconcile) */
-    g_thread_pool_free(self->pool, TRUE, TRUE);
-    /* results already sent to the context are freed with their sources */
-    while (g_main_context_iteration(self->context, FALSE))
-        ;
+    /* Work already running finishes; work still queued is not started and fails with a
+     * reason. Every result is recorded: a stop leaves no VM the store does not know about,
+     * and no row that waits for work nobody will do. */
+    g_atomic_int_set(&self->cancelled, TRUE);
+    g_thread_pool_free(self->pool, FALSE, TRUE);
+    while (g_atomic_int_get(&self->pending) > 0)
+        g_main_context_iteration(self->context, TRUE);
     g_main_context_unref(self->context);
     g_free(self);
 }

@@ -14,7 +14,7 @@ typedef gboolean (*CohortJobWorkFunc)(gpointer item, GError **error);
 typedef void (*CohortJobDoneFunc)(gpointer item, const GError *error, gpointer user_data);
 
 CohortJobs *cohort_jobs_new(guint workers, GMainContext *context);
-/* Lets running work finish (its done callbacks are dropped), drops what is queued. */
+/* Lets running work finish, fails what is still queued, and records every result. */
 void cohort_jobs_free(CohortJobs *self);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(CohortJobs, cohort_jobs_free)
 

@@ -579,6 +579,96 @@ test_api_health_metrics_audit(void **state)
                         "user.create");
 }
 
+/* Two small hosts: machines spread over both while there is room, then no-capacity says
+ * how much is missing; a draining host takes no new machine. */
+static void
+test_api_placement_two_hosts(void **state)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree gchar *extra =
+        g_strdup_printf("[host:small-a]\nuri=test://%s/small-host.xml\ncpu_ratio=1\n"
+                        "[host:small-b]\nuri=test://%s/small-host.xml\ncpu_ratio=1\n",
+                        COHORT_TEST_DATADIR, COHORT_TEST_DATADIR);
+    CohortTestDaemon *d = cohort_test_daemon_start_with_config(extra, &error);
+    g_autoptr(JsonNode) trainer = NULL;
+    g_autoptr(JsonNode) base = NULL;
+    g_autoptr(JsonNode) cohort = NULL;
+    g_autoptr(JsonNode) roster = NULL;
+    g_autoptr(JsonNode) started = NULL;
+    g_autoptr(JsonNode) job = NULL;
+    g_autoptr(JsonNode) hosts = NULL;
+    g_autoptr(JsonNode) drained = NULL;
+    GString *csv = g_string_new("login,display_name\n");
+    const gchar *token;
+    JsonArray *errors;
+
+    cohort_assert_no_error(error);
+    trainer = http_ok(d, "POST", "/api/v1/users", d->admin_token,
+                      "{\"login\":\"trainer1\",\"display_name\":\"T\",\"role\":\"trainer\"}", 201);
+    token = member_string(trainer, "token");
+    base =
+        http_ok(d, "POST", "/api/v1/templates/tiny/base", d->admin_token, "{\"blank\":true}", 201);
+    cohort = http_ok(d, "POST", "/api/v1/cohorts", token,
+                     "{\"slug\":\"small\",\"template\":\"tiny\",\"starts_at\":"
+                     "\"2026-01-01T00:00:00Z\",\"ends_at\":\"2099-01-01T00:00:00Z\"}",
+                     201);
+    for (guint i = 1; i <= 10; i++)
+        g_string_append_printf(csv, "trainee-%u,Trainee %u\n", i, i);
+    {
+        guint status = 0;
+        roster = cohort_test_http(d, "PUT", "/api/v1/cohorts/small/roster", token, csv->str,
+                                  "text/csv", &status, NULL);
+        assert_int_equal(status, 200);
+    }
+    g_string_free(csv, TRUE);
+    started = http_ok(d, "POST", "/api/v1/cohorts/small/provision", token, NULL, 202);
+    job = cohort_test_job_wait(d, token, job_of(started));
+    /* 4 vCPUs each, 1 vCPU a machine: 8 fit, 2 do not */
+    assert_int_equal(member_int(job, "done"), 8);
+    assert_int_equal(member_int(job, "failed"), 2);
+    errors = json_object_get_array_member(json_node_get_object(job), "errors");
+    assert_int_equal(json_array_get_length(errors), 2);
+    assert_string_equal(
+        json_object_get_string_member(json_array_get_object_element(errors, 0), "code"),
+        "no-capacity");
+    cohort_assert_contains(
+        json_object_get_string_member(json_array_get_object_element(errors, 0), "message"),
+        "lacks 1 vCPUs");
+    hosts = http_ok(d, "GET", "/api/v1/hosts", d->admin_token, NULL, 200);
+    for (guint i = 0; i < 2; i++) {
+        JsonObject *h = json_array_get_object_element(json_node_get_array(hosts), i);
+        assert_int_equal(json_object_get_int_member(h, "used_vcpus"), 4);
+        assert_int_equal(json_object_get_int_member(h, "vcpus"), 4);
+    }
+    drained = http_ok(d, "POST", "/api/v1/hosts/small-a/drain", d->admin_token, NULL, 200);
+    assert_string_equal(member_string(drained, "state"), "draining");
+    {
+        /* room freed on the draining host is not used */
+        g_autoptr(JsonNode) machines =
+            http_ok(d, "GET", "/api/v1/machines?cohort=small", token, NULL, 200);
+        JsonArray *list = json_node_get_array(machines);
+        gint64 on_a = 0;
+        g_autofree gchar *path = NULL;
+        g_autoptr(JsonNode) released = NULL;
+        g_autoptr(JsonNode) again = NULL;
+        g_autoptr(JsonNode) second = NULL;
+        for (guint i = 0; i < json_array_get_length(list) && on_a == 0; i++) {
+            JsonObject *m = json_array_get_object_element(list, i);
+            if (g_strcmp0(json_object_get_string_member(m, "host"), "small-a") == 0)
+                on_a = json_object_get_int_member(m, "id");
+        }
+        assert_true(on_a > 0);
+        path = g_strdup_printf("/api/v1/machines/%" G_GINT64_FORMAT, on_a);
+        released = http_ok(d, "DELETE", path, token, NULL, 202);
+        json_node_unref(machine_wait(d, token, on_a, "reclaimed"));
+        again = http_ok(d, "POST", "/api/v1/cohorts/small/provision", token, NULL, 202);
+        second = cohort_test_job_wait(d, token, job_of(again));
+        assert_int_equal(member_int(second, "done"), 0);
+        assert_int_equal(member_int(second, "failed"), 3);
+    }
+    cohort_test_daemon_stop(d);
+}
+
 int
 main(void)
 {
@@ -589,6 +679,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_api_bad_input, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_api_health_metrics_audit, fixture_setup,
                                         fixture_teardown),
+        cmocka_unit_test(test_api_placement_two_hosts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -234,7 +234,8 @@ test_provision_foreign_domain_untouched(void **state)
     cohort_assert_contains(error->message, "does not carry Cohort's tag");
     g_clear_error(&error);
     /* the overlay this call made was rolled back; the foreign VM is as it was */
-    assert_false(cohort_test_volume_exists(fx->conn, "default", "cohort-cloud-101--sok-dara.qcow2"));
+    assert_false(
+        cohort_test_volume_exists(fx->conn, "default", "cohort-cloud-101--sok-dara.qcow2"));
 
     assert_false(cohort_provisioner_machine_teardown(fx->prov, spec.domain_name, 1, &error));
     cohort_assert_error(error, COHORT_ERROR_CONFLICT);
@@ -293,7 +294,8 @@ test_provision_rollback_on_start_failure(void **state)
     cohort_assert_contains(error->message, "starting the domain cohort-cloud-101--sok-dara");
     cohort_assert_contains(error->message, "Domain not found");
     assert_false(cohort_test_domain_exists(fx->conn, spec.domain_name));
-    assert_false(cohort_test_volume_exists(fx->conn, "default", "cohort-cloud-101--sok-dara.qcow2"));
+    assert_false(
+        cohort_test_volume_exists(fx->conn, "default", "cohort-cloud-101--sok-dara.qcow2"));
 }
 
 /* A rendering failure (bad VNC password) stops before libvirt defines anything. */
@@ -310,7 +312,8 @@ test_provision_rollback_on_define_failure(void **state)
     cohort_assert_error(error, COHORT_ERROR_INVALID_ARGUMENT);
     g_clear_error(&error);
     assert_false(cohort_test_domain_exists(fx->conn, spec.domain_name));
-    assert_false(cohort_test_volume_exists(fx->conn, "default", "cohort-cloud-101--sok-dara.qcow2"));
+    assert_false(
+        cohort_test_volume_exists(fx->conn, "default", "cohort-cloud-101--sok-dara.qcow2"));
 }
 
 static void
