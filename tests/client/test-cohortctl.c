@@ -156,6 +156,14 @@ expect_error(Run *r, gint status, const gchar *code)
         fail_msg("stderr does not end with '%s': %s", tail, r->err);
 }
 
+static guint
+count_lines(const gchar *text)
+{
+    g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
+
+    return g_strv_length(lines);
+}
+
 static JsonNode *
 parse_json(Run *r)
 {
@@ -175,6 +183,29 @@ find_in(JsonArray *array, const gchar *member, const gchar *value)
         if (g_strcmp0(json_object_get_string_member_with_default(o, member, NULL), value) == 0)
             return o;
     }
+    return NULL;
+}
+
+/* Machine operations answer 202 at once: polls `machine show` until the machine is at rest
+ * (running, stopped, failed or reclaimed) and answers that state. */
+static gchar *
+wait_machine(Fixture *f, const gchar *token, const gchar *machine)
+{
+    static const gchar *const at_rest[] = {"running", "stopped", "failed", "reclaimed", NULL};
+
+    for (guint i = 0; i < 600; i++) {
+        g_autoptr(Run) r = CTL(f, token, "--json", "machine", "show", machine);
+        g_autoptr(JsonNode) node = NULL;
+        const gchar *state;
+
+        expect_ok(r);
+        node = parse_json(r);
+        state = json_object_get_string_member(json_node_get_object(node), "state");
+        if (g_strv_contains(at_rest, state))
+            return g_strdup(state);
+        g_usleep(G_USEC_PER_SEC / 10);
+    }
+    fail_msg("machine %s is still busy after 60 s", machine);
     return NULL;
 }
 
@@ -747,7 +778,7 @@ test_cohortctl_audit(void **state)
     expect_ok(table);
     assert_true(g_str_has_prefix(table->out, "ID "));
     assert_contains(table->out, "ACTOR");
-    assert_true(g_strv_length(g_strsplit(table->out, "\n", -1)) <= 7);
+    assert_true(count_lines(table->out) <= 7);
     expect_error(forbidden, 3, "forbidden");
 }
 
@@ -863,7 +894,7 @@ test_cohortctl_provision_machines(void **state)
     table = CTL(f, f->trainer, "machine", "list", "-c", slug);
     expect_ok(table);
     assert_true(g_str_has_prefix(table->out, "ID "));
-    assert_int_equal(g_strv_length(g_strsplit(table->out, "\n", -1)), 4);
+    assert_int_equal(count_lines(table->out), 4);
 
     /* COHORT/TRAINEE and the id name the same machine */
     show = CTL(f, f->trainer, "--json", "machine", "show", ref);
@@ -883,10 +914,13 @@ test_cohortctl_provision_machines(void **state)
     for (guint i = 0; actions[i] != NULL; i++) {
         g_autoptr(Run) r = CTL(f, f->trainer, "--json", "machine", actions[i], i % 2 ? id : ref);
         g_autoptr(JsonNode) m = NULL;
+        g_autofree gchar *at_rest = NULL;
         expect_ok(r);
         m = parse_json(r);
         assert_int_equal(json_object_get_int_member(json_node_get_object(m), "id"),
                          g_ascii_strtoll(id, NULL, 10));
+        at_rest = wait_machine(f, f->trainer, id);
+        assert_string_equal(at_rest, g_strcmp0(actions[i], "stop") == 0 ? "stopped" : "running");
     }
     console = CTL(f, f->trainer, "--json", "machine", "console", ref);
     expect_ok(console);
@@ -965,6 +999,7 @@ test_cohortctl_trainee_request_release(void **state)
     g_autoptr(Run) others = NULL;
     g_autofree gchar *token = NULL;
     g_autofree gchar *id = NULL;
+    g_autofree gchar *at_rest = NULL;
 
     redeemed = ctl_run_full(f, NULL, NULL, NULL,
                             (const gchar *const[]){"--json", "redeem", code_of(roster, login),
@@ -983,6 +1018,8 @@ test_cohortctl_trainee_request_release(void **state)
         assert_string_equal(json_object_get_string_member(o, "trainee"), login);
         id = g_strdup_printf("%" G_GINT64_FORMAT, json_object_get_int_member(o, "id"));
     }
+    at_rest = wait_machine(f, token, id);
+    assert_string_equal(at_rest, "running");
     mine = CTL(f, token, "-q", "machine", "list");
     expect_ok(mine);
     assert_contains(mine->out, id);

@@ -1,0 +1,521 @@
+#define G_LOG_DOMAIN "cohort-client"
+
+#include "config.h"
+
+#include <stdio.h>
+
+#include "cohort-client-commands.h"
+#include "cohort-client-error.h"
+
+static const gchar *const cohort_ctl_cohort_headers[] = {
+    "SLUG", "STATE", "TEMPLATE", "TRAINER", "STARTS", "ENDS", "TITLE", NULL,
+};
+
+static void
+cohort_ctl_cohort_row(CohortTable *table, JsonObject *c)
+{
+    gchar *cells[] = {
+        cohort_client_member_text(c, "slug"),      cohort_client_member_text(c, "state"),
+        cohort_client_member_text(c, "template"),  cohort_client_member_text(c, "trainer"),
+        cohort_client_member_text(c, "starts_at"), cohort_client_member_text(c, "ends_at"),
+        cohort_client_member_text(c, "title"),
+    };
+    cohort_table_add_row_take(table, cells);
+}
+
+static gboolean
+cohort_ctl_print_cohort(CohortCtl *ctl, JsonNode *answer, GError **error)
+{
+    static const gchar *const members[] = {
+        "slug",      "title",   "state",       "template",   "trainer",
+        "starts_at", "ends_at", "grace_hours", "created_at", NULL,
+    };
+    static const gchar *const labels[] = {
+        "Slug",   "Title", "State",         "Template", "Trainer",
+        "Starts", "Ends",  "Grace (hours)", "Created",  NULL,
+    };
+    JsonObject *c = cohort_ctl_expect_object(answer, "cohort", error);
+    JsonNode *quota;
+
+    if (c == NULL)
+        return FALSE;
+    if (ctl->json) {
+        cohort_ctl_print_json(answer);
+        return TRUE;
+    }
+    if (ctl->quiet) {
+        g_autofree gchar *slug = cohort_client_member_text(c, "slug");
+        printf("%s\n", slug);
+        return TRUE;
+    }
+    cohort_ctl_print_fields(c, members, labels);
+    quota = json_object_get_member(c, "quota");
+    if (quota != NULL && JSON_NODE_HOLDS_OBJECT(quota)) {
+        static const gchar *const qm[] = {"machines", "vcpus", "memory_mib", NULL};
+        static const gchar *const ql[] = {"Quota: machines", "Quota: vCPUs", "Quota: memory (MiB)",
+                                          NULL};
+        cohort_ctl_print_fields(json_node_get_object(quota), qm, ql);
+    }
+    return TRUE;
+}
+
+/* The options create and update share; update sends only what was given. */
+typedef struct {
+    gchar *template_name;
+    gchar *title;
+    gchar *starts;
+    gchar *ends;
+    gchar *max_machines;
+    gchar *max_vcpus;
+    gchar *max_memory;
+    gchar *grace_hours;
+} CohortCtlCohortOptions;
+
+static void
+cohort_ctl_cohort_options_clear(CohortCtlCohortOptions *o)
+{
+    g_free(o->template_name);
+    g_free(o->title);
+    g_free(o->starts);
+    g_free(o->ends);
+    g_free(o->max_machines);
+    g_free(o->max_vcpus);
+    g_free(o->max_memory);
+    g_free(o->grace_hours);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(CohortCtlCohortOptions, cohort_ctl_cohort_options_clear)
+
+static gboolean
+cohort_ctl_set_count(JsonObject *obj, const gchar *member, const gchar *value, const gchar *option,
+                     guint64 min, GError **error)
+{
+    guint64 n;
+
+    if (value == NULL)
+        return TRUE;
+    /* 0 is a valid grace period; counts of machines start at 1. */
+    if (min == 0 && g_strcmp0(value, "0") == 0)
+        n = 0;
+    else if (!cohort_client_parse_count(value, option, G_MAXINT32, &n, error))
+        return FALSE;
+    json_object_set_int_member(obj, member, (gint64)n);
+    return TRUE;
+}
+
+static gboolean
+cohort_ctl_set_date(JsonObject *obj, const gchar *member, const gchar *value, gboolean end_of_day,
+                    const gchar *option, GError **error)
+{
+    g_autofree gchar *when = NULL;
+
+    if (value == NULL)
+        return TRUE;
+    when = cohort_client_parse_date(value, end_of_day, error);
+    if (when == NULL) {
+        g_prefix_error(error, "%s: ", option);
+        return FALSE;
+    }
+    json_object_set_string_member(obj, member, when);
+    return TRUE;
+}
+
+static gboolean
+cohort_ctl_cohort_body(CohortCtlCohortOptions *o, JsonObject *b, GError **error)
+{
+    g_autoptr(JsonObject) quota = json_object_new();
+
+    if (o->template_name != NULL)
+        json_object_set_string_member(b, "template", o->template_name);
+    if (o->title != NULL) {
+        if (!cohort_ctl_check_utf8(o->title, "--title", error))
+            return FALSE;
+        json_object_set_string_member(b, "title", o->title);
+    }
+    if (!cohort_ctl_set_date(b, "starts_at", o->starts, FALSE, "--starts", error) ||
+        !cohort_ctl_set_date(b, "ends_at", o->ends, TRUE, "--ends", error) ||
+        !cohort_ctl_set_count(b, "grace_hours", o->grace_hours, "--grace-hours", 0, error) ||
+        !cohort_ctl_set_count(quota, "machines", o->max_machines, "--max-machines", 1, error) ||
+        !cohort_ctl_set_count(quota, "vcpus", o->max_vcpus, "--max-vcpus", 1, error) ||
+        !cohort_ctl_set_count(quota, "memory_mib", o->max_memory, "--max-memory-mib", 1, error))
+        return FALSE;
+    if (json_object_get_size(quota) > 0)
+        json_object_set_object_member(b, "quota", g_steal_pointer(&quota));
+    return TRUE;
+}
+
+gboolean
+cohort_ctl_cohort_create(CohortCtl *ctl, gint argc, gchar **argv, GError **error)
+{
+    g_auto(CohortCtlCohortOptions) o = {0};
+    const GOptionEntry entries[] = {
+        {"template", 0, 0, G_OPTION_ARG_FILENAME, &o.template_name, "Template of the machines",
+         "T"},
+        {"title", 0, 0, G_OPTION_ARG_FILENAME, &o.title, "The course's title", "TITLE"},
+        {"starts", 0, 0, G_OPTION_ARG_FILENAME, &o.starts, "First day (YYYY-MM-DD, RFC 3339)",
+         "DATE"},
+        {"ends", 0, 0, G_OPTION_ARG_FILENAME, &o.ends, "Last day, included", "DATE"},
+        {"max-machines", 0, 0, G_OPTION_ARG_STRING, &o.max_machines, "Machines per trainee", "N"},
+        {"max-vcpus", 0, 0, G_OPTION_ARG_STRING, &o.max_vcpus, "vCPUs per trainee", "N"},
+        {"max-memory-mib", 0, 0, G_OPTION_ARG_STRING, &o.max_memory, "Memory per trainee, MiB",
+         "N"},
+        {"grace-hours", 0, 0, G_OPTION_ARG_STRING, &o.grace_hours,
+         "Hours after the end before the machines are reclaimed", "N"},
+        {NULL},
+    };
+    CohortClient *client;
+    g_autoptr(JsonNode) body = json_node_new(JSON_NODE_OBJECT);
+    g_autoptr(JsonNode) answer = NULL;
+    JsonObject *b = json_object_new();
+
+    json_node_take_object(body, b);
+    if (!cohort_ctl_parse(
+            ctl, &argc, &argv, entries,
+            "SLUG --template T --title TITLE --starts DATE --ends DATE --max-machines N "
+            "[--max-vcpus N] [--max-memory-mib N] [--grace-hours N]",
+            "Create a cohort (trainer, admin). DATE is YYYY-MM-DD or an RFC 3339 time; --ends "
+            "YYYY-MM-DD means the end of that day (23:59:59 UTC).",
+            "  cohortctl cohort create cloud-101 --template small-linux --title 'Cloud 101' \\\n"
+            "      --starts 2026-03-02 --ends 2026-03-13 --max-machines 1 --grace-hours 48\n",
+            1, 1, error))
+        return FALSE;
+    if (o.template_name == NULL || o.title == NULL || o.starts == NULL || o.ends == NULL ||
+        o.max_machines == NULL)
+        return cohort_ctl_usage_error(error, "cohort create needs --template, --title, "
+                                             "--starts, --ends and --max-machines");
+    json_object_set_string_member(b, "slug", argv[1]);
+    if (!cohort_ctl_cohort_body(&o, b, error))
+        return FALSE;
+    if ((client = cohort_ctl_client(ctl, TRUE, error)) == NULL)
+        return FALSE;
+    answer = cohort_client_call(client, "POST", "/api/v1/cohorts", body, error);
+    return answer != NULL && cohort_ctl_print_cohort(ctl, answer, error);
+}
+
+gboolean
+cohort_ctl_cohort_update(CohortCtl *ctl, gint argc, gchar **argv, GError **error)
+{
+    g_auto(CohortCtlCohortOptions) o = {0};
+    const GOptionEntry entries[] = {
+        {"title", 0, 0, G_OPTION_ARG_FILENAME, &o.title, "New title", "TITLE"},
+        {"ends", 0, 0, G_OPTION_ARG_FILENAME, &o.ends,
+         "New last day (a day in the past ends the course now)", "DATE"},
+        {"grace-hours", 0, 0, G_OPTION_ARG_STRING, &o.grace_hours, "New grace period", "N"},
+        {"max-machines", 0, 0, G_OPTION_ARG_STRING, &o.max_machines, "Machines per trainee", "N"},
+        {"max-vcpus", 0, 0, G_OPTION_ARG_STRING, &o.max_vcpus, "vCPUs per trainee", "N"},
+        {"max-memory-mib", 0, 0, G_OPTION_ARG_STRING, &o.max_memory, "Memory per trainee, MiB",
+         "N"},
+        {NULL},
+    };
+    CohortClient *client;
+    g_autoptr(JsonNode) body = json_node_new(JSON_NODE_OBJECT);
+    g_autoptr(JsonNode) answer = NULL;
+    g_autofree gchar *slug = NULL;
+    g_autofree gchar *path = NULL;
+    JsonObject *b = json_object_new();
+
+    json_node_take_object(body, b);
+    if (!cohort_ctl_parse(ctl, &argc, &argv, entries,
+                          "SLUG [--title T] [--ends DATE] [--grace-hours N] [--max-machines N] "
+                          "[--max-vcpus N] [--max-memory-mib N]",
+                          "Change a cohort (trainer of it, admin); only the options given are "
+                          "sent (PATCH).",
+                          "  cohortctl cohort update cloud-101 --ends 2026-03-20\n"
+                          "  cohortctl cohort update cloud-101 --max-machines 2 --grace-hours 0\n",
+                          1, 1, error))
+        return FALSE;
+    if (!cohort_ctl_cohort_body(&o, b, error))
+        return FALSE;
+    if (json_object_get_size(b) == 0)
+        return cohort_ctl_usage_error(error, "cohort update: nothing to change; give at least "
+                                             "one of --title, --ends, --grace-hours, --max-*");
+    if ((client = cohort_ctl_client(ctl, TRUE, error)) == NULL)
+        return FALSE;
+    slug = cohort_client_escape(argv[1]);
+    path = g_strdup_printf("/api/v1/cohorts/%s", slug);
+    answer = cohort_client_call(client, "PATCH", path, body, error);
+    return answer != NULL && cohort_ctl_print_cohort(ctl, answer, error);
+}
+
+gboolean
+cohort_ctl_cohort_list(CohortCtl *ctl, gint argc, gchar **argv, GError **error)
+{
+    CohortClient *client;
+    g_autoptr(JsonNode) answer = NULL;
+    g_autoptr(CohortTable) table = cohort_table_new(cohort_ctl_cohort_headers);
+    JsonArray *cohorts;
+
+    if (!cohort_ctl_parse(ctl, &argc, &argv, NULL, NULL,
+                          "List the cohorts you may see (a trainer: their own; admin: all).",
+                          "  cohortctl cohort list\n", 0, 0, error))
+        return FALSE;
+    if ((client = cohort_ctl_client(ctl, TRUE, error)) == NULL)
+        return FALSE;
+    answer = cohort_client_call(client, "GET", "/api/v1/cohorts", NULL, error);
+    if (answer == NULL || (cohorts = cohort_ctl_expect_array(answer, "cohort list", error)) == NULL)
+        return FALSE;
+    if (ctl->json) {
+        cohort_ctl_print_json(answer);
+        return TRUE;
+    }
+    for (guint i = 0; i < json_array_get_length(cohorts); i++) {
+        JsonObject *c = cohort_ctl_array_object(cohorts, i);
+        if (ctl->quiet) {
+            g_autofree gchar *slug = cohort_client_member_text(c, "slug");
+            printf("%s\n", slug);
+        }
+        cohort_ctl_cohort_row(table, c);
+    }
+    if (!ctl->quiet)
+        cohort_ctl_print_table(table);
+    return TRUE;
+}
+
+/* "42 running, 57 stopped" */
+static gchar *
+cohort_ctl_machines_text(JsonObject *trainee)
+{
+    JsonNode *node = json_object_get_member(trainee, "machines");
+    g_autoptr(GString) out = g_string_new(NULL);
+    JsonArray *machines;
+
+    if (node == NULL || !JSON_NODE_HOLDS_ARRAY(node))
+        return g_strdup("-");
+    machines = json_node_get_array(node);
+    for (guint i = 0; i < json_array_get_length(machines); i++) {
+        JsonObject *m = cohort_ctl_array_object(machines, i);
+        g_autofree gchar *id = cohort_client_member_text(m, "id");
+        g_autofree gchar *state = cohort_client_member_text(m, "state");
+        g_string_append_printf(out, "%s%s %s", out->len > 0 ? ", " : "", id, state);
+    }
+    return g_strdup(out->len > 0 ? out->str : "-");
+}
+
+gboolean
+cohort_ctl_cohort_show(CohortCtl *ctl, gint argc, gchar **argv, GError **error)
+{
+    static const gchar *const headers[] = {"LOGIN", "MACHINES", "DISPLAY NAME", NULL};
+    CohortClient *client;
+    g_autoptr(JsonNode) answer = NULL;
+    g_autofree gchar *slug = NULL;
+    g_autofree gchar *path = NULL;
+    g_autoptr(CohortTable) table = cohort_table_new(headers);
+    JsonObject *c;
+    JsonNode *trainees;
+
+    if (!cohort_ctl_parse(ctl, &argc, &argv, NULL, "SLUG",
+                          "Show a cohort: dates, quota, and each trainee with their machines.",
+                          "  cohortctl cohort show cloud-101\n", 1, 1, error))
+        return FALSE;
+    if ((client = cohort_ctl_client(ctl, TRUE, error)) == NULL)
+        return FALSE;
+    slug = cohort_client_escape(argv[1]);
+    path = g_strdup_printf("/api/v1/cohorts/%s", slug);
+    answer = cohort_client_call(client, "GET", path, NULL, error);
+    if (answer == NULL || !cohort_ctl_print_cohort(ctl, answer, error))
+        return FALSE;
+    if (ctl->json || ctl->quiet)
+        return TRUE;
+    c = json_node_get_object(answer);
+    trainees = json_object_get_member(c, "trainees");
+    if (trainees != NULL && JSON_NODE_HOLDS_ARRAY(trainees)) {
+        JsonArray *a = json_node_get_array(trainees);
+        for (guint i = 0; i < json_array_get_length(a); i++) {
+            JsonObject *t = cohort_ctl_array_object(a, i);
+            gchar *cells[] = {
+                cohort_client_member_text(t, "login"),
+                cohort_ctl_machines_text(t),
+                cohort_client_member_text(t, "display_name"),
+            };
+            cohort_table_add_row_take(table, cells);
+        }
+        printf("\nTrainees: %u\n", json_array_get_length(a));
+        if (json_array_get_length(a) > 0)
+            cohort_ctl_print_table(table);
+    }
+    return TRUE;
+}
+
+/* Prints the 422 body's "lines" as FILE:LINE: message; answers how many. */
+static guint
+cohort_ctl_roster_line_errors(const gchar *file, JsonNode *error_body)
+{
+    JsonObject *root = JSON_NODE_HOLDS_OBJECT(error_body) ? json_node_get_object(error_body) : NULL;
+    JsonNode *err = root != NULL ? json_object_get_member(root, "error") : NULL;
+    JsonNode *lines = NULL;
+    JsonArray *a;
+
+    if (err != NULL && JSON_NODE_HOLDS_OBJECT(err))
+        lines = json_object_get_member(json_node_get_object(err), "lines");
+    if (lines == NULL || !JSON_NODE_HOLDS_ARRAY(lines))
+        return 0;
+    a = json_node_get_array(lines);
+    for (guint i = 0; i < json_array_get_length(a); i++) {
+        JsonObject *l = cohort_ctl_array_object(a, i);
+        g_autofree gchar *n = cohort_client_member_text(l, "line");
+        g_autofree gchar *message = cohort_client_member_text(l, "message");
+        fprintf(stderr, "%s:%s: %s\n", file, n, message);
+    }
+    return json_array_get_length(a);
+}
+
+gboolean
+cohort_ctl_cohort_roster(CohortCtl *ctl, gint argc, gchar **argv, GError **error)
+{
+    static const gchar *const headers[] = {"LOGIN", "CODE", NULL};
+    CohortClient *client;
+    g_autoptr(JsonNode) answer = NULL;
+    g_autoptr(JsonNode) error_body = NULL;
+    g_autoptr(GBytes) csv = NULL;
+    g_autoptr(GError) local = NULL;
+    g_autofree gchar *slug = NULL;
+    g_autofree gchar *path = NULL;
+    g_autofree gchar *data = NULL;
+    g_autoptr(CohortTable) table = cohort_table_new(headers);
+    gsize len = 0;
+    JsonObject *r;
+    JsonNode *invitations;
+
+    if (!cohort_ctl_parse(ctl, &argc, &argv, NULL, "SLUG FILE.csv",
+                          "Load a cohort's roster (trainer, admin): a CSV with at least the "
+                          "columns login and display_name ('-' reads stdin). Prints the "
+                          "invitation codes to hand out. A bad line refuses the whole file; "
+                          "every bad line is listed as FILE:LINE: message.",
+                          "  cohortctl cohort roster cloud-101 trainees.csv\n"
+                          "  cohortctl --quiet cohort roster cloud-101 trainees.csv > codes.txt\n",
+                          2, 2, error))
+        return FALSE;
+    if (g_strcmp0(argv[2], "-") == 0) {
+        g_autoptr(GIOChannel) in = g_io_channel_unix_new(0);
+        g_io_channel_set_encoding(in, NULL, NULL);
+        if (g_io_channel_read_to_end(in, &data, &len, &local) != G_IO_STATUS_NORMAL) {
+            g_set_error(error, COHORT_CLIENT_ERROR, COHORT_CLIENT_ERROR_FAILED,
+                        "cannot read the roster from stdin: %s", local->message);
+            return FALSE;
+        }
+    } else if (!g_file_get_contents(argv[2], &data, &len, &local)) {
+        g_set_error(error, COHORT_CLIENT_ERROR, COHORT_CLIENT_ERROR_FAILED,
+                    "cannot read the roster: %s", local->message);
+        return FALSE;
+    }
+    csv = g_bytes_new_take(g_steal_pointer(&data), len);
+    if ((client = cohort_ctl_client(ctl, TRUE, error)) == NULL)
+        return FALSE;
+    slug = cohort_client_escape(argv[1]);
+    path = g_strdup_printf("/api/v1/cohorts/%s/roster", slug);
+    answer =
+        cohort_client_call_full(client, "PUT", path, "text/csv", csv, NULL, &error_body, error);
+    if (answer == NULL) {
+        guint n_bad = error_body != NULL ? cohort_ctl_roster_line_errors(argv[2], error_body) : 0;
+        /* The lines said it all; the summary keeps the error's code (and exit status). */
+        if (n_bad > 0 && error != NULL && *error != NULL) {
+            g_autofree gchar *message =
+                g_strdup_printf("%s: %u bad line%s; nothing was imported (invalid-argument)",
+                                argv[2], n_bad, n_bad == 1 ? "" : "s");
+            g_free((*error)->message);
+            (*error)->message = g_steal_pointer(&message);
+        }
+        return FALSE;
+    }
+    if ((r = cohort_ctl_expect_object(answer, "roster", error)) == NULL)
+        return FALSE;
+    if (ctl->json) {
+        cohort_ctl_print_json(answer);
+        return TRUE;
+    }
+    invitations = json_object_get_member(r, "invitations");
+    if (invitations != NULL && JSON_NODE_HOLDS_ARRAY(invitations)) {
+        JsonArray *a = json_node_get_array(invitations);
+        for (guint i = 0; i < json_array_get_length(a); i++) {
+            JsonObject *inv = cohort_ctl_array_object(a, i);
+            gchar *cells[] = {
+                cohort_client_member_text(inv, "login"),
+                cohort_client_member_text(inv, "code"),
+            };
+            if (ctl->quiet)
+                printf("%s %s\n", cells[0], cells[1]);
+            cohort_table_add_row_take(table, cells);
+        }
+    }
+    if (!ctl->quiet) {
+        g_autofree gchar *n = cohort_client_member_text(r, "enrolled");
+        printf("Enrolled: %s\n", n);
+        if (cohort_table_get_n_rows(table) > 0) {
+            printf("Invitations (hand each trainee their code; it works once):\n");
+            cohort_ctl_print_table(table);
+        }
+    }
+    return TRUE;
+}
+
+/* provision and reclaim: start the job, then follow it unless --no-wait. */
+static gboolean
+cohort_ctl_cohort_job(CohortCtl *ctl, gint argc, gchar **argv, const gchar *verb,
+                      const gchar *summary, const gchar *examples, GError **error)
+{
+    gboolean no_wait = FALSE;
+    const GOptionEntry entries[] = {
+        {"no-wait", 0, 0, G_OPTION_ARG_NONE, &no_wait,
+         "Print the job id and return; follow it later with 'job show ID --wait'", NULL},
+        {NULL},
+    };
+    CohortClient *client;
+    g_autoptr(JsonNode) answer = NULL;
+    g_autofree gchar *slug = NULL;
+    g_autofree gchar *path = NULL;
+    g_autofree gchar *label = NULL;
+    JsonObject *r;
+    gint64 id;
+
+    if (!cohort_ctl_parse(ctl, &argc, &argv, entries, "SLUG [--no-wait]", summary, examples, 1, 1,
+                          error))
+        return FALSE;
+    if ((client = cohort_ctl_client(ctl, TRUE, error)) == NULL)
+        return FALSE;
+    slug = cohort_client_escape(argv[1]);
+    path = g_strdup_printf("/api/v1/cohorts/%s/%s", slug, verb);
+    answer = cohort_client_call(client, "POST", path, NULL, error);
+    if (answer == NULL || (r = cohort_ctl_expect_object(answer, verb, error)) == NULL)
+        return FALSE;
+    id = json_object_get_int_member_with_default(r, "job", 0);
+    if (id <= 0) {
+        g_set_error(error, COHORT_CLIENT_ERROR, COHORT_CLIENT_ERROR_PROTOCOL,
+                    "cohortd's answer to %s holds no job id", verb);
+        return FALSE;
+    }
+    if (no_wait) {
+        if (ctl->json)
+            cohort_ctl_print_json(answer);
+        else if (ctl->quiet)
+            printf("%" G_GINT64_FORMAT "\n", id);
+        else
+            printf("Job %" G_GINT64_FORMAT
+                   " started; follow it with: cohortctl job show %" G_GINT64_FORMAT " --wait\n",
+                   id, id);
+        return TRUE;
+    }
+    label = g_strdup_printf("%s %s", verb, argv[1]);
+    return cohort_ctl_job_follow(ctl, id, label, error);
+}
+
+gboolean
+cohort_ctl_cohort_provision(CohortCtl *ctl, gint argc, gchar **argv, GError **error)
+{
+    return cohort_ctl_cohort_job(
+        ctl, argc, argv, "provision",
+        "Make one machine for every enrolled trainee who has none (trainer, admin), and follow "
+        "the job: a progress bar on a terminal, a line per change otherwise. Exits 1 when any "
+        "machine failed; interrupting stops following, not the job.",
+        "  cohortctl cohort provision cloud-101\n"
+        "  cohortctl cohort provision cloud-101 --no-wait\n",
+        error);
+}
+
+gboolean
+cohort_ctl_cohort_reclaim(CohortCtl *ctl, gint argc, gchar **argv, GError **error)
+{
+    return cohort_ctl_cohort_job(
+        ctl, argc, argv, "reclaim",
+        "Reclaim every machine of a cohort (trainer, admin): domains, disks and its network "
+        "are deleted. Follows the job like provision.",
+        "  cohortctl cohort reclaim cloud-101\n", error);
+}

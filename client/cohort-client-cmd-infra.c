@@ -1,0 +1,390 @@
+#define G_LOG_DOMAIN "cohort-client"
+
+#include "config.h"
+
+#include <stdio.h>
+
+#include "cohort-client-commands.h"
+#include "cohort-client-error.h"
+
+static gchar *
+cohort_ctl_used_of(JsonObject *obj, const gchar *used, const gchar *total)
+{
+    g_autofree gchar *u = cohort_client_member_text(obj, used);
+    g_autofree gchar *t = cohort_client_member_text(obj, total);
+
+    return g_strdup_printf("%s/%s", u, t);
+}
+
+static void
+cohort_ctl_host_row(CohortTable *table, JsonObject *h)
+{
+    gchar *cells[] = {
+        cohort_client_member_text(h, "name"),
+        cohort_client_member_text(h, "state"),
+        cohort_ctl_used_of(h, "used_vcpus", "vcpus"),
+        cohort_ctl_used_of(h, "used_memory_mib", "memory_mib"),
+        cohort_client_member_text(h, "pool"),
+        cohort_client_member_text(h, "uri"),
+    };
+    cohort_table_add_row_take(table, cells);
+}
+
+static const gchar *const cohort_ctl_host_headers[] = {
+    "NAME", "STATE", "VCPUS USED", "MEMORY MIB USED", "POOL", "URI", NULL,
+};
+
+gboolean
+cohort_ctl_host_list(CohortCtl *ctl, gint argc, gchar **argv, GError **error)
+{
+    CohortClient *client;
+    g_autoptr(JsonNode) answer = NULL;
+    g_autoptr(CohortTable) table = cohort_table_new(cohort_ctl_host_headers);
+    JsonArray *hosts;
+
+    if (!cohort_ctl_parse(ctl, &argc, &argv, NULL, NULL,
+                          "List hypervisor hosts (admin): state, vCPUs and memory in use.",
+                          "  cohortctl host list\n", 0, 0, error))
+        return FALSE;
+    if ((client = cohort_ctl_client(ctl, TRUE, error)) == NULL)
+        return FALSE;
+    answer = cohort_client_call(client, "GET", "/api/v1/hosts", NULL, error);
+    if (answer == NULL || (hosts = cohort_ctl_expect_array(answer, "host list", error)) == NULL)
+        return FALSE;
+    if (ctl->json) {
+        cohort_ctl_print_json(answer);
+        return TRUE;
+    }
+    for (guint i = 0; i < json_array_get_length(hosts); i++) {
+        JsonObject *h = cohort_ctl_array_object(hosts, i);
+        if (ctl->quiet) {
+            g_autofree gchar *name = cohort_client_member_text(h, "name");
+            printf("%s\n", name);
+        }
+        cohort_ctl_host_row(table, h);
+    }
+    if (!ctl->quiet)
+        cohort_ctl_print_table(table);
+    return TRUE;
+}
+
+static gboolean
+cohort_ctl_print_host(CohortCtl *ctl, JsonNode *answer, GError **error)
+{
+    JsonObject *h = cohort_ctl_expect_object(answer, "host", error);
+    g_autoptr(CohortTable) table = cohort_table_new(cohort_ctl_host_headers);
+
+    if (h == NULL)
+        return FALSE;
+    if (ctl->json) {
+        cohort_ctl_print_json(answer);
+    } else if (ctl->quiet) {
+        g_autofree gchar *name = cohort_client_member_text(h, "name");
+        printf("%s\n", name);
+    } else {
+        cohort_ctl_host_row(table, h);
+        cohort_ctl_print_table(table);
+    }
+    return TRUE;
+}
+
+gboolean
+cohort_ctl_host_add(CohortCtl *ctl, gint argc, gchar **argv, GError **error)
+{
+    g_autofree gchar *uri = NULL;
+    g_autofree gchar *pool = NULL;
+    g_autofree gchar *vcpus = NULL;
+    g_autofree gchar *memory = NULL;
+    const GOptionEntry entries[] = {
+        {"uri", 0, 0, G_OPTION_ARG_FILENAME, &uri, "libvirt URI of the host", "URI"},
+        {"pool", 0, 0, G_OPTION_ARG_FILENAME, &pool, "Storage pool for the machines' disks",
+         "POOL"},
+        {"vcpus", 0, 0, G_OPTION_ARG_STRING, &vcpus, "vCPUs Cohort may hand out", "N"},
+        {"memory-mib", 0, 0, G_OPTION_ARG_STRING, &memory, "Memory Cohort may hand out, MiB", "N"},
+        {NULL},
+    };
+    CohortClient *client;
+    g_autoptr(JsonNode) body = json_node_new(JSON_NODE_OBJECT);
+    g_autoptr(JsonNode) answer = NULL;
+    JsonObject *b = json_object_new();
+    guint64 n;
+
+    json_node_take_object(body, b);
+    if (!cohort_ctl_parse(ctl, &argc, &argv, entries,
+                          "NAME --uri URI [--pool P] [--vcpus N] [--memory-mib N]",
+                          "Register a libvirt host (admin). Without --vcpus and --memory-mib "
+                          "cohortd uses what libvirt reports.",
+                          "  cohortctl host add lab1 --uri qemu+ssh://lab1/system --pool default\n"
+                          "  cohortctl host add lab2 --uri qemu+tls://lab2/system --vcpus 64 "
+                          "--memory-mib 262144\n",
+                          1, 1, error))
+        return FALSE;
+    if (uri == NULL)
+        return cohort_ctl_usage_error(error, "host add needs --uri URI");
+    json_object_set_string_member(b, "name", argv[1]);
+    json_object_set_string_member(b, "uri", uri);
+    if (pool != NULL)
+        json_object_set_string_member(b, "pool", pool);
+    if (vcpus != NULL) {
+        if (!cohort_client_parse_count(vcpus, "--vcpus", G_MAXINT32, &n, error))
+            return FALSE;
+        json_object_set_int_member(b, "vcpus", (gint64)n);
+    }
+    if (memory != NULL) {
+        if (!cohort_client_parse_count(memory, "--memory-mib", G_MAXINT64, &n, error))
+            return FALSE;
+        json_object_set_int_member(b, "memory_mib", (gint64)n);
+    }
+    if (!cohort_ctl_check_utf8(uri, "--uri", error) ||
+        !cohort_ctl_check_utf8(pool, "--pool", error))
+        return FALSE;
+    if ((client = cohort_ctl_client(ctl, TRUE, error)) == NULL)
+        return FALSE;
+    answer = cohort_client_call(client, "POST", "/api/v1/hosts", body, error);
+    return answer != NULL && cohort_ctl_print_host(ctl, answer, error);
+}
+
+gboolean
+cohort_ctl_host_drain(CohortCtl *ctl, gint argc, gchar **argv, GError **error)
+{
+    CohortClient *client;
+    g_autoptr(JsonNode) answer = NULL;
+    g_autofree gchar *name = NULL;
+    g_autofree gchar *path = NULL;
+
+    if (!cohort_ctl_parse(ctl, &argc, &argv, NULL, "NAME",
+                          "Drain a host (admin): its machines keep running, new ones go "
+                          "elsewhere.",
+                          "  cohortctl host drain lab1\n", 1, 1, error))
+        return FALSE;
+    if ((client = cohort_ctl_client(ctl, TRUE, error)) == NULL)
+        return FALSE;
+    name = cohort_client_escape(argv[1]);
+    path = g_strdup_printf("/api/v1/hosts/%s/drain", name);
+    answer = cohort_client_call(client, "POST", path, NULL, error);
+    return answer != NULL && cohort_ctl_print_host(ctl, answer, error);
+}
+
+gboolean
+cohort_ctl_template_list(CohortCtl *ctl, gint argc, gchar **argv, GError **error)
+{
+    static const gchar *const headers[] = {
+        "NAME", "VCPUS", "MEMORY MIB", "DISK MIB", "BASE VOLUME", "DESCRIPTION", NULL,
+    };
+    CohortClient *client;
+    g_autoptr(JsonNode) answer = NULL;
+    g_autoptr(CohortTable) table = cohort_table_new(headers);
+    JsonArray *templates;
+
+    if (!cohort_ctl_parse(ctl, &argc, &argv, NULL, NULL,
+                          "List the templates machines are made from.",
+                          "  cohortctl template list\n", 0, 0, error))
+        return FALSE;
+    if ((client = cohort_ctl_client(ctl, TRUE, error)) == NULL)
+        return FALSE;
+    answer = cohort_client_call(client, "GET", "/api/v1/templates", NULL, error);
+    if (answer == NULL ||
+        (templates = cohort_ctl_expect_array(answer, "template list", error)) == NULL)
+        return FALSE;
+    if (ctl->json) {
+        cohort_ctl_print_json(answer);
+        return TRUE;
+    }
+    for (guint i = 0; i < json_array_get_length(templates); i++) {
+        JsonObject *t = cohort_ctl_array_object(templates, i);
+        gchar *cells[] = {
+            cohort_client_member_text(t, "name"),
+            cohort_client_member_text(t, "vcpus"),
+            cohort_client_member_text(t, "memory_mib"),
+            cohort_client_member_text(t, "disk_mib"),
+            cohort_client_member_text(t, "base_volume"),
+            cohort_client_member_text(t, "description"),
+        };
+        if (ctl->quiet)
+            printf("%s\n", cells[0]);
+        cohort_table_add_row_take(table, cells);
+    }
+    if (!ctl->quiet)
+        cohort_ctl_print_table(table);
+    return TRUE;
+}
+
+gboolean
+cohort_ctl_template_show(CohortCtl *ctl, gint argc, gchar **argv, GError **error)
+{
+    static const gchar *const members[] = {
+        "name", "description", "vcpus", "memory_mib", "disk_mib", "base_volume", NULL,
+    };
+    static const gchar *const labels[] = {
+        "Name", "Description", "vCPUs", "Memory (MiB)", "Disk (MiB)", "Base volume", NULL,
+    };
+    static const gchar *const headers[] = {"HOST", "HAS BASE", NULL};
+    CohortClient *client;
+    g_autoptr(JsonNode) answer = NULL;
+    g_autofree gchar *name = NULL;
+    g_autofree gchar *path = NULL;
+    g_autoptr(CohortTable) table = cohort_table_new(headers);
+    JsonObject *t;
+    JsonNode *hosts;
+
+    if (!cohort_ctl_parse(ctl, &argc, &argv, NULL, "NAME",
+                          "Show a template and, for each host, whether its base volume is there.",
+                          "  cohortctl template show small-linux\n", 1, 1, error))
+        return FALSE;
+    if ((client = cohort_ctl_client(ctl, TRUE, error)) == NULL)
+        return FALSE;
+    name = cohort_client_escape(argv[1]);
+    path = g_strdup_printf("/api/v1/templates/%s", name);
+    answer = cohort_client_call(client, "GET", path, NULL, error);
+    if (answer == NULL || (t = cohort_ctl_expect_object(answer, "template", error)) == NULL)
+        return FALSE;
+    if (ctl->json) {
+        cohort_ctl_print_json(answer);
+        return TRUE;
+    }
+    if (ctl->quiet) {
+        g_autofree gchar *n = cohort_client_member_text(t, "name");
+        printf("%s\n", n);
+        return TRUE;
+    }
+    cohort_ctl_print_fields(t, members, labels);
+    hosts = json_object_get_member(t, "hosts");
+    if (hosts != NULL && JSON_NODE_HOLDS_ARRAY(hosts)) {
+        JsonArray *a = json_node_get_array(hosts);
+        for (guint i = 0; i < json_array_get_length(a); i++) {
+            JsonObject *h = cohort_ctl_array_object(a, i);
+            gchar *cells[] = {
+                cohort_client_member_text(h, "host"),
+                cohort_client_member_text(h, "has_base"),
+            };
+            cohort_table_add_row_take(table, cells);
+        }
+        printf("\n");
+        cohort_ctl_print_table(table);
+    }
+    return TRUE;
+}
+
+gboolean
+cohort_ctl_template_base(CohortCtl *ctl, gint argc, gchar **argv, GError **error)
+{
+    gboolean blank = FALSE;
+    g_autofree gchar *file = NULL;
+    const GOptionEntry entries[] = {
+        {"blank", 0, 0, G_OPTION_ARG_NONE, &blank, "An empty base of the template's disk size",
+         NULL},
+        {"path", 0, 0, G_OPTION_ARG_FILENAME, &file,
+         "An image file on cohortd's machine (not this one)", "FILE"},
+        {NULL},
+    };
+    static const gchar *const headers[] = {"HOST", "VOLUME", "STATE", NULL};
+    CohortClient *client;
+    g_autoptr(JsonNode) body = json_node_new(JSON_NODE_OBJECT);
+    g_autoptr(JsonNode) answer = NULL;
+    g_autofree gchar *name = NULL;
+    g_autofree gchar *path = NULL;
+    g_autoptr(CohortTable) table = cohort_table_new(headers);
+    JsonObject *b = json_object_new();
+    JsonObject *r;
+    JsonNode *hosts;
+
+    json_node_take_object(body, b);
+    if (!cohort_ctl_parse(
+            ctl, &argc, &argv, entries, "NAME (--blank | --path FILE)",
+            "Install a template's base volume in the pool of every host that is "
+            "up (admin). FILE is read by cohortd on its own machine.",
+            "  cohortctl template base small-linux --path /srv/images/debian-12.qcow2\n"
+            "  cohortctl template base tiny --blank\n",
+            1, 1, error))
+        return FALSE;
+    if (blank == (file != NULL))
+        return cohort_ctl_usage_error(error, "template base needs either --blank or --path FILE");
+    if (blank)
+        json_object_set_boolean_member(b, "blank", TRUE);
+    else if (!cohort_ctl_check_utf8(file, "--path", error))
+        return FALSE;
+    else
+        json_object_set_string_member(b, "path", file);
+    if ((client = cohort_ctl_client(ctl, TRUE, error)) == NULL)
+        return FALSE;
+    name = cohort_client_escape(argv[1]);
+    path = g_strdup_printf("/api/v1/templates/%s/base", name);
+    answer = cohort_client_call(client, "POST", path, body, error);
+    if (answer == NULL || (r = cohort_ctl_expect_object(answer, "template base", error)) == NULL)
+        return FALSE;
+    if (ctl->json) {
+        cohort_ctl_print_json(answer);
+        return TRUE;
+    }
+    hosts = json_object_get_member(r, "hosts");
+    if (hosts != NULL && JSON_NODE_HOLDS_ARRAY(hosts)) {
+        JsonArray *a = json_node_get_array(hosts);
+        for (guint i = 0; i < json_array_get_length(a); i++) {
+            JsonObject *h = cohort_ctl_array_object(a, i);
+            gchar *cells[] = {
+                cohort_client_member_text(h, "host"),
+                cohort_client_member_text(h, "volume"),
+                cohort_client_member_text(h, "state"),
+            };
+            if (ctl->quiet)
+                printf("%s\n", cells[0]);
+            cohort_table_add_row_take(table, cells);
+        }
+    }
+    if (!ctl->quiet)
+        cohort_ctl_print_table(table);
+    return TRUE;
+}
+
+gboolean
+cohort_ctl_audit_list(CohortCtl *ctl, gint argc, gchar **argv, GError **error)
+{
+    g_autofree gchar *limit = NULL;
+    const GOptionEntry entries[] = {
+        {"limit", 'n', 0, G_OPTION_ARG_STRING, &limit, "At most N entries (default: cohortd's)",
+         "N"},
+        {NULL},
+    };
+    static const gchar *const headers[] = {
+        "ID", "AT", "ACTOR", "ACTION", "TARGET", "RESULT", "DETAIL", NULL,
+    };
+    CohortClient *client;
+    g_autoptr(JsonNode) answer = NULL;
+    g_autofree gchar *path = NULL;
+    g_autoptr(CohortTable) table = cohort_table_new(headers);
+    JsonArray *entries_a;
+    guint64 n = 0;
+
+    if (!cohort_ctl_parse(ctl, &argc, &argv, entries, "[--limit N]",
+                          "Show the audit log (admin), newest first: who did what to what.",
+                          "  cohortctl audit list --limit 20\n", 0, 0, error))
+        return FALSE;
+    if (limit != NULL && !cohort_client_parse_count(limit, "--limit", 1000000, &n, error))
+        return FALSE;
+    if ((client = cohort_ctl_client(ctl, TRUE, error)) == NULL)
+        return FALSE;
+    path = n > 0 ? g_strdup_printf("/api/v1/audit?limit=%" G_GUINT64_FORMAT, n)
+                 : g_strdup("/api/v1/audit");
+    answer = cohort_client_call(client, "GET", path, NULL, error);
+    if (answer == NULL || (entries_a = cohort_ctl_expect_array(answer, "audit", error)) == NULL)
+        return FALSE;
+    if (ctl->json) {
+        cohort_ctl_print_json(answer);
+        return TRUE;
+    }
+    for (guint i = 0; i < json_array_get_length(entries_a); i++) {
+        JsonObject *e = cohort_ctl_array_object(entries_a, i);
+        gchar *cells[] = {
+            cohort_client_member_text(e, "id"),     cohort_client_member_text(e, "at"),
+            cohort_client_member_text(e, "actor"),  cohort_client_member_text(e, "action"),
+            cohort_client_member_text(e, "target"), cohort_client_member_text(e, "result"),
+            cohort_client_member_text(e, "detail"),
+        };
+        if (ctl->quiet)
+            printf("%s\n", cells[0]);
+        cohort_table_add_row_take(table, cells);
+    }
+    if (!ctl->quiet)
+        cohort_ctl_print_table(table);
+    return TRUE;
+}

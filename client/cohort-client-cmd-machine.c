@@ -1,0 +1,295 @@
+#define G_LOG_DOMAIN "cohort-client"
+
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "cohort-client-commands.h"
+#include "cohort-client-error.h"
+#include "cohort-error.h"
+
+static const gchar *const cohort_ctl_machine_headers[] = {
+    "ID", "NAME", "COHORT", "TRAINEE", "HOST", "STATE", "VCPUS", "MEMORY MIB", "EXPIRES", NULL,
+};
+
+static void
+cohort_ctl_machine_row(CohortTable *table, JsonObject *m)
+{
+    gchar *cells[] = {
+        cohort_client_member_text(m, "id"),         cohort_client_member_text(m, "name"),
+        cohort_client_member_text(m, "cohort"),     cohort_client_member_text(m, "trainee"),
+        cohort_client_member_text(m, "host"),       cohort_client_member_text(m, "state"),
+        cohort_client_member_text(m, "vcpus"),      cohort_client_member_text(m, "memory_mib"),
+        cohort_client_member_text(m, "expires_at"),
+    };
+    cohort_table_add_row_take(table, cells);
+}
+
+static gboolean
+cohort_ctl_print_machine(CohortCtl *ctl, JsonNode *answer, GError **error)
+{
+    static const gchar *const members[] = {
+        "id",    "name",       "cohort",     "trainee",    "host",  "state",
+        "vcpus", "memory_mib", "created_at", "expires_at", "error", NULL,
+    };
+    static const gchar *const labels[] = {
+        "Id",    "Name",         "Cohort",  "Trainee", "Host",  "State",
+        "vCPUs", "Memory (MiB)", "Created", "Expires", "Error", NULL,
+    };
+    JsonObject *m = cohort_ctl_expect_object(answer, "machine", error);
+
+    if (m == NULL)
+        return FALSE;
+    if (ctl->json) {
+        cohort_ctl_print_json(answer);
+    } else if (ctl->quiet) {
+        g_autofree gchar *id = cohort_client_member_text(m, "id");
+        printf("%s\n", id);
+    } else {
+        cohort_ctl_print_fields(m, members, labels);
+    }
+    return TRUE;
+}
+
+static JsonNode *
+cohort_ctl_machines_get(CohortClient *client, const gchar *cohort, GError **error)
+{
+    g_autofree gchar *escaped = cohort != NULL ? cohort_client_escape(cohort) : NULL;
+    g_autofree gchar *path = cohort != NULL ? g_strdup_printf("/api/v1/machines?cohort=%s", escaped)
+                                            : g_strdup("/api/v1/machines");
+    g_autoptr(JsonNode) answer = cohort_client_call(client, "GET", path, NULL, error);
+
+    if (answer == NULL || cohort_ctl_expect_array(answer, "machine list", error) == NULL)
+        return NULL;
+    return g_steal_pointer(&answer);
+}
+
+/* "42" or "cloud-101/sok-dara" → 42. */
+static gboolean
+cohort_ctl_machine_resolve(CohortClient *client, const gchar *text, gint64 *id, GError **error)
+{
+    g_auto(CohortMachineRef) ref = {0};
+    g_autoptr(JsonNode) machines = NULL;
+    JsonObject *m;
+
+    if (!cohort_client_machine_ref_parse(text, &ref, error))
+        return FALSE;
+    if (ref.id > 0) {
+        *id = ref.id;
+        return TRUE;
+    }
+    machines = cohort_ctl_machines_get(client, ref.cohort, error);
+    if (machines == NULL)
+        return FALSE;
+    m = cohort_client_machine_pick(json_node_get_array(machines), ref.trainee);
+    if (m == NULL || json_object_get_int_member_with_default(m, "id", 0) <= 0) {
+        g_set_error(error, COHORT_ERROR, COHORT_ERROR_NOT_FOUND,
+                    "%s has no machine in %s that is not reclaimed (not-found)", ref.trainee,
+                    ref.cohort);
+        return FALSE;
+    }
+    *id = json_object_get_int_member(m, "id");
+    return TRUE;
+}
+
+gboolean
+cohort_ctl_machine_list(CohortCtl *ctl, gint argc, gchar **argv, GError **error)
+{
+    g_autofree gchar *cohort = NULL;
+    const GOptionEntry entries[] = {
+        {"cohort", 'c', 0, G_OPTION_ARG_FILENAME, &cohort, "Only this cohort's machines", "SLUG"},
+        {NULL},
+    };
+    CohortClient *client;
+    g_autoptr(JsonNode) answer = NULL;
+    g_autoptr(CohortTable) table = cohort_table_new(cohort_ctl_machine_headers);
+    JsonArray *machines;
+
+    if (!cohort_ctl_parse(ctl, &argc, &argv, entries, "[--cohort SLUG]",
+                          "List machines: a trainee's own, a trainer's cohorts', or all (admin).",
+                          "  cohortctl machine list\n  cohortctl machine list --cohort cloud-101\n",
+                          0, 0, error))
+        return FALSE;
+    if (!cohort_ctl_check_utf8(cohort, "--cohort", error))
+        return FALSE;
+    if ((client = cohort_ctl_client(ctl, TRUE, error)) == NULL)
+        return FALSE;
+    answer = cohort_ctl_machines_get(client, cohort, error);
+    if (answer == NULL)
+        return FALSE;
+    if (ctl->json) {
+        cohort_ctl_print_json(answer);
+        return TRUE;
+    }
+    machines = json_node_get_array(answer);
+    for (guint i = 0; i < json_array_get_length(machines); i++) {
+        JsonObject *m = cohort_ctl_array_object(machines, i);
+        if (ctl->quiet) {
+            g_autofree gchar *id = cohort_client_member_text(m, "id");
+            printf("%s\n", id);
+        }
+        cohort_ctl_machine_row(table, m);
+    }
+    if (!ctl->quiet)
+        cohort_ctl_print_table(table);
+    return TRUE;
+}
+
+gboolean
+cohort_ctl_machine_show(CohortCtl *ctl, gint argc, gchar **argv, GError **error)
+{
+    CohortClient *client;
+    g_autoptr(JsonNode) answer = NULL;
+    g_autofree gchar *path = NULL;
+    gint64 id;
+
+    if (!cohort_ctl_parse(ctl, &argc, &argv, NULL, "MACHINE",
+                          "Show a machine, named by its id or as COHORT/TRAINEE (that "
+                          "trainee's newest machine that is not reclaimed).",
+                          "  cohortctl machine show 42\n"
+                          "  cohortctl machine show cloud-101/sok-dara\n",
+                          1, 1, error))
+        return FALSE;
+    if ((client = cohort_ctl_client(ctl, TRUE, error)) == NULL)
+        return FALSE;
+    if (!cohort_ctl_machine_resolve(client, argv[1], &id, error))
+        return FALSE;
+    path = g_strdup_printf("/api/v1/machines/%" G_GINT64_FORMAT, id);
+    answer = cohort_client_call(client, "GET", path, NULL, error);
+    return answer != NULL && cohort_ctl_print_machine(ctl, answer, error);
+}
+
+gboolean
+cohort_ctl_machine_request(CohortCtl *ctl, gint argc, gchar **argv, GError **error)
+{
+    g_autofree gchar *trainee = NULL;
+    const GOptionEntry entries[] = {
+        {"trainee", 't', 0, G_OPTION_ARG_FILENAME, &trainee,
+         "For this trainee (a trainer or admin asking)", "LOGIN"},
+        {NULL},
+    };
+    CohortClient *client;
+    g_autoptr(JsonNode) body = json_node_new(JSON_NODE_OBJECT);
+    g_autoptr(JsonNode) answer = NULL;
+    JsonObject *b = json_object_new();
+
+    json_node_take_object(body, b);
+    if (!cohort_ctl_parse(ctl, &argc, &argv, entries, "COHORT [--trainee LOGIN]",
+                          "Request a machine in a cohort, within its quota. It is made in the "
+                          "background: see its state with 'machine show'.",
+                          "  cohortctl machine request cloud-101\n"
+                          "  cohortctl machine request cloud-101 --trainee sok-dara\n",
+                          1, 1, error))
+        return FALSE;
+    if (!cohort_ctl_check_utf8(trainee, "--trainee", error))
+        return FALSE;
+    json_object_set_string_member(b, "cohort", argv[1]);
+    if (trainee != NULL)
+        json_object_set_string_member(b, "trainee", trainee);
+    if ((client = cohort_ctl_client(ctl, TRUE, error)) == NULL)
+        return FALSE;
+    answer = cohort_client_call(client, "POST", "/api/v1/machines", body, error);
+    return answer != NULL && cohort_ctl_print_machine(ctl, answer, error);
+}
+
+gboolean
+cohort_ctl_machine_action(CohortCtl *ctl, gint argc, gchar **argv, GError **error)
+{
+    const gchar *verb = strchr(argv[0], ' ') != NULL ? strchr(argv[0], ' ') + 1 : argv[0];
+    gboolean release = g_strcmp0(verb, "release") == 0;
+    g_autofree gchar *summary = NULL;
+    g_autofree gchar *examples = NULL;
+    CohortClient *client;
+    g_autoptr(JsonNode) answer = NULL;
+    g_autofree gchar *path = NULL;
+    gint64 id;
+
+    if (release)
+        summary = g_strdup("Release a machine: it is destroyed and its disk deleted. Named by "
+                           "id or as COHORT/TRAINEE.");
+    else if (g_strcmp0(verb, "reset") == 0)
+        summary = g_strdup("Reset a machine: its disk and domain are made again from the "
+                           "template (everything on it is lost). Named by id or as "
+                           "COHORT/TRAINEE.");
+    else
+        summary = g_strdup_printf("%c%s a machine, named by id or as COHORT/TRAINEE. The answer "
+                                  "comes at once; the machine follows.",
+                                  g_ascii_toupper(verb[0]), verb + 1);
+    examples = g_strdup_printf("  cohortctl machine %s 42\n  cohortctl machine %s "
+                               "cloud-101/sok-dara\n",
+                               verb, verb);
+    if (!cohort_ctl_parse(ctl, &argc, &argv, NULL, "MACHINE", summary, examples, 1, 1, error))
+        return FALSE;
+    if ((client = cohort_ctl_client(ctl, TRUE, error)) == NULL)
+        return FALSE;
+    if (!cohort_ctl_machine_resolve(client, argv[1], &id, error))
+        return FALSE;
+    if (release) {
+        path = g_strdup_printf("/api/v1/machines/%" G_GINT64_FORMAT, id);
+        answer = cohort_client_call(client, "DELETE", path, NULL, error);
+    } else {
+        path = g_strdup_printf("/api/v1/machines/%" G_GINT64_FORMAT "/%s", id, verb);
+        answer = cohort_client_call(client, "POST", path, NULL, error);
+    }
+    if (answer == NULL)
+        return FALSE;
+    /* DELETE may answer with the machine or with nothing. */
+    if (JSON_NODE_HOLDS_NULL(answer)) {
+        if (ctl->quiet || ctl->json)
+            printf(ctl->json ? "null\n" : "%" G_GINT64_FORMAT "\n", id);
+        else
+            printf("Machine %" G_GINT64_FORMAT ": %s requested.\n", id, verb);
+        return TRUE;
+    }
+    if (!ctl->json && !ctl->quiet) {
+        JsonObject *m = cohort_ctl_expect_object(answer, "machine", error);
+        g_autofree gchar *state = NULL;
+        g_autofree gchar *name = NULL;
+        if (m == NULL)
+            return FALSE;
+        state = cohort_client_member_text(m, "state");
+        name = cohort_client_member_text(m, "name");
+        printf("Machine %" G_GINT64_FORMAT " (%s): %s requested, now %s.\n", id, name, verb, state);
+        return TRUE;
+    }
+    return cohort_ctl_print_machine(ctl, answer, error);
+}
+
+gboolean
+cohort_ctl_machine_console(CohortCtl *ctl, gint argc, gchar **argv, GError **error)
+{
+    static const gchar *const members[] = {"uri", "host", "port", "password", NULL};
+    static const gchar *const labels[] = {"URI", "Host", "Port", "Password", NULL};
+    CohortClient *client;
+    g_autoptr(JsonNode) answer = NULL;
+    g_autofree gchar *path = NULL;
+    JsonObject *c;
+    gint64 id;
+
+    if (!cohort_ctl_parse(
+            ctl, &argc, &argv, NULL, "MACHINE",
+            "Show how to reach a machine's graphical console (VNC): URI, host, "
+            "port and password. --quiet prints only the URI.",
+            "  cohortctl machine console 42\n"
+            "  remote-viewer \"$(cohortctl -q machine console cloud-101/sok-dara)\"\n",
+            1, 1, error))
+        return FALSE;
+    if ((client = cohort_ctl_client(ctl, TRUE, error)) == NULL)
+        return FALSE;
+    if (!cohort_ctl_machine_resolve(client, argv[1], &id, error))
+        return FALSE;
+    path = g_strdup_printf("/api/v1/machines/%" G_GINT64_FORMAT "/console", id);
+    answer = cohort_client_call(client, "GET", path, NULL, error);
+    if (answer == NULL || (c = cohort_ctl_expect_object(answer, "console", error)) == NULL)
+        return FALSE;
+    if (ctl->json) {
+        cohort_ctl_print_json(answer);
+    } else if (ctl->quiet) {
+        g_autofree gchar *uri = cohort_client_member_text(c, "uri");
+        printf("%s\n", uri);
+    } else {
+        cohort_ctl_print_fields(c, members, labels);
+    }
+    return TRUE;
+}

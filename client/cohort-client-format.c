@@ -1,0 +1,350 @@
+#define G_LOG_DOMAIN "cohort-client"
+
+#include "config.h"
+
+#include <string.h>
+
+#include "cohort-client-error.h"
+#include "cohort-client-format.h"
+#include "cohort-slug.h"
+
+/* As terminals count (glibc's wcwidth, VTE): a nonspacing mark (Mn, Me) or format character
+ * takes no cell; a spacing mark (Mc, like Khmer's U+17B6 or Burmese's U+102C) takes one,
+ * or the columns after it would be off by one for every such vowel. */
+gsize
+cohort_client_display_width(const gchar *text)
+{
+    gsize width = 0;
+
+    if (text == NULL)
+        return 0;
+    if (!g_utf8_validate(text, -1, NULL))
+        return strlen(text);
+    for (const gchar *p = text; *p != '\0'; p = g_utf8_next_char(p)) {
+        gunichar c = g_utf8_get_char(p);
+
+        if (g_unichar_iszerowidth(c) ||
+            (g_unichar_ismark(c) && g_unichar_type(c) != G_UNICODE_SPACING_MARK))
+            continue;
+        width += g_unichar_iswide(c) ? 2 : 1;
+    }
+    return width;
+}
+
+struct _CohortTable {
+    guint n_columns;
+    GPtrArray *rows; /* of GStrv, the header first */
+};
+
+CohortTable *
+cohort_table_new(const gchar *const *headers)
+{
+    CohortTable *table = g_new0(CohortTable, 1);
+
+    table->n_columns = g_strv_length((gchar **)headers);
+    table->rows = g_ptr_array_new_with_free_func((GDestroyNotify)g_strfreev);
+    g_ptr_array_add(table->rows, g_strdupv((gchar **)headers));
+    return table;
+}
+
+void
+cohort_table_add_row(CohortTable *table, const gchar *const *cells)
+{
+    gchar **row = g_new0(gchar *, table->n_columns + 1);
+
+    for (guint i = 0; i < table->n_columns; i++)
+        row[i] = g_strdup(cells[i] != NULL ? cells[i] : "-");
+    g_ptr_array_add(table->rows, row);
+}
+
+void
+cohort_table_add_row_take(CohortTable *table, gchar **cells)
+{
+    cohort_table_add_row(table, (const gchar *const *)cells);
+    for (guint i = 0; i < table->n_columns; i++)
+        g_free(cells[i]);
+}
+
+guint
+cohort_table_get_n_rows(CohortTable *table)
+{
+    return table->rows->len - 1;
+}
+
+/* A cell must stay on its line: a newline or tab (in an audit detail) becomes a space, other
+ * control characters U+FFFD. */
+static void
+cohort_table_append_cell(GString *out, const gchar *cell)
+{
+    for (const gchar *p = cell; *p != '\0'; p = g_utf8_next_char(p)) {
+        gunichar c = g_utf8_get_char(p);
+
+        if (c == '\n' || c == '\t')
+            g_string_append_c(out, ' ');
+        else if (g_unichar_iscntrl(c))
+            g_string_append(out, "\xef\xbf\xbd");
+        else
+            g_string_append_len(out, p, g_utf8_next_char(p) - p);
+    }
+}
+
+gchar *
+cohort_table_render(CohortTable *table)
+{
+    g_autofree gsize *widths = g_new0(gsize, table->n_columns);
+    GString *out = g_string_new(NULL);
+
+    for (guint r = 0; r < table->rows->len; r++) {
+        gchar **row = g_ptr_array_index(table->rows, r);
+        for (guint c = 0; c < table->n_columns; c++)
+            widths[c] = MAX(widths[c], cohort_client_display_width(row[c]));
+    }
+    for (guint r = 0; r < table->rows->len; r++) {
+        gchar **row = g_ptr_array_index(table->rows, r);
+        for (guint c = 0; c < table->n_columns; c++) {
+            cohort_table_append_cell(out, row[c]);
+            if (c + 1 == table->n_columns)
+                break;
+            for (gsize w = cohort_client_display_width(row[c]); w < widths[c] + 2; w++)
+                g_string_append_c(out, ' ');
+        }
+        /* No trailing blanks when the last cells are empty. */
+        while (out->len > 0 && out->str[out->len - 1] == ' ')
+            g_string_truncate(out, out->len - 1);
+        g_string_append_c(out, '\n');
+    }
+    return g_string_free(out, FALSE);
+}
+
+void
+cohort_table_free(CohortTable *table)
+{
+    if (table == NULL)
+        return;
+    g_ptr_array_unref(table->rows);
+    g_free(table);
+}
+
+static gboolean
+cohort_client_parse_day(const gchar *text, guint *year, guint *month, guint *day)
+{
+    guint64 y, m, d;
+
+    if (strlen(text) != 10 || text[4] != '-' || text[7] != '-')
+        return FALSE;
+    for (guint i = 0; i < 10; i++) {
+        if (i != 4 && i != 7 && !g_ascii_isdigit(text[i]))
+            return FALSE;
+    }
+    y = g_ascii_strtoull(text, NULL, 10);
+    m = g_ascii_strtoull(text + 5, NULL, 10);
+    d = g_ascii_strtoull(text + 8, NULL, 10);
+    if (y < 1 || m < 1 || m > 12 || d < 1 || !g_date_valid_dmy(d, m, y))
+        return FALSE;
+    *year = y;
+    *month = m;
+    *day = d;
+    return TRUE;
+}
+
+gchar *
+cohort_client_parse_date(const gchar *text, gboolean end_of_day, GError **error)
+{
+    guint year, month, day;
+    g_autoptr(GDateTime) when = NULL;
+    g_autoptr(GDateTime) utc = NULL;
+
+    if (text != NULL && cohort_client_parse_day(text, &year, &month, &day))
+        return g_strdup_printf("%04u-%02u-%02uT%s", year, month, day,
+                               end_of_day ? "23:59:59Z" : "00:00:00Z");
+    gchar day_part[11] = "";
+
+    /* Only the RFC 3339 profile of ISO 8601: a calendar date, 'T', an explicit offset. */
+    if (text != NULL && strlen(text) > 10 && (text[10] == 'T' || text[10] == 't')) {
+        when = g_date_time_new_from_iso8601(text, NULL);
+        memcpy(day_part, text, 10);
+    }
+    if (when == NULL || !cohort_client_parse_day(day_part, &year, &month, &day)) {
+        g_set_error(error, COHORT_CLIENT_ERROR, COHORT_CLIENT_ERROR_USAGE,
+                    "'%s' is not a date: use YYYY-MM-DD (like 2026-03-02) or an RFC 3339 time "
+                    "(like 2026-03-02T08:30:00+07:00)",
+                    text != NULL ? text : "");
+        return NULL;
+    }
+    utc = g_date_time_to_utc(when);
+    return g_date_time_format(utc, "%Y-%m-%dT%H:%M:%SZ");
+}
+
+gboolean
+cohort_client_machine_ref_parse(const gchar *text, CohortMachineRef *ref, GError **error)
+{
+    const gchar *slash;
+    g_autoptr(GError) local = NULL;
+
+    memset(ref, 0, sizeof(*ref));
+    if (text != NULL && text[0] != '\0' && strspn(text, "0123456789") == strlen(text)) {
+        guint64 id;
+        if (!g_ascii_string_to_unsigned(text, 10, 1, G_MAXINT64, &id, NULL)) {
+            g_set_error(error, COHORT_CLIENT_ERROR, COHORT_CLIENT_ERROR_USAGE,
+                        "machine id %s is out of range", text);
+            return FALSE;
+        }
+        ref->id = (gint64)id;
+        return TRUE;
+    }
+    slash = text != NULL ? strchr(text, '/') : NULL;
+    if (slash == NULL) {
+        g_set_error(error, COHORT_CLIENT_ERROR, COHORT_CLIENT_ERROR_USAGE,
+                    "'%s' names no machine: use its id (like 42) or COHORT/TRAINEE (like "
+                    "cloud-101/sok-dara)",
+                    text != NULL ? text : "");
+        return FALSE;
+    }
+    ref->cohort = g_strndup(text, slash - text);
+    ref->trainee = g_strdup(slash + 1);
+    if (!cohort_slug_validate(ref->cohort, "cohort", &local) ||
+        !cohort_slug_validate(ref->trainee, "trainee login", &local)) {
+        g_set_error(error, COHORT_CLIENT_ERROR, COHORT_CLIENT_ERROR_USAGE, "machine '%s': %s", text,
+                    local->message);
+        cohort_client_machine_ref_clear(ref);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+void
+cohort_client_machine_ref_clear(CohortMachineRef *ref)
+{
+    g_clear_pointer(&ref->cohort, g_free);
+    g_clear_pointer(&ref->trainee, g_free);
+    ref->id = 0;
+}
+
+static gint64
+cohort_client_member_time(JsonObject *obj, const gchar *member)
+{
+    const gchar *text = json_object_get_string_member_with_default(obj, member, NULL);
+    g_autoptr(GDateTime) when = NULL;
+
+    if (text != NULL)
+        when = g_date_time_new_from_iso8601(text, NULL);
+    return when != NULL ? g_date_time_to_unix(when) : G_MININT64;
+}
+
+JsonObject *
+cohort_client_machine_pick(JsonArray *machines, const gchar *trainee)
+{
+    JsonObject *best = NULL;
+
+    for (guint i = 0; machines != NULL && i < json_array_get_length(machines); i++) {
+        JsonNode *node = json_array_get_element(machines, i);
+        JsonObject *m;
+
+        if (!JSON_NODE_HOLDS_OBJECT(node))
+            continue;
+        m = json_node_get_object(node);
+        if (g_strcmp0(json_object_get_string_member_with_default(m, "trainee", NULL), trainee) !=
+                0 ||
+            g_strcmp0(json_object_get_string_member_with_default(m, "state", NULL), "reclaimed") ==
+                0)
+            continue;
+        if (best == NULL) {
+            best = m;
+            continue;
+        }
+        gint64 t = cohort_client_member_time(m, "created_at");
+        gint64 best_t = cohort_client_member_time(best, "created_at");
+        if (t > best_t ||
+            (t == best_t && json_object_get_int_member_with_default(m, "id", 0) >
+                                json_object_get_int_member_with_default(best, "id", 0)))
+            best = m;
+    }
+    return best;
+}
+
+gboolean
+cohort_client_parse_count(const gchar *text, const gchar *option, guint64 max, guint64 *out,
+                          GError **error)
+{
+    if (text == NULL || text[0] == '\0' || strspn(text, "0123456789") != strlen(text) ||
+        !g_ascii_string_to_unsigned(text, 10, 1, max, out, NULL)) {
+        g_set_error(error, COHORT_CLIENT_ERROR, COHORT_CLIENT_ERROR_USAGE,
+                    "%s takes a whole number from 1 to %" G_GUINT64_FORMAT ", not '%s'", option,
+                    max, text != NULL ? text : "");
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* Tenths by integer arithmetic: the locale never turns "3.1 s" into "3,1 s". */
+static gchar *
+cohort_client_progress_text(gint64 done, gint64 total, gint64 failed, gint64 elapsed_usec)
+{
+    gint64 tenths = MAX(elapsed_usec, 0) / 100000;
+
+    return g_strdup_printf("%" G_GINT64_FORMAT "/%" G_GINT64_FORMAT " done, %" G_GINT64_FORMAT
+                           " failed, %" G_GINT64_FORMAT ".%" G_GINT64_FORMAT " s",
+                           done, total, failed, tenths / 10, tenths % 10);
+}
+
+gchar *
+cohort_client_progress_line(const gchar *label, gint64 done, gint64 total, gint64 failed,
+                            gint64 elapsed_usec)
+{
+    g_autofree gchar *text = cohort_client_progress_text(done, total, failed, elapsed_usec);
+
+    return g_strdup_printf("%s: %s", label, text);
+}
+
+gchar *
+cohort_client_progress_bar(const gchar *label, gint64 done, gint64 total, gint64 failed,
+                           gint64 elapsed_usec, guint columns)
+{
+    g_autofree gchar *text = cohort_client_progress_text(done, total, failed, elapsed_usec);
+    gsize fixed = cohort_client_display_width(label) + strlen(text) + 4; /* " [" "] " */
+    GString *out = g_string_new(label);
+    gsize bar;
+
+    if (columns <= fixed + 10) {
+        g_string_append_printf(out, ": %s", text);
+        return g_string_free(out, FALSE);
+    }
+    bar = MIN(columns - fixed - 1, 40);
+    g_string_append(out, " [");
+    for (gsize i = 0; i < bar; i++) {
+        gint64 filled = total > 0 ? (gint64)bar * (done + failed) / total : 0;
+        g_string_append_c(out, (gint64)i < filled ? '#' : '-');
+    }
+    g_string_append_printf(out, "] %s", text);
+    return g_string_free(out, FALSE);
+}
+
+gchar *
+cohort_client_member_text(JsonObject *obj, const gchar *member)
+{
+    JsonNode *node = obj != NULL ? json_object_get_member(obj, member) : NULL;
+
+    if (node == NULL || JSON_NODE_HOLDS_NULL(node))
+        return g_strdup("-");
+    if (!JSON_NODE_HOLDS_VALUE(node)) {
+        g_autoptr(JsonGenerator) gen = json_generator_new();
+        json_generator_set_root(gen, node);
+        return json_generator_to_data(gen, NULL);
+    }
+    switch (json_node_get_value_type(node)) {
+    case G_TYPE_STRING: {
+        const gchar *s = json_node_get_string(node);
+        return g_strdup(s != NULL && s[0] != '\0' ? s : "-");
+    }
+    case G_TYPE_INT64:
+        return g_strdup_printf("%" G_GINT64_FORMAT, json_node_get_int(node));
+    case G_TYPE_DOUBLE: {
+        gchar buf[G_ASCII_DTOSTR_BUF_SIZE];
+        return g_strdup(g_ascii_dtostr(buf, sizeof(buf), json_node_get_double(node)));
+    }
+    case G_TYPE_BOOLEAN:
+        return g_strdup(json_node_get_boolean(node) ? "yes" : "no");
+    default:
+        return g_strdup("-");
+    }
+}
