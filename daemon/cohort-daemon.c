@@ -4,6 +4,9 @@
 
 #include "cohort-daemon.h"
 #include "cohort-error.h"
+#include "cohort-names.h"
+#include "cohort-reaper.h"
+#include "cohort-reconcile.h"
 
 void
 cohort_daemon_settings_init(CohortDaemonSettings *settings)
@@ -17,6 +20,8 @@ cohort_daemon_settings_init(CohortDaemonSettings *settings)
         .default_quota_vcpus = 2,
         .default_quota_memory_mib = 2048,
         .workers = 8,
+        .reaper_interval_s = 60,
+        .reconcile_interval_s = 300,
     };
 }
 
@@ -57,6 +62,21 @@ cohort_daemon_load_templates(CohortDaemon *self, GError **error)
     return TRUE;
 }
 
+static void cohort_daemon_source_drop(GSource *source);
+static void cohort_daemon_on_domain_event(CohortHost *host, const gchar *domain_name, gint event,
+                                          gpointer user_data);
+static void cohort_daemon_on_host_changed(CohortHost *host, gpointer user_data);
+
+static void
+cohort_daemon_source_clear(GSource **source)
+{
+    if (*source == NULL)
+        return;
+    g_source_destroy(*source);
+    g_source_unref(*source);
+    *source = NULL;
+}
+
 CohortDaemon *
 cohort_daemon_new(const CohortDaemonSettings *settings, CohortStore *store, GError **error)
 {
@@ -68,6 +88,13 @@ cohort_daemon_new(const CohortDaemonSettings *settings, CohortStore *store, GErr
     self->settings.vnc_listen = g_strdup(settings->vnc_listen);
     self->store = store;
     self->context = g_main_context_ref_thread_default();
+    self->inflight = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
+    self->settled = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, g_free);
+    self->reconcile_pending = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free,
+                                                    (GDestroyNotify)cohort_daemon_source_drop);
+    self->instance_id = cohort_store_get_instance_id(store, error);
+    if (self->instance_id == NULL)
+        return NULL;
     self->templates = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                             (GDestroyNotify)cohort_template_free);
     self->hosts = cohort_hosts_new();
@@ -77,6 +104,9 @@ cohort_daemon_new(const CohortDaemonSettings *settings, CohortStore *store, GErr
     rows = cohort_store_host_list(store, error);
     if (rows == NULL)
         return NULL;
+    cohort_hosts_set_owner(self->hosts, self->instance_id);
+    cohort_hosts_set_handlers(self->hosts, self->context, cohort_daemon_on_domain_event,
+                              cohort_daemon_on_host_changed, self);
     for (guint i = 0; i < rows->len; i++)
         cohort_hosts_add(self->hosts, g_ptr_array_index(rows, i), self->templates);
     return g_steal_pointer(&self);
@@ -87,8 +117,17 @@ cohort_daemon_free(CohortDaemon *self)
 {
     if (self == NULL)
         return;
+    cohort_daemon_source_clear(&self->reconcile_timer);
+    cohort_daemon_source_clear(&self->reaper_timer);
     /* workers first: they use the hosts' provisioners and the templates */
     cohort_jobs_free(self->jobs);
+    if (self->reconcile_pending != NULL)
+        g_hash_table_unref(self->reconcile_pending);
+    if (self->inflight != NULL)
+        g_hash_table_unref(self->inflight);
+    if (self->settled != NULL)
+        g_hash_table_unref(self->settled);
+    g_free(self->instance_id);
     cohort_hosts_free(self->hosts);
     if (self->templates != NULL)
         g_hash_table_unref(self->templates);
@@ -125,6 +164,105 @@ cohort_daemon_add_host(CohortDaemon *self, CohortHostRow *row, GError **error)
     if (!cohort_store_host_set_state(self->store, row->id, host->state, error))
         return NULL;
     return host;
+}
+
+static void
+cohort_daemon_source_drop(GSource *source)
+{
+    g_source_destroy(source);
+    g_source_unref(source);
+}
+
+void
+cohort_daemon_inflight_add(CohortDaemon *self, gint64 machine_id)
+{
+    guint n = GPOINTER_TO_UINT(g_hash_table_lookup(self->inflight, &machine_id));
+    g_hash_table_replace(self->inflight, g_memdup2(&machine_id, sizeof(machine_id)),
+                         GUINT_TO_POINTER(n + 1));
+}
+
+void
+cohort_daemon_inflight_remove(CohortDaemon *self, gint64 machine_id)
+{
+    guint n = GPOINTER_TO_UINT(g_hash_table_lookup(self->inflight, &machine_id));
+
+    self->epoch++;
+    g_hash_table_replace(self->settled, g_memdup2(&machine_id, sizeof(machine_id)),
+                         g_memdup2(&self->epoch, sizeof(self->epoch)));
+    if (n <= 1)
+        g_hash_table_remove(self->inflight, &machine_id);
+    else
+        g_hash_table_replace(self->inflight, g_memdup2(&machine_id, sizeof(machine_id)),
+                             GUINT_TO_POINTER(n - 1));
+}
+
+gboolean
+cohort_daemon_inflight_contains(CohortDaemon *self, gint64 machine_id)
+{
+    return g_hash_table_contains(self->inflight, &machine_id);
+}
+
+guint64
+cohort_daemon_epoch(CohortDaemon *self)
+{
+    return self->epoch;
+}
+
+gboolean
+cohort_daemon_settled_since(CohortDaemon *self, gint64 machine_id, guint64 epoch)
+{
+    const guint64 *settled = g_hash_table_lookup(self->settled, &machine_id);
+    return settled != NULL && *settled > epoch;
+}
+
+static void
+cohort_daemon_on_domain_event(CohortHost *host, const gchar *domain_name, gint event,
+                              gpointer user_data)
+{
+    CohortDaemon *self = user_data;
+
+    g_debug("host %s: domain %s: event %d", host->name, domain_name, event);
+    if (g_str_has_prefix(domain_name, COHORT_NAME_PREFIX))
+        cohort_reconcile_schedule(self, host);
+}
+
+static void
+cohort_daemon_on_host_changed(CohortHost *host, gpointer user_data)
+{
+    CohortDaemon *self = user_data;
+    g_autoptr(GError) error = NULL;
+
+    if (!cohort_store_host_set_state(self->store, host->id, host->state, &error))
+        g_warning("host %s: %s", host->name, error->message);
+    /* back: whatever happened meanwhile is found and repaired */
+    if (g_strcmp0(host->state, "down") != 0)
+        cohort_reconcile_host(self, host);
+}
+
+static gboolean
+cohort_daemon_reconcile_tick(gpointer user_data)
+{
+    cohort_reconcile_all(user_data);
+    return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+cohort_daemon_reaper_tick(gpointer user_data)
+{
+    cohort_reaper_run(user_data);
+    return G_SOURCE_CONTINUE;
+}
+
+void
+cohort_daemon_start(CohortDaemon *self)
+{
+    cohort_reconcile_all(self);
+    self->reconcile_timer = g_timeout_source_new_seconds(self->settings.reconcile_interval_s);
+    g_source_set_callback(self->reconcile_timer, cohort_daemon_reconcile_tick, self, NULL);
+    g_source_attach(self->reconcile_timer, self->context);
+    self->reaper_timer = g_timeout_source_new_seconds(self->settings.reaper_interval_s);
+    g_source_set_callback(self->reaper_timer, cohort_daemon_reaper_tick, self, NULL);
+    g_source_attach(self->reaper_timer, self->context);
 }
 
 void

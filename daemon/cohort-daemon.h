@@ -20,6 +20,8 @@ typedef struct {
     guint default_quota_vcpus;
     guint64 default_quota_memory_mib;
     guint workers;
+    guint reaper_interval_s;
+    guint reconcile_interval_s;
 } CohortDaemonSettings;
 
 typedef struct {
@@ -39,6 +41,13 @@ typedef struct {
     CohortJobs *jobs;
     GMainContext *context;
     CohortDaemonCounters counters; /* atomics where workers touch them */
+    gchar *instance_id;            /* this installation's UUID, in every machine's tag */
+    GHashTable *inflight;          /* machine id -> number of work items queued or running */
+    GHashTable *reconcile_pending; /* host id -> GSource of a scheduled reconcile */
+    GHashTable *settled;           /* machine id -> epoch when its last work settled */
+    guint64 epoch;                 /* counts settled work */
+    GSource *reconcile_timer;
+    GSource *reaper_timer;
 } CohortDaemon;
 
 void cohort_daemon_settings_init(CohortDaemonSettings *settings);
@@ -56,6 +65,15 @@ CohortTemplate *cohort_daemon_get_template(CohortDaemon *self, const gchar *name
 gboolean cohort_daemon_load_templates(CohortDaemon *self, GError **error);
 /* Inserts the host into the store (when new) and connects to it. */
 CohortHost *cohort_daemon_add_host(CohortDaemon *self, CohortHostRow *row, GError **error);
+/* Work items per machine: reconcile leaves a machine alone while work for it is under way. */
+void cohort_daemon_inflight_add(CohortDaemon *self, gint64 machine_id);
+void cohort_daemon_inflight_remove(CohortDaemon *self, gint64 machine_id);
+gboolean cohort_daemon_inflight_contains(CohortDaemon *self, gint64 machine_id);
+/* A scan taken at epoch E is stale for a machine whose work settled after E. */
+guint64 cohort_daemon_epoch(CohortDaemon *self);
+gboolean cohort_daemon_settled_since(CohortDaemon *self, gint64 machine_id, guint64 epoch);
+/* Starts reconcile (now, on events, on a timer) and the reaper. */
+void cohort_daemon_start(CohortDaemon *self);
 /* Records an audit entry; a failure to record is logged, never fatal. */
 void cohort_daemon_audit(CohortDaemon *self, const gchar *actor, const gchar *action,
                          const gchar *target, const GError *result);

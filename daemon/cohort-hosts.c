@@ -8,11 +8,41 @@
 
 struct _CohortHosts {
     GPtrArray *hosts; /* of CohortHost */
+    gchar *owner;
+    GHashTable *templates; /* borrowed from the daemon, for the base check on reconnect */
+    GMainContext *context;
+    CohortHostsDomainEventFunc domain_event;
+    CohortHostsStateFunc changed;
+    gpointer user_data;
 };
+
+/* What libvirt's event thread hands to the main context. */
+typedef struct {
+    CohortHosts *hosts;
+    gint64 host_id;
+    virConnectPtr conn; /* the connection the event came from */
+    gchar *domain_name; /* NULL for a closed connection */
+    gint event;
+} CohortHostsEvent;
+
+static void
+cohort_hosts_event_free(CohortHostsEvent *ev)
+{
+    g_free(ev->domain_name);
+    g_free(ev);
+}
+
+static gboolean cohort_hosts_connect(CohortHosts *self, CohortHost *host, GError **error);
 
 static void
 cohort_host_free(CohortHost *host)
 {
+    if (host->reconnect != NULL) {
+        g_source_destroy(host->reconnect);
+        g_source_unref(host->reconnect);
+    }
+    g_ptr_array_unref(host->retired);
+    g_free(host->pool);
     g_free(host->name);
     g_free(host->uri);
     g_free(host->state);
@@ -36,38 +66,242 @@ cohort_hosts_free(CohortHosts *self)
     if (self == NULL)
         return;
     g_ptr_array_unref(self->hosts);
+    if (self->context != NULL)
+        g_main_context_unref(self->context);
+    g_free(self->owner);
     g_free(self);
+}
+
+void
+cohort_hosts_set_owner(CohortHosts *self, const gchar *owner)
+{
+    g_free(self->owner);
+    self->owner = g_strdup(owner);
+}
+
+void
+cohort_hosts_set_handlers(CohortHosts *self, GMainContext *context,
+                          CohortHostsDomainEventFunc domain_event, CohortHostsStateFunc changed,
+                          gpointer user_data)
+{
+    self->context = g_main_context_ref(context);
+    self->domain_event = domain_event;
+    self->changed = changed;
+    self->user_data = user_data;
+}
+
+void
+cohort_hosts_drain(CohortHosts *self, CohortHost *host)
+{
+    host->draining = TRUE;
+    if (g_strcmp0(host->state, "down") != 0) {
+        g_free(host->state);
+        host->state = g_strdup("draining");
+    }
+}
+
+/* --- libvirt events, from its event thread to the main context ---------------------- */
+
+static gboolean cohort_hosts_reconnect_cb(gpointer user_data);
+
+static void
+cohort_hosts_schedule_reconnect(CohortHosts *self, CohortHost *host)
+{
+    if (host->reconnect != NULL)
+        return;
+    host->reconnect_delay_s =
+        host->reconnect_delay_s == 0 ? 1 : MIN(host->reconnect_delay_s * 2, 60);
+    host->reconnect = g_timeout_source_new_seconds(host->reconnect_delay_s);
+    g_source_set_callback(host->reconnect, cohort_hosts_reconnect_cb, host, NULL);
+    g_source_attach(host->reconnect, self->context);
+}
+
+static gboolean
+cohort_hosts_event_dispatch(gpointer user_data)
+{
+    CohortHostsEvent *ev = user_data;
+    CohortHosts *self = ev->hosts;
+    CohortHost *host = cohort_hosts_lookup_by_id(self, ev->host_id);
+
+    /* an event from a connection that was already replaced says nothing about the host */
+    if (host == NULL || host->prov == NULL ||
+        cohort_provisioner_get_connection(host->prov) != ev->conn)
+        return G_SOURCE_REMOVE;
+    if (ev->domain_name != NULL) {
+        if (self->domain_event != NULL)
+            self->domain_event(host, ev->domain_name, ev->event, self->user_data);
+        return G_SOURCE_REMOVE;
+    }
+    if (g_strcmp0(host->state, "down") == 0)
+        return G_SOURCE_REMOVE;
+    g_warning("host %s: the connection to libvirt is lost; reconnecting", host->name);
+    g_free(host->state);
+    host->state = g_strdup("down");
+    g_free(host->last_error);
+    host->last_error = g_strdup("the connection to libvirt was lost");
+    host->reconnect_delay_s = 0;
+    cohort_hosts_schedule_reconnect(self, host);
+    if (self->changed != NULL)
+        self->changed(host, self->user_data);
+    return G_SOURCE_REMOVE;
+}
+
+static void
+cohort_hosts_event_post(CohortHosts *self, gint64 host_id, virConnectPtr conn,
+                        const gchar *domain_name, gint event)
+{
+    CohortHostsEvent *ev = g_new0(CohortHostsEvent, 1);
+
+    ev->hosts = self;
+    ev->host_id = host_id;
+    ev->conn = conn;
+    ev->domain_name = g_strdup(domain_name);
+    ev->event = event;
+    g_main_context_invoke_full(self->context, G_PRIORITY_DEFAULT, cohort_hosts_event_dispatch, ev,
+                               (GDestroyNotify)cohort_hosts_event_free);
+}
+
+typedef struct {
+    CohortHosts *hosts;
+    gint64 host_id;
+} CohortHostsWatch;
+
+static int
+cohort_hosts_on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int detail, void *opaque)
+{
+    CohortHostsWatch *watch = opaque;
+    cohort_hosts_event_post(watch->hosts, watch->host_id, conn, virDomainGetName(dom), event);
+    return 0;
+}
+
+static void
+cohort_hosts_on_close(virConnectPtr conn, int reason, void *opaque)
+{
+    CohortHostsWatch *watch = opaque;
+    cohort_hosts_event_post(watch->hosts, watch->host_id, conn, NULL, reason);
+}
+
+/* Keepalive notices a dead peer; the close callback and domain events arrive through libvirt's
+ * event thread. Drivers without them (the embedded test driver) simply do not call. */
+static void
+cohort_hosts_watch(CohortHosts *self, CohortHost *host, virConnectPtr conn)
+{
+    CohortHostsWatch *watch;
+
+    if (self->context == NULL)
+        return;
+    if (virConnectSetKeepAlive(conn, 5, 3) < 0)
+        g_debug("host %s: no keepalive: %s", host->name, virGetLastErrorMessage());
+    watch = g_new0(CohortHostsWatch, 1);
+    watch->hosts = self;
+    watch->host_id = host->id;
+    if (virConnectRegisterCloseCallback(conn, cohort_hosts_on_close, watch, g_free) < 0) {
+        g_debug("host %s: no close callback: %s", host->name, virGetLastErrorMessage());
+        g_free(watch);
+    }
+    watch = g_new0(CohortHostsWatch, 1);
+    watch->hosts = self;
+    watch->host_id = host->id;
+    if (virConnectDomainEventRegisterAny(conn, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+                                         VIR_DOMAIN_EVENT_CALLBACK(cohort_hosts_on_lifecycle),
+                                         watch, g_free) < 0) {
+        g_debug("host %s: no domain events: %s", host->name, virGetLastErrorMessage());
+        g_free(watch);
+    }
+}
+
+static gboolean
+cohort_hosts_reconnect_cb(gpointer user_data)
+{
+    CohortHost *host = user_data;
+    g_autoptr(GError) error = NULL;
+    CohortHosts *self = NULL;
+
+    g_source_unref(host->reconnect);
+    host->reconnect = NULL;
+    self = host->registry;
+    if (!cohort_hosts_connect(self, host, &error)) {
+        g_free(host->last_error);
+        host->last_error = g_strdup(error->message);
+        g_debug("host %s still down: %s", host->name, error->message);
+        cohort_hosts_schedule_reconnect(self, host);
+        return G_SOURCE_REMOVE;
+    }
+    g_message("host %s is back", host->name);
+    host->reconnect_delay_s = 0;
+    if (self->changed != NULL)
+        self->changed(host, self->user_data);
+    return G_SOURCE_REMOVE;
+}
+
+/* Opens a new connection and provisioner for @host; the old provisioner is retired, not
+ * freed: a worker may still be using it (its calls fail at once on the dead connection). */
+static gboolean
+cohort_hosts_connect(CohortHosts *self, CohortHost *host, GError **error)
+{
+    g_autoptr(virConnect) conn = cohort_virt_connect(host->uri, error);
+    CohortProvisioner *prov;
+
+    if (conn == NULL)
+        return FALSE;
+    prov = cohort_provisioner_new(conn, host->pool, error);
+    if (prov == NULL)
+        return FALSE;
+    cohort_provisioner_set_owner(prov, self->owner);
+    if (host->prov != NULL)
+        g_ptr_array_add(host->retired, host->prov);
+    host->prov = prov;
+    g_free(host->state);
+    host->state = g_strdup(host->draining ? "draining" : "up");
+    g_clear_pointer(&host->last_error, g_free);
+    g_hash_table_remove_all(host->bases);
+    if (self->templates != NULL) {
+        GHashTableIter iter;
+        gpointer key;
+        gpointer value;
+        g_hash_table_iter_init(&iter, self->templates);
+        while (g_hash_table_iter_next(&iter, &key, &value)) {
+            if (cohort_provisioner_base_exists(prov, value))
+                g_hash_table_add(host->bases, g_strdup(key));
+        }
+    }
+    cohort_hosts_watch(self, host, conn);
+    return TRUE;
 }
 
 CohortHost *
 cohort_hosts_add(CohortHosts *self, CohortHostRow *row, GHashTable *templates)
 {
     g_autoptr(GError) error = NULL;
-    g_autoptr(virConnect) conn = NULL;
     CohortHost *host = g_new0(CohortHost, 1);
 
+    host->registry = self;
     host->id = row->id;
     host->name = g_strdup(row->name);
     host->uri = g_strdup(row->uri);
+    host->pool = g_strdup(row->pool);
     host->cpu_ratio = row->cpu_ratio > 0 ? row->cpu_ratio : 1.0;
     host->memory_ratio = row->memory_ratio > 0 ? row->memory_ratio : 1.0;
+    host->draining = g_strcmp0(row->state, "draining") == 0;
     host->bases = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    host->retired = g_ptr_array_new_with_free_func((GDestroyNotify)cohort_provisioner_free);
     g_ptr_array_add(self->hosts, host);
+    if (templates != NULL)
+        self->templates = templates;
 
-    conn = cohort_virt_connect(row->uri, &error);
-    if (conn != NULL)
-        host->prov = cohort_provisioner_new(conn, row->pool, &error);
-    if (host->prov == NULL) {
+    if (!cohort_hosts_connect(self, host, &error)) {
         g_warning("host %s (%s) is down: %s", row->name, row->uri, error->message);
         host->last_error = g_strdup(error->message);
         host->state = g_strdup("down");
         host->vcpus = row->vcpus;
         host->memory_mib = row->memory_mib;
+        if (self->context != NULL)
+            cohort_hosts_schedule_reconnect(self, host);
         return host;
     }
     if (row->vcpus == 0 || row->memory_mib == 0) {
         virNodeInfo info;
-        if (virNodeGetInfo(conn, &info) == 0) {
+        if (virNodeGetInfo(cohort_provisioner_get_connection(host->prov), &info) == 0) {
             if (row->vcpus == 0)
                 row->vcpus = info.cpus;
             if (row->memory_mib == 0)
@@ -76,17 +310,6 @@ cohort_hosts_add(CohortHosts *self, CohortHostRow *row, GHashTable *templates)
     }
     host->vcpus = row->vcpus;
     host->memory_mib = row->memory_mib;
-    host->state = g_strdup(g_strcmp0(row->state, "draining") == 0 ? "draining" : "up");
-    if (templates != NULL) {
-        GHashTableIter iter;
-        gpointer key;
-        gpointer value;
-        g_hash_table_iter_init(&iter, templates);
-        while (g_hash_table_iter_next(&iter, &key, &value)) {
-            if (cohort_provisioner_base_exists(host->prov, value))
-                g_hash_table_add(host->bases, g_strdup(key));
-        }
-    }
     g_message("host %s (%s): %u vCPUs, %" G_GUINT64_FORMAT " MiB, %u template bases", host->name,
               host->uri, host->vcpus, host->memory_mib, g_hash_table_size(host->bases));
     return host;

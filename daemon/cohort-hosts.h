@@ -11,7 +11,10 @@
 
 G_BEGIN_DECLS
 
+typedef struct _CohortHosts CohortHosts;
+
 typedef struct {
+    CohortHosts *registry;
     gint64 id;
     gchar *name;
     gchar *uri;
@@ -20,14 +23,30 @@ typedef struct {
     guint64 memory_mib;
     gdouble cpu_ratio;
     gdouble memory_ratio;
-    CohortProvisioner *prov; /* NULL while the host is unreachable */
+    gchar *pool;
+    CohortProvisioner *prov; /* NULL until the host was first reached */
     GHashTable *bases;       /* template names whose base volume the host holds */
     gchar *last_error;
+    gboolean draining;       /* kept across a lost connection */
+    guint reconnect_delay_s; /* backoff: doubles up to a minute */
+    GSource *reconnect;      /* the pending reconnect attempt, if any */
+    GPtrArray *retired;      /* provisioners of lost connections: workers may still hold one */
 } CohortHost;
 
-typedef struct _CohortHosts CohortHosts;
+/* Main context: a lifecycle event of a domain on @host; @host came up or went down. */
+typedef void (*CohortHostsDomainEventFunc)(CohortHost *host, const gchar *domain_name, gint event,
+                                           gpointer user_data);
+typedef void (*CohortHostsStateFunc)(CohortHost *host, gpointer user_data);
 
 CohortHosts *cohort_hosts_new(void);
+/* The installation whose machines the provisioners may touch (see the machine tag). */
+void cohort_hosts_set_owner(CohortHosts *self, const gchar *owner);
+/* libvirt's events, delivered in @context (needs cohort_virt_events_init() first). */
+void cohort_hosts_set_handlers(CohortHosts *self, GMainContext *context,
+                               CohortHostsDomainEventFunc domain_event,
+                               CohortHostsStateFunc changed, gpointer user_data);
+/* Marks the host draining (kept when its connection comes back). */
+void cohort_hosts_drain(CohortHosts *self, CohortHost *host);
 void cohort_hosts_free(CohortHosts *self);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(CohortHosts, cohort_hosts_free)
 

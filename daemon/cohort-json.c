@@ -53,6 +53,8 @@ cohort_json_host(const CohortHost *host, const gchar *pool, guint used_vcpus,
     json_builder_set_member_name(b, "memory_ratio");
     json_builder_add_double_value(b, host->memory_ratio);
     cohort_json_add_string(b, "state", host->state);
+    json_builder_set_member_name(b, "draining");
+    json_builder_add_boolean_value(b, host->draining);
     cohort_json_add_int(b, "used_vcpus", used_vcpus);
     cohort_json_add_int(b, "used_memory_mib", (gint64)used_memory_mib);
     cohort_json_add_string(b, "error", host->last_error);

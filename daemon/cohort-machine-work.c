@@ -16,6 +16,8 @@ typedef struct {
     gchar *display_name;
     gchar *vnc_password;
     gchar *previous_state;
+    gchar *transitional_state; /* the row's state while the work runs, NULL for none */
+    gboolean orphan;           /* a tagged domain without a row: nothing to record */
     guint vcpus;
     guint64 memory_mib;
     CohortProvisioner *prov; /* borrowed: hosts outlive the workers */
@@ -33,6 +35,7 @@ cohort_machine_work_free(CohortMachineWork *work)
     g_free(work->display_name);
     g_free(work->vnc_password);
     g_free(work->previous_state);
+    g_free(work->transitional_state);
     g_free(work->vnc_listen);
     g_free(work);
 }
@@ -109,6 +112,11 @@ cohort_machine_work_state_after(CohortMachineWork *work, const GError *error)
             return "running";
         }
     }
+    /* the host went away mid-way: the row keeps its intent, and reconcile finishes the work
+     * when the host is back */
+    if (g_error_matches(error, COHORT_ERROR, COHORT_ERROR_HOST_UNAVAILABLE) &&
+        work->transitional_state != NULL)
+        return work->transitional_state;
     /* a machine that could not be made or remade is failed; one that could not be started
      * or stopped stays as it was, with the reason */
     switch (work->op) {
@@ -164,6 +172,20 @@ cohort_machine_work_done(gpointer item, const GError *error, gpointer user_data)
     g_autoptr(GError) error_local = NULL;
     const gchar *state = cohort_machine_work_state_after(work, error);
 
+    cohort_daemon_inflight_remove(d, work->machine_id);
+    if (work->orphan) {
+        if (error != NULL)
+            g_warning("removing %s, left without a row: %s", work->domain_name, error->message);
+        else
+            g_message("removed %s, a machine of this installation without a row",
+                      work->domain_name);
+        return;
+    }
+    /* running time: a run opens when the machine runs, closes when it stops or goes */
+    if (g_strcmp0(state, "running") == 0 && error == NULL)
+        cohort_store_machine_run_begin(d->store, work->machine_id, NULL);
+    else if (g_strcmp0(state, "running") != 0)
+        cohort_store_machine_run_end(d->store, work->machine_id, NULL);
     if (error != NULL)
         g_log_structured(G_LOG_DOMAIN, G_LOG_LEVEL_WARNING, "COHORT_COHORT", work->cohort,
                          "COHORT_MACHINE", work->domain_name, "MESSAGE", "%s: %s",
@@ -175,19 +197,22 @@ cohort_machine_work_done(gpointer item, const GError *error, gpointer user_data)
         cohort_machine_work_job_progress(d, work, error);
 }
 
-gboolean
-cohort_machine_work_push(CohortDaemon *d, const CohortMachineRow *row, CohortMachineOp op,
-                         gint64 job_id, GError **error)
+static gboolean
+cohort_machine_work_push_full(CohortDaemon *d, const CohortMachineRow *row, CohortMachineOp op,
+                              gint64 job_id, const gchar *transitional, gboolean orphan,
+                              GError **error)
 {
     CohortHost *host = cohort_hosts_lookup_by_id(d->hosts, row->host_id);
     CohortTemplate *tmpl = g_hash_table_lookup(d->templates, row->template_name);
     g_autoptr(CohortUserRow) trainee = NULL;
     CohortMachineWork *work;
 
-    if (host == NULL || host->prov == NULL) {
+    if (host == NULL || host->prov == NULL || g_strcmp0(host->state, "down") == 0) {
         g_set_error(error, COHORT_ERROR, COHORT_ERROR_HOST_UNAVAILABLE,
-                    "host %s of machine %s is not reachable now; try again later",
-                    row->host_name != NULL ? row->host_name : "(none)", row->name);
+                    "host %s of machine %s is down (%s); cohortd reconnects by itself: try "
+                    "again in a minute",
+                    row->host_name != NULL ? row->host_name : "(none)", row->name,
+                    host != NULL && host->last_error != NULL ? host->last_error : "not connected");
         return FALSE;
     }
     if (tmpl == NULL && (op == COHORT_MACHINE_OP_CREATE || op == COHORT_MACHINE_OP_RESET)) {
@@ -196,7 +221,8 @@ cohort_machine_work_push(CohortDaemon *d, const CohortMachineRow *row, CohortMac
                     row->name);
         return FALSE;
     }
-    trainee = cohort_store_user_get_by_id(d->store, row->user_id, NULL);
+    if (!orphan)
+        trainee = cohort_store_user_get_by_id(d->store, row->user_id, NULL);
     work = g_new0(CohortMachineWork, 1);
     work->daemon = d;
     work->op = op;
@@ -208,15 +234,51 @@ cohort_machine_work_push(CohortDaemon *d, const CohortMachineRow *row, CohortMac
     work->display_name = g_strdup(trainee != NULL ? trainee->display_name : NULL);
     work->vnc_password = g_strdup(row->vnc_password);
     work->previous_state = g_strdup(row->state);
+    work->transitional_state = g_strdup(transitional);
+    work->orphan = orphan;
     work->vcpus = row->vcpus;
     work->memory_mib = row->memory_mib;
     work->prov = host->prov;
     work->tmpl = tmpl;
     work->vnc_listen = g_strdup(d->settings.vnc_listen);
     work->stop_timeout_s = d->settings.stop_timeout_s;
+    cohort_daemon_inflight_add(d, row->id);
     cohort_jobs_push(d->jobs, cohort_machine_work_run, cohort_machine_work_done, work,
                      (GDestroyNotify)cohort_machine_work_free, NULL);
     return TRUE;
+}
+
+gboolean
+cohort_machine_work_push(CohortDaemon *d, const CohortMachineRow *row, CohortMachineOp op,
+                         gint64 job_id, GError **error)
+{
+    static const gchar *transitional[] = {
+        [COHORT_MACHINE_OP_CREATE] = "provisioning",
+        [COHORT_MACHINE_OP_START] = NULL,
+        [COHORT_MACHINE_OP_STOP] = NULL,
+        [COHORT_MACHINE_OP_REBOOT] = NULL,
+        [COHORT_MACHINE_OP_RESET] = "provisioning",
+        [COHORT_MACHINE_OP_TEARDOWN] = "reclaiming",
+    };
+    return cohort_machine_work_push_full(d, row, op, job_id, transitional[op], FALSE, error);
+}
+
+gboolean
+cohort_machine_work_push_orphan(CohortDaemon *d, gint64 host_id, const gchar *domain_name,
+                                gint64 machine_id, GError **error)
+{
+    g_autoptr(CohortHostRow) host = cohort_store_host_get_by_id(d->store, host_id, error);
+    CohortMachineRow row = {
+        .id = machine_id,
+        .name = (gchar *)domain_name,
+        .host_id = host_id,
+        .host_name = host != NULL ? host->name : NULL,
+        .state = (gchar *)"orphan",
+    };
+
+    if (host == NULL)
+        return FALSE;
+    return cohort_machine_work_push_full(d, &row, COHORT_MACHINE_OP_TEARDOWN, 0, NULL, TRUE, error);
 }
 
 gint64
@@ -226,7 +288,7 @@ cohort_machine_work_job_new(CohortDaemon *d, const CohortUserRow *actor, const g
     g_autoptr(CohortJobRow) job = g_new0(CohortJobRow, 1);
 
     job->kind = g_strdup(kind);
-    job->user_id = actor->id;
+    job->user_id = actor != NULL ? actor->id : 0;
     job->target = g_strdup(target);
     job->state = g_strdup(total == 0 ? "done" : "queued");
     job->total = total;

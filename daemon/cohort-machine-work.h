@@ -19,7 +19,11 @@ typedef enum {
  * job @job_id when > 0. */
 gboolean cohort_machine_work_push(CohortDaemon *d, const CohortMachineRow *row, CohortMachineOp op,
                                   gint64 job_id, GError **error);
-/* A new job row of @total items. */
+/* Tears down a domain that carries this installation's tag but has no row (a lost
+ * database, a row removed by hand): nothing is recorded. */
+gboolean cohort_machine_work_push_orphan(CohortDaemon *d, gint64 host_id, const gchar *domain_name,
+                                         gint64 machine_id, GError **error);
+/* A new job row of @total items; @actor NULL for cohortd itself (the reaper). */
 gint64 cohort_machine_work_job_new(CohortDaemon *d, const CohortUserRow *actor, const gchar *kind,
                                    const gchar *target, guint total, GError **error);
 

@@ -2,6 +2,7 @@
 
 #include "config.h"
 
+#include "cohort-crash.h"
 #include "cohort-error.h"
 #include "cohort-names.h"
 #include "cohort-provision.h"
@@ -14,6 +15,7 @@ struct _CohortProvisioner {
     virConnectPtr conn;
     virStoragePoolPtr pool;
     gchar *pool_name;
+    gchar *owner; /* the cohortd instance whose machines these are; NULL: any */
 };
 
 static const gchar *cohort_provision_step_names[] = {
@@ -72,6 +74,7 @@ cohort_provisioner_free(CohortProvisioner *self)
     virStoragePoolFree(self->pool);
     virConnectClose(self->conn);
     g_free(self->pool_name);
+    g_free(self->owner);
     g_free(self);
 }
 
@@ -307,6 +310,7 @@ cohort_provisioner_overlay_create(CohortProvisioner *self, CohortTemplate *tmpl,
         cohort_provision_set_step_error(error, COHORT_PROVISION_STEP_OVERLAY_CREATE, name);
         return NULL;
     }
+    cohort_crash_point("overlay-created");
     {
         g_autofree gchar *path = virStorageVolGetPath(vol);
         if (path == NULL) {
@@ -348,8 +352,15 @@ cohort_provisioner_overlay_delete(CohortProvisioner *self, const gchar *domain_n
 
 /* --- domains ------------------------------------------------------------------------- */
 
+void
+cohort_provisioner_set_owner(CohortProvisioner *self, const gchar *owner)
+{
+    g_free(self->owner);
+    self->owner = g_strdup(owner);
+}
+
 gint64
-cohort_provisioner_domain_get_machine_id(virDomainPtr dom)
+cohort_provisioner_domain_get_tag(virDomainPtr dom, gchar **owner)
 {
     g_autofree gchar *xml =
         virDomainGetMetadata(dom, VIR_DOMAIN_METADATA_ELEMENT, COHORT_MACHINE_XMLNS, 0);
@@ -358,6 +369,8 @@ cohort_provisioner_domain_get_machine_id(virDomainPtr dom)
     g_autofree gchar *id = NULL;
     gint64 value = 0;
 
+    if (owner != NULL)
+        *owner = NULL;
     if (xml == NULL)
         return 0;
     doc = cohort_xml_parse_memory(xml, strlen(xml), "domain metadata", "machine", &error);
@@ -369,7 +382,27 @@ cohort_provisioner_domain_get_machine_id(virDomainPtr dom)
     id = (gchar *)xmlGetProp(xmlDocGetRootElement(doc), BAD_CAST "id");
     if (id == NULL || !g_ascii_string_to_signed(id, 10, 1, G_MAXINT64, &value, NULL))
         return 0;
+    if (owner != NULL)
+        *owner = (gchar *)xmlGetProp(xmlDocGetRootElement(doc), BAD_CAST "owner");
     return value;
+}
+
+gint64
+cohort_provisioner_domain_get_machine_id(virDomainPtr dom)
+{
+    return cohort_provisioner_domain_get_tag(dom, NULL);
+}
+
+/* Whether @dom carries Cohort's tag of this provisioner's owner; its machine id then. */
+static gint64
+cohort_provision_domain_owned_id(CohortProvisioner *self, virDomainPtr dom)
+{
+    g_autofree gchar *owner = NULL;
+    gint64 id = cohort_provisioner_domain_get_tag(dom, &owner);
+
+    if (id > 0 && self->owner != NULL && g_strcmp0(owner, self->owner) != 0)
+        return 0;
+    return id;
 }
 
 /* The domain named @name when it is machine @machine_id's; NULL with @error unset when there
@@ -379,6 +412,7 @@ cohort_provision_domain_lookup_owned(CohortProvisioner *self, const gchar *name,
                                      GError **error)
 {
     g_autoptr(virDomain) dom = virDomainLookupByName(self->conn, name);
+    g_autofree gchar *tag_owner = NULL;
     gint64 owner;
 
     if (dom == NULL) {
@@ -388,12 +422,19 @@ cohort_provision_domain_lookup_owned(CohortProvisioner *self, const gchar *name,
         }
         return NULL;
     }
-    owner = cohort_provisioner_domain_get_machine_id(dom);
+    owner = cohort_provisioner_domain_get_tag(dom, &tag_owner);
     if (owner == 0) {
         g_set_error(error, COHORT_ERROR, COHORT_ERROR_CONFLICT,
                     "domain '%s' exists and does not carry Cohort's tag; Cohort never touches "
                     "it: rename it or remove it yourself",
                     name);
+        return NULL;
+    }
+    if (self->owner != NULL && g_strcmp0(tag_owner, self->owner) != 0) {
+        g_set_error(error, COHORT_ERROR, COHORT_ERROR_CONFLICT,
+                    "domain '%s' belongs to another Cohort installation (%s); this one never "
+                    "touches it",
+                    name, tag_owner != NULL ? tag_owner : "no owner");
         return NULL;
     }
     if (owner != machine_id) {
@@ -425,7 +466,12 @@ cohort_provisioner_domain_define(CohortProvisioner *self, CohortTemplate *tmpl,
             spec->domain_name);
         return FALSE;
     }
-    xml = cohort_template_render(tmpl, spec, error);
+    {
+        CohortMachineSpec spec_owned = *spec;
+        if (spec_owned.owner == NULL)
+            spec_owned.owner = self->owner;
+        xml = cohort_template_render(tmpl, &spec_owned, error);
+    }
     if (xml == NULL)
         return FALSE;
     dom = virDomainDefineXMLFlags(self->conn, xml, VIR_DOMAIN_DEFINE_VALIDATE);
@@ -434,6 +480,7 @@ cohort_provisioner_domain_define(CohortProvisioner *self, CohortTemplate *tmpl,
                                         spec->domain_name);
         return FALSE;
     }
+    cohort_crash_point("domain-defined");
     return TRUE;
 }
 
@@ -464,6 +511,7 @@ cohort_provisioner_domain_start(CohortProvisioner *self, const gchar *domain_nam
         cohort_provision_set_step_error(error, COHORT_PROVISION_STEP_DOMAIN_START, domain_name);
         return FALSE;
     }
+    cohort_crash_point("domain-started");
     return TRUE;
 }
 
@@ -598,9 +646,14 @@ cohort_provisioner_machine_teardown(CohortProvisioner *self, const gchar *domain
 {
     if (!cohort_provisioner_domain_destroy(self, domain_name, machine_id, error))
         return FALSE;
+    cohort_crash_point("domain-destroyed");
     if (!cohort_provisioner_domain_undefine(self, domain_name, machine_id, error))
         return FALSE;
-    return cohort_provisioner_overlay_delete(self, domain_name, error);
+    cohort_crash_point("domain-undefined");
+    if (!cohort_provisioner_overlay_delete(self, domain_name, error))
+        return FALSE;
+    cohort_crash_point("overlay-deleted");
+    return TRUE;
 }
 
 /* --- listing ------------------------------------------------------------------------- */
@@ -623,7 +676,7 @@ cohort_provisioner_list_owned_domains(CohortProvisioner *self, GError **error)
         return NULL;
     }
     for (int i = 0; i < n; i++) {
-        if (cohort_provisioner_domain_get_machine_id(doms[i]) > 0)
+        if (cohort_provision_domain_owned_id(self, doms[i]) > 0)
             g_ptr_array_add(names, g_strdup(virDomainGetName(doms[i])));
         virDomainFree(doms[i]);
     }

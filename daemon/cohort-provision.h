@@ -63,6 +63,12 @@ gboolean cohort_provisioner_domain_destroy(CohortProvisioner *self, const gchar 
 gboolean cohort_provisioner_domain_undefine(CohortProvisioner *self, const gchar *domain_name,
                                             gint64 machine_id, GError **error);
 
+/* Machines of one cohortd installation carry its UUID in their tag; a provisioner with an
+ * owner touches only those (and lists only those as owned). */
+void cohort_provisioner_set_owner(CohortProvisioner *self, const gchar *owner);
+/* The machine id in @dom's Cohort tag (and the tag's owner, NULL when none); 0 when the
+ * domain carries no tag. */
+gint64 cohort_provisioner_domain_get_tag(virDomainPtr dom, gchar **owner);
 /* The machine id in @dom's Cohort tag; 0 when the domain carries none (not ours). */
 gint64 cohort_provisioner_domain_get_machine_id(virDomainPtr dom);
 /* Names of every domain on the host that carries Cohort's tag, sorted. */

@@ -303,8 +303,7 @@ cohort_service_host_drain(CohortDaemon *d, const CohortUserRow *actor, const gch
     if (!cohort_store_host_set_state(d->store, host->id, "draining", error))
         return NULL;
     /* a draining host keeps its machines and takes no new ones */
-    g_free(host->state);
-    host->state = g_strdup("draining");
+    cohort_hosts_drain(d->hosts, host);
     cohort_daemon_audit(d, actor->login, "host.drain", name, NULL);
     return cohort_service_host_json(d, host, error);
 }

@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include "cohort-auth.h"
+#include "cohort-crash.h"
 #include "cohort-error.h"
 #include "cohort-json.h"
 #include "cohort-machine-work.h"
@@ -605,6 +606,7 @@ cohort_service_cohort_provision(CohortDaemon *d, const CohortUserRow *actor, con
         cohort_store_rollback(d->store);
         return NULL;
     }
+    cohort_crash_point("rows-written");
     for (guint i = 0; i < rows->len; i++) {
         CohortMachineRow *row = g_ptr_array_index(rows, i);
         GError *error_local = NULL;
@@ -626,41 +628,56 @@ cohort_service_cohort_reclaim(CohortDaemon *d, const CohortUserRow *actor, const
 {
     g_autoptr(CohortCohortRow) cohort =
         cohort_service_cohort_lookup(d, actor, slug, COHORT_ACTION_COHORT_MANAGE, error);
-    g_autoptr(GPtrArray) machines = NULL;
-    g_autoptr(GPtrArray) failed_names = g_ptr_array_new_with_free_func(g_free);
-    g_autoptr(GPtrArray) failures = g_ptr_array_new_with_free_func((GDestroyNotify)g_error_free);
-    guint busy = 0;
     gint64 job_id;
 
     if (cohort == NULL)
         return NULL;
+    job_id = cohort_service_cohort_reclaim_start(d, actor, cohort, error);
+    if (job_id == 0)
+        return NULL;
+    return cohort_service_job_answer(job_id);
+}
+
+gint64
+cohort_service_cohort_reclaim_start(CohortDaemon *d, const CohortUserRow *actor,
+                                    CohortCohortRow *cohort, GError **error)
+{
+    g_autoptr(GPtrArray) machines = NULL;
+    g_autoptr(GPtrArray) failed_names = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GPtrArray) failures = g_ptr_array_new_with_free_func((GDestroyNotify)g_error_free);
+    const gchar *who = actor != NULL ? actor->login : "system";
+    const gchar *slug = cohort->slug;
+    guint busy = 0;
+    gint64 job_id;
+
     machines = cohort_store_machine_list(d->store, cohort->id, 0, 0, FALSE, error);
     if (machines == NULL)
-        return NULL;
+        return 0;
     for (guint i = 0; i < machines->len; i++) {
         CohortMachineRow *m = g_ptr_array_index(machines, i);
-        if (g_strcmp0(m->state, "provisioning") == 0 || g_strcmp0(m->state, "reclaiming") == 0)
+        if (cohort_daemon_inflight_contains(d, m->id))
             busy++;
     }
-    /* a machine being made or removed is in a worker's hands; reclaim after that */
+    /* a machine in a worker's hands is reclaimed after that work */
     if (busy > 0) {
         g_set_error(error, COHORT_ERROR, COHORT_ERROR_CONFLICT,
-                    "%u machines of cohort '%s' are being provisioned or reclaimed; reclaim "
-                    "again when that work is done",
+                    "%u machines of cohort '%s' are being provisioned, changed or reclaimed; "
+                    "reclaim again when that work is done",
                     busy, slug);
-        return NULL;
+        return 0;
     }
     job_id = cohort_machine_work_job_new(d, actor, "reclaim", slug, machines->len, error);
     if (job_id == 0)
-        return NULL;
+        return 0;
     /* the cohort takes no new machines from now on */
     g_free(cohort->state);
     cohort->state = g_strdup("reclaimed");
     if (!cohort_store_cohort_update(d->store, cohort, error))
-        return NULL;
+        return 0;
     for (guint i = 0; i < machines->len; i++) {
         CohortMachineRow *m = g_ptr_array_index(machines, i);
         GError *error_local = NULL;
+        /* intent first: the row says reclaiming before libvirt is touched */
         if (!cohort_store_machine_set_state(d->store, m->id, "reclaiming", NULL, &error_local) ||
             !cohort_machine_work_push(d, m, COHORT_MACHINE_OP_TEARDOWN, job_id, &error_local)) {
             /* failed, not stuck in reclaiming: a later reclaim tries it again */
@@ -670,7 +687,7 @@ cohort_service_cohort_reclaim(CohortDaemon *d, const CohortUserRow *actor, const
         }
     }
     if (!cohort_service_job_fail_early(d, job_id, failed_names, failures, error))
-        return NULL;
-    cohort_daemon_audit(d, actor->login, "cohort.reclaim", slug, NULL);
-    return cohort_service_job_answer(job_id);
+        return 0;
+    cohort_daemon_audit(d, who, "cohort.reclaim", slug, NULL);
+    return job_id;
 }

@@ -24,4 +24,9 @@ const gchar *cohort_service_cohort_state(const CohortCohortRow *cohort);
 CohortMachineRow *cohort_service_machine_new(CohortDaemon *d, const CohortCohortRow *cohort,
                                              const CohortUserRow *trainee, GError **error);
 
+/* Reclaims every machine of @cohort as a job; @actor NULL for cohortd itself (the reaper).
+ * Returns the job id, 0 on error. */
+gint64 cohort_service_cohort_reclaim_start(CohortDaemon *d, const CohortUserRow *actor,
+                                           CohortCohortRow *cohort, GError **error);
+
 G_END_DECLS

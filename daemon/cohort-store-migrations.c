@@ -134,6 +134,18 @@ static const gchar *const cohort_store_migrations[] = {
     "  target TEXT,"
     "  result TEXT NOT NULL CHECK (result <> ''),"
     "  detail TEXT);",
+
+    /* 2: the installation's identity (in every machine's tag), and machines' running time */
+    "CREATE TABLE meta ("
+    "  key TEXT PRIMARY KEY CHECK (key <> ''),"
+    "  value TEXT NOT NULL);"
+
+    "CREATE TABLE machine_runs ("
+    "  id INTEGER PRIMARY KEY,"
+    "  machine_id INTEGER NOT NULL REFERENCES machines(id) ON DELETE CASCADE,"
+    "  started_at TEXT NOT NULL CHECK " IS_TS("started_at") ","
+    "  stopped_at TEXT CHECK " IS_TS_OR_NULL("stopped_at") ");"
+    "CREATE INDEX machine_runs_open ON machine_runs(machine_id) WHERE stopped_at IS NULL;",
 };
 /* clang-format on */
 

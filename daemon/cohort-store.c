@@ -1638,3 +1638,119 @@ cohort_store_audit_list(CohortStore *self, guint limit, GError **error)
                                 (GDestroyNotify)cohort_audit_row_free, "listing the audit log",
                                 error);
 }
+
+/* --- lifecycle: identity, interrupted jobs, running time ------------------------------- */
+
+gchar *
+cohort_store_get_instance_id(CohortStore *self, GError **error)
+{
+    g_autoptr(sqlite3_stmt) insert = NULL;
+    g_autoptr(sqlite3_stmt) select = NULL;
+    g_autofree gchar *fresh = g_uuid_string_random();
+
+    g_return_val_if_fail(self != NULL, NULL);
+
+    /* made once, on first use, and kept for the life of the database */
+    insert = cohort_store_prepare(self,
+                                  "INSERT OR IGNORE INTO meta (key, value) VALUES ('instance', ?1)",
+                                  "instance id", error);
+    if (insert == NULL)
+        return NULL;
+    cohort_store_bind_text(insert, 1, fresh);
+    if (!cohort_store_run(self, insert, "instance id", NULL, NULL, error))
+        return NULL;
+    select = cohort_store_prepare(self, "SELECT value FROM meta WHERE key = 'instance'",
+                                  "instance id", error);
+    if (select == NULL || !cohort_store_step_row(self, select, "instance id", error))
+        return NULL;
+    return cohort_store_column_text(select, 0);
+}
+
+gboolean
+cohort_store_job_fail_unfinished(CohortStore *self, guint *count, GError **error)
+{
+    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autofree gchar *now = cohort_store_now();
+
+    g_return_val_if_fail(self != NULL, FALSE);
+
+    stmt = cohort_store_prepare(self,
+                                "UPDATE jobs SET state = 'failed', finished_at = ?1"
+                                " WHERE state IN ('queued', 'running')",
+                                "unfinished jobs", error);
+    if (stmt == NULL)
+        return FALSE;
+    cohort_store_bind_text(stmt, 1, now);
+    if (!cohort_store_run(self, stmt, "unfinished jobs", NULL, NULL, error))
+        return FALSE;
+    if (count != NULL)
+        *count = (guint)sqlite3_changes(self->db);
+    return TRUE;
+}
+
+gboolean
+cohort_store_machine_run_begin(CohortStore *self, gint64 machine_id, GError **error)
+{
+    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autofree gchar *now = cohort_store_now();
+    g_autofree gchar *what = g_strdup_printf("machine with id %" G_GINT64_FORMAT, machine_id);
+
+    g_return_val_if_fail(self != NULL, FALSE);
+
+    /* at most one open run: a start of a running machine changes nothing */
+    stmt = cohort_store_prepare(self,
+                                "INSERT INTO machine_runs (machine_id, started_at)"
+                                " SELECT ?1, ?2 WHERE NOT EXISTS (SELECT 1 FROM machine_runs"
+                                " WHERE machine_id = ?1 AND stopped_at IS NULL)",
+                                what, error);
+    if (stmt == NULL)
+        return FALSE;
+    cohort_store_bind_int64(stmt, 1, machine_id);
+    cohort_store_bind_text(stmt, 2, now);
+    return cohort_store_run(self, stmt, what, NULL, "machine", error);
+}
+
+gboolean
+cohort_store_machine_run_end(CohortStore *self, gint64 machine_id, GError **error)
+{
+    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autofree gchar *now = cohort_store_now();
+    g_autofree gchar *what = g_strdup_printf("machine with id %" G_GINT64_FORMAT, machine_id);
+
+    g_return_val_if_fail(self != NULL, FALSE);
+
+    stmt = cohort_store_prepare(self,
+                                "UPDATE machine_runs SET stopped_at = ?2"
+                                " WHERE machine_id = ?1 AND stopped_at IS NULL",
+                                what, error);
+    if (stmt == NULL)
+        return FALSE;
+    cohort_store_bind_int64(stmt, 1, machine_id);
+    cohort_store_bind_text(stmt, 2, now);
+    return cohort_store_run(self, stmt, what, NULL, NULL, error);
+}
+
+gdouble
+cohort_store_machine_get_running_hours(CohortStore *self, gint64 cohort_id, gint64 user_id,
+                                       GError **error)
+{
+    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autofree gchar *now = cohort_store_now();
+
+    g_return_val_if_fail(self != NULL, 0);
+
+    stmt = cohort_store_prepare(
+        self,
+        "SELECT COALESCE(SUM((julianday(COALESCE(r.stopped_at, ?3)) - julianday(r.started_at))"
+        " * 24.0), 0) FROM machine_runs r JOIN machines m ON m.id = r.machine_id"
+        " WHERE m.cohort_id = ?1 AND (?2 = 0 OR m.user_id = ?2)",
+        "running hours", error);
+    if (stmt == NULL)
+        return 0;
+    cohort_store_bind_int64(stmt, 1, cohort_id);
+    cohort_store_bind_int64(stmt, 2, user_id);
+    cohort_store_bind_text(stmt, 3, now);
+    if (!cohort_store_step_row(self, stmt, "running hours", error))
+        return 0;
+    return sqlite3_column_double(stmt, 0);
+}

@@ -238,4 +238,16 @@ gboolean cohort_store_audit_insert(CohortStore *self, const gchar *actor, const 
 GPtrArray * /* of CohortAuditRow, newest first, at most @limit */
 cohort_store_audit_list(CohortStore *self, guint limit, GError **error);
 
+/* lifecycle */
+/* This installation's UUID, made on first use: every machine's tag carries it. */
+gchar *cohort_store_get_instance_id(CohortStore *self, GError **error);
+/* Jobs a stopped or killed cohortd left queued or running become failed. */
+gboolean cohort_store_job_fail_unfinished(CohortStore *self, guint *count, GError **error);
+/* Running time: a run opens when a machine starts and closes when it stops or goes. */
+gboolean cohort_store_machine_run_begin(CohortStore *self, gint64 machine_id, GError **error);
+gboolean cohort_store_machine_run_end(CohortStore *self, gint64 machine_id, GError **error);
+/* Machine-hours in a cohort, of one trainee (@user_id > 0) or all, open runs until now. */
+gdouble cohort_store_machine_get_running_hours(CohortStore *self, gint64 cohort_id, gint64 user_id,
+                                               GError **error);
+
 G_END_DECLS

@@ -22,6 +22,33 @@ cohort_virt_init(void)
     }
 }
 
+/* libvirt's own loop rather than libvirt-glib: one dependency less, and the callbacks already
+ * marshal to the main context, so the loop's thread needs no glib integration. */
+static gpointer
+cohort_virt_events_thread(gpointer user_data)
+{
+    for (;;) {
+        if (virEventRunDefaultImpl() < 0)
+            g_warning("libvirt event loop: %s", virGetLastErrorMessage());
+    }
+    return NULL;
+}
+
+void
+cohort_virt_events_init(void)
+{
+    static gsize once = 0;
+
+    if (g_once_init_enter(&once)) {
+        cohort_virt_init();
+        if (virEventRegisterDefaultImpl() < 0)
+            g_warning("cannot register libvirt's event loop: %s", virGetLastErrorMessage());
+        else
+            g_thread_unref(g_thread_new("libvirt-events", cohort_virt_events_thread, NULL));
+        g_once_init_leave(&once, 1);
+    }
+}
+
 static gboolean
 cohort_virt_error_is_connection(const virError *verr)
 {

@@ -136,6 +136,17 @@ cohortd_run(CohortConfig *config)
         g_printerr("cohortd: %s\n", error->message);
         return 1;
     }
+    {
+        /* jobs a killed cohortd left behind are over; reconcile finishes their machines */
+        guint interrupted = 0;
+        if (!cohort_store_job_fail_unfinished(store, &interrupted, &error)) {
+            g_printerr("cohortd: %s\n", error->message);
+            return 1;
+        }
+        if (interrupted > 0)
+            g_message("%u jobs were interrupted by the last stop", interrupted);
+    }
+    cohort_virt_events_init();
     cohort_daemon_settings_init(&settings);
     g_free(settings.templates_dir);
     settings.templates_dir = g_strdup(config->templates_dir);
@@ -146,6 +157,8 @@ cohortd_run(CohortConfig *config)
     settings.default_quota_vcpus = config->quota_vcpus;
     settings.default_quota_memory_mib = config->quota_memory_mib;
     settings.workers = config->workers;
+    settings.reaper_interval_s = config->reaper_interval_s;
+    settings.reconcile_interval_s = config->reconcile_interval_s;
     daemon = cohort_daemon_new(&settings, g_steal_pointer(&store), &error);
     cohort_daemon_settings_clear(&settings);
     if (daemon == NULL) {
@@ -158,6 +171,7 @@ cohortd_run(CohortConfig *config)
         g_printerr("cohortd: %s\n", error->message);
         return 1;
     }
+    cohort_daemon_start(daemon);
     /* the first line on stdout: scripts and tests read the port from it */
     g_print("cohortd: listening on %s\n", cohort_api_get_url(api));
     fflush(stdout);

@@ -686,8 +686,9 @@ test_cohortctl_hosts(void **state)
 {
     Fixture *f = *state;
     const gchar *admin = f->daemon->admin_token;
-    g_autoptr(Run) added = CTL(f, admin, "--json", "host", "add", "lab-extra", "--uri",
-                               "test:///default", "--vcpus", "8", "--memory-mib", "4096");
+    g_autoptr(Run) added =
+        CTL(f, admin, "--json", "host", "add", "lab-extra", "--uri", "test:///default", "--pool",
+            "default-pool", "--vcpus", "8", "--memory-mib", "4096");
     g_autoptr(Run) drained = CTL(f, admin, "--json", "host", "drain", "lab-extra");
     g_autoptr(Run) list = CTL(f, admin, "--json", "host", "list");
     g_autoptr(Run) table = CTL(f, admin, "host", "list");

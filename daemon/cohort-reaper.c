@@ -1,0 +1,56 @@
+#define G_LOG_DOMAIN "cohort-reaper"
+
+#include "config.h"
+
+#include "cohort-error.h"
+#include "cohort-reaper.h"
+#include "cohort-service-private.h"
+
+/* When the cohort's machines go: its end plus the grace hours. */
+static gchar *
+cohort_reaper_due_at(const CohortCohortRow *cohort)
+{
+    g_autoptr(GDateTime) ends = g_date_time_new_from_iso8601(cohort->ends_at, NULL);
+    g_autoptr(GDateTime) due = NULL;
+
+    if (ends == NULL)
+        return NULL;
+    due = g_date_time_add_hours(ends, (gint)cohort->grace_hours);
+    return g_date_time_format(due, "%Y-%m-%dT%H:%M:%SZ");
+}
+
+void
+cohort_reaper_run(CohortDaemon *d)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GPtrArray) cohorts = cohort_store_cohort_list(d->store, 0, 0, &error);
+    g_autofree gchar *now = cohort_store_now();
+
+    if (cohorts == NULL) {
+        g_warning("reaper: %s", error->message);
+        return;
+    }
+    for (guint i = 0; i < cohorts->len; i++) {
+        CohortCohortRow *cohort = g_ptr_array_index(cohorts, i);
+        g_autofree gchar *due = NULL;
+        g_autoptr(GError) error_reclaim = NULL;
+        gint64 job;
+
+        if (g_strcmp0(cohort->state, "reclaimed") == 0)
+            continue;
+        due = cohort_reaper_due_at(cohort);
+        if (due == NULL || g_strcmp0(now, due) < 0)
+            continue;
+        job = cohort_service_cohort_reclaim_start(d, NULL, cohort, &error_reclaim);
+        if (job == 0) {
+            /* busy machines: the next round tries again */
+            g_message("reaper: cohort %s ended at %s: %s", cohort->slug, cohort->ends_at,
+                      error_reclaim->message);
+            continue;
+        }
+        g_log_structured(
+            G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE, "COHORT_COHORT", cohort->slug, "MESSAGE",
+            "reaper: cohort %s ended at %s (grace %u h): reclaiming, job %" G_GINT64_FORMAT,
+            cohort->slug, cohort->ends_at, cohort->grace_hours, job);
+    }
+}

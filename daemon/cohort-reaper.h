@@ -1,0 +1,11 @@
+/* Ends courses: a cohort whose end date plus grace has passed is reclaimed without anyone
+ * asking. */
+#pragma once
+
+#include "cohort-daemon.h"
+
+G_BEGIN_DECLS
+
+void cohort_reaper_run(CohortDaemon *d);
+
+G_END_DECLS

@@ -1,0 +1,269 @@
+#define G_LOG_DOMAIN "cohort-reconcile"
+
+#include "config.h"
+
+#include "cohort-error.h"
+#include "cohort-machine-work.h"
+#include "cohort-names.h"
+#include "cohort-reconcile.h"
+#include "cohort-virt.h"
+
+#define COHORT_RECONCILE_DEBOUNCE_MS 300
+
+typedef struct {
+    gchar *name;
+    gint64 id;
+    gboolean active;
+} CohortScanDomain;
+
+typedef struct {
+    CohortDaemon *daemon;
+    gint64 host_id;
+    CohortProvisioner *prov; /* borrowed: retired provisioners live until cohortd stops */
+    gchar *owner;
+    guint64 epoch;       /* work settled after this is newer than the scan */
+    GHashTable *domains; /* name -> CohortScanDomain */
+    GPtrArray *overlays; /* names */
+} CohortReconcileScan;
+
+static void
+cohort_scan_domain_free(CohortScanDomain *sd)
+{
+    g_free(sd->name);
+    g_free(sd);
+}
+
+static void
+cohort_reconcile_scan_free(CohortReconcileScan *scan)
+{
+    g_free(scan->owner);
+    if (scan->domains != NULL)
+        g_hash_table_unref(scan->domains);
+    if (scan->overlays != NULL)
+        g_ptr_array_unref(scan->overlays);
+    g_free(scan);
+}
+
+/* Worker thread: what libvirt holds of ours on this host. */
+static gboolean
+cohort_reconcile_scan_run(gpointer item, GError **error)
+{
+    CohortReconcileScan *scan = item;
+    virConnectPtr conn = cohort_provisioner_get_connection(scan->prov);
+    virDomainPtr *doms = NULL;
+    int n = virConnectListAllDomains(conn, &doms, 0);
+
+    if (n < 0) {
+        cohort_virt_set_error(error, "listing domains");
+        return FALSE;
+    }
+    scan->domains = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
+                                          (GDestroyNotify)cohort_scan_domain_free);
+    for (int i = 0; i < n; i++) {
+        g_autofree gchar *owner = NULL;
+        gint64 id = cohort_provisioner_domain_get_tag(doms[i], &owner);
+        if (id > 0 && g_strcmp0(owner, scan->owner) == 0) {
+            CohortScanDomain *sd = g_new0(CohortScanDomain, 1);
+            sd->name = g_strdup(virDomainGetName(doms[i]));
+            sd->id = id;
+            sd->active = virDomainIsActive(doms[i]) == 1;
+            g_hash_table_replace(scan->domains, sd->name, sd);
+        }
+        virDomainFree(doms[i]);
+    }
+    free(doms);
+    scan->overlays = cohort_provisioner_list_owned_overlays(scan->prov, error);
+    return scan->overlays != NULL;
+}
+
+static void
+cohort_reconcile_set_state(CohortDaemon *d, const CohortMachineRow *m, const gchar *state,
+                           const gchar *reason)
+{
+    g_autoptr(GError) error = NULL;
+
+    g_log_structured(G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE, "COHORT_COHORT", m->cohort_slug,
+                     "COHORT_MACHINE", m->name, "MESSAGE", "reconcile: %s %s -> %s%s%s", m->name,
+                     m->state, state, reason != NULL ? ": " : "", reason != NULL ? reason : "");
+    if (!cohort_store_machine_set_state(d->store, m->id, state, reason, &error))
+        g_warning("reconcile: %s: %s", m->name, error->message);
+    if (g_strcmp0(state, "running") == 0)
+        cohort_store_machine_run_begin(d->store, m->id, NULL);
+    else
+        cohort_store_machine_run_end(d->store, m->id, NULL);
+}
+
+static void
+cohort_reconcile_push(CohortDaemon *d, const CohortMachineRow *m, CohortMachineOp op)
+{
+    g_autoptr(GError) error = NULL;
+
+    g_message("reconcile: %s is %s with no work under way: %s it", m->name, m->state,
+              op == COHORT_MACHINE_OP_CREATE ? "finishing" : "tearing down");
+    if (!cohort_machine_work_push(d, m, op, 0, &error))
+        g_warning("reconcile: %s: %s", m->name, error->message);
+}
+
+/* One machine row against what the scan saw. */
+static void
+cohort_reconcile_machine(CohortDaemon *d, CohortReconcileScan *scan, const CohortMachineRow *m)
+{
+    CohortScanDomain *sd = g_hash_table_lookup(scan->domains, m->name);
+
+    if (sd != NULL && sd->id != m->id)
+        sd = NULL; /* another machine's domain of that name is not this one */
+    if (g_strcmp0(m->state, "provisioning") == 0 || g_strcmp0(m->state, "requested") == 0) {
+        /* cohortd stopped or crashed part-way: the steps are idempotent, so making the
+         * machine again finishes it, or fails and rolls back */
+        if (sd != NULL && sd->active)
+            cohort_reconcile_set_state(d, m, "running", NULL);
+        else
+            cohort_reconcile_push(d, m, COHORT_MACHINE_OP_CREATE);
+    } else if (g_strcmp0(m->state, "reclaiming") == 0) {
+        cohort_reconcile_push(d, m, COHORT_MACHINE_OP_TEARDOWN);
+    } else if (g_strcmp0(m->state, "running") == 0 || g_strcmp0(m->state, "stopped") == 0) {
+        if (sd == NULL)
+            cohort_reconcile_set_state(d, m, "failed",
+                                       "its domain was removed outside Cohort: reset the "
+                                       "machine to make it again, or release it");
+        else if (sd->active && g_strcmp0(m->state, "stopped") == 0)
+            cohort_reconcile_set_state(d, m, "running", NULL);
+        else if (!sd->active && g_strcmp0(m->state, "running") == 0)
+            cohort_reconcile_set_state(d, m, "stopped",
+                                       "it stopped outside Cohort (shut down, crashed or "
+                                       "destroyed): start it again");
+    }
+}
+
+/* Main context: repair what differs. */
+static void
+cohort_reconcile_scan_done(gpointer item, const GError *error, gpointer user_data)
+{
+    CohortReconcileScan *scan = item;
+    CohortDaemon *d = scan->daemon;
+    CohortHost *host = cohort_hosts_lookup_by_id(d->hosts, scan->host_id);
+    g_autoptr(GPtrArray) machines = NULL;
+    g_autoptr(GError) error_local = NULL;
+    g_autoptr(GHashTable) known = g_hash_table_new(g_str_hash, g_str_equal);
+    GHashTableIter iter;
+    gpointer value;
+
+    if (error != NULL || host == NULL) {
+        g_warning("reconcile of host %" G_GINT64_FORMAT ": %s", scan->host_id,
+                  error != NULL ? error->message : "host gone");
+        return;
+    }
+    machines = cohort_store_machine_list(d->store, 0, 0, 0, TRUE, &error_local);
+    if (machines == NULL) {
+        g_warning("reconcile: %s", error_local->message);
+        return;
+    }
+    for (guint i = 0; i < machines->len; i++) {
+        CohortMachineRow *m = g_ptr_array_index(machines, i);
+        if (m->host_id != scan->host_id)
+            continue;
+        g_hash_table_insert(known, m->name, m);
+        /* work under way, or settled after the scan began, knows better than the scan */
+        if (g_strcmp0(m->state, "reclaimed") == 0 || cohort_daemon_inflight_contains(d, m->id) ||
+            cohort_daemon_settled_since(d, m->id, scan->epoch))
+            continue;
+        cohort_reconcile_machine(d, scan, m);
+    }
+
+    /* domains of this installation that no living row claims */
+    g_hash_table_iter_init(&iter, scan->domains);
+    while (g_hash_table_iter_next(&iter, NULL, &value)) {
+        CohortScanDomain *sd = value;
+        CohortMachineRow *m = g_hash_table_lookup(known, sd->name);
+        g_autoptr(GError) error_push = NULL;
+        if (m != NULL && m->id == sd->id && g_strcmp0(m->state, "reclaimed") != 0)
+            continue;
+        if (cohort_daemon_inflight_contains(d, sd->id) ||
+            cohort_daemon_settled_since(d, sd->id, scan->epoch))
+            continue;
+        g_message("reconcile: %s carries this installation's tag but no row claims it: "
+                  "removing it",
+                  sd->name);
+        if (!cohort_machine_work_push_orphan(d, scan->host_id, sd->name, sd->id, &error_push))
+            g_warning("reconcile: %s: %s", sd->name, error_push->message);
+    }
+
+    /* overlays: only those whose row says the machine is gone (DESIGN: prefix and a row) */
+    for (guint i = 0; i < scan->overlays->len; i++) {
+        const gchar *vol = g_ptr_array_index(scan->overlays, i);
+        g_autofree gchar *name = g_strndup(vol, strlen(vol) - strlen(".qcow2"));
+        CohortMachineRow *m = g_hash_table_lookup(known, name);
+        g_autoptr(GError) error_del = NULL;
+        if (m == NULL || g_strcmp0(m->state, "reclaimed") != 0 ||
+            g_hash_table_contains(scan->domains, name) ||
+            cohort_daemon_inflight_contains(d, m->id) ||
+            cohort_daemon_settled_since(d, m->id, scan->epoch))
+            continue;
+        g_message("reconcile: removing overlay %s of reclaimed machine %s", vol, name);
+        if (!cohort_provisioner_overlay_delete(host->prov, name, &error_del))
+            g_warning("reconcile: %s: %s", vol, error_del->message);
+    }
+}
+
+void
+cohort_reconcile_host(CohortDaemon *d, CohortHost *host)
+{
+    CohortReconcileScan *scan;
+
+    if (host->prov == NULL || g_strcmp0(host->state, "down") == 0)
+        return;
+    scan = g_new0(CohortReconcileScan, 1);
+    scan->daemon = d;
+    scan->host_id = host->id;
+    scan->prov = host->prov;
+    scan->owner = g_strdup(d->instance_id);
+    scan->epoch = cohort_daemon_epoch(d);
+    cohort_jobs_push(d->jobs, cohort_reconcile_scan_run, cohort_reconcile_scan_done, scan,
+                     (GDestroyNotify)cohort_reconcile_scan_free, NULL);
+}
+
+typedef struct {
+    CohortDaemon *daemon;
+    gint64 host_id;
+} CohortReconcileLater;
+
+static gboolean
+cohort_reconcile_later_cb(gpointer user_data)
+{
+    CohortReconcileLater *later = user_data;
+    CohortDaemon *d = later->daemon;
+    gint64 host_id = later->host_id;
+    CohortHost *host = cohort_hosts_lookup_by_id(d->hosts, host_id);
+
+    /* drops the pending source (and @later with it) before the scan */
+    g_hash_table_remove(d->reconcile_pending, &host_id);
+    if (host != NULL)
+        cohort_reconcile_host(d, host);
+    return G_SOURCE_REMOVE;
+}
+
+void
+cohort_reconcile_schedule(CohortDaemon *d, CohortHost *host)
+{
+    CohortReconcileLater *later;
+    GSource *source;
+
+    if (g_hash_table_contains(d->reconcile_pending, &host->id))
+        return;
+    later = g_new0(CohortReconcileLater, 1);
+    later->daemon = d;
+    later->host_id = host->id;
+    source = g_timeout_source_new(COHORT_RECONCILE_DEBOUNCE_MS);
+    g_source_set_callback(source, cohort_reconcile_later_cb, later, g_free);
+    g_source_attach(source, d->context);
+    g_hash_table_insert(d->reconcile_pending, g_memdup2(&host->id, sizeof(host->id)), source);
+}
+
+void
+cohort_reconcile_all(CohortDaemon *d)
+{
+    g_autoptr(GPtrArray) hosts = cohort_hosts_list(d->hosts);
+
+    for (guint i = 0; i < hosts->len; i++)
+        cohort_reconcile_host(d, g_ptr_array_index(hosts, i));
+}

@@ -1,0 +1,15 @@
+/* Converges libvirt and the store: at start, on libvirt's events, on a timer and when a host
+ * comes back. Only objects that carry this installation's tag are ever touched. */
+#pragma once
+
+#include "cohort-daemon.h"
+
+G_BEGIN_DECLS
+
+/* Scans @host in a worker, then repairs from the main context. */
+void cohort_reconcile_host(CohortDaemon *d, CohortHost *host);
+/* The same, soon: many events in a burst make one scan. */
+void cohort_reconcile_schedule(CohortDaemon *d, CohortHost *host);
+void cohort_reconcile_all(CohortDaemon *d);
+
+G_END_DECLS
