@@ -33,10 +33,12 @@ cohort_hosts_event_free(CohortHostsEvent *ev)
 }
 
 static gboolean cohort_hosts_connect(CohortHosts *self, CohortHost *host, GError **error);
+static void cohort_hosts_unwatch(CohortHost *host);
 
 static void
 cohort_host_free(CohortHost *host)
 {
+    cohort_hosts_unwatch(host);
     if (host->reconnect != NULL) {
         g_source_destroy(host->reconnect);
         g_source_unref(host->reconnect);
@@ -100,7 +102,7 @@ cohort_hosts_drain(CohortHosts *self, CohortHost *host)
     }
 }
 
-/* --- libvirt events, from its event thread to the main context ---------------------- */
+/* --- libvirt events: delivered where the default main context runs, handed on to ours --- */
 
 static gboolean cohort_hosts_reconnect_cb(gpointer user_data);
 
@@ -166,6 +168,25 @@ typedef struct {
     gint64 host_id;
 } CohortHostsWatch;
 
+static void cohort_hosts_on_close(virConnectPtr conn, int reason, void *opaque);
+
+/* Before a connection is retired or closed: no callback may outlive what it points to. */
+static void
+cohort_hosts_unwatch(CohortHost *host)
+{
+    virConnectPtr conn;
+
+    if (host->prov == NULL)
+        return;
+    conn = cohort_provisioner_get_connection(host->prov);
+    if (host->event_id >= 0)
+        virConnectDomainEventDeregisterAny(conn, host->event_id);
+    if (host->close_watched)
+        virConnectUnregisterCloseCallback(conn, cohort_hosts_on_close);
+    host->event_id = -1;
+    host->close_watched = FALSE;
+}
+
 static int
 cohort_hosts_on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int detail, void *opaque)
 {
@@ -182,7 +203,7 @@ cohort_hosts_on_close(virConnectPtr conn, int reason, void *opaque)
 }
 
 /* Keepalive notices a dead peer; the close callback and domain events arrive through libvirt's
- * event thread. Drivers without them (the embedded test driver) simply do not call. */
+ * event loop. Drivers without them (the embedded test driver) simply do not call. */
 static void
 cohort_hosts_watch(CohortHosts *self, CohortHost *host, virConnectPtr conn)
 {
@@ -198,13 +219,16 @@ cohort_hosts_watch(CohortHosts *self, CohortHost *host, virConnectPtr conn)
     if (virConnectRegisterCloseCallback(conn, cohort_hosts_on_close, watch, g_free) < 0) {
         g_debug("host %s: no close callback: %s", host->name, virGetLastErrorMessage());
         g_free(watch);
+    } else {
+        host->close_watched = TRUE;
     }
     watch = g_new0(CohortHostsWatch, 1);
     watch->hosts = self;
     watch->host_id = host->id;
-    if (virConnectDomainEventRegisterAny(conn, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
-                                         VIR_DOMAIN_EVENT_CALLBACK(cohort_hosts_on_lifecycle),
-                                         watch, g_free) < 0) {
+    host->event_id = virConnectDomainEventRegisterAny(
+        conn, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+        VIR_DOMAIN_EVENT_CALLBACK(cohort_hosts_on_lifecycle), watch, g_free);
+    if (host->event_id < 0) {
         g_debug("host %s: no domain events: %s", host->name, virGetLastErrorMessage());
         g_free(watch);
     }
@@ -248,6 +272,7 @@ cohort_hosts_connect(CohortHosts *self, CohortHost *host, GError **error)
     if (prov == NULL)
         return FALSE;
     cohort_provisioner_set_owner(prov, self->owner);
+    cohort_hosts_unwatch(host);
     if (host->prov != NULL)
         g_ptr_array_add(host->retired, host->prov);
     host->prov = prov;
@@ -276,6 +301,7 @@ cohort_hosts_add(CohortHosts *self, CohortHostRow *row, GHashTable *templates)
     CohortHost *host = g_new0(CohortHost, 1);
 
     host->registry = self;
+    host->event_id = -1;
     host->id = row->id;
     host->name = g_strdup(row->name);
     host->uri = g_strdup(row->uri);

@@ -693,11 +693,9 @@ cohort_provisioner_list_owned_overlays(CohortProvisioner *self, GError **error)
     int n;
 
     /* Files made behind libvirt's back (or by another connection) show after a refresh. */
-    if (virStoragePoolRefresh(self->pool, 0) < 0 &&
-        cohort_virt_last_error_code() != VIR_ERR_NO_SUPPORT) {
-        cohort_virt_set_error(error, "refreshing the storage pool");
-        return NULL;
-    }
+    if (virStoragePoolRefresh(self->pool, 0) < 0)
+        g_debug("pool %s not refreshed (%s): listing what libvirt knows", self->pool_name,
+                virGetLastErrorMessage());
     n = virStoragePoolListAllVolumes(self->pool, &vols, 0);
     if (n < 0) {
         cohort_virt_set_error(error, "listing volumes");

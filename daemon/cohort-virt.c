@@ -22,18 +22,9 @@ cohort_virt_init(void)
     }
 }
 
-/* libvirt's own loop rather than libvirt-glib: one dependency less, and the callbacks already
- * marshal to the main context, so the loop's thread needs no glib integration. */
-static gpointer
-cohort_virt_events_thread(gpointer user_data)
-{
-    for (;;) {
-        if (virEventRunDefaultImpl() < 0)
-            g_warning("libvirt event loop: %s", virGetLastErrorMessage());
-    }
-    return NULL;
-}
-
+/* Since libvirt 6.0 the default event implementation is GLib's default main context: once
+ * registered, cohortd's main loop drives keepalives, close callbacks and domain events, and
+ * the callbacks run in the main thread. No thread of our own, and no libvirt-glib. */
 void
 cohort_virt_events_init(void)
 {
@@ -43,8 +34,6 @@ cohort_virt_events_init(void)
         cohort_virt_init();
         if (virEventRegisterDefaultImpl() < 0)
             g_warning("cannot register libvirt's event loop: %s", virGetLastErrorMessage());
-        else
-            g_thread_unref(g_thread_new("libvirt-events", cohort_virt_events_thread, NULL));
         g_once_init_leave(&once, 1);
     }
 }

@@ -21,6 +21,10 @@ void cohort_virt_init(void);
  * opening connections. */
 void cohort_virt_events_init(void);
 
+/* Stops and joins that thread: after every connection is closed, before the process exits,
+ * so that no libvirt code runs while the process tears itself down. */
+void cohort_virt_events_shutdown(void);
+
 /* Sets @error from libvirt's last error of this thread: "@what: libvirt's message". A lost
  * connection becomes COHORT_ERROR_HOST_UNAVAILABLE, the rest COHORT_ERROR_LIBVIRT. */
 void cohort_virt_set_error(GError **error, const gchar *what);

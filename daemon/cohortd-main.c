@@ -184,6 +184,7 @@ cohortd_run(CohortConfig *config)
     g_source_remove(sigint);
     /* stop answering first, then let running libvirt work finish and record it */
     g_clear_pointer(&api, cohort_api_free);
+    g_clear_pointer(&daemon, cohort_daemon_free);
     return 0;
 }
 

@@ -41,9 +41,6 @@ cohort_test_daemon_start_with_config(const gchar *extra_config, GError **error)
     CohortTestDaemon *d = g_new0(CohortTestDaemon, 1);
     g_autoptr(GKeyFile) kf = g_key_file_new();
     g_autofree gchar *data = NULL;
-    g_autoptr(GIOChannel) channel = NULL;
-    g_autofree gchar *line = NULL;
-    gint out_fd = -1;
 
     d->state_dir = g_dir_make_tmp("cohort-test-XXXXXX", error);
     if (d->state_dir == NULL)
@@ -68,13 +65,26 @@ cohort_test_daemon_start_with_config(const gchar *extra_config, GError **error)
         if (d->admin_token == NULL)
             return NULL;
     }
-    {
-        const gchar *argv[] = {COHORTD_PATH, "--config", d->config_path, NULL};
-        if (!g_spawn_async_with_pipes(NULL, (gchar **)argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD,
-                                      cohort_test_daemon_child_setup, NULL, &d->pid, NULL, &out_fd,
-                                      NULL, error))
-            return NULL;
-    }
+    if (!cohort_test_daemon_spawn(d, NULL, error))
+        return NULL;
+    return d;
+}
+
+gboolean
+cohort_test_daemon_spawn(CohortTestDaemon *d, const gchar *crash_point, GError **error)
+{
+    const gchar *argv[] = {COHORTD_PATH, "--config", d->config_path, NULL};
+    g_auto(GStrv) envp = g_get_environ();
+    g_autoptr(GIOChannel) channel = NULL;
+    g_autofree gchar *line = NULL;
+    gint out_fd = -1;
+
+    envp = crash_point != NULL ? g_environ_setenv(envp, "COHORT_CRASH_POINT", crash_point, TRUE)
+                               : g_environ_unsetenv(envp, "COHORT_CRASH_POINT");
+    if (!g_spawn_async_with_pipes(NULL, (gchar **)argv, envp, G_SPAWN_DO_NOT_REAP_CHILD,
+                                  cohort_test_daemon_child_setup, NULL, &d->pid, NULL, &out_fd,
+                                  NULL, error))
+        return FALSE;
     /* the first line says where it listens */
     channel = g_io_channel_unix_new(out_fd);
     g_io_channel_set_close_on_unref(channel, TRUE);
@@ -83,10 +93,30 @@ cohort_test_daemon_start_with_config(const gchar *extra_config, GError **error)
         if (error != NULL && *error == NULL)
             g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "cohortd did not start: %s",
                         line != NULL ? line : "(no output)");
-        return NULL;
+        return FALSE;
     }
+    g_free(d->url);
     d->url = g_strstrip(g_strdup(line + strlen("cohortd: listening on ")));
-    return d;
+    return TRUE;
+}
+
+gint
+cohort_test_daemon_wait_killed(CohortTestDaemon *d, guint timeout_s)
+{
+    gint64 deadline = g_get_monotonic_time() + (gint64)timeout_s * G_USEC_PER_SEC;
+    int status = 0;
+
+    while (g_get_monotonic_time() < deadline) {
+        pid_t got = waitpid(d->pid, &status, WNOHANG);
+        if (got == d->pid) {
+            g_spawn_close_pid(d->pid);
+            d->pid = 0;
+            return WIFSIGNALED(status) ? WTERMSIG(status) : -WEXITSTATUS(status);
+        }
+        g_usleep(50 * 1000);
+    }
+    fail_msg("cohortd did not die within %u s", timeout_s);
+    return 0;
 }
 
 CohortTestDaemon *
@@ -109,6 +139,23 @@ cohort_test_rm_rf(const gchar *path)
             g_unlink(child);
     }
     g_rmdir(path);
+}
+
+void
+cohort_test_daemon_stop_keep(CohortTestDaemon *d)
+{
+    int status = 0;
+
+    if (d->pid <= 0)
+        return;
+    kill(d->pid, SIGTERM);
+    waitpid(d->pid, &status, 0);
+    g_spawn_close_pid(d->pid);
+    d->pid = 0;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        fail_msg("cohortd did not stop cleanly on SIGTERM: %s %d",
+                 WIFSIGNALED(status) ? "signal" : "exit status",
+                 WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
 }
 
 void
@@ -139,6 +186,14 @@ JsonNode *
 cohort_test_http(CohortTestDaemon *d, const gchar *method, const gchar *path, const gchar *token,
                  const gchar *body, const gchar *content_type, guint *status, gchar **raw)
 {
+    return cohort_test_http_full(d, method, path, token, body, content_type, FALSE, status, raw);
+}
+
+JsonNode *
+cohort_test_http_full(CohortTestDaemon *d, const gchar *method, const gchar *path,
+                      const gchar *token, const gchar *body, const gchar *content_type,
+                      gboolean may_fail, guint *status, gchar **raw)
+{
     static SoupSession *session = NULL;
     g_autofree gchar *url = g_strconcat(d->url, path, NULL);
     g_autoptr(SoupMessage) msg = soup_message_new(method, url);
@@ -161,6 +216,10 @@ cohort_test_http(CohortTestDaemon *d, const gchar *method, const gchar *path, co
             msg, content_type != NULL ? content_type : "application/json", bytes);
     }
     answer = soup_session_send_and_read(session, msg, NULL, &error);
+    if (answer == NULL && may_fail) {
+        *status = 0;
+        return NULL;
+    }
     if (answer == NULL)
         fail_msg("%s %s: %s", method, path, error->message);
     *status = soup_message_get_status(msg);

@@ -17,6 +17,14 @@ typedef struct {
 /* @extra_config: more key-file text appended to the test config (NULL for none). */
 CohortTestDaemon *cohort_test_daemon_start_with_config(const gchar *extra_config, GError **error);
 CohortTestDaemon *cohort_test_daemon_start(GError **error);
+/* (Re)starts the daemon process on its config and state; with @crash_point set, as
+ * COHORT_CRASH_POINT (see daemon/cohort-crash.h). */
+gboolean cohort_test_daemon_spawn(CohortTestDaemon *d, const gchar *crash_point, GError **error);
+/* Waits for the daemon to die by itself: the signal that killed it (SIGKILL at a crash point),
+ * or minus its exit status. */
+gint cohort_test_daemon_wait_killed(CohortTestDaemon *d, guint timeout_s);
+/* SIGTERM and wait, keeping the state for a restart. Asserts a clean exit. */
+void cohort_test_daemon_stop_keep(CohortTestDaemon *d);
 /* SIGTERM, wait, remove the state. Asserts the daemon exited cleanly. */
 void cohort_test_daemon_stop(CohortTestDaemon *d);
 
@@ -26,6 +34,11 @@ void cohort_test_daemon_stop(CohortTestDaemon *d);
 JsonNode *cohort_test_http(CohortTestDaemon *d, const gchar *method, const gchar *path,
                            const gchar *token, const gchar *body, const gchar *content_type,
                            guint *status, gchar **raw);
+/* The same; with @may_fail, a failed connection (a daemon that died) is status 0, not a test
+ * failure. */
+JsonNode *cohort_test_http_full(CohortTestDaemon *d, const gchar *method, const gchar *path,
+                                const gchar *token, const gchar *body, const gchar *content_type,
+                                gboolean may_fail, guint *status, gchar **raw);
 /* The error code of an error answer, or NULL. */
 const gchar *cohort_test_error_code(JsonNode *node);
 /* Polls GET /api/v1/jobs/ID until it is done or failed (at most 120 s). */

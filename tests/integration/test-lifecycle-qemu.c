@@ -1,0 +1,320 @@
+/* Courses end and things break, on the real local libvirtd: cohortd killed at every step of
+ * provisioning and reclaim, libvirtd restarted under it, domains removed behind its back, and
+ * a course past its end reclaimed by the reaper. After each, libvirt and the store agree, and
+ * the admin's own VM is untouched. */
+#define G_LOG_DOMAIN "test-lifecycle-qemu"
+
+#include "config.h"
+
+#include <glib/gstdio.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include "cohort-test-daemon.h"
+#include "cohort-test-qemu.h"
+#include "cohort-test.h"
+
+#include "cohort-names.h"
+#include "cohort-provision.h"
+#include "cohort-virt.h"
+
+#define MACHINES 10
+#define LIBVIRTD_HOLD "/run/libvirt/cohort-dev-hold"
+
+typedef struct {
+    virConnectPtr conn;
+    virStoragePoolPtr pool;
+    gchar *pool_name;
+    gchar *pool_dir;
+    gchar *foreign_name;
+    gchar *trainer_token;
+    guint cohorts;
+    CohortTestDaemon *d;
+} Fixture;
+
+static JsonNode *
+http_expect(Fixture *fx, const gchar *method, const gchar *path, const gchar *token,
+            const gchar *body, const gchar *content_type, guint expect)
+{
+    guint status = 0;
+    g_autofree gchar *raw = NULL;
+    JsonNode *node =
+        cohort_test_http(fx->d, method, path, token, body, content_type, &status, &raw);
+
+    if (status != expect)
+        fail_msg("%s %s: expected %u, got %u: %s", method, path, expect, status, raw);
+    return node;
+}
+
+static int
+fixture_setup(void **state)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree gchar *extra = NULL;
+    g_autoptr(JsonNode) trainer = NULL;
+    g_autoptr(JsonNode) base = NULL;
+    Fixture *fx = g_new0(Fixture, 1);
+    guint pid = (guint)getpid();
+
+    fx->conn = cohort_virt_connect("qemu:///system", &error);
+    if (fx->conn == NULL)
+        fail_msg("%s (start libvirtd: ./cohort-dev test does it)", error->message);
+    cohort_test_qemu_remove_stale_runs(fx->conn);
+    fx->pool_name = g_strdup_printf("cohort-itest-%u", pid);
+    fx->pool_dir = g_strdup_printf("/var/lib/cohort-itest-%u", pid);
+    fx->foreign_name = g_strdup_printf("admin-vm-%u", pid);
+    assert_int_equal(g_mkdir_with_parents(fx->pool_dir, 0755), 0);
+    fx->pool = cohort_test_qemu_pool_create(fx->conn, fx->pool_name, fx->pool_dir);
+    cohort_test_qemu_foreign_domain_start(fx->conn, fx->foreign_name);
+    /* the timers in seconds, so the tests see reconcile and the reaper at work */
+    extra = g_strdup_printf("[daemon]\nreaper_interval_s=1\nreconcile_interval_s=2\nworkers=4\n"
+                            "[host:local]\nuri=qemu:///system\npool=%s\nvcpus=32\n"
+                            "memory_mib=16384\n",
+                            fx->pool_name);
+    fx->d = cohort_test_daemon_start_with_config(extra, &error);
+    cohort_assert_no_error(error);
+    base = http_expect(fx, "POST", "/api/v1/templates/tiny/base", fx->d->admin_token,
+                       "{\"blank\":true}", NULL, 201);
+    trainer = http_expect(fx, "POST", "/api/v1/users", fx->d->admin_token,
+                          "{\"login\":\"trainer1\",\"display_name\":\"T\",\"role\":\"trainer\"}",
+                          NULL, 201);
+    fx->trainer_token =
+        g_strdup(json_object_get_string_member(json_node_get_object(trainer), "token"));
+    *state = fx;
+    return 0;
+}
+
+/* Tagged domains whose name starts with @prefix, and whether they run. */
+static GHashTable *
+libvirt_domains(Fixture *fx, const gchar *prefix)
+{
+    GHashTable *found = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    virDomainPtr *doms = NULL;
+    int n = virConnectListAllDomains(fx->conn, &doms, 0);
+
+    assert_true(n >= 0);
+    for (int i = 0; i < n; i++) {
+        const gchar *name = virDomainGetName(doms[i]);
+        if (g_str_has_prefix(name, prefix) && cohort_provisioner_domain_get_machine_id(doms[i]) > 0)
+            g_hash_table_insert(found, g_strdup(name),
+                                GINT_TO_POINTER(virDomainIsActive(doms[i]) == 1));
+        virDomainFree(doms[i]);
+    }
+    free(doms);
+    return found;
+}
+
+static guint
+libvirt_overlays(Fixture *fx, const gchar *prefix)
+{
+    virStorageVolPtr *vols = NULL;
+    guint count = 0;
+    int n;
+
+    virStoragePoolRefresh(fx->pool, 0);
+    n = virStoragePoolListAllVolumes(fx->pool, &vols, 0);
+    for (int i = 0; i < n; i++) {
+        count += g_str_has_prefix(virStorageVolGetName(vols[i]), prefix);
+        virStorageVolFree(vols[i]);
+    }
+    free(vols);
+    return count;
+}
+
+/* The cohort's machines once nothing is under way any more (none provisioning or
+ * reclaiming), as the API lists them. */
+static JsonNode *
+machines_settled(Fixture *fx, const gchar *slug)
+{
+    g_autofree gchar *path = g_strdup_printf("/api/v1/machines?cohort=%s", slug);
+    gint64 deadline = g_get_monotonic_time() + 120 * G_USEC_PER_SEC;
+
+    while (g_get_monotonic_time() < deadline) {
+        JsonNode *node = http_expect(fx, "GET", path, fx->d->admin_token, NULL, NULL, 200);
+        JsonArray *list = json_node_get_array(node);
+        gboolean busy = FALSE;
+        for (guint i = 0; i < json_array_get_length(list); i++) {
+            const gchar *st =
+                json_object_get_string_member(json_array_get_object_element(list, i), "state");
+            busy |= g_strcmp0(st, "provisioning") == 0 || g_strcmp0(st, "reclaiming") == 0;
+        }
+        if (!busy)
+            return node;
+        json_node_unref(node);
+        g_usleep(200 * 1000);
+    }
+    fail_msg("machines of %s did not settle within 120 s", slug);
+    return NULL;
+}
+
+/* Every running row has its running domain, every failed row nothing in libvirt, and no
+ * domain of the cohort is without a row. */
+static guint
+assert_converged(Fixture *fx, const gchar *slug, JsonNode *machines)
+{
+    g_autofree gchar *prefix = g_strconcat(COHORT_NAME_PREFIX, slug, "--", NULL);
+    g_autoptr(GHashTable) doms = libvirt_domains(fx, prefix);
+    JsonArray *list = json_node_get_array(machines);
+    guint running = 0;
+
+    for (guint i = 0; i < json_array_get_length(list); i++) {
+        JsonObject *m = json_array_get_object_element(list, i);
+        const gchar *name = json_object_get_string_member(m, "name");
+        const gchar *st = json_object_get_string_member(m, "state");
+        if (g_strcmp0(st, "running") == 0) {
+            if (!g_hash_table_contains(doms, name) ||
+                !GPOINTER_TO_INT(g_hash_table_lookup(doms, name)))
+                fail_msg("%s is running in the store but not in libvirt", name);
+            running++;
+        } else if (g_strcmp0(st, "failed") == 0) {
+            if (g_hash_table_contains(doms, name))
+                fail_msg("%s failed but its domain is still in libvirt", name);
+        } else {
+            fail_msg("%s is %s after the restart", name, st);
+        }
+        g_hash_table_remove(doms, name);
+    }
+    if (g_hash_table_size(doms) > 0)
+        fail_msg("%u domains of %s have no row", g_hash_table_size(doms), slug);
+    return running;
+}
+
+static gchar *
+cohort_with_roster(Fixture *fx)
+{
+    gchar *slug = g_strdup_printf("itest-%u-%u", (guint)getpid(), ++fx->cohorts);
+    g_autofree gchar *body = g_strdup_printf(
+        "{\"slug\":\"%s\",\"template\":\"tiny\",\"starts_at\":\"2026-01-01T00:00:00Z\","
+        "\"ends_at\":\"2099-01-01T00:00:00Z\"}",
+        slug);
+    g_autofree gchar *path = g_strdup_printf("/api/v1/cohorts/%s/roster", slug);
+    g_autoptr(JsonNode) cohort = NULL;
+    g_autoptr(JsonNode) roster = NULL;
+    GString *csv = g_string_new("login,display_name\n");
+
+    cohort = http_expect(fx, "POST", "/api/v1/cohorts", fx->trainer_token, body, NULL, 201);
+    for (guint i = 1; i <= MACHINES; i++)
+        g_string_append_printf(csv, "t%u-%u,Trainee %u\n", fx->cohorts, i, i);
+    roster = http_expect(fx, "PUT", path, fx->trainer_token, csv->str, "text/csv", 200);
+    g_string_free(csv, TRUE);
+    return slug;
+}
+
+static void
+post_job(Fixture *fx, const gchar *slug, const gchar *what)
+{
+    g_autofree gchar *path = g_strdup_printf("/api/v1/cohorts/%s/%s", slug, what);
+    guint status = 0;
+    /* a crash point may kill cohortd before it answers */
+    g_autoptr(JsonNode) node = cohort_test_http_full(fx->d, "POST", path, fx->trainer_token, NULL,
+                                                     NULL, TRUE, &status, NULL);
+    if (status != 0 && status != 202)
+        fail_msg("POST %s: %u", path, status);
+}
+
+static void
+respawn(Fixture *fx, const gchar *crash_point)
+{
+    g_autoptr(GError) error = NULL;
+    assert_true(cohort_test_daemon_spawn(fx->d, crash_point, &error));
+    cohort_assert_no_error(error);
+}
+
+/* kill -9 at each step of provisioning, then of reclaim; a restart converges each time. */
+static void
+test_lifecycle_crash_points(void **state)
+{
+    Fixture *fx = *state;
+    /* provisioning's steps, each paired with one of reclaim's (the last reclaim runs whole) */
+    static const gchar *const provision_points[] = {"rows-written:1", "overlay-created:4",
+                                                    "domain-defined:5", "domain-started:6"};
+    static const gchar *const reclaim_points[] = {"domain-destroyed:3", "domain-undefined:4",
+                                                  "overlay-deleted:5", NULL};
+
+    for (guint round = 0; round < G_N_ELEMENTS(provision_points); round++) {
+        g_autofree gchar *slug = cohort_with_roster(fx);
+        g_autofree gchar *prefix = g_strconcat(COHORT_NAME_PREFIX, slug, "--", NULL);
+        g_autoptr(JsonNode) after_provision = NULL;
+        g_autoptr(JsonNode) after_reclaim = NULL;
+        guint running;
+
+        /* provisioning, killed at a step, then a plain restart */
+        cohort_test_daemon_stop_keep(fx->d);
+        respawn(fx, provision_points[round]);
+        post_job(fx, slug, "provision");
+        assert_int_equal(cohort_test_daemon_wait_killed(fx->d, 60), SIGKILL);
+        respawn(fx, NULL);
+        after_provision = machines_settled(fx, slug);
+        running = assert_converged(fx, slug, after_provision);
+        g_print("# %s: after the restart %u of %d machines run, the rest failed cleanly\n",
+                provision_points[round], running, MACHINES);
+
+        /* reclaim, killed at a step, then a plain restart */
+        if (reclaim_points[round] != NULL) {
+            cohort_test_daemon_stop_keep(fx->d);
+            respawn(fx, reclaim_points[round]);
+        }
+        post_job(fx, slug, "reclaim");
+        if (reclaim_points[round] != NULL) {
+            assert_int_equal(cohort_test_daemon_wait_killed(fx->d, 60), SIGKILL);
+            respawn(fx, NULL);
+        }
+        after_reclaim = machines_settled(fx, slug);
+        /* reclaimed rows are not listed: nothing of the cohort is left anywhere */
+        assert_int_equal(json_array_get_length(json_node_get_array(after_reclaim)), 0);
+        {
+            g_autoptr(GHashTable) doms = libvirt_domains(fx, prefix);
+            assert_int_equal(g_hash_table_size(doms), 0);
+        }
+        assert_int_equal(libvirt_overlays(fx, prefix), 0);
+    }
+}
+
+static void
+fixture_teardown_all(Fixture *fx)
+{
+    g_autoptr(virDomain) foreign = NULL;
+    g_autofree gchar *prefix = g_strdup_printf(COHORT_NAME_PREFIX "itest-%u-", (guint)getpid());
+
+    cohort_test_daemon_stop(fx->d);
+    foreign = virDomainLookupByName(fx->conn, fx->foreign_name);
+    assert_non_null(foreign);
+    assert_int_equal(virDomainIsActive(foreign), 1);
+    virDomainDestroy(foreign);
+    virDomainUndefine(foreign);
+    {
+        /* leftovers count as a failure, after they are removed */
+        g_autoptr(GHashTable) doms = libvirt_domains(fx, prefix);
+        guint vols = libvirt_overlays(fx, prefix);
+        cohort_test_qemu_remove_stale_runs(fx->conn);
+        g_rmdir(fx->pool_dir);
+        assert_int_equal(g_hash_table_size(doms), 0);
+        assert_int_equal(vols, 0);
+    }
+    virStoragePoolFree(fx->pool);
+    virConnectClose(fx->conn);
+    g_free(fx->pool_name);
+    g_free(fx->pool_dir);
+    g_free(fx->foreign_name);
+    g_free(fx->trainer_token);
+    g_free(fx);
+}
+
+static int
+fixture_teardown(void **state)
+{
+    fixture_teardown_all(*state);
+    return 0;
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_lifecycle_crash_points, fixture_setup,
+                                        fixture_teardown),
+    };
+
+    cohort_virt_init();
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
