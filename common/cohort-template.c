@@ -509,6 +509,8 @@ cohort_machine_spec_validate(const CohortMachineSpec *spec, GError **error)
                                    "or none for a random one",
                                    shown);
     }
+    if (spec->owner != NULL && !g_uuid_string_is_valid(spec->owner))
+        return cohort_spec_invalid(error, "owner is not a UUID");
     if (spec->machine_id <= 0)
         return cohort_spec_invalid(error,
                                    "machine id %" G_GINT64_FORMAT
@@ -824,6 +826,8 @@ cohort_render_metadata(CohortTemplate *self, xmlNode *domain, const CohortMachin
     ns = xmlNewNs(machine, BAD_CAST COHORT_MACHINE_XMLNS, BAD_CAST COHORT_MACHINE_XMLNS_PREFIX);
     xmlSetNs(machine, ns);
     cohort_render_set_prop(machine, "id", id);
+    if (spec->owner != NULL)
+        cohort_render_set_prop(machine, "owner", spec->owner);
     cohort_render_machine_child(machine, ns, "cohort", spec->cohort);
     cohort_render_machine_child(machine, ns, "trainee", spec->trainee);
     if (spec->display_name != NULL && spec->display_name[0] != '\0')
