@@ -270,6 +270,251 @@ test_lifecycle_crash_points(void **state)
     }
 }
 
+static JsonNode *
+machine_by_name(Fixture *fx, const gchar *slug, const gchar *name)
+{
+    g_autoptr(JsonNode) list = machines_settled(fx, slug);
+    JsonArray *array = json_node_get_array(list);
+
+    for (guint i = 0; i < json_array_get_length(array); i++) {
+        JsonObject *m = json_array_get_object_element(array, i);
+        if (g_strcmp0(json_object_get_string_member(m, "name"), name) == 0)
+            return json_node_copy(json_array_get_element(array, i));
+    }
+    return NULL;
+}
+
+/* Polls the machine until its state is @state (events and reconcile are asynchronous). */
+static void
+machine_wait_state(Fixture *fx, const gchar *slug, const gchar *name, const gchar *state)
+{
+    gint64 deadline = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
+
+    while (g_get_monotonic_time() < deadline) {
+        g_autoptr(JsonNode) m = machine_by_name(fx, slug, name);
+        if (m != NULL &&
+            g_strcmp0(json_object_get_string_member(json_node_get_object(m), "state"), state) == 0)
+            return;
+        g_usleep(100 * 1000);
+    }
+    fail_msg("%s did not become %s within 30 s", name, state);
+}
+
+static void
+provision(Fixture *fx, const gchar *slug)
+{
+    g_autofree gchar *path = g_strdup_printf("/api/v1/cohorts/%s/provision", slug);
+    g_autoptr(JsonNode) started = http_expect(fx, "POST", path, fx->trainer_token, NULL, NULL, 202);
+    g_autoptr(JsonNode) job = cohort_test_job_wait(
+        fx->d, fx->trainer_token, json_object_get_int_member(json_node_get_object(started), "job"));
+    assert_int_equal(json_object_get_int_member(json_node_get_object(job), "done"), MACHINES);
+}
+
+static void
+reclaim_all(Fixture *fx, const gchar *slug)
+{
+    g_autofree gchar *path = g_strdup_printf("/api/v1/cohorts/%s/reclaim", slug);
+    g_autofree gchar *prefix = g_strconcat(COHORT_NAME_PREFIX, slug, "--", NULL);
+    g_autoptr(JsonNode) started = NULL;
+    g_autoptr(JsonNode) job = NULL;
+    g_autoptr(GHashTable) doms = NULL;
+    gint64 deadline = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
+
+    /* 409 while work on a machine is under way (a start just asked for): ask again */
+    for (;;) {
+        guint status = 0;
+        g_clear_pointer(&started, json_node_unref);
+        started =
+            cohort_test_http(fx->d, "POST", path, fx->trainer_token, NULL, NULL, &status, NULL);
+        if (status == 202)
+            break;
+        assert_int_equal(status, 409);
+        if (g_get_monotonic_time() > deadline)
+            fail_msg("reclaim of %s refused for 30 s", slug);
+        g_usleep(200 * 1000);
+    }
+    job = cohort_test_job_wait(fx->d, fx->trainer_token,
+                               json_object_get_int_member(json_node_get_object(started), "job"));
+
+    assert_int_equal(json_object_get_int_member(json_node_get_object(job), "failed"), 0);
+    doms = libvirt_domains(fx, prefix);
+    assert_int_equal(g_hash_table_size(doms), 0);
+    assert_int_equal(libvirt_overlays(fx, prefix), 0);
+}
+
+/* A domain destroyed and one undefined with libvirt behind cohortd's back: the events reach
+ * cohortd, which brings the store in line; reclaim then leaves nothing. */
+static void
+test_lifecycle_behind_the_back(void **state)
+{
+    Fixture *fx = *state;
+    g_autofree gchar *slug = cohort_with_roster(fx);
+    g_autofree gchar *destroyed = NULL;
+    g_autofree gchar *undefined = NULL;
+    g_autoptr(virDomain) dom_a = NULL;
+    g_autoptr(virDomain) dom_b = NULL;
+
+    provision(fx, slug);
+    destroyed = g_strdup_printf(COHORT_NAME_PREFIX "%s--t%u-1", slug, fx->cohorts);
+    undefined = g_strdup_printf(COHORT_NAME_PREFIX "%s--t%u-2", slug, fx->cohorts);
+    dom_a = virDomainLookupByName(fx->conn, destroyed);
+    dom_b = virDomainLookupByName(fx->conn, undefined);
+    assert_non_null(dom_a);
+    assert_non_null(dom_b);
+    assert_int_equal(virDomainDestroy(dom_a), 0);
+    assert_int_equal(virDomainDestroy(dom_b), 0);
+    assert_int_equal(virDomainUndefine(dom_b), 0);
+
+    machine_wait_state(fx, slug, destroyed, "stopped");
+    machine_wait_state(fx, slug, undefined, "failed");
+    {
+        g_autoptr(JsonNode) m = machine_by_name(fx, slug, undefined);
+        cohort_assert_contains(json_object_get_string_member(json_node_get_object(m), "error"),
+                               "removed outside Cohort");
+    }
+    /* the trainee starts the stopped one again */
+    {
+        g_autoptr(JsonNode) m = machine_by_name(fx, slug, destroyed);
+        g_autofree gchar *path =
+            g_strdup_printf("/api/v1/machines/%" G_GINT64_FORMAT "/start",
+                            json_object_get_int_member(json_node_get_object(m), "id"));
+        g_autoptr(JsonNode) started =
+            http_expect(fx, "POST", path, fx->trainer_token, NULL, NULL, 202);
+        gint64 deadline = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
+        machine_wait_state(fx, slug, destroyed, "running");
+        /* the row says running at once; libvirt follows when the worker has started it */
+        while (virDomainIsActive(dom_a) != 1) {
+            if (g_get_monotonic_time() > deadline)
+                fail_msg("%s was not started again within 30 s", destroyed);
+            g_usleep(100 * 1000);
+        }
+    }
+    /* the undefined machine's overlay is still there; reclaim takes it with the rest */
+    reclaim_all(fx, slug);
+}
+
+/* libvirtd stops under cohortd: the host goes down, requests for it fail at once with
+ * host-unavailable, and when libvirtd is back the host comes up with nothing lost. */
+static void
+test_lifecycle_libvirtd_restart(void **state)
+{
+    Fixture *fx = *state;
+    g_autofree gchar *slug = cohort_with_roster(fx);
+    g_autofree gchar *prefix = g_strconcat(COHORT_NAME_PREFIX, slug, "--", NULL);
+    g_autoptr(JsonNode) list = NULL;
+    g_autofree gchar *stop_path = NULL;
+    gint64 deadline;
+    guint status = 0;
+
+    provision(fx, slug);
+    list = machines_settled(fx, slug);
+    stop_path =
+        g_strdup_printf("/api/v1/machines/%" G_GINT64_FORMAT "/stop",
+                        json_object_get_int_member(
+                            json_array_get_object_element(json_node_get_array(list), 0), "id"));
+
+    /* hold libvirtd down (cohort-dev runs it in a loop that waits for this file) */
+    assert_true(g_file_set_contents(LIBVIRTD_HOLD, "", 0, NULL));
+    assert_true(g_spawn_command_line_sync("pkill -x libvirtd", NULL, NULL, NULL, NULL));
+    deadline = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
+    for (;;) {
+        g_autoptr(JsonNode) hosts =
+            http_expect(fx, "GET", "/api/v1/hosts", fx->d->admin_token, NULL, NULL, 200);
+        const gchar *st = json_object_get_string_member(
+            json_array_get_object_element(json_node_get_array(hosts), 0), "state");
+        if (g_strcmp0(st, "down") == 0)
+            break;
+        if (g_get_monotonic_time() > deadline) {
+            g_unlink(LIBVIRTD_HOLD);
+            fail_msg("the host never went down after libvirtd stopped");
+        }
+        g_usleep(100 * 1000);
+    }
+    {
+        g_autoptr(JsonNode) refused = cohort_test_http(fx->d, "POST", stop_path, fx->trainer_token,
+                                                       NULL, NULL, &status, NULL);
+        assert_int_equal(status, 503);
+        assert_string_equal(cohort_test_error_code(refused), "host-unavailable");
+    }
+
+    /* libvirtd back: cohortd reconnects by itself */
+    g_unlink(LIBVIRTD_HOLD);
+    deadline = g_get_monotonic_time() + 90 * G_USEC_PER_SEC;
+    for (;;) {
+        g_autoptr(JsonNode) hosts =
+            http_expect(fx, "GET", "/api/v1/hosts", fx->d->admin_token, NULL, NULL, 200);
+        const gchar *st = json_object_get_string_member(
+            json_array_get_object_element(json_node_get_array(hosts), 0), "state");
+        if (g_strcmp0(st, "up") == 0)
+            break;
+        if (g_get_monotonic_time() > deadline)
+            fail_msg("the host did not come back within 90 s of libvirtd's restart");
+        g_usleep(200 * 1000);
+    }
+    /* the test's own connection died with libvirtd too */
+    virConnectClose(fx->conn);
+    fx->conn = cohort_virt_connect("qemu:///system", NULL);
+    assert_non_null(fx->conn);
+    virStoragePoolFree(fx->pool);
+    fx->pool = virStoragePoolLookupByName(fx->conn, fx->pool_name);
+    assert_non_null(fx->pool);
+    {
+        /* nothing lost: every machine still runs, in the store and in libvirt */
+        g_autoptr(JsonNode) after = machines_settled(fx, slug);
+        assert_int_equal(assert_converged(fx, slug, after), MACHINES);
+    }
+    reclaim_all(fx, slug);
+    {
+        g_autoptr(GHashTable) doms = libvirt_domains(fx, prefix);
+        assert_int_equal(g_hash_table_size(doms), 0);
+    }
+}
+
+/* A cohort whose end date (plus grace) has passed is reclaimed without anyone asking. */
+static void
+test_lifecycle_reaper(void **state)
+{
+    Fixture *fx = *state;
+    g_autofree gchar *slug = cohort_with_roster(fx);
+    g_autofree gchar *path = g_strdup_printf("/api/v1/cohorts/%s", slug);
+    g_autofree gchar *prefix = g_strconcat(COHORT_NAME_PREFIX, slug, "--", NULL);
+    g_autoptr(JsonNode) patched = NULL;
+    gint64 deadline;
+
+    provision(fx, slug);
+    /* an end in the past ends the course now; no grace */
+    patched = http_expect(fx, "PATCH", path, fx->trainer_token,
+                          "{\"ends_at\":\"2026-01-02T00:00:00Z\",\"grace_hours\":0}", NULL, 200);
+    assert_string_equal(json_object_get_string_member(json_node_get_object(patched), "state"),
+                        "ended");
+    deadline = g_get_monotonic_time() + 60 * G_USEC_PER_SEC;
+    for (;;) {
+        g_autoptr(JsonNode) cohort =
+            http_expect(fx, "GET", path, fx->trainer_token, NULL, NULL, 200);
+        g_autoptr(GHashTable) doms = libvirt_domains(fx, prefix);
+        if (g_strcmp0(json_object_get_string_member(json_node_get_object(cohort), "state"),
+                      "reclaimed") == 0 &&
+            g_hash_table_size(doms) == 0 && libvirt_overlays(fx, prefix) == 0)
+            break;
+        if (g_get_monotonic_time() > deadline)
+            fail_msg("the reaper did not reclaim %s within 60 s", slug);
+        g_usleep(200 * 1000);
+    }
+    {
+        /* the audit log says who did it */
+        g_autoptr(JsonNode) audit =
+            http_expect(fx, "GET", "/api/v1/audit?limit=50", fx->d->admin_token, NULL, NULL, 200);
+        JsonArray *entries = json_node_get_array(audit);
+        gboolean found = FALSE;
+        for (guint i = 0; i < json_array_get_length(entries); i++) {
+            JsonObject *e = json_array_get_object_element(entries, i);
+            found |= g_strcmp0(json_object_get_string_member(e, "actor"), "system") == 0 &&
+                     g_strcmp0(json_object_get_string_member(e, "target"), slug) == 0;
+        }
+        assert_true(found);
+    }
+}
+
 static void
 fixture_teardown_all(Fixture *fx)
 {
@@ -313,6 +558,11 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_lifecycle_crash_points, fixture_setup,
                                         fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_lifecycle_behind_the_back, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_lifecycle_libvirtd_restart, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_lifecycle_reaper, fixture_setup, fixture_teardown),
     };
 
     cohort_virt_init();
