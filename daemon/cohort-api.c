@@ -362,6 +362,14 @@ cohort_api_route_machines(CohortApiRequest *req)
             cohort_api_method_not_allowed(req, "GET, DELETE");
         return;
     }
+    if (req->n_parts == 3 && g_strcmp0(req->parts[2], "extend") == 0) {
+        if (cohort_api_is(req, "POST"))
+            cohort_api_finish(req, 200, cohort_service_machine_extend(d, req->actor, id, &error),
+                              &error);
+        else
+            cohort_api_method_not_allowed(req, "POST");
+        return;
+    }
     if (req->n_parts == 3 && g_strcmp0(req->parts[2], "console") == 0) {
         if (cohort_api_is(req, "GET"))
             cohort_api_finish(req, 200, cohort_service_machine_console(d, req->actor, id, &error),

@@ -18,6 +18,7 @@ typedef struct {
     gchar *previous_state;
     gchar *transitional_state; /* the row's state while the work runs, NULL for none */
     gboolean orphan;           /* a tagged domain without a row: nothing to record */
+    guint64 freed_disk_bytes;  /* what the overlay took, measured before a teardown */
     guint vcpus;
     guint64 memory_mib;
     CohortProvisioner *prov; /* borrowed: hosts outlive the workers */
@@ -88,6 +89,8 @@ cohort_machine_work_run(gpointer item, GError **error)
              cohort_machine_work_create(work, error);
         break;
     case COHORT_MACHINE_OP_TEARDOWN:
+        work->freed_disk_bytes =
+            cohort_provisioner_overlay_get_allocation(work->prov, work->domain_name);
         ok = cohort_provisioner_machine_teardown(work->prov, work->domain_name, work->machine_id,
                                                  error);
         break;
@@ -193,6 +196,10 @@ cohort_machine_work_done(gpointer item, const GError *error, gpointer user_data)
     if (!cohort_store_machine_set_state(d->store, work->machine_id, state,
                                         error != NULL ? error->message : NULL, &error_local))
         g_warning("machine %s: %s", work->domain_name, error_local->message);
+    if (work->job_id > 0 && error == NULL && work->op == COHORT_MACHINE_OP_TEARDOWN &&
+        !cohort_store_job_add_freed(d->store, work->job_id, work->vcpus, work->memory_mib,
+                                    work->freed_disk_bytes, &error_local))
+        g_warning("job %" G_GINT64_FORMAT ": %s", work->job_id, error_local->message);
     if (work->job_id > 0)
         cohort_machine_work_job_progress(d, work, error);
 }

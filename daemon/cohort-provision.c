@@ -322,6 +322,18 @@ cohort_provisioner_overlay_create(CohortProvisioner *self, CohortTemplate *tmpl,
     }
 }
 
+guint64
+cohort_provisioner_overlay_get_allocation(CohortProvisioner *self, const gchar *domain_name)
+{
+    g_autofree gchar *name = cohort_names_overlay(domain_name);
+    g_autoptr(virStorageVol) vol = virStorageVolLookupByName(self->pool, name);
+    virStorageVolInfo info;
+
+    if (vol == NULL || virStorageVolGetInfo(vol, &info) < 0)
+        return 0;
+    return info.allocation;
+}
+
 gboolean
 cohort_provisioner_overlay_delete(CohortProvisioner *self, const gchar *domain_name, GError **error)
 {

@@ -89,6 +89,9 @@ gboolean cohort_provisioner_domain_reboot(CohortProvisioner *self, const gchar *
 /* The VNC port of the running domain; -1 when it has none yet. */
 gint cohort_provisioner_domain_get_vnc_port(CohortProvisioner *self, const gchar *domain_name,
                                             gint64 machine_id, GError **error);
+/* Bytes the machine's overlay takes on disk now; 0 when there is none. */
+guint64 cohort_provisioner_overlay_get_allocation(CohortProvisioner *self,
+                                                  const gchar *domain_name);
 /* Whether the template's base volume is in the pool. */
 gboolean cohort_provisioner_base_exists(CohortProvisioner *self, CohortTemplate *tmpl);
 /* Uploads the file at @path as the template's base volume through a libvirt stream (works

@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include "cohort-error.h"
+#include "cohort-machine-work.h"
 #include "cohort-reaper.h"
 #include "cohort-service-private.h"
 
@@ -19,6 +20,39 @@ cohort_reaper_due_at(const CohortCohortRow *cohort)
     return g_date_time_format(due, "%Y-%m-%dT%H:%M:%SZ");
 }
 
+/* Machines whose lease ran out go, as a release would: the trainee was told when. */
+static void
+cohort_reaper_expire_machines(CohortDaemon *d, const gchar *now)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GPtrArray) machines = cohort_store_machine_list(d->store, 0, 0, 0, FALSE, &error);
+
+    if (machines == NULL) {
+        g_warning("reaper: %s", error->message);
+        return;
+    }
+    for (guint i = 0; i < machines->len; i++) {
+        CohortMachineRow *m = g_ptr_array_index(machines, i);
+        g_autoptr(GError) error_push = NULL;
+
+        if (m->expires_at == NULL || g_strcmp0(now, m->expires_at) < 0 ||
+            cohort_daemon_inflight_contains(d, m->id) ||
+            !(g_strcmp0(m->state, "running") == 0 || g_strcmp0(m->state, "stopped") == 0 ||
+              g_strcmp0(m->state, "failed") == 0))
+            continue;
+        if (!cohort_store_machine_set_state(d->store, m->id, "reclaiming", NULL, &error_push) ||
+            !cohort_machine_work_push(d, m, COHORT_MACHINE_OP_TEARDOWN, 0, &error_push)) {
+            g_warning("reaper: %s: %s", m->name, error_push->message);
+            continue;
+        }
+        g_log_structured(G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE, "COHORT_COHORT", m->cohort_slug,
+                         "COHORT_MACHINE", m->name, "MESSAGE",
+                         "reaper: the lease of %s ran out at %s: releasing it", m->name,
+                         m->expires_at);
+        cohort_daemon_audit(d, "system", "machine.expire", m->name, NULL);
+    }
+}
+
 void
 cohort_reaper_run(CohortDaemon *d)
 {
@@ -30,6 +64,7 @@ cohort_reaper_run(CohortDaemon *d)
         g_warning("reaper: %s", error->message);
         return;
     }
+    cohort_reaper_expire_machines(d, now);
     for (guint i = 0; i < cohorts->len; i++) {
         CohortCohortRow *cohort = g_ptr_array_index(cohorts, i);
         g_autofree gchar *due = NULL;

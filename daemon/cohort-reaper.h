@@ -1,5 +1,5 @@
-/* Ends courses: a cohort whose end date plus grace has passed is reclaimed without anyone
- * asking. */
+/* Ends courses: a cohort whose end date plus grace has passed is reclaimed, and a machine
+ * whose lease ran out is released, without anyone asking. */
 #pragma once
 
 #include "cohort-daemon.h"

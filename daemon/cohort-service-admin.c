@@ -514,50 +514,72 @@ cohort_service_audit_list(CohortDaemon *d, const CohortUserRow *actor, guint lim
     return cohort_json_array_new(nodes);
 }
 
+/* What @machines of one trainee (@user_id > 0) or of all hold now. */
+static void
+cohort_service_usage_held(GPtrArray *machines, gint64 user_id, JsonObject *obj)
+{
+    guint held = 0;
+    guint vcpus = 0;
+    guint64 memory = 0;
+
+    for (guint j = 0; j < machines->len; j++) {
+        CohortMachineRow *m = g_ptr_array_index(machines, j);
+        if ((user_id > 0 && m->user_id != user_id) || g_strcmp0(m->state, "failed") == 0)
+            continue;
+        held++;
+        vcpus += m->vcpus;
+        memory += m->memory_mib;
+    }
+    json_object_set_int_member(obj, "machines", held);
+    json_object_set_int_member(obj, "vcpus", vcpus);
+    json_object_set_int_member(obj, "memory_mib", (gint64)memory);
+}
+
 JsonNode *
 cohort_service_usage(CohortDaemon *d, const CohortUserRow *actor, GError **error)
 {
     g_autoptr(GPtrArray) cohorts = NULL;
-    g_autoptr(JsonBuilder) b = json_builder_new();
+    JsonObject *answer;
+    JsonArray *list;
+    JsonNode *node;
 
     if (!cohort_auth_check(cohort_service_role(actor), COHORT_ACTION_AUDIT_READ, NULL, NULL, error))
         return NULL;
     cohorts = cohort_store_cohort_list(d->store, 0, 0, error);
     if (cohorts == NULL)
         return NULL;
-    json_builder_begin_object(b);
-    json_builder_set_member_name(b, "cohorts");
-    json_builder_begin_array(b);
+    list = json_array_new();
     for (guint i = 0; i < cohorts->len; i++) {
         CohortCohortRow *cohort = g_ptr_array_index(cohorts, i);
         g_autoptr(GPtrArray) machines =
-            cohort_store_machine_list(d->store, cohort->id, 0, 0, FALSE, error);
-        guint held = 0;
-        guint vcpus = 0;
-        guint64 memory = 0;
+            cohort_store_machine_list(d->store, cohort->id, 0, 0, FALSE, NULL);
+        g_autoptr(GPtrArray) trainees = cohort_store_enrollment_list(d->store, cohort->id, NULL);
+        JsonObject *obj = json_object_new();
+        JsonArray *per_trainee = json_array_new();
 
-        if (machines == NULL)
-            return NULL;
-        for (guint j = 0; j < machines->len; j++) {
-            CohortMachineRow *m = g_ptr_array_index(machines, j);
-            if (g_strcmp0(m->state, "failed") == 0)
-                continue;
-            held++;
-            vcpus += m->vcpus;
-            memory += m->memory_mib;
+        json_object_set_string_member(obj, "cohort", cohort->slug);
+        json_object_set_double_member(
+            obj, "machine_hours",
+            cohort_store_machine_get_running_hours(d->store, cohort->id, 0, NULL));
+        if (machines != NULL)
+            cohort_service_usage_held(machines, 0, obj);
+        for (guint t = 0; trainees != NULL && t < trainees->len; t++) {
+            CohortUserRow *user = g_ptr_array_index(trainees, t);
+            JsonObject *tobj = json_object_new();
+            json_object_set_string_member(tobj, "login", user->login);
+            json_object_set_double_member(
+                tobj, "machine_hours",
+                cohort_store_machine_get_running_hours(d->store, cohort->id, user->id, NULL));
+            if (machines != NULL)
+                cohort_service_usage_held(machines, user->id, tobj);
+            json_array_add_object_element(per_trainee, tobj);
         }
-        json_builder_begin_object(b);
-        json_builder_set_member_name(b, "cohort");
-        json_builder_add_string_value(b, cohort->slug);
-        json_builder_set_member_name(b, "machines");
-        json_builder_add_int_value(b, held);
-        json_builder_set_member_name(b, "vcpus");
-        json_builder_add_int_value(b, vcpus);
-        json_builder_set_member_name(b, "memory_mib");
-        json_builder_add_int_value(b, (gint64)memory);
-        json_builder_end_object(b);
+        json_object_set_array_member(obj, "trainees", per_trainee);
+        json_array_add_object_element(list, obj);
     }
-    json_builder_end_array(b);
-    json_builder_end_object(b);
-    return json_builder_get_root(b);
+    answer = json_object_new();
+    json_object_set_array_member(answer, "cohorts", list);
+    node = json_node_new(JSON_NODE_OBJECT);
+    json_node_take_object(node, answer);
+    return node;
 }

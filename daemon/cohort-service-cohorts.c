@@ -53,12 +53,56 @@ cohort_service_title_validate(const gchar *title, GError **error)
 }
 
 static JsonNode *
-cohort_service_cohort_json(const CohortCohortRow *cohort)
+cohort_service_cohort_json(CohortDaemon *d, const CohortCohortRow *cohort)
 {
     JsonNode *node = cohort_json_cohort(cohort);
-    json_object_set_string_member(json_node_get_object(node), "state",
-                                  cohort_service_cohort_state(cohort));
+    JsonObject *obj = json_node_get_object(node);
+    JsonObject *lease = json_object_new();
+    guint hours = 0;
+    guint max_extensions = 0;
+
+    json_object_set_string_member(obj, "state", cohort_service_cohort_state(cohort));
+    cohort_store_cohort_get_lease(d->store, cohort->id, &hours, &max_extensions, NULL);
+    json_object_set_int_member(lease, "hours", hours);
+    json_object_set_int_member(lease, "max_extensions", max_extensions);
+    json_object_set_object_member(obj, "lease", lease);
     return node;
+}
+
+/* "lease": {"hours", "max_extensions"}: machines expire that long after they are made and
+ * may be extended as often; hours 0 means no lease. */
+static gboolean
+cohort_service_cohort_read_lease(CohortDaemon *d, JsonObject *body, gint64 cohort_id,
+                                 GError **error)
+{
+    static const gchar *const known[] = {"hours", "max_extensions", NULL};
+    JsonNode *node = json_object_get_member(body, "lease");
+    guint cur_hours = 0;
+    guint cur_max = 0;
+    guint64 hours;
+    guint64 max_extensions;
+
+    if (node == NULL)
+        return TRUE;
+    if (!JSON_NODE_HOLDS_OBJECT(node)) {
+        g_set_error_literal(error, COHORT_ERROR, COHORT_ERROR_INVALID_ARGUMENT,
+                            "\"lease\" must be an object with hours and max_extensions");
+        return FALSE;
+    }
+    if (!cohort_store_cohort_get_lease(d->store, cohort_id, &cur_hours, &cur_max, error))
+        return FALSE;
+    hours = cur_hours;
+    max_extensions = cur_max;
+    if (!cohort_json_check_members(json_node_get_object(node), known, error) ||
+        !cohort_json_get_uint(json_node_get_object(node), "hours", FALSE, 0, 24 * 365, &hours,
+                              error) ||
+        !cohort_json_get_uint(json_node_get_object(node), "max_extensions", FALSE, 0, 1000,
+                              &max_extensions, error)) {
+        g_prefix_error(error, "lease: ");
+        return FALSE;
+    }
+    return cohort_store_cohort_set_lease(d->store, cohort_id, (guint)hours, (guint)max_extensions,
+                                         error);
 }
 
 static gboolean
@@ -127,8 +171,8 @@ JsonNode *
 cohort_service_cohort_create(CohortDaemon *d, const CohortUserRow *actor, JsonObject *body,
                              GError **error)
 {
-    static const gchar *const known[] = {"slug",  "title",       "template", "starts_at", "ends_at",
-                                         "quota", "grace_hours", "trainer",  NULL};
+    static const gchar *const known[] = {"slug",  "title", "template",    "starts_at", "ends_at",
+                                         "quota", "lease", "grace_hours", "trainer",   NULL};
     g_autoptr(CohortCohortRow) row = g_new0(CohortCohortRow, 1);
     g_autoptr(CohortCohortRow) stored = NULL;
     g_autofree gchar *trainer = NULL;
@@ -192,13 +236,19 @@ cohort_service_cohort_create(CohortDaemon *d, const CohortUserRow *actor, JsonOb
         row->trainer_id = user->id;
     }
     row->state = g_strdup("planned");
-    if (!cohort_store_cohort_insert(d->store, row, error)) {
+    /* the cohort and its lease, both or neither */
+    if (!cohort_store_begin(d->store, error))
+        return NULL;
+    if (!cohort_store_cohort_insert(d->store, row, error) ||
+        !cohort_service_cohort_read_lease(d, body, row->id, error) ||
+        !cohort_store_commit(d->store, error)) {
+        cohort_store_rollback(d->store);
         cohort_daemon_audit(d, actor->login, "cohort.create", row->slug, *error);
         return NULL;
     }
     cohort_daemon_audit(d, actor->login, "cohort.create", row->slug, NULL);
     stored = cohort_store_cohort_get_by_id(d->store, row->id, error);
-    return stored != NULL ? cohort_service_cohort_json(stored) : NULL;
+    return stored != NULL ? cohort_service_cohort_json(d, stored) : NULL;
 }
 
 JsonNode *
@@ -215,7 +265,7 @@ cohort_service_cohort_list(CohortDaemon *d, const CohortUserRow *actor, GError *
     if (rows == NULL)
         return NULL;
     for (guint i = 0; i < rows->len; i++)
-        g_ptr_array_add(nodes, cohort_service_cohort_json(g_ptr_array_index(rows, i)));
+        g_ptr_array_add(nodes, cohort_service_cohort_json(d, g_ptr_array_index(rows, i)));
     return cohort_json_array_new(nodes);
 }
 
@@ -242,7 +292,7 @@ cohort_service_cohort_get(CohortDaemon *d, const CohortUserRow *actor, const gch
                                          FALSE, error);
     if (machines == NULL)
         return NULL;
-    node = cohort_service_cohort_json(cohort);
+    node = cohort_service_cohort_json(d, cohort);
     array = json_array_new();
     for (guint i = 0; i < trainees->len; i++) {
         CohortUserRow *user = g_ptr_array_index(trainees, i);
@@ -271,7 +321,7 @@ JsonNode *
 cohort_service_cohort_update(CohortDaemon *d, const CohortUserRow *actor, const gchar *slug,
                              JsonObject *body, GError **error)
 {
-    static const gchar *const known[] = {"title", "ends_at", "grace_hours", "quota", NULL};
+    static const gchar *const known[] = {"title", "ends_at", "grace_hours", "quota", "lease", NULL};
     g_autoptr(CohortCohortRow) cohort =
         cohort_service_cohort_lookup(d, actor, slug, COHORT_ACTION_COHORT_MANAGE, error);
     g_autoptr(CohortCohortRow) stored = NULL;
@@ -294,11 +344,17 @@ cohort_service_cohort_update(CohortDaemon *d, const CohortUserRow *actor, const 
     if (!cohort_service_title_validate(cohort->title, error))
         return NULL;
     cohort->grace_hours = (guint)grace;
-    if (!cohort_store_cohort_update(d->store, cohort, error))
+    if (!cohort_store_begin(d->store, error))
         return NULL;
+    if (!cohort_store_cohort_update(d->store, cohort, error) ||
+        !cohort_service_cohort_read_lease(d, body, cohort->id, error) ||
+        !cohort_store_commit(d->store, error)) {
+        cohort_store_rollback(d->store);
+        return NULL;
+    }
     cohort_daemon_audit(d, actor->login, "cohort.update", slug, NULL);
     stored = cohort_store_cohort_get_by_id(d->store, cohort->id, error);
-    return stored != NULL ? cohort_service_cohort_json(stored) : NULL;
+    return stored != NULL ? cohort_service_cohort_json(d, stored) : NULL;
 }
 
 static JsonNode *

@@ -114,6 +114,21 @@ cohort_service_machine_new(CohortDaemon *d, const CohortCohortRow *cohort,
     row->uuid = g_uuid_string_random();
     if (!cohort_store_machine_insert(d->store, row, error))
         return NULL;
+    {
+        /* a lease: the machine expires on its own, unless extended */
+        guint lease_hours = 0;
+        guint max_extensions = 0;
+        if (!cohort_store_cohort_get_lease(d->store, cohort->id, &lease_hours, &max_extensions,
+                                           error))
+            return NULL;
+        if (lease_hours > 0) {
+            g_autoptr(GDateTime) now = g_date_time_new_now_utc();
+            g_autoptr(GDateTime) until = g_date_time_add_hours(now, (gint)lease_hours);
+            g_autofree gchar *expires = g_date_time_format(until, "%Y-%m-%dT%H:%M:%SZ");
+            if (!cohort_store_machine_set_expiry(d->store, row->id, expires, FALSE, error))
+                return NULL;
+        }
+    }
     /* the joined names, for the answer */
     return cohort_store_machine_get_by_id(d->store, row->id, error);
 }
@@ -307,6 +322,53 @@ cohort_service_console_host(CohortDaemon *d, CohortHost *host)
 }
 
 JsonNode *
+cohort_service_machine_extend(CohortDaemon *d, const CohortUserRow *actor, gint64 id,
+                              GError **error)
+{
+    g_autoptr(CohortMachineRow) row =
+        cohort_service_machine_lookup(d, actor, id, COHORT_ACTION_MACHINE_OPERATE, error);
+    g_autoptr(CohortMachineRow) stored = NULL;
+    g_autoptr(GDateTime) now = g_date_time_new_now_utc();
+    g_autoptr(GDateTime) from = NULL;
+    g_autoptr(GDateTime) until = NULL;
+    g_autofree gchar *expires = NULL;
+    guint hours = 0;
+    guint max_extensions = 0;
+    guint used;
+
+    if (row == NULL)
+        return NULL;
+    if (!cohort_store_cohort_get_lease(d->store, row->cohort_id, &hours, &max_extensions, error))
+        return NULL;
+    if (hours == 0 || row->expires_at == NULL) {
+        g_set_error(error, COHORT_ERROR, COHORT_ERROR_CONFLICT,
+                    "machine %s has no lease to extend: it lives as long as its cohort", row->name);
+        return NULL;
+    }
+    used = cohort_store_machine_get_extensions(d->store, row->id, error);
+    if (used >= max_extensions) {
+        g_set_error(error, COHORT_ERROR, COHORT_ERROR_QUOTA_EXCEEDED,
+                    "machine %s was extended %u of %u times its trainer allows; ask the "
+                    "trainer, or save your work before it expires at %s",
+                    row->name, used, max_extensions, row->expires_at);
+        return NULL;
+    }
+    /* from the current expiry, or from now when it has already passed */
+    from = g_date_time_new_from_iso8601(row->expires_at, NULL);
+    if (from == NULL || g_date_time_compare(from, now) < 0) {
+        g_clear_pointer(&from, g_date_time_unref);
+        from = g_date_time_ref(now);
+    }
+    until = g_date_time_add_hours(from, (gint)hours);
+    expires = g_date_time_format(until, "%Y-%m-%dT%H:%M:%SZ");
+    if (!cohort_store_machine_set_expiry(d->store, row->id, expires, TRUE, error))
+        return NULL;
+    cohort_daemon_audit(d, actor->login, "machine.extend", row->name, NULL);
+    stored = cohort_store_machine_get_by_id(d->store, row->id, error);
+    return stored != NULL ? cohort_json_machine(stored) : NULL;
+}
+
+JsonNode *
 cohort_service_machine_console(CohortDaemon *d, const CohortUserRow *actor, gint64 id,
                                GError **error)
 {
@@ -360,6 +422,7 @@ cohort_service_job_get(CohortDaemon *d, const CohortUserRow *actor, gint64 id, G
     g_autoptr(GPtrArray) errors = NULL;
     g_autofree gchar *what = g_strdup_printf("job %" G_GINT64_FORMAT, id);
     CohortAuthRelation rel = {0};
+    JsonNode *node;
 
     if (!cohort_auth_check(cohort_service_role(actor), COHORT_ACTION_JOB_READ, NULL, what, error))
         return NULL;
@@ -374,7 +437,24 @@ cohort_service_job_get(CohortDaemon *d, const CohortUserRow *actor, gint64 id, G
     errors = cohort_store_job_error_list(d->store, id, error);
     if (errors == NULL)
         return NULL;
-    return cohort_json_job(job, errors);
+    node = cohort_json_job(job, errors);
+    if (g_strcmp0(job->kind, "reclaim") == 0) {
+        /* what the course gave back */
+        JsonObject *freed = json_object_new();
+        guint machines = 0;
+        guint vcpus = 0;
+        guint64 memory = 0;
+        guint64 disk = 0;
+        cohort_store_job_get_freed(d->store, id, &machines, &vcpus, &memory, &disk, NULL);
+        json_object_set_int_member(freed, "machines", machines);
+        json_object_set_int_member(freed, "vcpus", vcpus);
+        json_object_set_int_member(freed, "memory_mib", (gint64)memory);
+        json_object_set_int_member(freed, "disk_bytes", (gint64)disk);
+        /* per-cohort networks are not made yet: nothing of them to free */
+        json_object_set_int_member(freed, "networks", 0);
+        json_object_set_object_member(json_node_get_object(node), "freed", freed);
+    }
+    return node;
 }
 
 gchar *

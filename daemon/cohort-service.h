@@ -73,6 +73,9 @@ JsonNode *cohort_service_machine_get(CohortDaemon *d, const CohortUserRow *actor
 /* @op: "start", "stop", "reboot", "reset" or "release" */
 JsonNode *cohort_service_machine_operate(CohortDaemon *d, const CohortUserRow *actor, gint64 id,
                                          const gchar *op, GError **error);
+/* One more lease period, within the cohort's max_extensions. */
+JsonNode *cohort_service_machine_extend(CohortDaemon *d, const CohortUserRow *actor, gint64 id,
+                                        GError **error);
 JsonNode *cohort_service_machine_console(CohortDaemon *d, const CohortUserRow *actor, gint64 id,
                                          GError **error);
 JsonNode *cohort_service_job_get(CohortDaemon *d, const CohortUserRow *actor, gint64 id,

@@ -146,6 +146,19 @@ static const gchar *const cohort_store_migrations[] = {
     "  started_at TEXT NOT NULL CHECK " IS_TS("started_at") ","
     "  stopped_at TEXT CHECK " IS_TS_OR_NULL("stopped_at") ");"
     "CREATE INDEX machine_runs_open ON machine_runs(machine_id) WHERE stopped_at IS NULL;",
+
+    /* 3: leases (a machine's own expiry, extendable within the cohort's limits), and what a
+     * reclaim freed */
+    "ALTER TABLE cohorts ADD COLUMN lease_hours INTEGER NOT NULL DEFAULT 0"
+    "  CHECK (lease_hours >= 0);"
+    "ALTER TABLE cohorts ADD COLUMN lease_max_extensions INTEGER NOT NULL DEFAULT 0"
+    "  CHECK (lease_max_extensions >= 0);"
+    "ALTER TABLE machines ADD COLUMN extensions INTEGER NOT NULL DEFAULT 0"
+    "  CHECK (extensions >= 0);"
+    "ALTER TABLE jobs ADD COLUMN freed_machines INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE jobs ADD COLUMN freed_vcpus INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE jobs ADD COLUMN freed_memory_mib INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE jobs ADD COLUMN freed_disk_bytes INTEGER NOT NULL DEFAULT 0;",
 };
 /* clang-format on */
 

@@ -1754,3 +1754,121 @@ cohort_store_machine_get_running_hours(CohortStore *self, gint64 cohort_id, gint
         return 0;
     return sqlite3_column_double(stmt, 0);
 }
+
+/* --- leases and what reclaims freed ---------------------------------------------------- */
+
+gboolean
+cohort_store_cohort_get_lease(CohortStore *self, gint64 cohort_id, guint *hours,
+                              guint *max_extensions, GError **error)
+{
+    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autofree gchar *what = g_strdup_printf("cohort with id %" G_GINT64_FORMAT, cohort_id);
+
+    stmt = cohort_store_prepare(
+        self, "SELECT lease_hours, lease_max_extensions FROM cohorts WHERE id = ?1", what, error);
+    if (stmt == NULL)
+        return FALSE;
+    cohort_store_bind_int64(stmt, 1, cohort_id);
+    if (!cohort_store_step_row(self, stmt, what, error))
+        return FALSE;
+    *hours = cohort_store_column_uint(stmt, 0);
+    *max_extensions = cohort_store_column_uint(stmt, 1);
+    return TRUE;
+}
+
+gboolean
+cohort_store_cohort_set_lease(CohortStore *self, gint64 cohort_id, guint hours,
+                              guint max_extensions, GError **error)
+{
+    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autofree gchar *what = g_strdup_printf("cohort with id %" G_GINT64_FORMAT, cohort_id);
+
+    stmt = cohort_store_prepare(
+        self, "UPDATE cohorts SET lease_hours = ?2, lease_max_extensions = ?3 WHERE id = ?1", what,
+        error);
+    if (stmt == NULL)
+        return FALSE;
+    cohort_store_bind_int64(stmt, 1, cohort_id);
+    cohort_store_bind_int64(stmt, 2, hours);
+    cohort_store_bind_int64(stmt, 3, max_extensions);
+    return cohort_store_run_update(self, stmt, what, NULL, error);
+}
+
+gboolean
+cohort_store_machine_set_expiry(CohortStore *self, gint64 machine_id, const gchar *expires_at,
+                                gboolean extension, GError **error)
+{
+    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autofree gchar *what = g_strdup_printf("machine with id %" G_GINT64_FORMAT, machine_id);
+
+    stmt = cohort_store_prepare(self,
+                                "UPDATE machines SET expires_at = ?2,"
+                                " extensions = extensions + ?3 WHERE id = ?1",
+                                what, error);
+    if (stmt == NULL)
+        return FALSE;
+    cohort_store_bind_int64(stmt, 1, machine_id);
+    cohort_store_bind_text(stmt, 2, expires_at);
+    cohort_store_bind_int64(stmt, 3, extension ? 1 : 0);
+    return cohort_store_run_update(self, stmt, what, NULL, error);
+}
+
+guint
+cohort_store_machine_get_extensions(CohortStore *self, gint64 machine_id, GError **error)
+{
+    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autofree gchar *what = g_strdup_printf("machine with id %" G_GINT64_FORMAT, machine_id);
+
+    stmt = cohort_store_prepare(self, "SELECT extensions FROM machines WHERE id = ?1", what, error);
+    if (stmt == NULL)
+        return 0;
+    cohort_store_bind_int64(stmt, 1, machine_id);
+    if (!cohort_store_step_row(self, stmt, what, error))
+        return 0;
+    return cohort_store_column_uint(stmt, 0);
+}
+
+gboolean
+cohort_store_job_add_freed(CohortStore *self, gint64 job_id, guint vcpus, guint64 memory_mib,
+                           guint64 disk_bytes, GError **error)
+{
+    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autofree gchar *what = g_strdup_printf("job %" G_GINT64_FORMAT, job_id);
+
+    stmt = cohort_store_prepare(self,
+                                "UPDATE jobs SET freed_machines = freed_machines + 1,"
+                                " freed_vcpus = freed_vcpus + ?2,"
+                                " freed_memory_mib = freed_memory_mib + ?3,"
+                                " freed_disk_bytes = freed_disk_bytes + ?4 WHERE id = ?1",
+                                what, error);
+    if (stmt == NULL)
+        return FALSE;
+    cohort_store_bind_int64(stmt, 1, job_id);
+    cohort_store_bind_int64(stmt, 2, vcpus);
+    cohort_store_bind_int64(stmt, 3, (gint64)memory_mib);
+    cohort_store_bind_int64(stmt, 4, (gint64)disk_bytes);
+    return cohort_store_run_update(self, stmt, what, NULL, error);
+}
+
+gboolean
+cohort_store_job_get_freed(CohortStore *self, gint64 job_id, guint *machines, guint *vcpus,
+                           guint64 *memory_mib, guint64 *disk_bytes, GError **error)
+{
+    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autofree gchar *what = g_strdup_printf("job %" G_GINT64_FORMAT, job_id);
+
+    stmt = cohort_store_prepare(self,
+                                "SELECT freed_machines, freed_vcpus, freed_memory_mib,"
+                                " freed_disk_bytes FROM jobs WHERE id = ?1",
+                                what, error);
+    if (stmt == NULL)
+        return FALSE;
+    cohort_store_bind_int64(stmt, 1, job_id);
+    if (!cohort_store_step_row(self, stmt, what, error))
+        return FALSE;
+    *machines = cohort_store_column_uint(stmt, 0);
+    *vcpus = cohort_store_column_uint(stmt, 1);
+    *memory_mib = (guint64)sqlite3_column_int64(stmt, 2);
+    *disk_bytes = (guint64)sqlite3_column_int64(stmt, 3);
+    return TRUE;
+}

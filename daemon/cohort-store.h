@@ -246,6 +246,22 @@ gboolean cohort_store_job_fail_unfinished(CohortStore *self, guint *count, GErro
 /* Running time: a run opens when a machine starts and closes when it stops or goes. */
 gboolean cohort_store_machine_run_begin(CohortStore *self, gint64 machine_id, GError **error);
 gboolean cohort_store_machine_run_end(CohortStore *self, gint64 machine_id, GError **error);
+/* Leases: a machine of a cohort with lease_hours > 0 expires that long after it is made,
+ * and may be extended lease_max_extensions times by as long again. */
+gboolean cohort_store_cohort_get_lease(CohortStore *self, gint64 cohort_id, guint *hours,
+                                       guint *max_extensions, GError **error);
+gboolean cohort_store_cohort_set_lease(CohortStore *self, gint64 cohort_id, guint hours,
+                                       guint max_extensions, GError **error);
+/* Sets the expiry; with @extension, counts one more extension. */
+gboolean cohort_store_machine_set_expiry(CohortStore *self, gint64 machine_id,
+                                         const gchar *expires_at, gboolean extension,
+                                         GError **error);
+guint cohort_store_machine_get_extensions(CohortStore *self, gint64 machine_id, GError **error);
+/* What a reclaim job freed, one machine at a time. */
+gboolean cohort_store_job_add_freed(CohortStore *self, gint64 job_id, guint vcpus,
+                                    guint64 memory_mib, guint64 disk_bytes, GError **error);
+gboolean cohort_store_job_get_freed(CohortStore *self, gint64 job_id, guint *machines, guint *vcpus,
+                                    guint64 *memory_mib, guint64 *disk_bytes, GError **error);
 /* Machine-hours in a cohort, of one trainee (@user_id > 0) or all, open runs until now. */
 gdouble cohort_store_machine_get_running_hours(CohortStore *self, gint64 cohort_id, gint64 user_id,
                                                GError **error);

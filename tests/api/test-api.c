@@ -3,6 +3,8 @@
 
 #include "config.h"
 
+#include <sqlite3.h>
+
 #include "cohort-test-daemon.h"
 #include "cohort-test.h"
 
@@ -669,6 +671,120 @@ test_api_placement_two_hosts(void **state)
     cohort_test_daemon_stop(d);
 }
 
+/* Leases: machines expire on their own, may be extended within the cohort's limit, and the
+ * reaper releases them when the time has come. Usage counts machine-hours; a reclaim says
+ * what it freed. */
+static void
+test_api_leases_usage_freed(void **state)
+{
+    g_autoptr(GError) error = NULL;
+    CohortTestDaemon *d =
+        cohort_test_daemon_start_with_config("[daemon]\nreaper_interval_s=1\n", &error);
+    g_autoptr(JsonNode) trainer = NULL;
+    g_autoptr(JsonNode) base = NULL;
+    g_autoptr(JsonNode) cohort = NULL;
+    g_autoptr(JsonNode) roster = NULL;
+    g_autoptr(JsonNode) machine = NULL;
+    g_autoptr(JsonNode) extended = NULL;
+    g_autoptr(JsonNode) usage = NULL;
+    g_autofree gchar *extend_path = NULL;
+    g_autofree gchar *db_path = NULL;
+    const gchar *token;
+    gint64 id;
+    guint status = 0;
+
+    cohort_assert_no_error(error);
+    trainer = http_ok(d, "POST", "/api/v1/users", d->admin_token,
+                      "{\"login\":\"trainer1\",\"display_name\":\"T\",\"role\":\"trainer\"}", 201);
+    token = member_string(trainer, "token");
+    base =
+        http_ok(d, "POST", "/api/v1/templates/tiny/base", d->admin_token, "{\"blank\":true}", 201);
+    cohort = http_ok(d, "POST", "/api/v1/cohorts", token,
+                     "{\"slug\":\"leased\",\"template\":\"tiny\",\"starts_at\":"
+                     "\"2026-01-01T00:00:00Z\",\"ends_at\":\"2099-01-01T00:00:00Z\","
+                     "\"quota\":{\"machines\":2},\"lease\":{\"hours\":4,\"max_extensions\":1}}",
+                     201);
+    assert_int_equal(
+        json_object_get_int_member(
+            json_object_get_object_member(json_node_get_object(cohort), "lease"), "hours"),
+        4);
+    roster = cohort_test_http(d, "PUT", "/api/v1/cohorts/leased/roster", token,
+                              "login,display_name\nsok-dara,Sok Dara\n", "text/csv", &status, NULL);
+    assert_int_equal(status, 200);
+    machine = http_ok(d, "POST", "/api/v1/machines", token,
+                      "{\"cohort\":\"leased\",\"trainee\":\"sok-dara\"}", 202);
+    id = member_int(machine, "id");
+    assert_non_null(member_string(machine, "expires_at"));
+    json_node_unref(machine_wait(d, token, id, "running"));
+
+    /* one extension of 4 hours, then no more */
+    extend_path = g_strdup_printf("/api/v1/machines/%" G_GINT64_FORMAT "/extend", id);
+    extended = http_ok(d, "POST", extend_path, token, NULL, 200);
+    {
+        g_autoptr(GDateTime) before =
+            g_date_time_new_from_iso8601(member_string(machine, "expires_at"), NULL);
+        g_autoptr(GDateTime) after =
+            g_date_time_new_from_iso8601(member_string(extended, "expires_at"), NULL);
+        assert_int_equal(g_date_time_difference(after, before) / G_TIME_SPAN_HOUR, 4);
+    }
+    http_fails(d, "POST", extend_path, token, NULL, 409, "quota-exceeded");
+
+    /* machine-hours: an open run counts until now (times have whole seconds) */
+    g_usleep(1100 * 1000);
+    usage = http_ok(d, "GET", "/api/v1/usage", d->admin_token, NULL, 200);
+    {
+        JsonObject *c = json_array_get_object_element(
+            json_object_get_array_member(json_node_get_object(usage), "cohorts"), 0);
+        JsonObject *t =
+            json_array_get_object_element(json_object_get_array_member(c, "trainees"), 0);
+        assert_string_equal(json_object_get_string_member(c, "cohort"), "leased");
+        assert_int_equal(json_object_get_int_member(c, "machines"), 1);
+        assert_true(json_object_get_double_member(c, "machine_hours") > 0);
+        assert_string_equal(json_object_get_string_member(t, "login"), "sok-dara");
+        assert_int_equal(json_object_get_int_member(t, "vcpus"), 1);
+    }
+
+    /* time passes: the lease runs out (written into the store, as the clock would) */
+    db_path = g_build_filename(d->state_dir, "cohort.db", NULL);
+    {
+        sqlite3 *db = NULL;
+        assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
+        sqlite3_busy_timeout(db, 5000);
+        assert_int_equal(sqlite3_exec(db, "UPDATE machines SET expires_at = '2026-01-01T00:00:00Z'",
+                                      NULL, NULL, NULL),
+                         SQLITE_OK);
+        sqlite3_close(db);
+    }
+    json_node_unref(machine_wait(d, token, id, "reclaimed"));
+    {
+        g_autoptr(JsonNode) audit =
+            http_ok(d, "GET", "/api/v1/audit?limit=3", d->admin_token, NULL, 200);
+        assert_string_equal(
+            json_object_get_string_member(
+                json_array_get_object_element(json_node_get_array(audit), 0), "action"),
+            "machine.expire");
+    }
+
+    /* a reclaim says what it freed */
+    {
+        g_autoptr(JsonNode) again =
+            http_ok(d, "POST", "/api/v1/machines", token,
+                    "{\"cohort\":\"leased\",\"trainee\":\"sok-dara\"}", 202);
+        g_autoptr(JsonNode) started = NULL;
+        g_autoptr(JsonNode) job = NULL;
+        JsonObject *freed;
+        json_node_unref(machine_wait(d, token, member_int(again, "id"), "running"));
+        started = http_ok(d, "POST", "/api/v1/cohorts/leased/reclaim", token, NULL, 202);
+        job = cohort_test_job_wait(d, token, job_of(started));
+        freed = json_object_get_object_member(json_node_get_object(job), "freed");
+        assert_int_equal(json_object_get_int_member(freed, "machines"), 1);
+        assert_int_equal(json_object_get_int_member(freed, "vcpus"), 1);
+        assert_int_equal(json_object_get_int_member(freed, "memory_mib"), 64);
+        assert_int_equal(json_object_get_int_member(freed, "networks"), 0);
+    }
+    cohort_test_daemon_stop(d);
+}
+
 int
 main(void)
 {
@@ -680,6 +796,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_api_health_metrics_audit, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test(test_api_placement_two_hosts),
+        cmocka_unit_test(test_api_leases_usage_freed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
