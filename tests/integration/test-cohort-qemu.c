@@ -210,6 +210,15 @@ test_cohort_qemu_provision_reclaim(void **state)
         fx->d, token, json_object_get_int_member(json_node_get_object(reclaim), "job"));
     t_reclaim = (g_get_monotonic_time() - t0) / 1e6;
     assert_int_equal(json_object_get_int_member(json_node_get_object(reclaimed), "done"), TRAINEES);
+    {
+        /* what the course gave back, overlays' disk included */
+        JsonObject *freed = json_object_get_object_member(json_node_get_object(reclaimed), "freed");
+        assert_int_equal(json_object_get_int_member(freed, "machines"), TRAINEES);
+        assert_int_equal(json_object_get_int_member(freed, "memory_mib"), TRAINEES * 64);
+        assert_true(json_object_get_int_member(freed, "disk_bytes") >= TRAINEES * 4096);
+        g_print("# reclaim freed %" G_GINT64_FORMAT " bytes of overlays\n",
+                json_object_get_int_member(freed, "disk_bytes"));
+    }
 
     /* nothing of the cohort is left in libvirt */
     assert_int_equal(running_domains(fx->conn, prefix), 0);
