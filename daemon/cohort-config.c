@@ -55,6 +55,9 @@ static const CohortConfigKey cohort_config_daemon_keys[] = {
      86400},
     {"invitation_ttl_hours", COHORT_CONFIG_KIND_UINT, COHORT_CONFIG_DAEMON(invitation_ttl_hours), 1,
      8760},
+    {"idle_shutdown_s", COHORT_CONFIG_KIND_UINT, COHORT_CONFIG_DAEMON(idle_shutdown_s), 0, 604800},
+    {"idle_cpu_percent", COHORT_CONFIG_KIND_UINT, COHORT_CONFIG_DAEMON(idle_cpu_percent), 0, 100},
+    {"stop_timeout_s", COHORT_CONFIG_KIND_UINT, COHORT_CONFIG_DAEMON(stop_timeout_s), 1, 3600},
 };
 
 static const CohortConfigKey cohort_config_quota_keys[] = {
@@ -153,6 +156,9 @@ cohort_config_new_default(void)
     self->max_body_kib = 1024;
     self->workers = 8;
     self->reaper_interval_s = 60;
+    self->idle_shutdown_s = 0;
+    self->idle_cpu_percent = 2;
+    self->stop_timeout_s = 60;
     self->reconcile_interval_s = 300;
     self->invitation_ttl_hours = 168;
     self->quota_machines = 1;

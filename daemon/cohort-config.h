@@ -39,6 +39,9 @@ typedef struct {
     guint max_body_kib;        /* largest request body */
     guint workers;             /* threads for libvirt work, 1..64 */
     guint reaper_interval_s;
+    guint idle_shutdown_s; /* a machine under idle_cpu_percent this long is shut down; 0: never */
+    guint idle_cpu_percent;
+    guint stop_timeout_s; /* a graceful shutdown, then forced off */
     guint reconcile_interval_s;
     guint invitation_ttl_hours;
     /* [quota]: per trainee, the defaults of a new cohort */

@@ -4,6 +4,7 @@
 
 #include "cohort-daemon.h"
 #include "cohort-error.h"
+#include "cohort-idle.h"
 #include "cohort-names.h"
 #include "cohort-reaper.h"
 #include "cohort-reconcile.h"
@@ -22,6 +23,7 @@ cohort_daemon_settings_init(CohortDaemonSettings *settings)
         .workers = 8,
         .reaper_interval_s = 60,
         .reconcile_interval_s = 300,
+        .idle_cpu_percent = 2,
     };
 }
 
@@ -90,6 +92,7 @@ cohort_daemon_new(const CohortDaemonSettings *settings, CohortStore *store, GErr
     self->context = g_main_context_ref_thread_default();
     self->inflight = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
     self->settled = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, g_free);
+    self->idle = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, g_free);
     self->reconcile_pending = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free,
                                                     (GDestroyNotify)cohort_daemon_source_drop);
     self->instance_id = cohort_store_get_instance_id(store, error);
@@ -127,6 +130,8 @@ cohort_daemon_free(CohortDaemon *self)
         g_hash_table_unref(self->inflight);
     if (self->settled != NULL)
         g_hash_table_unref(self->settled);
+    if (self->idle != NULL)
+        g_hash_table_unref(self->idle);
     g_free(self->instance_id);
     cohort_hosts_free(self->hosts);
     if (self->templates != NULL)
@@ -250,6 +255,7 @@ static gboolean
 cohort_daemon_reaper_tick(gpointer user_data)
 {
     cohort_reaper_run(user_data);
+    cohort_idle_run(user_data);
     return G_SOURCE_CONTINUE;
 }
 

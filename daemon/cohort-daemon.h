@@ -22,6 +22,8 @@ typedef struct {
     guint workers;
     guint reaper_interval_s;
     guint reconcile_interval_s;
+    guint idle_shutdown_s; /* 0: machines are never stopped for being idle */
+    guint idle_cpu_percent;
 } CohortDaemonSettings;
 
 typedef struct {
@@ -48,6 +50,7 @@ typedef struct {
     guint64 epoch;                 /* counts settled work */
     GSource *reconcile_timer;
     GSource *reaper_timer;
+    GHashTable *idle; /* machine id -> CPU sample, for idle shutdown */
 } CohortDaemon;
 
 void cohort_daemon_settings_init(CohortDaemonSettings *settings);

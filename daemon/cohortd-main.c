@@ -159,6 +159,9 @@ cohortd_run(CohortConfig *config)
     settings.workers = config->workers;
     settings.reaper_interval_s = config->reaper_interval_s;
     settings.reconcile_interval_s = config->reconcile_interval_s;
+    settings.idle_shutdown_s = config->idle_shutdown_s;
+    settings.idle_cpu_percent = config->idle_cpu_percent;
+    settings.stop_timeout_s = config->stop_timeout_s;
     daemon = cohort_daemon_new(&settings, g_steal_pointer(&store), &error);
     cohort_daemon_settings_clear(&settings);
     if (daemon == NULL) {

@@ -47,7 +47,7 @@ http_expect(Fixture *fx, const gchar *method, const gchar *path, const gchar *to
 }
 
 static int
-fixture_setup(void **state)
+fixture_setup_with(void **state, const gchar *daemon_keys)
 {
     g_autoptr(GError) error = NULL;
     g_autofree gchar *extra = NULL;
@@ -67,10 +67,10 @@ fixture_setup(void **state)
     fx->pool = cohort_test_qemu_pool_create(fx->conn, fx->pool_name, fx->pool_dir);
     cohort_test_qemu_foreign_domain_start(fx->conn, fx->foreign_name);
     /* the timers in seconds, so the tests see reconcile and the reaper at work */
-    extra = g_strdup_printf("[daemon]\nreaper_interval_s=1\nreconcile_interval_s=2\nworkers=4\n"
+    extra = g_strdup_printf("[daemon]\nreaper_interval_s=1\nreconcile_interval_s=2\nworkers=4\n%s"
                             "[host:local]\nuri=qemu:///system\npool=%s\nvcpus=32\n"
                             "memory_mib=16384\n",
-                            fx->pool_name);
+                            daemon_keys, fx->pool_name);
     fx->d = cohort_test_daemon_start_with_config(extra, &error);
     cohort_assert_no_error(error);
     base = http_expect(fx, "POST", "/api/v1/templates/tiny/base", fx->d->admin_token,
@@ -82,6 +82,20 @@ fixture_setup(void **state)
         g_strdup(json_object_get_string_member(json_node_get_object(trainer), "token"));
     *state = fx;
     return 0;
+}
+
+static int
+fixture_setup(void **state)
+{
+    return fixture_setup_with(state, "");
+}
+
+/* Machines idle for 3 s (a tiny VM halts at "No bootable device") are shut down; it has no
+ * ACPI, so the graceful shutdown is forced after 2 s. */
+static int
+fixture_setup_idle(void **state)
+{
+    return fixture_setup_with(state, "idle_shutdown_s=3\nidle_cpu_percent=10\nstop_timeout_s=2\n");
 }
 
 /* Tagged domains whose name starts with @prefix, and whether they run. */
@@ -515,6 +529,54 @@ test_lifecycle_reaper(void **state)
     }
 }
 
+/* Idle machines are shut down gracefully, and their trainee can start them again. */
+static void
+test_lifecycle_idle_shutdown(void **state)
+{
+    Fixture *fx = *state;
+    g_autofree gchar *slug = cohort_with_roster(fx);
+    g_autofree gchar *prefix = g_strconcat(COHORT_NAME_PREFIX, slug, "--", NULL);
+    gint64 deadline;
+
+    provision(fx, slug);
+    deadline = g_get_monotonic_time() + 90 * G_USEC_PER_SEC;
+    for (;;) {
+        g_autoptr(GHashTable) doms = libvirt_domains(fx, prefix);
+        GHashTableIter iter;
+        gpointer active;
+        guint running = 0;
+        g_hash_table_iter_init(&iter, doms);
+        while (g_hash_table_iter_next(&iter, NULL, &active))
+            running += GPOINTER_TO_INT(active);
+        if (running == 0 && g_hash_table_size(doms) == MACHINES)
+            break;
+        if (g_get_monotonic_time() > deadline)
+            fail_msg("%u of %d idle machines still run after 90 s", running, MACHINES);
+        g_usleep(500 * 1000);
+    }
+    {
+        /* the store agrees, and the audit log says why */
+        g_autoptr(JsonNode) list = machines_settled(fx, slug);
+        g_autoptr(JsonNode) audit =
+            http_expect(fx, "GET", "/api/v1/audit?limit=100", fx->d->admin_token, NULL, NULL, 200);
+        JsonArray *array = json_node_get_array(list);
+        JsonArray *entries = json_node_get_array(audit);
+        guint idle_stops = 0;
+        for (guint i = 0; i < json_array_get_length(array); i++) {
+            JsonObject *m = json_array_get_object_element(array, i);
+            assert_string_equal(json_object_get_string_member(m, "state"), "stopped");
+        }
+        for (guint i = 0; i < json_array_get_length(entries); i++) {
+            JsonObject *e = json_array_get_object_element(entries, i);
+            idle_stops +=
+                g_strcmp0(json_object_get_string_member(e, "action"), "machine.idle-stop") == 0 &&
+                g_strcmp0(json_object_get_string_member(e, "actor"), "system") == 0;
+        }
+        assert_int_equal(idle_stops, MACHINES);
+    }
+    reclaim_all(fx, slug);
+}
+
 static void
 fixture_teardown_all(Fixture *fx)
 {
@@ -563,6 +625,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_lifecycle_libvirtd_restart, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_lifecycle_reaper, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_lifecycle_idle_shutdown, fixture_setup_idle,
+                                        fixture_teardown),
     };
 
     cohort_virt_init();
