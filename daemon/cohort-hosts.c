@@ -39,6 +39,7 @@ static void
 cohort_host_free(CohortHost *host)
 {
     cohort_hosts_unwatch(host);
+    g_free(host->watch);
     if (host->reconnect != NULL) {
         g_source_destroy(host->reconnect);
         g_source_unref(host->reconnect);
@@ -163,7 +164,7 @@ cohort_hosts_event_post(CohortHosts *self, gint64 host_id, virConnectPtr conn,
                                (GDestroyNotify)cohort_hosts_event_free);
 }
 
-typedef struct {
+typedef struct _CohortHostsWatch {
     CohortHosts *hosts;
     gint64 host_id;
 } CohortHostsWatch;
@@ -207,31 +208,26 @@ cohort_hosts_on_close(virConnectPtr conn, int reason, void *opaque)
 static void
 cohort_hosts_watch(CohortHosts *self, CohortHost *host, virConnectPtr conn)
 {
-    CohortHostsWatch *watch;
-
     if (self->context == NULL)
         return;
     if (virConnectSetKeepAlive(conn, 5, 3) < 0)
         g_debug("host %s: no keepalive: %s", host->name, virGetLastErrorMessage());
-    watch = g_new0(CohortHostsWatch, 1);
-    watch->hosts = self;
-    watch->host_id = host->id;
-    if (virConnectRegisterCloseCallback(conn, cohort_hosts_on_close, watch, g_free) < 0) {
-        g_debug("host %s: no close callback: %s", host->name, virGetLastErrorMessage());
-        g_free(watch);
-    } else {
-        host->close_watched = TRUE;
+    /* one watch per host, freed with it: libvirt frees a callback's data only when it next
+     * dispatches, which may never happen; callbacks are deregistered before the host goes */
+    if (host->watch == NULL) {
+        host->watch = g_new0(CohortHostsWatch, 1);
+        host->watch->hosts = self;
+        host->watch->host_id = host->id;
     }
-    watch = g_new0(CohortHostsWatch, 1);
-    watch->hosts = self;
-    watch->host_id = host->id;
+    if (virConnectRegisterCloseCallback(conn, cohort_hosts_on_close, host->watch, NULL) < 0)
+        g_debug("host %s: no close callback: %s", host->name, virGetLastErrorMessage());
+    else
+        host->close_watched = TRUE;
     host->event_id = virConnectDomainEventRegisterAny(
         conn, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
-        VIR_DOMAIN_EVENT_CALLBACK(cohort_hosts_on_lifecycle), watch, g_free);
-    if (host->event_id < 0) {
+        VIR_DOMAIN_EVENT_CALLBACK(cohort_hosts_on_lifecycle), host->watch, NULL);
+    if (host->event_id < 0)
         g_debug("host %s: no domain events: %s", host->name, virGetLastErrorMessage());
-        g_free(watch);
-    }
 }
 
 static gboolean

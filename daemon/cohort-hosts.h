@@ -32,7 +32,8 @@ typedef struct {
     GSource *reconnect;      /* the pending reconnect attempt, if any */
     GPtrArray *retired;      /* provisioners of lost connections: workers may still hold one */
     gint event_id;           /* the lifecycle event callback on the current connection, or -1 */
-    gboolean close_watched;  /* a close callback is registered on the current connection */
+    struct _CohortHostsWatch *watch; /* what libvirt's callbacks get, freed with the host */
+    gboolean close_watched;          /* a close callback is registered on the current connection */
 } CohortHost;
 
 /* Main context: a lifecycle event of a domain on @host; @host came up or went down. */
