@@ -69,6 +69,8 @@ typedef struct {
     gchar *max_vcpus;
     gchar *max_memory;
     gchar *grace_hours;
+    gchar *lease_hours;
+    gchar *lease_extensions;
 } CohortCtlCohortOptions;
 
 static void
@@ -82,6 +84,8 @@ cohort_ctl_cohort_options_clear(CohortCtlCohortOptions *o)
     g_free(o->max_vcpus);
     g_free(o->max_memory);
     g_free(o->grace_hours);
+    g_free(o->lease_hours);
+    g_free(o->lease_extensions);
 }
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(CohortCtlCohortOptions, cohort_ctl_cohort_options_clear)
 
@@ -123,6 +127,7 @@ static gboolean
 cohort_ctl_cohort_body(CohortCtlCohortOptions *o, JsonObject *b, GError **error)
 {
     g_autoptr(JsonObject) quota = json_object_new();
+    g_autoptr(JsonObject) lease = json_object_new();
 
     if (o->template_name != NULL)
         json_object_set_string_member(b, "template", o->template_name);
@@ -136,10 +141,15 @@ cohort_ctl_cohort_body(CohortCtlCohortOptions *o, JsonObject *b, GError **error)
         !cohort_ctl_set_count(b, "grace_hours", o->grace_hours, "--grace-hours", 0, error) ||
         !cohort_ctl_set_count(quota, "machines", o->max_machines, "--max-machines", 1, error) ||
         !cohort_ctl_set_count(quota, "vcpus", o->max_vcpus, "--max-vcpus", 1, error) ||
-        !cohort_ctl_set_count(quota, "memory_mib", o->max_memory, "--max-memory-mib", 1, error))
+        !cohort_ctl_set_count(quota, "memory_mib", o->max_memory, "--max-memory-mib", 1, error) ||
+        !cohort_ctl_set_count(lease, "hours", o->lease_hours, "--lease-hours", 0, error) ||
+        !cohort_ctl_set_count(lease, "max_extensions", o->lease_extensions, "--max-extensions", 0,
+                              error))
         return FALSE;
     if (json_object_get_size(quota) > 0)
         json_object_set_object_member(b, "quota", g_steal_pointer(&quota));
+    if (json_object_get_size(lease) > 0)
+        json_object_set_object_member(b, "lease", g_steal_pointer(&lease));
     return TRUE;
 }
 
@@ -160,6 +170,10 @@ cohort_ctl_cohort_create(CohortCtl *ctl, gint argc, gchar **argv, GError **error
          "N"},
         {"grace-hours", 0, 0, G_OPTION_ARG_STRING, &o.grace_hours,
          "Hours after the end before the machines are reclaimed", "N"},
+        {"lease-hours", 0, 0, G_OPTION_ARG_STRING, &o.lease_hours,
+         "Machines expire this many hours after they are made (0: no lease)", "N"},
+        {"max-extensions", 0, 0, G_OPTION_ARG_STRING, &o.lease_extensions,
+         "How often a machine's lease may be extended", "N"},
         {NULL},
     };
     CohortClient *client;
@@ -171,7 +185,8 @@ cohort_ctl_cohort_create(CohortCtl *ctl, gint argc, gchar **argv, GError **error
     if (!cohort_ctl_parse(
             ctl, &argc, &argv, entries,
             "SLUG --template T --title TITLE --starts DATE --ends DATE --max-machines N "
-            "[--max-vcpus N] [--max-memory-mib N] [--grace-hours N]",
+            "[--max-vcpus N] [--max-memory-mib N] [--grace-hours N] [--lease-hours N "
+            "--max-extensions N]",
             "Create a cohort (trainer, admin). DATE is YYYY-MM-DD or an RFC 3339 time; --ends "
             "YYYY-MM-DD means the end of that day (23:59:59 UTC).",
             "  cohortctl cohort create cloud-101 --template small-linux --title 'Cloud 101' \\\n"
@@ -204,6 +219,10 @@ cohort_ctl_cohort_update(CohortCtl *ctl, gint argc, gchar **argv, GError **error
         {"max-vcpus", 0, 0, G_OPTION_ARG_STRING, &o.max_vcpus, "vCPUs per trainee", "N"},
         {"max-memory-mib", 0, 0, G_OPTION_ARG_STRING, &o.max_memory, "Memory per trainee, MiB",
          "N"},
+        {"lease-hours", 0, 0, G_OPTION_ARG_STRING, &o.lease_hours,
+         "Machines expire this many hours after they are made (0: no lease)", "N"},
+        {"max-extensions", 0, 0, G_OPTION_ARG_STRING, &o.lease_extensions,
+         "How often a machine's lease may be extended", "N"},
         {NULL},
     };
     CohortClient *client;
@@ -216,7 +235,8 @@ cohort_ctl_cohort_update(CohortCtl *ctl, gint argc, gchar **argv, GError **error
     json_node_take_object(body, b);
     if (!cohort_ctl_parse(ctl, &argc, &argv, entries,
                           "SLUG [--title T] [--ends DATE] [--grace-hours N] [--max-machines N] "
-                          "[--max-vcpus N] [--max-memory-mib N]",
+                          "[--max-vcpus N] [--max-memory-mib N] [--lease-hours N] "
+                          "[--max-extensions N]",
                           "Change a cohort (trainer of it, admin); only the options given are "
                           "sent (PATCH).",
                           "  cohortctl cohort update cloud-101 --ends 2026-03-20\n"
@@ -226,8 +246,9 @@ cohort_ctl_cohort_update(CohortCtl *ctl, gint argc, gchar **argv, GError **error
     if (!cohort_ctl_cohort_body(&o, b, error))
         return FALSE;
     if (json_object_get_size(b) == 0)
-        return cohort_ctl_usage_error(error, "cohort update: nothing to change; give at least "
-                                             "one of --title, --ends, --grace-hours, --max-*");
+        return cohort_ctl_usage_error(
+            error, "cohort update: nothing to change; give at least "
+                   "one of --title, --ends, --grace-hours, --max-*, --lease-hours");
     if ((client = cohort_ctl_client(ctl, TRUE, error)) == NULL)
         return FALSE;
     slug = cohort_client_escape(argv[1]);

@@ -388,3 +388,71 @@ cohort_ctl_audit_list(CohortCtl *ctl, gint argc, gchar **argv, GError **error)
         cohort_ctl_print_table(table);
     return TRUE;
 }
+
+gboolean
+cohort_ctl_usage(CohortCtl *ctl, gint argc, gchar **argv, GError **error)
+{
+    static const gchar *const headers[] = {
+        "COHORT", "TRAINEE", "MACHINES", "VCPUS", "MEMORY MIB", "MACHINE-HOURS", NULL,
+    };
+    gboolean per_trainee = FALSE;
+    const GOptionEntry entries[] = {
+        {"trainees", 't', 0, G_OPTION_ARG_NONE, &per_trainee, "One line per trainee too", NULL},
+        {NULL},
+    };
+    CohortClient *client;
+    g_autoptr(JsonNode) answer = NULL;
+    g_autoptr(CohortTable) table = cohort_table_new(headers);
+    JsonObject *obj;
+    JsonArray *cohorts;
+
+    if (!cohort_ctl_parse(ctl, &argc, &argv, entries, "[--trainees]",
+                          "What the courses hold now and the machine-hours they ran (admin).",
+                          "  cohortctl usage\n  cohortctl usage --trainees\n", 0, 0, error))
+        return FALSE;
+    if ((client = cohort_ctl_client(ctl, TRUE, error)) == NULL)
+        return FALSE;
+    answer = cohort_client_call(client, "GET", "/api/v1/usage", NULL, error);
+    if (answer == NULL || (obj = cohort_ctl_expect_object(answer, "usage", error)) == NULL)
+        return FALSE;
+    if (ctl->json) {
+        cohort_ctl_print_json(answer);
+        return TRUE;
+    }
+    cohorts = json_object_get_array_member(obj, "cohorts");
+    for (guint i = 0; cohorts != NULL && i < json_array_get_length(cohorts); i++) {
+        JsonObject *c = cohort_ctl_array_object(cohorts, i);
+        JsonArray *trainees = json_object_get_array_member(c, "trainees");
+        gchar *cells[] = {
+            cohort_client_member_text(c, "cohort"),
+            g_strdup("(all)"),
+            cohort_client_member_text(c, "machines"),
+            cohort_client_member_text(c, "vcpus"),
+            cohort_client_member_text(c, "memory_mib"),
+            g_strdup_printf("%.1f", json_object_get_double_member(c, "machine_hours")),
+        };
+        if (ctl->quiet) {
+            printf("%s\n", cells[0]);
+            for (guint k = 0; k < G_N_ELEMENTS(cells); k++)
+                g_free(cells[k]);
+            continue;
+        }
+        cohort_table_add_row_take(table, cells);
+        for (guint t = 0; per_trainee && trainees != NULL && t < json_array_get_length(trainees);
+             t++) {
+            JsonObject *u = cohort_ctl_array_object(trainees, t);
+            gchar *row[] = {
+                cohort_client_member_text(c, "cohort"),
+                cohort_client_member_text(u, "login"),
+                cohort_client_member_text(u, "machines"),
+                cohort_client_member_text(u, "vcpus"),
+                cohort_client_member_text(u, "memory_mib"),
+                g_strdup_printf("%.1f", json_object_get_double_member(u, "machine_hours")),
+            };
+            cohort_table_add_row_take(table, row);
+        }
+    }
+    if (!ctl->quiet)
+        cohort_ctl_print_table(table);
+    return TRUE;
+}

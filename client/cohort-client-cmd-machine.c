@@ -208,6 +208,10 @@ cohort_ctl_machine_action(CohortCtl *ctl, gint argc, gchar **argv, GError **erro
     if (release)
         summary = g_strdup("Release a machine: it is destroyed and its disk deleted. Named by "
                            "id or as COHORT/TRAINEE.");
+    else if (g_strcmp0(verb, "extend") == 0)
+        summary = g_strdup("Extend a machine's lease by one period of its cohort's lease, within "
+                           "the number of extensions the trainer allows. Named by id or as "
+                           "COHORT/TRAINEE.");
     else if (g_strcmp0(verb, "reset") == 0)
         summary = g_strdup("Reset a machine: its disk and domain are made again from the "
                            "template (everything on it is lost). Named by id or as "
@@ -250,6 +254,12 @@ cohort_ctl_machine_action(CohortCtl *ctl, gint argc, gchar **argv, GError **erro
             return FALSE;
         state = cohort_client_member_text(m, "state");
         name = cohort_client_member_text(m, "name");
+        if (g_strcmp0(verb, "extend") == 0) {
+            g_autofree gchar *expires = cohort_client_member_text(m, "expires_at");
+            printf("Machine %" G_GINT64_FORMAT " (%s): its lease now runs until %s.\n", id, name,
+                   expires);
+            return TRUE;
+        }
         printf("Machine %" G_GINT64_FORMAT " (%s): %s requested, now %s.\n", id, name, verb, state);
         return TRUE;
     }

@@ -11,6 +11,7 @@
 
 static const CohortCtlCommand cohort_ctl_command_table[] = {
     {"whoami", NULL, cohort_ctl_whoami, "show who the token belongs to"},
+    {"usage", NULL, cohort_ctl_usage, "what courses hold now and the machine-hours they ran"},
     {"login", NULL, cohort_ctl_login, "check a URL and token, then store them in client.conf"},
     {"redeem", NULL, cohort_ctl_redeem, "redeem an invitation code and store the token"},
     {"version", NULL, cohort_ctl_version, "show cohortctl's version"},
@@ -39,6 +40,7 @@ static const CohortCtlCommand cohort_ctl_command_table[] = {
     {"machine", "reboot", cohort_ctl_machine_action, "reboot a machine"},
     {"machine", "reset", cohort_ctl_machine_action, "make a machine again from its template"},
     {"machine", "release", cohort_ctl_machine_action, "give a machine back (it is deleted)"},
+    {"machine", "extend", cohort_ctl_machine_action, "extend a machine's lease by one period"},
     {"machine", "console", cohort_ctl_machine_console, "show how to reach a machine's console"},
     {"job", "show", cohort_ctl_job_show, "show a job's progress and errors"},
     {"audit", "list", cohort_ctl_audit_list, "show the audit log, newest first"},

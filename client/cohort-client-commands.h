@@ -74,6 +74,7 @@ void cohort_ctl_job_print(CohortCtl *ctl, JsonObject *job);
 /* The verbs, by noun (cohort-client-cmd-*.c). */
 gboolean cohort_ctl_version(CohortCtl *ctl, gint argc, gchar **argv, GError **error);
 gboolean cohort_ctl_whoami(CohortCtl *ctl, gint argc, gchar **argv, GError **error);
+gboolean cohort_ctl_usage(CohortCtl *ctl, gint argc, gchar **argv, GError **error);
 gboolean cohort_ctl_login(CohortCtl *ctl, gint argc, gchar **argv, GError **error);
 gboolean cohort_ctl_redeem(CohortCtl *ctl, gint argc, gchar **argv, GError **error);
 gboolean cohort_ctl_user_create(CohortCtl *ctl, gint argc, gchar **argv, GError **error);

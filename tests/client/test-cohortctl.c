@@ -1032,6 +1032,57 @@ test_cohortctl_trainee_request_release(void **state)
     assert_contains(released->out, id);
 }
 
+/* Leases from the command line: a cohort with one, a machine that gets it, one extension
+ * allowed and a second refused (exit 5); usage shows what is held. */
+static void
+test_cohortctl_lease_extend_usage(void **state)
+{
+    Fixture *f = *state;
+    g_autofree gchar *sok_login = sok("lease-1");
+    g_autofree gchar *ref = g_strdup_printf("lease-1/%s", sok_login);
+    g_autoptr(Run) created =
+        CTL(f, f->trainer, "cohort", "create", "lease-1", "--template", "tiny", "--title", "Leased",
+            "--starts", "2026-01-01", "--ends", "2030-12-31", "--max-machines", "1",
+            "--lease-hours", "6", "--max-extensions", "1");
+    g_autoptr(Run) shown = NULL;
+    g_autoptr(Run) requested = NULL;
+    g_autoptr(Run) extended = NULL;
+    g_autoptr(Run) again = NULL;
+    g_autoptr(Run) usage = NULL;
+    g_autoptr(Run) usage_json = NULL;
+    g_autoptr(JsonNode) node = NULL;
+    g_autofree gchar *roster = g_strdup_printf("%s/roster-lease.csv", f->home);
+    g_autofree gchar *csv = g_strdup_printf("login,display_name\n%s,Sok Dara\n", sok_login);
+    g_autoptr(Run) loaded = NULL;
+
+    expect_ok(created);
+    shown = CTL(f, f->trainer, "--json", "cohort", "show", "lease-1");
+    expect_ok(shown);
+    node = parse_json(shown);
+    assert_int_equal(
+        json_object_get_int_member(
+            json_object_get_object_member(json_node_get_object(node), "lease"), "hours"),
+        6);
+    assert_true(g_file_set_contents(roster, csv, -1, NULL));
+    loaded = CTL(f, f->trainer, "cohort", "roster", "lease-1", roster);
+    expect_ok(loaded);
+    requested = CTL(f, f->trainer, "machine", "request", "lease-1", "--trainee", sok_login);
+    expect_ok(requested);
+    extended = CTL(f, f->trainer, "machine", "extend", ref);
+    expect_ok(extended);
+    assert_contains(extended->out, "its lease now runs until");
+    again = CTL(f, f->trainer, "machine", "extend", ref);
+    expect_error(again, 5, "quota-exceeded");
+    usage = CTL(f, f->daemon->admin_token, "usage", "--trainees");
+    expect_ok(usage);
+    assert_contains(usage->out, "MACHINE-HOURS");
+    assert_contains(usage->out, sok_login);
+    usage_json = CTL(f, f->daemon->admin_token, "--json", "usage");
+    expect_ok(usage_json);
+    json_node_unref(parse_json(usage_json));
+    g_unlink(roster);
+}
+
 int
 main(void)
 {
@@ -1054,6 +1105,7 @@ main(void)
         cmocka_unit_test(test_cohortctl_provision_machines),
         cmocka_unit_test(test_cohortctl_no_wait_job),
         cmocka_unit_test(test_cohortctl_trainee_request_release),
+        cmocka_unit_test(test_cohortctl_lease_extend_usage),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
