@@ -123,6 +123,20 @@ cohort_api_require_actor(CohortApiRequest *req, GError **error)
     return FALSE;
 }
 
+/* The caller's JSON body, once the caller is known; on failure the error is answered. */
+static JsonObject *
+cohort_api_actor_body(CohortApiRequest *req)
+{
+    GError *error = NULL;
+    JsonObject *body = NULL;
+
+    if (cohort_api_require_actor(req, &error))
+        body = cohort_api_body_object(req, &error);
+    if (body == NULL)
+        cohort_api_finish(req, 0, NULL, &error);
+    return body;
+}
+
 static gboolean
 cohort_api_is(CohortApiRequest *req, const gchar *method)
 {
@@ -142,11 +156,8 @@ cohort_api_route_users(CohortApiRequest *req)
             cohort_api_finish(req, 200, cohort_service_user_list(d, req->actor, &error), &error);
         } else if (cohort_api_is(req, "POST")) {
             g_autoptr(JsonObject) body = NULL;
-            if (!cohort_api_require_actor(req, &error) ||
-                (body = cohort_api_body_object(req, &error)) == NULL) {
-                cohort_api_finish(req, 0, NULL, &error);
+            if ((body = cohort_api_actor_body(req)) == NULL)
                 return;
-            }
             cohort_api_finish(req, 201, cohort_service_user_create(d, req->actor, body, &error),
                               &error);
         } else {
@@ -181,11 +192,8 @@ cohort_api_route_hosts(CohortApiRequest *req)
             cohort_api_finish(req, 200, cohort_service_host_list(d, req->actor, &error), &error);
         } else if (cohort_api_is(req, "POST")) {
             g_autoptr(JsonObject) body = NULL;
-            if (!cohort_api_require_actor(req, &error) ||
-                (body = cohort_api_body_object(req, &error)) == NULL) {
-                cohort_api_finish(req, 0, NULL, &error);
+            if ((body = cohort_api_actor_body(req)) == NULL)
                 return;
-            }
             cohort_api_finish(req, 201, cohort_service_host_add(d, req->actor, body, &error),
                               &error);
         } else {
@@ -229,11 +237,8 @@ cohort_api_route_templates(CohortApiRequest *req)
             cohort_api_method_not_allowed(req, "POST");
             return;
         }
-        if (!cohort_api_require_actor(req, &error) ||
-            (body = cohort_api_body_object(req, &error)) == NULL) {
-            cohort_api_finish(req, 0, NULL, &error);
+        if ((body = cohort_api_actor_body(req)) == NULL)
             return;
-        }
         cohort_api_finish(req, 201,
                           cohort_service_template_base(d, req->actor, req->parts[1], body, &error),
                           &error);
@@ -254,11 +259,8 @@ cohort_api_route_cohorts(CohortApiRequest *req)
         if (cohort_api_is(req, "GET")) {
             cohort_api_finish(req, 200, cohort_service_cohort_list(d, req->actor, &error), &error);
         } else if (cohort_api_is(req, "POST")) {
-            if (!cohort_api_require_actor(req, &error) ||
-                (body = cohort_api_body_object(req, &error)) == NULL) {
-                cohort_api_finish(req, 0, NULL, &error);
+            if ((body = cohort_api_actor_body(req)) == NULL)
                 return;
-            }
             cohort_api_finish(req, 201, cohort_service_cohort_create(d, req->actor, body, &error),
                               &error);
         } else {
@@ -271,11 +273,8 @@ cohort_api_route_cohorts(CohortApiRequest *req)
             cohort_api_finish(req, 200, cohort_service_cohort_get(d, req->actor, slug, &error),
                               &error);
         } else if (cohort_api_is(req, "PATCH")) {
-            if (!cohort_api_require_actor(req, &error) ||
-                (body = cohort_api_body_object(req, &error)) == NULL) {
-                cohort_api_finish(req, 0, NULL, &error);
+            if ((body = cohort_api_actor_body(req)) == NULL)
                 return;
-            }
             cohort_api_finish(
                 req, 200, cohort_service_cohort_update(d, req->actor, slug, body, &error), &error);
         } else {
@@ -333,11 +332,8 @@ cohort_api_route_machines(CohortApiRequest *req)
                               &error);
         } else if (cohort_api_is(req, "POST")) {
             g_autoptr(JsonObject) body = NULL;
-            if (!cohort_api_require_actor(req, &error) ||
-                (body = cohort_api_body_object(req, &error)) == NULL) {
-                cohort_api_finish(req, 0, NULL, &error);
+            if ((body = cohort_api_actor_body(req)) == NULL)
                 return;
-            }
             cohort_api_finish(req, 202, cohort_service_machine_request(d, req->actor, body, &error),
                               &error);
         } else {

@@ -459,25 +459,52 @@ cohort_provision_domain_lookup_owned(CohortProvisioner *self, const gchar *name,
     return g_steal_pointer(&dom);
 }
 
+/* Finds the domain for @what (a step's words, for the error): FALSE with the error when a
+ * domain of that name is not this machine's (or libvirt fails); TRUE with *@dom NULL when
+ * there is no such domain. */
+static gboolean
+cohort_provision_domain_find(CohortProvisioner *self, const gchar *name, gint64 machine_id,
+                             const gchar *what, virDomainPtr *dom, GError **error)
+{
+    g_autoptr(GError) error_local = NULL;
+
+    *dom = cohort_provision_domain_lookup_owned(self, name, machine_id, &error_local);
+    if (error_local != NULL) {
+        g_propagate_prefixed_error(error, g_steal_pointer(&error_local), "%s '%s': ", what, name);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* As above, and a missing domain is an error too. */
+static gboolean
+cohort_provision_domain_require(CohortProvisioner *self, const gchar *name, gint64 machine_id,
+                                const gchar *what, virDomainPtr *dom, GError **error)
+{
+    if (!cohort_provision_domain_find(self, name, machine_id, what, dom, error))
+        return FALSE;
+    if (*dom == NULL) {
+        g_set_error(error, COHORT_ERROR, COHORT_ERROR_NOT_FOUND, "%s '%s': no such domain", what,
+                    name);
+        return FALSE;
+    }
+    return TRUE;
+}
+
 gboolean
 cohort_provisioner_domain_define(CohortProvisioner *self, CohortTemplate *tmpl,
                                  const CohortMachineSpec *spec, GError **error)
 {
     g_autoptr(virDomain) dom = NULL;
-    g_autoptr(GError) error_local = NULL;
     g_autofree gchar *xml = NULL;
 
-    dom = cohort_provision_domain_lookup_owned(self, spec->domain_name, spec->machine_id,
-                                               &error_local);
+    /* this machine's domain already: an earlier try defined it */
+    if (!cohort_provision_domain_find(
+            self, spec->domain_name, spec->machine_id,
+            cohort_provision_step_to_string(COHORT_PROVISION_STEP_DOMAIN_DEFINE), &dom, error))
+        return FALSE;
     if (dom != NULL)
         return TRUE;
-    if (error_local != NULL) {
-        g_propagate_prefixed_error(
-            error, g_steal_pointer(&error_local),
-            "%s '%s': ", cohort_provision_step_to_string(COHORT_PROVISION_STEP_DOMAIN_DEFINE),
-            spec->domain_name);
-        return FALSE;
-    }
     {
         CohortMachineSpec spec_owned = *spec;
         if (spec_owned.owner == NULL)
@@ -501,18 +528,11 @@ cohort_provisioner_domain_start(CohortProvisioner *self, const gchar *domain_nam
                                 gint64 machine_id, GError **error)
 {
     g_autoptr(virDomain) dom = NULL;
-    g_autoptr(GError) error_local = NULL;
 
-    dom = cohort_provision_domain_lookup_owned(self, domain_name, machine_id, &error_local);
-    if (dom == NULL) {
-        if (error_local == NULL)
-            g_set_error(&error_local, COHORT_ERROR, COHORT_ERROR_NOT_FOUND, "no such domain");
-        g_propagate_prefixed_error(
-            error, g_steal_pointer(&error_local),
-            "%s '%s': ", cohort_provision_step_to_string(COHORT_PROVISION_STEP_DOMAIN_START),
-            domain_name);
+    if (!cohort_provision_domain_require(
+            self, domain_name, machine_id,
+            cohort_provision_step_to_string(COHORT_PROVISION_STEP_DOMAIN_START), &dom, error))
         return FALSE;
-    }
     if (virDomainIsActive(dom) == 1)
         return TRUE;
     if (virDomainCreate(dom) < 0) {
@@ -532,18 +552,13 @@ cohort_provisioner_domain_destroy(CohortProvisioner *self, const gchar *domain_n
                                   gint64 machine_id, GError **error)
 {
     g_autoptr(virDomain) dom = NULL;
-    g_autoptr(GError) error_local = NULL;
 
-    dom = cohort_provision_domain_lookup_owned(self, domain_name, machine_id, &error_local);
-    if (dom == NULL) {
-        if (error_local == NULL)
-            return TRUE;
-        g_propagate_prefixed_error(
-            error, g_steal_pointer(&error_local),
-            "%s '%s': ", cohort_provision_step_to_string(COHORT_PROVISION_STEP_DOMAIN_DESTROY),
-            domain_name);
+    if (!cohort_provision_domain_find(
+            self, domain_name, machine_id,
+            cohort_provision_step_to_string(COHORT_PROVISION_STEP_DOMAIN_DESTROY), &dom, error))
         return FALSE;
-    }
+    if (dom == NULL)
+        return TRUE;
     if (virDomainIsActive(dom) != 1)
         return TRUE;
     if (virDomainDestroy(dom) < 0) {
@@ -561,7 +576,6 @@ cohort_provisioner_domain_undefine(CohortProvisioner *self, const gchar *domain_
                                    gint64 machine_id, GError **error)
 {
     g_autoptr(virDomain) dom = NULL;
-    g_autoptr(GError) error_local = NULL;
     const guint flags_full = VIR_DOMAIN_UNDEFINE_MANAGED_SAVE |
                              VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA |
                              VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA | VIR_DOMAIN_UNDEFINE_NVRAM;
@@ -569,16 +583,12 @@ cohort_provisioner_domain_undefine(CohortProvisioner *self, const gchar *domain_
     const guint flags_basic =
         VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA;
 
-    dom = cohort_provision_domain_lookup_owned(self, domain_name, machine_id, &error_local);
-    if (dom == NULL) {
-        if (error_local == NULL)
-            return TRUE;
-        g_propagate_prefixed_error(
-            error, g_steal_pointer(&error_local),
-            "%s '%s': ", cohort_provision_step_to_string(COHORT_PROVISION_STEP_DOMAIN_UNDEFINE),
-            domain_name);
+    if (!cohort_provision_domain_find(
+            self, domain_name, machine_id,
+            cohort_provision_step_to_string(COHORT_PROVISION_STEP_DOMAIN_UNDEFINE), &dom, error))
         return FALSE;
-    }
+    if (dom == NULL)
+        return TRUE;
     if (virDomainUndefineFlags(dom, flags_full) == 0)
         return TRUE;
     if (cohort_virt_last_error_code() == VIR_ERR_NO_DOMAIN)
@@ -731,17 +741,11 @@ cohort_provisioner_domain_shutdown(CohortProvisioner *self, const gchar *domain_
                                    gint64 machine_id, guint timeout_s, GError **error)
 {
     g_autoptr(virDomain) dom = NULL;
-    g_autoptr(GError) error_local = NULL;
     gint64 deadline;
 
-    dom = cohort_provision_domain_lookup_owned(self, domain_name, machine_id, &error_local);
-    if (dom == NULL) {
-        if (error_local == NULL)
-            g_set_error(&error_local, COHORT_ERROR, COHORT_ERROR_NOT_FOUND, "no such domain");
-        g_propagate_prefixed_error(error, g_steal_pointer(&error_local),
-                                   "shutting down domain '%s': ", domain_name);
+    if (!cohort_provision_domain_require(self, domain_name, machine_id, "shutting down domain",
+                                         &dom, error))
         return FALSE;
-    }
     if (virDomainIsActive(dom) != 1)
         return TRUE;
     /* A guest without ACPI support ignores the request; the deadline covers that too. */
@@ -761,16 +765,10 @@ cohort_provisioner_domain_reboot(CohortProvisioner *self, const gchar *domain_na
                                  gint64 machine_id, GError **error)
 {
     g_autoptr(virDomain) dom = NULL;
-    g_autoptr(GError) error_local = NULL;
 
-    dom = cohort_provision_domain_lookup_owned(self, domain_name, machine_id, &error_local);
-    if (dom == NULL) {
-        if (error_local == NULL)
-            g_set_error(&error_local, COHORT_ERROR, COHORT_ERROR_NOT_FOUND, "no such domain");
-        g_propagate_prefixed_error(error, g_steal_pointer(&error_local),
-                                   "rebooting domain '%s': ", domain_name);
+    if (!cohort_provision_domain_require(self, domain_name, machine_id, "rebooting domain", &dom,
+                                         error))
         return FALSE;
-    }
     if (virDomainIsActive(dom) != 1)
         return cohort_provisioner_domain_start(self, domain_name, machine_id, error);
     /* a reset, not an ACPI request: trainees reboot machines that no longer answer */
@@ -787,20 +785,15 @@ cohort_provisioner_domain_get_vnc_port(CohortProvisioner *self, const gchar *dom
                                        gint64 machine_id, GError **error)
 {
     g_autoptr(virDomain) dom = NULL;
-    g_autoptr(GError) error_local = NULL;
     g_autofree gchar *xml = NULL;
     g_autofree gchar *port = NULL;
     g_autoptr(xmlDoc) doc = NULL;
     g_autoptr(xmlXPathContext) ctxt = NULL;
     gint64 value = -1;
 
-    dom = cohort_provision_domain_lookup_owned(self, domain_name, machine_id, &error_local);
-    if (dom == NULL) {
-        if (error_local == NULL)
-            g_set_error(&error_local, COHORT_ERROR, COHORT_ERROR_NOT_FOUND, "no such domain");
-        g_propagate_error(error, g_steal_pointer(&error_local));
+    if (!cohort_provision_domain_require(self, domain_name, machine_id, "reading the console of",
+                                         &dom, error))
         return -1;
-    }
     xml = virDomainGetXMLDesc(dom, 0);
     if (xml == NULL) {
         cohort_virt_set_error(error, "reading the domain's description");
