@@ -196,10 +196,14 @@ cohort_machine_work_done(gpointer item, const GError *error, gpointer user_data)
     if (!cohort_store_machine_set_state(d->store, work->machine_id, state,
                                         error != NULL ? error->message : NULL, &error_local))
         g_warning("machine %s: %s", work->domain_name, error_local->message);
-    if (work->job_id > 0 && error == NULL && work->op == COHORT_MACHINE_OP_TEARDOWN &&
-        !cohort_store_job_add_freed(d->store, work->job_id, work->vcpus, work->memory_mib,
-                                    work->freed_disk_bytes, &error_local))
-        g_warning("job %" G_GINT64_FORMAT ": %s", work->job_id, error_local->message);
+    if (work->job_id > 0 && error == NULL && work->op == COHORT_MACHINE_OP_TEARDOWN) {
+        /* a failed machine held no vCPUs or memory; only its leftover disk, if any, counts */
+        gboolean held = g_strcmp0(work->previous_state, "failed") != 0;
+        if (!cohort_store_job_add_freed(d->store, work->job_id, held ? 1 : 0,
+                                        held ? work->vcpus : 0, held ? work->memory_mib : 0,
+                                        work->freed_disk_bytes, &error_local))
+            g_warning("job %" G_GINT64_FORMAT ": %s", work->job_id, error_local->message);
+    }
     if (work->job_id > 0)
         cohort_machine_work_job_progress(d, work, error);
 }

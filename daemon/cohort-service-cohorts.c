@@ -101,8 +101,21 @@ cohort_service_cohort_read_lease(CohortDaemon *d, JsonObject *body, gint64 cohor
         g_prefix_error(error, "lease: ");
         return FALSE;
     }
-    return cohort_store_cohort_set_lease(d->store, cohort_id, (guint)hours, (guint)max_extensions,
-                                         error);
+    if (!cohort_store_cohort_set_lease(d->store, cohort_id, (guint)hours, (guint)max_extensions,
+                                       error))
+        return FALSE;
+    /* A lease removed frees the machines that have one; a lease given where there was none
+     * starts now for the machines already made. A changed length applies to new machines
+     * and to extensions. */
+    if (hours == 0 && cur_hours != 0)
+        return cohort_store_cohort_apply_lease(d->store, cohort_id, NULL, error);
+    if (hours != 0 && cur_hours == 0) {
+        g_autoptr(GDateTime) now = g_date_time_new_now_utc();
+        g_autoptr(GDateTime) later = g_date_time_add_hours(now, (gint)hours);
+        g_autofree gchar *expires_at = g_date_time_format(later, "%Y-%m-%dT%H:%M:%SZ");
+        return cohort_store_cohort_apply_lease(d->store, cohort_id, expires_at, error);
+    }
+    return TRUE;
 }
 
 static gboolean

@@ -1795,6 +1795,29 @@ cohort_store_cohort_set_lease(CohortStore *self, gint64 cohort_id, guint hours,
 }
 
 gboolean
+cohort_store_cohort_apply_lease(CohortStore *self, gint64 cohort_id, const gchar *expires_at,
+                                GError **error)
+{
+    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autofree gchar *what = g_strdup_printf("machines of cohort %" G_GINT64_FORMAT, cohort_id);
+
+    stmt = cohort_store_prepare(
+        self,
+        expires_at == NULL
+            ? "UPDATE machines SET expires_at = NULL, extensions = 0"
+              " WHERE cohort_id = ?1 AND " HOLDS_RESOURCES("machines")
+            : "UPDATE machines SET expires_at = ?2"
+              " WHERE cohort_id = ?1 AND expires_at IS NULL AND " HOLDS_RESOURCES("machines"),
+        what, error);
+    if (stmt == NULL)
+        return FALSE;
+    cohort_store_bind_int64(stmt, 1, cohort_id);
+    if (expires_at != NULL)
+        cohort_store_bind_text(stmt, 2, expires_at);
+    return cohort_store_run(self, stmt, what, NULL, NULL, error);
+}
+
+gboolean
 cohort_store_machine_set_expiry(CohortStore *self, gint64 machine_id, const gchar *expires_at,
                                 gboolean extension, GError **error)
 {
@@ -1829,14 +1852,14 @@ cohort_store_machine_get_extensions(CohortStore *self, gint64 machine_id, GError
 }
 
 gboolean
-cohort_store_job_add_freed(CohortStore *self, gint64 job_id, guint vcpus, guint64 memory_mib,
-                           guint64 disk_bytes, GError **error)
+cohort_store_job_add_freed(CohortStore *self, gint64 job_id, guint machines, guint vcpus,
+                           guint64 memory_mib, guint64 disk_bytes, GError **error)
 {
     g_autoptr(sqlite3_stmt) stmt = NULL;
     g_autofree gchar *what = g_strdup_printf("job %" G_GINT64_FORMAT, job_id);
 
     stmt = cohort_store_prepare(self,
-                                "UPDATE jobs SET freed_machines = freed_machines + 1,"
+                                "UPDATE jobs SET freed_machines = freed_machines + ?5,"
                                 " freed_vcpus = freed_vcpus + ?2,"
                                 " freed_memory_mib = freed_memory_mib + ?3,"
                                 " freed_disk_bytes = freed_disk_bytes + ?4 WHERE id = ?1",
@@ -1847,6 +1870,7 @@ cohort_store_job_add_freed(CohortStore *self, gint64 job_id, guint vcpus, guint6
     cohort_store_bind_int64(stmt, 2, vcpus);
     cohort_store_bind_int64(stmt, 3, (gint64)memory_mib);
     cohort_store_bind_int64(stmt, 4, (gint64)disk_bytes);
+    cohort_store_bind_int64(stmt, 5, machines);
     return cohort_store_run_update(self, stmt, what, NULL, error);
 }
 

@@ -252,13 +252,19 @@ gboolean cohort_store_cohort_get_lease(CohortStore *self, gint64 cohort_id, guin
                                        guint *max_extensions, GError **error);
 gboolean cohort_store_cohort_set_lease(CohortStore *self, gint64 cohort_id, guint hours,
                                        guint max_extensions, GError **error);
+/* When a cohort's lease changes for the machines it already has: with @expires_at NULL
+ * (no lease any more), every expiry and extension count is cleared; otherwise machines
+ * that had no expiry get @expires_at. */
+gboolean cohort_store_cohort_apply_lease(CohortStore *self, gint64 cohort_id,
+                                         const gchar *expires_at, GError **error);
 /* Sets the expiry; with @extension, counts one more extension. */
 gboolean cohort_store_machine_set_expiry(CohortStore *self, gint64 machine_id,
                                          const gchar *expires_at, gboolean extension,
                                          GError **error);
 guint cohort_store_machine_get_extensions(CohortStore *self, gint64 machine_id, GError **error);
-/* What a reclaim job freed, one machine at a time. */
-gboolean cohort_store_job_add_freed(CohortStore *self, gint64 job_id, guint vcpus,
+/* What a reclaim job freed, one machine at a time (@machines 0 for one that held no host
+ * resources, such as a failed machine whose leftover disk was deleted). */
+gboolean cohort_store_job_add_freed(CohortStore *self, gint64 job_id, guint machines, guint vcpus,
                                     guint64 memory_mib, guint64 disk_bytes, GError **error);
 gboolean cohort_store_job_get_freed(CohortStore *self, gint64 job_id, guint *machines, guint *vcpus,
                                     guint64 *memory_mib, guint64 *disk_bytes, GError **error);

@@ -729,6 +729,33 @@ test_api_leases_usage_freed(void **state)
     }
     http_fails(d, "POST", extend_path, token, NULL, 409, "quota-exceeded");
 
+    /* the trainer takes the lease away: the machine lives as long as its cohort, and the
+     * reaper has nothing to release; a lease given again starts now, with fresh extensions */
+    {
+        g_autofree gchar *machine_path = g_strdup_printf("/api/v1/machines/%" G_GINT64_FORMAT, id);
+        g_autoptr(JsonNode) patched =
+            http_ok(d, "PATCH", "/api/v1/cohorts/leased", token, "{\"lease\":{\"hours\":0}}", 200);
+        g_autoptr(JsonNode) unleased = http_ok(d, "GET", machine_path, token, NULL, 200);
+        g_autoptr(JsonNode) leased_again = NULL;
+        g_autoptr(JsonNode) leased = NULL;
+        g_autoptr(GDateTime) now = g_date_time_new_now_utc();
+        g_autoptr(GDateTime) expires = NULL;
+
+        assert_int_equal(
+            json_object_get_int_member(
+                json_object_get_object_member(json_node_get_object(patched), "lease"), "hours"),
+            0);
+        assert_true(json_object_get_null_member(json_node_get_object(unleased), "expires_at"));
+        http_fails(d, "POST", extend_path, token, NULL, 409, "conflict");
+        leased_again =
+            http_ok(d, "PATCH", "/api/v1/cohorts/leased", token, "{\"lease\":{\"hours\":4}}", 200);
+        leased = http_ok(d, "GET", machine_path, token, NULL, 200);
+        expires = g_date_time_new_from_iso8601(member_string(leased, "expires_at"), NULL);
+        assert_non_null(expires);
+        assert_in_range(g_date_time_difference(expires, now) / G_TIME_SPAN_MINUTE, 239, 240);
+        json_node_unref(http_ok(d, "POST", extend_path, token, NULL, 200));
+    }
+
     /* machine-hours: an open run counts until now (times have whole seconds) */
     g_usleep(1100 * 1000);
     usage = http_ok(d, "GET", "/api/v1/usage", d->admin_token, NULL, 200);

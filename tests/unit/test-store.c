@@ -1387,6 +1387,27 @@ test_store_job(void **state)
     assert_string_equal(((CohortJobErrorRow *)errors->pdata[2])->machine, "c-ly-1");
     assert_string_equal(((CohortJobErrorRow *)errors->pdata[2])->code, "host-unavailable");
 
+    /* what a reclaim freed adds up; a failed machine's leftover disk counts, not the machine */
+    {
+        guint machines = 99, vcpus = 99;
+        guint64 memory_mib = 99, disk_bytes = 99;
+
+        assert_true(cohort_store_job_add_freed(store, system.id, 1, 2, 2048, 204800, &error));
+        assert_true(cohort_store_job_add_freed(store, system.id, 1, 1, 1024, 196608, &error));
+        assert_true(cohort_store_job_add_freed(store, system.id, 0, 0, 0, 4096, &error));
+        cohort_assert_no_error(error);
+        assert_true(cohort_store_job_get_freed(store, system.id, &machines, &vcpus, &memory_mib,
+                                               &disk_bytes, &error));
+        cohort_assert_no_error(error);
+        assert_int_equal(machines, 2);
+        assert_int_equal(vcpus, 3);
+        assert_int_equal(memory_mib, 3072);
+        assert_int_equal(disk_bytes, 204800 + 196608 + 4096);
+        assert_false(cohort_store_job_add_freed(store, 424242, 1, 1, 1, 1, &error));
+        cohort_assert_error(error, COHORT_ERROR_NOT_FOUND);
+        g_clear_error(&error);
+    }
+
     g_free(row.state);
     g_free(row.created_at);
     g_free(system.state);
