@@ -348,3 +348,38 @@ cohort_client_member_text(JsonObject *obj, const gchar *member)
         return g_strdup("-");
     }
 }
+
+/* g_format_size() with a plain space before the unit (it uses a no-break space), so that
+ * people and scripts can match "64.0 MiB". */
+static gchar *
+cohort_client_format_bytes(guint64 bytes)
+{
+    g_autofree gchar *text = g_format_size_full(bytes, G_FORMAT_SIZE_IEC_UNITS);
+    g_auto(GStrv) parts = g_strsplit(text, "\u00a0", -1);
+
+    return g_strjoinv(" ", parts);
+}
+
+gchar *
+cohort_client_freed_text(JsonObject *freed)
+{
+    gint64 machines, vcpus, networks;
+    g_autofree gchar *memory = NULL;
+    g_autofree gchar *disk = NULL;
+
+    if (freed == NULL)
+        return NULL;
+    machines = json_object_get_int_member_with_default(freed, "machines", 0);
+    vcpus = json_object_get_int_member_with_default(freed, "vcpus", 0);
+    networks = json_object_get_int_member_with_default(freed, "networks", 0);
+    memory = cohort_client_format_bytes(
+        (guint64)MAX(json_object_get_int_member_with_default(freed, "memory_mib", 0), 0) * 1024 *
+        1024);
+    disk = cohort_client_format_bytes(
+        (guint64)MAX(json_object_get_int_member_with_default(freed, "disk_bytes", 0), 0));
+    return g_strdup_printf("%" G_GINT64_FORMAT " machine%s, %" G_GINT64_FORMAT
+                           " vCPU%s, %s of memory, "
+                           "%s of disk, %" G_GINT64_FORMAT " network%s",
+                           machines, machines == 1 ? "" : "s", vcpus, vcpus == 1 ? "" : "s", memory,
+                           disk, networks, networks == 1 ? "" : "s");
+}

@@ -58,6 +58,19 @@ cohort_ctl_job_errors(JsonObject *job, FILE *out)
     }
 }
 
+/* What a reclaim gave back, so that the admin sees it without --json. */
+static void
+cohort_ctl_job_print_freed(JsonObject *job)
+{
+    JsonNode *node = json_object_get_member(job, "freed");
+    g_autofree gchar *text = NULL;
+
+    if (node == NULL || !JSON_NODE_HOLDS_OBJECT(node))
+        return;
+    text = cohort_client_freed_text(json_node_get_object(node));
+    printf("Freed: %s\n", text);
+}
+
 void
 cohort_ctl_job_print(CohortCtl *ctl, JsonObject *job)
 {
@@ -70,6 +83,7 @@ cohort_ctl_job_print(CohortCtl *ctl, JsonObject *job)
         return;
     }
     cohort_ctl_print_fields(job, members, labels);
+    cohort_ctl_job_print_freed(job);
     if (json_object_get_int_member_with_default(job, "failed", 0) > 0 ||
         json_object_has_member(job, "errors")) {
         JsonNode *errors = json_object_get_member(job, "errors");
@@ -153,7 +167,9 @@ cohort_ctl_job_follow(CohortCtl *ctl, gint64 id, const gchar *label, GError **er
     if (ctl->json) {
         cohort_ctl_print_json(node);
     } else if (!ctl->quiet) {
-        JsonNode *errors = json_object_get_member(job, "errors");
+        JsonNode *errors;
+        cohort_ctl_job_print_freed(job);
+        errors = json_object_get_member(job, "errors");
         if (errors != NULL && JSON_NODE_HOLDS_ARRAY(errors) &&
             json_array_get_length(json_node_get_array(errors)) > 0) {
             printf("Errors:\n");

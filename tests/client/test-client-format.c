@@ -339,6 +339,26 @@ test_client_format_progress(void **state)
 }
 
 static void
+test_client_format_freed(void **state)
+{
+    g_autoptr(JsonNode) node = json_from_string(
+        "{\"machines\":86,\"vcpus\":172,\"memory_mib\":5504,\"disk_bytes\":17616896,"
+        "\"networks\":1}",
+        NULL);
+    g_autoptr(JsonNode) one =
+        json_from_string("{\"machines\":1,\"vcpus\":1,\"memory_mib\":64}", NULL);
+    g_autofree gchar *text = cohort_client_freed_text(json_node_get_object(node));
+    g_autofree gchar *single = cohort_client_freed_text(json_node_get_object(one));
+
+    (void)state;
+    assert_string_equal(text, "86 machines, 172 vCPUs, 5.4 GiB of memory, 16.8 MiB of disk, "
+                              "1 network");
+    assert_string_equal(single, "1 machine, 1 vCPU, 64.0 MiB of memory, 0 bytes of disk, "
+                                "0 networks");
+    assert_null(cohort_client_freed_text(NULL));
+}
+
+static void
 test_client_format_member_text(void **state)
 {
     g_autoptr(JsonParser) parser = json_parser_new();
@@ -500,6 +520,7 @@ main(void)
         cmocka_unit_test(test_client_format_count),
         cmocka_unit_test(test_client_format_progress),
         cmocka_unit_test(test_client_format_member_text),
+        cmocka_unit_test(test_client_format_freed),
         cmocka_unit_test(test_client_format_exit_codes),
         cmocka_unit_test(test_client_config_save_resolve),
         cmocka_unit_test(test_client_config_bad_file),
