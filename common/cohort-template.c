@@ -576,7 +576,7 @@ cohort_machine_spec_init_sample(CohortMachineSpec *spec)
     g_return_if_fail(spec != NULL);
 
     *spec = (CohortMachineSpec){
-        .domain_name = "cohort-sample-trainee",
+        .domain_name = "cohort-sample--trainee",
         .uuid = "c0c0c0c0-0000-4000-8000-000000000001",
         .machine_id = 1,
         .cohort = "sample",
@@ -584,7 +584,7 @@ cohort_machine_spec_init_sample(CohortMachineSpec *spec)
         .display_name = "Sample Trainee",
         .vcpus = 0,
         .memory_mib = 0,
-        .disk_path = "/var/lib/libvirt/images/cohort-sample-trainee.qcow2",
+        .disk_path = "/var/lib/libvirt/images/cohort-sample--trainee.qcow2",
         .network = "cohort-sample",
         .vnc_password = "sample",
         .vnc_listen = NULL,

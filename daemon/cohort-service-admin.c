@@ -543,7 +543,7 @@ cohort_service_usage(CohortDaemon *d, const CohortUserRow *actor, GError **error
     JsonArray *list;
     JsonNode *node;
 
-    if (!cohort_auth_check(cohort_service_role(actor), COHORT_ACTION_AUDIT_READ, NULL, NULL, error))
+    if (!cohort_auth_check(cohort_service_role(actor), COHORT_ACTION_USAGE_READ, NULL, NULL, error))
         return NULL;
     cohorts = cohort_store_cohort_list(d->store, 0, 0, error);
     if (cohorts == NULL)

@@ -759,6 +759,15 @@ test_api_leases_usage_freed(void **state)
     /* machine-hours: an open run counts until now (times have whole seconds) */
     g_usleep(1100 * 1000);
     usage = http_ok(d, "GET", "/api/v1/usage", d->admin_token, NULL, 200);
+    /* usage is the admin's, and the refusal says so in its own words */
+    {
+        g_autofree gchar *raw = NULL;
+        g_autoptr(JsonNode) refused =
+            cohort_test_http(d, "GET", "/api/v1/usage", token, NULL, NULL, &status, &raw);
+        assert_int_equal(status, 403);
+        assert_string_equal(cohort_test_error_code(refused), "forbidden");
+        assert_non_null(strstr(raw, "read usage"));
+    }
     {
         JsonObject *c = json_array_get_object_element(
             json_object_get_array_member(json_node_get_object(usage), "cohorts"), 0);

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "cohort-error.h"
+#include "cohort-names.h"
 #include "cohort-template.h"
 #include "cohort-xml.h"
 
@@ -853,10 +854,27 @@ test_template_render_threads(void **state)
     assert_int_equal(failures, 0);
 }
 
+/* --check-template shows the names a real machine gets, so that admins read the truth. */
+static void
+test_template_sample_names(void **state)
+{
+    CohortMachineSpec sample;
+    g_autofree gchar *domain = cohort_names_domain("sample", "trainee", 0);
+    g_autofree gchar *overlay = cohort_names_overlay(domain);
+    g_autofree gchar *network = cohort_names_network("sample");
+
+    (void)state;
+    cohort_machine_spec_init_sample(&sample);
+    assert_string_equal(sample.domain_name, domain);
+    assert_true(g_str_has_suffix(sample.disk_path, overlay));
+    assert_string_equal(sample.network, network);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_template_sample_names),
         cmocka_unit_test_setup_teardown(test_template_shipped_load, test_templates_setup,
                                         test_templates_teardown),
         cmocka_unit_test_setup_teardown(test_template_shipped_render, test_templates_setup,
