@@ -218,6 +218,18 @@ cohort_service_cohort_create(CohortDaemon *d, const CohortUserRow *actor, JsonOb
                             "\"starts_at\" and \"ends_at\" are required");
         return NULL;
     }
+    /* A course that is over could take no machine, and the reaper would reclaim it (and its
+     * slug) at once: refuse it rather than surprise the trainer. */
+    {
+        g_autofree gchar *now = cohort_store_now();
+        if (g_strcmp0(row->ends_at, now) <= 0) {
+            g_set_error(error, COHORT_ERROR, COHORT_ERROR_INVALID_ARGUMENT,
+                        "\"ends_at\" (%s) has passed: a cohort that has ended takes no machines; "
+                        "give an end date in the future",
+                        row->ends_at);
+            return NULL;
+        }
+    }
     /* defaults large enough for one machine of the template */
     row->quota_machines = d->settings.default_quota_machines;
     row->quota_vcpus = MAX(d->settings.default_quota_vcpus, cohort_template_get_vcpus(tmpl));

@@ -468,19 +468,32 @@ test_api_bad_input(void **state)
     http_fails(
         fx->d, "POST", "/api/v1/cohorts", fx->trainer_token,
         "{\"slug\":\"../../etc\",\"template\":\"tiny\",\"starts_at\":\"2026-01-01T00:00:00Z\","
-        "\"ends_at\":\"2027-01-01T00:00:00Z\"}",
+        "\"ends_at\":\"2099-01-01T00:00:00Z\"}",
         400, "invalid-argument");
     http_fails(fx->d, "POST", "/api/v1/cohorts", fx->trainer_token,
                "{\"slug\":\"ok\",\"template\":\"tiny\",\"starts_at\":\"2026-01-01T00:00:00Z\","
-               "\"ends_at\":\"2027-01-01T00:00:00Z\",\"qouta\":{}}",
+               "\"ends_at\":\"2099-01-01T00:00:00Z\",\"qouta\":{}}",
                400, "invalid-argument");
     http_fails(fx->d, "POST", "/api/v1/cohorts", fx->trainer_token,
-               "{\"slug\":\"ok\",\"template\":\"tiny\",\"starts_at\":\"2027-01-01T00:00:00Z\","
-               "\"ends_at\":\"2026-01-01T00:00:00Z\"}",
+               "{\"slug\":\"ok\",\"template\":\"tiny\",\"starts_at\":\"2099-01-01T00:00:00Z\","
+               "\"ends_at\":\"2098-01-01T00:00:00Z\"}",
                400, "invalid-argument");
+    {
+        /* a course already over is refused, not created for the reaper to take at once */
+        g_autofree gchar *raw_past = NULL;
+        guint st = 0;
+        g_autoptr(JsonNode) node =
+            cohort_test_http(fx->d, "POST", "/api/v1/cohorts", fx->trainer_token,
+                             "{\"slug\":\"old\",\"template\":\"tiny\",\"starts_at\":"
+                             "\"2020-01-01T00:00:00Z\",\"ends_at\":\"2020-02-01T00:00:00Z\"}",
+                             NULL, &st, &raw_past);
+        assert_int_equal(st, 400);
+        assert_string_equal(cohort_test_error_code(node), "invalid-argument");
+        cohort_assert_contains(raw_past, "has passed");
+    }
     http_fails(fx->d, "POST", "/api/v1/cohorts", fx->trainer_token,
                "{\"slug\":\"ok\",\"template\":\"no-such\",\"starts_at\":\"2026-01-01T00:00:00Z\","
-               "\"ends_at\":\"2027-01-01T00:00:00Z\"}",
+               "\"ends_at\":\"2099-01-01T00:00:00Z\"}",
                400, "invalid-argument");
     {
         /* a null date is a missing date, said in our words, not SQLite's */
@@ -489,7 +502,7 @@ test_api_bad_input(void **state)
         g_autoptr(JsonNode) node =
             cohort_test_http(fx->d, "POST", "/api/v1/cohorts", fx->trainer_token,
                              "{\"slug\":\"ok\",\"template\":\"tiny\",\"starts_at\":null,"
-                             "\"ends_at\":\"2027-01-01T00:00:00Z\"}",
+                             "\"ends_at\":\"2099-01-01T00:00:00Z\"}",
                              NULL, &st, &raw_null);
         assert_int_equal(st, 400);
         cohort_assert_contains(raw_null, "are required");
@@ -514,7 +527,7 @@ test_api_bad_input(void **state)
     http_fails(
         fx->d, "POST", "/api/v1/cohorts", fx->trainer_token,
         "{\"slug\":\"cloud-104\",\"template\":\"tiny\",\"starts_at\":\"2026-01-01T00:00:00Z\","
-        "\"ends_at\":\"2027-01-01T00:00:00Z\"}",
+        "\"ends_at\":\"2099-01-01T00:00:00Z\"}",
         409, "conflict");
     http_fails(fx->d, "POST", "/api/v1/users", fx->d->admin_token,
                "{\"login\":\"x\",\"display_name\":\"bell\\u0007\",\"role\":\"trainer\"}", 400,
