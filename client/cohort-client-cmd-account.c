@@ -211,7 +211,7 @@ cohort_ctl_user_create(CohortCtl *ctl, gint argc, gchar **argv, GError **error)
             ctl, &argc, &argv, entries, "LOGIN --role ROLE --display-name NAME",
             "Create a user (admin). The answer holds the user's first token: hand it over "
             "safely; --quiet prints only the token.",
-            "  cohortctl user create chan-sophea --role trainer --display-name 'ចាន់ សោភា'\n", 1, 1,
+            "  cohortctl user create lim-sophea --role trainer --display-name 'លឹម សោភា'\n", 1, 1,
             error))
         return FALSE;
     if (role == NULL || display_name == NULL)

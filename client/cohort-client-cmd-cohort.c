@@ -23,6 +23,25 @@ cohort_ctl_cohort_row(CohortTable *table, JsonObject *c)
     cohort_table_add_row_take(table, cells);
 }
 
+/* "8 hours, up to 2 extensions" or "none: machines live as long as the cohort" */
+static gchar *
+cohort_ctl_lease_text(JsonObject *cohort)
+{
+    JsonNode *node = json_object_get_member(cohort, "lease");
+    JsonObject *lease;
+    gint64 hours, extensions;
+
+    if (node == NULL || !JSON_NODE_HOLDS_OBJECT(node))
+        return g_strdup("-");
+    lease = json_node_get_object(node);
+    hours = json_object_get_int_member_with_default(lease, "hours", 0);
+    extensions = json_object_get_int_member_with_default(lease, "max_extensions", 0);
+    if (hours == 0)
+        return g_strdup("none: machines live as long as the cohort");
+    return g_strdup_printf("%" G_GINT64_FORMAT " hour%s, up to %" G_GINT64_FORMAT " extension%s",
+                           hours, hours == 1 ? "" : "s", extensions, extensions == 1 ? "" : "s");
+}
+
 static gboolean
 cohort_ctl_print_cohort(CohortCtl *ctl, JsonNode *answer, GError **error)
 {
@@ -51,10 +70,18 @@ cohort_ctl_print_cohort(CohortCtl *ctl, JsonNode *answer, GError **error)
     cohort_ctl_print_fields(c, members, labels);
     quota = json_object_get_member(c, "quota");
     if (quota != NULL && JSON_NODE_HOLDS_OBJECT(quota)) {
-        static const gchar *const qm[] = {"machines", "vcpus", "memory_mib", NULL};
+        static const gchar *const qm[] = {"machines", "vcpus", "memory_mib", "lease", NULL};
         static const gchar *const ql[] = {"Quota: machines", "Quota: vCPUs", "Quota: memory (MiB)",
-                                          NULL};
-        cohort_ctl_print_fields(json_node_get_object(quota), qm, ql);
+                                          "Lease", NULL};
+        g_autoptr(JsonObject) shown = json_object_new();
+        g_autofree gchar *lease = cohort_ctl_lease_text(c);
+        for (guint i = 0; qm[i + 1] != NULL; i++) {
+            JsonNode *v = json_object_get_member(json_node_get_object(quota), qm[i]);
+            if (v != NULL)
+                json_object_set_member(shown, qm[i], json_node_copy(v));
+        }
+        json_object_set_string_member(shown, "lease", lease);
+        cohort_ctl_print_fields(shown, qm, ql);
     }
     return TRUE;
 }
@@ -291,7 +318,7 @@ cohort_ctl_cohort_list(CohortCtl *ctl, gint argc, gchar **argv, GError **error)
     return TRUE;
 }
 
-/* "42 running, 57 stopped" */
+/* "#42 running, #57 stopped": each machine's id and state */
 static gchar *
 cohort_ctl_machines_text(JsonObject *trainee)
 {
@@ -306,7 +333,7 @@ cohort_ctl_machines_text(JsonObject *trainee)
         JsonObject *m = cohort_ctl_array_object(machines, i);
         g_autofree gchar *id = cohort_client_member_text(m, "id");
         g_autofree gchar *state = cohort_client_member_text(m, "state");
-        g_string_append_printf(out, "%s%s %s", out->len > 0 ? ", " : "", id, state);
+        g_string_append_printf(out, "%s#%s %s", out->len > 0 ? ", " : "", id, state);
     }
     return g_strdup(out->len > 0 ? out->str : "-");
 }

@@ -359,7 +359,7 @@ cohort_ctl_audit_list(CohortCtl *ctl, gint argc, gchar **argv, GError **error)
                           "Show the audit log (admin), newest first: who did what to what.",
                           "  cohortctl audit list --limit 20\n", 0, 0, error))
         return FALSE;
-    if (limit != NULL && !cohort_client_parse_count(limit, "--limit", 1000000, &n, error))
+    if (limit != NULL && !cohort_client_parse_count(limit, "--limit", 10000, &n, error))
         return FALSE;
     if ((client = cohort_ctl_client(ctl, TRUE, error)) == NULL)
         return FALSE;

@@ -85,8 +85,9 @@ cohort_ctl_machine_resolve(CohortClient *client, const gchar *text, gint64 *id, 
     m = cohort_client_machine_pick(json_node_get_array(machines), ref.trainee);
     if (m == NULL || json_object_get_int_member_with_default(m, "id", 0) <= 0) {
         g_set_error(error, COHORT_ERROR, COHORT_ERROR_NOT_FOUND,
-                    "%s has no machine in %s that is not reclaimed (not-found)", ref.trainee,
-                    ref.cohort);
+                    "no machine of %s in %s that you can see: reclaimed machines are never "
+                    "picked, and a trainee sees only their own (not-found)",
+                    ref.trainee, ref.cohort);
         return FALSE;
     }
     *id = json_object_get_int_member(m, "id");
@@ -296,7 +297,15 @@ cohort_ctl_machine_console(CohortCtl *ctl, gint argc, gchar **argv, GError **err
     if (ctl->json) {
         cohort_ctl_print_json(answer);
     } else if (ctl->quiet) {
-        g_autofree gchar *uri = cohort_client_member_text(c, "uri");
+        /* a script passes this to a viewer: no URI is an error, not a "-" */
+        const gchar *uri = json_object_get_string_member_with_default(c, "uri", NULL);
+        if (uri == NULL) {
+            g_set_error(error, COHORT_CLIENT_ERROR, COHORT_CLIENT_ERROR_FAILED,
+                        "machine %s has no console to reach now: it is not running, or its "
+                        "host serves no VNC",
+                        argv[1]);
+            return FALSE;
+        }
         printf("%s\n", uri);
     } else {
         cohort_ctl_print_fields(c, members, labels);

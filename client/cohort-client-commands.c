@@ -48,9 +48,9 @@ static const CohortCtlCommand cohort_ctl_command_table[] = {
 };
 
 static const gchar *const cohort_ctl_noun_examples[][2] = {
-    {"user", "  cohortctl user create chan-sophea --role trainer --display-name 'ចាន់ សោភា'\n"
+    {"user", "  cohortctl user create lim-sophea --role trainer --display-name 'លឹម សោភា'\n"
              "  cohortctl user list\n"
-             "  cohortctl user token chan-sophea\n"},
+             "  cohortctl user token lim-sophea\n"},
     {"host", "  cohortctl host add lab1 --uri qemu+ssh://lab1/system --pool default\n"
              "  cohortctl host list\n"
              "  cohortctl host drain lab1\n"},

@@ -279,7 +279,7 @@ cohort_provisioner_overlay_create(CohortProvisioner *self, CohortTemplate *tmpl,
     if (base == NULL) {
         g_prefix_error(error,
                        "template '%s' has no base volume on this host (install it with "
-                       "'cohortctl template base %s'): ",
+                       "'cohortctl template base %s --blank' or '--path FILE'): ",
                        cohort_template_get_name(tmpl), cohort_template_get_name(tmpl));
         return NULL;
     }

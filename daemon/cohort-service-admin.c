@@ -441,11 +441,16 @@ cohort_service_template_base(CohortDaemon *d, const CohortUserRow *actor, const 
                             "\"blank\": true");
         return NULL;
     }
-    if (path != NULL && (!g_path_is_absolute(path) || !g_file_test(path, G_FILE_TEST_IS_REGULAR))) {
+    if (path != NULL && !g_path_is_absolute(path)) {
         g_set_error(error, COHORT_ERROR, COHORT_ERROR_INVALID_ARGUMENT,
-                    "\"path\" must be an absolute path to an image file on cohortd's machine; "
-                    "'%s' is not one",
-                    path);
+                    "\"path\" must be an absolute path on cohortd's machine, not '%s'", path);
+        return NULL;
+    }
+    if (path != NULL && !g_file_test(path, G_FILE_TEST_IS_REGULAR)) {
+        g_set_error(error, COHORT_ERROR, COHORT_ERROR_INVALID_ARGUMENT,
+                    "\"path\": '%s' %s on cohortd's machine", path,
+                    g_file_test(path, G_FILE_TEST_EXISTS) ? "is not a regular image file"
+                                                          : "does not exist");
         return NULL;
     }
 

@@ -374,6 +374,7 @@ test_cohortctl_usage_exit_2(void **state)
         (const gchar *const[]){"template", "base", "tiny", NULL},
         (const gchar *const[]){"template", "base", "tiny", "--blank", "--path", "/x", NULL},
         (const gchar *const[]){"audit", "list", "--limit", "ten", NULL},
+        (const gchar *const[]){"audit", "list", "--limit", "10001", NULL},
         (const gchar *const[]){"host", "add", "h", NULL},
         (const gchar *const[]){"--json", "--quiet", "host", "list", NULL},
         (const gchar *const[]){"--url", "ftp://x", "host", "list", NULL},
@@ -734,6 +735,12 @@ test_cohortctl_templates(void **state)
     g_autoptr(Run) base =
         CTL(f, f->daemon->admin_token, "--json", "template", "base", "tiny", "--blank");
     g_autoptr(Run) forbidden = CTL(f, f->trainer, "template", "base", "tiny", "--blank");
+    g_autoptr(Run) relative =
+        CTL(f, f->daemon->admin_token, "template", "base", "tiny", "--path", "images/base.qcow2");
+    g_autoptr(Run) missing = CTL(f, f->daemon->admin_token, "template", "base", "tiny", "--path",
+                                 "/nonexistent/base.qcow2");
+    g_autoptr(Run) directory =
+        CTL(f, f->daemon->admin_token, "template", "base", "tiny", "--path", "/tmp");
     g_autoptr(JsonNode) templates = NULL;
     g_autoptr(JsonNode) tiny = NULL;
     JsonArray *hosts;
@@ -756,6 +763,13 @@ test_cohortctl_templates(void **state)
     /* the base exists already: the answer says what cohortd did, not a usage failure */
     assert_true(base->status != 2 && base->status != 6);
     expect_error(forbidden, 3, "forbidden");
+    /* a bad --path says what is wrong with it */
+    expect_error(relative, 7, "invalid-argument");
+    assert_contains(relative->err, "must be an absolute path");
+    expect_error(missing, 7, "invalid-argument");
+    assert_contains(missing->err, "'/nonexistent/base.qcow2' does not exist");
+    expect_error(directory, 7, "invalid-argument");
+    assert_contains(directory->err, "is not a regular image file");
 }
 
 static void
@@ -825,6 +839,8 @@ test_cohortctl_cohort_crud(void **state)
                      2);
     expect_ok(show_table);
     assert_contains(show_table->out, "Trainees: 2");
+    assert_contains(show_table->out,
+                    "Lease:                none: machines live as long as the cohort");
     assert_contains(show_table->out, "សុខ ដារា (Sok Dara)");
     assert_contains(show_table->out, "ဇော်မင်း (Zaw Min), Yangon");
 
@@ -934,6 +950,13 @@ test_cohortctl_provision_machines(void **state)
         assert_true(json_object_has_member(json_node_get_object(c), "password"));
         assert_true(json_object_has_member(json_node_get_object(c), "host"));
     }
+    /* the test driver serves no VNC: -q has no URI to print, and says so */
+    {
+        g_autoptr(Run) quiet_console = CTL(f, f->trainer, "-q", "machine", "console", ref);
+        expect_status(quiet_console, 1);
+        assert_string_equal(quiet_console->out, "");
+        assert_contains(quiet_console->err, "has no console to reach now");
+    }
 
     reclaim = CTL(f, f->trainer, "cohort", "reclaim", slug);
     expect_ok(reclaim);
@@ -953,6 +976,7 @@ test_cohortctl_provision_machines(void **state)
     /* a reclaimed machine is not picked for COHORT/TRAINEE */
     gone = CTL(f, f->trainer, "machine", "show", ref);
     expect_error(gone, 4, "not-found");
+    assert_contains(gone->err, "that you can see");
 }
 
 static void
