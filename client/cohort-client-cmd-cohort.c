@@ -495,6 +495,45 @@ cohort_ctl_cohort_roster(CohortCtl *ctl, gint argc, gchar **argv, GError **error
     return TRUE;
 }
 
+gboolean
+cohort_ctl_cohort_invite(CohortCtl *ctl, gint argc, gchar **argv, GError **error)
+{
+    static const gchar *const members[] = {"login", "display_name", "code", "expires_at", NULL};
+    static const gchar *const labels[] = {"Trainee", "Name", "Code", "Expires", NULL};
+    CohortClient *client;
+    g_autoptr(JsonNode) answer = NULL;
+    g_autofree gchar *slug = NULL;
+    g_autofree gchar *login = NULL;
+    g_autofree gchar *path = NULL;
+    JsonObject *inv;
+
+    if (!cohort_ctl_parse(ctl, &argc, &argv, NULL, "SLUG LOGIN",
+                          "Give a trainee of the cohort a new invitation code, when they lost "
+                          "theirs or let it expire. Their codes never redeemed stop working; "
+                          "tokens they already have keep working (an admin revokes them with "
+                          "'user revoke'). --quiet prints only the code.",
+                          "  cohortctl cohort invite cloud-101 sok-dara\n", 2, 2, error))
+        return FALSE;
+    if ((client = cohort_ctl_client(ctl, TRUE, error)) == NULL)
+        return FALSE;
+    slug = cohort_client_escape(argv[1]);
+    login = cohort_client_escape(argv[2]);
+    path = g_strdup_printf("/api/v1/cohorts/%s/trainees/%s/invitation", slug, login);
+    answer = cohort_client_call(client, "POST", path, NULL, error);
+    if (answer == NULL || (inv = cohort_ctl_expect_object(answer, "invitation", error)) == NULL)
+        return FALSE;
+    if (ctl->json) {
+        cohort_ctl_print_json(answer);
+    } else if (ctl->quiet) {
+        g_autofree gchar *code = cohort_client_member_text(inv, "code");
+        printf("%s\n", code);
+    } else {
+        cohort_ctl_print_fields(inv, members, labels);
+        printf("(hand the trainee this code: 'cohortctl redeem CODE'; it works once)\n");
+    }
+    return TRUE;
+}
+
 /* provision and reclaim: start the job, then follow it unless --no-wait. */
 static gboolean
 cohort_ctl_cohort_job(CohortCtl *ctl, gint argc, gchar **argv, const gchar *verb,

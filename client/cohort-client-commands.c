@@ -30,6 +30,7 @@ static const CohortCtlCommand cohort_ctl_command_table[] = {
     {"cohort", "show", cohort_ctl_cohort_show, "show a cohort, its trainees and machines"},
     {"cohort", "update", cohort_ctl_cohort_update, "change title, end, grace period or quota"},
     {"cohort", "roster", cohort_ctl_cohort_roster, "load a roster (CSV) and print invitations"},
+    {"cohort", "invite", cohort_ctl_cohort_invite, "a new invitation code for one trainee"},
     {"cohort", "provision", cohort_ctl_cohort_provision, "make a machine for every trainee"},
     {"cohort", "reclaim", cohort_ctl_cohort_reclaim, "reclaim every machine of a cohort"},
     {"machine", "list", cohort_ctl_machine_list, "list machines"},
@@ -59,6 +60,7 @@ static const gchar *const cohort_ctl_noun_examples[][2] = {
     {"cohort", "  cohortctl cohort create cloud-101 --template small-linux --title 'Cloud 101' \\\n"
                "      --starts 2026-03-02 --ends 2026-03-13 --max-machines 1\n"
                "  cohortctl cohort roster cloud-101 trainees.csv\n"
+               "  cohortctl cohort invite cloud-101 sok-dara\n"
                "  cohortctl cohort provision cloud-101\n"},
     {"machine", "  cohortctl machine list --cohort cloud-101\n"
                 "  cohortctl machine reset cloud-101/sok-dara\n"

@@ -300,6 +300,17 @@ cohort_api_route_cohorts(CohortApiRequest *req)
         json_node_unref(node);
         return;
     }
+    if (req->n_parts == 5 && g_strcmp0(req->parts[2], "trainees") == 0 &&
+        g_strcmp0(req->parts[4], "invitation") == 0) {
+        if (!cohort_api_is(req, "POST")) {
+            cohort_api_method_not_allowed(req, "POST");
+            return;
+        }
+        cohort_api_finish(req, 201,
+                          cohort_service_cohort_invite(d, req->actor, slug, req->parts[3], &error),
+                          &error);
+        return;
+    }
     if (req->n_parts == 3 &&
         (g_strcmp0(req->parts[2], "provision") == 0 || g_strcmp0(req->parts[2], "reclaim") == 0)) {
         if (!cohort_api_is(req, "POST")) {

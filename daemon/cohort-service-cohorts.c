@@ -399,6 +399,16 @@ cohort_service_line_errors_json(GPtrArray *line_errors)
     return node;
 }
 
+/* When an invitation made now stops working. */
+static gchar *
+cohort_service_invitation_expiry(CohortDaemon *d)
+{
+    g_autoptr(GDateTime) now = g_date_time_new_now_utc();
+    g_autoptr(GDateTime) later = g_date_time_add_hours(now, (gint)d->settings.invitation_ttl_hours);
+
+    return g_date_time_format(later, "%Y-%m-%dT%H:%M:%SZ");
+}
+
 /* Enrols one roster entry: a new trainee gets an invitation code, added to @invitations. */
 static gboolean
 cohort_service_roster_enrol(CohortDaemon *d, const CohortCohortRow *cohort,
@@ -454,7 +464,6 @@ cohort_service_cohort_roster(CohortDaemon *d, const CohortUserRow *actor, const 
         cohort_service_cohort_lookup(d, actor, slug, COHORT_ACTION_COHORT_MANAGE, error);
     g_autoptr(CohortRoster) roster = NULL;
     g_autoptr(GPtrArray) bad_lines = NULL;
-    g_autoptr(GDateTime) expires = NULL;
     g_autofree gchar *expires_at = NULL;
     JsonArray *invitations;
     JsonObject *answer;
@@ -503,12 +512,7 @@ cohort_service_cohort_roster(CohortDaemon *d, const CohortUserRow *actor, const 
         cohort_daemon_audit(d, actor->login, "cohort.roster", slug, *error);
         return NULL;
     }
-    expires = g_date_time_new_now_utc();
-    {
-        g_autoptr(GDateTime) later =
-            g_date_time_add_hours(expires, (gint)d->settings.invitation_ttl_hours);
-        expires_at = g_date_time_format(later, "%Y-%m-%dT%H:%M:%SZ");
-    }
+    expires_at = cohort_service_invitation_expiry(d);
     invitations = json_array_new();
     node = json_node_new(JSON_NODE_OBJECT);
     answer = json_object_new();
@@ -536,6 +540,64 @@ cohort_service_cohort_roster(CohortDaemon *d, const CohortUserRow *actor, const 
     json_object_set_int_member(answer, "enrolled", enrolled);
     json_object_set_int_member(answer, "entries", cohort_roster_get_n_entries(roster));
     cohort_daemon_audit(d, actor->login, "cohort.roster", slug, NULL);
+    return node;
+}
+
+JsonNode *
+cohort_service_cohort_invite(CohortDaemon *d, const CohortUserRow *actor, const gchar *slug,
+                             const gchar *login, GError **error)
+{
+    g_autoptr(CohortCohortRow) cohort =
+        cohort_service_cohort_lookup(d, actor, slug, COHORT_ACTION_COHORT_MANAGE, error);
+    g_autoptr(CohortUserRow) user = NULL;
+    g_autofree gchar *code = NULL;
+    g_autofree gchar *hash = NULL;
+    g_autofree gchar *expires_at = NULL;
+    g_autofree gchar *target = NULL;
+    JsonObject *answer;
+    JsonNode *node;
+    guint withdrawn = 0;
+
+    if (cohort == NULL)
+        return NULL;
+    target = g_strdup_printf("%s/%s", slug, login);
+    if (g_strcmp0(cohort_service_cohort_state(cohort), "reclaimed") == 0) {
+        g_set_error(error, COHORT_ERROR, COHORT_ERROR_CONFLICT,
+                    "cohort '%s' is reclaimed: it takes no one any more", slug);
+        cohort_daemon_audit(d, actor->login, "cohort.invite", target, *error);
+        return NULL;
+    }
+    /* only a trainee of this cohort: a trainer never mints codes for other accounts */
+    user = cohort_store_user_get_by_login(d->store, login, NULL);
+    if (user == NULL || g_strcmp0(user->role, "trainee") != 0 ||
+        !cohort_store_enrollment_exists(d->store, cohort->id, user->id)) {
+        g_set_error(error, COHORT_ERROR, COHORT_ERROR_NOT_FOUND,
+                    "no trainee '%s' is enrolled in cohort '%s' (load them with a roster)", login,
+                    slug);
+        cohort_daemon_audit(d, actor->login, "cohort.invite", target, *error);
+        return NULL;
+    }
+    code = cohort_auth_invitation_code_new();
+    hash = cohort_auth_invitation_code_hash(code);
+    expires_at = cohort_service_invitation_expiry(d);
+    /* the new code replaces any that was never redeemed, both or neither */
+    if (!cohort_store_begin(d->store, error))
+        return NULL;
+    if (!cohort_store_invitation_withdraw_unused(d->store, user->id, &withdrawn, error) ||
+        !cohort_store_invitation_insert(d->store, user->id, cohort->id, hash, expires_at, error) ||
+        !cohort_store_commit(d->store, error)) {
+        cohort_store_rollback(d->store);
+        return NULL;
+    }
+    cohort_daemon_audit(d, actor->login, "cohort.invite", target, NULL);
+    node = json_node_new(JSON_NODE_OBJECT);
+    answer = json_object_new();
+    json_node_take_object(node, answer);
+    json_object_set_string_member(answer, "login", user->login);
+    json_object_set_string_member(answer, "display_name", user->display_name);
+    json_object_set_string_member(answer, "code", code);
+    json_object_set_string_member(answer, "expires_at", expires_at);
+    json_object_set_int_member(answer, "withdrawn", withdrawn);
     return node;
 }
 

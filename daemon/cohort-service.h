@@ -57,6 +57,10 @@ JsonNode *cohort_service_cohort_update(CohortDaemon *d, const CohortUserRow *act
 JsonNode *cohort_service_cohort_roster(CohortDaemon *d, const CohortUserRow *actor,
                                        const gchar *slug, const gchar *csv, gsize len,
                                        JsonNode **line_errors, GError **error);
+/* A new invitation code for a trainee enrolled in the cohort, who lost theirs or let it
+ * expire; codes of theirs never redeemed stop working. */
+JsonNode *cohort_service_cohort_invite(CohortDaemon *d, const CohortUserRow *actor,
+                                       const gchar *slug, const gchar *login, GError **error);
 JsonNode *cohort_service_cohort_provision(CohortDaemon *d, const CohortUserRow *actor,
                                           const gchar *slug, GError **error);
 JsonNode *cohort_service_cohort_reclaim(CohortDaemon *d, const CohortUserRow *actor,

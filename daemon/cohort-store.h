@@ -172,6 +172,10 @@ gboolean cohort_store_token_revoke_user(CohortStore *self, gint64 user_id, guint
 gboolean cohort_store_invitation_insert(CohortStore *self, gint64 user_id, gint64 cohort_id,
                                         const gchar *code_hash, const gchar *expires_at,
                                         GError **error);
+/* Deletes the codes of @user_id that were never redeemed (a new one replaces them); @count,
+ * if given, says how many. */
+gboolean cohort_store_invitation_withdraw_unused(CohortStore *self, gint64 user_id, guint *count,
+                                                 GError **error);
 /* Marks the invitation used and returns its user id; NOT_FOUND for an unknown, used or
  * expired (expires_at <= @now) code, all three alike so codes cannot be probed. 0 on error. */
 gint64 cohort_store_invitation_redeem(CohortStore *self, const gchar *code_hash, const gchar *now,

@@ -684,6 +684,67 @@ test_api_placement_two_hosts(void **state)
     cohort_test_daemon_stop(d);
 }
 
+/* A trainee who lost their code (or let it expire) gets a new one from their trainer; the
+ * old one stops working. Only the cohort's trainer or an admin, and only for its trainees. */
+static void
+test_api_invitation_reissue(void **state)
+{
+    Fixture *fx = *state;
+    const gchar *path = "/api/v1/cohorts/cloud-105/trainees/sok-dara/invitation";
+    g_autoptr(JsonNode) roster = NULL;
+    g_autoptr(JsonNode) other = NULL;
+    g_autoptr(JsonNode) reissued = NULL;
+    g_autoptr(JsonNode) by_admin = NULL;
+    g_autofree gchar *old_body = NULL;
+    g_autofree gchar *new_body = NULL;
+    g_autofree gchar *token = NULL;
+
+    cohort_create(fx, "cloud-105", 1);
+    roster = roster_load(fx, "cloud-105", "login,display_name\nsok-dara,Sok Dara\n", 200);
+    old_body = g_strdup_printf(
+        "{\"code\":\"%s\"}",
+        json_object_get_string_member(
+            json_array_get_object_element(
+                json_object_get_array_member(json_node_get_object(roster), "invitations"), 0),
+            "code"));
+    other = http_ok(fx->d, "POST", "/api/v1/users", fx->d->admin_token,
+                    "{\"login\":\"trainer2\",\"display_name\":\"T2\",\"role\":\"trainer\"}", 201);
+
+    reissued = http_ok(fx->d, "POST", path, fx->trainer_token, NULL, 201);
+    assert_string_equal(member_string(reissued, "login"), "sok-dara");
+    assert_int_equal(strlen(member_string(reissued, "code")), 19);
+    assert_non_null(member_string(reissued, "expires_at"));
+    assert_int_equal(member_int(reissued, "withdrawn"), 1);
+    /* the roster's code was withdrawn; the new one works, once */
+    http_fails(fx->d, "POST", "/api/v1/redeem", NULL, old_body, 404, "not-found");
+    token = redeem(fx, member_string(reissued, "code"), "sok-dara");
+    new_body = g_strdup_printf("{\"code\":\"%s\"}", member_string(reissued, "code"));
+    http_fails(fx->d, "POST", "/api/v1/redeem", NULL, new_body, 404, "not-found");
+
+    /* an admin may; the trainee, another trainer and strangers to the cohort may not */
+    by_admin = http_ok(fx->d, "POST", path, fx->d->admin_token, NULL, 201);
+    assert_int_equal(member_int(by_admin, "withdrawn"), 0);
+    http_fails(fx->d, "POST", path, token, NULL, 403, "forbidden");
+    http_fails(fx->d, "POST", path, member_string(other, "token"), NULL, 404, "not-found");
+    http_fails(fx->d, "POST", path, NULL, NULL, 401, "unauthenticated");
+    http_fails(fx->d, "POST", "/api/v1/cohorts/cloud-105/trainees/nobody/invitation",
+               fx->trainer_token, NULL, 404, "not-found");
+    http_fails(fx->d, "POST", "/api/v1/cohorts/cloud-105/trainees/trainer2/invitation",
+               fx->trainer_token, NULL, 404, "not-found");
+    http_fails(fx->d, "POST", "/api/v1/cohorts/nope/trainees/sok-dara/invitation",
+               fx->trainer_token, NULL, 404, "not-found");
+    http_fails(fx->d, "GET", path, fx->trainer_token, NULL, 405, "method-not-allowed");
+    {
+        g_autoptr(JsonNode) audit =
+            http_ok(fx->d, "GET", "/api/v1/audit?limit=1", fx->d->admin_token, NULL, 200);
+        JsonObject *last = json_array_get_object_element(json_node_get_array(audit), 0);
+        assert_string_equal(json_object_get_string_member(last, "action"), "cohort.invite");
+        /* refusals are audited too */
+        assert_string_equal(json_object_get_string_member(last, "target"), "cloud-105/trainer2");
+        assert_string_equal(json_object_get_string_member(last, "result"), "not-found");
+    }
+}
+
 /* Leases: machines expire on their own, may be extended within the cohort's limit, and the
  * reaper releases them when the time has come. Usage counts machine-hours; a reclaim says
  * what it freed. */
@@ -843,6 +904,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_api_authorization, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_api_bad_input, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_api_health_metrics_audit, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_api_invitation_reissue, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test(test_api_placement_two_hosts),
         cmocka_unit_test(test_api_leases_usage_freed),

@@ -508,6 +508,30 @@ test_cohortctl_redeem(void **state)
     assert_true(again->status != 0 && again->status != 2 && again->status != 6);
     assert_true(g_str_has_prefix(again->err, "cohortctl: "));
     g_unlink(f->conf);
+
+    /* a lost code: the trainer hands out a new one, which redeems */
+    {
+        g_autoptr(Run) invite = CTL(f, f->trainer, "cohort", "invite", slug, login);
+        g_autoptr(Run) quiet = CTL(f, f->trainer, "-q", "cohort", "invite", slug, login);
+        g_autoptr(Run) stranger = CTL(f, f->trainer, "cohort", "invite", slug, "no-such-trainee");
+        g_autoptr(Run) fresh = NULL;
+        g_autofree gchar *new_code = NULL;
+
+        expect_ok(invite);
+        assert_contains(invite->out, "Code:");
+        assert_contains(invite->out, "cohortctl redeem CODE");
+        expect_ok(quiet);
+        new_code = g_strstrip(g_strdup(quiet->out));
+        assert_int_equal(strlen(new_code), 19);
+        /* the code printed by the first invite was withdrawn by the second */
+        fresh =
+            ctl_run_full(f, NULL, NULL, NULL,
+                         (const gchar *const[]){"redeem", new_code, "--url", f->daemon->url, NULL});
+        expect_ok(fresh);
+        assert_contains(fresh->out, login);
+        expect_error(stranger, 4, "not-found");
+        g_unlink(f->conf);
+    }
 }
 
 /* --- exit codes -------------------------------------------------------------------------- */
