@@ -104,7 +104,9 @@ cohortd_hosts_sync(CohortConfig *config, CohortStore *store, GError **error)
         row->cpu_ratio = 4.0;
         row->memory_ratio = 1.0;
         row->state = g_strdup("up");
-        g_message("no host configured: using libvirt's embedded test driver (%s)", row->uri);
+        g_message("no host configured: using libvirt's embedded test driver (%s), a simulated "
+                  "host whose machines live only as long as this cohortd",
+                  row->uri);
         if (!cohort_store_host_insert(store, row, error))
             return FALSE;
     }
