@@ -33,18 +33,49 @@ cohort_schema_error_clear(CohortSchemaError *err)
 }
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(CohortSchemaError, cohort_schema_error_clear)
 
+/* libxml2 reports a wrong child at its parent ("Extra element on_crash in interleave" at
+ * <domain>); the child itself, when its name is in the message, tells the author the line. */
+static xmlNode *
+cohort_schema_error_pinpoint(xmlNode *node, const gchar *message)
+{
+    static const gchar *const patterns[] = {
+        "^Extra element ([^ ]+) in interleave",
+        "^Did not expect element ([^ ]+) there",
+        "^Element [^ ]+ has extra content: ([^ ]+)$",
+    };
+
+    for (guint i = 0; i < G_N_ELEMENTS(patterns); i++) {
+        g_autoptr(GRegex) re = g_regex_new(patterns[i], 0, 0, NULL);
+        g_autoptr(GMatchInfo) match = NULL;
+        g_autofree gchar *name = NULL;
+
+        if (re == NULL || !g_regex_match(re, message, 0, &match))
+            continue;
+        name = g_match_info_fetch(match, 1);
+        if (g_strcmp0((const gchar *)node->name, name) == 0)
+            return node;
+        for (xmlNode *child = node->children; child != NULL; child = child->next) {
+            if (child->type == XML_ELEMENT_NODE && g_strcmp0((const gchar *)child->name, name) == 0)
+                return child;
+        }
+    }
+    return node;
+}
+
 static void
 cohort_schema_error_collect(void *user_data, xmlError *xerr)
 {
     CohortSchemaError *err = user_data;
     xmlNode *node;
     gchar *message;
+    g_autofree gchar *message_text = NULL;
 
     if (xerr == NULL)
         return;
     if (err->messages == NULL)
         err->messages = g_ptr_array_new_with_free_func(g_free);
     message = g_strstrip(g_strdup(xerr->message != NULL ? xerr->message : "unknown error"));
+    message_text = g_strdup(message);
     if (err->messages->len < COHORT_SCHEMA_ERROR_MESSAGES_MAX &&
         !g_ptr_array_find_with_equal_func(err->messages, message, g_str_equal, NULL))
         g_ptr_array_add(err->messages, message);
@@ -53,8 +84,12 @@ cohort_schema_error_collect(void *user_data, xmlError *xerr)
 
     node = xerr->node;
     if (err->where == NULL && node != NULL && node->type == XML_ELEMENT_NODE) {
-        err->line = xerr->line > 0 ? xerr->line : (gint)xmlGetLineNo(node);
-        err->where = cohort_xml_node_describe(node);
+        /* the message naming the culprit may have come before, without a node */
+        xmlNode *culprit = cohort_schema_error_pinpoint(node, message_text);
+        for (guint i = 0; culprit == node && i < err->messages->len; i++)
+            culprit = cohort_schema_error_pinpoint(node, g_ptr_array_index(err->messages, i));
+        err->line = culprit != node || xerr->line <= 0 ? (gint)xmlGetLineNo(culprit) : xerr->line;
+        err->where = cohort_xml_node_describe(culprit);
     }
 }
 
