@@ -46,12 +46,12 @@ static gboolean
 cohort_ctl_print_cohort(CohortCtl *ctl, JsonNode *answer, GError **error)
 {
     static const gchar *const members[] = {
-        "slug",      "title",   "state",       "template",   "trainer",
-        "starts_at", "ends_at", "grace_hours", "created_at", NULL,
+        "slug",    "title",       "state",      "template", "trainer", "starts_at",
+        "ends_at", "grace_hours", "created_at", "network",  NULL,
     };
     static const gchar *const labels[] = {
-        "Slug",   "Title", "State",         "Template", "Trainer",
-        "Starts", "Ends",  "Grace (hours)", "Created",  NULL,
+        "Slug", "Title",         "State",   "Template", "Trainer", "Starts",
+        "Ends", "Grace (hours)", "Created", "Network",  NULL,
     };
     JsonObject *c = cohort_ctl_expect_object(answer, "cohort", error);
     JsonNode *quota;
@@ -98,6 +98,7 @@ typedef struct {
     gchar *grace_hours;
     gchar *lease_hours;
     gchar *lease_extensions;
+    gchar *network;
 } CohortCtlCohortOptions;
 
 static void
@@ -113,6 +114,7 @@ cohort_ctl_cohort_options_clear(CohortCtlCohortOptions *o)
     g_free(o->grace_hours);
     g_free(o->lease_hours);
     g_free(o->lease_extensions);
+    g_free(o->network);
 }
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(CohortCtlCohortOptions, cohort_ctl_cohort_options_clear)
 
@@ -158,6 +160,11 @@ cohort_ctl_cohort_body(CohortCtlCohortOptions *o, JsonObject *b, GError **error)
 
     if (o->template_name != NULL)
         json_object_set_string_member(b, "template", o->template_name);
+    if (o->network != NULL) {
+        if (!cohort_ctl_check_utf8(o->network, "--network", error))
+            return FALSE;
+        json_object_set_string_member(b, "network", o->network);
+    }
     if (o->title != NULL) {
         if (!cohort_ctl_check_utf8(o->title, "--title", error))
             return FALSE;
@@ -201,6 +208,10 @@ cohort_ctl_cohort_create(CohortCtl *ctl, gint argc, gchar **argv, GError **error
          "Machines expire this many hours after they are made (0: no lease)", "N"},
         {"max-extensions", 0, 0, G_OPTION_ARG_STRING, &o.lease_extensions,
          "How often a machine's lease may be extended", "N"},
+        {"network", 0, 0, G_OPTION_ARG_FILENAME, &o.network,
+         "'isolated' (default: the cohort's own network on each host, removed at reclaim) or "
+         "the name of a libvirt network the hosts share",
+         "NET"},
         {NULL},
     };
     CohortClient *client;
@@ -213,7 +224,7 @@ cohort_ctl_cohort_create(CohortCtl *ctl, gint argc, gchar **argv, GError **error
             ctl, &argc, &argv, entries,
             "SLUG --template T --title TITLE --starts DATE --ends DATE --max-machines N "
             "[--max-vcpus N] [--max-memory-mib N] [--grace-hours N] [--lease-hours N "
-            "--max-extensions N]",
+            "--max-extensions N] [--network isolated|NET]",
             "Create a cohort (trainer, admin). DATE is YYYY-MM-DD or an RFC 3339 time; --ends "
             "YYYY-MM-DD means the end of that day (23:59:59 UTC).",
             "  cohortctl cohort create cloud-101 --template small-linux --title 'Cloud 101' \\\n"

@@ -27,6 +27,27 @@ cohort_names_network(const gchar *cohort)
     return g_strconcat(COHORT_NAME_PREFIX, cohort, NULL);
 }
 
+gchar *
+cohort_names_network_uuid(const gchar *owner, const gchar *cohort)
+{
+    g_autoptr(GChecksum) sum = g_checksum_new(G_CHECKSUM_SHA256);
+    guint8 digest[32];
+    gsize len = sizeof(digest);
+
+    g_checksum_update(sum, (const guchar *)"cohort-network\n", -1);
+    g_checksum_update(sum, (const guchar *)(owner != NULL ? owner : ""), -1);
+    g_checksum_update(sum, (const guchar *)"\n", -1);
+    g_checksum_update(sum, (const guchar *)cohort, -1);
+    g_checksum_get_digest(sum, digest, &len);
+    /* RFC 9562 version 8 (name-based, custom hash), variant 10 */
+    digest[6] = (guint8)((digest[6] & 0x0f) | 0x80);
+    digest[8] = (guint8)((digest[8] & 0x3f) | 0x80);
+    return g_strdup_printf("%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+                           digest[0], digest[1], digest[2], digest[3], digest[4], digest[5],
+                           digest[6], digest[7], digest[8], digest[9], digest[10], digest[11],
+                           digest[12], digest[13], digest[14], digest[15]);
+}
+
 gboolean
 cohort_names_has_prefix(const gchar *name)
 {

@@ -14,6 +14,9 @@ gchar *cohort_names_domain(const gchar *cohort, const gchar *trainee, guint inde
 gchar *cohort_names_overlay(const gchar *domain_name);
 /* cohort-<cohort> */
 gchar *cohort_names_network(const gchar *cohort);
+/* The UUID of @cohort's network made by the installation @owner: derived, not random, so
+ * that the network itself proves whose it is (libvirt networks carry no metadata here). */
+gchar *cohort_names_network_uuid(const gchar *owner, const gchar *cohort);
 gboolean cohort_names_has_prefix(const gchar *name);
 
 G_END_DECLS

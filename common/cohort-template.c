@@ -34,6 +34,7 @@ struct _CohortTemplate {
     guint vcpus;
     guint64 memory_mib;
     guint64 disk_mib;
+    guint n_interfaces;
 };
 
 /* cohort-template.rng, parsed once per path and kept for the life of the process. */
@@ -273,6 +274,12 @@ cohort_template_load_metadata(CohortTemplate *self, xmlDoc *doc, GError **error)
     if (!cohort_template_parse_size(self, cohort_xml_find(ctxt, "t:disk"), 1,
                                     COHORT_TEMPLATE_DISK_MIB_MAX, &self->disk_mib, error))
         return FALSE;
+    {
+        g_autoptr(GPtrArray) nics = NULL;
+        ctxt->node = xmlDocGetRootElement(doc);
+        nics = cohort_xml_find_all(ctxt, "/domain/devices/interface");
+        self->n_interfaces = nics->len;
+    }
     return TRUE;
 }
 
@@ -421,6 +428,13 @@ cohort_template_get_disk_mib(CohortTemplate *self)
 {
     g_return_val_if_fail(self != NULL, 0);
     return self->disk_mib;
+}
+
+guint
+cohort_template_get_n_interfaces(CohortTemplate *self)
+{
+    g_return_val_if_fail(self != NULL, 0);
+    return self->n_interfaces;
 }
 
 /* ---- the machine spec ---------------------------------------------------------------- */

@@ -43,6 +43,8 @@ const gchar *cohort_template_get_base_volume(CohortTemplate *self);
 guint cohort_template_get_vcpus(CohortTemplate *self);
 guint64 cohort_template_get_memory_mib(CohortTemplate *self);
 guint64 cohort_template_get_disk_mib(CohortTemplate *self);
+/* How many NICs the template has: a machine with none needs no cohort network. */
+guint cohort_template_get_n_interfaces(CohortTemplate *self);
 
 /* Checks every field of @spec (COHORT_ERROR_INVALID_ARGUMENT naming the field): names and
  * slugs, display name (UTF-8, <= 200 bytes, no control characters), vcpus 0 or 1..256,

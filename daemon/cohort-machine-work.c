@@ -4,6 +4,8 @@
 
 #include "cohort-error.h"
 #include "cohort-machine-work.h"
+#include "cohort-names.h"
+#include "cohort-provision-network.h"
 
 typedef struct {
     CohortDaemon *daemon;
@@ -25,6 +27,8 @@ typedef struct {
     CohortTemplate *tmpl;    /* borrowed: templates too */
     gchar *vnc_listen;
     guint stop_timeout_s;
+    gchar *network;      /* what the NICs join; NULL: as the template says */
+    gchar *network_uuid; /* set when the network is the cohort's own, made if missing */
 } CohortMachineWork;
 
 static void
@@ -38,6 +42,8 @@ cohort_machine_work_free(CohortMachineWork *work)
     g_free(work->previous_state);
     g_free(work->transitional_state);
     g_free(work->vnc_listen);
+    g_free(work->network);
+    g_free(work->network_uuid);
     g_free(work);
 }
 
@@ -54,7 +60,12 @@ cohort_machine_work_create(CohortMachineWork *work, GError **error)
         .memory_mib = work->memory_mib,
         .vnc_password = work->vnc_password,
         .vnc_listen = work->vnc_listen,
+        .network = work->network,
     };
+    /* the cohort's network first: the domain cannot start without it */
+    if (work->network_uuid != NULL &&
+        !cohort_provisioner_network_ensure(work->prov, work->network, work->network_uuid, error))
+        return FALSE;
     return cohort_provisioner_machine_create(work->prov, work->tmpl, &spec, error);
 }
 
@@ -132,6 +143,132 @@ cohort_machine_work_state_after(CohortMachineWork *work, const GError *error)
     }
 }
 
+/* The last step of a cohort's reclaim: its own network goes from every host it may be on. */
+typedef struct {
+    CohortDaemon *daemon;
+    gint64 job_id;
+    gchar *name;
+    gchar *uuid;
+    GPtrArray *provs; /* borrowed, like a machine's: hosts outlive the workers */
+    guint removed;
+} CohortNetworkWork;
+
+static void
+cohort_network_work_free(CohortNetworkWork *work)
+{
+    g_free(work->name);
+    g_free(work->uuid);
+    g_ptr_array_unref(work->provs);
+    g_free(work);
+}
+
+/* Worker thread: libvirt only. A host where it fails keeps the network for reconcile. */
+static gboolean
+cohort_network_work_run(gpointer item, GError **error)
+{
+    CohortNetworkWork *work = item;
+
+    for (guint i = 0; i < work->provs->len; i++) {
+        g_autoptr(GError) error_local = NULL;
+        gboolean removed = FALSE;
+        if (!cohort_provisioner_network_remove(g_ptr_array_index(work->provs, i), work->name,
+                                               work->uuid, &removed, &error_local)) {
+            g_warning("network %s: %s", work->name, error_local->message);
+            continue;
+        }
+        if (removed)
+            work->removed++;
+    }
+    return TRUE;
+}
+
+static void
+cohort_machine_work_job_finish(CohortDaemon *d, CohortJobRow *job)
+{
+    g_autoptr(GError) error_local = NULL;
+
+    g_free(job->state);
+    job->state = g_strdup(job->failed > 0 && job->done == 0 ? "failed" : "done");
+    g_free(job->finished_at);
+    job->finished_at = cohort_store_now();
+    g_message("job %" G_GINT64_FORMAT " (%s %s) finished: %u done, %u failed", job->id, job->kind,
+              job->target, job->done, job->failed);
+    if (!cohort_store_job_update(d->store, job, &error_local))
+        g_warning("job %" G_GINT64_FORMAT ": %s", job->id, error_local->message);
+}
+
+/* Main context: the networks are gone, and with them the reclaim is done. */
+static void
+cohort_network_work_done(gpointer item, const GError *error, gpointer user_data)
+{
+    CohortNetworkWork *work = item;
+    CohortDaemon *d = work->daemon;
+    g_autoptr(GError) error_local = NULL;
+    g_autoptr(CohortJobRow) job = NULL;
+
+    if (work->removed > 0 &&
+        !cohort_store_job_add_freed_networks(d->store, work->job_id, work->removed, &error_local)) {
+        g_warning("job %" G_GINT64_FORMAT ": %s", work->job_id, error_local->message);
+        g_clear_error(&error_local);
+    }
+    job = cohort_store_job_get(d->store, work->job_id, &error_local);
+    if (job == NULL) {
+        g_warning("job %" G_GINT64_FORMAT ": %s", work->job_id, error_local->message);
+        return;
+    }
+    cohort_machine_work_job_finish(d, job);
+}
+
+/* When every machine of a reclaim is gone, the cohort's own network goes too (a trainee's
+ * release leaves it: the cohort lives on). FALSE when there is nothing to remove. */
+static gboolean
+cohort_machine_work_push_network_drop(CohortDaemon *d, CohortJobRow *job)
+{
+    g_autoptr(CohortCohortRow) cohort = NULL;
+    GPtrArray *hosts;
+    CohortNetworkWork *work;
+
+    if (g_strcmp0(job->kind, "reclaim") != 0 || job->failed > 0)
+        return FALSE;
+    cohort = cohort_store_cohort_get_by_slug(d->store, job->target, NULL);
+    if (cohort == NULL || g_strcmp0(cohort->network, "isolated") != 0)
+        return FALSE;
+    work = g_new0(CohortNetworkWork, 1);
+    work->daemon = d;
+    work->job_id = job->id;
+    work->name = cohort_names_network(cohort->slug);
+    work->uuid = cohort_names_network_uuid(d->instance_id, cohort->slug);
+    work->provs = g_ptr_array_new();
+    hosts = cohort_hosts_list(d->hosts);
+    for (guint i = 0; i < hosts->len; i++) {
+        CohortHost *host = g_ptr_array_index(hosts, i);
+        if (host->prov != NULL && g_strcmp0(host->state, "down") != 0)
+            g_ptr_array_add(work->provs, host->prov);
+    }
+    cohort_jobs_push(d->jobs, cohort_network_work_run, cohort_network_work_done, work,
+                     (GDestroyNotify)cohort_network_work_free, NULL);
+    return TRUE;
+}
+
+void
+cohort_machine_work_reclaim_empty(CohortDaemon *d, gint64 job_id)
+{
+    g_autoptr(GError) error_local = NULL;
+    g_autoptr(CohortJobRow) job = cohort_store_job_get(d->store, job_id, &error_local);
+
+    if (job == NULL) {
+        g_warning("job %" G_GINT64_FORMAT ": %s", job_id, error_local->message);
+        return;
+    }
+    if (!cohort_machine_work_push_network_drop(d, job))
+        return;
+    g_free(job->state);
+    job->state = g_strdup("running");
+    g_clear_pointer(&job->finished_at, g_free);
+    if (!cohort_store_job_update(d->store, job, &error_local))
+        g_warning("job %" G_GINT64_FORMAT ": %s", job_id, error_local->message);
+}
+
 static void
 cohort_machine_work_job_progress(CohortDaemon *d, CohortMachineWork *work, const GError *error)
 {
@@ -152,16 +289,13 @@ cohort_machine_work_job_progress(CohortDaemon *d, CohortMachineWork *work, const
     } else {
         job->done++;
     }
-    g_free(job->state);
-    if (job->done + job->failed >= job->total) {
-        job->state = g_strdup(job->failed > 0 && job->done == 0 ? "failed" : "done");
-        g_free(job->finished_at);
-        job->finished_at = cohort_store_now();
-        g_message("job %" G_GINT64_FORMAT " (%s %s) finished: %u done, %u failed", job->id,
-                  job->kind, job->target, job->done, job->failed);
-    } else {
-        job->state = g_strdup("running");
+    if (job->done + job->failed >= job->total && !cohort_machine_work_push_network_drop(d, job)) {
+        cohort_machine_work_job_finish(d, job);
+        return;
     }
+    /* running until the last machine, or until the cohort's network is gone too */
+    g_free(job->state);
+    job->state = g_strdup("running");
     if (!cohort_store_job_update(d->store, job, &error_local))
         g_warning("job %" G_GINT64_FORMAT ": %s", job->id, error_local->message);
 }
@@ -253,6 +387,17 @@ cohort_machine_work_push_full(CohortDaemon *d, const CohortMachineRow *row, Coho
     work->tmpl = tmpl;
     work->vnc_listen = g_strdup(d->settings.vnc_listen);
     work->stop_timeout_s = d->settings.stop_timeout_s;
+    if (tmpl != NULL && cohort_template_get_n_interfaces(tmpl) > 0 &&
+        (op == COHORT_MACHINE_OP_CREATE || op == COHORT_MACHINE_OP_RESET)) {
+        g_autoptr(CohortCohortRow) cohort =
+            cohort_store_cohort_get_by_id(d->store, row->cohort_id, NULL);
+        if (cohort != NULL && g_strcmp0(cohort->network, "isolated") == 0) {
+            work->network = cohort_names_network(cohort->slug);
+            work->network_uuid = cohort_names_network_uuid(d->instance_id, cohort->slug);
+        } else if (cohort != NULL) {
+            work->network = g_strdup(cohort->network);
+        }
+    }
     cohort_daemon_inflight_add(d, row->id);
     cohort_jobs_push(d->jobs, cohort_machine_work_run, cohort_machine_work_done, work,
                      (GDestroyNotify)cohort_machine_work_free, NULL);

@@ -26,5 +26,8 @@ gboolean cohort_machine_work_push_orphan(CohortDaemon *d, gint64 host_id, const 
 /* A new job row of @total items; @actor NULL for cohortd itself (the reaper). */
 gint64 cohort_machine_work_job_new(CohortDaemon *d, const CohortUserRow *actor, const gchar *kind,
                                    const gchar *target, guint total, GError **error);
+/* A reclaim job of a cohort with no machine left still removes the cohort's own network:
+ * the job runs until it is gone. */
+void cohort_machine_work_reclaim_empty(CohortDaemon *d, gint64 job_id);
 
 G_END_DECLS

@@ -5,6 +5,7 @@
 #include "cohort-error.h"
 #include "cohort-machine-work.h"
 #include "cohort-names.h"
+#include "cohort-provision-network.h"
 #include "cohort-reconcile.h"
 #include "cohort-virt.h"
 
@@ -24,6 +25,7 @@ typedef struct {
     guint64 epoch;       /* work settled after this is newer than the scan */
     GHashTable *domains; /* name -> CohortScanDomain */
     GPtrArray *overlays; /* names */
+    GPtrArray *networks; /* names of this installation's cohort networks */
 } CohortReconcileScan;
 
 static void
@@ -41,6 +43,8 @@ cohort_reconcile_scan_free(CohortReconcileScan *scan)
         g_hash_table_unref(scan->domains);
     if (scan->overlays != NULL)
         g_ptr_array_unref(scan->overlays);
+    if (scan->networks != NULL)
+        g_ptr_array_unref(scan->networks);
     g_free(scan);
 }
 
@@ -73,7 +77,38 @@ cohort_reconcile_scan_run(gpointer item, GError **error)
     }
     free(doms);
     scan->overlays = cohort_provisioner_list_owned_overlays(scan->prov, error);
-    return scan->overlays != NULL;
+    if (scan->overlays == NULL)
+        return FALSE;
+    scan->networks = cohort_provisioner_list_owned_networks(scan->prov, scan->owner, error);
+    return scan->networks != NULL;
+}
+
+/* Whether the cohort's network on this host must stay: the cohort lives, or something of
+ * it is still on the host (a domain, a row that holds resources, work under way). */
+static gboolean
+cohort_reconcile_network_in_use(CohortDaemon *d, CohortReconcileScan *scan, const gchar *slug,
+                                GPtrArray *machines)
+{
+    g_autoptr(CohortCohortRow) cohort = cohort_store_cohort_get_by_slug(d->store, slug, NULL);
+    g_autofree gchar *domain_prefix = g_strdup_printf(COHORT_NAME_PREFIX "%s--", slug);
+    GHashTableIter iter;
+    gpointer key;
+
+    if (cohort != NULL && g_strcmp0(cohort->state, "reclaimed") != 0)
+        return TRUE;
+    g_hash_table_iter_init(&iter, scan->domains);
+    while (g_hash_table_iter_next(&iter, &key, NULL)) {
+        if (g_str_has_prefix(key, domain_prefix))
+            return TRUE;
+    }
+    for (guint i = 0; cohort != NULL && i < machines->len; i++) {
+        CohortMachineRow *m = g_ptr_array_index(machines, i);
+        if (m->cohort_id == cohort->id && m->host_id == scan->host_id &&
+            (cohort_daemon_inflight_contains(d, m->id) ||
+             (g_strcmp0(m->state, "reclaimed") != 0 && g_strcmp0(m->state, "failed") != 0)))
+            return TRUE;
+    }
+    return FALSE;
 }
 
 static void
@@ -202,6 +237,19 @@ cohort_reconcile_scan_done(gpointer item, const GError *error, gpointer user_dat
         g_message("reconcile: removing overlay %s of reclaimed machine %s", vol, name);
         if (!cohort_provisioner_overlay_delete(host->prov, name, &error_del))
             g_warning("reconcile: %s: %s", vol, error_del->message);
+    }
+
+    /* networks of this installation whose cohort is reclaimed or gone, with nothing left */
+    for (guint i = 0; i < scan->networks->len; i++) {
+        const gchar *net = g_ptr_array_index(scan->networks, i);
+        const gchar *slug = net + strlen(COHORT_NAME_PREFIX);
+        g_autofree gchar *uuid = cohort_names_network_uuid(scan->owner, slug);
+        g_autoptr(GError) error_net = NULL;
+        if (cohort_reconcile_network_in_use(d, scan, slug, machines))
+            continue;
+        g_message("reconcile: removing network %s of cohort %s, which is over", net, slug);
+        if (!cohort_provisioner_network_remove(host->prov, net, uuid, NULL, &error_net))
+            g_warning("reconcile: %s: %s", net, error_net->message);
     }
 }
 

@@ -66,7 +66,32 @@ cohort_service_cohort_json(CohortDaemon *d, const CohortCohortRow *cohort)
     json_object_set_int_member(lease, "hours", hours);
     json_object_set_int_member(lease, "max_extensions", max_extensions);
     json_object_set_object_member(obj, "lease", lease);
+    json_object_set_string_member(obj, "network",
+                                  cohort->network != NULL ? cohort->network : "isolated");
     return node;
+}
+
+/* "isolated" (the cohort's own network on each host, made and removed by Cohort), or the
+ * name of a libvirt network the hosts already have and share, which Cohort never changes. */
+static gboolean
+cohort_service_network_validate(const gchar *network, GError **error)
+{
+    if (g_strcmp0(network, "isolated") == 0)
+        return TRUE;
+    if (!g_regex_match_simple("^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", network, 0, 0)) {
+        g_set_error(error, COHORT_ERROR, COHORT_ERROR_INVALID_ARGUMENT,
+                    "\"network\": '%s' is neither \"isolated\" nor a libvirt network name "
+                    "(letters, digits, '.', '_', '-')",
+                    network);
+        return FALSE;
+    }
+    if (g_str_has_prefix(network, "cohort-")) {
+        g_set_error(error, COHORT_ERROR, COHORT_ERROR_INVALID_ARGUMENT,
+                    "\"network\": names starting with 'cohort-' are Cohort's own; say "
+                    "\"isolated\" for the cohort's own network, or name a shared one");
+        return FALSE;
+    }
+    return TRUE;
 }
 
 /* "lease": {"hours", "max_extensions"}: machines expire that long after they are made and
@@ -184,8 +209,9 @@ JsonNode *
 cohort_service_cohort_create(CohortDaemon *d, const CohortUserRow *actor, JsonObject *body,
                              GError **error)
 {
-    static const gchar *const known[] = {"slug",  "title", "template",    "starts_at", "ends_at",
-                                         "quota", "lease", "grace_hours", "trainer",   NULL};
+    static const gchar *const known[] = {"slug",    "title",   "template", "starts_at",
+                                         "ends_at", "quota",   "lease",    "grace_hours",
+                                         "trainer", "network", NULL};
     g_autoptr(CohortCohortRow) row = g_new0(CohortCohortRow, 1);
     g_autoptr(CohortCohortRow) stored = NULL;
     g_autofree gchar *trainer = NULL;
@@ -200,9 +226,14 @@ cohort_service_cohort_create(CohortDaemon *d, const CohortUserRow *actor, JsonOb
         !cohort_json_get_string(body, "title", FALSE, COHORT_TITLE_MAX, &row->title, error) ||
         !cohort_json_get_string(body, "template", TRUE, 64, &row->template_name, error) ||
         !cohort_json_get_string(body, "trainer", FALSE, 64, &trainer, error) ||
+        !cohort_json_get_string(body, "network", FALSE, 64, &row->network, error) ||
         !cohort_json_get_uint(body, "grace_hours", FALSE, 0, 24 * 365, &grace, error))
         return NULL;
     if (!cohort_slug_validate(row->slug, "cohort slug", error))
+        return NULL;
+    if (row->network == NULL)
+        row->network = g_strdup("isolated");
+    if (!cohort_service_network_validate(row->network, error))
         return NULL;
     tmpl = g_hash_table_lookup(d->templates, row->template_name);
     if (tmpl == NULL) {
@@ -831,6 +862,8 @@ cohort_service_cohort_reclaim_start(CohortDaemon *d, const CohortUserRow *actor,
     }
     if (!cohort_service_job_fail_early(d, job_id, failed_names, failures, error))
         return 0;
+    if (machines->len == 0)
+        cohort_machine_work_reclaim_empty(d, job_id);
     cohort_daemon_audit(d, who, "cohort.reclaim", slug, NULL);
     return job_id;
 }

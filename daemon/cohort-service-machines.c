@@ -445,13 +445,14 @@ cohort_service_job_get(CohortDaemon *d, const CohortUserRow *actor, gint64 id, G
         guint vcpus = 0;
         guint64 memory = 0;
         guint64 disk = 0;
-        cohort_store_job_get_freed(d->store, id, &machines, &vcpus, &memory, &disk, NULL);
+        guint networks = 0;
+        cohort_store_job_get_freed(d->store, id, &machines, &vcpus, &memory, &disk, &networks,
+                                   NULL);
         json_object_set_int_member(freed, "machines", machines);
         json_object_set_int_member(freed, "vcpus", vcpus);
         json_object_set_int_member(freed, "memory_mib", (gint64)memory);
         json_object_set_int_member(freed, "disk_bytes", (gint64)disk);
-        /* per-cohort networks are not made yet: nothing of them to free */
-        json_object_set_int_member(freed, "networks", 0);
+        json_object_set_int_member(freed, "networks", networks);
         json_object_set_object_member(json_node_get_object(node), "freed", freed);
     }
     return node;

@@ -159,6 +159,14 @@ static const gchar *const cohort_store_migrations[] = {
     "ALTER TABLE jobs ADD COLUMN freed_vcpus INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE jobs ADD COLUMN freed_memory_mib INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE jobs ADD COLUMN freed_disk_bytes INTEGER NOT NULL DEFAULT 0;",
+
+    /* 4: a cohort's network: its own isolated one ("isolated") or a named libvirt network
+     * the hosts share, which Cohort never makes or removes; and the networks a reclaim
+     * removed */
+    "ALTER TABLE cohorts ADD COLUMN network TEXT NOT NULL DEFAULT 'isolated'"
+    "  CHECK (network <> '' AND length(network) <= 64);"
+    "ALTER TABLE jobs ADD COLUMN freed_networks INTEGER NOT NULL DEFAULT 0"
+    "  CHECK (freed_networks >= 0);",
 };
 /* clang-format on */
 

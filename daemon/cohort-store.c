@@ -56,6 +56,7 @@ cohort_cohort_row_free(CohortCohortRow *row)
     g_free(row->ends_at);
     g_free(row->state);
     g_free(row->created_at);
+    g_free(row->network);
     g_free(row);
 }
 
@@ -927,7 +928,7 @@ cohort_store_invitation_redeem(CohortStore *self, const gchar *code_hash, const 
 #define COHORT_SELECT                                                                              \
     "SELECT c.id, c.slug, c.title, c.template_name, c.trainer_id, u.login, c.starts_at,"           \
     " c.ends_at, c.grace_hours, c.quota_machines, c.quota_vcpus, c.quota_memory_mib, c.state,"     \
-    " c.created_at FROM cohorts c JOIN users u ON u.id = c.trainer_id"
+    " c.created_at, c.network FROM cohorts c JOIN users u ON u.id = c.trainer_id"
 
 static gpointer
 cohort_store_cohort_read(sqlite3_stmt *stmt)
@@ -948,6 +949,7 @@ cohort_store_cohort_read(sqlite3_stmt *stmt)
     row->quota_memory_mib = (guint64)sqlite3_column_int64(stmt, 11);
     row->state = cohort_store_column_text(stmt, 12);
     row->created_at = cohort_store_column_text(stmt, 13);
+    row->network = cohort_store_column_text(stmt, 14);
     return row;
 }
 
@@ -969,8 +971,8 @@ cohort_store_cohort_insert(CohortStore *self, CohortCohortRow *row, GError **err
     stmt = cohort_store_prepare(self,
                                 "INSERT INTO cohorts (slug, title, template_name, trainer_id,"
                                 " starts_at, ends_at, grace_hours, quota_machines, quota_vcpus,"
-                                " quota_memory_mib, state, created_at)"
-                                " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                                " quota_memory_mib, state, created_at, network)"
+                                " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
                                 what, error);
     if (stmt == NULL)
         return FALSE;
@@ -986,6 +988,7 @@ cohort_store_cohort_insert(CohortStore *self, CohortCohortRow *row, GError **err
     cohort_store_bind_uint64(stmt, 10, row->quota_memory_mib);
     cohort_store_bind_text(stmt, 11, state);
     cohort_store_bind_text(stmt, 12, row->created_at != NULL ? row->created_at : now);
+    cohort_store_bind_text(stmt, 13, row->network != NULL ? row->network : "isolated");
     if (!cohort_store_run(self, stmt, what, conflict, "trainer", error))
         return FALSE;
     row->id = sqlite3_last_insert_rowid(self->db);
@@ -1894,15 +1897,32 @@ cohort_store_job_add_freed(CohortStore *self, gint64 job_id, guint machines, gui
 }
 
 gboolean
+cohort_store_job_add_freed_networks(CohortStore *self, gint64 job_id, guint networks,
+                                    GError **error)
+{
+    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autofree gchar *what = g_strdup_printf("job %" G_GINT64_FORMAT, job_id);
+
+    stmt = cohort_store_prepare(
+        self, "UPDATE jobs SET freed_networks = freed_networks + ?2 WHERE id = ?1", what, error);
+    if (stmt == NULL)
+        return FALSE;
+    cohort_store_bind_int64(stmt, 1, job_id);
+    cohort_store_bind_int64(stmt, 2, networks);
+    return cohort_store_run_update(self, stmt, what, NULL, error);
+}
+
+gboolean
 cohort_store_job_get_freed(CohortStore *self, gint64 job_id, guint *machines, guint *vcpus,
-                           guint64 *memory_mib, guint64 *disk_bytes, GError **error)
+                           guint64 *memory_mib, guint64 *disk_bytes, guint *networks,
+                           GError **error)
 {
     g_autoptr(sqlite3_stmt) stmt = NULL;
     g_autofree gchar *what = g_strdup_printf("job %" G_GINT64_FORMAT, job_id);
 
     stmt = cohort_store_prepare(self,
                                 "SELECT freed_machines, freed_vcpus, freed_memory_mib,"
-                                " freed_disk_bytes FROM jobs WHERE id = ?1",
+                                " freed_disk_bytes, freed_networks FROM jobs WHERE id = ?1",
                                 what, error);
     if (stmt == NULL)
         return FALSE;
@@ -1913,5 +1933,7 @@ cohort_store_job_get_freed(CohortStore *self, gint64 job_id, guint *machines, gu
     *vcpus = cohort_store_column_uint(stmt, 1);
     *memory_mib = (guint64)sqlite3_column_int64(stmt, 2);
     *disk_bytes = (guint64)sqlite3_column_int64(stmt, 3);
+    if (networks != NULL)
+        *networks = cohort_store_column_uint(stmt, 4);
     return TRUE;
 }

@@ -46,6 +46,7 @@ typedef struct {
     guint64 quota_memory_mib;
     gchar *state; /* "planned", "active", "ended", "reclaimed" */
     gchar *created_at;
+    gchar *network; /* "isolated" (its own), or a shared libvirt network's name */
 } CohortCohortRow;
 
 typedef struct {
@@ -271,7 +272,11 @@ guint cohort_store_machine_get_extensions(CohortStore *self, gint64 machine_id, 
 gboolean cohort_store_job_add_freed(CohortStore *self, gint64 job_id, guint machines, guint vcpus,
                                     guint64 memory_mib, guint64 disk_bytes, GError **error);
 gboolean cohort_store_job_get_freed(CohortStore *self, gint64 job_id, guint *machines, guint *vcpus,
-                                    guint64 *memory_mib, guint64 *disk_bytes, GError **error);
+                                    guint64 *memory_mib, guint64 *disk_bytes, guint *networks,
+                                    GError **error);
+/* The cohort networks a reclaim removed, when its last machine was gone. */
+gboolean cohort_store_job_add_freed_networks(CohortStore *self, gint64 job_id, guint networks,
+                                             GError **error);
 /* Machine-hours in a cohort, of one trainee (@user_id > 0) or all, open runs until now. */
 gdouble cohort_store_machine_get_running_hours(CohortStore *self, gint64 cohort_id, gint64 user_id,
                                                GError **error);

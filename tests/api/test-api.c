@@ -684,6 +684,76 @@ test_api_placement_two_hosts(void **state)
     cohort_test_daemon_stop(d);
 }
 
+/* A cohort's network: its own isolated one unless it names a shared one; made with its first
+ * machine, removed when a reclaim has taken the last, and counted in what the reclaim freed. */
+static void
+test_api_cohort_network(void **state)
+{
+    Fixture *fx = *state;
+    g_autoptr(JsonNode) base = NULL;
+    g_autoptr(JsonNode) cohort = NULL;
+    g_autoptr(JsonNode) shared = NULL;
+    g_autoptr(JsonNode) roster = NULL;
+    g_autoptr(JsonNode) provision = NULL;
+    g_autoptr(JsonNode) provisioned = NULL;
+    g_autoptr(JsonNode) reclaim = NULL;
+    g_autoptr(JsonNode) reclaimed = NULL;
+    g_autoptr(JsonNode) empty = NULL;
+    g_autoptr(JsonNode) empty_reclaim = NULL;
+    g_autoptr(JsonNode) empty_job = NULL;
+    JsonObject *freed;
+
+    base = http_ok(fx->d, "POST", "/api/v1/templates/tiny-lan/base", fx->d->admin_token,
+                   "{\"blank\":true}", 201);
+    cohort = http_ok(fx->d, "POST", "/api/v1/cohorts", fx->trainer_token,
+                     "{\"slug\":\"lan-101\",\"template\":\"tiny-lan\",\"starts_at\":"
+                     "\"2026-01-01T00:00:00Z\",\"ends_at\":\"2099-01-01T00:00:00Z\"}",
+                     201);
+    assert_string_equal(member_string(cohort, "network"), "isolated");
+    shared = http_ok(fx->d, "POST", "/api/v1/cohorts", fx->trainer_token,
+                     "{\"slug\":\"lan-102\",\"template\":\"tiny-lan\",\"starts_at\":"
+                     "\"2026-01-01T00:00:00Z\",\"ends_at\":\"2099-01-01T00:00:00Z\","
+                     "\"network\":\"lab-shared\"}",
+                     201);
+    assert_string_equal(member_string(shared, "network"), "lab-shared");
+    /* Cohort's own names and what libvirt would not take are refused */
+    http_fails(fx->d, "POST", "/api/v1/cohorts", fx->trainer_token,
+               "{\"slug\":\"lan-103\",\"template\":\"tiny-lan\",\"starts_at\":"
+               "\"2026-01-01T00:00:00Z\",\"ends_at\":\"2099-01-01T00:00:00Z\","
+               "\"network\":\"cohort-lan-101\"}",
+               400, "invalid-argument");
+    http_fails(fx->d, "POST", "/api/v1/cohorts", fx->trainer_token,
+               "{\"slug\":\"lan-103\",\"template\":\"tiny-lan\",\"starts_at\":"
+               "\"2026-01-01T00:00:00Z\",\"ends_at\":\"2099-01-01T00:00:00Z\","
+               "\"network\":\"a/../b\"}",
+               400, "invalid-argument");
+
+    roster = roster_load(fx, "lan-101", "login,display_name\nlan-a,A\nlan-b,B\n", 200);
+    provision =
+        http_ok(fx->d, "POST", "/api/v1/cohorts/lan-101/provision", fx->trainer_token, NULL, 202);
+    provisioned = cohort_test_job_wait(fx->d, fx->trainer_token, job_of(provision));
+    assert_int_equal(member_int(provisioned, "done"), 2);
+    reclaim =
+        http_ok(fx->d, "POST", "/api/v1/cohorts/lan-101/reclaim", fx->trainer_token, NULL, 202);
+    reclaimed = cohort_test_job_wait(fx->d, fx->trainer_token, job_of(reclaim));
+    assert_string_equal(member_string(reclaimed, "state"), "done");
+    freed = json_object_get_object_member(json_node_get_object(reclaimed), "freed");
+    assert_int_equal(json_object_get_int_member(freed, "machines"), 2);
+    assert_int_equal(json_object_get_int_member(freed, "networks"), 1);
+
+    /* a cohort that never had a machine has no network to free */
+    empty = http_ok(fx->d, "POST", "/api/v1/cohorts", fx->trainer_token,
+                    "{\"slug\":\"lan-104\",\"template\":\"tiny-lan\",\"starts_at\":"
+                    "\"2026-01-01T00:00:00Z\",\"ends_at\":\"2099-01-01T00:00:00Z\"}",
+                    201);
+    empty_reclaim =
+        http_ok(fx->d, "POST", "/api/v1/cohorts/lan-104/reclaim", fx->trainer_token, NULL, 202);
+    empty_job = cohort_test_job_wait(fx->d, fx->trainer_token, job_of(empty_reclaim));
+    assert_string_equal(member_string(empty_job, "state"), "done");
+    freed = json_object_get_object_member(json_node_get_object(empty_job), "freed");
+    assert_int_equal(json_object_get_int_member(freed, "networks"), 0);
+}
+
 /* A trainee who lost their code (or let it expire) gets a new one from their trainer; the
  * old one stops working. Only the cohort's trainer or an admin, and only for its trainees. */
 static void
@@ -905,6 +975,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_api_bad_input, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_api_health_metrics_audit, fixture_setup,
                                         fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_api_cohort_network, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_api_invitation_reissue, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test(test_api_placement_two_hosts),

@@ -1,10 +1,12 @@
 /* cohortd on the real local libvirtd: a 5-trainee cohort provisioned and reclaimed through the
- * API, checked with libvirt itself. */
+ * API, checked with libvirt itself: its machines, their overlays and the cohort's own
+ * isolated network. */
 #define G_LOG_DOMAIN "test-cohort-qemu"
 
 #include "config.h"
 
 #include <glib/gstdio.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "cohort-test-daemon.h"
@@ -75,8 +77,11 @@ fixture_teardown(void **state)
     g_autoptr(GPtrArray) overlays = NULL;
     g_autoptr(virDomain) foreign = NULL;
     g_autofree gchar *prefix = g_strconcat(COHORT_NAME_PREFIX, fx->slug, "--", NULL);
+    g_autofree gchar *network = cohort_names_network(fx->slug);
+    g_autoptr(virNetwork) net_left = NULL;
 
     cohort_test_daemon_stop(fx->d);
+    net_left = virNetworkLookupByName(fx->conn, network);
     foreign = virDomainLookupByName(fx->conn, fx->foreign_name);
     assert_non_null(foreign);
     assert_int_equal(virDomainIsActive(foreign), 1);
@@ -103,6 +108,7 @@ fixture_teardown(void **state)
     /* what was left for the teardown to remove counts as a leak */
     assert_int_equal(count_with_prefix(domains, prefix), 0);
     assert_int_equal(count_with_prefix(overlays, prefix), 0);
+    assert_null(net_left);
 
     virStoragePoolFree(fx->pool);
     virConnectClose(fx->conn);
@@ -168,13 +174,13 @@ test_cohort_qemu_provision_reclaim(void **state)
     gdouble t_provision;
     gdouble t_reclaim;
 
-    base = http_expect(fx->d, "POST", "/api/v1/templates/tiny/base", fx->d->admin_token,
+    base = http_expect(fx->d, "POST", "/api/v1/templates/tiny-lan/base", fx->d->admin_token,
                        "{\"blank\":true}", NULL, 201);
     trainer = http_expect(fx->d, "POST", "/api/v1/users", fx->d->admin_token,
                           "{\"login\":\"trainer1\",\"display_name\":\"T\",\"role\":\"trainer\"}",
                           NULL, 201);
     token = json_object_get_string_member(json_node_get_object(trainer), "token");
-    body = g_strdup_printf("{\"slug\":\"%s\",\"template\":\"tiny\",\"starts_at\":"
+    body = g_strdup_printf("{\"slug\":\"%s\",\"template\":\"tiny-lan\",\"starts_at\":"
                            "\"2026-01-01T00:00:00Z\",\"ends_at\":\"2099-01-01T00:00:00Z\"}",
                            fx->slug);
     cohort = http_expect(fx->d, "POST", "/api/v1/cohorts", token, body, NULL, 201);
@@ -201,6 +207,30 @@ test_cohort_qemu_provision_reclaim(void **state)
     overlays = cohort_provisioner_list_owned_overlays(prov, &error);
     assert_int_equal(count_with_prefix(overlays, prefix), TRAINEES);
     g_ptr_array_unref(g_steal_pointer(&overlays));
+    /* one isolated network for the cohort, which every machine's NIC joins */
+    {
+        g_autofree gchar *network = cohort_names_network(fx->slug);
+        g_autofree gchar *source = g_strdup_printf("<source network='%s'", network);
+        g_autoptr(virNetwork) net = virNetworkLookupByName(fx->conn, network);
+        g_autofree gchar *net_xml = NULL;
+        virDomainPtr *doms = NULL;
+        int n = virConnectListAllDomains(fx->conn, &doms, VIR_CONNECT_LIST_DOMAINS_ACTIVE);
+        guint joined = 0;
+
+        assert_non_null(net);
+        assert_int_equal(virNetworkIsActive(net), 1);
+        net_xml = virNetworkGetXMLDesc(net, 0);
+        assert_null(strstr(net_xml, "<forward"));
+        for (int i = 0; i < n; i++) {
+            if (g_str_has_prefix(virDomainGetName(doms[i]), prefix)) {
+                g_autofree gchar *xml = virDomainGetXMLDesc(doms[i], 0);
+                joined += strstr(xml, source) != NULL;
+            }
+            virDomainFree(doms[i]);
+        }
+        free(doms);
+        assert_int_equal(joined, TRAINEES);
+    }
 
     g_free(path);
     path = g_strdup_printf("/api/v1/cohorts/%s/reclaim", fx->slug);
@@ -216,6 +246,7 @@ test_cohort_qemu_provision_reclaim(void **state)
         assert_int_equal(json_object_get_int_member(freed, "machines"), TRAINEES);
         assert_int_equal(json_object_get_int_member(freed, "memory_mib"), TRAINEES * 64);
         assert_true(json_object_get_int_member(freed, "disk_bytes") >= TRAINEES * 4096);
+        assert_int_equal(json_object_get_int_member(freed, "networks"), 1);
         g_print("# reclaim freed %" G_GINT64_FORMAT " bytes of overlays\n",
                 json_object_get_int_member(freed, "disk_bytes"));
     }
@@ -228,6 +259,11 @@ test_cohort_qemu_provision_reclaim(void **state)
     }
     overlays = cohort_provisioner_list_owned_overlays(prov, &error);
     assert_int_equal(count_with_prefix(overlays, prefix), 0);
+    {
+        g_autofree gchar *network = cohort_names_network(fx->slug);
+        g_autoptr(virNetwork) net = virNetworkLookupByName(fx->conn, network);
+        assert_null(net);
+    }
     g_print("# figures (cohortd on qemu:///system, TCG, %d trainees): provision to all running "
             "%.2f s, reclaim to all gone %.2f s\n",
             TRAINEES, t_provision, t_reclaim);

@@ -82,6 +82,20 @@ cohort_test_qemu_remove_stale_runs(virConnectPtr conn)
         virDomainFree(doms[i]);
     }
     free(doms);
+    {
+        virNetworkPtr *nets = NULL;
+        int nnets = virConnectListAllNetworks(conn, &nets, 0);
+        for (int i = 0; i < nnets; i++) {
+            if (g_str_has_prefix(virNetworkGetName(nets[i]), COHORT_NAME_PREFIX "itest-")) {
+                g_message("removing network %s, left by an earlier run",
+                          virNetworkGetName(nets[i]));
+                virNetworkDestroy(nets[i]);
+                virNetworkUndefine(nets[i]);
+            }
+            virNetworkFree(nets[i]);
+        }
+        free(nets);
+    }
     n = virConnectListAllStoragePools(conn, &pools, 0);
     for (int i = 0; i < n; i++) {
         if (g_str_has_prefix(virStoragePoolGetName(pools[i]), "cohort-itest-")) {

@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include <stdarg.h>
+#include <string.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
@@ -80,6 +81,30 @@ test_names_derived(void **state)
     assert_false(cohort_names_has_prefix(NULL));
 }
 
+/* A cohort network's UUID: the same for the same installation and cohort, different
+ * otherwise, and a well-formed UUID libvirt takes. */
+static void
+test_names_network_uuid(void **state)
+{
+    const gchar *owner = "0f3c2d9e-5b1a-4c7e-9d2f-6a8b7c6d5e4f";
+    g_autofree gchar *a = cohort_names_network_uuid(owner, "cloud-101");
+    g_autofree gchar *again = cohort_names_network_uuid(owner, "cloud-101");
+    g_autofree gchar *other_cohort = cohort_names_network_uuid(owner, "cloud-102");
+    g_autofree gchar *other_owner =
+        cohort_names_network_uuid("1f3c2d9e-5b1a-4c7e-9d2f-6a8b7c6d5e4f", "cloud-101");
+    g_autofree gchar *no_owner = cohort_names_network_uuid(NULL, "cloud-101");
+
+    (void)state;
+    assert_string_equal(a, again);
+    assert_string_not_equal(a, other_cohort);
+    assert_string_not_equal(a, other_owner);
+    assert_string_not_equal(a, no_owner);
+    assert_true(g_uuid_string_is_valid(a));
+    assert_int_equal(strlen(a), 36);
+    assert_int_equal(a[14], '8');
+    assert_non_null(strchr("89ab", a[19]));
+}
+
 static void
 test_names_error_codes(void **state)
 {
@@ -97,10 +122,9 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_names_slug_valid),
-        cmocka_unit_test(test_names_slug_invalid),
-        cmocka_unit_test(test_names_derived),
-        cmocka_unit_test(test_names_error_codes),
+        cmocka_unit_test(test_names_slug_valid),   cmocka_unit_test(test_names_slug_invalid),
+        cmocka_unit_test(test_names_derived),      cmocka_unit_test(test_names_error_codes),
+        cmocka_unit_test(test_names_network_uuid),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

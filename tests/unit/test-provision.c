@@ -7,6 +7,7 @@
 
 #include "cohort-error.h"
 #include "cohort-names.h"
+#include "cohort-provision-network.h"
 #include "cohort-provision.h"
 #include "cohort-virt.h"
 #include "cohort-xml.h"
@@ -66,7 +67,10 @@ fixture_teardown(void **state)
     g_autoptr(GPtrArray) domains = cohort_provisioner_list_owned_domains(fx->prov, &error);
     g_autoptr(GPtrArray) overlays = cohort_provisioner_list_owned_overlays(fx->prov, &error);
     g_autoptr(virDomain) admin = virDomainLookupByName(fx->conn, "admin-build-server");
+    g_autoptr(GPtrArray) networks = cohort_provisioner_list_prefixed_networks(fx->prov, &error);
 
+    assert_non_null(networks);
+    assert_int_equal(networks->len, 0);
     assert_non_null(domains);
     assert_non_null(overlays);
     assert_int_equal(domains->len, 0);
@@ -464,6 +468,77 @@ test_provision_default_test_host(void **state)
     assert_true(cohort_test_domain_exists(conn, "test"));
 }
 
+/* A cohort's network: made once whoever asks, started again when stopped, removed once;
+ * a network of the same name that is not this installation's is never touched. */
+static void
+test_provision_network(void **state)
+{
+    Fixture *fx = *state;
+    g_autoptr(GError) error = NULL;
+    g_autofree gchar *name = cohort_names_network("net-101");
+    g_autofree gchar *uuid = cohort_names_network_uuid("owner-a", "net-101");
+    g_autofree gchar *other_uuid = cohort_names_network_uuid("owner-b", "net-101");
+    g_autoptr(GPtrArray) listed = NULL;
+    g_autoptr(virNetwork) net = NULL;
+    gboolean removed = TRUE;
+
+    assert_true(cohort_provisioner_network_ensure(fx->prov, name, uuid, &error));
+    cohort_assert_no_error(error);
+    assert_true(cohort_provisioner_network_ensure(fx->prov, name, uuid, &error));
+    cohort_assert_no_error(error);
+    net = virNetworkLookupByName(fx->conn, name);
+    assert_non_null(net);
+    assert_int_equal(virNetworkIsActive(net), 1);
+    assert_int_equal(virNetworkIsPersistent(net), 1);
+    {
+        /* isolated: no <forward>, no address of the host's */
+        g_autofree gchar *xml = virNetworkGetXMLDesc(net, 0);
+        assert_null(strstr(xml, "<forward"));
+        assert_null(strstr(xml, "<ip"));
+    }
+    listed = cohort_provisioner_list_prefixed_networks(fx->prov, &error);
+    cohort_assert_no_error(error);
+    assert_int_equal(listed->len, 1);
+    assert_string_equal(g_ptr_array_index(listed, 0), name);
+    {
+        g_autoptr(GPtrArray) mine =
+            cohort_provisioner_list_owned_networks(fx->prov, "owner-a", &error);
+        g_autoptr(GPtrArray) theirs =
+            cohort_provisioner_list_owned_networks(fx->prov, "owner-b", &error);
+        cohort_assert_no_error(error);
+        assert_int_equal(mine->len, 1);
+        assert_string_equal(g_ptr_array_index(mine, 0), name);
+        assert_int_equal(theirs->len, 0);
+    }
+
+    /* stopped behind Cohort's back: started again */
+    assert_int_equal(virNetworkDestroy(net), 0);
+    assert_true(cohort_provisioner_network_ensure(fx->prov, name, uuid, &error));
+    cohort_assert_no_error(error);
+    assert_int_equal(virNetworkIsActive(net), 1);
+
+    /* another installation's network of that name: refused both ways, left as it is */
+    assert_false(cohort_provisioner_network_ensure(fx->prov, name, other_uuid, &error));
+    cohort_assert_error(error, COHORT_ERROR_CONFLICT);
+    g_clear_error(&error);
+    assert_false(cohort_provisioner_network_remove(fx->prov, name, other_uuid, &removed, &error));
+    cohort_assert_error(error, COHORT_ERROR_CONFLICT);
+    g_clear_error(&error);
+    assert_false(removed);
+    assert_int_equal(virNetworkIsActive(net), 1);
+
+    assert_true(cohort_provisioner_network_remove(fx->prov, name, uuid, &removed, &error));
+    cohort_assert_no_error(error);
+    assert_true(removed);
+    assert_true(cohort_provisioner_network_remove(fx->prov, name, uuid, &removed, &error));
+    cohort_assert_no_error(error);
+    assert_false(removed);
+    {
+        g_autoptr(virNetwork) gone = virNetworkLookupByName(fx->conn, name);
+        assert_null(gone);
+    }
+}
+
 int
 main(void)
 {
@@ -488,6 +563,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_provision_unknown_pool, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_provision_concurrent, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_provision_network, fixture_setup, fixture_teardown),
         cmocka_unit_test(test_provision_unreachable_host),
         cmocka_unit_test(test_provision_default_test_host),
     };

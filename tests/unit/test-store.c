@@ -798,6 +798,8 @@ test_store_cohort_roundtrip(void **state)
     assert_int_equal(got->quota_machines, 2);
     assert_int_equal(got->quota_vcpus, 4);
     assert_int_equal(got->quota_memory_mib, 4096);
+    /* no network given: the cohort's own, isolated */
+    assert_string_equal(got->network, "isolated");
     assert_string_equal(got->state, "planned");
     assert_string_equal(got->created_at, row.created_at);
 
@@ -1389,20 +1391,23 @@ test_store_job(void **state)
 
     /* what a reclaim freed adds up; a failed machine's leftover disk counts, not the machine */
     {
-        guint machines = 99, vcpus = 99;
+        guint machines = 99, vcpus = 99, networks = 99;
         guint64 memory_mib = 99, disk_bytes = 99;
 
         assert_true(cohort_store_job_add_freed(store, system.id, 1, 2, 2048, 204800, &error));
         assert_true(cohort_store_job_add_freed(store, system.id, 1, 1, 1024, 196608, &error));
         assert_true(cohort_store_job_add_freed(store, system.id, 0, 0, 0, 4096, &error));
         cohort_assert_no_error(error);
+        assert_true(cohort_store_job_add_freed_networks(store, system.id, 2, &error));
+        cohort_assert_no_error(error);
         assert_true(cohort_store_job_get_freed(store, system.id, &machines, &vcpus, &memory_mib,
-                                               &disk_bytes, &error));
+                                               &disk_bytes, &networks, &error));
         cohort_assert_no_error(error);
         assert_int_equal(machines, 2);
         assert_int_equal(vcpus, 3);
         assert_int_equal(memory_mib, 3072);
         assert_int_equal(disk_bytes, 204800 + 196608 + 4096);
+        assert_int_equal(networks, 2);
         assert_false(cohort_store_job_add_freed(store, 424242, 1, 1, 1, 1, &error));
         cohort_assert_error(error, COHORT_ERROR_NOT_FOUND);
         g_clear_error(&error);

@@ -1,0 +1,208 @@
+#define G_LOG_DOMAIN "cohort-provision"
+
+#include "config.h"
+
+#include "cohort-error.h"
+#include "cohort-names.h"
+#include "cohort-provision-network.h"
+#include "cohort-virt.h"
+#include "cohort-xml.h"
+
+/* Two workers making the first machines of one cohort at once would both find no network
+ * and both define one: the lookup and the definition go together. Network changes are rare
+ * and quick, so one lock for every host is enough. */
+static GMutex cohort_provision_network_lock;
+
+/* <network> with a name, a UUID and a bridge whose name libvirt picks; no <forward> and no
+ * <ip>: isolated, and nothing of the host's own network reaches it. */
+static gchar *
+cohort_provision_network_xml_new(const gchar *name, const gchar *uuid)
+{
+    g_autoptr(xmlDoc) doc = xmlNewDoc(BAD_CAST "1.0");
+    xmlNode *root = xmlNewNode(NULL, BAD_CAST "network");
+    xmlNode *bridge;
+
+    xmlDocSetRootElement(doc, root);
+    cohort_xml_set_text(xmlNewChild(root, NULL, BAD_CAST "name", NULL), name);
+    cohort_xml_set_text(xmlNewChild(root, NULL, BAD_CAST "uuid", NULL), uuid);
+    bridge = xmlNewChild(root, NULL, BAD_CAST "bridge", NULL);
+    xmlSetProp(bridge, BAD_CAST "stp", BAD_CAST "on");
+    xmlSetProp(bridge, BAD_CAST "delay", BAD_CAST "0");
+    return cohort_xml_to_string(doc);
+}
+
+/* The network called @name, NULL when there is none (and no error). */
+static virNetworkPtr
+cohort_provision_network_lookup(CohortProvisioner *self, const gchar *name, GError **error)
+{
+    virNetworkPtr net = virNetworkLookupByName(cohort_provisioner_get_connection(self), name);
+
+    if (net == NULL && cohort_virt_last_error_code() != VIR_ERR_NO_NETWORK) {
+        g_autofree gchar *what = g_strdup_printf("looking up network %s", name);
+        cohort_virt_set_error(error, what);
+    }
+    return net;
+}
+
+static gboolean
+cohort_provision_network_check_owned(virNetworkPtr net, const gchar *name, const gchar *uuid,
+                                     GError **error)
+{
+    gchar found[VIR_UUID_STRING_BUFLEN] = "";
+
+    if (virNetworkGetUUIDString(net, found) < 0) {
+        g_autofree gchar *what = g_strdup_printf("reading the UUID of network %s", name);
+        cohort_virt_set_error(error, what);
+        return FALSE;
+    }
+    if (g_ascii_strcasecmp(found, uuid) != 0) {
+        g_set_error(error, COHORT_ERROR, COHORT_ERROR_CONFLICT,
+                    "network %s exists but is not this installation's (its UUID is %s, not %s): "
+                    "Cohort leaves it alone; rename or remove it",
+                    name, found, uuid);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+gboolean
+cohort_provisioner_network_ensure(CohortProvisioner *self, const gchar *name, const gchar *uuid,
+                                  GError **error)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&cohort_provision_network_lock);
+    g_autoptr(virNetwork) net = NULL;
+    g_autoptr(GError) error_local = NULL;
+    g_autofree gchar *xml = NULL;
+    gboolean defined_here = FALSE;
+
+    g_return_val_if_fail(self != NULL, FALSE);
+    g_return_val_if_fail(cohort_names_has_prefix(name), FALSE);
+    g_return_val_if_fail(uuid != NULL, FALSE);
+
+    net = cohort_provision_network_lookup(self, name, &error_local);
+    if (error_local != NULL) {
+        g_propagate_error(error, g_steal_pointer(&error_local));
+        return FALSE;
+    }
+    if (net != NULL && !cohort_provision_network_check_owned(net, name, uuid, error))
+        return FALSE;
+    if (net == NULL) {
+        xml = cohort_provision_network_xml_new(name, uuid);
+        net = virNetworkDefineXML(cohort_provisioner_get_connection(self), xml);
+        if (net == NULL) {
+            g_autofree gchar *what = g_strdup_printf("defining network %s", name);
+            cohort_virt_set_error(error, what);
+            return FALSE;
+        }
+        defined_here = TRUE;
+    }
+    if (virNetworkIsActive(net) != 1 && virNetworkCreate(net) < 0) {
+        g_autofree gchar *what = g_strdup_printf("starting network %s", name);
+        cohort_virt_set_error(error, what);
+        /* leave nothing half-made behind */
+        if (defined_here && virNetworkUndefine(net) < 0)
+            g_warning("network %s: not undefined after a failed start: %s", name,
+                      virGetLastErrorMessage());
+        return FALSE;
+    }
+    if (defined_here)
+        g_debug("network %s defined and started", name);
+    return TRUE;
+}
+
+gboolean
+cohort_provisioner_network_remove(CohortProvisioner *self, const gchar *name, const gchar *uuid,
+                                  gboolean *removed, GError **error)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&cohort_provision_network_lock);
+    g_autoptr(virNetwork) net = NULL;
+    g_autoptr(GError) error_local = NULL;
+
+    g_return_val_if_fail(self != NULL, FALSE);
+    g_return_val_if_fail(cohort_names_has_prefix(name), FALSE);
+    g_return_val_if_fail(uuid != NULL, FALSE);
+
+    if (removed != NULL)
+        *removed = FALSE;
+    net = cohort_provision_network_lookup(self, name, &error_local);
+    if (error_local != NULL) {
+        g_propagate_error(error, g_steal_pointer(&error_local));
+        return FALSE;
+    }
+    if (net == NULL)
+        return TRUE;
+    if (!cohort_provision_network_check_owned(net, name, uuid, error))
+        return FALSE;
+    if (virNetworkIsActive(net) == 1 && virNetworkDestroy(net) < 0 &&
+        cohort_virt_last_error_code() != VIR_ERR_OPERATION_INVALID) {
+        g_autofree gchar *what = g_strdup_printf("stopping network %s", name);
+        cohort_virt_set_error(error, what);
+        return FALSE;
+    }
+    if (virNetworkIsPersistent(net) == 1 && virNetworkUndefine(net) < 0 &&
+        cohort_virt_last_error_code() != VIR_ERR_NO_NETWORK) {
+        g_autofree gchar *what = g_strdup_printf("undefining network %s", name);
+        cohort_virt_set_error(error, what);
+        return FALSE;
+    }
+    if (removed != NULL)
+        *removed = TRUE;
+    g_debug("network %s removed", name);
+    return TRUE;
+}
+
+static gint
+cohort_provision_network_strcmp(gconstpointer a, gconstpointer b)
+{
+    return g_strcmp0(*(const gchar *const *)a, *(const gchar *const *)b);
+}
+
+GPtrArray *
+cohort_provisioner_list_prefixed_networks(CohortProvisioner *self, GError **error)
+{
+    virNetworkPtr *nets = NULL;
+    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+    int n;
+
+    g_return_val_if_fail(self != NULL, NULL);
+
+    n = virConnectListAllNetworks(cohort_provisioner_get_connection(self), &nets, 0);
+    if (n < 0) {
+        cohort_virt_set_error(error, "listing networks");
+        return NULL;
+    }
+    for (int i = 0; i < n; i++) {
+        const gchar *name = virNetworkGetName(nets[i]);
+        if (cohort_names_has_prefix(name))
+            g_ptr_array_add(names, g_strdup(name));
+        virNetworkFree(nets[i]);
+    }
+    free(nets);
+    g_ptr_array_sort(names, cohort_provision_network_strcmp);
+    return g_steal_pointer(&names);
+}
+
+GPtrArray *
+cohort_provisioner_list_owned_networks(CohortProvisioner *self, const gchar *owner, GError **error)
+{
+    g_autoptr(GPtrArray) prefixed = cohort_provisioner_list_prefixed_networks(self, error);
+    g_autoptr(GPtrArray) owned = g_ptr_array_new_with_free_func(g_free);
+
+    if (prefixed == NULL)
+        return NULL;
+    for (guint i = 0; i < prefixed->len; i++) {
+        const gchar *name = g_ptr_array_index(prefixed, i);
+        g_autofree gchar *uuid =
+            cohort_names_network_uuid(owner, name + strlen(COHORT_NAME_PREFIX));
+        g_autoptr(virNetwork) net =
+            virNetworkLookupByName(cohort_provisioner_get_connection(self), name);
+        gchar found[VIR_UUID_STRING_BUFLEN] = "";
+
+        /* gone meanwhile, or not ours: not listed */
+        if (net == NULL || virNetworkGetUUIDString(net, found) < 0 ||
+            g_ascii_strcasecmp(found, uuid) != 0)
+            continue;
+        g_ptr_array_add(owned, g_strdup(name));
+    }
+    return g_steal_pointer(&owned);
+}
