@@ -75,6 +75,8 @@ fixture_setup_with(void **state, const gchar *daemon_keys)
     cohort_assert_no_error(error);
     base = http_expect(fx, "POST", "/api/v1/templates/tiny/base", fx->d->admin_token,
                        "{\"blank\":true}", NULL, 201);
+    json_node_unref(http_expect(fx, "POST", "/api/v1/templates/tiny-lan/base", fx->d->admin_token,
+                                "{\"blank\":true}", NULL, 201));
     trainer = http_expect(fx, "POST", "/api/v1/users", fx->d->admin_token,
                           "{\"login\":\"trainer1\",\"display_name\":\"T\",\"role\":\"trainer\"}",
                           NULL, 201);
@@ -193,12 +195,39 @@ assert_converged(Fixture *fx, const gchar *slug, JsonNode *machines)
     return running;
 }
 
+/* Whether the cohort's own network is gone from libvirt, waiting up to 30 s: after a crash
+ * in a reclaim, reconcile removes it on one of its rounds. */
+static gboolean
+libvirt_network_gone(Fixture *fx, const gchar *slug)
+{
+    g_autofree gchar *name = cohort_names_network(slug);
+    gint64 deadline = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
+
+    while (g_get_monotonic_time() < deadline) {
+        g_autoptr(virNetwork) net = virNetworkLookupByName(fx->conn, name);
+        if (net == NULL)
+            return TRUE;
+        g_usleep(200 * 1000);
+    }
+    return FALSE;
+}
+
+static gboolean
+libvirt_network_active(Fixture *fx, const gchar *slug)
+{
+    g_autofree gchar *name = cohort_names_network(slug);
+    g_autoptr(virNetwork) net = virNetworkLookupByName(fx->conn, name);
+
+    return net != NULL && virNetworkIsActive(net) == 1;
+}
+
+/* Machines with a NIC, so that the cohort's network goes through every crash too. */
 static gchar *
 cohort_with_roster(Fixture *fx)
 {
     gchar *slug = g_strdup_printf("itest-%u-%u", (guint)getpid(), ++fx->cohorts);
     g_autofree gchar *body = g_strdup_printf(
-        "{\"slug\":\"%s\",\"template\":\"tiny\",\"starts_at\":\"2026-01-01T00:00:00Z\","
+        "{\"slug\":\"%s\",\"template\":\"tiny-lan\",\"starts_at\":\"2026-01-01T00:00:00Z\","
         "\"ends_at\":\"2099-01-01T00:00:00Z\"}",
         slug);
     g_autofree gchar *path = g_strdup_printf("/api/v1/cohorts/%s/roster", slug);
@@ -262,6 +291,8 @@ test_lifecycle_crash_points(void **state)
         running = assert_converged(fx, slug, after_provision);
         g_print("# %s: after the restart %u of %d machines run, the rest failed cleanly\n",
                 provision_points[round], running, MACHINES);
+        if (running > 0)
+            assert_true(libvirt_network_active(fx, slug));
 
         /* reclaim, killed at a step, then a plain restart */
         if (reclaim_points[round] != NULL) {
@@ -281,6 +312,7 @@ test_lifecycle_crash_points(void **state)
             assert_int_equal(g_hash_table_size(doms), 0);
         }
         assert_int_equal(libvirt_overlays(fx, prefix), 0);
+        assert_true(libvirt_network_gone(fx, slug));
     }
 }
 
