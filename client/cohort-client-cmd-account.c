@@ -156,11 +156,12 @@ cohort_ctl_redeem(CohortCtl *ctl, gint argc, gchar **argv, GError **error)
     JsonObject *obj;
     const gchar *token;
 
-    if (!cohort_ctl_parse(ctl, &argc, &argv, entries, "CODE [--url URL]",
-                          "Redeem an invitation code your trainer gave you. The token it "
-                          "returns is stored in client.conf, with the URL.",
-                          "  cohortctl redeem 7KQ2-MX4P --url https://cohort.example.edu\n", 1, 1,
-                          error))
+    if (!cohort_ctl_parse(
+            ctl, &argc, &argv, entries, "CODE [--url URL]",
+            "Redeem an invitation code your trainer gave you. The token it "
+            "returns is stored in client.conf, with the URL.",
+            "  cohortctl redeem K7QF-M2XD-9HRT-WPCE --url https://cohort.example.edu\n", 1, 1,
+            error))
         return FALSE;
     if (!cohort_client_config_resolve(url != NULL ? url : ctl->url_option, "", &resolved_url,
                                       &unused_token, error))

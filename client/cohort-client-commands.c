@@ -28,7 +28,8 @@ static const CohortCtlCommand cohort_ctl_command_table[] = {
     {"cohort", "create", cohort_ctl_cohort_create, "create a cohort (a course)"},
     {"cohort", "list", cohort_ctl_cohort_list, "list cohorts"},
     {"cohort", "show", cohort_ctl_cohort_show, "show a cohort, its trainees and machines"},
-    {"cohort", "update", cohort_ctl_cohort_update, "change title, end, grace period or quota"},
+    {"cohort", "update", cohort_ctl_cohort_update,
+     "change title, end, grace period, quota or lease"},
     {"cohort", "roster", cohort_ctl_cohort_roster, "load a roster (CSV) and print invitations"},
     {"cohort", "invite", cohort_ctl_cohort_invite, "a new invitation code for one trainee"},
     {"cohort", "provision", cohort_ctl_cohort_provision, "make a machine for every trainee"},
@@ -163,7 +164,7 @@ cohort_ctl_global_help(void)
         "\n"
         "Examples:\n"
         "  cohortctl login --url https://cohort.example.edu --token \"$TOKEN\"\n"
-        "  cohortctl redeem 7KQ2-MX4P --url https://cohort.example.edu\n"
+        "  cohortctl redeem K7QF-M2XD-9HRT-WPCE --url https://cohort.example.edu\n"
         "  cohortctl cohort provision cloud-101\n"
         "  cohortctl --json machine list --cohort cloud-101\n");
     return g_string_free(out, FALSE);

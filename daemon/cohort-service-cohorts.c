@@ -456,7 +456,8 @@ cohort_service_roster_enrol(CohortDaemon *d, const CohortCohortRow *cohort,
     }
     if (user != NULL && g_strcmp0(user->role, "trainee") != 0) {
         g_set_error(error, COHORT_ERROR, COHORT_ERROR_INVALID_ARGUMENT,
-                    "line %u: '%s' is a %s, not a trainee", entry->line, entry->login, user->role);
+                    "line %u: '%s' is %s %s, not a trainee", entry->line, entry->login,
+                    g_strcmp0(user->role, "admin") == 0 ? "an" : "a", user->role);
         return FALSE;
     }
     if (user == NULL) {
@@ -508,6 +509,15 @@ cohort_service_cohort_roster(CohortDaemon *d, const CohortUserRow *actor, const 
                     "cohort '%s' is reclaimed: it takes no roster", slug);
         return NULL;
     }
+    /* an ended course gives no one a machine: accounts and codes would only mislead */
+    if (g_strcmp0(cohort_service_cohort_state(cohort), "ended") == 0) {
+        g_set_error(error, COHORT_ERROR, COHORT_ERROR_CONFLICT,
+                    "cohort '%s' has ended (%s): it takes no new trainees; move its end date "
+                    "first (cohortctl cohort update %s --ends DATE)",
+                    slug, cohort->ends_at, slug);
+        cohort_daemon_audit(d, actor->login, "cohort.roster", slug, *error);
+        return NULL;
+    }
     roster = cohort_roster_parse_full(csv, len, &bad_lines, error);
     if (roster == NULL) {
         if (bad_lines != NULL)
@@ -523,8 +533,9 @@ cohort_service_cohort_roster(CohortDaemon *d, const CohortUserRow *actor, const 
         if (user != NULL && g_strcmp0(user->role, "trainee") != 0) {
             CohortRosterLineError *le = g_new0(CohortRosterLineError, 1);
             le->line = entry->line;
-            le->message = g_strdup_printf("'%s' is a %s, not a trainee: enrol another login",
-                                          entry->login, user->role);
+            le->message =
+                g_strdup_printf("'%s' is %s %s, not a trainee: enrol another login", entry->login,
+                                g_strcmp0(user->role, "admin") == 0 ? "an" : "a", user->role);
             if (bad_lines == NULL)
                 bad_lines =
                     g_ptr_array_new_with_free_func((GDestroyNotify)cohort_roster_line_error_free);

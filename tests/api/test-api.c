@@ -754,6 +754,38 @@ test_api_cohort_network(void **state)
     assert_int_equal(json_object_get_int_member(freed, "networks"), 0);
 }
 
+/* An ended course takes no new trainees nor machines until its end moves again. */
+static void
+test_api_ended_cohort(void **state)
+{
+    Fixture *fx = *state;
+    g_autoptr(JsonNode) ended = NULL;
+    g_autoptr(JsonNode) reopened = NULL;
+    g_autoptr(JsonNode) roster = NULL;
+    g_autofree gchar *raw = NULL;
+    guint status = 0;
+
+    cohort_create(fx, "cloud-106", 1);
+    roster = roster_load(fx, "cloud-106", "login,display_name\nend-a,A\n", 200);
+    ended = http_ok(fx->d, "PATCH", "/api/v1/cohorts/cloud-106", fx->trainer_token,
+                    "{\"ends_at\":\"2026-01-02T00:00:00Z\",\"grace_hours\":720}", 200);
+    assert_string_equal(member_string(ended, "state"), "ended");
+    {
+        g_autoptr(JsonNode) refused =
+            cohort_test_http(fx->d, "PUT", "/api/v1/cohorts/cloud-106/roster", fx->trainer_token,
+                             "login,display_name\nend-b,B\n", "text/csv", &status, &raw);
+        assert_int_equal(status, 409);
+        assert_string_equal(cohort_test_error_code(refused), "conflict");
+        cohort_assert_contains(raw, "has ended");
+    }
+    http_fails(fx->d, "POST", "/api/v1/machines", fx->trainer_token,
+               "{\"cohort\":\"cloud-106\",\"trainee\":\"end-a\"}", 409, "conflict");
+    reopened = http_ok(fx->d, "PATCH", "/api/v1/cohorts/cloud-106", fx->trainer_token,
+                       "{\"ends_at\":\"2099-01-02T00:00:00Z\"}", 200);
+    assert_string_equal(member_string(reopened, "state"), "active");
+    json_node_unref(roster_load(fx, "cloud-106", "login,display_name\nend-b,B\n", 200));
+}
+
 /* A trainee who lost their code (or let it expire) gets a new one from their trainer; the
  * old one stops working. Only the cohort's trainer or an admin, and only for its trainees. */
 static void
@@ -976,6 +1008,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_api_health_metrics_audit, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_api_cohort_network, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_api_ended_cohort, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_api_invitation_reissue, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test(test_api_placement_two_hosts),
