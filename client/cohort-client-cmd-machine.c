@@ -82,7 +82,28 @@ cohort_ctl_machine_resolve(CohortClient *client, const gchar *text, gint64 *id, 
     machines = cohort_ctl_machines_get(client, ref.cohort, error);
     if (machines == NULL)
         return FALSE;
-    m = cohort_client_machine_pick(json_node_get_array(machines), ref.trainee);
+    if (ref.name != NULL) {
+        JsonArray *a = json_node_get_array(machines);
+        for (guint i = 0; i < json_array_get_length(a); i++) {
+            JsonObject *candidate = cohort_ctl_array_object(a, i);
+            if (candidate != NULL &&
+                g_strcmp0(json_object_get_string_member_with_default(candidate, "name", NULL),
+                          ref.name) == 0 &&
+                g_strcmp0(json_object_get_string_member_with_default(candidate, "state", NULL),
+                          "reclaimed") != 0) {
+                *id = json_object_get_int_member_with_default(candidate, "id", 0);
+                return *id > 0;
+            }
+        }
+        g_set_error(error, COHORT_ERROR, COHORT_ERROR_NOT_FOUND,
+                    "no machine named %s that you can see: reclaimed machines are never "
+                    "picked, and a trainee sees only their own (not-found)",
+                    ref.name);
+        return FALSE;
+    }
+    m = cohort_client_machine_pick(json_node_get_array(machines), ref.trainee, error);
+    if (m == NULL && error != NULL && *error != NULL)
+        return FALSE;
     if (m == NULL || json_object_get_int_member_with_default(m, "id", 0) <= 0) {
         g_set_error(error, COHORT_ERROR, COHORT_ERROR_NOT_FOUND,
                     "no machine of %s in %s that you can see: reclaimed machines are never "
@@ -146,8 +167,8 @@ cohort_ctl_machine_show(CohortCtl *ctl, gint argc, gchar **argv, GError **error)
     gint64 id;
 
     if (!cohort_ctl_parse(ctl, &argc, &argv, NULL, "MACHINE",
-                          "Show a machine, named by its id or as COHORT/TRAINEE (that "
-                          "trainee's newest machine that is not reclaimed).",
+                          "Show a machine, named by its id, by its name, or as COHORT/TRAINEE "
+                          "(that trainee's machine; when they have several, name one).",
                           "  cohortctl machine show 42\n"
                           "  cohortctl machine show cloud-101/sok-dara\n",
                           1, 1, error))

@@ -193,10 +193,25 @@ cohort_client_machine_ref_parse(const gchar *text, CohortMachineRef *ref, GError
         return TRUE;
     }
     slash = text != NULL ? strchr(text, '/') : NULL;
+    if (slash == NULL && text != NULL && g_str_has_prefix(text, "cohort-") &&
+        strstr(text, "--") != NULL) {
+        /* cohort-COHORT--TRAINEE[--N]: slugs never hold "--" */
+        const gchar *start = text + strlen("cohort-");
+        const gchar *sep = strstr(start, "--");
+        ref->cohort = g_strndup(start, sep - start);
+        if (!cohort_slug_validate(ref->cohort, "cohort", &local)) {
+            g_set_error(error, COHORT_CLIENT_ERROR, COHORT_CLIENT_ERROR_USAGE, "machine '%s': %s",
+                        text, local->message);
+            cohort_client_machine_ref_clear(ref);
+            return FALSE;
+        }
+        ref->name = g_strdup(text);
+        return TRUE;
+    }
     if (slash == NULL) {
         g_set_error(error, COHORT_CLIENT_ERROR, COHORT_CLIENT_ERROR_USAGE,
-                    "'%s' names no machine: use its id (like 42) or COHORT/TRAINEE (like "
-                    "cloud-101/sok-dara)",
+                    "'%s' names no machine: use its id (like 42), COHORT/TRAINEE (like "
+                    "cloud-101/sok-dara) or its name (like cohort-cloud-101--sok-dara)",
                     text != NULL ? text : "");
         return FALSE;
     }
@@ -217,49 +232,53 @@ cohort_client_machine_ref_clear(CohortMachineRef *ref)
 {
     g_clear_pointer(&ref->cohort, g_free);
     g_clear_pointer(&ref->trainee, g_free);
+    g_clear_pointer(&ref->name, g_free);
     ref->id = 0;
 }
 
-static gint64
-cohort_client_member_time(JsonObject *obj, const gchar *member)
-{
-    const gchar *text = json_object_get_string_member_with_default(obj, member, NULL);
-    g_autoptr(GDateTime) when = NULL;
-
-    if (text != NULL)
-        when = g_date_time_new_from_iso8601(text, NULL);
-    return when != NULL ? g_date_time_to_unix(when) : G_MININT64;
-}
-
 JsonObject *
-cohort_client_machine_pick(JsonArray *machines, const gchar *trainee)
+cohort_client_machine_pick(JsonArray *machines, const gchar *trainee, GError **error)
 {
-    JsonObject *best = NULL;
+    g_autoptr(GPtrArray) live = g_ptr_array_new();
+    g_autoptr(GPtrArray) working = g_ptr_array_new();
+    g_autoptr(GString) listed = NULL;
 
     for (guint i = 0; machines != NULL && i < json_array_get_length(machines); i++) {
         JsonNode *node = json_array_get_element(machines, i);
         JsonObject *m;
+        const gchar *state;
 
         if (!JSON_NODE_HOLDS_OBJECT(node))
             continue;
         m = json_node_get_object(node);
+        state = json_object_get_string_member_with_default(m, "state", NULL);
         if (g_strcmp0(json_object_get_string_member_with_default(m, "trainee", NULL), trainee) !=
                 0 ||
-            g_strcmp0(json_object_get_string_member_with_default(m, "state", NULL), "reclaimed") ==
-                0)
+            g_strcmp0(state, "reclaimed") == 0)
             continue;
-        if (best == NULL) {
-            best = m;
-            continue;
-        }
-        gint64 t = cohort_client_member_time(m, "created_at");
-        gint64 best_t = cohort_client_member_time(best, "created_at");
-        if (t > best_t ||
-            (t == best_t && json_object_get_int_member_with_default(m, "id", 0) >
-                                json_object_get_int_member_with_default(best, "id", 0)))
-            best = m;
+        g_ptr_array_add(live, m);
+        if (g_strcmp0(state, "failed") != 0 && g_strcmp0(state, "reclaiming") != 0)
+            g_ptr_array_add(working, m);
     }
-    return best;
+    if (live->len == 1)
+        return g_ptr_array_index(live, 0);
+    if (working->len == 1)
+        return g_ptr_array_index(working, 0);
+    if (live->len == 0)
+        return NULL;
+    /* several: guessing would act on the wrong one */
+    listed = g_string_new(NULL);
+    for (guint i = 0; i < live->len; i++) {
+        JsonObject *m = g_ptr_array_index(live, i);
+        g_autofree gchar *id = cohort_client_member_text(m, "id");
+        g_autofree gchar *name = cohort_client_member_text(m, "name");
+        g_autofree gchar *state = cohort_client_member_text(m, "state");
+        g_string_append_printf(listed, "%s%s %s (%s)", i > 0 ? ", " : "", id, name, state);
+    }
+    g_set_error(error, COHORT_CLIENT_ERROR, COHORT_CLIENT_ERROR_USAGE,
+                "%s has %u machines: %s; name one by its id or its name", trainee, live->len,
+                listed->str);
+    return NULL;
 }
 
 gboolean

@@ -29,19 +29,23 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(CohortTable, cohort_table_free)
  * offset or Z) is converted to UTC. */
 gchar *cohort_client_parse_date(const gchar *text, gboolean end_of_day, GError **error);
 
-/* A machine named as its numeric id ("42") or as COHORT/TRAINEE ("cloud-101/sok-dara"). */
+/* A machine named as its numeric id ("42"), as COHORT/TRAINEE ("cloud-101/sok-dara") or by
+ * its name ("cohort-cloud-101--sok-dara--2", as machine list shows it). */
 typedef struct {
     gint64 id; /* > 0 when named by id */
     gchar *cohort;
-    gchar *trainee;
+    gchar *trainee; /* set for COHORT/TRAINEE */
+    gchar *name;    /* set for a name; @cohort is then the cohort in it */
 } CohortMachineRef;
 
 gboolean cohort_client_machine_ref_parse(const gchar *text, CohortMachineRef *ref, GError **error);
 void cohort_client_machine_ref_clear(CohortMachineRef *ref);
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(CohortMachineRef, cohort_client_machine_ref_clear)
-/* From GET /api/v1/machines?cohort=C: @trainee's newest machine that is not reclaimed
- * (latest created_at, then highest id), or NULL. Borrowed from @machines. */
-JsonObject *cohort_client_machine_pick(JsonArray *machines, const gchar *trainee);
+/* From GET /api/v1/machines?cohort=C: @trainee's machine that is not reclaimed, or the only
+ * one of those that has neither failed nor is being reclaimed. NULL without an error when there is
+ * none; NULL with COHORT_CLIENT_ERROR_USAGE, naming each, when several fit. Borrowed from
+ * @machines. */
+JsonObject *cohort_client_machine_pick(JsonArray *machines, const gchar *trainee, GError **error);
 
 /* A positive count option ("--limit 20"): digits only, 1..@max. */
 gboolean cohort_client_parse_count(const gchar *text, const gchar *option, guint64 max,

@@ -217,6 +217,22 @@ test_client_format_machine_ref_slugs(void **state)
 }
 
 static void
+test_client_format_machine_ref_name(void **state)
+{
+    g_auto(CohortMachineRef) ref = {0};
+    g_auto(CohortMachineRef) second = {0};
+
+    (void)state;
+    assert_true(cohort_client_machine_ref_parse("cohort-cloud-101--sok-dara", &ref, NULL));
+    assert_int_equal(ref.id, 0);
+    assert_string_equal(ref.name, "cohort-cloud-101--sok-dara");
+    assert_string_equal(ref.cohort, "cloud-101");
+    assert_null(ref.trainee);
+    assert_true(cohort_client_machine_ref_parse("cohort-a--b--2", &second, NULL));
+    assert_string_equal(second.cohort, "a");
+}
+
+static void
 test_client_format_machine_ref_bad(void **state)
 {
     static const gchar *const bad[] = {
@@ -233,6 +249,9 @@ test_client_format_machine_ref_bad(void **state)
         "99999999999999999999",
         "1e3",
         "cloud--101/x",
+        "cohort-",
+        "cohort---x",
+        "cohort-Cloud--x",
     };
 
     for (guint i = 0; i < G_N_ELEMENTS(bad); i++) {
@@ -258,38 +277,36 @@ test_parse_array(const gchar *json)
 static void
 test_client_format_machine_pick(void **state)
 {
-    g_autoptr(JsonArray) machines =
-        test_parse_array("[{\"id\":1,\"trainee\":\"sok-dara\",\"state\":\"running\","
-                         "\"created_at\":\"2026-03-02T08:00:00Z\"},"
-                         " {\"id\":5,\"trainee\":\"sok-dara\",\"state\":\"reclaimed\","
-                         "\"created_at\":\"2026-03-05T08:00:00Z\"},"
-                         " {\"id\":3,\"trainee\":\"sok-dara\",\"state\":\"stopped\","
-                         "\"created_at\":\"2026-03-03T08:00:00+00:00\"},"
-                         " {\"id\":2,\"trainee\":\"sok-dara\",\"state\":\"failed\","
-                         "\"created_at\":\"2026-03-03T14:00:00+07:00\"},"
-                         " {\"id\":9,\"trainee\":\"zaw-min\",\"state\":\"running\","
-                         "\"created_at\":\"2026-03-09T08:00:00Z\"}]");
-    g_autoptr(JsonArray) ties =
-        test_parse_array("[{\"id\":7,\"trainee\":\"t\",\"state\":\"running\",\"created_at\":\"2026-"
-                         "03-02T08:00:00Z\"},"
-                         " {\"id\":8,\"trainee\":\"t\",\"state\":\"running\",\"created_at\":\"2026-"
-                         "03-02T08:00:00Z\"},"
-                         " {\"id\":6,\"trainee\":\"t\",\"state\":\"running\",\"created_at\":\"2026-"
-                         "03-02T08:00:00Z\"}]");
-    g_autoptr(JsonArray) gone = test_parse_array(
-        "[{\"id\":4,\"trainee\":\"t\",\"state\":\"reclaimed\",\"created_at\":null}, 17]");
+    g_autoptr(JsonArray) machines = test_parse_array(
+        "[{\"id\":1,\"name\":\"m1\",\"trainee\":\"sok-dara\",\"state\":\"running\"},"
+        " {\"id\":5,\"name\":\"m5\",\"trainee\":\"sok-dara\",\"state\":\"reclaimed\"},"
+        " {\"id\":2,\"name\":\"m2\",\"trainee\":\"sok-dara\",\"state\":\"failed\"},"
+        " {\"id\":3,\"name\":\"m3\",\"trainee\":\"sok-dara\",\"state\":\"reclaiming\"},"
+        " {\"id\":9,\"name\":\"m9\",\"trainee\":\"zaw-min\",\"state\":\"running\"},"
+        " {\"id\":7,\"name\":\"m7\",\"trainee\":\"two\",\"state\":\"running\"},"
+        " {\"id\":8,\"name\":\"m8\",\"trainee\":\"two\",\"state\":\"stopped\"},"
+        " {\"id\":4,\"name\":\"m4\",\"trainee\":\"broken\",\"state\":\"failed\"},"
+        " 17]");
+    g_autoptr(GError) error = NULL;
     JsonObject *m;
 
-    /* newest not reclaimed: 3 (08:00 UTC on the 3rd) beats 2 (07:00 UTC) and 1 */
-    m = cohort_client_machine_pick(machines, "sok-dara");
-    assert_non_null(m);
-    assert_int_equal(json_object_get_int_member(m, "id"), 3);
-    m = cohort_client_machine_pick(machines, "zaw-min");
+    (void)state;
+    /* the one that is not reclaimed, and of those the one that has not failed */
+    m = cohort_client_machine_pick(machines, "sok-dara", &error);
+    assert_null(error);
+    assert_int_equal(json_object_get_int_member(m, "id"), 1);
+    m = cohort_client_machine_pick(machines, "zaw-min", &error);
     assert_int_equal(json_object_get_int_member(m, "id"), 9);
-    assert_null(cohort_client_machine_pick(machines, "nobody"));
-    m = cohort_client_machine_pick(ties, "t");
-    assert_int_equal(json_object_get_int_member(m, "id"), 8);
-    assert_null(cohort_client_machine_pick(gone, "t"));
+    /* a failed machine alone is still that trainee's machine (to reset or release) */
+    m = cohort_client_machine_pick(machines, "broken", &error);
+    assert_int_equal(json_object_get_int_member(m, "id"), 4);
+    assert_null(cohort_client_machine_pick(machines, "nobody", &error));
+    assert_null(error);
+    /* two that work: no guess, both named */
+    assert_null(cohort_client_machine_pick(machines, "two", &error));
+    assert_true(g_error_matches(error, COHORT_CLIENT_ERROR, COHORT_CLIENT_ERROR_USAGE));
+    assert_non_null(strstr(error->message, "7 m7 (running)"));
+    assert_non_null(strstr(error->message, "8 m8 (stopped)"));
 }
 
 static void
@@ -516,6 +533,7 @@ main(void)
         cmocka_unit_test(test_client_format_machine_ref_id),
         cmocka_unit_test(test_client_format_machine_ref_slugs),
         cmocka_unit_test(test_client_format_machine_ref_bad),
+        cmocka_unit_test(test_client_format_machine_ref_name),
         cmocka_unit_test(test_client_format_machine_pick),
         cmocka_unit_test(test_client_format_count),
         cmocka_unit_test(test_client_format_progress),

@@ -982,11 +982,38 @@ test_cohortctl_provision_machines(void **state)
         assert_contains(quiet_console->err, "has no console to reach now");
     }
 
+    /* a second machine: COHORT/TRAINEE no longer says which, the machine's name does */
+    {
+        g_autoptr(Run) second =
+            CTL(f, f->trainer, "-q", "machine", "request", slug, "--trainee", login);
+        g_autoptr(Run) ambiguous = NULL;
+        g_autoptr(Run) by_name = NULL;
+        g_autofree gchar *second_id = NULL;
+        g_autofree gchar *name = g_strdup_printf("cohort-%s--%s--2", slug, login);
+        g_autofree gchar *second_state = NULL;
+
+        expect_ok(second);
+        second_id = g_strstrip(g_strdup(second->out));
+        second_state = wait_machine(f, f->trainer, second_id);
+        assert_string_equal(second_state, "running");
+        ambiguous = CTL(f, f->trainer, "machine", "show", ref);
+        expect_status(ambiguous, 2);
+        assert_contains(ambiguous->err, "has 2 machines");
+        assert_contains(ambiguous->err, name);
+        by_name = CTL(f, f->trainer, "--json", "machine", "show", name);
+        expect_ok(by_name);
+        {
+            g_autoptr(JsonNode) m = parse_json(by_name);
+            assert_int_equal(json_object_get_int_member(json_node_get_object(m), "id"),
+                             g_ascii_strtoll(second_id, NULL, 10));
+        }
+    }
+
     reclaim = CTL(f, f->trainer, "cohort", "reclaim", slug);
     expect_ok(reclaim);
-    assert_progress_lines(reclaim->out, "reclaim", slug, 2);
+    assert_progress_lines(reclaim->out, "reclaim", slug, 3);
     /* what it gave back, in words */
-    assert_non_null(strstr(reclaim->out, "Freed: 2 machines, 2 vCPUs, 128.0 MiB of memory, "));
+    assert_non_null(strstr(reclaim->out, "Freed: 3 machines, 3 vCPUs, 192.0 MiB of memory, "));
     after = CTL(f, f->trainer, "--json", "machine", "list", "--cohort", slug);
     expect_ok(after);
     {
