@@ -266,6 +266,71 @@ cohort_ctl_template_show(CohortCtl *ctl, gint argc, gchar **argv, GError **error
 }
 
 gboolean
+cohort_ctl_template_reload(CohortCtl *ctl, gint argc, gchar **argv, GError **error)
+{
+    static const gchar *const headers[] = {"NAME", "STATE", NULL};
+    CohortClient *client;
+    g_autoptr(JsonNode) answer = NULL;
+    g_autoptr(JsonNode) error_body = NULL;
+    g_autoptr(CohortTable) table = cohort_table_new(headers);
+    JsonObject *r;
+    JsonNode *list;
+
+    if (!cohort_ctl_parse(ctl, &argc, &argv, NULL, "",
+                          "Make cohortd read its templates directory again (admin), after "
+                          "template files were added, changed or removed on the server. All or "
+                          "nothing: when a file does not load, each such file is printed as "
+                          "FILE: message, nothing changes and the exit status is 7. Check a file "
+                          "first with 'cohortd --check-template FILE'.",
+                          "  cohortctl template reload\n", 0, 0, error))
+        return FALSE;
+    if ((client = cohort_ctl_client(ctl, TRUE, error)) == NULL)
+        return FALSE;
+    answer = cohort_client_call_full(client, "POST", "/api/v1/templates/reload", NULL, NULL, NULL,
+                                     &error_body, error);
+    if (answer == NULL) {
+        JsonObject *root = error_body != NULL && JSON_NODE_HOLDS_OBJECT(error_body)
+                               ? json_node_get_object(error_body)
+                               : NULL;
+        JsonObject *err = root != NULL ? json_object_get_object_member(root, "error") : NULL;
+        JsonNode *files = err != NULL ? json_object_get_member(err, "files") : NULL;
+        if (files != NULL && JSON_NODE_HOLDS_ARRAY(files)) {
+            JsonArray *a = json_node_get_array(files);
+            for (guint i = 0; i < json_array_get_length(a); i++) {
+                JsonObject *f = cohort_ctl_array_object(a, i);
+                g_autofree gchar *file = cohort_client_member_text(f, "file");
+                g_autofree gchar *message = cohort_client_member_text(f, "message");
+                fprintf(stderr, "%s: %s\n", file, message);
+            }
+        }
+        return FALSE;
+    }
+    if ((r = cohort_ctl_expect_object(answer, "template reload", error)) == NULL)
+        return FALSE;
+    if (ctl->json) {
+        cohort_ctl_print_json(answer);
+        return TRUE;
+    }
+    list = json_object_get_member(r, "templates");
+    if (list != NULL && JSON_NODE_HOLDS_ARRAY(list)) {
+        JsonArray *a = json_node_get_array(list);
+        for (guint i = 0; i < json_array_get_length(a); i++) {
+            JsonObject *t = cohort_ctl_array_object(a, i);
+            gchar *cells[] = {
+                cohort_client_member_text(t, "name"),
+                cohort_client_member_text(t, "state"),
+            };
+            if (ctl->quiet)
+                printf("%s %s\n", cells[0], cells[1]);
+            cohort_table_add_row_take(table, cells);
+        }
+    }
+    if (!ctl->quiet)
+        cohort_ctl_print_table(table);
+    return TRUE;
+}
+
+gboolean
 cohort_ctl_template_base(CohortCtl *ctl, gint argc, gchar **argv, GError **error)
 {
     gboolean blank = FALSE;

@@ -25,6 +25,7 @@ static const CohortCtlCommand cohort_ctl_command_table[] = {
     {"template", "list", cohort_ctl_template_list, "list templates"},
     {"template", "show", cohort_ctl_template_show, "show a template and its base on each host"},
     {"template", "base", cohort_ctl_template_base, "install a template's base volume"},
+    {"template", "reload", cohort_ctl_template_reload, "read the templates directory again"},
     {"cohort", "create", cohort_ctl_cohort_create, "create a cohort (a course)"},
     {"cohort", "list", cohort_ctl_cohort_list, "list cohorts"},
     {"cohort", "show", cohort_ctl_cohort_show, "show a cohort, its trainees and machines"},
@@ -57,7 +58,8 @@ static const gchar *const cohort_ctl_noun_examples[][2] = {
              "  cohortctl host list\n"
              "  cohortctl host drain lab1\n"},
     {"template", "  cohortctl template list\n"
-                 "  cohortctl template base small-linux --path /srv/images/debian-12.qcow2\n"},
+                 "  cohortctl template base small-linux --path /srv/images/debian-12.qcow2\n"
+                 "  cohortctl template reload\n"},
     {"cohort", "  cohortctl cohort create cloud-101 --template small-linux --title 'Cloud 101' \\\n"
                "      --starts 2026-03-02 --ends 2026-03-13 --max-machines 1\n"
                "  cohortctl cohort roster cloud-101 trainees.csv\n"

@@ -93,6 +93,7 @@ gboolean cohort_ctl_cohort_list(CohortCtl *ctl, gint argc, gchar **argv, GError 
 gboolean cohort_ctl_cohort_show(CohortCtl *ctl, gint argc, gchar **argv, GError **error);
 gboolean cohort_ctl_cohort_update(CohortCtl *ctl, gint argc, gchar **argv, GError **error);
 gboolean cohort_ctl_cohort_roster(CohortCtl *ctl, gint argc, gchar **argv, GError **error);
+gboolean cohort_ctl_template_reload(CohortCtl *ctl, gint argc, gchar **argv, GError **error);
 gboolean cohort_ctl_cohort_invite(CohortCtl *ctl, gint argc, gchar **argv, GError **error);
 gboolean cohort_ctl_cohort_provision(CohortCtl *ctl, gint argc, gchar **argv, GError **error);
 gboolean cohort_ctl_cohort_reclaim(CohortCtl *ctl, gint argc, gchar **argv, GError **error);

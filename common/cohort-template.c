@@ -23,6 +23,7 @@
 #define COHORT_TEMPLATE_VNC_LISTEN_DEFAULT "127.0.0.1"
 
 struct _CohortTemplate {
+    gint refcount; /* workers hold a reference while a reload replaces the table's */
     gchar *name;
     gchar *path;   /* NULL when made from data */
     gchar *source; /* what errors call it: the path, or the name */
@@ -288,6 +289,8 @@ cohort_template_new_internal(gchar *xml, gsize len, const gchar *name, const gch
                              GError **error)
 {
     g_autoptr(CohortTemplate) self = g_new0(CohortTemplate, 1);
+
+    self->refcount = 1;
     g_autoptr(xmlDoc) doc = NULL;
     g_autofree gchar *rendered = NULL;
     CohortMachineSpec sample;
@@ -359,10 +362,18 @@ cohort_template_new_from_data(const gchar *data, gsize len, const gchar *name, G
     return cohort_template_new_internal(g_strndup(data, len), len, name, NULL, error);
 }
 
-void
-cohort_template_free(CohortTemplate *self)
+CohortTemplate *
+cohort_template_ref(CohortTemplate *self)
 {
-    if (self == NULL)
+    g_return_val_if_fail(self != NULL, NULL);
+    g_atomic_int_inc(&self->refcount);
+    return self;
+}
+
+void
+cohort_template_unref(CohortTemplate *self)
+{
+    if (self == NULL || !g_atomic_int_dec_and_test(&self->refcount))
         return;
     g_free(self->name);
     g_free(self->path);
@@ -428,6 +439,13 @@ cohort_template_get_disk_mib(CohortTemplate *self)
 {
     g_return_val_if_fail(self != NULL, 0);
     return self->disk_mib;
+}
+
+gboolean
+cohort_template_same_source(CohortTemplate *self, CohortTemplate *other)
+{
+    g_return_val_if_fail(self != NULL && other != NULL, FALSE);
+    return self->xml_len == other->xml_len && memcmp(self->xml, other->xml, self->xml_len) == 0;
 }
 
 guint

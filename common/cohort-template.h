@@ -33,7 +33,9 @@ typedef struct {
 CohortTemplate *cohort_template_new_from_file(const gchar *path, GError **error);
 CohortTemplate *cohort_template_new_from_data(const gchar *data, gsize len, const gchar *name,
                                               GError **error);
-void cohort_template_free(CohortTemplate *self);
+/* Templates are shared: the daemon's table holds one reference, work under way another. */
+CohortTemplate *cohort_template_ref(CohortTemplate *self);
+void cohort_template_unref(CohortTemplate *self);
 
 const gchar *cohort_template_get_name(CohortTemplate *self);
 const gchar *cohort_template_get_path(CohortTemplate *self);
@@ -45,6 +47,8 @@ guint64 cohort_template_get_memory_mib(CohortTemplate *self);
 guint64 cohort_template_get_disk_mib(CohortTemplate *self);
 /* How many NICs the template has: a machine with none needs no cohort network. */
 guint cohort_template_get_n_interfaces(CohortTemplate *self);
+/* Whether both were made from the same bytes (a reload tells changed from unchanged). */
+gboolean cohort_template_same_source(CohortTemplate *self, CohortTemplate *other);
 
 /* Checks every field of @spec (COHORT_ERROR_INVALID_ARGUMENT naming the field): names and
  * slugs, display name (UTF-8, <= 200 bytes, no control characters), vcpus 0 or 1..256,
@@ -58,6 +62,6 @@ gchar *cohort_template_render(CohortTemplate *self, const CohortMachineSpec *spe
 /* A spec for a made-up machine, for `cohortd --check-template` and tests. */
 void cohort_machine_spec_init_sample(CohortMachineSpec *spec);
 
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(CohortTemplate, cohort_template_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(CohortTemplate, cohort_template_unref)
 
 G_END_DECLS

@@ -41,7 +41,8 @@ cohort_api_respond(CohortApiRequest *req, guint status, JsonNode *node)
 }
 
 static void
-cohort_api_respond_error(CohortApiRequest *req, const GError *error, JsonNode *extra_lines)
+cohort_api_respond_error(CohortApiRequest *req, const GError *error, const gchar *extra_name,
+                         JsonNode *extra)
 {
     g_autoptr(JsonNode) node = cohort_json_error(error);
     guint status = error->domain == COHORT_ERROR
@@ -51,10 +52,10 @@ cohort_api_respond_error(CohortApiRequest *req, const GError *error, JsonNode *e
     if (error->domain != COHORT_ERROR)
         g_warning("%s %s: unexpected error: %s", req->method,
                   g_uri_get_path(soup_server_message_get_uri(req->msg)), error->message);
-    /* a roster's per-line errors travel with the error, as a 422 */
-    if (extra_lines != NULL) {
+    /* a roster's bad lines, a reload's bad files: the details travel with the error, a 422 */
+    if (extra != NULL) {
         JsonObject *err = json_object_get_object_member(json_node_get_object(node), "error");
-        json_object_set_member(err, "lines", extra_lines);
+        json_object_set_member(err, extra_name, extra);
         status = 422;
     }
     cohort_api_respond(req, status, node);
@@ -70,7 +71,7 @@ cohort_api_finish(CohortApiRequest *req, guint status, JsonNode *node, GError **
     if (node == NULL) {
         if (error == NULL)
             error = g_error_new_literal(COHORT_ERROR, COHORT_ERROR_INTERNAL, "no answer");
-        cohort_api_respond_error(req, error, NULL);
+        cohort_api_respond_error(req, error, NULL, NULL);
         g_error_free(error);
         return;
     }
@@ -81,7 +82,7 @@ cohort_api_finish(CohortApiRequest *req, guint status, JsonNode *node, GError **
 static void
 cohort_api_fail(CohortApiRequest *req, GError *error)
 {
-    cohort_api_respond_error(req, error, NULL);
+    cohort_api_respond_error(req, error, NULL, NULL);
     g_error_free(error);
 }
 
@@ -108,7 +109,7 @@ cohort_api_method_not_allowed(CohortApiRequest *req, const gchar *allowed)
                                           "%s is not allowed here; use %s", req->method, allowed);
     soup_message_headers_replace(soup_server_message_get_response_headers(req->msg), "Allow",
                                  allowed);
-    cohort_api_respond_error(req, error, NULL);
+    cohort_api_respond_error(req, error, NULL, NULL);
 }
 
 /* Authentication before the body is even parsed: a stranger learns nothing from it. */
@@ -224,6 +225,17 @@ cohort_api_route_templates(CohortApiRequest *req)
                               &error);
         else
             cohort_api_method_not_allowed(req, "GET");
+    } else if (req->n_parts == 2 && g_strcmp0(req->parts[1], "reload") == 0 &&
+               cohort_api_is(req, "POST")) {
+        JsonNode *files = NULL;
+        JsonNode *node = cohort_service_template_reload(d, req->actor, &files, &error);
+        if (node == NULL) {
+            cohort_api_respond_error(req, error, "files", files);
+            g_error_free(error);
+            return;
+        }
+        cohort_api_respond(req, 200, node);
+        json_node_unref(node);
     } else if (req->n_parts == 2) {
         if (cohort_api_is(req, "GET"))
             cohort_api_finish(req, 200,
@@ -292,7 +304,7 @@ cohort_api_route_cohorts(CohortApiRequest *req)
         node = cohort_service_cohort_roster(d, req->actor, slug, req->body, req->body_len, &lines,
                                             &error);
         if (node == NULL) {
-            cohort_api_respond_error(req, error, lines);
+            cohort_api_respond_error(req, error, "lines", lines);
             g_error_free(error);
             return;
         }
@@ -516,7 +528,7 @@ cohort_api_handle(SoupServer *server, SoupServerMessage *msg, const char *path, 
                                               "the request body is %" G_GSIZE_FORMAT
                                               " bytes; at most %" G_GSIZE_FORMAT " are accepted",
                                               req.body_len, self->max_body_bytes);
-        cohort_api_respond_error(&req, error, NULL);
+        cohort_api_respond_error(&req, error, NULL, NULL);
     } else if (g_strcmp0(path, "/healthz") == 0) {
         g_autoptr(JsonBuilder) b = json_builder_new();
         g_autoptr(JsonNode) node = NULL;
@@ -532,7 +544,7 @@ cohort_api_handle(SoupServer *server, SoupServerMessage *msg, const char *path, 
             g_autoptr(GError) error =
                 g_error_new_literal(COHORT_ERROR, COHORT_ERROR_FORBIDDEN,
                                     "/metrics is for loopback clients and admins");
-            cohort_api_respond_error(&req, error, NULL);
+            cohort_api_respond_error(&req, error, NULL, NULL);
         } else {
             gchar *text = cohort_service_metrics(d);
             soup_server_message_set_status(msg, 200, NULL);
@@ -555,7 +567,7 @@ cohort_api_handle(SoupServer *server, SoupServerMessage *msg, const char *path, 
         g_autoptr(GError) error =
             g_error_new(COHORT_ERROR, COHORT_ERROR_NOT_FOUND,
                         "no route %s %s: the API is under /api/v1", req.method, path);
-        cohort_api_respond_error(&req, error, NULL);
+        cohort_api_respond_error(&req, error, NULL, NULL);
     }
 
     status = soup_server_message_get_status(msg);

@@ -64,8 +64,29 @@ void cohort_daemon_free(CohortDaemon *self);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(CohortDaemon, cohort_daemon_free)
 
 CohortTemplate *cohort_daemon_get_template(CohortDaemon *self, const gchar *name, GError **error);
-/* (Re)loads every *.xml of the templates directory. */
+/* Loads every *.xml of the templates directory; a bad file is logged and skipped. */
 gboolean cohort_daemon_load_templates(CohortDaemon *self, GError **error);
+
+/* A template file that cannot be loaded, and why (file:line: what is wrong). */
+typedef struct {
+    gchar *file;
+    gchar *message;
+} CohortTemplateProblem;
+void cohort_template_problem_free(CohortTemplateProblem *problem);
+
+/* What a reload did to one template: "added", "changed", "unchanged" or "removed". */
+typedef struct {
+    gchar *name;
+    const gchar *state;
+} CohortTemplateChange;
+void cohort_template_change_free(CohortTemplateChange *change);
+
+/* Reads the templates directory again, all or nothing: when every file loads, the table is
+ * replaced, the hosts' bases are checked again and @changes lists what happened to each
+ * name; otherwise nothing changes, COHORT_ERROR_INVALID_ARGUMENT, and @problems lists the
+ * files that did not load. */
+gboolean cohort_daemon_reload_templates(CohortDaemon *self, GPtrArray **changes,
+                                        GPtrArray **problems, GError **error);
 /* Inserts the host into the store (when new) and connects to it. */
 CohortHost *cohort_daemon_add_host(CohortDaemon *self, CohortHostRow *row, GError **error);
 /* Work items per machine: reconcile leaves a machine alone while work for it is under way. */

@@ -254,6 +254,24 @@ cohort_hosts_reconnect_cb(gpointer user_data)
     return G_SOURCE_REMOVE;
 }
 
+/* Which templates' base volumes the host holds, asked of libvirt. */
+static void
+cohort_hosts_check_bases(CohortHosts *self, CohortHost *host)
+{
+    GHashTableIter iter;
+    gpointer key;
+    gpointer value;
+
+    g_hash_table_remove_all(host->bases);
+    if (self->templates == NULL)
+        return;
+    g_hash_table_iter_init(&iter, self->templates);
+    while (g_hash_table_iter_next(&iter, &key, &value)) {
+        if (cohort_provisioner_base_exists(host->prov, value))
+            g_hash_table_add(host->bases, g_strdup(key));
+    }
+}
+
 /* Opens a new connection and provisioner for @host; the old provisioner is retired, not
  * freed: a worker may still be using it (its calls fail at once on the dead connection). */
 static gboolean
@@ -275,19 +293,19 @@ cohort_hosts_connect(CohortHosts *self, CohortHost *host, GError **error)
     g_free(host->state);
     host->state = g_strdup(host->draining ? "draining" : "up");
     g_clear_pointer(&host->last_error, g_free);
-    g_hash_table_remove_all(host->bases);
-    if (self->templates != NULL) {
-        GHashTableIter iter;
-        gpointer key;
-        gpointer value;
-        g_hash_table_iter_init(&iter, self->templates);
-        while (g_hash_table_iter_next(&iter, &key, &value)) {
-            if (cohort_provisioner_base_exists(prov, value))
-                g_hash_table_add(host->bases, g_strdup(key));
-        }
-    }
+    cohort_hosts_check_bases(self, host);
     cohort_hosts_watch(self, host, conn);
     return TRUE;
+}
+
+void
+cohort_hosts_refresh_bases(CohortHosts *self)
+{
+    for (guint i = 0; i < self->hosts->len; i++) {
+        CohortHost *host = g_ptr_array_index(self->hosts, i);
+        if (host->prov != NULL && g_strcmp0(host->state, "down") != 0)
+            cohort_hosts_check_bases(self, host);
+    }
 }
 
 CohortHost *

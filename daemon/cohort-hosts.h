@@ -58,6 +58,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(CohortHosts, cohort_hosts_free)
  * cannot be reached is kept, "down", with the reason; that is not an error. */
 CohortHost *cohort_hosts_add(CohortHosts *self, CohortHostRow *row, GHashTable *templates);
 CohortHost *cohort_hosts_lookup_by_id(CohortHosts *self, gint64 id);
+/* Asks every reachable host again which templates' bases it holds (after a reload). */
+void cohort_hosts_refresh_bases(CohortHosts *self);
 CohortHost *cohort_hosts_lookup_by_name(CohortHosts *self, const gchar *name);
 /* All hosts, by name (borrowed). */
 GPtrArray *cohort_hosts_list(CohortHosts *self);

@@ -24,7 +24,7 @@ typedef struct {
     guint vcpus;
     guint64 memory_mib;
     CohortProvisioner *prov; /* borrowed: hosts outlive the workers */
-    CohortTemplate *tmpl;    /* borrowed: templates too */
+    CohortTemplate *tmpl;    /* a reference: a reload may replace the daemon's meanwhile */
     gchar *vnc_listen;
     guint stop_timeout_s;
     gchar *network;      /* what the NICs join; NULL: as the template says */
@@ -44,6 +44,8 @@ cohort_machine_work_free(CohortMachineWork *work)
     g_free(work->vnc_listen);
     g_free(work->network);
     g_free(work->network_uuid);
+    if (work->tmpl != NULL)
+        cohort_template_unref(work->tmpl);
     g_free(work);
 }
 
@@ -384,7 +386,7 @@ cohort_machine_work_push_full(CohortDaemon *d, const CohortMachineRow *row, Coho
     work->vcpus = row->vcpus;
     work->memory_mib = row->memory_mib;
     work->prov = host->prov;
-    work->tmpl = tmpl;
+    work->tmpl = tmpl != NULL ? cohort_template_ref(tmpl) : NULL;
     work->vnc_listen = g_strdup(d->settings.vnc_listen);
     work->stop_timeout_s = d->settings.stop_timeout_s;
     if (tmpl != NULL && cohort_template_get_n_interfaces(tmpl) > 0 &&

@@ -396,6 +396,51 @@ cohort_service_template_list(CohortDaemon *d, const CohortUserRow *actor, GError
 }
 
 JsonNode *
+cohort_service_template_reload(CohortDaemon *d, const CohortUserRow *actor, JsonNode **files,
+                               GError **error)
+{
+    g_autoptr(GPtrArray) changes = NULL;
+    g_autoptr(GPtrArray) problems = NULL;
+    g_autoptr(JsonBuilder) b = json_builder_new();
+
+    if (!cohort_auth_check(cohort_service_role(actor), COHORT_ACTION_TEMPLATE_MANAGE, NULL, NULL,
+                           error))
+        return NULL;
+    if (!cohort_daemon_reload_templates(d, &changes, &problems, error)) {
+        if (problems != NULL) {
+            JsonArray *array = json_array_new();
+            for (guint i = 0; i < problems->len; i++) {
+                CohortTemplateProblem *problem = g_ptr_array_index(problems, i);
+                JsonObject *obj = json_object_new();
+                json_object_set_string_member(obj, "file", problem->file);
+                json_object_set_string_member(obj, "message", problem->message);
+                json_array_add_object_element(array, obj);
+            }
+            *files = json_node_new(JSON_NODE_ARRAY);
+            json_node_take_array(*files, array);
+        }
+        cohort_daemon_audit(d, actor->login, "template.reload", d->settings.templates_dir, *error);
+        return NULL;
+    }
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "templates");
+    json_builder_begin_array(b);
+    for (guint i = 0; i < changes->len; i++) {
+        CohortTemplateChange *change = g_ptr_array_index(changes, i);
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "name");
+        json_builder_add_string_value(b, change->name);
+        json_builder_set_member_name(b, "state");
+        json_builder_add_string_value(b, change->state);
+        json_builder_end_object(b);
+    }
+    json_builder_end_array(b);
+    json_builder_end_object(b);
+    cohort_daemon_audit(d, actor->login, "template.reload", d->settings.templates_dir, NULL);
+    return json_builder_get_root(b);
+}
+
+JsonNode *
 cohort_service_template_get(CohortDaemon *d, const CohortUserRow *actor, const gchar *name,
                             GError **error)
 {

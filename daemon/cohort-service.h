@@ -35,6 +35,10 @@ JsonNode *cohort_service_host_drain(CohortDaemon *d, const CohortUserRow *actor,
 
 /* templates */
 JsonNode *cohort_service_template_list(CohortDaemon *d, const CohortUserRow *actor, GError **error);
+/* POST /api/v1/templates/reload: every template file again, all or nothing; when a file
+ * does not load, @files (a JSON array of {"file","message"}) says which and why. */
+JsonNode *cohort_service_template_reload(CohortDaemon *d, const CohortUserRow *actor,
+                                         JsonNode **files, GError **error);
 JsonNode *cohort_service_template_get(CohortDaemon *d, const CohortUserRow *actor,
                                       const gchar *name, GError **error);
 JsonNode *cohort_service_template_base(CohortDaemon *d, const CohortUserRow *actor,

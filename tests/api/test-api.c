@@ -3,6 +3,7 @@
 
 #include "config.h"
 
+#include <glib/gstdio.h>
 #include <sqlite3.h>
 
 #include "cohort-test-daemon.h"
@@ -997,6 +998,114 @@ test_api_leases_usage_freed(void **state)
     cohort_test_daemon_stop(d);
 }
 
+/* Template files change on the server: a reload takes them all, or none when one is bad,
+ * and says what happened to each. */
+static void
+test_api_template_reload(void **state)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree gchar *dir = g_dir_make_tmp("cohort-templates-XXXXXX", &error);
+    g_autofree gchar *config = NULL;
+    g_autofree gchar *tiny = NULL;
+    g_autofree gchar *tiny_path = g_build_filename(COHORT_TEMPLATESDIR_SRC, "tiny.xml", NULL);
+    g_autofree gchar *schema_src =
+        g_build_filename(COHORT_TEMPLATESDIR_SRC, "cohort-template.rng", NULL);
+    g_autofree gchar *schema = NULL;
+    g_autofree gchar *in_dir = NULL;
+    g_autofree gchar *second = NULL;
+    g_autofree gchar *bad = NULL;
+    g_autofree gchar *raw = NULL;
+    CohortTestDaemon *d;
+    guint status = 0;
+
+    cohort_assert_no_error(error);
+    assert_true(g_file_get_contents(tiny_path, &tiny, NULL, NULL));
+    assert_true(g_file_get_contents(schema_src, &schema, NULL, NULL));
+    in_dir = g_build_filename(dir, "cohort-template.rng", NULL);
+    assert_true(g_file_set_contents(in_dir, schema, -1, NULL));
+    g_free(in_dir);
+    in_dir = g_build_filename(dir, "tiny.xml", NULL);
+    assert_true(g_file_set_contents(in_dir, tiny, -1, NULL));
+    config = g_strdup_printf("[daemon]\ntemplates_dir=%s\n", dir);
+    d = cohort_test_daemon_start_with_config(config, &error);
+    cohort_assert_no_error(error);
+
+    /* a new file and a changed one */
+    second = g_build_filename(dir, "tiny-copy.xml", NULL);
+    {
+        g_autoptr(GString) copy = g_string_new(tiny);
+        g_string_replace(copy, "<name>tiny</name>", "<name>tiny-copy</name>", 1);
+        assert_true(g_file_set_contents(second, copy->str, -1, NULL));
+        g_string_replace(copy, "<name>tiny-copy</name>", "<name>tiny</name>", 1);
+        g_string_replace(copy, "for tests and demos", "for tests, demos and more", 0);
+        assert_true(g_file_set_contents(in_dir, copy->str, -1, NULL));
+    }
+    {
+        g_autoptr(JsonNode) reloaded =
+            http_ok(d, "POST", "/api/v1/templates/reload", d->admin_token, NULL, 200);
+        JsonArray *list = json_object_get_array_member(json_node_get_object(reloaded), "templates");
+        g_autoptr(JsonNode) shown =
+            http_ok(d, "GET", "/api/v1/templates/tiny", d->admin_token, NULL, 200);
+        assert_int_equal(json_array_get_length(list), 2);
+        assert_string_equal(
+            json_object_get_string_member(json_array_get_object_element(list, 0), "name"), "tiny");
+        assert_string_equal(
+            json_object_get_string_member(json_array_get_object_element(list, 0), "state"),
+            "changed");
+        assert_string_equal(
+            json_object_get_string_member(json_array_get_object_element(list, 1), "state"),
+            "added");
+        cohort_assert_contains(member_string(shown, "description"), "for tests, demos and more");
+    }
+
+    /* a bad file: 422 naming it, and nothing changes (the copy stays, though removed) */
+    bad = g_build_filename(dir, "broken.xml", NULL);
+    assert_true(g_file_set_contents(bad, "<domain type='qemu'><name>broken</name>", -1, NULL));
+    assert_int_equal(g_unlink(second), 0);
+    {
+        g_autoptr(JsonNode) refused = cohort_test_http(d, "POST", "/api/v1/templates/reload",
+                                                       d->admin_token, NULL, NULL, &status, &raw);
+        JsonArray *files;
+        assert_int_equal(status, 422);
+        assert_string_equal(cohort_test_error_code(refused), "invalid-argument");
+        files = json_object_get_array_member(
+            json_object_get_object_member(json_node_get_object(refused), "error"), "files");
+        assert_int_equal(json_array_get_length(files), 1);
+        assert_string_equal(
+            json_object_get_string_member(json_array_get_object_element(files, 0), "file"), bad);
+        json_node_unref(
+            http_ok(d, "GET", "/api/v1/templates/tiny-copy", d->admin_token, NULL, 200));
+    }
+    /* fixed: the copy is gone, tiny is as it was */
+    assert_int_equal(g_unlink(bad), 0);
+    {
+        g_autoptr(JsonNode) reloaded =
+            http_ok(d, "POST", "/api/v1/templates/reload", d->admin_token, NULL, 200);
+        JsonArray *list = json_object_get_array_member(json_node_get_object(reloaded), "templates");
+        assert_string_equal(
+            json_object_get_string_member(json_array_get_object_element(list, 0), "state"),
+            "unchanged");
+        assert_string_equal(
+            json_object_get_string_member(json_array_get_object_element(list, 1), "state"),
+            "removed");
+        http_fails(d, "GET", "/api/v1/templates/tiny-copy", d->admin_token, NULL, 404, "not-found");
+    }
+    /* the admin's alone */
+    {
+        g_autoptr(JsonNode) trainer =
+            http_ok(d, "POST", "/api/v1/users", d->admin_token,
+                    "{\"login\":\"trainer1\",\"display_name\":\"T\",\"role\":\"trainer\"}", 201);
+        http_fails(d, "POST", "/api/v1/templates/reload", member_string(trainer, "token"), NULL,
+                   403, "forbidden");
+    }
+    cohort_test_daemon_stop(d);
+    g_unlink(in_dir);
+    g_free(in_dir);
+    in_dir = g_build_filename(dir, "cohort-template.rng", NULL);
+    g_unlink(in_dir);
+    assert_int_equal(g_rmdir(dir), 0);
+}
+
 int
 main(void)
 {
@@ -1013,6 +1122,7 @@ main(void)
                                         fixture_teardown),
         cmocka_unit_test(test_api_placement_two_hosts),
         cmocka_unit_test(test_api_leases_usage_freed),
+        cmocka_unit_test(test_api_template_reload),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

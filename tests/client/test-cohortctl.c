@@ -787,6 +787,15 @@ test_cohortctl_templates(void **state)
     /* the base exists already: the answer says what cohortd did, not a usage failure */
     assert_true(base->status != 2 && base->status != 6);
     expect_error(forbidden, 3, "forbidden");
+    /* a reload, the admin's: nothing changed on disk */
+    {
+        g_autoptr(Run) reload = CTL(f, f->daemon->admin_token, "template", "reload");
+        g_autoptr(Run) refused = CTL(f, f->trainer, "template", "reload");
+        expect_ok(reload);
+        assert_contains(reload->out, "NAME");
+        assert_true(g_regex_match_simple("^tiny +unchanged$", reload->out, G_REGEX_MULTILINE, 0));
+        expect_error(refused, 3, "forbidden");
+    }
     /* a bad --path says what is wrong with it */
     expect_error(relative, 7, "invalid-argument");
     assert_contains(relative->err, "must be an absolute path");

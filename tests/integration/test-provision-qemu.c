@@ -117,7 +117,7 @@ fixture_teardown(void **state)
     assert_int_equal(files, 0);
 
     cohort_provisioner_free(fx->prov);
-    cohort_template_free(fx->tmpl);
+    cohort_template_unref(fx->tmpl);
     virStoragePoolFree(fx->pool);
     virConnectClose(fx->conn);
     g_free(fx->pool_name);

@@ -79,7 +79,7 @@ fixture_teardown(void **state)
     assert_int_equal(virDomainIsActive(admin), 1);
 
     cohort_provisioner_free(fx->prov);
-    cohort_template_free(fx->tmpl);
+    cohort_template_unref(fx->tmpl);
     g_ptr_array_unref(fx->keep);
     virConnectClose(fx->conn);
     g_free(fx);

@@ -160,8 +160,8 @@ test_templates_teardown(void **state)
 {
     TestTemplates *t = *state;
 
-    g_clear_pointer(&t->tiny, cohort_template_free);
-    g_clear_pointer(&t->small_linux, cohort_template_free);
+    g_clear_pointer(&t->tiny, cohort_template_unref);
+    g_clear_pointer(&t->small_linux, cohort_template_unref);
     g_free(t);
     return 0;
 }
