@@ -2,6 +2,8 @@
 
 #include "config.h"
 
+#include <gio/gio.h>
+
 #include "cohort-error.h"
 #include "cohort-hosts.h"
 #include "cohort-virt.h"
@@ -14,6 +16,7 @@ struct _CohortHosts {
     CohortHostsDomainEventFunc domain_event;
     CohortHostsStateFunc changed;
     gpointer user_data;
+    GCancellable *cancellable; /* cancelled when the hosts go: late reconnects are dropped */
 };
 
 /* What libvirt's event thread hands to the main context. */
@@ -60,6 +63,7 @@ cohort_hosts_new(void)
 {
     CohortHosts *self = g_new0(CohortHosts, 1);
     self->hosts = g_ptr_array_new_with_free_func((GDestroyNotify)cohort_host_free);
+    self->cancellable = g_cancellable_new();
     return self;
 }
 
@@ -68,6 +72,8 @@ cohort_hosts_free(CohortHosts *self)
 {
     if (self == NULL)
         return;
+    g_cancellable_cancel(self->cancellable);
+    g_object_unref(self->cancellable);
     g_ptr_array_unref(self->hosts);
     if (self->context != NULL)
         g_main_context_unref(self->context);
@@ -230,30 +236,6 @@ cohort_hosts_watch(CohortHosts *self, CohortHost *host, virConnectPtr conn)
         g_debug("host %s: no domain events: %s", host->name, virGetLastErrorMessage());
 }
 
-static gboolean
-cohort_hosts_reconnect_cb(gpointer user_data)
-{
-    CohortHost *host = user_data;
-    g_autoptr(GError) error = NULL;
-    CohortHosts *self = NULL;
-
-    g_source_unref(host->reconnect);
-    host->reconnect = NULL;
-    self = host->registry;
-    if (!cohort_hosts_connect(self, host, &error)) {
-        g_free(host->last_error);
-        host->last_error = g_strdup(error->message);
-        g_debug("host %s still down: %s", host->name, error->message);
-        cohort_hosts_schedule_reconnect(self, host);
-        return G_SOURCE_REMOVE;
-    }
-    g_message("host %s is back", host->name);
-    host->reconnect_delay_s = 0;
-    if (self->changed != NULL)
-        self->changed(host, self->user_data);
-    return G_SOURCE_REMOVE;
-}
-
 /* Which templates' base volumes the host holds, asked of libvirt. */
 static void
 cohort_hosts_check_bases(CohortHosts *self, CohortHost *host)
@@ -272,29 +254,167 @@ cohort_hosts_check_bases(CohortHosts *self, CohortHost *host)
     }
 }
 
-/* Opens a new connection and provisioner for @host; the old provisioner is retired, not
- * freed: a worker may still be using it (its calls fail at once on the dead connection). */
-static gboolean
-cohort_hosts_connect(CohortHosts *self, CohortHost *host, GError **error)
+/* What opening a connection learns: it runs in a thread for a reconnect (libvirt may take
+ * as long as TCP does to find a remote host unreachable, and the API must not wait), in
+ * the main context at start and for a new host. Touches nothing shared. */
+typedef struct {
+    gint64 host_id;
+    gchar *uri;
+    gchar *pool;
+    gchar *owner;
+    GPtrArray *templates; /* references: a reload may change the daemon's table meanwhile */
+    GCancellable *cancellable;
+    CohortProvisioner *prov; /* the result */
+    GPtrArray *bases;        /* names of the templates whose base the host holds */
+} CohortHostsAttempt;
+
+static void
+cohort_hosts_attempt_free(CohortHostsAttempt *attempt)
 {
-    g_autoptr(virConnect) conn = cohort_virt_connect(host->uri, error);
-    CohortProvisioner *prov;
+    g_free(attempt->uri);
+    g_free(attempt->pool);
+    g_free(attempt->owner);
+    g_ptr_array_unref(attempt->templates);
+    g_clear_object(&attempt->cancellable);
+    cohort_provisioner_free(attempt->prov);
+    g_ptr_array_unref(attempt->bases);
+    g_free(attempt);
+}
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(CohortHostsAttempt, cohort_hosts_attempt_free)
+
+static CohortHostsAttempt *
+cohort_hosts_attempt_new(CohortHosts *self, CohortHost *host)
+{
+    CohortHostsAttempt *attempt = g_new0(CohortHostsAttempt, 1);
+
+    attempt->host_id = host->id;
+    attempt->uri = g_strdup(host->uri);
+    attempt->pool = g_strdup(host->pool);
+    attempt->owner = g_strdup(self->owner);
+    attempt->templates = g_ptr_array_new_with_free_func((GDestroyNotify)cohort_template_unref);
+    attempt->cancellable = g_object_ref(self->cancellable);
+    attempt->bases = g_ptr_array_new_with_free_func(g_free);
+    if (self->templates != NULL) {
+        GHashTableIter iter;
+        gpointer value;
+        g_hash_table_iter_init(&iter, self->templates);
+        while (g_hash_table_iter_next(&iter, NULL, &value))
+            g_ptr_array_add(attempt->templates, cohort_template_ref(value));
+    }
+    return attempt;
+}
+
+static gboolean
+cohort_hosts_attempt_open(CohortHostsAttempt *attempt, GError **error)
+{
+    g_autoptr(virConnect) conn = cohort_virt_connect(attempt->uri, error);
 
     if (conn == NULL)
         return FALSE;
-    prov = cohort_provisioner_new(conn, host->pool, error);
-    if (prov == NULL)
+    attempt->prov = cohort_provisioner_new(conn, attempt->pool, error);
+    if (attempt->prov == NULL)
         return FALSE;
-    cohort_provisioner_set_owner(prov, self->owner);
+    cohort_provisioner_set_owner(attempt->prov, attempt->owner);
+    for (guint i = 0; i < attempt->templates->len; i++) {
+        CohortTemplate *tmpl = g_ptr_array_index(attempt->templates, i);
+        if (cohort_provisioner_base_exists(attempt->prov, tmpl))
+            g_ptr_array_add(attempt->bases, g_strdup(cohort_template_get_name(tmpl)));
+    }
+    return TRUE;
+}
+
+/* Main context: the host takes the new connection; the old provisioner is retired, not
+ * freed: a worker may still be using it (its calls fail at once on the dead connection). */
+static void
+cohort_hosts_attempt_apply(CohortHosts *self, CohortHost *host, CohortHostsAttempt *attempt)
+{
     cohort_hosts_unwatch(host);
     if (host->prov != NULL)
         g_ptr_array_add(host->retired, host->prov);
-    host->prov = prov;
+    host->prov = g_steal_pointer(&attempt->prov);
     g_free(host->state);
     host->state = g_strdup(host->draining ? "draining" : "up");
     g_clear_pointer(&host->last_error, g_free);
-    cohort_hosts_check_bases(self, host);
-    cohort_hosts_watch(self, host, conn);
+    g_hash_table_remove_all(host->bases);
+    for (guint i = 0; i < attempt->bases->len; i++)
+        g_hash_table_add(host->bases, g_strdup(g_ptr_array_index(attempt->bases, i)));
+    cohort_hosts_watch(self, host, cohort_provisioner_get_connection(host->prov));
+}
+
+static void
+cohort_hosts_reconnect_thread(GTask *task, gpointer source, gpointer task_data,
+                              GCancellable *cancellable)
+{
+    GError *error = NULL;
+
+    if (cohort_hosts_attempt_open(task_data, &error))
+        g_task_return_boolean(task, TRUE);
+    else
+        g_task_return_error(task, error);
+}
+
+static void
+cohort_hosts_reconnect_done(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    CohortHosts *self = user_data;
+    CohortHostsAttempt *attempt = g_task_get_task_data(G_TASK(result));
+    g_autoptr(GError) error = NULL;
+    CohortHost *host;
+
+    /* the hosts are gone (cohortd stops): nothing to tell */
+    if (g_cancellable_is_cancelled(attempt->cancellable))
+        return;
+    host = cohort_hosts_lookup_by_id(self, attempt->host_id);
+    if (host == NULL)
+        return;
+    host->connecting = FALSE;
+    if (!g_task_propagate_boolean(G_TASK(result), &error)) {
+        g_free(host->last_error);
+        host->last_error = g_strdup(error->message);
+        g_debug("host %s still down: %s", host->name, error->message);
+        cohort_hosts_schedule_reconnect(self, host);
+        return;
+    }
+    cohort_hosts_attempt_apply(self, host, attempt);
+    g_message("host %s is back", host->name);
+    host->reconnect_delay_s = 0;
+    if (self->changed != NULL)
+        self->changed(host, self->user_data);
+}
+
+static gboolean
+cohort_hosts_reconnect_cb(gpointer user_data)
+{
+    CohortHost *host = user_data;
+    CohortHosts *self = host->registry;
+    g_autoptr(GTask) task = NULL;
+
+    g_source_unref(host->reconnect);
+    host->reconnect = NULL;
+    if (host->connecting)
+        return G_SOURCE_REMOVE;
+    host->connecting = TRUE;
+    g_main_context_push_thread_default(self->context);
+    task = g_task_new(NULL, self->cancellable, cohort_hosts_reconnect_done, self);
+    g_main_context_pop_thread_default(self->context);
+    g_task_set_task_data(task, cohort_hosts_attempt_new(self, host),
+                         (GDestroyNotify)cohort_hosts_attempt_free);
+    /* not cancelled by the cancellable: a thread in libvirt cannot be stopped, its result is
+     * dropped instead */
+    g_task_set_check_cancellable(task, FALSE);
+    g_task_run_in_thread(task, cohort_hosts_reconnect_thread);
+    return G_SOURCE_REMOVE;
+}
+
+/* At start and for a new host: in the main context, so the answer says whether it is up. */
+static gboolean
+cohort_hosts_connect(CohortHosts *self, CohortHost *host, GError **error)
+{
+    g_autoptr(CohortHostsAttempt) attempt = cohort_hosts_attempt_new(self, host);
+
+    if (!cohort_hosts_attempt_open(attempt, error))
+        return FALSE;
+    cohort_hosts_attempt_apply(self, host, attempt);
     return TRUE;
 }
 

@@ -34,6 +34,7 @@ typedef struct {
     gint event_id;           /* the lifecycle event callback on the current connection, or -1 */
     struct _CohortHostsWatch *watch; /* what libvirt's callbacks get, freed with the host */
     gboolean close_watched;          /* a close callback is registered on the current connection */
+    gboolean connecting;             /* a reconnect attempt is under way in a thread */
 } CohortHost;
 
 /* Main context: a lifecycle event of a domain on @host; @host came up or went down. */

@@ -3,7 +3,9 @@
 
 #include "config.h"
 
+#include <gio/gio.h>
 #include <glib/gstdio.h>
+#include <sys/socket.h>
 #include <sqlite3.h>
 
 #include "cohort-test-daemon.h"
@@ -1106,6 +1108,52 @@ test_api_template_reload(void **state)
     assert_int_equal(g_rmdir(dir), 0);
 }
 
+/* A host that takes the connection and never answers (a hung remote libvirtd, a half-dead
+ * network): reconnecting to it must not stall the API for everyone else. */
+static void
+test_api_reconnect_does_not_block(void **state)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GSocket) listener = NULL;
+    g_autoptr(GSocketAddress) any = g_inet_socket_address_new_from_string("127.0.0.1", 0);
+    g_autoptr(GSocketAddress) bound = NULL;
+    g_autofree gchar *extra = NULL;
+    CohortTestDaemon *d;
+    guint16 port;
+
+    /* a port nothing listens on yet: the host is down from the start */
+    listener =
+        g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, &error);
+    cohort_assert_no_error(error);
+    g_socket_set_option(listener, SOL_SOCKET, SO_REUSEADDR, 1, NULL);
+    assert_true(g_socket_bind(listener, any, FALSE, &error));
+    bound = g_socket_get_local_address(listener, &error);
+    port = g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(bound));
+    extra = g_strdup_printf("[host:hung]\nuri=qemu+tcp://127.0.0.1:%u/system\npool=default\n"
+                            "vcpus=8\nmemory_mib=8192\n",
+                            port);
+    d = cohort_test_daemon_start_with_config(extra, &error);
+    cohort_assert_no_error(error);
+
+    /* now it listens and never answers: the reconnects (after 1, 2, 4 s) hang in libvirt */
+    assert_true(g_socket_listen(listener, &error));
+    cohort_assert_no_error(error);
+    for (guint i = 0; i < 8; i++) {
+        g_autoptr(JsonNode) hosts = http_ok(d, "GET", "/api/v1/hosts", d->admin_token, NULL, 200);
+        JsonObject *hung = NULL;
+        for (guint h = 0; h < json_array_get_length(json_node_get_array(hosts)); h++) {
+            JsonObject *o = json_array_get_object_element(json_node_get_array(hosts), h);
+            if (g_strcmp0(json_object_get_string_member(o, "name"), "hung") == 0)
+                hung = o;
+        }
+        assert_non_null(hung);
+        assert_string_equal(json_object_get_string_member(hung, "state"), "down");
+        g_usleep(500 * 1000);
+    }
+    cohort_test_daemon_stop(d);
+    g_socket_close(listener, NULL);
+}
+
 int
 main(void)
 {
@@ -1123,6 +1171,7 @@ main(void)
         cmocka_unit_test(test_api_placement_two_hosts),
         cmocka_unit_test(test_api_leases_usage_freed),
         cmocka_unit_test(test_api_template_reload),
+        cmocka_unit_test(test_api_reconnect_does_not_block),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
