@@ -1,0 +1,562 @@
+#!/usr/bin/env bash
+# The benchmarks of bench/README.md, one table: ./cohort-dev bench [--quick] runs this with
+# the build directory in COHORT_BUILDDIR. It prints the table and writes it to
+# bench/results/latest.md (--quick: bench/results/quick.md).
+#
+#   bench/cohort-bench.sh [--quick] [--only testdriver|qemu|load|memory]... [--out FILE]
+#
+# Everything it makes (daemons, state directories, domains, volumes, a storage pool) is its
+# own, named cohort-bench-* in libvirt, and goes when it ends, also on failure or ^C.
+set -euo pipefail
+
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+builddir=${COHORT_BUILDDIR:-$top/build}
+cohortd=$builddir/daemon/cohortd
+cohortctl=$builddir/client/cohortctl
+floor=$builddir/bench/cohort-bench-floor
+client=$builddir/bench/cohort-bench-client
+template=$top/xml-templates/tiny.xml
+lab_uri="test://$top/data/lab-host.xml"
+qemu_uri=qemu:///system
+
+quick=0
+only=()
+out=
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --quick) quick=1 ;;
+    --only) only+=("$2"); shift ;;
+    --out) out=$2; shift ;;
+    *) echo "usage: $0 [--quick] [--only testdriver|qemu|load|memory]... [--out FILE]" >&2
+       exit 2 ;;
+    esac
+    shift
+done
+[ -n "$out" ] || out=$top/bench/results/$([ $quick = 1 ] && echo quick || echo latest).md
+
+# Sizes and repetitions: the full run, and --quick (under two minutes).
+if [ $quick = 1 ]; then
+    td_sizes="86 1000"; td_runs_86=3; td_runs_1000=1
+    qemu_n=5; qemu_runs=1
+    load_trainees=200; load_runs=1; load_seconds=4
+    mem_cohorts=2; mem_trainees=500; mem_runs=1
+else
+    td_sizes="86 1000"; td_runs_86=5; td_runs_1000=5
+    qemu_n=10; qemu_runs=3
+    load_trainees=200; load_runs=5; load_seconds=10
+    mem_cohorts=10; mem_trainees=1000; mem_runs=3
+fi
+
+say() { printf '\033[1mbench:\033[0m %s\n' "$*" >&2; }
+die() { say "error: $*"; exit 1; }
+
+for f in "$cohortd" "$cohortctl" "$floor" "$client"; do
+    [ -x "$f" ] || die "$f is missing: build first (./cohort-dev build)"
+done
+
+want() {
+    [ ${#only[@]} -eq 0 ] && return 0
+    local o
+    for o in "${only[@]}"; do [ "$o" = "$1" ] && return 0; done
+    return 1
+}
+
+work=$(mktemp -d /tmp/cohort-bench.XXXXXX)
+stats=$work/stats
+mkdir -p "$stats"
+daemon_pids=()
+qemu_pool=
+qemu_dir=
+
+# --- cleanup: daemons, then what libvirt holds of ours, then the files -------------------
+
+qemu_sweep() {
+    local d p v
+    for d in $(virsh -c $qemu_uri list --all --name 2>/dev/null | grep '^cohort-bench-' || true); do
+        virsh -c $qemu_uri destroy "$d" >/dev/null 2>&1 || true
+        virsh -c $qemu_uri undefine --nvram "$d" >/dev/null 2>&1 ||
+            virsh -c $qemu_uri undefine "$d" >/dev/null 2>&1 || true
+    done
+    for p in $(virsh -c $qemu_uri pool-list --all --name 2>/dev/null | grep '^cohort-bench-' || true); do
+        for v in $(virsh -c $qemu_uri vol-list "$p" 2>/dev/null | awk 'NR > 2 && $1 != "" { print $1 }'); do
+            virsh -c $qemu_uri vol-delete --pool "$p" "$v" >/dev/null 2>&1 || true
+        done
+        virsh -c $qemu_uri pool-destroy "$p" >/dev/null 2>&1 || true
+        virsh -c $qemu_uri pool-undefine "$p" >/dev/null 2>&1 || true
+    done
+}
+
+cleanup() {
+    local rc=$? pid
+    trap - EXIT INT TERM
+    for pid in "${daemon_pids[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${daemon_pids[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+    if [ -n "$qemu_pool" ]; then
+        qemu_sweep
+        rm -rf "$qemu_dir"
+    fi
+    rm -rf "$work"
+    exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- figures: every sample in a file, then median (min–max) --------------------------------
+
+now_ns() { date +%s%N; }
+secs_since() { awk -v a="$1" -v b="$(now_ns)" 'BEGIN { printf "%.3f", (b - a) / 1e9 }'; }
+sample() { echo "$2" >>"$stats/$1"; }
+# the value of KEY in a "key=value key=value" line
+field() { tr ' ' '\n' <<<"$2" | sed -n "s/^$1=//p"; }
+
+# median, min, max of a figure's samples (nothing when there are none)
+summary() {
+    [ -s "$stats/$1" ] || return 0
+    sort -g "$stats/$1" | awk '{ v[NR] = $1 } END {
+        m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+        print m, v[1], v[NR], NR }'
+}
+median() { summary "$1" | awk '{ print $1 }'; }
+
+# "1.23 (1.10–1.40)" with the number format given, or "–"
+fmt() {
+    local s
+    s=$(summary "$1")
+    [ -n "$s" ] || { echo "–"; return; }
+    echo "$s" | awk -v f="${2:-%.2f}" '{
+        if ($4 == 1) printf f "\n", $1
+        else printf f " (" f "–" f ")\n", $1, $2, $3 }'
+}
+
+# ratio of two medians, "2.1×"
+ratio() {
+    local a b
+    a=$(median "$1"); b=$(median "$2")
+    [ -n "$a" ] && [ -n "$b" ] || { echo "–"; return; }
+    awk -v a="$a" -v b="$b" 'BEGIN { if (b > 0) printf "%.1f×\n", a / b; else print "–" }'
+}
+
+# "200 KiB", "1.00 GiB" for a figure in bytes
+fmt_bytes() {
+    local s
+    s=$(summary "$1")
+    [ -n "$s" ] || { echo "–"; return; }
+    echo "$s" | awk '
+        function h(b) {
+            if (b >= 1073741824) return sprintf("%.2f GiB", b / 1073741824)
+            if (b >= 1048576) return sprintf("%.1f MiB", b / 1048576)
+            return sprintf("%.0f KiB", b / 1024) }
+        { if ($2 == $3) print h($1); else printf "%s (%s–%s)\n", h($1), h($2), h($3) }'
+}
+
+runs_of() { [ -s "$stats/$1" ] && wc -l <"$stats/$1" || echo 0; }
+
+# --- cohortd on a state directory of its own ------------------------------------------------
+
+# daemon_start NAME [EXTRA-CONFIG]: sets D_URL, D_PID, D_DIR, D_ADMIN, D_TRAINER
+daemon_start() {
+    D_DIR=$work/$1
+    mkdir -p "$D_DIR"
+    cat >"$D_DIR/cohortd.conf" <<CONF
+[daemon]
+listen=127.0.0.1
+port=0
+state_dir=$D_DIR
+templates_dir=$top/xml-templates
+
+${2:-[host:lab]
+uri=$lab_uri
+pool=default}
+CONF
+    D_ADMIN=$("$cohortd" --config "$D_DIR/cohortd.conf" --create-admin admin)
+    "$cohortd" --config "$D_DIR/cohortd.conf" >"$D_DIR/cohortd.out" 2>"$D_DIR/cohortd.log" &
+    D_PID=$!
+    daemon_pids+=("$D_PID")
+    D_URL=
+    for _ in $(seq 1 100); do
+        D_URL=$(sed -n 's/^cohortd: listening on //p' "$D_DIR/cohortd.out")
+        [ -n "$D_URL" ] && break
+        kill -0 "$D_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    [ -n "$D_URL" ] || die "cohortd did not start: $(cat "$D_DIR/cohortd.log")"
+    export COHORT_URL=$D_URL XDG_CONFIG_HOME=$D_DIR/config
+    D_TRAINER=$(ctl_admin --quiet user create bench-trainer --role trainer --display-name "Bench Trainer")
+}
+
+# A stop on SIGTERM is part of cohortd's contract; one that hangs is noted in the table,
+# then the daemon is killed so that the benchmark goes on.
+stop_hangs=0
+daemon_stop() {
+    local i
+    # let work in flight (and the reconcile it triggers) settle before the stop
+    sleep 0.5
+    kill "$D_PID"
+    for i in $(seq 1 100); do
+        kill -0 "$D_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$D_PID" 2>/dev/null; then
+        say "  cohortd did not stop within 10 s of SIGTERM: killing it"
+        stop_hangs=$((stop_hangs + 1))
+        kill -9 "$D_PID"
+    fi
+    wait "$D_PID" || [ $stop_hangs -gt 0 ] ||
+        die "cohortd did not stop cleanly: $(tail -n 5 "$D_DIR/cohortd.log")"
+    rm -rf "$D_DIR"
+}
+
+ctl_admin() { COHORT_TOKEN=$D_ADMIN "$cohortctl" "$@"; }
+ctl() { COHORT_TOKEN=$D_TRAINER "$cohortctl" "$@"; }
+
+# A roster in the shared roster's format (tests/data/rosters/), with synthetic trainees.
+roster_write() { # FILE COUNT PREFIX
+    awk -v n="$2" -v p="$3" 'BEGIN {
+        print "login,display_name,institute,role,email"
+        for (i = 1; i <= n; i++)
+            printf "%s-%04d,Trainee %04d (synthetic),Bench Institute of Technology,student,%s-%04d@bench.example.edu\n", p, i, i, p, i
+    }' >"$1"
+}
+
+# cohort_make SLUG TRAINEES [MACHINES]: a cohort running today, its roster; codes in SLUG.codes
+cohort_make() {
+    local machines=${3:-1}
+    ctl --quiet cohort create "$1" --template tiny --title "bench $1" \
+        --starts "$(date -u +%F)" --ends "$(date -u -d '+30 days' +%F)" \
+        --max-machines "$machines" --max-vcpus "$machines" \
+        --max-memory-mib $((machines * 64)) >/dev/null
+    roster_write "$D_DIR/$1.csv" "$2" "t"
+    ctl --quiet cohort roster "$1" "$D_DIR/$1.csv" >"$D_DIR/$1.codes"
+}
+
+# --- 1. control plane on the test driver ----------------------------------------------------
+
+bench_testdriver() {
+    local n runs r slug line t0 tp tr
+    say "control plane on libvirt's test driver ($lab_uri)"
+    for n in $td_sizes; do
+        runs=$([ "$n" = 86 ] && echo $td_runs_86 || echo $td_runs_1000)
+
+        # the floor: a warm-up run first (dropped), like cohortd's warm-up cohort below
+        say "  floor, N=$n, $runs runs"
+        for flags in "" --no-validate; do
+            local key=floor
+            [ -n "$flags" ] && key=bare
+            "$floor" --uri "$lab_uri" --base tiny-base.qcow2 --blank-base-mib 32 \
+                --template "$template" --count "$n" --runs $((runs + 1)) $flags \
+                >"$work/floor.out" || die "the floor failed"
+            while read -r line; do
+                case "$line" in run=1\ *) continue ;; esac
+                tp=$(field provision_s "$line")
+                tr=$(field reclaim_s "$line")
+                sample "td-$n-$key-provision" "$tp"
+                sample "td-$n-$key-reclaim" "$tr"
+                sample "td-$n-$key-total" "$(awk -v a="$tp" -v b="$tr" 'BEGIN { print a + b }')"
+            done <"$work/floor.out"
+        done
+
+        say "  cohortd through cohortctl, then through HTTP with a 10 ms poll, N=$n, $runs runs each"
+        daemon_start "td-$n"
+        ctl_admin --quiet template base tiny --blank >/dev/null
+        cohort_make warm-up 10
+        ctl --quiet cohort provision warm-up >/dev/null
+        ctl --quiet cohort reclaim warm-up >/dev/null
+        for r in $(seq 1 "$runs"); do
+            slug=ctl-$r
+            cohort_make $slug "$n"
+            t0=$(now_ns)
+            ctl --quiet cohort provision $slug >/dev/null || die "provision $slug failed"
+            tp=$(secs_since "$t0")
+            t0=$(now_ns)
+            ctl --quiet cohort reclaim $slug >/dev/null || die "reclaim $slug failed"
+            tr=$(secs_since "$t0")
+            sample "td-$n-ctl-provision" "$tp"
+            sample "td-$n-ctl-reclaim" "$tr"
+            sample "td-$n-ctl-total" "$(awk -v a="$tp" -v b="$tr" 'BEGIN { print a + b }')"
+
+            slug=api-$r
+            cohort_make $slug "$n"
+            "$client" job --url "$D_URL" --token "$D_TRAINER" \
+                --path /api/v1/cohorts/$slug/provision >"$work/job.out" || die "provision $slug failed"
+            tp=$(field seconds "$(cat "$work/job.out")")
+            "$client" job --url "$D_URL" --token "$D_TRAINER" \
+                --path /api/v1/cohorts/$slug/reclaim >"$work/job.out" || die "reclaim $slug failed"
+            tr=$(field seconds "$(cat "$work/job.out")")
+            sample "td-$n-api-provision" "$tp"
+            sample "td-$n-api-reclaim" "$tr"
+            sample "td-$n-api-total" "$(awk -v a="$tp" -v b="$tr" 'BEGIN { print a + b }')"
+        done
+        [ "$(ctl_admin --json machine list | tr -d ' \n')" = "[]" ] ||
+            die "machines are left after the reclaims"
+        daemon_stop
+    done
+}
+
+# --- 2. qemu:///system, N machines: Cohort, the floor, shell loops --------------------------
+
+# The template's domain for a shell loop: name and disk set with sed, as admins script it.
+shell_domain_xml() { # NAME DISK
+    sed -e "s|<name>tiny</name>|<name>$1</name>|" \
+        -e "s|<driver name='qemu' type='qcow2'/>|&<source file='$2'/>|" "$template"
+}
+
+# bytes on disk (st_blocks, what du counts) of one file
+disk_bytes() { stat -c '%b %B' "$1" | awk '{ print $1 * $2 }'; }
+
+qemu_left() {
+    local doms vols
+    doms=$(virsh -c $qemu_uri list --all --name | grep -c '^cohort-bench-' || true)
+    vols=$(virsh -c $qemu_uri vol-list "$qemu_pool" | awk 'NR > 2 && $1 ~ /^cohort-/' | wc -l)
+    [ "$doms" = 0 ] && [ "$vols" = 0 ] || die "left on $qemu_uri: $doms domains, $vols volumes"
+}
+
+bench_shell_loop() { # KIND(linked|copy) RUN
+    local kind=$1 r=$2 i t0 name vol path
+    local prefix=cohort-bench-$([ "$kind" = linked ] && echo sh || echo copy)-
+    t0=$(now_ns)
+    for i in $(seq 1 "$qemu_n"); do
+        name=$prefix$i
+        vol=$name.qcow2
+        if [ "$kind" = linked ]; then
+            virsh -q -c $qemu_uri vol-create-as "$qemu_pool" "$vol" 1G --format qcow2 \
+                --backing-vol tiny-base.qcow2 --backing-vol-format qcow2 >/dev/null
+        else
+            virsh -q -c $qemu_uri vol-clone --pool "$qemu_pool" tiny-base.qcow2 "$vol" >/dev/null
+        fi
+        path=$(virsh -q -c $qemu_uri vol-path --pool "$qemu_pool" "$vol")
+        shell_domain_xml "$name" "$path" >"$work/$name.xml"
+        virsh -q -c $qemu_uri define "$work/$name.xml" >/dev/null
+        virsh -q -c $qemu_uri start "$name" >/dev/null
+    done
+    sample "q-$kind-up" "$(secs_since "$t0")"
+    sample "q-$kind-disk" "$(disk_bytes "$qemu_dir/${prefix}1.qcow2")"
+    t0=$(now_ns)
+    for i in $(seq 1 "$qemu_n"); do
+        name=$prefix$i
+        virsh -q -c $qemu_uri destroy "$name" >/dev/null
+        virsh -q -c $qemu_uri undefine --nvram "$name" >/dev/null
+        virsh -q -c $qemu_uri vol-delete --pool "$qemu_pool" "$name.qcow2" >/dev/null
+    done
+    sample "q-$kind-gone" "$(secs_since "$t0")"
+    qemu_left
+}
+
+bench_qemu() {
+    local r line t0 slug
+    say "qemu:///system (TCG), N=$qemu_n, $qemu_runs runs of each"
+    virsh -c $qemu_uri uri >/dev/null 2>&1 || die "libvirtd is not running (./cohort-dev libvirt)"
+    qemu_sweep
+    qemu_pool=cohort-bench-$$
+    qemu_dir=/var/lib/$qemu_pool
+    mkdir -p "$qemu_dir"
+    # 1 GiB of real data (not zeros: a copy cannot skip them), in a qcow2 base
+    qemu-img create -q -f qcow2 "$qemu_dir/tiny-base.qcow2" 1G
+    qemu-io -f qcow2 -c "write -P 0x5a 0 1G" "$qemu_dir/tiny-base.qcow2" >/dev/null
+    sample q-base-disk "$(disk_bytes "$qemu_dir/tiny-base.qcow2")"
+    virsh -q -c $qemu_uri pool-create-as "$qemu_pool" dir --target "$qemu_dir" >/dev/null
+
+    daemon_start qemu "[host:local]
+uri=$qemu_uri
+pool=$qemu_pool
+vcpus=16
+memory_mib=8192"
+    for r in $(seq 1 "$qemu_runs"); do
+        say "  run $r: cohortd"
+        slug=bench-qemu-$r
+        cohort_make $slug "$qemu_n"
+        t0=$(now_ns)
+        ctl --quiet cohort provision $slug >/dev/null || die "provision $slug failed"
+        sample q-cohort-up "$(secs_since "$t0")"
+        [ "$(virsh -c $qemu_uri list --name | grep -c "^cohort-$slug--")" = "$qemu_n" ] ||
+            die "cohortd did not leave $qemu_n running domains"
+        sample q-cohort-disk "$(disk_bytes "$qemu_dir/cohort-$slug--t-0001.qcow2")"
+        t0=$(now_ns)
+        ctl --quiet cohort reclaim $slug >/dev/null || die "reclaim $slug failed"
+        sample q-cohort-gone "$(secs_since "$t0")"
+        qemu_left
+
+        say "  run $r: floor (plain C loop)"
+        "$floor" --uri $qemu_uri --pool "$qemu_pool" --base tiny-base.qcow2 \
+            --template "$template" --count "$qemu_n" --prefix cohort-bench-floor- \
+            >"$work/floor.out" || die "the floor failed on $qemu_uri"
+        line=$(cat "$work/floor.out")
+        sample q-floor-up "$(field provision_s "$line")"
+        sample q-floor-gone "$(field reclaim_s "$line")"
+        sample q-floor-disk "$(field overlay_bytes "$line")"
+        qemu_left
+
+        say "  run $r: shell loop, linked clones"
+        bench_shell_loop linked "$r"
+        say "  run $r: shell loop, full copies (virsh vol-clone)"
+        bench_shell_loop copy "$r"
+    done
+    daemon_stop
+    virsh -q -c $qemu_uri pool-destroy "$qemu_pool" >/dev/null
+    rm -rf "$qemu_dir"
+    qemu_sweep
+    qemu_pool=
+    [ -z "$(virsh -c $qemu_uri list --all --name | grep '^cohort-bench-' || true)" ] ||
+        die "domains of the benchmark are left on $qemu_uri"
+    [ -z "$(virsh -c $qemu_uri pool-list --all --name | grep '^cohort-bench-' || true)" ] ||
+        die "a pool of the benchmark is left on $qemu_uri"
+    say "  $qemu_uri holds nothing of the benchmark"
+}
+
+# --- 3. API under load -------------------------------------------------------------------
+
+bench_load() {
+    local r line k mix machines
+    say "API under load: $load_trainees trainees at once, ${load_seconds} s, $load_runs runs of each mix"
+    for r in $(seq 1 "$load_runs"); do
+        # mix: list and request (the trainees' day); list: list only (the API alone, no
+        # libvirt work in the daemon's workers)
+        for mix in mix list; do
+            machines=$([ $mix = mix ] && echo 4 || echo 0)
+            daemon_start "load-$mix-$r"
+            ctl_admin --quiet template base tiny --blank >/dev/null
+            cohort_make bench-load "$load_trainees" 4
+            "$client" load --url "$D_URL" --codes "$D_DIR/bench-load.codes" --cohort bench-load \
+                --concurrency "$load_trainees" --duration "$load_seconds" --machines $machines \
+                >"$work/load.out" 2>"$work/load.err" || true
+            line=$(cat "$work/load.out")
+            [ -n "$line" ] || die "the load client failed: $(cat "$work/load.err")"
+            for k in rps p50_ms p99_ms errors list_p50_ms list_p99_ms list_errors request_p50_ms \
+                request_p99_ms request_n request_errors redeem_p50_ms redeem_p99_ms redeem_errors; do
+                sample "load-$mix-$k" "$(field $k "$line")"
+            done
+            [ "$(field errors "$line")" = 0 ] ||
+                say "  run $r ($mix): $(field errors "$line") errors: $(cat "$work/load.err")"
+            # the requested machines are made before the stop
+            for _ in $(seq 1 100); do
+                ctl_admin --json machine list | grep -q '"provisioning"' || break
+                sleep 0.1
+            done
+            daemon_stop
+        done
+    done
+}
+
+# --- 4. cohortd's memory with many rows ----------------------------------------------------
+
+bench_memory() {
+    local r k slug hwm rss rows
+    say "memory: $mem_cohorts cohorts of $mem_trainees, all but the last reclaimed, $mem_runs runs"
+    for r in $(seq 1 "$mem_runs"); do
+        daemon_start "mem-$r"
+        ctl_admin --quiet template base tiny --blank >/dev/null
+        for k in $(seq 1 "$mem_cohorts"); do
+            slug=course-$k
+            ctl --quiet cohort create $slug --template tiny --title "course $k" \
+                --starts "$(date -u +%F)" --ends "$(date -u -d '+30 days' +%F)" \
+                --max-machines 1 >/dev/null
+            roster_write "$D_DIR/$slug.csv" "$mem_trainees" "c$k"
+            ctl --quiet cohort roster $slug "$D_DIR/$slug.csv" >/dev/null
+            ctl --quiet cohort provision $slug >/dev/null || die "provision $slug failed"
+            if [ "$k" != "$mem_cohorts" ]; then
+                ctl --quiet cohort reclaim $slug >/dev/null || die "reclaim $slug failed"
+            fi
+        done
+        # what an admin and a trainer read with that much history
+        ctl_admin --json machine list >"$work/machines.json"
+        ctl_admin usage >/dev/null
+        ctl cohort show "course-$mem_cohorts" >/dev/null
+        rows=$(grep -c '"id"' "$work/machines.json" || true)
+        [ "$rows" = "$mem_trainees" ] || die "expected $mem_trainees live machines, got $rows"
+        hwm=$(awk '/^VmHWM:/ { print $2 }' "/proc/$D_PID/status")
+        rss=$(awk '/^VmRSS:/ { print $2 }' "/proc/$D_PID/status")
+        sample mem-hwm-mib "$(awk -v k="$hwm" 'BEGIN { printf "%.1f", k / 1024 }')"
+        sample mem-rss-mib "$(awk -v k="$rss" 'BEGIN { printf "%.1f", k / 1024 }')"
+        sample mem-db-mib "$(du -sk "$D_DIR" | awk '{ printf "%.1f", $1 / 1024 }')"
+        daemon_stop
+        # the same domains held by a bare process on the test driver: libvirt's own share
+        "$floor" --uri "$lab_uri" --base tiny-base.qcow2 --blank-base-mib 32 \
+            --template "$template" --count "$mem_trainees" >"$work/floor.out" ||
+            die "the floor failed"
+        sample mem-floor-mib "$(field peak_rss_kib "$(cat "$work/floor.out")" |
+            awk '{ printf "%.1f", $1 / 1024 }')"
+    done
+}
+
+# --- the table ------------------------------------------------------------------------------
+
+machine_line() {
+    local cpu mem
+    cpu=$(lscpu | sed -n 's/^Model name: *//p' | head -n 1)
+    mem=$(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
+    printf '%s CPUs (%s), %s, Linux %s, libvirt %s, QEMU %s%s' "$(nproc)" "$cpu" "$mem" \
+        "$(uname -r)" "$(virsh --version 2>/dev/null || echo '?')" \
+        "$(qemu-system-x86_64 --version 2>/dev/null | sed -n 's/.*version \([0-9.]*\).*/\1/p')" \
+        "$([ -w /dev/kvm ] && echo '' || echo ', no KVM (TCG)')"
+}
+
+table() {
+    local n r
+    echo "### Cohort benchmarks$([ $quick = 1 ] && echo ' (--quick)')"
+    echo
+    echo "$(date -u '+%F %H:%M UTC'), commit $(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo '?'), $(machine_line)."
+    echo "Load average before / after: $load_before / $(cut -d ' ' -f 1-3 /proc/loadavg). Median (min–max) of the runs shown."
+    if want testdriver; then
+        echo
+        echo "**Control plane** on libvirt's embedded test driver (\`data/lab-host.xml\`), tiny template, seconds:"
+        echo
+        echo "| N | step | runs | Cohort: cohortctl | Cohort: HTTP, 10 ms poll | floor: same libvirt calls | Cohort ÷ floor (cohortctl / HTTP) | floor without VALIDATE |"
+        echo "|---|---|---|---|---|---|---|---|"
+        for n in $td_sizes; do
+            for s in provision reclaim total; do
+                echo "| $n | $([ $s = total ] && echo 'provision + reclaim' || echo $s) | $(runs_of td-$n-ctl-$s) | $(fmt td-$n-ctl-$s %.3f) | $(fmt td-$n-api-$s %.3f) | $(fmt td-$n-floor-$s %.3f) | $(ratio td-$n-ctl-$s td-$n-floor-$s) / $(ratio td-$n-api-$s td-$n-floor-$s) | $(fmt td-$n-bare-$s %.3f) |"
+            done
+        done
+    fi
+    if want qemu; then
+        echo
+        echo "**qemu:///system** (TCG), N = $qemu_n tiny machines (64 MiB, SeaBIOS, no OS), base image: qcow2 holding 1 GiB of data ($(fmt_bytes q-base-disk) on disk), $(runs_of q-cohort-up) runs:"
+        echo
+        echo "| method | to all running, s | ÷ floor | to all gone, s | ÷ floor | disk per machine (du) |"
+        echo "|---|---|---|---|---|---|"
+        for r in "cohort|Cohort: cohortctl → cohortd (linked clones)" \
+                 "floor|floor: plain C loop, same libvirt calls" \
+                 "linked|shell loop: virsh vol-create-as --backing-vol, define, start" \
+                 "copy|shell loop, full copies: virsh vol-clone, define, start"; do
+            local k=${r%%|*}
+            echo "| ${r#*|} | $(fmt q-$k-up) | $(ratio q-$k-up q-floor-up) | $(fmt q-$k-gone) | $(ratio q-$k-gone q-floor-gone) | $(fmt_bytes q-$k-disk) |"
+        done
+    fi
+    if want load; then
+        echo
+        echo "**API under load**: $load_trainees trainees at once on the test driver, each with its own token (redeemed all at once first), ${load_seconds} s per run, $(runs_of load-mix-rps) runs. *list + request*: each trainee lists their machines and requests one more every fifth request, up to 4; *list only*: lists alone:"
+        echo
+        echo "| mix | requests/s | p50, ms | p99, ms | errors | list p50 / p99, ms | request p50 / p99, ms | machines requested | redeem storm p50 / p99, ms (errors) |"
+        echo "|---|---|---|---|---|---|---|---|---|"
+        for mix in mix list; do
+            echo "| $([ $mix = mix ] && echo 'list + request' || echo 'list only') | $(fmt load-$mix-rps %.0f) | $(fmt load-$mix-p50_ms %.1f) | $(fmt load-$mix-p99_ms %.1f) | $(fmt load-$mix-errors %.0f) | $(fmt load-$mix-list_p50_ms %.1f) / $(fmt load-$mix-list_p99_ms %.1f) | $([ $mix = mix ] && echo "$(fmt load-$mix-request_p50_ms %.1f) / $(fmt load-$mix-request_p99_ms %.1f)" || echo –) | $(fmt load-$mix-request_n %.0f) | $(fmt load-$mix-redeem_p50_ms %.0f) / $(fmt load-$mix-redeem_p99_ms %.0f) ($(fmt load-$mix-redeem_errors %.0f)) |"
+        done
+    fi
+    if want memory; then
+        echo
+        echo "**Memory**: cohortd on the test driver after $mem_cohorts cohorts of $mem_trainees trainees provisioned, all but the last reclaimed ($((mem_cohorts * mem_trainees)) machine rows, $mem_trainees defined and running domains), then a machine list, usage and a cohort read, $(runs_of mem-hwm-mib) runs:"
+        echo
+        echo "| machine rows | defined domains | cohortd peak RSS (VmHWM), MiB | cohortd RSS at the end, MiB | the floor's peak RSS with the same domains, MiB | state directory (SQLite), MiB |"
+        echo "|---|---|---|---|---|---|"
+        echo "| $((mem_cohorts * mem_trainees)) | $mem_trainees | $(fmt mem-hwm-mib %.1f) | $(fmt mem-rss-mib %.1f) | $(fmt mem-floor-mib %.1f) | $(fmt mem-db-mib %.1f) |"
+    fi
+}
+
+load_before=$(cut -d ' ' -f 1-3 /proc/loadavg)
+t_start=$(now_ns)
+want testdriver && bench_testdriver
+want qemu && bench_qemu
+want load && bench_load
+want memory && bench_memory
+mkdir -p "$(dirname "$out")"
+{
+    table
+    echo
+    echo "Whole run: $(secs_since "$t_start") s."
+} >"$out"
+echo
+cat "$out"
+say "written to $out"
