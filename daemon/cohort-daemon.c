@@ -5,6 +5,7 @@
 #include "cohort-daemon.h"
 #include "cohort-error.h"
 #include "cohort-idle.h"
+#include "cohort-machine-work.h"
 #include "cohort-names.h"
 #include "cohort-reaper.h"
 #include "cohort-reconcile.h"
@@ -223,6 +224,7 @@ cohort_daemon_new(const CohortDaemonSettings *settings, CohortStore *store, GErr
     self->store = store;
     self->context = g_main_context_ref_thread_default();
     self->inflight = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
+    self->waiting = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
     self->settled = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, g_free);
     self->idle = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, g_free);
     self->reconcile_pending = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free,
@@ -254,8 +256,13 @@ cohort_daemon_free(CohortDaemon *self)
         return;
     cohort_daemon_source_clear(&self->reconcile_timer);
     cohort_daemon_source_clear(&self->reaper_timer);
+    /* work waiting behind other work joins the queue, which fails what it still holds */
+    if (self->waiting != NULL && self->jobs != NULL)
+        cohort_machine_work_release_waiting(self);
     /* workers first: they use the hosts' provisioners and the templates */
     cohort_jobs_free(self->jobs);
+    if (self->waiting != NULL)
+        g_hash_table_unref(self->waiting);
     if (self->reconcile_pending != NULL)
         g_hash_table_unref(self->reconcile_pending);
     if (self->inflight != NULL)

@@ -45,6 +45,7 @@ typedef struct {
     CohortDaemonCounters counters; /* atomics where workers touch them */
     gchar *instance_id;            /* this installation's UUID, in every machine's tag */
     GHashTable *inflight;          /* machine id -> number of work items queued or running */
+    GHashTable *waiting;           /* machine id -> GQueue of work behind the one under way */
     GHashTable *reconcile_pending; /* host id -> GSource of a scheduled reconcile */
     GHashTable *settled;           /* machine id -> epoch when its last work settled */
     guint64 epoch;                 /* counts settled work */

@@ -97,6 +97,16 @@ cohort_jobs_push(CohortJobs *self, CohortJobWorkFunc work, CohortJobDoneFunc don
     task->item_free = item_free;
     task->user_data = user_data;
     g_atomic_int_inc(&self->pending);
+    /* pushed while cohortd stops (by a result that asks for more work): the pool is gone,
+     * so it fails at once, and is recorded like queued work */
+    if (g_atomic_int_get(&self->cancelled)) {
+        task->error = g_error_new_literal(COHORT_ERROR, COHORT_ERROR_HOST_UNAVAILABLE,
+                                          "cohortd stopped before this work started; run it "
+                                          "again");
+        g_main_context_invoke_full(self->context, G_PRIORITY_DEFAULT, cohort_jobs_task_done, task,
+                                   (GDestroyNotify)cohort_job_task_free);
+        return;
+    }
     g_thread_pool_push(self->pool, task, NULL);
 }
 

@@ -23,6 +23,7 @@ typedef struct {
     guint64 freed_disk_bytes;  /* what the overlay took, measured before a teardown */
     guint vcpus;
     guint64 memory_mib;
+    gint64 host_id;
     CohortProvisioner *prov; /* borrowed: hosts outlive the workers */
     CohortTemplate *tmpl;    /* a reference: a reload may replace the daemon's meanwhile */
     gchar *vnc_listen;
@@ -302,12 +303,89 @@ cohort_machine_work_job_progress(CohortDaemon *d, CohortMachineWork *work, const
         g_warning("job %" G_GINT64_FORMAT ": %s", job->id, error_local->message);
 }
 
+static void cohort_machine_work_done(gpointer item, const GError *error, gpointer user_data);
+static void cohort_machine_work_settle(CohortDaemon *d, CohortMachineWork *work,
+                                       const GError *error);
+
+/* One machine's work runs one item at a time, in the order asked (a stop, then a start):
+ * two workers on one domain would race, and the last to finish would write the state. */
+static void
+cohort_machine_work_enqueue(CohortDaemon *d, CohortMachineWork *work)
+{
+    GQueue *waiting;
+
+    if (work->orphan) {
+        cohort_jobs_push(d->jobs, cohort_machine_work_run, cohort_machine_work_done, work,
+                         (GDestroyNotify)cohort_machine_work_free, NULL);
+        return;
+    }
+    waiting = g_hash_table_lookup(d->waiting, &work->machine_id);
+    if (waiting != NULL) {
+        g_queue_push_tail(waiting, work);
+        return;
+    }
+    g_hash_table_insert(d->waiting, g_memdup2(&work->machine_id, sizeof(work->machine_id)),
+                        g_queue_new());
+    cohort_jobs_push(d->jobs, cohort_machine_work_run, cohort_machine_work_done, work,
+                     (GDestroyNotify)cohort_machine_work_free, NULL);
+}
+
+/* The machine's next work, on the host's current connection (it may have reconnected). */
+static void
+cohort_machine_work_next(CohortDaemon *d, gint64 machine_id)
+{
+    GQueue *waiting = g_hash_table_lookup(d->waiting, &machine_id);
+    CohortMachineWork *next;
+    CohortHost *host;
+
+    if (waiting == NULL)
+        return;
+    next = g_queue_pop_head(waiting);
+    if (next == NULL) {
+        g_queue_free(waiting);
+        g_hash_table_remove(d->waiting, &machine_id);
+        return;
+    }
+    host = cohort_hosts_lookup_by_id(d->hosts, next->host_id);
+    if (host != NULL && host->prov != NULL)
+        next->prov = host->prov;
+    cohort_jobs_push(d->jobs, cohort_machine_work_run, cohort_machine_work_done, next,
+                     (GDestroyNotify)cohort_machine_work_free, NULL);
+}
+
+void
+cohort_machine_work_release_waiting(CohortDaemon *d)
+{
+    GHashTableIter iter;
+    gpointer value;
+
+    g_hash_table_iter_init(&iter, d->waiting);
+    while (g_hash_table_iter_next(&iter, NULL, &value)) {
+        GQueue *waiting = value;
+        CohortMachineWork *work;
+        while ((work = g_queue_pop_head(waiting)) != NULL)
+            cohort_jobs_push(d->jobs, cohort_machine_work_run, cohort_machine_work_done, work,
+                             (GDestroyNotify)cohort_machine_work_free, NULL);
+        g_queue_free(waiting);
+        g_hash_table_iter_remove(&iter);
+    }
+}
+
 /* Main context: the store learns what happened. */
 static void
 cohort_machine_work_done(gpointer item, const GError *error, gpointer user_data)
 {
     CohortMachineWork *work = item;
     CohortDaemon *d = work->daemon;
+
+    cohort_machine_work_settle(d, work, error);
+    if (!work->orphan)
+        cohort_machine_work_next(d, work->machine_id);
+}
+
+static void
+cohort_machine_work_settle(CohortDaemon *d, CohortMachineWork *work, const GError *error)
+{
     g_autoptr(GError) error_local = NULL;
     const gchar *state = cohort_machine_work_state_after(work, error);
 
@@ -385,6 +463,7 @@ cohort_machine_work_push_full(CohortDaemon *d, const CohortMachineRow *row, Coho
     work->orphan = orphan;
     work->vcpus = row->vcpus;
     work->memory_mib = row->memory_mib;
+    work->host_id = row->host_id;
     work->prov = host->prov;
     work->tmpl = tmpl != NULL ? cohort_template_ref(tmpl) : NULL;
     work->vnc_listen = g_strdup(d->settings.vnc_listen);
@@ -401,8 +480,7 @@ cohort_machine_work_push_full(CohortDaemon *d, const CohortMachineRow *row, Coho
         }
     }
     cohort_daemon_inflight_add(d, row->id);
-    cohort_jobs_push(d->jobs, cohort_machine_work_run, cohort_machine_work_done, work,
-                     (GDestroyNotify)cohort_machine_work_free, NULL);
+    cohort_machine_work_enqueue(d, work);
     return TRUE;
 }
 

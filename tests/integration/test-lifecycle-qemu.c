@@ -95,6 +95,12 @@ fixture_setup(void **state)
 /* Machines idle for 3 s (a tiny VM halts at "No bootable device") are shut down; it has no
  * ACPI, so the graceful shutdown is forced after 2 s. */
 static int
+fixture_setup_quick_stop(void **state)
+{
+    return fixture_setup_with(state, "stop_timeout_s=2\n");
+}
+
+static int
 fixture_setup_idle(void **state)
 {
     return fixture_setup_with(state, "idle_shutdown_s=3\nidle_cpu_percent=10\nstop_timeout_s=2\n");
@@ -561,6 +567,46 @@ test_lifecycle_reaper(void **state)
     }
 }
 
+static JsonNode *
+machine_post(Fixture *fx, gint64 id, const gchar *op)
+{
+    g_autofree gchar *path = g_strdup_printf("/api/v1/machines/%" G_GINT64_FORMAT "/%s", id, op);
+    return http_expect(fx, "POST", path, fx->trainer_token, NULL, NULL, 202);
+}
+
+/* A stop (graceful, so it takes a while), then at once a start: one machine's work runs in
+ * the order asked, and what is asked last is what the machine ends as, in libvirt and in
+ * the store. Run at once, the start would find the domain still up and do nothing, and the
+ * stop would then end it. */
+static void
+test_lifecycle_stop_then_start(void **state)
+{
+    Fixture *fx = *state;
+    g_autofree gchar *slug = cohort_with_roster(fx);
+    g_autofree gchar *prefix = g_strconcat(COHORT_NAME_PREFIX, slug, "--", NULL);
+    g_autoptr(JsonNode) list = NULL;
+    JsonObject *first;
+    const gchar *name;
+    gint64 id;
+
+    provision(fx, slug);
+    list = machines_settled(fx, slug);
+    first = json_array_get_object_element(json_node_get_array(list), 0);
+    id = json_object_get_int_member(first, "id");
+    name = json_object_get_string_member(first, "name");
+    json_node_unref(machine_post(fx, id, "stop"));
+    json_node_unref(machine_post(fx, id, "start"));
+    /* the stop's grace (2 s, then forced off), then the start */
+    g_usleep(4 * G_USEC_PER_SEC);
+    machine_wait_state(fx, slug, name, "running");
+    {
+        g_autoptr(GHashTable) doms = libvirt_domains(fx, prefix);
+        assert_true(g_hash_table_contains(doms, name));
+        assert_true(GPOINTER_TO_INT(g_hash_table_lookup(doms, name)));
+    }
+    reclaim_all(fx, slug);
+}
+
 /* Idle machines are shut down gracefully, and their trainee can start them again. */
 static void
 test_lifecycle_idle_shutdown(void **state)
@@ -657,6 +703,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_lifecycle_libvirtd_restart, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_lifecycle_reaper, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_lifecycle_stop_then_start, fixture_setup_quick_stop,
+                                        fixture_teardown),
         cmocka_unit_test_setup_teardown(test_lifecycle_idle_shutdown, fixture_setup_idle,
                                         fixture_teardown),
     };
