@@ -4,6 +4,8 @@
  *       POSTs the path, follows the job it answers with a 10 ms poll and prints
  *       "seconds=… total=… done=… failed=…": the control plane's time without cohortctl's
  *       half-second poll.
+ *   cohort-bench-client get --url URL --token TOKEN --path PATH
+ *       One GET, timed: "seconds=… status=… bytes=…".
  *   cohort-bench-client load --url URL --codes FILE --cohort S [--concurrency 200]
  *                            [--duration 10] [--machines 4]
  *       Redeems the invitation codes in FILE ("login code" lines, as `cohortctl --quiet
@@ -141,6 +143,49 @@ bench_job(gint argc, gchar **argv)
         }
         g_usleep(BENCH_JOB_POLL_USEC);
     }
+}
+
+/* One GET, timed: "seconds=… status=… bytes=…" (no client timeout below two minutes). */
+static int
+bench_get(gint argc, gchar **argv)
+{
+    g_autoptr(GOptionContext) context = g_option_context_new("get - time one GET");
+    g_autoptr(GError) error = NULL;
+    g_autoptr(SoupSession) session = bench_session_new(1);
+    g_autoptr(SoupMessage) msg = NULL;
+    g_autoptr(GBytes) answer = NULL;
+    g_autofree gchar *url = NULL;
+    g_autofree gchar *token = NULL;
+    g_autofree gchar *path = NULL;
+    const GOptionEntry entries[] = {
+        {"url", 0, 0, G_OPTION_ARG_STRING, &url, "cohortd's URL", "URL"},
+        {"token", 0, 0, G_OPTION_ARG_STRING, &token, "API token", "TOKEN"},
+        {"path", 0, 0, G_OPTION_ARG_STRING, &path, "Route", "PATH"},
+        {NULL},
+    };
+    gint64 t0;
+
+    g_option_context_add_main_entries(context, entries, NULL);
+    if (!g_option_context_parse(context, &argc, &argv, &error) || url == NULL || path == NULL) {
+        g_printerr("cohort-bench-client get: %s\n",
+                   error != NULL ? error->message : "--url and --path are needed");
+        return 2;
+    }
+    msg = bench_message_new("GET", url, path, token, NULL);
+    if (msg == NULL) {
+        g_printerr("cohort-bench-client get: bad URL %s%s\n", url, path);
+        return 2;
+    }
+    t0 = g_get_monotonic_time();
+    answer = soup_session_send_and_read(session, msg, NULL, &error);
+    if (answer == NULL) {
+        g_printerr("cohort-bench-client get: %s: %s\n", path, error->message);
+        return 1;
+    }
+    printf("seconds=%.3f status=%u bytes=%" G_GSIZE_FORMAT "\n",
+           (g_get_monotonic_time() - t0) / 1e6, soup_message_get_status(msg),
+           g_bytes_get_size(answer));
+    return soup_message_get_status(msg) == 200 ? 0 : 1;
 }
 
 /* --- load ---------------------------------------------------------------------------- */
@@ -479,6 +524,8 @@ main(int argc, char **argv)
         return bench_job(argc - 1, argv + 1);
     if (argc >= 2 && g_strcmp0(argv[1], "load") == 0)
         return bench_load(argc - 1, argv + 1);
-    g_printerr("usage: cohort-bench-client job|load [OPTION…] (--help after the command)\n");
+    if (argc >= 2 && g_strcmp0(argv[1], "get") == 0)
+        return bench_get(argc - 1, argv + 1);
+    g_printerr("usage: cohort-bench-client job|load|get [OPTION…] (--help after the command)\n");
     return 2;
 }

@@ -442,6 +442,13 @@ bench_load() {
 
 # --- 4. cohortd's memory with many rows ----------------------------------------------------
 
+mem_get() { # FIGURE TOKEN PATH
+    local line
+    line=$("$client" get --url "$D_URL" --token "$2" --path "$3") ||
+        die "GET $3 failed: $line"
+    sample "mem-get-$1" "$(field seconds "$line")"
+}
+
 bench_memory() {
     local r k slug hwm rss rows
     say "memory: $mem_cohorts cohorts of $mem_trainees, all but the last reclaimed, $mem_runs runs"
@@ -460,12 +467,13 @@ bench_memory() {
                 ctl --quiet cohort reclaim $slug >/dev/null || die "reclaim $slug failed"
             fi
         done
-        # what an admin and a trainer read with that much history
+        # what an admin and a trainer read with that much history, each read timed
         ctl_admin --json machine list >"$work/machines.json"
-        ctl_admin usage >/dev/null
-        ctl cohort show "course-$mem_cohorts" >/dev/null
         rows=$(grep -c '"id"' "$work/machines.json" || true)
         [ "$rows" = "$mem_trainees" ] || die "expected $mem_trainees live machines, got $rows"
+        mem_get machines "$D_ADMIN" /api/v1/machines
+        mem_get usage "$D_ADMIN" /api/v1/usage
+        mem_get cohort "$D_TRAINER" "/api/v1/cohorts/course-$mem_cohorts"
         hwm=$(awk '/^VmHWM:/ { print $2 }' "/proc/$D_PID/status")
         rss=$(awk '/^VmRSS:/ { print $2 }' "/proc/$D_PID/status")
         sample mem-hwm-mib "$(awk -v k="$hwm" 'BEGIN { printf "%.1f", k / 1024 }')"
@@ -542,6 +550,8 @@ table() {
         echo "| machine rows | defined domains | cohortd peak RSS (VmHWM), MiB | cohortd RSS at the end, MiB | the floor's peak RSS with the same domains, MiB | state directory (SQLite), MiB |"
         echo "|---|---|---|---|---|---|"
         echo "| $((mem_cohorts * mem_trainees)) | $mem_trainees | $(fmt mem-hwm-mib %.1f) | $(fmt mem-rss-mib %.1f) | $(fmt mem-floor-mib %.1f) | $(fmt mem-db-mib %.1f) |"
+        echo
+        echo "With that state, one request each, seconds: admin \`GET /api/v1/machines\` $(fmt mem-get-machines %.3f); admin \`GET /api/v1/usage\` $(fmt mem-get-usage %.3f); trainer \`GET /api/v1/cohorts/course-$mem_cohorts\` ($mem_trainees trainees) $(fmt mem-get-cohort %.3f)."
     fi
 }
 
@@ -556,6 +566,8 @@ mkdir -p "$(dirname "$out")"
     table
     echo
     echo "Whole run: $(secs_since "$t_start") s."
+    [ $stop_hangs = 0 ] ||
+        echo "cohortd did not stop within 10 s of SIGTERM $stop_hangs times and was killed (see bench/README.md, Caveats)."
 } >"$out"
 echo
 cat "$out"
