@@ -539,7 +539,11 @@ cohort_ctl_cohort_invite(CohortCtl *ctl, gint argc, gchar **argv, GError **error
         g_autofree gchar *code = cohort_client_member_text(inv, "code");
         printf("%s\n", code);
     } else {
+        gint64 withdrawn = json_object_get_int_member_with_default(inv, "withdrawn", 0);
         cohort_ctl_print_fields(inv, members, labels);
+        if (withdrawn > 0)
+            printf("(%" G_GINT64_FORMAT " earlier code%s of this trainee no longer work%s)\n",
+                   withdrawn, withdrawn == 1 ? "" : "s", withdrawn == 1 ? "s" : "");
         printf("(hand the trainee this code: 'cohortctl redeem CODE'; it works once)\n");
     }
     return TRUE;

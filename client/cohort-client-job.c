@@ -149,8 +149,9 @@ cohort_ctl_job_follow(CohortCtl *ctl, gint64 id, const gchar *label, GError **er
             /* \r and erase-to-end: the bar redraws in place. */
             printf("\r%s\033[K", bar);
             fflush(stdout);
-        } else if (lines &&
-                   (done != last_done || failed != last_failed || cohort_ctl_job_finished(job))) {
+        } else if (lines && (done != last_done || failed != last_failed)) {
+            /* a line per change: the last one is complete, and a job that stays running a
+             * moment longer (a reclaim removing its network) does not repeat it */
             g_autofree gchar *line = cohort_client_progress_line(label, done, total, failed,
                                                                  g_get_monotonic_time() - start);
             printf("%s\n", line);

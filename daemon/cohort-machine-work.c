@@ -69,6 +69,9 @@ cohort_machine_work_create(CohortMachineWork *work, GError **error)
     if (work->network_uuid != NULL &&
         !cohort_provisioner_network_ensure(work->prov, work->network, work->network_uuid, error))
         return FALSE;
+    if (work->network_uuid == NULL && work->network != NULL &&
+        !cohort_provisioner_network_require(work->prov, work->network, error))
+        return FALSE;
     return cohort_provisioner_machine_create(work->prov, work->tmpl, &spec, error);
 }
 

@@ -151,6 +151,37 @@ cohort_provisioner_network_remove(CohortProvisioner *self, const gchar *name, co
     return TRUE;
 }
 
+gboolean
+cohort_provisioner_network_require(CohortProvisioner *self, const gchar *name, GError **error)
+{
+    g_autoptr(virNetwork) net = NULL;
+    g_autoptr(GError) error_local = NULL;
+
+    g_return_val_if_fail(self != NULL, FALSE);
+
+    net = cohort_provision_network_lookup(self, name, &error_local);
+    if (error_local != NULL) {
+        g_propagate_error(error, g_steal_pointer(&error_local));
+        return FALSE;
+    }
+    if (net == NULL) {
+        g_set_error(error, COHORT_ERROR, COHORT_ERROR_NOT_FOUND,
+                    "the cohort's shared network '%s' is not on this host: the admin defines and "
+                    "starts it on every host (virsh net-define, net-start), or the cohort uses "
+                    "\"isolated\"",
+                    name);
+        return FALSE;
+    }
+    if (virNetworkIsActive(net) != 1) {
+        g_set_error(error, COHORT_ERROR, COHORT_ERROR_CONFLICT,
+                    "the cohort's shared network '%s' is not started on this host: the admin "
+                    "starts it (virsh net-start %s)",
+                    name, name);
+        return FALSE;
+    }
+    return TRUE;
+}
+
 static gint
 cohort_provision_network_strcmp(gconstpointer a, gconstpointer b)
 {

@@ -20,6 +20,10 @@ gboolean cohort_provisioner_network_ensure(CohortProvisioner *self, const gchar 
  * there was one. COHORT_ERROR_CONFLICT (and nothing touched) when its UUID is another. */
 gboolean cohort_provisioner_network_remove(CohortProvisioner *self, const gchar *name,
                                            const gchar *uuid, gboolean *removed, GError **error);
+/* A shared network the cohort names must be on the host and active; Cohort never makes,
+ * starts or changes it. COHORT_ERROR_NOT_FOUND or _CONFLICT, in words for the admin. */
+gboolean cohort_provisioner_network_require(CohortProvisioner *self, const gchar *name,
+                                            GError **error);
 /* Names of the networks on the host with Cohort's prefix, sorted (ownership unchecked). */
 GPtrArray *cohort_provisioner_list_prefixed_networks(CohortProvisioner *self, GError **error);
 /* Of those, the ones installation @owner made: "cohort-SLUG" with SLUG's derived UUID. */

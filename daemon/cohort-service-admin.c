@@ -459,6 +459,24 @@ cohort_service_template_get(CohortDaemon *d, const CohortUserRow *actor, const g
     return cohort_service_template_json(d, tmpl, TRUE);
 }
 
+/* Templates may share a base volume (tiny and tiny-lan do): each of them can use it now. */
+static void
+cohort_service_host_mark_base(CohortDaemon *d, CohortHost *host, CohortTemplate *tmpl)
+{
+    GHashTableIter iter;
+    gpointer key;
+    gpointer value;
+
+    g_hash_table_iter_init(&iter, d->templates);
+    while (g_hash_table_iter_next(&iter, &key, &value)) {
+        if (g_strcmp0(cohort_template_get_base_pool(value), cohort_template_get_base_pool(tmpl)) ==
+                0 &&
+            g_strcmp0(cohort_template_get_base_volume(value),
+                      cohort_template_get_base_volume(tmpl)) == 0)
+            g_hash_table_add(host->bases, g_strdup(key));
+    }
+}
+
 JsonNode *
 cohort_service_template_base(CohortDaemon *d, const CohortUserRow *actor, const gchar *name,
                              JsonObject *body, GError **error)
@@ -525,7 +543,7 @@ cohort_service_template_base(CohortDaemon *d, const CohortUserRow *actor, const 
             state = "failed";
         }
         if (error_local == NULL)
-            g_hash_table_add(host->bases, g_strdup(name));
+            cohort_service_host_mark_base(d, host, tmpl);
         json_builder_begin_object(b);
         json_builder_set_member_name(b, "host");
         json_builder_add_string_value(b, host->name);

@@ -231,8 +231,11 @@ cohort_service_cohort_create(CohortDaemon *d, const CohortUserRow *actor, JsonOb
         return NULL;
     if (!cohort_slug_validate(row->slug, "cohort slug", error))
         return NULL;
-    if (row->network == NULL)
+    /* "Isolated" is what was meant, not a shared network of that name */
+    if (row->network == NULL || g_ascii_strcasecmp(row->network, "isolated") == 0) {
+        g_free(row->network);
         row->network = g_strdup("isolated");
+    }
     if (!cohort_service_network_validate(row->network, error))
         return NULL;
     tmpl = g_hash_table_lookup(d->templates, row->template_name);

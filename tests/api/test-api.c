@@ -706,8 +706,12 @@ test_api_cohort_network(void **state)
     g_autoptr(JsonNode) empty_job = NULL;
     JsonObject *freed;
 
-    base = http_ok(fx->d, "POST", "/api/v1/templates/tiny-lan/base", fx->d->admin_token,
-                   "{\"blank\":true}", 201);
+    /* tiny-lan shares tiny's base volume, which the fixture installed for tiny */
+    base = http_ok(fx->d, "GET", "/api/v1/templates/tiny-lan", fx->d->admin_token, NULL, 200);
+    assert_true(json_object_get_boolean_member(
+        json_array_get_object_element(
+            json_object_get_array_member(json_node_get_object(base), "hosts"), 0),
+        "has_base"));
     cohort = http_ok(fx->d, "POST", "/api/v1/cohorts", fx->trainer_token,
                      "{\"slug\":\"lan-101\",\"template\":\"tiny-lan\",\"starts_at\":"
                      "\"2026-01-01T00:00:00Z\",\"ends_at\":\"2099-01-01T00:00:00Z\"}",
@@ -719,6 +723,28 @@ test_api_cohort_network(void **state)
                      "\"network\":\"lab-shared\"}",
                      201);
     assert_string_equal(member_string(shared, "network"), "lab-shared");
+    /* a shared network the host does not have: the machine fails, saying so */
+    {
+        g_autoptr(JsonNode) shared_roster =
+            roster_load(fx, "lan-102", "login,display_name\nlan-c,C\n", 200);
+        g_autoptr(JsonNode) requested =
+            http_ok(fx->d, "POST", "/api/v1/machines", fx->trainer_token,
+                    "{\"cohort\":\"lan-102\",\"trainee\":\"lan-c\"}", 202);
+        g_autoptr(JsonNode) failed =
+            machine_wait(fx->d, fx->trainer_token, member_int(requested, "id"), "failed");
+        cohort_assert_contains(member_string(failed, "error"),
+                               "shared network 'lab-shared' is not on this host");
+    }
+    /* any case of "isolated" means the cohort's own */
+    {
+        g_autoptr(JsonNode) upper =
+            http_ok(fx->d, "POST", "/api/v1/cohorts", fx->trainer_token,
+                    "{\"slug\":\"lan-105\",\"template\":\"tiny-lan\",\"starts_at\":"
+                    "\"2026-01-01T00:00:00Z\",\"ends_at\":\"2099-01-01T00:00:00Z\","
+                    "\"network\":\"Isolated\"}",
+                    201);
+        assert_string_equal(member_string(upper, "network"), "isolated");
+    }
     /* Cohort's own names and what libvirt would not take are refused */
     http_fails(fx->d, "POST", "/api/v1/cohorts", fx->trainer_token,
                "{\"slug\":\"lan-103\",\"template\":\"tiny-lan\",\"starts_at\":"

@@ -241,7 +241,7 @@ make_cohort(Fixture *f, const gchar *slug, const gchar *max_machines)
                                             "%s,សុខ ដារា (Sok Dara)\r\n"
                                             "%s,\"ဇော်မင်း (Zaw Min), Yangon\"\r\n",
                                             sok_login, zaw_login);
-    g_autoptr(Run) created = CTL(f, f->trainer, "cohort", "create", slug, "--template", "tiny",
+    g_autoptr(Run) created = CTL(f, f->trainer, "cohort", "create", slug, "--template", "tiny-lan",
                                  "--title", "Cloud computing ក", "--starts", "2026-01-01", "--ends",
                                  "2030-12-31", "--max-machines", max_machines);
     g_autoptr(Run) loaded = NULL;
@@ -859,7 +859,7 @@ test_cohortctl_cohort_crud(void **state)
     assert_non_null(c);
     assert_string_equal(json_object_get_string_member(c, "starts_at"), "2026-01-01T00:00:00Z");
     assert_string_equal(json_object_get_string_member(c, "ends_at"), "2030-12-31T23:59:59Z");
-    assert_string_equal(json_object_get_string_member(c, "template"), "tiny");
+    assert_string_equal(json_object_get_string_member(c, "template"), "tiny-lan");
     assert_string_equal(json_object_get_string_member(c, "trainer"), "tr-test");
     expect_ok(table);
     assert_true(g_str_has_prefix(table->out, "SLUG "));
@@ -906,6 +906,14 @@ assert_progress_lines(const gchar *out, const gchar *verb, const gchar *slug, gi
             break;
         if (!g_regex_match_simple(pattern, lines[i], 0, 0))
             fail_msg("not a progress line: '%s' (all: %s)", lines[i], out);
+        /* one line per change: the counts never repeat */
+        if (i > 0 && g_str_has_prefix(lines[i - 1], verb)) {
+            g_autofree gchar *before =
+                g_strndup(lines[i - 1], strstr(lines[i - 1], " failed") - lines[i - 1]);
+            g_autofree gchar *now = g_strndup(lines[i], strstr(lines[i], " failed") - lines[i]);
+            if (g_strcmp0(before, now) == 0)
+                fail_msg("progress repeated: '%s' (all: %s)", lines[i], out);
+        }
         n = i;
     }
     assert_true(g_str_has_prefix(lines[n], last_prefix));
