@@ -1,5 +1,5 @@
 /* The store's schema as numbered steps; PRAGMA user_version is the last step applied.
- * Private to cohort-store.c (and its tests). */
+ * Private to the store's files, cohort-store*.c (and its tests). */
 #pragma once
 
 #include <glib.h>

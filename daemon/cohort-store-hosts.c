@@ -1,0 +1,200 @@
+/* The store's hosts: where machines run, their capacity and what is placed on them. */
+#define G_LOG_DOMAIN "cohort-store"
+
+#include "config.h"
+
+#include "cohort-store-private.h"
+
+void
+cohort_host_row_free(CohortHostRow *row)
+{
+    if (row == NULL)
+        return;
+    g_free(row->name);
+    g_free(row->uri);
+    g_free(row->pool);
+    g_free(row->state);
+    g_free(row->created_at);
+    g_free(row);
+}
+
+/* ---- hosts ---- */
+
+#define HOST_SELECT                                                                                \
+    "SELECT id, name, uri, pool, vcpus, memory_mib, cpu_ratio, memory_ratio, state, created_at "   \
+    "FROM hosts"
+
+static gpointer
+cohort_store_host_read(sqlite3_stmt *stmt)
+{
+    CohortHostRow *row = g_new0(CohortHostRow, 1);
+
+    row->id = sqlite3_column_int64(stmt, 0);
+    row->name = cohort_store_column_text(stmt, 1);
+    row->uri = cohort_store_column_text(stmt, 2);
+    row->pool = cohort_store_column_text(stmt, 3);
+    row->vcpus = cohort_store_column_uint(stmt, 4);
+    row->memory_mib = (guint64)sqlite3_column_int64(stmt, 5);
+    row->cpu_ratio = sqlite3_column_double(stmt, 6);
+    row->memory_ratio = sqlite3_column_double(stmt, 7);
+    row->state = cohort_store_column_text(stmt, 8);
+    row->created_at = cohort_store_column_text(stmt, 9);
+    return row;
+}
+
+gboolean
+cohort_store_host_insert(CohortStore *self, CohortHostRow *row, GError **error)
+{
+    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autofree gchar *what = NULL;
+    g_autofree gchar *conflict = NULL;
+    g_autofree gchar *now = cohort_store_now();
+    const gchar *state;
+    gdouble cpu_ratio;
+    gdouble memory_ratio;
+
+    g_return_val_if_fail(self != NULL, FALSE);
+    g_return_val_if_fail(row != NULL, FALSE);
+
+    state = row->state != NULL ? row->state : "up";
+    /* 0 is a ratio nobody means: the field was left unset, so no overcommit. */
+    cpu_ratio = row->cpu_ratio != 0 ? row->cpu_ratio : 1.0;
+    memory_ratio = row->memory_ratio != 0 ? row->memory_ratio : 1.0;
+    what = g_strdup_printf("host '%s'", row->name);
+    conflict = g_strdup_printf("a host named '%s' already exists", row->name);
+    stmt = cohort_store_prepare(self,
+                                "INSERT INTO hosts (name, uri, pool, vcpus, memory_mib, cpu_ratio,"
+                                " memory_ratio, state, created_at)"
+                                " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                                what, error);
+    if (stmt == NULL)
+        return FALSE;
+    cohort_store_bind_text(stmt, 1, row->name);
+    cohort_store_bind_text(stmt, 2, row->uri);
+    cohort_store_bind_text(stmt, 3, row->pool);
+    cohort_store_bind_uint(stmt, 4, row->vcpus);
+    cohort_store_bind_uint64(stmt, 5, row->memory_mib);
+    cohort_store_bind_double(stmt, 6, cpu_ratio);
+    cohort_store_bind_double(stmt, 7, memory_ratio);
+    cohort_store_bind_text(stmt, 8, state);
+    cohort_store_bind_text(stmt, 9, row->created_at != NULL ? row->created_at : now);
+    if (!cohort_store_run(self, stmt, what, conflict, NULL, error))
+        return FALSE;
+    row->id = sqlite3_last_insert_rowid(self->db);
+    row->cpu_ratio = cpu_ratio;
+    row->memory_ratio = memory_ratio;
+    cohort_store_take_default(&row->state, state);
+    cohort_store_take_default(&row->created_at, now);
+    return TRUE;
+}
+
+CohortHostRow *
+cohort_store_host_get_by_name(CohortStore *self, const gchar *name, GError **error)
+{
+    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autofree gchar *what = NULL;
+
+    g_return_val_if_fail(self != NULL, NULL);
+
+    what = g_strdup_printf("host '%s'", name);
+    stmt = cohort_store_prepare(self, HOST_SELECT " WHERE name = ?1", what, error);
+    if (stmt == NULL)
+        return NULL;
+    cohort_store_bind_text(stmt, 1, name);
+    return cohort_store_get_one(self, stmt, cohort_store_host_read, what, error);
+}
+
+CohortHostRow *
+cohort_store_host_get_by_id(CohortStore *self, gint64 id, GError **error)
+{
+    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autofree gchar *what = NULL;
+
+    g_return_val_if_fail(self != NULL, NULL);
+
+    what = g_strdup_printf("host with id %" G_GINT64_FORMAT, id);
+    stmt = cohort_store_prepare(self, HOST_SELECT " WHERE id = ?1", what, error);
+    if (stmt == NULL)
+        return NULL;
+    cohort_store_bind_int64(stmt, 1, id);
+    return cohort_store_get_one(self, stmt, cohort_store_host_read, what, error);
+}
+
+GPtrArray *
+cohort_store_host_list(CohortStore *self, GError **error)
+{
+    g_autoptr(sqlite3_stmt) stmt = NULL;
+
+    g_return_val_if_fail(self != NULL, NULL);
+
+    stmt = cohort_store_prepare(self, HOST_SELECT " ORDER BY name", "listing hosts", error);
+    if (stmt == NULL)
+        return NULL;
+    return cohort_store_get_all(self, stmt, cohort_store_host_read,
+                                (GDestroyNotify)cohort_host_row_free, "listing hosts", error);
+}
+
+gboolean
+cohort_store_host_set_state(CohortStore *self, gint64 id, const gchar *state, GError **error)
+{
+    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autofree gchar *what = NULL;
+
+    g_return_val_if_fail(self != NULL, FALSE);
+
+    what = g_strdup_printf("host with id %" G_GINT64_FORMAT, id);
+    stmt = cohort_store_prepare(self, "UPDATE hosts SET state = ?2 WHERE id = ?1", what, error);
+    if (stmt == NULL)
+        return FALSE;
+    cohort_store_bind_int64(stmt, 1, id);
+    cohort_store_bind_text(stmt, 2, state);
+    return cohort_store_run_update(self, stmt, what, NULL, error);
+}
+
+gboolean
+cohort_store_host_set_capacity(CohortStore *self, gint64 id, guint vcpus, guint64 memory_mib,
+                               GError **error)
+{
+    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autofree gchar *what = NULL;
+
+    g_return_val_if_fail(self != NULL, FALSE);
+
+    what = g_strdup_printf("host with id %" G_GINT64_FORMAT, id);
+    stmt = cohort_store_prepare(self, "UPDATE hosts SET vcpus = ?2, memory_mib = ?3 WHERE id = ?1",
+                                what, error);
+    if (stmt == NULL)
+        return FALSE;
+    cohort_store_bind_int64(stmt, 1, id);
+    cohort_store_bind_int64(stmt, 2, vcpus);
+    cohort_store_bind_int64(stmt, 3, (gint64)memory_mib);
+    return cohort_store_run_update(self, stmt, what, NULL, error);
+}
+
+gboolean
+cohort_store_host_get_usage(CohortStore *self, gint64 id, guint *vcpus, guint64 *memory_mib,
+                            GError **error)
+{
+    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autofree gchar *what = NULL;
+
+    g_return_val_if_fail(self != NULL, FALSE);
+
+    what = g_strdup_printf("host with id %" G_GINT64_FORMAT, id);
+    /* No row at all, rather than zeros, when the host does not exist. */
+    stmt = cohort_store_prepare(self,
+                                "SELECT COALESCE(SUM(m.vcpus), 0), COALESCE(SUM(m.memory_mib), 0)"
+                                " FROM hosts h LEFT JOIN machines m ON m.host_id = h.id"
+                                " AND " HOLDS_RESOURCES("m") " WHERE h.id = ?1 GROUP BY h.id",
+                                what, error);
+    if (stmt == NULL)
+        return FALSE;
+    cohort_store_bind_int64(stmt, 1, id);
+    if (!cohort_store_step_row(self, stmt, what, error))
+        return FALSE;
+    if (vcpus != NULL)
+        *vcpus = cohort_store_column_uint(stmt, 0);
+    if (memory_mib != NULL)
+        *memory_mib = (guint64)sqlite3_column_int64(stmt, 1);
+    return TRUE;
+}

@@ -1,0 +1,277 @@
+/* The store's jobs: progress, per-machine errors, interrupted jobs, what reclaims freed. */
+#define G_LOG_DOMAIN "cohort-store"
+
+#include "config.h"
+
+#include "cohort-store-private.h"
+
+void
+cohort_job_row_free(CohortJobRow *row)
+{
+    if (row == NULL)
+        return;
+    g_free(row->kind);
+    g_free(row->target);
+    g_free(row->state);
+    g_free(row->created_at);
+    g_free(row->finished_at);
+    g_free(row);
+}
+
+void
+cohort_job_error_row_free(CohortJobErrorRow *row)
+{
+    if (row == NULL)
+        return;
+    g_free(row->machine);
+    g_free(row->code);
+    g_free(row->message);
+    g_free(row);
+}
+
+/* ---- jobs ---- */
+
+#define JOB_SELECT                                                                                 \
+    "SELECT id, kind, user_id, target, state, total, done, failed, created_at, finished_at"        \
+    " FROM jobs"
+
+static gpointer
+cohort_store_job_read(sqlite3_stmt *stmt)
+{
+    CohortJobRow *row = g_new0(CohortJobRow, 1);
+
+    row->id = sqlite3_column_int64(stmt, 0);
+    row->kind = cohort_store_column_text(stmt, 1);
+    row->user_id = sqlite3_column_int64(stmt, 2);
+    row->target = cohort_store_column_text(stmt, 3);
+    row->state = cohort_store_column_text(stmt, 4);
+    row->total = cohort_store_column_uint(stmt, 5);
+    row->done = cohort_store_column_uint(stmt, 6);
+    row->failed = cohort_store_column_uint(stmt, 7);
+    row->created_at = cohort_store_column_text(stmt, 8);
+    row->finished_at = cohort_store_column_text(stmt, 9);
+    return row;
+}
+
+gboolean
+cohort_store_job_insert(CohortStore *self, CohortJobRow *row, GError **error)
+{
+    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autofree gchar *what = NULL;
+    g_autofree gchar *now = cohort_store_now();
+    const gchar *state;
+
+    g_return_val_if_fail(self != NULL, FALSE);
+    g_return_val_if_fail(row != NULL, FALSE);
+
+    state = row->state != NULL ? row->state : "queued";
+    what = g_strdup_printf("%s job on '%s'", row->kind, row->target);
+    stmt = cohort_store_prepare(self,
+                                "INSERT INTO jobs (kind, user_id, target, state, total, done,"
+                                " failed, created_at, finished_at)"
+                                " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                                what, error);
+    if (stmt == NULL)
+        return FALSE;
+    cohort_store_bind_text(stmt, 1, row->kind);
+    cohort_store_bind_id(stmt, 2, row->user_id);
+    cohort_store_bind_text(stmt, 3, row->target);
+    cohort_store_bind_text(stmt, 4, state);
+    cohort_store_bind_uint(stmt, 5, row->total);
+    cohort_store_bind_uint(stmt, 6, row->done);
+    cohort_store_bind_uint(stmt, 7, row->failed);
+    cohort_store_bind_text(stmt, 8, row->created_at != NULL ? row->created_at : now);
+    cohort_store_bind_text(stmt, 9, row->finished_at);
+    if (!cohort_store_run(self, stmt, what, NULL, "user", error))
+        return FALSE;
+    row->id = sqlite3_last_insert_rowid(self->db);
+    cohort_store_take_default(&row->state, state);
+    cohort_store_take_default(&row->created_at, now);
+    return TRUE;
+}
+
+CohortJobRow *
+cohort_store_job_get(CohortStore *self, gint64 id, GError **error)
+{
+    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autofree gchar *what = NULL;
+
+    g_return_val_if_fail(self != NULL, NULL);
+
+    what = g_strdup_printf("job %" G_GINT64_FORMAT, id);
+    stmt = cohort_store_prepare(self, JOB_SELECT " WHERE id = ?1", what, error);
+    if (stmt == NULL)
+        return NULL;
+    cohort_store_bind_int64(stmt, 1, id);
+    return cohort_store_get_one(self, stmt, cohort_store_job_read, what, error);
+}
+
+gboolean
+cohort_store_job_update(CohortStore *self, const CohortJobRow *row, GError **error)
+{
+    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autofree gchar *what = NULL;
+
+    g_return_val_if_fail(self != NULL, FALSE);
+    g_return_val_if_fail(row != NULL, FALSE);
+
+    what = g_strdup_printf("job %" G_GINT64_FORMAT, row->id);
+    stmt = cohort_store_prepare(self,
+                                "UPDATE jobs SET state = ?1, total = ?2, done = ?3, failed = ?4,"
+                                " finished_at = ?5 WHERE id = ?6",
+                                what, error);
+    if (stmt == NULL)
+        return FALSE;
+    cohort_store_bind_text(stmt, 1, row->state);
+    cohort_store_bind_uint(stmt, 2, row->total);
+    cohort_store_bind_uint(stmt, 3, row->done);
+    cohort_store_bind_uint(stmt, 4, row->failed);
+    cohort_store_bind_text(stmt, 5, row->finished_at);
+    cohort_store_bind_int64(stmt, 6, row->id);
+    return cohort_store_run_update(self, stmt, what, NULL, error);
+}
+
+gboolean
+cohort_store_job_error_insert(CohortStore *self, gint64 job_id, const gchar *machine,
+                              const gchar *code, const gchar *message, GError **error)
+{
+    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autofree gchar *what = NULL;
+
+    g_return_val_if_fail(self != NULL, FALSE);
+
+    what = g_strdup_printf("error of job %" G_GINT64_FORMAT " on machine '%s'", job_id, machine);
+    stmt = cohort_store_prepare(self,
+                                "INSERT INTO job_errors (job_id, machine, code, message)"
+                                " VALUES (?1, ?2, ?3, ?4)",
+                                what, error);
+    if (stmt == NULL)
+        return FALSE;
+    cohort_store_bind_int64(stmt, 1, job_id);
+    cohort_store_bind_text(stmt, 2, machine);
+    cohort_store_bind_text(stmt, 3, code);
+    cohort_store_bind_text(stmt, 4, message);
+    return cohort_store_run(self, stmt, what, NULL, "job", error);
+}
+
+static gpointer
+cohort_store_job_error_read(sqlite3_stmt *stmt)
+{
+    CohortJobErrorRow *row = g_new0(CohortJobErrorRow, 1);
+
+    row->machine = cohort_store_column_text(stmt, 0);
+    row->code = cohort_store_column_text(stmt, 1);
+    row->message = cohort_store_column_text(stmt, 2);
+    return row;
+}
+
+GPtrArray *
+cohort_store_job_error_list(CohortStore *self, gint64 job_id, GError **error)
+{
+    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autofree gchar *what = NULL;
+
+    g_return_val_if_fail(self != NULL, NULL);
+
+    what = g_strdup_printf("errors of job %" G_GINT64_FORMAT, job_id);
+    stmt = cohort_store_prepare(self,
+                                "SELECT machine, code, message FROM job_errors"
+                                " WHERE job_id = ?1 ORDER BY id",
+                                what, error);
+    if (stmt == NULL)
+        return NULL;
+    cohort_store_bind_int64(stmt, 1, job_id);
+    return cohort_store_get_all(self, stmt, cohort_store_job_error_read,
+                                (GDestroyNotify)cohort_job_error_row_free, what, error);
+}
+
+/* ---- interrupted jobs ---- */
+
+gboolean
+cohort_store_job_fail_unfinished(CohortStore *self, guint *count, GError **error)
+{
+    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autofree gchar *now = cohort_store_now();
+
+    g_return_val_if_fail(self != NULL, FALSE);
+
+    stmt = cohort_store_prepare(self,
+                                "UPDATE jobs SET state = 'failed', finished_at = ?1"
+                                " WHERE state IN ('queued', 'running')",
+                                "unfinished jobs", error);
+    if (stmt == NULL)
+        return FALSE;
+    cohort_store_bind_text(stmt, 1, now);
+    if (!cohort_store_run(self, stmt, "unfinished jobs", NULL, NULL, error))
+        return FALSE;
+    if (count != NULL)
+        *count = (guint)sqlite3_changes(self->db);
+    return TRUE;
+}
+
+/* ---- what reclaims freed ---- */
+
+gboolean
+cohort_store_job_add_freed(CohortStore *self, gint64 job_id, guint machines, guint vcpus,
+                           guint64 memory_mib, guint64 disk_bytes, GError **error)
+{
+    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autofree gchar *what = g_strdup_printf("job %" G_GINT64_FORMAT, job_id);
+
+    stmt = cohort_store_prepare(self,
+                                "UPDATE jobs SET freed_machines = freed_machines + ?5,"
+                                " freed_vcpus = freed_vcpus + ?2,"
+                                " freed_memory_mib = freed_memory_mib + ?3,"
+                                " freed_disk_bytes = freed_disk_bytes + ?4 WHERE id = ?1",
+                                what, error);
+    if (stmt == NULL)
+        return FALSE;
+    cohort_store_bind_int64(stmt, 1, job_id);
+    cohort_store_bind_int64(stmt, 2, vcpus);
+    cohort_store_bind_int64(stmt, 3, (gint64)memory_mib);
+    cohort_store_bind_int64(stmt, 4, (gint64)disk_bytes);
+    cohort_store_bind_int64(stmt, 5, machines);
+    return cohort_store_run_update(self, stmt, what, NULL, error);
+}
+
+gboolean
+cohort_store_job_add_freed_networks(CohortStore *self, gint64 job_id, guint networks,
+                                    GError **error)
+{
+    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autofree gchar *what = g_strdup_printf("job %" G_GINT64_FORMAT, job_id);
+
+    stmt = cohort_store_prepare(
+        self, "UPDATE jobs SET freed_networks = freed_networks + ?2 WHERE id = ?1", what, error);
+    if (stmt == NULL)
+        return FALSE;
+    cohort_store_bind_int64(stmt, 1, job_id);
+    cohort_store_bind_int64(stmt, 2, networks);
+    return cohort_store_run_update(self, stmt, what, NULL, error);
+}
+
+gboolean
+cohort_store_job_get_freed(CohortStore *self, gint64 job_id, guint *machines, guint *vcpus,
+                           guint64 *memory_mib, guint64 *disk_bytes, guint *networks,
+                           GError **error)
+{
+    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autofree gchar *what = g_strdup_printf("job %" G_GINT64_FORMAT, job_id);
+
+    stmt = cohort_store_prepare(self,
+                                "SELECT freed_machines, freed_vcpus, freed_memory_mib,"
+                                " freed_disk_bytes, freed_networks FROM jobs WHERE id = ?1",
+                                what, error);
+    if (stmt == NULL)
+        return FALSE;
+    cohort_store_bind_int64(stmt, 1, job_id);
+    if (!cohort_store_step_row(self, stmt, what, error))
+        return FALSE;
+    *machines = cohort_store_column_uint(stmt, 0);
+    *vcpus = cohort_store_column_uint(stmt, 1);
+    *memory_mib = (guint64)sqlite3_column_int64(stmt, 2);
+    *disk_bytes = (guint64)sqlite3_column_int64(stmt, 3);
+    if (networks != NULL)
+        *networks = cohort_store_column_uint(stmt, 4);
+    return TRUE;
+}

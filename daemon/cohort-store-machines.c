@@ -1,0 +1,421 @@
+/* The store's machines: placement, holdings, running time, expiry and extensions. */
+#define G_LOG_DOMAIN "cohort-store"
+
+#include "config.h"
+
+#include <string.h>
+
+#include "cohort-store-private.h"
+
+void
+cohort_machine_row_free(CohortMachineRow *row)
+{
+    if (row == NULL)
+        return;
+    g_free(row->name);
+    g_free(row->cohort_slug);
+    g_free(row->trainee_login);
+    g_free(row->host_name);
+    g_free(row->template_name);
+    g_free(row->state);
+    g_free(row->vnc_password);
+    g_free(row->uuid);
+    g_free(row->created_at);
+    g_free(row->expires_at);
+    g_free(row->error);
+    g_free(row);
+}
+
+/* ---- machines ---- */
+
+#define MACHINE_SELECT                                                                             \
+    "SELECT m.id, m.name, m.cohort_id, c.slug, m.user_id, u.login, m.host_id, h.name,"             \
+    " m.template_name, m.idx, m.state, m.vcpus, m.memory_mib, m.vnc_password, m.uuid,"             \
+    " m.created_at, m.expires_at, m.error FROM machines m"                                         \
+    " JOIN cohorts c ON c.id = m.cohort_id JOIN users u ON u.id = m.user_id"                       \
+    " LEFT JOIN hosts h ON h.id = m.host_id"
+
+static const gchar *const cohort_store_machine_states[] = {
+    "requested", "provisioning", "running", "stopped", "reclaiming", "reclaimed", "failed",
+};
+
+static gpointer
+cohort_store_machine_read(sqlite3_stmt *stmt)
+{
+    CohortMachineRow *row = g_new0(CohortMachineRow, 1);
+
+    row->id = sqlite3_column_int64(stmt, 0);
+    row->name = cohort_store_column_text(stmt, 1);
+    row->cohort_id = sqlite3_column_int64(stmt, 2);
+    row->cohort_slug = cohort_store_column_text(stmt, 3);
+    row->user_id = sqlite3_column_int64(stmt, 4);
+    row->trainee_login = cohort_store_column_text(stmt, 5);
+    row->host_id = sqlite3_column_int64(stmt, 6); /* NULL reads as 0: not placed */
+    row->host_name = cohort_store_column_text(stmt, 7);
+    row->template_name = cohort_store_column_text(stmt, 8);
+    row->idx = cohort_store_column_uint(stmt, 9);
+    row->state = cohort_store_column_text(stmt, 10);
+    row->vcpus = cohort_store_column_uint(stmt, 11);
+    row->memory_mib = (guint64)sqlite3_column_int64(stmt, 12);
+    row->vnc_password = cohort_store_column_text(stmt, 13);
+    row->uuid = cohort_store_column_text(stmt, 14);
+    row->created_at = cohort_store_column_text(stmt, 15);
+    row->expires_at = cohort_store_column_text(stmt, 16);
+    row->error = cohort_store_column_text(stmt, 17);
+    return row;
+}
+
+/* Which of the machine's three UNIQUE constraints failed, said in words. */
+static gchar *
+cohort_store_machine_conflict(CohortStore *self, const CohortMachineRow *row)
+{
+    const gchar *msg = sqlite3_errmsg(self->db);
+
+    if (strstr(msg, "machines.uuid") != NULL)
+        return g_strdup_printf("a machine with uuid '%s' already exists", row->uuid);
+    if (strstr(msg, "machines.idx") != NULL)
+        return g_strdup_printf("trainee %" G_GINT64_FORMAT " already has machine number %u in "
+                               "cohort %" G_GINT64_FORMAT,
+                               row->user_id, row->idx, row->cohort_id);
+    return g_strdup_printf("a machine named '%s' already exists", row->name);
+}
+
+gboolean
+cohort_store_machine_insert(CohortStore *self, CohortMachineRow *row, GError **error)
+{
+    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autofree gchar *what = NULL;
+    g_autofree gchar *conflict = NULL;
+    g_autofree gchar *now = cohort_store_now();
+    const gchar *state;
+
+    g_return_val_if_fail(self != NULL, FALSE);
+    g_return_val_if_fail(row != NULL, FALSE);
+
+    state = row->state != NULL ? row->state : "requested";
+    what = g_strdup_printf("machine '%s'", row->name);
+    stmt = cohort_store_prepare(self,
+                                "INSERT INTO machines (name, cohort_id, user_id, host_id,"
+                                " template_name, idx, state, vcpus, memory_mib, vnc_password,"
+                                " uuid, created_at, expires_at, error) VALUES (?1, ?2, ?3, ?4,"
+                                " ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                                what, error);
+    if (stmt == NULL)
+        return FALSE;
+    cohort_store_bind_text(stmt, 1, row->name);
+    cohort_store_bind_int64(stmt, 2, row->cohort_id);
+    cohort_store_bind_int64(stmt, 3, row->user_id);
+    cohort_store_bind_id(stmt, 4, row->host_id);
+    cohort_store_bind_text(stmt, 5, row->template_name);
+    cohort_store_bind_uint(stmt, 6, row->idx);
+    cohort_store_bind_text(stmt, 7, state);
+    cohort_store_bind_uint(stmt, 8, row->vcpus);
+    cohort_store_bind_uint64(stmt, 9, row->memory_mib);
+    cohort_store_bind_text(stmt, 10, row->vnc_password);
+    cohort_store_bind_text(stmt, 11, row->uuid);
+    cohort_store_bind_text(stmt, 12, row->created_at != NULL ? row->created_at : now);
+    cohort_store_bind_text(stmt, 13, row->expires_at);
+    cohort_store_bind_text(stmt, 14, row->error);
+    if (sqlite3_step(stmt) != SQLITE_DONE) {
+        if (sqlite3_extended_errcode(self->db) == SQLITE_CONSTRAINT_UNIQUE)
+            conflict = cohort_store_machine_conflict(self, row);
+        cohort_store_set_error(self, error, what, conflict, "cohort, trainee or host");
+        return FALSE;
+    }
+    row->id = sqlite3_last_insert_rowid(self->db);
+    cohort_store_take_default(&row->state, state);
+    cohort_store_take_default(&row->created_at, now);
+    return TRUE;
+}
+
+CohortMachineRow *
+cohort_store_machine_get_by_id(CohortStore *self, gint64 id, GError **error)
+{
+    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autofree gchar *what = NULL;
+
+    g_return_val_if_fail(self != NULL, NULL);
+
+    what = g_strdup_printf("machine with id %" G_GINT64_FORMAT, id);
+    stmt = cohort_store_prepare(self, MACHINE_SELECT " WHERE m.id = ?1", what, error);
+    if (stmt == NULL)
+        return NULL;
+    cohort_store_bind_int64(stmt, 1, id);
+    return cohort_store_get_one(self, stmt, cohort_store_machine_read, what, error);
+}
+
+CohortMachineRow *
+cohort_store_machine_get_by_name(CohortStore *self, const gchar *name, GError **error)
+{
+    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autofree gchar *what = NULL;
+
+    g_return_val_if_fail(self != NULL, NULL);
+
+    what = g_strdup_printf("machine '%s'", name);
+    stmt = cohort_store_prepare(self, MACHINE_SELECT " WHERE m.name = ?1", what, error);
+    if (stmt == NULL)
+        return NULL;
+    cohort_store_bind_text(stmt, 1, name);
+    return cohort_store_get_one(self, stmt, cohort_store_machine_read, what, error);
+}
+
+GPtrArray *
+cohort_store_machine_list(CohortStore *self, gint64 cohort_id, gint64 user_id, gint64 trainer_id,
+                          gboolean include_reclaimed, GError **error)
+{
+    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(GString) sql = g_string_new(MACHINE_SELECT " WHERE 1");
+
+    g_return_val_if_fail(self != NULL, NULL);
+
+    /* Only literal clauses are added, so each filter can use its index; values are bound. */
+    if (cohort_id > 0)
+        g_string_append(sql, " AND m.cohort_id = :cohort");
+    if (user_id > 0)
+        g_string_append(sql, " AND m.user_id = :user");
+    if (trainer_id > 0)
+        g_string_append(sql, " AND c.trainer_id = :trainer");
+    if (!include_reclaimed)
+        g_string_append(sql, " AND m.state <> 'reclaimed'");
+    g_string_append(sql, " ORDER BY m.id");
+    stmt = cohort_store_prepare(self, sql->str, "listing machines", error);
+    if (stmt == NULL)
+        return NULL;
+    cohort_store_bind_named_id(stmt, ":cohort", cohort_id);
+    cohort_store_bind_named_id(stmt, ":user", user_id);
+    cohort_store_bind_named_id(stmt, ":trainer", trainer_id);
+    return cohort_store_get_all(self, stmt, cohort_store_machine_read,
+                                (GDestroyNotify)cohort_machine_row_free, "listing machines", error);
+}
+
+gboolean
+cohort_store_machine_set_state(CohortStore *self, gint64 id, const gchar *state,
+                               const gchar *error_message, GError **error)
+{
+    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autofree gchar *what = NULL;
+
+    g_return_val_if_fail(self != NULL, FALSE);
+
+    what = g_strdup_printf("machine with id %" G_GINT64_FORMAT, id);
+    stmt = cohort_store_prepare(self, "UPDATE machines SET state = ?2, error = ?3 WHERE id = ?1",
+                                what, error);
+    if (stmt == NULL)
+        return FALSE;
+    cohort_store_bind_int64(stmt, 1, id);
+    cohort_store_bind_text(stmt, 2, state);
+    cohort_store_bind_text(stmt, 3, error_message);
+    return cohort_store_run_update(self, stmt, what, NULL, error);
+}
+
+gboolean
+cohort_store_machine_set_host(CohortStore *self, gint64 id, gint64 host_id, GError **error)
+{
+    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autofree gchar *what = NULL;
+
+    g_return_val_if_fail(self != NULL, FALSE);
+
+    what = g_strdup_printf("machine with id %" G_GINT64_FORMAT, id);
+    stmt =
+        cohort_store_prepare(self, "UPDATE machines SET host_id = ?2 WHERE id = ?1", what, error);
+    if (stmt == NULL)
+        return FALSE;
+    cohort_store_bind_int64(stmt, 1, id);
+    cohort_store_bind_id(stmt, 2, host_id);
+    return cohort_store_run_update(self, stmt, what, "host", error);
+}
+
+gboolean
+cohort_store_machine_get_holdings(CohortStore *self, gint64 cohort_id, gint64 user_id,
+                                  guint *machines, guint *vcpus, guint64 *memory_mib,
+                                  GError **error)
+{
+    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autofree gchar *what = NULL;
+
+    g_return_val_if_fail(self != NULL, FALSE);
+
+    what = g_strdup_printf("machines of user %" G_GINT64_FORMAT " in cohort %" G_GINT64_FORMAT,
+                           user_id, cohort_id);
+    stmt = cohort_store_prepare(self,
+                                "SELECT COUNT(*), COALESCE(SUM(m.vcpus), 0),"
+                                " COALESCE(SUM(m.memory_mib), 0) FROM machines m"
+                                " WHERE m.cohort_id = ?1 AND m.user_id = ?2"
+                                " AND " HOLDS_RESOURCES("m"),
+                                what, error);
+    if (stmt == NULL)
+        return FALSE;
+    cohort_store_bind_int64(stmt, 1, cohort_id);
+    cohort_store_bind_int64(stmt, 2, user_id);
+    if (!cohort_store_step_row(self, stmt, what, error))
+        return FALSE;
+    if (machines != NULL)
+        *machines = cohort_store_column_uint(stmt, 0);
+    if (vcpus != NULL)
+        *vcpus = cohort_store_column_uint(stmt, 1);
+    if (memory_mib != NULL)
+        *memory_mib = (guint64)sqlite3_column_int64(stmt, 2);
+    return TRUE;
+}
+
+guint
+cohort_store_machine_next_idx(CohortStore *self, gint64 cohort_id, gint64 user_id, GError **error)
+{
+    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autofree gchar *what = NULL;
+
+    g_return_val_if_fail(self != NULL, 0);
+
+    what = g_strdup_printf("machines of user %" G_GINT64_FORMAT " in cohort %" G_GINT64_FORMAT,
+                           user_id, cohort_id);
+    /* Every row counts, reclaimed and failed too: a name is never given twice. */
+    stmt = cohort_store_prepare(self,
+                                "SELECT COALESCE(MAX(idx), 0) + 1 FROM machines"
+                                " WHERE cohort_id = ?1 AND user_id = ?2",
+                                what, error);
+    if (stmt == NULL)
+        return 0;
+    cohort_store_bind_int64(stmt, 1, cohort_id);
+    cohort_store_bind_int64(stmt, 2, user_id);
+    if (!cohort_store_step_row(self, stmt, what, error))
+        return 0;
+    return cohort_store_column_uint(stmt, 0);
+}
+
+GHashTable *
+cohort_store_machine_count_by_state(CohortStore *self, GError **error)
+{
+    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(GHashTable) counts = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    gint rc;
+
+    g_return_val_if_fail(self != NULL, NULL);
+
+    /* Every state is there, 0 included: a metric series must not vanish when it drops to 0. */
+    for (guint i = 0; i < G_N_ELEMENTS(cohort_store_machine_states); i++) {
+        if (g_strcmp0(cohort_store_machine_states[i], "reclaimed") != 0)
+            g_hash_table_insert(counts, g_strdup(cohort_store_machine_states[i]),
+                                GUINT_TO_POINTER(0));
+    }
+    stmt = cohort_store_prepare(self,
+                                "SELECT state, COUNT(*) FROM machines"
+                                " WHERE state <> 'reclaimed' GROUP BY state",
+                                "counting machines", error);
+    if (stmt == NULL)
+        return NULL;
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+        g_hash_table_insert(counts, cohort_store_column_text(stmt, 0),
+                            GUINT_TO_POINTER(cohort_store_column_uint(stmt, 1)));
+    if (rc != SQLITE_DONE) {
+        cohort_store_set_error(self, error, "counting machines", NULL, NULL);
+        return NULL;
+    }
+    return g_steal_pointer(&counts);
+}
+
+/* ---- running time ---- */
+
+gboolean
+cohort_store_machine_run_begin(CohortStore *self, gint64 machine_id, GError **error)
+{
+    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autofree gchar *now = cohort_store_now();
+    g_autofree gchar *what = g_strdup_printf("machine with id %" G_GINT64_FORMAT, machine_id);
+
+    g_return_val_if_fail(self != NULL, FALSE);
+
+    /* at most one open run: a start of a running machine changes nothing */
+    stmt = cohort_store_prepare(self,
+                                "INSERT INTO machine_runs (machine_id, started_at)"
+                                " SELECT ?1, ?2 WHERE NOT EXISTS (SELECT 1 FROM machine_runs"
+                                " WHERE machine_id = ?1 AND stopped_at IS NULL)",
+                                what, error);
+    if (stmt == NULL)
+        return FALSE;
+    cohort_store_bind_int64(stmt, 1, machine_id);
+    cohort_store_bind_text(stmt, 2, now);
+    return cohort_store_run(self, stmt, what, NULL, "machine", error);
+}
+
+gboolean
+cohort_store_machine_run_end(CohortStore *self, gint64 machine_id, GError **error)
+{
+    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autofree gchar *now = cohort_store_now();
+    g_autofree gchar *what = g_strdup_printf("machine with id %" G_GINT64_FORMAT, machine_id);
+
+    g_return_val_if_fail(self != NULL, FALSE);
+
+    stmt = cohort_store_prepare(self,
+                                "UPDATE machine_runs SET stopped_at = ?2"
+                                " WHERE machine_id = ?1 AND stopped_at IS NULL",
+                                what, error);
+    if (stmt == NULL)
+        return FALSE;
+    cohort_store_bind_int64(stmt, 1, machine_id);
+    cohort_store_bind_text(stmt, 2, now);
+    return cohort_store_run(self, stmt, what, NULL, NULL, error);
+}
+
+gdouble
+cohort_store_machine_get_running_hours(CohortStore *self, gint64 cohort_id, gint64 user_id,
+                                       GError **error)
+{
+    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autofree gchar *now = cohort_store_now();
+
+    g_return_val_if_fail(self != NULL, 0);
+
+    stmt = cohort_store_prepare(
+        self,
+        "SELECT COALESCE(SUM((julianday(COALESCE(r.stopped_at, ?3)) - julianday(r.started_at))"
+        " * 24.0), 0) FROM machine_runs r JOIN machines m ON m.id = r.machine_id"
+        " WHERE m.cohort_id = ?1 AND (?2 = 0 OR m.user_id = ?2)",
+        "running hours", error);
+    if (stmt == NULL)
+        return 0;
+    cohort_store_bind_int64(stmt, 1, cohort_id);
+    cohort_store_bind_int64(stmt, 2, user_id);
+    cohort_store_bind_text(stmt, 3, now);
+    if (!cohort_store_step_row(self, stmt, "running hours", error))
+        return 0;
+    return sqlite3_column_double(stmt, 0);
+}
+
+/* ---- expiry and extensions ---- */
+
+gboolean
+cohort_store_machine_set_expiry(CohortStore *self, gint64 machine_id, const gchar *expires_at,
+                                gboolean extension, GError **error)
+{
+    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autofree gchar *what = g_strdup_printf("machine with id %" G_GINT64_FORMAT, machine_id);
+
+    stmt = cohort_store_prepare(self,
+                                "UPDATE machines SET expires_at = ?2,"
+                                " extensions = extensions + ?3 WHERE id = ?1",
+                                what, error);
+    if (stmt == NULL)
+        return FALSE;
+    cohort_store_bind_int64(stmt, 1, machine_id);
+    cohort_store_bind_text(stmt, 2, expires_at);
+    cohort_store_bind_int64(stmt, 3, extension ? 1 : 0);
+    return cohort_store_run_update(self, stmt, what, NULL, error);
+}
+
+guint
+cohort_store_machine_get_extensions(CohortStore *self, gint64 machine_id, GError **error)
+{
+    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autofree gchar *what = g_strdup_printf("machine with id %" G_GINT64_FORMAT, machine_id);
+
+    stmt = cohort_store_prepare(self, "SELECT extensions FROM machines WHERE id = ?1", what, error);
+    if (stmt == NULL)
+        return 0;
+    cohort_store_bind_int64(stmt, 1, machine_id);
+    if (!cohort_store_step_row(self, stmt, what, error))
+        return 0;
+    return cohort_store_column_uint(stmt, 0);
+}

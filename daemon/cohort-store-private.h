@@ -1,0 +1,58 @@
+/* Shared between the store's files (cohort-store*.c) only: the store itself and the SQLite
+ * helpers every entity uses. Not installed; the rest of cohortd sees cohort-store.h. */
+#pragma once
+
+#include <glib.h>
+#include <sqlite3.h>
+
+#include "cohort-store-migrations.h" /* g_autoptr(sqlite3_stmt) */
+#include "cohort-store.h"
+
+G_BEGIN_DECLS
+
+struct _CohortStore {
+    sqlite3 *db;
+    gchar *path;
+};
+
+/* The machine states that hold a host's and a quota's resources. */
+#define HOLDS_RESOURCES(m) m ".state NOT IN ('reclaimed', 'failed')"
+
+/* What cohort_store_user_read() reads: users, and the trainees of an enrollment list. */
+#define USER_COLUMNS "u.id, u.login, u.display_name, u.role, u.created_at"
+
+typedef gpointer (*CohortStoreRowReader)(sqlite3_stmt *stmt);
+
+/* times */
+gboolean cohort_store_time_is_valid(const gchar *value);
+
+/* SQLite at the edge (cohort-store.c says what each one does) */
+void cohort_store_set_error(CohortStore *self, GError **error, const gchar *what,
+                            const gchar *conflict, const gchar *refs);
+sqlite3_stmt *cohort_store_prepare(CohortStore *self, const gchar *sql, const gchar *what,
+                                   GError **error);
+void cohort_store_bind_text(sqlite3_stmt *stmt, gint col, const gchar *value);
+void cohort_store_bind_int64(sqlite3_stmt *stmt, gint col, gint64 value);
+void cohort_store_bind_uint(sqlite3_stmt *stmt, gint col, guint value);
+void cohort_store_bind_uint64(sqlite3_stmt *stmt, gint col, guint64 value);
+void cohort_store_bind_double(sqlite3_stmt *stmt, gint col, gdouble value);
+void cohort_store_bind_id(sqlite3_stmt *stmt, gint col, gint64 id);
+void cohort_store_bind_named_id(sqlite3_stmt *stmt, const gchar *name, gint64 id);
+gchar *cohort_store_column_text(sqlite3_stmt *stmt, gint col);
+guint cohort_store_column_uint(sqlite3_stmt *stmt, gint col);
+gboolean cohort_store_run(CohortStore *self, sqlite3_stmt *stmt, const gchar *what,
+                          const gchar *conflict, const gchar *refs, GError **error);
+gboolean cohort_store_run_update(CohortStore *self, sqlite3_stmt *stmt, const gchar *what,
+                                 const gchar *refs, GError **error);
+gboolean cohort_store_step_row(CohortStore *self, sqlite3_stmt *stmt, const gchar *what,
+                               GError **error);
+gpointer cohort_store_get_one(CohortStore *self, sqlite3_stmt *stmt, CohortStoreRowReader read,
+                              const gchar *what, GError **error);
+GPtrArray *cohort_store_get_all(CohortStore *self, sqlite3_stmt *stmt, CohortStoreRowReader read,
+                                GDestroyNotify free_func, const gchar *what, GError **error);
+void cohort_store_take_default(gchar **field, const gchar *value);
+
+/* rows read by more than one entity's file (cohort-store-users.c) */
+gpointer cohort_store_user_read(sqlite3_stmt *stmt);
+
+G_END_DECLS
