@@ -583,31 +583,48 @@ cohort_service_audit_list(CohortDaemon *d, const CohortUserRow *actor, guint lim
 }
 
 /* What @machines of one trainee (@user_id > 0) or of all hold now. */
-static void
-cohort_service_usage_held(GPtrArray *machines, gint64 user_id, JsonObject *obj)
-{
-    guint held = 0;
-    guint vcpus = 0;
-    guint64 memory = 0;
-
-    for (guint j = 0; j < machines->len; j++) {
-        CohortMachineRow *m = g_ptr_array_index(machines, j);
-        if ((user_id > 0 && m->user_id != user_id) || g_strcmp0(m->state, "failed") == 0)
-            continue;
-        held++;
-        vcpus += m->vcpus;
-        memory += m->memory_mib;
-    }
-    json_object_set_int_member(obj, "machines", held);
-    json_object_set_int_member(obj, "vcpus", vcpus);
-    json_object_set_int_member(obj, "memory_mib", (gint64)memory);
-}
-
 /* Machine-hours to 4 decimals (0.36 s): what a report needs, without float noise. */
 static gdouble
 cohort_service_usage_round(gdouble hours)
 {
     return (gdouble)(gint64)(MAX(hours, 0.0) * 10000.0 + 0.5) / 10000.0;
+}
+
+/* What a cohort's machines hold now, per trainee (user id, or 0 for the whole cohort). */
+typedef struct {
+    guint machines;
+    guint vcpus;
+    guint64 memory_mib;
+} CohortUsageHeld;
+
+static void
+cohort_service_usage_add_held(GHashTable *held, gint64 user_id, const CohortMachineRow *m)
+{
+    CohortUsageHeld *h = g_hash_table_lookup(held, &user_id);
+
+    if (h == NULL) {
+        h = g_new0(CohortUsageHeld, 1);
+        g_hash_table_insert(held, g_memdup2(&user_id, sizeof(user_id)), h);
+    }
+    h->machines++;
+    h->vcpus += m->vcpus;
+    h->memory_mib += m->memory_mib;
+}
+
+static void
+cohort_service_usage_set(JsonObject *obj, GHashTable *held, GHashTable *hours, gint64 user_id,
+                         gdouble total_hours)
+{
+    CohortUsageHeld *h = g_hash_table_lookup(held, &user_id);
+    gdouble *user_hours = user_id > 0 ? g_hash_table_lookup(hours, &user_id) : NULL;
+
+    json_object_set_double_member(
+        obj, "machine_hours",
+        cohort_service_usage_round(user_id > 0 ? (user_hours != NULL ? *user_hours : 0)
+                                               : total_hours));
+    json_object_set_int_member(obj, "machines", h != NULL ? h->machines : 0);
+    json_object_set_int_member(obj, "vcpus", h != NULL ? h->vcpus : 0);
+    json_object_set_int_member(obj, "memory_mib", h != NULL ? (gint64)h->memory_mib : 0);
 }
 
 JsonNode *
@@ -624,31 +641,36 @@ cohort_service_usage(CohortDaemon *d, const CohortUserRow *actor, GError **error
     if (cohorts == NULL)
         return NULL;
     list = json_array_new();
+    /* a few queries per cohort and one pass over its machines, whatever its size */
     for (guint i = 0; i < cohorts->len; i++) {
         CohortCohortRow *cohort = g_ptr_array_index(cohorts, i);
         g_autoptr(GPtrArray) machines =
             cohort_store_machine_list(d->store, cohort->id, 0, 0, FALSE, NULL);
         g_autoptr(GPtrArray) trainees = cohort_store_enrollment_list(d->store, cohort->id, NULL);
+        gdouble total_hours = 0;
+        g_autoptr(GHashTable) hours = cohort_store_machine_get_running_hours_by_user(
+            d->store, cohort->id, &total_hours, NULL);
+        g_autoptr(GHashTable) held =
+            g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, g_free);
         JsonObject *obj = json_object_new();
         JsonArray *per_trainee = json_array_new();
 
+        if (hours == NULL)
+            hours = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, g_free);
+        for (guint j = 0; machines != NULL && j < machines->len; j++) {
+            CohortMachineRow *m = g_ptr_array_index(machines, j);
+            if (g_strcmp0(m->state, "failed") == 0)
+                continue;
+            cohort_service_usage_add_held(held, 0, m);
+            cohort_service_usage_add_held(held, m->user_id, m);
+        }
         json_object_set_string_member(obj, "cohort", cohort->slug);
-        json_object_set_double_member(
-            obj, "machine_hours",
-            cohort_service_usage_round(
-                cohort_store_machine_get_running_hours(d->store, cohort->id, 0, NULL)));
-        if (machines != NULL)
-            cohort_service_usage_held(machines, 0, obj);
+        cohort_service_usage_set(obj, held, hours, 0, total_hours);
         for (guint t = 0; trainees != NULL && t < trainees->len; t++) {
             CohortUserRow *user = g_ptr_array_index(trainees, t);
             JsonObject *tobj = json_object_new();
             json_object_set_string_member(tobj, "login", user->login);
-            json_object_set_double_member(
-                tobj, "machine_hours",
-                cohort_service_usage_round(
-                    cohort_store_machine_get_running_hours(d->store, cohort->id, user->id, NULL)));
-            if (machines != NULL)
-                cohort_service_usage_held(machines, user->id, tobj);
+            cohort_service_usage_set(tobj, held, hours, user->id, 0);
             json_array_add_object_element(per_trainee, tobj);
         }
         json_object_set_array_member(obj, "trainees", per_trainee);

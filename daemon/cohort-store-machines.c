@@ -384,6 +384,45 @@ cohort_store_machine_get_running_hours(CohortStore *self, gint64 cohort_id, gint
     return sqlite3_column_double(stmt, 0);
 }
 
+GHashTable *
+cohort_store_machine_get_running_hours_by_user(CohortStore *self, gint64 cohort_id, gdouble *total,
+                                               GError **error)
+{
+    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autofree gchar *now = cohort_store_now();
+    g_autoptr(GHashTable) hours =
+        g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, g_free);
+    gint rc;
+
+    g_return_val_if_fail(self != NULL, NULL);
+
+    /* one query for the whole cohort: a query per trainee scans the runs once each */
+    stmt = cohort_store_prepare(
+        self,
+        "SELECT m.user_id, COALESCE(SUM((julianday(COALESCE(r.stopped_at, ?2))"
+        " - julianday(r.started_at)) * 24.0), 0) FROM machines m"
+        " JOIN machine_runs r ON r.machine_id = m.id WHERE m.cohort_id = ?1 GROUP BY m.user_id",
+        "running hours", error);
+    if (stmt == NULL)
+        return NULL;
+    cohort_store_bind_int64(stmt, 1, cohort_id);
+    cohort_store_bind_text(stmt, 2, now);
+    if (total != NULL)
+        *total = 0;
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        gint64 user_id = sqlite3_column_int64(stmt, 0);
+        gdouble h = sqlite3_column_double(stmt, 1);
+        g_hash_table_replace(hours, g_memdup2(&user_id, sizeof(user_id)), g_memdup2(&h, sizeof(h)));
+        if (total != NULL)
+            *total += h;
+    }
+    if (rc != SQLITE_DONE) {
+        cohort_store_set_error(self, error, "running hours", NULL, NULL);
+        return NULL;
+    }
+    return g_steal_pointer(&hours);
+}
+
 /* ---- expiry and extensions ---- */
 
 gboolean

@@ -167,6 +167,9 @@ static const gchar *const cohort_store_migrations[] = {
     "  CHECK (network <> '' AND length(network) <= 64);"
     "ALTER TABLE jobs ADD COLUMN freed_networks INTEGER NOT NULL DEFAULT 0"
     "  CHECK (freed_networks >= 0);",
+
+    /* 5: usage sums every run of a cohort's machines: runs by machine, not only open ones */
+    "CREATE INDEX machine_runs_by_machine ON machine_runs(machine_id);",
 };
 /* clang-format on */
 

@@ -278,6 +278,10 @@ gboolean cohort_store_job_get_freed(CohortStore *self, gint64 job_id, guint *mac
 gboolean cohort_store_job_add_freed_networks(CohortStore *self, gint64 job_id, guint networks,
                                              GError **error);
 /* Machine-hours in a cohort, of one trainee (@user_id > 0) or all, open runs until now. */
+/* The same for every trainee of the cohort at once: user id (gint64) -> hours (gdouble);
+ * @total gets the cohort's. Trainees without a run are not in it. */
+GHashTable *cohort_store_machine_get_running_hours_by_user(CohortStore *self, gint64 cohort_id,
+                                                           gdouble *total, GError **error);
 gdouble cohort_store_machine_get_running_hours(CohortStore *self, gint64 cohort_id, gint64 user_id,
                                                GError **error);
 

@@ -1242,6 +1242,47 @@ test_store_machine_holdings(void **state)
     assert_int_equal(machines, 1);
 }
 
+/* Usage's one query per cohort agrees with the per-trainee one, and keeps cohorts apart. */
+static void
+test_store_running_hours_by_user(void **state)
+{
+    CohortStore *store = *state;
+    g_autoptr(GError) error = NULL;
+    Scene s = scene_new(store);
+    gint64 other = add_cohort(store, "linux-202", s.trainer);
+    gint64 a = add_machine(store, "a", s.cohort, s.sok, s.host, 1, "running", 2, 2048);
+    gint64 f = add_machine(store, "f", s.cohort, s.pov, s.host, 1, "running", 1, 1024);
+    gint64 g = add_machine(store, "g", other, s.sok, s.host, 1, "running", 1, 1024);
+    g_autoptr(GHashTable) hours = NULL;
+    gdouble total = -1;
+    gdouble *sok_hours;
+    gdouble *pov_hours;
+
+    assert_true(cohort_store_machine_run_begin(store, a, &error));
+    assert_true(cohort_store_machine_run_end(store, a, &error));
+    assert_true(cohort_store_machine_run_begin(store, f, &error));
+    assert_true(cohort_store_machine_run_begin(store, g, &error));
+    cohort_assert_no_error(error);
+    hours = cohort_store_machine_get_running_hours_by_user(store, s.cohort, &total, &error);
+    cohort_assert_no_error(error);
+    assert_int_equal(g_hash_table_size(hours), 2);
+    sok_hours = g_hash_table_lookup(hours, &s.sok);
+    pov_hours = g_hash_table_lookup(hours, &s.pov);
+    assert_non_null(sok_hours);
+    assert_non_null(pov_hours);
+    assert_true(*sok_hours >= 0 && *pov_hours >= 0);
+    assert_true(ABS(*sok_hours -
+                    cohort_store_machine_get_running_hours(store, s.cohort, s.sok, NULL)) < 1e-3);
+    assert_true(ABS(total - (*sok_hours + *pov_hours)) < 1e-9);
+    {
+        g_autoptr(GHashTable) none = cohort_store_machine_get_running_hours_by_user(
+            store, add_cohort(store, "linux-203", s.trainer), &total, &error);
+        cohort_assert_no_error(error);
+        assert_int_equal(g_hash_table_size(none), 0);
+        assert_true(total == 0);
+    }
+}
+
 static void
 test_store_machine_next_idx(void **state)
 {
@@ -1537,6 +1578,7 @@ main(void)
         STORE_TEST(test_store_machine_list),
         STORE_TEST(test_store_machine_errors),
         STORE_TEST(test_store_machine_holdings),
+        STORE_TEST(test_store_running_hours_by_user),
         STORE_TEST(test_store_machine_next_idx),
         STORE_TEST(test_store_machine_count_by_state),
         STORE_TEST(test_store_job),
