@@ -9,7 +9,10 @@
 #include "cohort-client-commands.h"
 #include "cohort-client-error.h"
 
-#define COHORT_CTL_JOB_POLL_USEC (G_USEC_PER_SEC / 2)
+/* Polls soon, then less often: a short job is seen done at once, a long one costs cohortd
+ * two requests a second. */
+#define COHORT_CTL_JOB_POLL_FIRST_USEC (G_USEC_PER_SEC / 50)
+#define COHORT_CTL_JOB_POLL_MAX_USEC (G_USEC_PER_SEC / 2)
 
 static guint
 cohort_ctl_terminal_columns(void)
@@ -121,6 +124,7 @@ cohort_ctl_job_follow(CohortCtl *ctl, gint64 id, const gchar *label, GError **er
     gboolean lines = !tty && !ctl->json && !ctl->quiet;
     gint64 start = g_get_monotonic_time();
     gint64 last_done = -1, last_failed = -1;
+    gulong poll_usec = COHORT_CTL_JOB_POLL_FIRST_USEC;
     g_autoptr(JsonNode) node = NULL;
     JsonObject *job;
 
@@ -161,7 +165,8 @@ cohort_ctl_job_follow(CohortCtl *ctl, gint64 id, const gchar *label, GError **er
         last_failed = failed;
         if (cohort_ctl_job_finished(job))
             break;
-        g_usleep(COHORT_CTL_JOB_POLL_USEC);
+        g_usleep(poll_usec);
+        poll_usec = MIN(poll_usec * 2, COHORT_CTL_JOB_POLL_MAX_USEC);
     }
     if (tty)
         printf("\n");
