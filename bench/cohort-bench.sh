@@ -505,7 +505,7 @@ table() {
     local n r
     echo "### Cohort benchmarks$([ $quick = 1 ] && echo ' (--quick)')"
     echo
-    echo "$(date -u '+%F %H:%M UTC'), commit $(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo '?'), $(machine_line)."
+    echo "$(date -u '+%F %H:%M UTC'), commit $commit, $(machine_line)."
     echo "Load average before / after: $load_before / $(cut -d ' ' -f 1-3 /proc/loadavg). Median (min–max) of the runs shown."
     if want testdriver; then
         echo
@@ -556,6 +556,9 @@ table() {
 }
 
 load_before=$(cut -d ' ' -f 1-3 /proc/loadavg)
+# the code measured: the commit the binaries were built from, and whether the tree differed
+commit=$(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo '?')
+git -C "$top" diff --quiet HEAD -- common daemon client 2>/dev/null || commit="$commit + uncommitted changes"
 t_start=$(now_ns)
 want testdriver && bench_testdriver
 want qemu && bench_qemu
