@@ -608,6 +608,24 @@ cohort_api_request_started(SoupServer *server, SoupServerMessage *msg, gpointer 
     g_signal_connect(msg, "got-headers", G_CALLBACK(cohort_api_got_headers), user_data);
 }
 
+/* A class logs in at once: the default backlog of 10 made the 11th connection of 200
+ * trainees wait a second for a SYN retry, or be reset. */
+#define COHORT_API_LISTEN_BACKLOG 1024
+
+static GSocket *
+cohort_api_listener_new(GSocketAddress *address, GError **error)
+{
+    g_autoptr(GSocket) socket = g_socket_new(g_socket_address_get_family(address),
+                                             G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, error);
+
+    if (socket == NULL)
+        return NULL;
+    g_socket_set_listen_backlog(socket, COHORT_API_LISTEN_BACKLOG);
+    if (!g_socket_bind(socket, address, TRUE, error) || !g_socket_listen(socket, error))
+        return NULL;
+    return g_steal_pointer(&socket);
+}
+
 CohortApi *
 cohort_api_new(CohortDaemon *daemon, const gchar *address, guint port, const gchar *tls_cert,
                const gchar *tls_key, gsize max_body_bytes, GError **error)
@@ -615,6 +633,7 @@ cohort_api_new(CohortDaemon *daemon, const gchar *address, guint port, const gch
     g_autoptr(CohortApi) self = g_new0(CohortApi, 1);
     g_autoptr(GInetAddress) inet = g_inet_address_new_from_string(address);
     g_autoptr(GSocketAddress) sockaddr = NULL;
+    g_autoptr(GSocket) listener = NULL;
     g_autoptr(GSList) uris = NULL;
     SoupServerListenOptions options = 0;
 
@@ -639,7 +658,8 @@ cohort_api_new(CohortDaemon *daemon, const gchar *address, guint port, const gch
     soup_server_add_handler(self->server, NULL, cohort_api_handle, self, NULL);
     g_signal_connect(self->server, "request-started", G_CALLBACK(cohort_api_request_started), self);
     sockaddr = g_inet_socket_address_new(inet, (guint16)port);
-    if (!soup_server_listen(self->server, sockaddr, options, error)) {
+    listener = cohort_api_listener_new(sockaddr, error);
+    if (listener == NULL || !soup_server_listen_socket(self->server, listener, options, error)) {
         g_prefix_error(error, "listening on %s port %u: ", address, port);
         return NULL;
     }
