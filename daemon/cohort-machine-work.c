@@ -380,8 +380,17 @@ cohort_machine_work_done(gpointer item, const GError *error, gpointer user_data)
 {
     CohortMachineWork *work = item;
     CohortDaemon *d = work->daemon;
+    g_autoptr(GError) error_local = NULL;
+    /* one commit for the row, its running time, the job and what it freed: a reclaim of a
+     * thousand machines is a thousand of these on the main loop */
+    gboolean tx = cohort_store_begin(d->store, &error_local);
 
+    if (!tx)
+        g_warning("machine %s: %s", work->domain_name, error_local->message);
     cohort_machine_work_settle(d, work, error);
+    if (tx && !cohort_store_commit(d->store, &error_local))
+        g_warning("machine %s: recording the result: %s", work->domain_name,
+                  error_local->message);
     if (!work->orphan)
         cohort_machine_work_next(d, work->machine_id);
 }
