@@ -333,6 +333,14 @@ cohort_machine_work_enqueue(CohortDaemon *d, CohortMachineWork *work)
                      (GDestroyNotify)cohort_machine_work_free, NULL);
 }
 
+static gboolean
+cohort_machine_work_superseded(CohortDaemon *d, CohortMachineWork *work)
+{
+    GQueue *waiting = g_hash_table_lookup(d->waiting, &work->machine_id);
+
+    return waiting != NULL && !g_queue_is_empty(waiting);
+}
+
 /* The machine's next work, on the host's current connection (it may have reconnected). */
 static void
 cohort_machine_work_next(CohortDaemon *d, gint64 machine_id)
@@ -389,8 +397,7 @@ cohort_machine_work_done(gpointer item, const GError *error, gpointer user_data)
         g_warning("machine %s: %s", work->domain_name, error_local->message);
     cohort_machine_work_settle(d, work, error);
     if (tx && !cohort_store_commit(d->store, &error_local))
-        g_warning("machine %s: recording the result: %s", work->domain_name,
-                  error_local->message);
+        g_warning("machine %s: recording the result: %s", work->domain_name, error_local->message);
     if (!work->orphan)
         cohort_machine_work_next(d, work->machine_id);
 }
@@ -419,9 +426,14 @@ cohort_machine_work_settle(CohortDaemon *d, CohortMachineWork *work, const GErro
         g_log_structured(G_LOG_DOMAIN, G_LOG_LEVEL_WARNING, "COHORT_COHORT", work->cohort,
                          "COHORT_MACHINE", work->domain_name, "MESSAGE", "%s: %s",
                          work->domain_name, error->message);
-    if (!cohort_store_machine_set_state(d->store, work->machine_id, state,
-                                        error != NULL ? error->message : NULL, &error_local))
+    /* with more work waiting (a reclaim behind a start), the row keeps what was asked last */
+    if (cohort_machine_work_superseded(d, work)) {
+        g_debug("machine %s: %s done, more work waits", work->domain_name, state);
+    } else if (!cohort_store_machine_set_state(d->store, work->machine_id, state,
+                                               error != NULL ? error->message : NULL,
+                                               &error_local)) {
         g_warning("machine %s: %s", work->domain_name, error_local->message);
+    }
     if (work->job_id > 0 && error == NULL && work->op == COHORT_MACHINE_OP_TEARDOWN) {
         /* a failed machine held no vCPUs or memory; only its leftover disk, if any, counts */
         gboolean held = g_strcmp0(work->previous_state, "failed") != 0;

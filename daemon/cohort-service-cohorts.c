@@ -835,25 +835,12 @@ cohort_service_cohort_reclaim_start(CohortDaemon *d, const CohortUserRow *actor,
     g_autoptr(GPtrArray) failures = g_ptr_array_new_with_free_func((GDestroyNotify)g_error_free);
     const gchar *who = actor != NULL ? actor->login : "system";
     const gchar *slug = cohort->slug;
-    guint busy = 0;
     gint64 job_id;
 
+    /* a machine in a worker's hands is torn down after that work: its queue keeps the order */
     machines = cohort_store_machine_list(d->store, cohort->id, 0, 0, FALSE, error);
     if (machines == NULL)
         return 0;
-    for (guint i = 0; i < machines->len; i++) {
-        CohortMachineRow *m = g_ptr_array_index(machines, i);
-        if (cohort_daemon_inflight_contains(d, m->id))
-            busy++;
-    }
-    /* a machine in a worker's hands is reclaimed after that work */
-    if (busy > 0) {
-        g_set_error(error, COHORT_ERROR, COHORT_ERROR_CONFLICT,
-                    "%u machines of cohort '%s' are being provisioned, changed or reclaimed; "
-                    "reclaim again when that work is done",
-                    busy, slug);
-        return 0;
-    }
     job_id = cohort_machine_work_job_new(d, actor, "reclaim", slug, machines->len, error);
     if (job_id == 0)
         return 0;

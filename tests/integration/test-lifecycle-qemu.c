@@ -604,7 +604,23 @@ test_lifecycle_stop_then_start(void **state)
         assert_true(g_hash_table_contains(doms, name));
         assert_true(GPOINTER_TO_INT(g_hash_table_lookup(doms, name)));
     }
-    reclaim_all(fx, slug);
+    /* a reclaim while a stop is under way is taken at once, and waits its turn */
+    json_node_unref(machine_post(fx, id, "stop"));
+    {
+        g_autofree gchar *path = g_strdup_printf("/api/v1/cohorts/%s/reclaim", slug);
+        g_autoptr(JsonNode) started =
+            http_expect(fx, "POST", path, fx->trainer_token, NULL, NULL, 202);
+        g_autoptr(JsonNode) job =
+            cohort_test_job_wait(fx->d, fx->trainer_token,
+                                 json_object_get_int_member(json_node_get_object(started), "job"));
+        g_autoptr(GHashTable) doms = NULL;
+        assert_int_equal(json_object_get_int_member(json_node_get_object(job), "failed"), 0);
+        assert_int_equal(json_object_get_int_member(json_node_get_object(job), "done"), MACHINES);
+        doms = libvirt_domains(fx, prefix);
+        assert_int_equal(g_hash_table_size(doms), 0);
+        assert_int_equal(libvirt_overlays(fx, prefix), 0);
+        assert_true(libvirt_network_gone(fx, slug));
+    }
 }
 
 /* Idle machines are shut down gracefully, and their trainee can start them again. */
