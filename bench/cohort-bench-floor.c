@@ -327,7 +327,7 @@ main(int argc, char **argv)
     gint count = 10;
     gint runs = 1;
     gint blank_mib = 0;
-    gboolean no_validate = FALSE;
+    gboolean validate = FALSE;
     gboolean ok = TRUE;
     Floor fl = {0};
     const GOptionEntry entries[] = {
@@ -341,8 +341,8 @@ main(int argc, char **argv)
         {"runs", 0, 0, G_OPTION_ARG_INT, &runs, "Runs (default: 1)", "N"},
         {"prefix", 0, 0, G_OPTION_ARG_STRING, &prefix,
          "Names of domains and volumes (default: cohort-bench-floor-)", "PREFIX"},
-        {"no-validate", 0, 0, G_OPTION_ARG_NONE, &no_validate,
-         "Define without VIR_DOMAIN_DEFINE_VALIDATE (Cohort passes it)", NULL},
+        {"validate", 0, 0, G_OPTION_ARG_NONE, &validate,
+         "Define with VIR_DOMAIN_DEFINE_VALIDATE (Cohort passed it before 5023150)", NULL},
         {NULL},
     };
 
@@ -360,7 +360,7 @@ main(int argc, char **argv)
     virSetErrorFunc(NULL, floor_noop_error);
     fl.prefix = prefix;
     fl.count = (guint)count;
-    fl.define_flags = no_validate ? 0 : VIR_DOMAIN_DEFINE_VALIDATE;
+    fl.define_flags = validate ? VIR_DOMAIN_DEFINE_VALIDATE : 0;
     fl.tmpl = xmlReadFile(template_path, NULL, XML_PARSE_NONET | XML_PARSE_NOBLANKS);
     if (fl.tmpl == NULL) {
         g_printerr("cohort-bench-floor: cannot read %s\n", template_path);

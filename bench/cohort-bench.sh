@@ -243,9 +243,9 @@ bench_testdriver() {
 
         # the floor: a warm-up run first (dropped), like cohortd's warm-up cohort below
         say "  floor, N=$n, $runs runs"
-        for flags in "" --no-validate; do
+        for flags in "" --validate; do
             local key=floor
-            [ -n "$flags" ] && key=bare
+            [ -n "$flags" ] && key=validate
             "$floor" --uri "$lab_uri" --base tiny-base.qcow2 --blank-base-mib 32 \
                 --template "$template" --count "$n" --runs $((runs + 1)) $flags \
                 >"$work/floor.out" || die "the floor failed"
@@ -511,11 +511,11 @@ table() {
         echo
         echo "**Control plane** on libvirt's embedded test driver (\`data/lab-host.xml\`), tiny template, seconds:"
         echo
-        echo "| N | step | runs | Cohort: cohortctl | Cohort: HTTP, 10 ms poll | floor: same libvirt calls | Cohort ÷ floor (cohortctl / HTTP) | floor without VALIDATE |"
+        echo "| N | step | runs | Cohort: cohortctl | Cohort: HTTP, 10 ms poll | floor: same libvirt calls | Cohort ÷ floor (cohortctl / HTTP) | floor with VALIDATE (Cohort before 5023150) |"
         echo "|---|---|---|---|---|---|---|---|"
         for n in $td_sizes; do
             for s in provision reclaim total; do
-                echo "| $n | $([ $s = total ] && echo 'provision + reclaim' || echo $s) | $(runs_of td-$n-ctl-$s) | $(fmt td-$n-ctl-$s %.3f) | $(fmt td-$n-api-$s %.3f) | $(fmt td-$n-floor-$s %.3f) | $(ratio td-$n-ctl-$s td-$n-floor-$s) / $(ratio td-$n-api-$s td-$n-floor-$s) | $(fmt td-$n-bare-$s %.3f) |"
+                echo "| $n | $([ $s = total ] && echo 'provision + reclaim' || echo $s) | $(runs_of td-$n-ctl-$s) | $(fmt td-$n-ctl-$s %.3f) | $(fmt td-$n-api-$s %.3f) | $(fmt td-$n-floor-$s %.3f) | $(ratio td-$n-ctl-$s td-$n-floor-$s) / $(ratio td-$n-api-$s td-$n-floor-$s) | $(fmt td-$n-validate-$s %.3f) |"
             done
         done
     fi
