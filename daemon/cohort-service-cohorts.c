@@ -849,12 +849,22 @@ cohort_service_cohort_reclaim_start(CohortDaemon *d, const CohortUserRow *actor,
     cohort->state = g_strdup("reclaimed");
     if (!cohort_store_cohort_update(d->store, cohort, error))
         return 0;
+    /* intent first, in one transaction: every row says reclaiming before libvirt is touched */
+    if (!cohort_store_begin(d->store, error))
+        return 0;
+    for (guint i = 0; i < machines->len; i++) {
+        CohortMachineRow *m = g_ptr_array_index(machines, i);
+        if (!cohort_store_machine_set_state(d->store, m->id, "reclaiming", NULL, error)) {
+            cohort_store_rollback(d->store);
+            return 0;
+        }
+    }
+    if (!cohort_store_commit(d->store, error))
+        return 0;
     for (guint i = 0; i < machines->len; i++) {
         CohortMachineRow *m = g_ptr_array_index(machines, i);
         GError *error_local = NULL;
-        /* intent first: the row says reclaiming before libvirt is touched */
-        if (!cohort_store_machine_set_state(d->store, m->id, "reclaiming", NULL, &error_local) ||
-            !cohort_machine_work_push(d, m, COHORT_MACHINE_OP_TEARDOWN, job_id, &error_local)) {
+        if (!cohort_machine_work_push(d, m, COHORT_MACHINE_OP_TEARDOWN, job_id, &error_local)) {
             /* failed, not stuck in reclaiming: a later reclaim tries it again */
             cohort_store_machine_set_state(d->store, m->id, "failed", error_local->message, NULL);
             g_ptr_array_add(failed_names, g_strdup(m->name));

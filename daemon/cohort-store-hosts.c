@@ -182,11 +182,14 @@ cohort_store_host_get_usage(CohortStore *self, gint64 id, guint *vcpus, guint64 
 
     what = g_strdup_printf("host with id %" G_GINT64_FORMAT, id);
     /* No row at all, rather than zeros, when the host does not exist. */
-    stmt = cohort_store_prepare(self,
-                                "SELECT COALESCE(SUM(m.vcpus), 0), COALESCE(SUM(m.memory_mib), 0)"
-                                " FROM hosts h LEFT JOIN machines m ON m.host_id = h.id"
-                                " AND " HOLDS_RESOURCES("m") " WHERE h.id = ?1 GROUP BY h.id",
-                                what, error);
+    stmt = cohort_store_prepare(
+        self,
+        /* the live machines' own index, which the planner, without statistics, would not pick */
+        "SELECT (SELECT COALESCE(SUM(vcpus), 0) FROM machines INDEXED BY machines_holding_by_host"
+        " WHERE host_id = ?1 AND state NOT IN ('reclaimed', 'failed')),"
+        " (SELECT COALESCE(SUM(memory_mib), 0) FROM machines INDEXED BY machines_holding_by_host"
+        " WHERE host_id = ?1 AND state NOT IN ('reclaimed', 'failed')) FROM hosts WHERE id = ?1",
+        what, error);
     if (stmt == NULL)
         return FALSE;
     cohort_store_bind_int64(stmt, 1, id);
