@@ -10,9 +10,9 @@
 #include "cohort-client-error.h"
 
 /* Polls soon, then less often: a short job is seen done at once, a long one costs cohortd
- * two requests a second. */
+ * four requests a second. */
 #define COHORT_CTL_JOB_POLL_FIRST_USEC (G_USEC_PER_SEC / 50)
-#define COHORT_CTL_JOB_POLL_MAX_USEC (G_USEC_PER_SEC / 2)
+#define COHORT_CTL_JOB_POLL_MAX_USEC (G_USEC_PER_SEC / 4)
 
 static guint
 cohort_ctl_terminal_columns(void)
@@ -166,7 +166,7 @@ cohort_ctl_job_follow(CohortCtl *ctl, gint64 id, const gchar *label, GError **er
         if (cohort_ctl_job_finished(job))
             break;
         g_usleep(poll_usec);
-        poll_usec = MIN(poll_usec * 2, COHORT_CTL_JOB_POLL_MAX_USEC);
+        poll_usec = MIN(poll_usec * 3 / 2, COHORT_CTL_JOB_POLL_MAX_USEC);
     }
     if (tty)
         printf("\n");
