@@ -31,6 +31,14 @@ cohort_job_task_free(CohortJobTask *task)
     g_free(task);
 }
 
+/* Work cohortd will not do because it stops: queued, or asked for while it drains. */
+static GError *
+cohort_jobs_stopped_error(void)
+{
+    return g_error_new_literal(COHORT_ERROR, COHORT_ERROR_HOST_UNAVAILABLE,
+                               "cohortd stopped before this work started; run it again");
+}
+
 static gboolean
 cohort_jobs_task_done(gpointer user_data)
 {
@@ -48,9 +56,7 @@ cohort_jobs_worker(gpointer data, gpointer user_data)
     CohortJobs *self = user_data;
 
     if (g_atomic_int_get(&self->cancelled))
-        task->error = g_error_new_literal(COHORT_ERROR, COHORT_ERROR_HOST_UNAVAILABLE,
-                                          "cohortd stopped before this work started; run it "
-                                          "again");
+        task->error = cohort_jobs_stopped_error();
     else if (!task->work(task->item, &task->error) && task->error == NULL)
         task->error = g_error_new_literal(COHORT_ERROR, COHORT_ERROR_INTERNAL,
                                           "work failed without saying why");
@@ -100,9 +106,7 @@ cohort_jobs_push(CohortJobs *self, CohortJobWorkFunc work, CohortJobDoneFunc don
     /* pushed while cohortd stops (by a result that asks for more work): the pool is gone,
      * so it fails at once, and is recorded like queued work */
     if (g_atomic_int_get(&self->cancelled)) {
-        task->error = g_error_new_literal(COHORT_ERROR, COHORT_ERROR_HOST_UNAVAILABLE,
-                                          "cohortd stopped before this work started; run it "
-                                          "again");
+        task->error = cohort_jobs_stopped_error();
         g_main_context_invoke_full(self->context, G_PRIORITY_DEFAULT, cohort_jobs_task_done, task,
                                    (GDestroyNotify)cohort_job_task_free);
         return;

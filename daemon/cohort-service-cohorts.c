@@ -443,6 +443,21 @@ cohort_service_invitation_expiry(CohortDaemon *d)
     return g_date_time_format(later, "%Y-%m-%dT%H:%M:%SZ");
 }
 
+/* {"login","display_name","code","expires_at"}: what the trainer hands out, from a roster or
+ * a reissue alike. */
+static JsonObject *
+cohort_service_invitation_json(const CohortUserRow *user, const gchar *code,
+                               const gchar *expires_at)
+{
+    JsonObject *obj = json_object_new();
+
+    json_object_set_string_member(obj, "login", user->login);
+    json_object_set_string_member(obj, "display_name", user->display_name);
+    json_object_set_string_member(obj, "code", code);
+    json_object_set_string_member(obj, "expires_at", expires_at);
+    return obj;
+}
+
 /* Enrols one roster entry: a new trainee gets an invitation code, added to @invitations. */
 static gboolean
 cohort_service_roster_enrol(CohortDaemon *d, const CohortCohortRow *cohort,
@@ -466,7 +481,6 @@ cohort_service_roster_enrol(CohortDaemon *d, const CohortCohortRow *cohort,
     if (user == NULL) {
         g_autofree gchar *code = cohort_auth_invitation_code_new();
         g_autofree gchar *hash = cohort_auth_invitation_code_hash(code);
-        JsonObject *obj;
 
         user = g_new0(CohortUserRow, 1);
         user->login = g_strdup(entry->login);
@@ -476,12 +490,8 @@ cohort_service_roster_enrol(CohortDaemon *d, const CohortCohortRow *cohort,
             !cohort_store_invitation_insert(d->store, user->id, cohort->id, hash, expires_at,
                                             error))
             return FALSE;
-        obj = json_object_new();
-        json_object_set_string_member(obj, "login", user->login);
-        json_object_set_string_member(obj, "display_name", user->display_name);
-        json_object_set_string_member(obj, "code", code);
-        json_object_set_string_member(obj, "expires_at", expires_at);
-        json_array_add_object_element(invitations, obj);
+        json_array_add_object_element(invitations,
+                                      cohort_service_invitation_json(user, code, expires_at));
     }
     if (!cohort_store_enrollment_exists(d->store, cohort->id, user->id)) {
         if (!cohort_store_enrollment_insert(d->store, cohort->id, user->id, error))
@@ -635,14 +645,10 @@ cohort_service_cohort_invite(CohortDaemon *d, const CohortUserRow *actor, const 
         return NULL;
     }
     cohort_daemon_audit(d, actor->login, "cohort.invite", target, NULL);
-    node = json_node_new(JSON_NODE_OBJECT);
-    answer = json_object_new();
-    json_node_take_object(node, answer);
-    json_object_set_string_member(answer, "login", user->login);
-    json_object_set_string_member(answer, "display_name", user->display_name);
-    json_object_set_string_member(answer, "code", code);
-    json_object_set_string_member(answer, "expires_at", expires_at);
+    answer = cohort_service_invitation_json(user, code, expires_at);
     json_object_set_int_member(answer, "withdrawn", withdrawn);
+    node = json_node_new(JSON_NODE_OBJECT);
+    json_node_take_object(node, answer);
     return node;
 }
 
