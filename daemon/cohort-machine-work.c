@@ -149,10 +149,11 @@ cohort_machine_work_state_after(CohortMachineWork *work, const GError *error)
     }
 }
 
-/* The last step of a cohort's reclaim: its own network goes from every host it may be on. */
+/* A cohort's own network going from hosts: the last step of its reclaim (from every host it
+ * may be on, counted in the job), or reconcile's clean-up after a crash (one host, no job). */
 typedef struct {
     CohortDaemon *daemon;
-    gint64 job_id;
+    gint64 job_id; /* 0 for reconcile's */
     gchar *name;
     gchar *uuid;
     GPtrArray *provs; /* borrowed, like a machine's: hosts outlive the workers */
@@ -166,6 +167,38 @@ cohort_network_work_free(CohortNetworkWork *work)
     g_free(work->uuid);
     g_ptr_array_unref(work->provs);
     g_free(work);
+}
+
+static CohortNetworkWork *
+cohort_network_work_new(CohortDaemon *d, gint64 job_id, const gchar *cohort_slug)
+{
+    CohortNetworkWork *work = g_new0(CohortNetworkWork, 1);
+
+    work->daemon = d;
+    work->job_id = job_id;
+    work->name = cohort_names_network(cohort_slug);
+    work->uuid = cohort_names_network_uuid(d->instance_id, cohort_slug);
+    work->provs = g_ptr_array_new();
+    return work;
+}
+
+static gboolean cohort_network_work_run(gpointer item, GError **error);
+static void cohort_network_work_done(gpointer item, const GError *error, gpointer user_data);
+
+static void
+cohort_network_work_push(CohortDaemon *d, CohortNetworkWork *work)
+{
+    cohort_jobs_push(d->jobs, cohort_network_work_run, cohort_network_work_done, work,
+                     (GDestroyNotify)cohort_network_work_free, NULL);
+}
+
+void
+cohort_machine_work_push_network_remove(CohortDaemon *d, CohortHost *host, const gchar *cohort_slug)
+{
+    CohortNetworkWork *work = cohort_network_work_new(d, 0, cohort_slug);
+
+    g_ptr_array_add(work->provs, host->prov);
+    cohort_network_work_push(d, work);
 }
 
 /* Worker thread: libvirt only. A host where it fails keeps the network for reconcile. */
@@ -203,6 +236,18 @@ cohort_machine_work_job_finish(CohortDaemon *d, CohortJobRow *job)
         g_warning("job %" G_GINT64_FORMAT ": %s", job->id, error_local->message);
 }
 
+static void
+cohort_machine_work_job_running(CohortDaemon *d, CohortJobRow *job)
+{
+    g_autoptr(GError) error_local = NULL;
+
+    g_free(job->state);
+    job->state = g_strdup("running");
+    g_clear_pointer(&job->finished_at, g_free);
+    if (!cohort_store_job_update(d->store, job, &error_local))
+        g_warning("job %" G_GINT64_FORMAT ": %s", job->id, error_local->message);
+}
+
 /* Main context: the networks are gone, and with them the reclaim is done. */
 static void
 cohort_network_work_done(gpointer item, const GError *error, gpointer user_data)
@@ -212,6 +257,11 @@ cohort_network_work_done(gpointer item, const GError *error, gpointer user_data)
     g_autoptr(GError) error_local = NULL;
     g_autoptr(CohortJobRow) job = NULL;
 
+    if (work->job_id == 0) {
+        if (work->removed > 0)
+            g_message("removed network %s of a cohort that is over", work->name);
+        return;
+    }
     if (work->removed > 0 &&
         !cohort_store_job_add_freed_networks(d->store, work->job_id, work->removed, &error_local)) {
         g_warning("job %" G_GINT64_FORMAT ": %s", work->job_id, error_local->message);
@@ -239,20 +289,14 @@ cohort_machine_work_push_network_drop(CohortDaemon *d, CohortJobRow *job)
     cohort = cohort_store_cohort_get_by_slug(d->store, job->target, NULL);
     if (cohort == NULL || g_strcmp0(cohort->network, "isolated") != 0)
         return FALSE;
-    work = g_new0(CohortNetworkWork, 1);
-    work->daemon = d;
-    work->job_id = job->id;
-    work->name = cohort_names_network(cohort->slug);
-    work->uuid = cohort_names_network_uuid(d->instance_id, cohort->slug);
-    work->provs = g_ptr_array_new();
+    work = cohort_network_work_new(d, job->id, cohort->slug);
     hosts = cohort_hosts_list(d->hosts);
     for (guint i = 0; i < hosts->len; i++) {
         CohortHost *host = g_ptr_array_index(hosts, i);
         if (host->prov != NULL && g_strcmp0(host->state, "down") != 0)
             g_ptr_array_add(work->provs, host->prov);
     }
-    cohort_jobs_push(d->jobs, cohort_network_work_run, cohort_network_work_done, work,
-                     (GDestroyNotify)cohort_network_work_free, NULL);
+    cohort_network_work_push(d, work);
     return TRUE;
 }
 
@@ -266,13 +310,8 @@ cohort_machine_work_reclaim_empty(CohortDaemon *d, gint64 job_id)
         g_warning("job %" G_GINT64_FORMAT ": %s", job_id, error_local->message);
         return;
     }
-    if (!cohort_machine_work_push_network_drop(d, job))
-        return;
-    g_free(job->state);
-    job->state = g_strdup("running");
-    g_clear_pointer(&job->finished_at, g_free);
-    if (!cohort_store_job_update(d->store, job, &error_local))
-        g_warning("job %" G_GINT64_FORMAT ": %s", job_id, error_local->message);
+    if (cohort_machine_work_push_network_drop(d, job))
+        cohort_machine_work_job_running(d, job);
 }
 
 static void
@@ -300,10 +339,7 @@ cohort_machine_work_job_progress(CohortDaemon *d, CohortMachineWork *work, const
         return;
     }
     /* running until the last machine, or until the cohort's network is gone too */
-    g_free(job->state);
-    job->state = g_strdup("running");
-    if (!cohort_store_job_update(d->store, job, &error_local))
-        g_warning("job %" G_GINT64_FORMAT ": %s", job->id, error_local->message);
+    cohort_machine_work_job_running(d, job);
 }
 
 static void cohort_machine_work_done(gpointer item, const GError *error, gpointer user_data);

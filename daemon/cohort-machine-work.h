@@ -29,6 +29,9 @@ gint64 cohort_machine_work_job_new(CohortDaemon *d, const CohortUserRow *actor, 
 /* A reclaim job of a cohort with no machine left still removes the cohort's own network:
  * the job runs until it is gone. */
 void cohort_machine_work_reclaim_empty(CohortDaemon *d, gint64 job_id);
+/* Reconcile's: removes a finished cohort's own network from @host, in a worker. */
+void cohort_machine_work_push_network_remove(CohortDaemon *d, CohortHost *host,
+                                             const gchar *cohort_slug);
 /* At stop: work that waits behind a machine's work under way goes to the workers' queue,
  * so that it is failed and recorded like the rest of the queue. */
 void cohort_machine_work_release_waiting(CohortDaemon *d);

@@ -243,13 +243,10 @@ cohort_reconcile_scan_done(gpointer item, const GError *error, gpointer user_dat
     for (guint i = 0; i < scan->networks->len; i++) {
         const gchar *net = g_ptr_array_index(scan->networks, i);
         const gchar *slug = net + strlen(COHORT_NAME_PREFIX);
-        g_autofree gchar *uuid = cohort_names_network_uuid(scan->owner, slug);
-        g_autoptr(GError) error_net = NULL;
         if (cohort_reconcile_network_in_use(d, scan, slug, machines))
             continue;
         g_message("reconcile: removing network %s of cohort %s, which is over", net, slug);
-        if (!cohort_provisioner_network_remove(host->prov, net, uuid, NULL, &error_net))
-            g_warning("reconcile: %s: %s", net, error_net->message);
+        cohort_machine_work_push_network_remove(d, host, slug);
     }
 }
 
