@@ -154,8 +154,10 @@ cohort_daemon_reload_templates(CohortDaemon *self, GPtrArray **changes, GPtrArra
     /* asked for by an admin who can fix the file: all or nothing */
     if (found->len > 0) {
         g_set_error(error, COHORT_ERROR, COHORT_ERROR_INVALID_ARGUMENT,
-                    "%u template file%s of %s cannot be loaded; nothing was reloaded", found->len,
-                    found->len == 1 ? "" : "s", self->settings.templates_dir);
+                    "%u template file%s of %s cannot be loaded; nothing was reloaded: fix or "
+                    "remove %s (check with 'cohortd --check-template FILE'), then reload again",
+                    found->len, found->len == 1 ? "" : "s", self->settings.templates_dir,
+                    found->len == 1 ? "it" : "them");
         *problems = g_steal_pointer(&found);
         return FALSE;
     }

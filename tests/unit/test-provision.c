@@ -539,6 +539,35 @@ test_provision_network(void **state)
     }
 }
 
+/* A shared network is the admin's: required on the host and started, never made or started
+ * by Cohort, and what is missing is said in words. */
+static void
+test_provision_network_require(void **state)
+{
+    Fixture *fx = *state;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(virNetwork) net = virNetworkDefineXML(
+        fx->conn, "<network><name>lab-shared</name><bridge stp='on' delay='0'/></network>");
+
+    assert_non_null(net);
+    assert_false(cohort_provisioner_network_require(fx->prov, "lab-shared", &error));
+    cohort_assert_error(error, COHORT_ERROR_CONFLICT);
+    cohort_assert_contains(error->message, "virsh net-start lab-shared");
+    g_clear_error(&error);
+    /* still inactive: Cohort did not start it */
+    assert_int_equal(virNetworkIsActive(net), 0);
+
+    assert_int_equal(virNetworkCreate(net), 0);
+    assert_true(cohort_provisioner_network_require(fx->prov, "lab-shared", &error));
+    cohort_assert_no_error(error);
+
+    assert_int_equal(virNetworkDestroy(net), 0);
+    assert_int_equal(virNetworkUndefine(net), 0);
+    assert_false(cohort_provisioner_network_require(fx->prov, "lab-shared", &error));
+    cohort_assert_error(error, COHORT_ERROR_NOT_FOUND);
+    cohort_assert_contains(error->message, "is not on this host");
+}
+
 int
 main(void)
 {
@@ -564,6 +593,8 @@ main(void)
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_provision_concurrent, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_provision_network, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_provision_network_require, fixture_setup,
+                                        fixture_teardown),
         cmocka_unit_test(test_provision_unreachable_host),
         cmocka_unit_test(test_provision_default_test_host),
     };
