@@ -188,8 +188,10 @@ cohort_provision_network_strcmp(gconstpointer a, gconstpointer b)
     return g_strcmp0(*(const gchar *const *)a, *(const gchar *const *)b);
 }
 
-GPtrArray *
-cohort_provisioner_list_prefixed_networks(CohortProvisioner *self, GError **error)
+/* One listing: the names with Cohort's prefix, and with @owner, only those whose UUID is
+ * the one derived for @owner and the name's cohort (read from the listed objects). */
+static GPtrArray *
+cohort_provision_network_list(CohortProvisioner *self, const gchar *owner, GError **error)
 {
     virNetworkPtr *nets = NULL;
     g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
@@ -204,7 +206,15 @@ cohort_provisioner_list_prefixed_networks(CohortProvisioner *self, GError **erro
     }
     for (int i = 0; i < n; i++) {
         const gchar *name = virNetworkGetName(nets[i]);
-        if (cohort_names_has_prefix(name))
+        gboolean listed = cohort_names_has_prefix(name);
+        if (listed && owner != NULL) {
+            g_autofree gchar *uuid =
+                cohort_names_network_uuid(owner, name + strlen(COHORT_NAME_PREFIX));
+            gchar found[VIR_UUID_STRING_BUFLEN] = "";
+            listed = virNetworkGetUUIDString(nets[i], found) == 0 &&
+                     g_ascii_strcasecmp(found, uuid) == 0;
+        }
+        if (listed)
             g_ptr_array_add(names, g_strdup(name));
         virNetworkFree(nets[i]);
     }
@@ -214,26 +224,14 @@ cohort_provisioner_list_prefixed_networks(CohortProvisioner *self, GError **erro
 }
 
 GPtrArray *
+cohort_provisioner_list_prefixed_networks(CohortProvisioner *self, GError **error)
+{
+    return cohort_provision_network_list(self, NULL, error);
+}
+
+GPtrArray *
 cohort_provisioner_list_owned_networks(CohortProvisioner *self, const gchar *owner, GError **error)
 {
-    g_autoptr(GPtrArray) prefixed = cohort_provisioner_list_prefixed_networks(self, error);
-    g_autoptr(GPtrArray) owned = g_ptr_array_new_with_free_func(g_free);
-
-    if (prefixed == NULL)
-        return NULL;
-    for (guint i = 0; i < prefixed->len; i++) {
-        const gchar *name = g_ptr_array_index(prefixed, i);
-        g_autofree gchar *uuid =
-            cohort_names_network_uuid(owner, name + strlen(COHORT_NAME_PREFIX));
-        g_autoptr(virNetwork) net =
-            virNetworkLookupByName(cohort_provisioner_get_connection(self), name);
-        gchar found[VIR_UUID_STRING_BUFLEN] = "";
-
-        /* gone meanwhile, or not ours: not listed */
-        if (net == NULL || virNetworkGetUUIDString(net, found) < 0 ||
-            g_ascii_strcasecmp(found, uuid) != 0)
-            continue;
-        g_ptr_array_add(owned, g_strdup(name));
-    }
-    return g_steal_pointer(&owned);
+    g_return_val_if_fail(owner != NULL, NULL);
+    return cohort_provision_network_list(self, owner, error);
 }
