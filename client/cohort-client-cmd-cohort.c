@@ -398,16 +398,10 @@ cohort_ctl_cohort_show(CohortCtl *ctl, gint argc, gchar **argv, GError **error)
 static guint
 cohort_ctl_roster_line_errors(const gchar *file, JsonNode *error_body)
 {
-    JsonObject *root = JSON_NODE_HOLDS_OBJECT(error_body) ? json_node_get_object(error_body) : NULL;
-    JsonNode *err = root != NULL ? json_object_get_member(root, "error") : NULL;
-    JsonNode *lines = NULL;
-    JsonArray *a;
+    JsonArray *a = cohort_ctl_error_details(error_body, "lines");
 
-    if (err != NULL && JSON_NODE_HOLDS_OBJECT(err))
-        lines = json_object_get_member(json_node_get_object(err), "lines");
-    if (lines == NULL || !JSON_NODE_HOLDS_ARRAY(lines))
+    if (a == NULL)
         return 0;
-    a = json_node_get_array(lines);
     for (guint i = 0; i < json_array_get_length(a); i++) {
         JsonObject *l = cohort_ctl_array_object(a, i);
         g_autofree gchar *n = cohort_client_member_text(l, "line");

@@ -289,19 +289,13 @@ cohort_ctl_template_reload(CohortCtl *ctl, gint argc, gchar **argv, GError **err
     answer = cohort_client_call_full(client, "POST", "/api/v1/templates/reload", NULL, NULL, NULL,
                                      &error_body, error);
     if (answer == NULL) {
-        JsonObject *root = error_body != NULL && JSON_NODE_HOLDS_OBJECT(error_body)
-                               ? json_node_get_object(error_body)
-                               : NULL;
-        JsonObject *err = root != NULL ? json_object_get_object_member(root, "error") : NULL;
-        JsonNode *files = err != NULL ? json_object_get_member(err, "files") : NULL;
-        if (files != NULL && JSON_NODE_HOLDS_ARRAY(files)) {
-            JsonArray *a = json_node_get_array(files);
-            for (guint i = 0; i < json_array_get_length(a); i++) {
-                JsonObject *f = cohort_ctl_array_object(a, i);
-                g_autofree gchar *file = cohort_client_member_text(f, "file");
-                g_autofree gchar *message = cohort_client_member_text(f, "message");
-                fprintf(stderr, "%s: %s\n", file, message);
-            }
+        /* each file that did not load, then cohortd's summary */
+        JsonArray *files = cohort_ctl_error_details(error_body, "files");
+        for (guint i = 0; files != NULL && i < json_array_get_length(files); i++) {
+            JsonObject *f = cohort_ctl_array_object(files, i);
+            g_autofree gchar *file = cohort_client_member_text(f, "file");
+            g_autofree gchar *message = cohort_client_member_text(f, "message");
+            fprintf(stderr, "%s: %s\n", file, message);
         }
         return FALSE;
     }

@@ -300,6 +300,20 @@ cohort_ctl_expect_array(JsonNode *node, const gchar *what, GError **error)
     return json_node_get_array(node);
 }
 
+JsonArray *
+cohort_ctl_error_details(JsonNode *error_body, const gchar *member)
+{
+    JsonObject *root = error_body != NULL && JSON_NODE_HOLDS_OBJECT(error_body)
+                           ? json_node_get_object(error_body)
+                           : NULL;
+    JsonNode *err = root != NULL ? json_object_get_member(root, "error") : NULL;
+    JsonNode *details = NULL;
+
+    if (err != NULL && JSON_NODE_HOLDS_OBJECT(err))
+        details = json_object_get_member(json_node_get_object(err), member);
+    return details != NULL && JSON_NODE_HOLDS_ARRAY(details) ? json_node_get_array(details) : NULL;
+}
+
 JsonObject *
 cohort_ctl_array_object(JsonArray *array, guint i)
 {

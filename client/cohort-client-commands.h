@@ -59,6 +59,9 @@ void cohort_ctl_print_fields(JsonObject *obj, const gchar *const *members,
 JsonArray *cohort_ctl_expect_array(JsonNode *node, const gchar *what, GError **error);
 /* Element @i of @array if it is an object, else NULL (member texts of NULL are "-"). */
 JsonObject *cohort_ctl_array_object(JsonArray *array, guint i);
+/* The details an error body carries as error.@member (a roster's "lines", a reload's
+ * "files"), borrowed from @error_body; NULL when there are none. */
+JsonArray *cohort_ctl_error_details(JsonNode *error_body, const gchar *member);
 JsonObject *cohort_ctl_expect_object(JsonNode *node, const gchar *what, GError **error);
 /* A string option's value must be UTF-8 before it goes into JSON. */
 gboolean cohort_ctl_check_utf8(const gchar *value, const gchar *option, GError **error);

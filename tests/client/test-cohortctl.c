@@ -805,6 +805,61 @@ test_cohortctl_templates(void **state)
     assert_contains(directory->err, "is not a regular image file");
 }
 
+/* A reload with a file that does not load: each such file on stderr, exit 7, nothing changes.
+ * Its own cohortd, on a templates directory of its own. */
+static void
+test_cohortctl_template_reload_bad(void **state)
+{
+    Fixture *f = *state;
+    g_autoptr(GError) error = NULL;
+    g_autofree gchar *dir = g_dir_make_tmp("cohort-ctl-templates-XXXXXX", &error);
+    g_autofree gchar *config = NULL;
+    g_autofree gchar *tiny = NULL;
+    g_autofree gchar *schema = NULL;
+    g_autofree gchar *tiny_copy = NULL;
+    g_autofree gchar *schema_copy = NULL;
+    g_autofree gchar *bad = NULL;
+    g_autofree gchar *src = NULL;
+    g_autoptr(Run) refused = NULL;
+    g_autoptr(Run) list = NULL;
+    CohortTestDaemon *d;
+
+    if (error != NULL)
+        fail_msg("%s", error->message);
+    src = g_build_filename(COHORT_TEMPLATESDIR_SRC, "tiny.xml", NULL);
+    assert_true(g_file_get_contents(src, &tiny, NULL, NULL));
+    g_free(src);
+    src = g_build_filename(COHORT_TEMPLATESDIR_SRC, "cohort-template.rng", NULL);
+    assert_true(g_file_get_contents(src, &schema, NULL, NULL));
+    tiny_copy = g_build_filename(dir, "tiny.xml", NULL);
+    schema_copy = g_build_filename(dir, "cohort-template.rng", NULL);
+    assert_true(g_file_set_contents(tiny_copy, tiny, -1, NULL));
+    assert_true(g_file_set_contents(schema_copy, schema, -1, NULL));
+    config = g_strdup_printf("[daemon]\ntemplates_dir=%s\n", dir);
+    d = cohort_test_daemon_start_with_config(config, &error);
+    if (error != NULL)
+        fail_msg("%s", error->message);
+
+    bad = g_build_filename(dir, "broken.xml", NULL);
+    assert_true(g_file_set_contents(bad, "<domain type='qemu'><name>broken</name>", -1, NULL));
+    refused = ctl_run_full(f, d->url, d->admin_token, NULL,
+                           (const gchar *const[]){"template", "reload", NULL});
+    expect_error(refused, 7, "invalid-argument");
+    assert_true(g_str_has_prefix(refused->err, bad));
+    assert_contains(refused->err, "nothing was reloaded");
+    assert_string_equal(refused->out, "");
+    list = ctl_run_full(f, d->url, d->admin_token, NULL,
+                        (const gchar *const[]){"-q", "template", "list", NULL});
+    expect_ok(list);
+    assert_string_equal(list->out, "tiny\n");
+
+    cohort_test_daemon_stop(d);
+    g_unlink(bad);
+    g_unlink(tiny_copy);
+    g_unlink(schema_copy);
+    assert_int_equal(g_rmdir(dir), 0);
+}
+
 static void
 test_cohortctl_audit(void **state)
 {
@@ -1198,6 +1253,7 @@ main(void)
         cmocka_unit_test(test_cohortctl_users),
         cmocka_unit_test(test_cohortctl_hosts),
         cmocka_unit_test(test_cohortctl_templates),
+        cmocka_unit_test(test_cohortctl_template_reload_bad),
         cmocka_unit_test(test_cohortctl_audit),
         cmocka_unit_test(test_cohortctl_cohort_crud),
         cmocka_unit_test(test_cohortctl_provision_machines),
