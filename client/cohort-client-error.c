@@ -32,6 +32,7 @@ cohort_client_exit_code(const GError *error)
         switch ((CohortError)error->code) {
         case COHORT_ERROR_UNAUTHENTICATED:
         case COHORT_ERROR_FORBIDDEN:
+        case COHORT_ERROR_RATE_LIMITED: /* too many failed logins from this address */
             return COHORT_CTL_EXIT_AUTH;
         case COHORT_ERROR_NOT_FOUND:
             return COHORT_CTL_EXIT_NOT_FOUND;

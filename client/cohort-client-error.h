@@ -20,7 +20,7 @@ typedef enum {
     COHORT_CTL_EXIT_OK = 0,
     COHORT_CTL_EXIT_FAILURE = 1,   /* internal, libvirt-error, no-capacity, …, a job failed */
     COHORT_CTL_EXIT_USAGE = 2,     /* bad command line */
-    COHORT_CTL_EXIT_AUTH = 3,      /* unauthenticated, forbidden, no token */
+    COHORT_CTL_EXIT_AUTH = 3,      /* unauthenticated, forbidden, rate-limited, no token */
     COHORT_CTL_EXIT_NOT_FOUND = 4, /* not-found */
     COHORT_CTL_EXIT_CONFLICT = 5,  /* conflict, quota-exceeded */
     COHORT_CTL_EXIT_CONNECTION = 6,

@@ -8,6 +8,7 @@
 
 #include "cohort-client-error.h"
 #include "cohort-client.h"
+#include "cohort-json-scan.h"
 #include "cohort-error.h"
 
 struct _CohortClient {
@@ -91,6 +92,8 @@ cohort_client_error_from_status(guint status)
         return COHORT_ERROR_CONFLICT;
     case 413:
         return COHORT_ERROR_PAYLOAD_TOO_LARGE;
+    case 429:
+        return COHORT_ERROR_RATE_LIMITED;
     case 502:
         return COHORT_ERROR_LIBVIRT;
     case 503:
@@ -109,6 +112,9 @@ cohort_client_parse(GBytes *bytes, GError **error)
 
     if (len == 0)
         return json_node_new(JSON_NODE_NULL);
+    /* an answer is bounded like a request: json-glib recurses once per level */
+    if (!cohort_json_scan(data, len, COHORT_JSON_MAX_DEPTH, error))
+        return NULL;
     if (!json_parser_load_from_data(parser, data, len, error))
         return NULL;
     return json_node_ref(json_parser_get_root(parser));

@@ -25,6 +25,7 @@ static const CohortErrorInfo cohort_error_table[] = {
     [COHORT_ERROR_LIBVIRT] = {"libvirt-error", 502},
     [COHORT_ERROR_PAYLOAD_TOO_LARGE] = {"payload-too-large", 413},
     [COHORT_ERROR_METHOD_NOT_ALLOWED] = {"method-not-allowed", 405},
+    [COHORT_ERROR_RATE_LIMITED] = {"rate-limited", 429},
 };
 G_STATIC_ASSERT(G_N_ELEMENTS(cohort_error_table) == COHORT_ERROR_LAST);
 

@@ -6,6 +6,7 @@
 
 #include "cohort-error.h"
 #include "cohort-roster.h"
+#include "cohort-text.h"
 #include "cohort-slug.h"
 
 struct _CohortRoster {
@@ -172,24 +173,6 @@ cohort_roster_split_line(const gchar *line, gsize len, gchar **problem)
     return g_steal_pointer(&fields);
 }
 
-/* Control characters, and the invisible ones that reorder or break the text around them
- * (line separators, bidi overrides and isolates) where a name is shown. Zero-width
- * (non-)joiners and spaces stay: Khmer and Burmese use them. */
-static gboolean
-cohort_roster_find_control(const gchar *text, gunichar *found)
-{
-    for (const gchar *p = text; *p != '\0'; p = g_utf8_next_char(p)) {
-        gunichar c = g_utf8_get_char(p);
-
-        if (g_unichar_iscntrl(c) || c == 0x2028 || c == 0x2029 || (c >= 0x202a && c <= 0x202e) ||
-            (c >= 0x2066 && c <= 0x2069)) {
-            *found = c;
-            return TRUE;
-        }
-    }
-    return FALSE;
-}
-
 static void
 cohort_roster_check_text(CohortRosterParser *parser, guint line, CohortRosterColumn column,
                          const gchar *value, gsize max_len)
@@ -202,7 +185,7 @@ cohort_roster_check_text(CohortRosterParser *parser, guint line, CohortRosterCol
                                   "%s is %" G_GSIZE_FORMAT " bytes long; at most %" G_GSIZE_FORMAT
                                   " are allowed",
                                   cohort_roster_column_names[column], len, max_len);
-    if (cohort_roster_find_control(value, &control))
+    if (cohort_text_find_hidden(value, &control))
         cohort_roster_add_problem(parser, line, "%s contains the control character U+%04X",
                                   cohort_roster_column_names[column], (guint)control);
 }

@@ -4,16 +4,21 @@
 
 #include <libsoup/soup.h>
 
+#include "cohort-api-guard.h"
 #include "cohort-api.h"
 #include "cohort-error.h"
 #include "cohort-json.h"
+#include "cohort-rate-limit.h"
 #include "cohort-service.h"
 
 struct _CohortApi {
     CohortDaemon *daemon;
     SoupServer *server;
     gchar *url;
-    gsize max_body_bytes;
+    CohortApiLimits limits;
+    CohortApiGuard *guard;
+    CohortRateLimit *auth_failures;
+    GSource *auth_report_timer;
 };
 
 /* One request as the routes see it. */
@@ -27,6 +32,7 @@ typedef struct {
     CohortUserRow *actor;
     const gchar *body;
     gsize body_len;
+    gchar *client; /* cohort_rate_limit_client_key() of the caller's address */
 } CohortApiRequest;
 
 static void
@@ -35,7 +41,7 @@ cohort_api_respond(CohortApiRequest *req, guint status, JsonNode *node)
     g_autofree gchar *text = cohort_json_to_string(node, FALSE);
     gsize len = strlen(text);
 
-    soup_server_message_set_status(req->msg, status, NULL);
+    soup_server_message_set_status(req->msg, status, cohort_api_status_phrase(status));
     soup_server_message_set_response(req->msg, "application/json", SOUP_MEMORY_TAKE,
                                      g_steal_pointer(&text), len);
 }
@@ -142,6 +148,37 @@ static gboolean
 cohort_api_is(CohortApiRequest *req, const gchar *method)
 {
     return g_strcmp0(req->method, method) == 0;
+}
+
+/* Failed sign-ins cost the caller's address (cohort-rate-limit.h). When it has none left,
+ * the request is answered 429 without its token or code being checked. */
+static gboolean
+cohort_api_auth_refused(CohortApiRequest *req)
+{
+    CohortApi *self = req->api;
+    g_autoptr(GError) error = NULL;
+    g_autofree gchar *retry = NULL;
+    guint retry_after_s = 1;
+
+    if (!cohort_rate_limit_is_blocked(self->auth_failures, req->client, g_get_monotonic_time(),
+                                      &retry_after_s))
+        return FALSE;
+    cohort_rate_limit_refused(self->auth_failures, req->client);
+    error = g_error_new(COHORT_ERROR, COHORT_ERROR_RATE_LIMITED,
+                        "too many failed sign-ins from %s: try again in %u s (a wrong code or "
+                        "token costs one try; %u a minute are allowed)",
+                        req->client, retry_after_s, self->limits.auth_failures_per_minute);
+    retry = g_strdup_printf("%u", retry_after_s);
+    soup_message_headers_replace(soup_server_message_get_response_headers(req->msg), "Retry-After",
+                                 retry);
+    cohort_api_respond_error(req, error, NULL, NULL);
+    return TRUE;
+}
+
+static void
+cohort_api_auth_failed(CohortApiRequest *req)
+{
+    cohort_rate_limit_fail(req->api->auth_failures, req->client, g_get_monotonic_time());
 }
 
 /* --- routes -------------------------------------------------------------------------- */
@@ -425,13 +462,18 @@ cohort_api_route_v1(CohortApiRequest *req)
             cohort_api_method_not_allowed(req, "GET");
     } else if (g_strcmp0(noun, "redeem") == 0 && req->n_parts == 1) {
         g_autoptr(JsonObject) body = NULL;
+        JsonNode *node;
         if (!cohort_api_is(req, "POST")) {
             cohort_api_method_not_allowed(req, "POST");
             return;
         }
+        if (cohort_api_auth_refused(req))
+            return;
         body = cohort_api_body_object(req, &error);
-        cohort_api_finish(req, 200, body != NULL ? cohort_service_redeem(d, body, &error) : NULL,
-                          &error);
+        node = body != NULL ? cohort_service_redeem(d, body, &error) : NULL;
+        if (node == NULL)
+            cohort_api_auth_failed(req);
+        cohort_api_finish(req, 200, node, &error);
     } else if (g_strcmp0(noun, "users") == 0) {
         cohort_api_route_users(req);
     } else if (g_strcmp0(noun, "hosts") == 0) {
@@ -498,6 +540,54 @@ cohort_api_client_is_loopback(SoupServerMessage *msg)
 }
 
 static void
+cohort_api_count(CohortDaemon *d, guint status)
+{
+    g_atomic_pointer_add(&d->counters.requests, 1);
+    if (status >= 500)
+        g_atomic_pointer_add(&d->counters.requests_5xx, 1);
+    else if (status >= 400)
+        g_atomic_pointer_add(&d->counters.requests_4xx, 1);
+}
+
+/* Prometheus text: the service's, then the API's own (connections, refusals, sign-ins). */
+static gchar *
+cohort_api_metrics(CohortApi *self)
+{
+    g_autofree gchar *service = cohort_service_metrics(self->daemon);
+    const CohortApiGuardStats *stats = cohort_api_guard_get_stats(self->guard);
+
+    return g_strdup_printf(
+        "%s"
+        "# HELP cohort_http_connections_open HTTP connections open now.\n"
+        "# TYPE cohort_http_connections_open gauge\n"
+        "cohort_http_connections_open %" G_GUINT64_FORMAT "\n"
+        "# HELP cohort_http_connections_total HTTP connections accepted.\n"
+        "# TYPE cohort_http_connections_total counter\n"
+        "cohort_http_connections_total %" G_GUINT64_FORMAT "\n"
+        "# HELP cohort_http_connections_timed_out_total Connections closed for not sending a "
+        "whole request within request_timeout_s.\n"
+        "# TYPE cohort_http_connections_timed_out_total counter\n"
+        "cohort_http_connections_timed_out_total %" G_GUINT64_FORMAT "\n"
+        "# HELP cohort_http_requests_refused_total Requests refused before a route saw them.\n"
+        "# TYPE cohort_http_requests_refused_total counter\n"
+        "cohort_http_requests_refused_total{reason=\"too-large\"} %" G_GUINT64_FORMAT "\n"
+        "cohort_http_requests_refused_total{reason=\"malformed\"} %" G_GUINT64_FORMAT "\n"
+        "cohort_http_requests_refused_total{reason=\"too-many-connections\"} %" G_GUINT64_FORMAT
+        "\n"
+        "# HELP cohort_auth_failures_total Bad tokens and wrong invitation codes.\n"
+        "# TYPE cohort_auth_failures_total counter\n"
+        "cohort_auth_failures_total %" G_GUINT64_FORMAT "\n"
+        "# HELP cohort_auth_rate_limited_total Sign-ins refused unchecked (429) after too many "
+        "failures from one address.\n"
+        "# TYPE cohort_auth_rate_limited_total counter\n"
+        "cohort_auth_rate_limited_total %" G_GUINT64_FORMAT "\n",
+        service, stats->connections_open, stats->connections_total, stats->timed_out,
+        stats->refused_too_large, stats->refused_malformed, stats->refused_too_many,
+        cohort_rate_limit_get_failed_total(self->auth_failures),
+        cohort_rate_limit_get_refused_total(self->auth_failures));
+}
+
+static void
 cohort_api_handle(SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
                   gpointer user_data)
 {
@@ -506,28 +596,29 @@ cohort_api_handle(SoupServer *server, SoupServerMessage *msg, const char *path, 
     SoupMessageBody *request_body = soup_server_message_get_request_body(msg);
     const gchar *auth =
         soup_message_headers_get_one(soup_server_message_get_request_headers(msg), "Authorization");
+    const gboolean has_token = auth != NULL && g_ascii_strncasecmp(auth, "Bearer ", 7) == 0;
     g_autoptr(GBytes) body = NULL;
     g_autoptr(CohortUserRow) actor = NULL;
+    g_autofree gchar *client =
+        cohort_rate_limit_client_key(soup_server_message_get_remote_address(msg));
     CohortApiRequest req = {
         .api = self,
         .msg = msg,
         .method = soup_server_message_get_method(msg),
         .query = query,
+        .client = client,
     };
     guint status;
 
-    g_atomic_pointer_add(&d->counters.requests, 1);
-    if (auth != NULL && g_ascii_strncasecmp(auth, "Bearer ", 7) == 0)
-        actor = cohort_service_authenticate(d, auth + 7);
-    req.actor = actor;
     body = soup_message_body_flatten(request_body);
     req.body = g_bytes_get_data(body, &req.body_len);
 
-    if (req.body_len > self->max_body_bytes) {
+    if (req.body_len > self->limits.max_body_bytes) {
+        /* the guard refuses these before they are read; kept should a path bypass it */
         g_autoptr(GError) error = g_error_new(COHORT_ERROR, COHORT_ERROR_PAYLOAD_TOO_LARGE,
                                               "the request body is %" G_GSIZE_FORMAT
                                               " bytes; at most %" G_GSIZE_FORMAT " are accepted",
-                                              req.body_len, self->max_body_bytes);
+                                              req.body_len, self->limits.max_body_bytes);
         cohort_api_respond_error(&req, error, NULL, NULL);
     } else if (g_strcmp0(path, "/healthz") == 0) {
         g_autoptr(JsonBuilder) b = json_builder_new();
@@ -538,74 +629,83 @@ cohort_api_handle(SoupServer *server, SoupServerMessage *msg, const char *path, 
         json_builder_end_object(b);
         node = json_builder_get_root(b);
         cohort_api_respond(&req, 200, node);
-    } else if (g_strcmp0(path, "/metrics") == 0) {
-        if (!cohort_api_client_is_loopback(msg) &&
-            (actor == NULL || g_strcmp0(actor->role, "admin") != 0)) {
-            g_autoptr(GError) error =
-                g_error_new_literal(COHORT_ERROR, COHORT_ERROR_FORBIDDEN,
-                                    "/metrics is for loopback clients and admins");
-            cohort_api_respond_error(&req, error, NULL, NULL);
-        } else {
-            gchar *text = cohort_service_metrics(d);
-            soup_server_message_set_status(msg, 200, NULL);
-            soup_server_message_set_response(msg, "text/plain; version=0.0.4", SOUP_MEMORY_TAKE,
-                                             text, strlen(text));
-        }
-    } else if (g_str_has_prefix(path, "/api/v1/") || g_strcmp0(path, "/api/v1") == 0) {
-        const gchar *rest = path + strlen("/api/v1");
-        g_auto(GStrv) parts = NULL;
-        while (*rest == '/')
-            rest++;
-        parts = g_strsplit(rest, "/", 8);
-        req.parts = parts;
-        req.n_parts = g_strv_length(parts);
-        /* a trailing slash is the same route */
-        if (req.n_parts > 0 && parts[req.n_parts - 1][0] == '\0')
-            req.n_parts--;
-        cohort_api_route_v1(&req);
     } else {
-        g_autoptr(GError) error =
-            g_error_new(COHORT_ERROR, COHORT_ERROR_NOT_FOUND,
-                        "no route %s %s: the API is under /api/v1", req.method, path);
-        cohort_api_respond_error(&req, error, NULL, NULL);
+        /* A valid token passes whatever its address did: tokens cannot be guessed, and a
+         * class behind one NAT address must not lose its work to one machine's bad tokens.
+         * A bad one costs the address a try, and is refused (429) once none is left. */
+        if (has_token) {
+            actor = cohort_service_authenticate(d, auth + 7);
+            if (actor == NULL && !cohort_api_auth_refused(&req))
+                cohort_api_auth_failed(&req);
+        }
+        req.actor = actor;
+        if (soup_server_message_get_status(msg) != 0) {
+            /* refused */
+        } else if (g_strcmp0(path, "/metrics") == 0) {
+            if (!cohort_api_client_is_loopback(msg) &&
+                (actor == NULL || g_strcmp0(actor->role, "admin") != 0)) {
+                g_autoptr(GError) error =
+                    g_error_new_literal(COHORT_ERROR, COHORT_ERROR_FORBIDDEN,
+                                        "/metrics is for loopback clients and admins");
+                cohort_api_respond_error(&req, error, NULL, NULL);
+            } else {
+                gchar *text = cohort_api_metrics(self);
+                soup_server_message_set_status(msg, 200, NULL);
+                soup_server_message_set_response(msg, "text/plain; version=0.0.4", SOUP_MEMORY_TAKE,
+                                                 text, strlen(text));
+            }
+        } else if (g_str_has_prefix(path, "/api/v1/") || g_strcmp0(path, "/api/v1") == 0) {
+            const gchar *rest = path + strlen("/api/v1");
+            g_auto(GStrv) parts = NULL;
+            while (*rest == '/')
+                rest++;
+            parts = g_strsplit(rest, "/", 8);
+            req.parts = parts;
+            req.n_parts = g_strv_length(parts);
+            /* a trailing slash is the same route */
+            if (req.n_parts > 0 && parts[req.n_parts - 1][0] == '\0')
+                req.n_parts--;
+            cohort_api_route_v1(&req);
+        } else {
+            g_autoptr(GError) error =
+                g_error_new(COHORT_ERROR, COHORT_ERROR_NOT_FOUND,
+                            "no route %s %s: the API is under /api/v1", req.method, path);
+            cohort_api_respond_error(&req, error, NULL, NULL);
+        }
     }
 
     status = soup_server_message_get_status(msg);
-    if (status >= 500)
-        g_atomic_pointer_add(&d->counters.requests_5xx, 1);
-    else if (status >= 400)
-        g_atomic_pointer_add(&d->counters.requests_4xx, 1);
+    cohort_api_count(d, status);
     g_debug("%s %s -> %u", req.method, path, status);
 }
 
-/* Refuses a body over the bound from its Content-Length, before it is read. */
+/* The guard answered a request itself (413, 400, 429): it counts like any other. */
 static void
-cohort_api_got_headers(SoupServerMessage *msg, gpointer user_data)
+cohort_api_guard_refused(guint status, gpointer user_data)
 {
     CohortApi *self = user_data;
-    goffset len =
-        soup_message_headers_get_content_length(soup_server_message_get_request_headers(msg));
-
-    if (len > (goffset)self->max_body_bytes) {
-        g_autoptr(GError) error = g_error_new(COHORT_ERROR, COHORT_ERROR_PAYLOAD_TOO_LARGE,
-                                              "the request body is %" G_GOFFSET_FORMAT
-                                              " bytes; at most %" G_GSIZE_FORMAT " are accepted",
-                                              len, self->max_body_bytes);
-        g_autoptr(JsonNode) node = cohort_json_error(error);
-        g_autofree gchar *text = cohort_json_to_string(node, FALSE);
-        gsize text_len = strlen(text);
-        soup_server_message_set_status(msg, 413, NULL);
-        soup_server_message_set_response(msg, "application/json", SOUP_MEMORY_TAKE,
-                                         g_steal_pointer(&text), text_len);
-        soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Connection",
-                                     "close");
-    }
+    cohort_api_count(self->daemon, status);
 }
 
+/* One audit entry a minute for every failed sign-in of that minute, never one per attempt:
+ * anonymous clients cannot grow the database at the speed they can send requests. */
 static void
-cohort_api_request_started(SoupServer *server, SoupServerMessage *msg, gpointer user_data)
+cohort_api_auth_report(CohortApi *self)
 {
-    g_signal_connect(msg, "got-headers", G_CALLBACK(cohort_api_got_headers), user_data);
+    g_autofree gchar *report = cohort_rate_limit_take_report(self->auth_failures, NULL, NULL);
+    g_autoptr(GError) result = NULL;
+
+    if (report == NULL)
+        return;
+    result = g_error_new_literal(COHORT_ERROR, COHORT_ERROR_UNAUTHENTICATED, report);
+    cohort_daemon_audit(self->daemon, NULL, "auth.failed", "sign-in", result);
+}
+
+static gboolean
+cohort_api_auth_report_tick(gpointer user_data)
+{
+    cohort_api_auth_report(user_data);
+    return G_SOURCE_CONTINUE;
 }
 
 /* A class logs in at once: the default backlog of 10 made the 11th connection of 200
@@ -628,13 +728,18 @@ cohort_api_listener_new(GSocketAddress *address, GError **error)
 
 CohortApi *
 cohort_api_new(CohortDaemon *daemon, const gchar *address, guint port, const gchar *tls_cert,
-               const gchar *tls_key, gsize max_body_bytes, GError **error)
+               const gchar *tls_key, const CohortApiLimits *limits, GError **error)
 {
+    const CohortApiGuardLimits guard_limits = {
+        .max_body_bytes = limits->max_body_bytes,
+        .request_timeout_s = limits->request_timeout_s,
+        .max_connections_per_client = limits->max_connections_per_client,
+    };
     g_autoptr(CohortApi) self = g_new0(CohortApi, 1);
     g_autoptr(GInetAddress) inet = g_inet_address_new_from_string(address);
     g_autoptr(GSocketAddress) sockaddr = NULL;
     g_autoptr(GSocket) listener = NULL;
-    g_autoptr(GSList) uris = NULL;
+    g_autoptr(GSocketAddress) bound = NULL;
     SoupServerListenOptions options = 0;
 
     if (inet == NULL) {
@@ -643,7 +748,9 @@ cohort_api_new(CohortDaemon *daemon, const gchar *address, guint port, const gch
         return NULL;
     }
     self->daemon = daemon;
-    self->max_body_bytes = max_body_bytes;
+    self->limits = *limits;
+    /* the addresses a busy lab and an attacker together could send from, well past a class */
+    self->auth_failures = cohort_rate_limit_new(limits->auth_failures_per_minute, 16384);
     self->server = soup_server_new("server-header", "cohortd/" PACKAGE_VERSION, NULL);
     if (tls_cert != NULL && tls_key != NULL) {
         g_autoptr(GTlsCertificate) cert =
@@ -656,23 +763,22 @@ cohort_api_new(CohortDaemon *daemon, const gchar *address, guint port, const gch
         options |= SOUP_SERVER_LISTEN_HTTPS;
     }
     soup_server_add_handler(self->server, NULL, cohort_api_handle, self, NULL);
-    g_signal_connect(self->server, "request-started", G_CALLBACK(cohort_api_request_started), self);
+    self->guard = cohort_api_guard_new(self->server, &guard_limits, cohort_api_guard_refused, self);
     sockaddr = g_inet_socket_address_new(inet, (guint16)port);
     listener = cohort_api_listener_new(sockaddr, error);
-    if (listener == NULL || !soup_server_listen_socket(self->server, listener, options, error)) {
+    if (listener == NULL || (bound = g_socket_get_local_address(listener, error)) == NULL ||
+        !soup_server_listen_socket(self->server, listener, options, error)) {
         g_prefix_error(error, "listening on %s port %u: ", address, port);
         return NULL;
     }
-    uris = soup_server_get_uris(self->server);
-    if (uris != NULL) {
-        GUri *uri = uris->data;
-        self->url = g_strdup_printf(
-            "%s://%s%s%s:%d", g_uri_get_scheme(uri),
-            g_inet_address_get_family(inet) == G_SOCKET_FAMILY_IPV6 ? "[" : "", address,
-            g_inet_address_get_family(inet) == G_SOCKET_FAMILY_IPV6 ? "]" : "",
-            g_uri_get_port(uri));
-        g_slist_free_full(g_steal_pointer(&uris), (GDestroyNotify)g_uri_unref);
-    }
+    self->url = g_strdup_printf(
+        "%s://%s%s%s:%u", (options & SOUP_SERVER_LISTEN_HTTPS) != 0 ? "https" : "http",
+        g_inet_address_get_family(inet) == G_SOCKET_FAMILY_IPV6 ? "[" : "", address,
+        g_inet_address_get_family(inet) == G_SOCKET_FAMILY_IPV6 ? "]" : "",
+        g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(bound)));
+    self->auth_report_timer = g_timeout_source_new_seconds(60);
+    g_source_set_callback(self->auth_report_timer, cohort_api_auth_report_tick, self, NULL);
+    g_source_attach(self->auth_report_timer, g_main_context_get_thread_default());
     return g_steal_pointer(&self);
 }
 
@@ -681,10 +787,19 @@ cohort_api_free(CohortApi *self)
 {
     if (self == NULL)
         return;
+    if (self->auth_report_timer != NULL) {
+        g_source_destroy(self->auth_report_timer);
+        g_source_unref(self->auth_report_timer);
+    }
+    /* what failed since the last report is recorded, not lost with the process */
+    if (self->auth_failures != NULL)
+        cohort_api_auth_report(self);
     if (self->server != NULL) {
+        cohort_api_guard_free(self->guard);
         soup_server_disconnect(self->server);
         g_object_unref(self->server);
     }
+    cohort_rate_limit_free(self->auth_failures);
     g_free(self->url);
     g_free(self);
 }

@@ -9,10 +9,18 @@ G_BEGIN_DECLS
 
 typedef struct _CohortApi CohortApi;
 
+/* What one client may cost (data/cohortd.conf documents each). */
+typedef struct {
+    gsize max_body_bytes;
+    guint request_timeout_s;
+    guint max_connections_per_client;
+    guint auth_failures_per_minute; /* per client address, then 429 */
+} CohortApiLimits;
+
 /* Listens on @address:@port (0: any free port); with @tls_cert and @tls_key, HTTPS. */
 CohortApi *cohort_api_new(CohortDaemon *daemon, const gchar *address, guint port,
-                          const gchar *tls_cert, const gchar *tls_key, gsize max_body_bytes,
-                          GError **error);
+                          const gchar *tls_cert, const gchar *tls_key,
+                          const CohortApiLimits *limits, GError **error);
 void cohort_api_free(CohortApi *self);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(CohortApi, cohort_api_free)
 /* The base URL it listens on, e.g. http://127.0.0.1:8580 */

@@ -48,6 +48,12 @@ static const CohortConfigKey cohort_config_daemon_keys[] = {
     {"templates_dir", COHORT_CONFIG_KIND_PATH, COHORT_CONFIG_DAEMON(templates_dir)},
     {"vnc_listen", COHORT_CONFIG_KIND_ADDRESS, COHORT_CONFIG_DAEMON(vnc_listen)},
     {"max_body_kib", COHORT_CONFIG_KIND_UINT, COHORT_CONFIG_DAEMON(max_body_kib), 1, 1048576},
+    {"request_timeout_s", COHORT_CONFIG_KIND_UINT, COHORT_CONFIG_DAEMON(request_timeout_s), 1,
+     3600},
+    {"max_connections_per_client", COHORT_CONFIG_KIND_UINT,
+     COHORT_CONFIG_DAEMON(max_connections_per_client), 1, 65536},
+    {"auth_failures_per_minute", COHORT_CONFIG_KIND_UINT,
+     COHORT_CONFIG_DAEMON(auth_failures_per_minute), 1, 100000},
     {"workers", COHORT_CONFIG_KIND_UINT, COHORT_CONFIG_DAEMON(workers), 1, 64},
     {"reaper_interval_s", COHORT_CONFIG_KIND_UINT, COHORT_CONFIG_DAEMON(reaper_interval_s), 1,
      86400},
@@ -154,6 +160,9 @@ cohort_config_new_default(void)
     self->templates_dir = g_strdup(COHORT_TEMPLATESDIR);
     self->vnc_listen = g_strdup("127.0.0.1");
     self->max_body_kib = 1024;
+    self->request_timeout_s = 30;
+    self->max_connections_per_client = 256;
+    self->auth_failures_per_minute = 30;
     self->workers = 8;
     self->reaper_interval_s = 60;
     self->idle_shutdown_s = 0;
@@ -433,6 +442,10 @@ cohort_config_log(CohortConfig *self)
             self->allow_plain_http ? "true" : "false");
     g_debug("[daemon] state_dir=%s templates_dir=%s vnc_listen=%s", self->state_dir,
             self->templates_dir, self->vnc_listen);
+    g_debug("[daemon] request_timeout_s=%u max_connections_per_client=%u "
+            "auth_failures_per_minute=%u",
+            self->request_timeout_s, self->max_connections_per_client,
+            self->auth_failures_per_minute);
     g_debug("[daemon] max_body_kib=%u workers=%u reaper_interval_s=%u reconcile_interval_s=%u "
             "invitation_ttl_hours=%u",
             self->max_body_kib, self->workers, self->reaper_interval_s, self->reconcile_interval_s,

@@ -37,7 +37,10 @@ typedef struct {
     gchar *templates_dir;      /* domain templates; absolute */
     gchar *vnc_listen;         /* where machines' VNC servers listen on their host */
     guint max_body_kib;        /* largest request body */
-    guint workers;             /* threads for libvirt work, 1..64 */
+    guint request_timeout_s;   /* to send a whole request, from connecting or the last answer */
+    guint max_connections_per_client;
+    guint auth_failures_per_minute; /* per client address, then 429 without checking */
+    guint workers;                  /* threads for libvirt work, 1..64 */
     guint reaper_interval_s;
     guint idle_shutdown_s; /* a machine under idle_cpu_percent this long is shut down; 0: never */
     guint idle_cpu_percent;

@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include "cohort-error.h"
+#include "cohort-json-scan.h"
 #include "cohort-json.h"
 
 static void
@@ -214,6 +215,9 @@ cohort_json_parse_object(const gchar *data, gsize len, GError **error)
                             "the request body is not valid UTF-8");
         return NULL;
     }
+    /* bound before json-glib recurses into it */
+    if (!cohort_json_scan(data, len, COHORT_JSON_MAX_DEPTH, error))
+        return NULL;
     if (!json_parser_load_from_data(parser, data, (gssize)len, &error_local)) {
         g_set_error(error, COHORT_ERROR, COHORT_ERROR_INVALID_ARGUMENT,
                     "the request body is not valid JSON: %s", error_local->message);

@@ -9,6 +9,7 @@
 #include "cohort-service-private.h"
 #include "cohort-service.h"
 #include "cohort-slug.h"
+#include "cohort-text.h"
 
 #define COHORT_DISPLAY_NAME_MAX 200
 
@@ -31,28 +32,12 @@ cohort_service_whoami(CohortDaemon *d, const CohortUserRow *actor, GError **erro
     return cohort_json_user(actor);
 }
 
-/* Display names take any UTF-8, but no control characters (they end up in terminals). */
+/* Display names take any UTF-8, but nothing that hides or reorders the text around it: they
+ * end up in terminals and pages. */
 static gboolean
 cohort_service_display_name_validate(const gchar *name, GError **error)
 {
-    if (name == NULL || name[0] == '\0') {
-        g_set_error_literal(error, COHORT_ERROR, COHORT_ERROR_INVALID_ARGUMENT,
-                            "\"display_name\" is empty");
-        return FALSE;
-    }
-    if (!g_utf8_validate(name, -1, NULL) || strlen(name) > COHORT_DISPLAY_NAME_MAX) {
-        g_set_error(error, COHORT_ERROR, COHORT_ERROR_INVALID_ARGUMENT,
-                    "\"display_name\" must be UTF-8 of at most %d bytes", COHORT_DISPLAY_NAME_MAX);
-        return FALSE;
-    }
-    for (const gchar *p = name; *p != '\0'; p = g_utf8_next_char(p)) {
-        if (g_unichar_iscntrl(g_utf8_get_char(p))) {
-            g_set_error_literal(error, COHORT_ERROR, COHORT_ERROR_INVALID_ARGUMENT,
-                                "\"display_name\" contains a control character");
-            return FALSE;
-        }
-    }
-    return TRUE;
+    return cohort_text_validate(name, "\"display_name\"", COHORT_DISPLAY_NAME_MAX, error);
 }
 
 static gchar *

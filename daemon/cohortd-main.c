@@ -170,20 +170,29 @@ cohortd_run(CohortConfig *config)
         g_printerr("cohortd: %s\n", error->message);
         return 1;
     }
-    api = cohort_api_new(daemon, config->listen, config->port, config->tls_cert, config->tls_key,
-                         (gsize)config->max_body_kib * 1024, &error);
+    {
+        const CohortApiLimits limits = {
+            .max_body_bytes = (gsize)config->max_body_kib * 1024,
+            .request_timeout_s = config->request_timeout_s,
+            .max_connections_per_client = config->max_connections_per_client,
+            .auth_failures_per_minute = config->auth_failures_per_minute,
+        };
+        api = cohort_api_new(daemon, config->listen, config->port, config->tls_cert,
+                             config->tls_key, &limits, &error);
+    }
     if (api == NULL) {
         g_printerr("cohortd: %s\n", error->message);
         return 1;
     }
     cohort_daemon_start(daemon);
+    /* before anyone learns where to reach it: a SIGTERM right after the line below stops it
+     * cleanly instead of killing it */
+    sigterm = g_unix_signal_add(SIGTERM, cohortd_quit, loop);
+    sigint = g_unix_signal_add(SIGINT, cohortd_quit, loop);
     /* the first line on stdout: scripts and tests read the port from it */
     g_print("cohortd: listening on %s\n", cohort_api_get_url(api));
     fflush(stdout);
     g_message("listening on %s, state in %s", cohort_api_get_url(api), config->state_dir);
-
-    sigterm = g_unix_signal_add(SIGTERM, cohortd_quit, loop);
-    sigint = g_unix_signal_add(SIGINT, cohortd_quit, loop);
     g_main_loop_run(loop);
     g_source_remove(sigterm);
     g_source_remove(sigint);

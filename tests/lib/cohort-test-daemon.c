@@ -170,8 +170,10 @@ cohort_test_daemon_stop(CohortTestDaemon *d)
         waitpid(d->pid, &status, 0);
         g_spawn_close_pid(d->pid);
         /* a clean stop on SIGTERM is part of the contract */
-        assert_true(WIFEXITED(status));
-        assert_int_equal(WEXITSTATUS(status), 0);
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+            fail_msg("cohortd did not stop cleanly on SIGTERM: %s %d",
+                     WIFSIGNALED(status) ? "signal" : "exit status",
+                     WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
     }
     if (d->state_dir != NULL)
         cohort_test_rm_rf(d->state_dir);
