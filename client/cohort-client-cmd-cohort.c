@@ -491,10 +491,25 @@ cohort_ctl_cohort_roster(CohortCtl *ctl, gint argc, gchar **argv, GError **error
     }
     if (!ctl->quiet) {
         g_autofree gchar *n = cohort_client_member_text(r, "enrolled");
+        JsonNode *existing = json_object_get_member(r, "existing");
         printf("Enrolled: %s\n", n);
         if (cohort_table_get_n_rows(table) > 0) {
             printf("Invitations (hand each trainee their code; it works once):\n");
             cohort_ctl_print_table(table);
+        }
+        if (existing != NULL && JSON_NODE_HOLDS_ARRAY(existing) &&
+            json_array_get_length(json_node_get_array(existing)) > 0) {
+            JsonArray *a = json_node_get_array(existing);
+            GString *logins = g_string_new(NULL);
+            for (guint i = 0; i < json_array_get_length(a); i++) {
+                JsonNode *e = json_array_get_element(a, i);
+                if (JSON_NODE_HOLDS_VALUE(e) && json_node_get_value_type(e) == G_TYPE_STRING)
+                    g_string_append_printf(logins, "%s%s", i > 0 ? ", " : "",
+                                           json_node_get_string(e));
+            }
+            printf("Had an account already, so no new code (they sign in as before): %s\n",
+                   logins->str);
+            g_string_free(logins, TRUE);
         }
     }
     return TRUE;
@@ -543,6 +558,9 @@ cohort_ctl_cohort_invite(CohortCtl *ctl, gint argc, gchar **argv, GError **error
     return TRUE;
 }
 
+static gboolean cohort_ctl_cohort_job_started(CohortCtl *ctl, JsonNode *answer, const gchar *verb,
+                                              const gchar *label, gboolean no_wait, GError **error);
+
 /* provision and reclaim: start the job, then follow it unless --no-wait. */
 static gboolean
 cohort_ctl_cohort_job(CohortCtl *ctl, gint argc, gchar **argv, const gchar *verb,
@@ -559,8 +577,6 @@ cohort_ctl_cohort_job(CohortCtl *ctl, gint argc, gchar **argv, const gchar *verb
     g_autofree gchar *slug = NULL;
     g_autofree gchar *path = NULL;
     g_autofree gchar *label = NULL;
-    JsonObject *r;
-    gint64 id;
 
     if (!cohort_ctl_parse(ctl, &argc, &argv, entries, "SLUG [--no-wait]", summary, examples, 1, 1,
                           error))
@@ -570,7 +586,21 @@ cohort_ctl_cohort_job(CohortCtl *ctl, gint argc, gchar **argv, const gchar *verb
     slug = cohort_client_escape(argv[1]);
     path = g_strdup_printf("/api/v1/cohorts/%s/%s", slug, verb);
     answer = cohort_client_call(client, "POST", path, NULL, error);
-    if (answer == NULL || (r = cohort_ctl_expect_object(answer, verb, error)) == NULL)
+    if (answer == NULL)
+        return FALSE;
+    label = g_strdup_printf("%s %s", verb, argv[1]);
+    return cohort_ctl_cohort_job_started(ctl, answer, verb, label, no_wait, error);
+}
+
+/* An answer {"job":ID,…}: its id printed (--no-wait) or the job followed. */
+static gboolean
+cohort_ctl_cohort_job_started(CohortCtl *ctl, JsonNode *answer, const gchar *verb,
+                              const gchar *label, gboolean no_wait, GError **error)
+{
+    JsonObject *r;
+    gint64 id;
+
+    if ((r = cohort_ctl_expect_object(answer, verb, error)) == NULL)
         return FALSE;
     id = json_object_get_int_member_with_default(r, "job", 0);
     if (id <= 0) {
@@ -589,8 +619,41 @@ cohort_ctl_cohort_job(CohortCtl *ctl, gint argc, gchar **argv, const gchar *verb
                    id, id);
         return TRUE;
     }
-    label = g_strdup_printf("%s %s", verb, argv[1]);
     return cohort_ctl_job_follow(ctl, id, label, error);
+}
+
+gboolean
+cohort_ctl_cohort_unenrol(CohortCtl *ctl, gint argc, gchar **argv, GError **error)
+{
+    gboolean no_wait = FALSE;
+    const GOptionEntry entries[] = {
+        {"no-wait", 0, 0, G_OPTION_ARG_NONE, &no_wait,
+         "Print the job id and return; follow it later with 'job show ID --wait'", NULL},
+        {NULL},
+    };
+    CohortClient *client;
+    g_autoptr(JsonNode) answer = NULL;
+    g_autofree gchar *slug = NULL;
+    g_autofree gchar *login = NULL;
+    g_autofree gchar *path = NULL;
+    g_autofree gchar *label = NULL;
+
+    if (!cohort_ctl_parse(ctl, &argc, &argv, entries, "SLUG LOGIN [--no-wait]",
+                          "Take a trainee out of a cohort (trainer, admin): their machines in it "
+                          "are reclaimed (the job is followed like reclaim), their codes for it "
+                          "stop working. Their account and other courses stay.",
+                          "  cohortctl cohort unenrol cloud-101 sok-dara\n", 2, 2, error))
+        return FALSE;
+    if ((client = cohort_ctl_client(ctl, TRUE, error)) == NULL)
+        return FALSE;
+    slug = cohort_client_escape(argv[1]);
+    login = cohort_client_escape(argv[2]);
+    path = g_strdup_printf("/api/v1/cohorts/%s/trainees/%s", slug, login);
+    answer = cohort_client_call(client, "DELETE", path, NULL, error);
+    if (answer == NULL)
+        return FALSE;
+    label = g_strdup_printf("unenrol %s from %s", argv[2], argv[1]);
+    return cohort_ctl_cohort_job_started(ctl, answer, "unenrol", label, no_wait, error);
 }
 
 gboolean

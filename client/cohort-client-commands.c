@@ -33,6 +33,7 @@ static const CohortCtlCommand cohort_ctl_command_table[] = {
      "change title, end, grace period, quota or lease"},
     {"cohort", "roster", cohort_ctl_cohort_roster, "load a roster (CSV) and print invitations"},
     {"cohort", "invite", cohort_ctl_cohort_invite, "a new invitation code for one trainee"},
+    {"cohort", "unenrol", cohort_ctl_cohort_unenrol, "take a trainee out (their machines go)"},
     {"cohort", "provision", cohort_ctl_cohort_provision, "make a machine for every trainee"},
     {"cohort", "reclaim", cohort_ctl_cohort_reclaim, "reclaim every machine of a cohort"},
     {"machine", "list", cohort_ctl_machine_list, "list machines"},

@@ -349,6 +349,16 @@ cohort_api_route_cohorts(CohortApiRequest *req)
         json_node_unref(node);
         return;
     }
+    if (req->n_parts == 4 && g_strcmp0(req->parts[2], "trainees") == 0) {
+        if (!cohort_api_is(req, "DELETE")) {
+            cohort_api_method_not_allowed(req, "DELETE");
+            return;
+        }
+        cohort_api_finish(req, 202,
+                          cohort_service_cohort_unenrol(d, req->actor, slug, req->parts[3], &error),
+                          &error);
+        return;
+    }
     if (req->n_parts == 5 && g_strcmp0(req->parts[2], "trainees") == 0 &&
         g_strcmp0(req->parts[4], "invitation") == 0) {
         if (!cohort_api_is(req, "POST")) {

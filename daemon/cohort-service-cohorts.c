@@ -447,11 +447,15 @@ cohort_service_invitation_json(const CohortUserRow *user, const gchar *code,
     return obj;
 }
 
-/* Enrols one roster entry: a new trainee gets an invitation code, added to @invitations. */
+/* Enrols one roster entry: a new trainee gets an invitation code, added to @invitations. A
+ * trainee who has an account already (from another course) is enrolled without one, and named
+ * in @existing: a code signs in as them everywhere, so a roster never mints one (their own
+ * code or token works here too; see cohort_service_trainee_is_theirs()). */
 static gboolean
 cohort_service_roster_enrol(CohortDaemon *d, const CohortCohortRow *cohort,
                             const CohortRosterEntry *entry, const gchar *expires_at,
-                            JsonArray *invitations, guint *enrolled, GError **error)
+                            JsonArray *invitations, JsonArray *existing, guint *enrolled,
+                            GError **error)
 {
     g_autoptr(CohortUserRow) user = NULL;
     g_autoptr(GError) error_local = NULL;
@@ -481,6 +485,8 @@ cohort_service_roster_enrol(CohortDaemon *d, const CohortCohortRow *cohort,
             return FALSE;
         json_array_add_object_element(invitations,
                                       cohort_service_invitation_json(user, code, expires_at));
+    } else {
+        json_array_add_string_element(existing, user->login);
     }
     if (!cohort_store_enrollment_exists(d->store, cohort->id, user->id)) {
         if (!cohort_store_enrollment_insert(d->store, cohort->id, user->id, error))
@@ -500,6 +506,7 @@ cohort_service_cohort_roster(CohortDaemon *d, const CohortUserRow *actor, const 
     g_autoptr(GPtrArray) bad_lines = NULL;
     g_autofree gchar *expires_at = NULL;
     JsonArray *invitations;
+    JsonArray *existing;
     JsonObject *answer;
     JsonNode *node;
     guint enrolled = 0;
@@ -562,6 +569,8 @@ cohort_service_cohort_roster(CohortDaemon *d, const CohortUserRow *actor, const 
     answer = json_object_new();
     json_node_take_object(node, answer);
     json_object_set_array_member(answer, "invitations", invitations);
+    existing = json_array_new();
+    json_object_set_array_member(answer, "existing", existing);
 
     /* all or nothing: one bad entry (a login that is a trainer's) imports none */
     if (!cohort_store_begin(d->store, error)) {
@@ -570,7 +579,7 @@ cohort_service_cohort_roster(CohortDaemon *d, const CohortUserRow *actor, const 
     }
     for (guint i = 0; i < cohort_roster_get_n_entries(roster); i++) {
         if (!cohort_service_roster_enrol(d, cohort, cohort_roster_get_entry(roster, i), expires_at,
-                                         invitations, &enrolled, error)) {
+                                         invitations, existing, &enrolled, error)) {
             cohort_store_rollback(d->store);
             json_node_unref(node);
             return NULL;
@@ -585,6 +594,51 @@ cohort_service_cohort_roster(CohortDaemon *d, const CohortUserRow *actor, const 
     json_object_set_int_member(answer, "entries", cohort_roster_get_n_entries(roster));
     cohort_daemon_audit(d, actor->login, "cohort.roster", slug, NULL);
     return node;
+}
+
+CohortUserRow *
+cohort_service_enrolled_trainee(CohortDaemon *d, const CohortCohortRow *cohort, const gchar *login,
+                                GError **error)
+{
+    g_autoptr(CohortUserRow) user = cohort_store_user_get_by_login(d->store, login, NULL);
+
+    if (user == NULL || g_strcmp0(user->role, "trainee") != 0 ||
+        !cohort_store_enrollment_exists(d->store, cohort->id, user->id)) {
+        g_set_error(error, COHORT_ERROR, COHORT_ERROR_NOT_FOUND,
+                    "no trainee '%s' is enrolled in cohort '%s' (load them with a roster)", login,
+                    cohort->slug);
+        return NULL;
+    }
+    return g_steal_pointer(&user);
+}
+
+/* Whether @actor may act on the account of @trainee as a whole (a new invitation code signs
+ * in as them in every cohort): an admin, or a trainer who runs every cohort the trainee is
+ * enrolled in that is not reclaimed. FORBIDDEN otherwise, saying who can. */
+static gboolean
+cohort_service_trainee_is_theirs(CohortDaemon *d, const CohortUserRow *actor,
+                                 const CohortUserRow *trainee, GError **error)
+{
+    g_autoptr(GPtrArray) cohorts = NULL;
+
+    if (cohort_service_role(actor) == COHORT_ROLE_ADMIN)
+        return TRUE;
+    cohorts = cohort_store_cohort_list(d->store, 0, trainee->id, error);
+    if (cohorts == NULL)
+        return FALSE;
+    for (guint i = 0; i < cohorts->len; i++) {
+        CohortCohortRow *cohort = g_ptr_array_index(cohorts, i);
+        if (cohort->trainer_id != actor->id &&
+            g_strcmp0(cohort_service_cohort_state(cohort), "reclaimed") != 0) {
+            g_set_error(error, COHORT_ERROR, COHORT_ERROR_FORBIDDEN,
+                        "trainee '%s' is also enrolled in a course of another trainer: a new "
+                        "invitation code would sign in as them there too, so only an admin can "
+                        "give them one (cohortctl cohort invite, as an admin)",
+                        trainee->login);
+            return FALSE;
+        }
+    }
+    return TRUE;
 }
 
 JsonNode *
@@ -612,12 +666,14 @@ cohort_service_cohort_invite(CohortDaemon *d, const CohortUserRow *actor, const 
         return NULL;
     }
     /* only a trainee of this cohort: a trainer never mints codes for other accounts */
-    user = cohort_store_user_get_by_login(d->store, login, NULL);
-    if (user == NULL || g_strcmp0(user->role, "trainee") != 0 ||
-        !cohort_store_enrollment_exists(d->store, cohort->id, user->id)) {
-        g_set_error(error, COHORT_ERROR, COHORT_ERROR_NOT_FOUND,
-                    "no trainee '%s' is enrolled in cohort '%s' (load them with a roster)", login,
-                    slug);
+    user = cohort_service_enrolled_trainee(d, cohort, login, error);
+    if (user == NULL) {
+        cohort_daemon_audit(d, actor->login, "cohort.invite", target, *error);
+        return NULL;
+    }
+    /* a code signs in as the trainee everywhere: a trainer mints one only for a trainee all of
+     * whose courses are theirs */
+    if (!cohort_service_trainee_is_theirs(d, actor, user, error)) {
         cohort_daemon_audit(d, actor->login, "cohort.invite", target, *error);
         return NULL;
     }
@@ -627,7 +683,7 @@ cohort_service_cohort_invite(CohortDaemon *d, const CohortUserRow *actor, const 
     /* the new code replaces any that was never redeemed, both or neither */
     if (!cohort_store_begin(d->store, error))
         return NULL;
-    if (!cohort_store_invitation_withdraw_unused(d->store, user->id, &withdrawn, error) ||
+    if (!cohort_store_invitation_withdraw_unused(d->store, user->id, 0, &withdrawn, error) ||
         !cohort_store_invitation_insert(d->store, user->id, cohort->id, hash, expires_at, error) ||
         !cohort_store_commit(d->store, error)) {
         cohort_store_rollback(d->store);
@@ -872,4 +928,84 @@ cohort_service_cohort_reclaim_start(CohortDaemon *d, const CohortUserRow *actor,
         cohort_machine_work_reclaim_empty(d, job_id);
     cohort_daemon_audit(d, who, "cohort.reclaim", slug, NULL);
     return job_id;
+}
+
+/* Takes @login out of the cohort: their machines of this cohort are torn down by a job, their
+ * codes for it withdrawn, and the enrollment removed at once, in one transaction with the
+ * machines' intent. Their account and other courses stay. */
+JsonNode *
+cohort_service_cohort_unenrol(CohortDaemon *d, const CohortUserRow *actor, const gchar *slug,
+                              const gchar *login, GError **error)
+{
+    g_autoptr(CohortCohortRow) cohort =
+        cohort_service_cohort_lookup(d, actor, slug, COHORT_ACTION_COHORT_MANAGE, error);
+    g_autoptr(CohortUserRow) user = NULL;
+    g_autoptr(GPtrArray) machines = NULL;
+    g_autofree gchar *target = NULL;
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    guint withdrawn = 0;
+    guint failed = 0;
+    gint64 job_id;
+
+    if (cohort == NULL)
+        return NULL;
+    target = g_strdup_printf("%s/%s", slug, login);
+    user = cohort_service_enrolled_trainee(d, cohort, login, error);
+    if (user == NULL) {
+        cohort_daemon_audit(d, actor->login, "cohort.unenrol", target, *error);
+        return NULL;
+    }
+    machines = cohort_store_machine_list(d->store, cohort->id, user->id, 0, FALSE, error);
+    if (machines == NULL)
+        return NULL;
+    job_id = cohort_machine_work_job_new(d, actor, "unenrol", target, machines->len, error);
+    if (job_id == 0)
+        return NULL;
+    /* intent first: the rows say reclaiming, the trainee is out, their codes are withdrawn */
+    if (!cohort_store_begin(d->store, error))
+        return NULL;
+    for (guint i = 0; i < machines->len; i++) {
+        CohortMachineRow *m = g_ptr_array_index(machines, i);
+        if (!cohort_store_machine_set_state(d->store, m->id, "reclaiming", NULL, error)) {
+            cohort_store_rollback(d->store);
+            return NULL;
+        }
+    }
+    if (!cohort_store_enrollment_delete(d->store, cohort->id, user->id, error) ||
+        !cohort_store_invitation_withdraw_unused(d->store, user->id, cohort->id, &withdrawn,
+                                                 error) ||
+        !cohort_store_commit(d->store, error)) {
+        cohort_store_rollback(d->store);
+        return NULL;
+    }
+    {
+        g_autoptr(GPtrArray) failed_names = g_ptr_array_new_with_free_func(g_free);
+        g_autoptr(GPtrArray) failures =
+            g_ptr_array_new_with_free_func((GDestroyNotify)g_error_free);
+        for (guint i = 0; i < machines->len; i++) {
+            CohortMachineRow *m = g_ptr_array_index(machines, i);
+            GError *error_local = NULL;
+            if (!cohort_machine_work_push(d, m, COHORT_MACHINE_OP_TEARDOWN, job_id, &error_local)) {
+                cohort_store_machine_set_state(d->store, m->id, "failed", error_local->message,
+                                               NULL);
+                g_ptr_array_add(failed_names, g_strdup(m->name));
+                g_ptr_array_add(failures, error_local);
+            }
+        }
+        failed = failures->len;
+        if (!cohort_service_job_fail_early(d, job_id, failed_names, failures, error))
+            return NULL;
+    }
+    cohort_daemon_audit(d, actor->login, "cohort.unenrol", target, NULL);
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "job");
+    json_builder_add_int_value(b, job_id);
+    json_builder_set_member_name(b, "login");
+    json_builder_add_string_value(b, user->login);
+    json_builder_set_member_name(b, "machines");
+    json_builder_add_int_value(b, machines->len - failed);
+    json_builder_set_member_name(b, "withdrawn");
+    json_builder_add_int_value(b, withdrawn);
+    json_builder_end_object(b);
+    return json_builder_get_root(b);
 }

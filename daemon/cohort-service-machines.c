@@ -164,12 +164,7 @@ cohort_service_machine_request(CohortDaemon *d, const CohortUserRow *actor, Json
                                 "\"trainee\" is required when a trainer or admin requests");
             return NULL;
         }
-        trainee = cohort_store_user_get_by_login(d->store, login, error);
-        if (trainee != NULL && !cohort_store_enrollment_exists(d->store, cohort->id, trainee->id)) {
-            g_set_error(error, COHORT_ERROR, COHORT_ERROR_NOT_FOUND,
-                        "'%s' is not enrolled in cohort '%s'", login, slug);
-            return NULL;
-        }
+        trainee = cohort_service_enrolled_trainee(d, cohort, login, error);
     }
     if (trainee == NULL)
         return NULL;

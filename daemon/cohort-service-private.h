@@ -18,6 +18,11 @@ CohortAuthRelation cohort_service_cohort_relation(CohortDaemon *d, const CohortU
 CohortCohortRow *cohort_service_cohort_lookup(CohortDaemon *d, const CohortUserRow *actor,
                                               const gchar *slug, CohortAction action,
                                               GError **error);
+/* The trainee @login if enrolled in @cohort. An unknown login, another role's and one not
+ * enrolled get the same NOT_FOUND, word for word: a trainer learns nothing of accounts
+ * outside their courses. */
+CohortUserRow *cohort_service_enrolled_trainee(CohortDaemon *d, const CohortCohortRow *cohort,
+                                               const gchar *login, GError **error);
 /* planned, active, ended (by its dates, now) or reclaimed (stored). */
 const gchar *cohort_service_cohort_state(const CohortCohortRow *cohort);
 /* Places and records a new machine for @trainee (quota checked); no libvirt work yet. */

@@ -65,6 +65,10 @@ JsonNode *cohort_service_cohort_roster(CohortDaemon *d, const CohortUserRow *act
  * expire; codes of theirs never redeemed stop working. */
 JsonNode *cohort_service_cohort_invite(CohortDaemon *d, const CohortUserRow *actor,
                                        const gchar *slug, const gchar *login, GError **error);
+/* Takes a trainee out of the cohort: their machines there are torn down by a job (the
+ * answer: {"job","login","machines","withdrawn"}), their unused codes for it withdrawn. */
+JsonNode *cohort_service_cohort_unenrol(CohortDaemon *d, const CohortUserRow *actor,
+                                        const gchar *slug, const gchar *login, GError **error);
 JsonNode *cohort_service_cohort_provision(CohortDaemon *d, const CohortUserRow *actor,
                                           const gchar *slug, GError **error);
 JsonNode *cohort_service_cohort_reclaim(CohortDaemon *d, const CohortUserRow *actor,

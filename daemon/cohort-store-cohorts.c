@@ -208,6 +208,22 @@ cohort_store_enrollment_insert(CohortStore *self, gint64 cohort_id, gint64 user_
 }
 
 gboolean
+cohort_store_enrollment_delete(CohortStore *self, gint64 cohort_id, gint64 user_id, GError **error)
+{
+    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autofree gchar *what = g_strdup_printf(
+        "enrollment of user %" G_GINT64_FORMAT " in cohort %" G_GINT64_FORMAT, user_id, cohort_id);
+
+    stmt = cohort_store_prepare(
+        self, "DELETE FROM enrollments WHERE cohort_id = ?1 AND user_id = ?2", what, error);
+    if (stmt == NULL)
+        return FALSE;
+    cohort_store_bind_int64(stmt, 1, cohort_id);
+    cohort_store_bind_int64(stmt, 2, user_id);
+    return cohort_store_run(self, stmt, what, NULL, NULL, error);
+}
+
+gboolean
 cohort_store_enrollment_exists(CohortStore *self, gint64 cohort_id, gint64 user_id)
 {
     g_autoptr(sqlite3_stmt) stmt = NULL;

@@ -213,17 +213,20 @@ cohort_store_invitation_insert(CohortStore *self, gint64 user_id, gint64 cohort_
 }
 
 gboolean
-cohort_store_invitation_withdraw_unused(CohortStore *self, gint64 user_id, guint *count,
-                                        GError **error)
+cohort_store_invitation_withdraw_unused(CohortStore *self, gint64 user_id, gint64 cohort_id,
+                                        guint *count, GError **error)
 {
     g_autoptr(sqlite3_stmt) stmt = NULL;
     g_autofree gchar *what = g_strdup_printf("invitations of user %" G_GINT64_FORMAT, user_id);
 
-    stmt = cohort_store_prepare(
-        self, "DELETE FROM invitations WHERE user_id = ?1 AND used_at IS NULL", what, error);
+    stmt = cohort_store_prepare(self,
+                                "DELETE FROM invitations WHERE user_id = ?1 AND used_at IS NULL"
+                                " AND (?2 = 0 OR cohort_id = ?2)",
+                                what, error);
     if (stmt == NULL)
         return FALSE;
     cohort_store_bind_int64(stmt, 1, user_id);
+    cohort_store_bind_int64(stmt, 2, cohort_id);
     if (!cohort_store_run(self, stmt, what, NULL, NULL, error))
         return FALSE;
     if (count != NULL)

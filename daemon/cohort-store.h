@@ -173,10 +173,10 @@ gboolean cohort_store_token_revoke_user(CohortStore *self, gint64 user_id, guint
 gboolean cohort_store_invitation_insert(CohortStore *self, gint64 user_id, gint64 cohort_id,
                                         const gchar *code_hash, const gchar *expires_at,
                                         GError **error);
-/* Deletes the codes of @user_id that were never redeemed (a new one replaces them); @count,
- * if given, says how many. */
-gboolean cohort_store_invitation_withdraw_unused(CohortStore *self, gint64 user_id, guint *count,
-                                                 GError **error);
+/* Deletes the codes of @user_id that were never redeemed (a new one replaces them), those of
+ * @cohort_id only, or every cohort's for 0; @count, if given, says how many. */
+gboolean cohort_store_invitation_withdraw_unused(CohortStore *self, gint64 user_id,
+                                                 gint64 cohort_id, guint *count, GError **error);
 /* Marks the invitation used and returns its user id; NOT_FOUND for an unknown, used or
  * expired (expires_at <= @now) code, all three alike so codes cannot be probed. 0 on error. */
 gint64 cohort_store_invitation_redeem(CohortStore *self, const gchar *code_hash, const gchar *now,
@@ -197,6 +197,9 @@ gboolean cohort_store_cohort_update(CohortStore *self, const CohortCohortRow *ro
 gboolean cohort_store_enrollment_insert(CohortStore *self, gint64 cohort_id, gint64 user_id,
                                         GError **error);
 gboolean cohort_store_enrollment_exists(CohortStore *self, gint64 cohort_id, gint64 user_id);
+/* Removing an enrollment that does not exist is not an error. */
+gboolean cohort_store_enrollment_delete(CohortStore *self, gint64 cohort_id, gint64 user_id,
+                                        GError **error);
 GPtrArray * /* of CohortUserRow, by login */
 cohort_store_enrollment_list(CohortStore *self, gint64 cohort_id, GError **error);
 

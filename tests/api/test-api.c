@@ -876,6 +876,226 @@ test_api_invitation_reissue(void **state)
     }
 }
 
+/* A trainee enrolled by two trainers: neither can mint a code for them (it would sign in as
+ * them in the other's course too), only an admin; a trainer's reissue never withdraws codes a
+ * trainee holds for another trainer's course. Unknown logins and logins not enrolled get the
+ * same answer. */
+static void
+test_api_trainee_across_trainers(void **state)
+{
+    Fixture *fx = *state;
+    g_autoptr(JsonNode) other = NULL;
+    g_autoptr(JsonNode) roster_a = NULL;
+    g_autoptr(JsonNode) roster_b = NULL;
+    g_autoptr(JsonNode) by_admin = NULL;
+    g_autoptr(JsonNode) after = NULL;
+    g_autoptr(JsonNode) unenrolled = NULL;
+    g_autofree gchar *code_y = NULL;
+    g_autofree gchar *token_y = NULL;
+    const gchar *token_b;
+    JsonArray *invitations;
+    JsonArray *existing;
+
+    cohort_create(fx, "take-101", 1);
+    roster_a =
+        roster_load(fx, "take-101", "login,display_name\nshared-x,X\nshared-y,Y\nonly-a,A\n", 200);
+    invitations = json_object_get_array_member(json_node_get_object(roster_a), "invitations");
+    assert_int_equal(json_array_get_length(invitations), 3);
+    code_y = g_strdup(
+        json_object_get_string_member(json_array_get_object_element(invitations, 1), "code"));
+
+    other = http_ok(fx->d, "POST", "/api/v1/users", fx->d->admin_token,
+                    "{\"login\":\"trainer-b\",\"display_name\":\"B\",\"role\":\"trainer\"}", 201);
+    token_b = member_string(other, "token");
+    json_node_unref(http_ok(fx->d, "POST", "/api/v1/cohorts", token_b,
+                            "{\"slug\":\"take-102\",\"template\":\"tiny\",\"starts_at\":"
+                            "\"2026-01-01T00:00:00Z\",\"ends_at\":\"2099-01-01T00:00:00Z\"}",
+                            201));
+    /* trainer B's roster names trainer A's trainees: enrolled, but no code for them */
+    {
+        guint status = 0;
+        g_autofree gchar *raw = NULL;
+        roster_b = cohort_test_http(fx->d, "PUT", "/api/v1/cohorts/take-102/roster", token_b,
+                                    "login,display_name\nshared-x,Renamed\nshared-y,Y\nnew-b,B\n",
+                                    "text/csv", &status, &raw);
+        assert_int_equal(status, 200);
+    }
+    assert_int_equal(member_int(roster_b, "enrolled"), 3);
+    invitations = json_object_get_array_member(json_node_get_object(roster_b), "invitations");
+    assert_int_equal(json_array_get_length(invitations), 1);
+    assert_string_equal(
+        json_object_get_string_member(json_array_get_object_element(invitations, 0), "login"),
+        "new-b");
+    existing = json_object_get_array_member(json_node_get_object(roster_b), "existing");
+    assert_int_equal(json_array_get_length(existing), 2);
+    assert_string_equal(json_array_get_string_element(existing, 0), "shared-x");
+
+    /* neither trainer may reissue for a trainee the other also teaches */
+    http_fails(fx->d, "POST", "/api/v1/cohorts/take-102/trainees/shared-y/invitation", token_b,
+               NULL, 403, "forbidden");
+    http_fails(fx->d, "POST", "/api/v1/cohorts/take-101/trainees/shared-y/invitation",
+               fx->trainer_token, NULL, 403, "forbidden");
+    /* ... and nothing was withdrawn: shared-y's code from trainer A's roster still works */
+    token_y = redeem(fx, code_y, "shared-y");
+    /* the roster did not rename them */
+    {
+        g_autoptr(JsonNode) me = http_ok(fx->d, "GET", "/api/v1/whoami", token_y, NULL, 200);
+        assert_string_equal(member_string(me, "display_name"), "Y");
+    }
+    {
+        g_autoptr(JsonNode) view =
+            http_ok(fx->d, "GET", "/api/v1/cohorts/take-101", fx->trainer_token, NULL, 200);
+        JsonArray *trainees = json_object_get_array_member(json_node_get_object(view), "trainees");
+        assert_string_equal(json_object_get_string_member(
+                                json_array_get_object_element(trainees, 1), "display_name"),
+                            "X");
+    }
+    /* an admin may */
+    by_admin = http_ok(fx->d, "POST", "/api/v1/cohorts/take-102/trainees/shared-x/invitation",
+                       fx->d->admin_token, NULL, 201);
+    assert_int_equal(member_int(by_admin, "withdrawn"), 1);
+    /* once the trainee is only trainer A's again, trainer A may */
+    unenrolled =
+        http_ok(fx->d, "DELETE", "/api/v1/cohorts/take-102/trainees/shared-x", token_b, NULL, 202);
+    json_node_unref(cohort_test_job_wait(fx->d, token_b, job_of(unenrolled)));
+    after = http_ok(fx->d, "POST", "/api/v1/cohorts/take-101/trainees/shared-x/invitation",
+                    fx->trainer_token, NULL, 201);
+    assert_string_equal(member_string(after, "login"), "shared-x");
+
+    /* an unknown login and one not enrolled here get the same answer, but for the login */
+    {
+        static const gchar *const routes[][3] = {
+            {"POST", "/api/v1/cohorts/take-102/trainees/", "/invitation"},
+            {"DELETE", "/api/v1/cohorts/take-102/trainees/", ""},
+        };
+        for (guint i = 0; i < G_N_ELEMENTS(routes); i++) {
+            g_autofree gchar *path_unknown =
+                g_strconcat(routes[i][1], "nobody-here", routes[i][2], NULL);
+            g_autofree gchar *path_elsewhere =
+                g_strconcat(routes[i][1], "only-a", routes[i][2], NULL);
+            g_autofree gchar *raw_unknown = NULL;
+            g_autofree gchar *raw_elsewhere = NULL;
+            guint st = 0;
+            json_node_unref(cohort_test_http(fx->d, routes[i][0], path_unknown, token_b, NULL, NULL,
+                                             &st, &raw_unknown));
+            assert_int_equal(st, 404);
+            json_node_unref(cohort_test_http(fx->d, routes[i][0], path_elsewhere, token_b, NULL,
+                                             NULL, &st, &raw_elsewhere));
+            assert_int_equal(st, 404);
+            {
+                /* compare with the login cut out */
+                g_auto(GStrv) a = g_strsplit(raw_unknown, "nobody-here", -1);
+                g_auto(GStrv) b = g_strsplit(raw_elsewhere, "only-a", -1);
+                g_autofree gchar *ja = g_strjoinv("LOGIN", a);
+                g_autofree gchar *jb = g_strjoinv("LOGIN", b);
+                assert_string_equal(ja, jb);
+            }
+        }
+        {
+            g_autofree gchar *raw_unknown = NULL;
+            g_autofree gchar *raw_elsewhere = NULL;
+            guint st = 0;
+            json_node_unref(cohort_test_http(
+                fx->d, "POST", "/api/v1/machines", token_b,
+                "{\"cohort\":\"take-102\",\"trainee\":\"nobody-here\"}", NULL, &st, &raw_unknown));
+            assert_int_equal(st, 404);
+            json_node_unref(cohort_test_http(fx->d, "POST", "/api/v1/machines", token_b,
+                                             "{\"cohort\":\"take-102\",\"trainee\":\"only-a\"}",
+                                             NULL, &st, &raw_elsewhere));
+            assert_int_equal(st, 404);
+            {
+                g_auto(GStrv) a = g_strsplit(raw_unknown, "nobody-here", -1);
+                g_auto(GStrv) b = g_strsplit(raw_elsewhere, "only-a", -1);
+                g_autofree gchar *ja = g_strjoinv("LOGIN", a);
+                g_autofree gchar *jb = g_strjoinv("LOGIN", b);
+                assert_string_equal(ja, jb);
+            }
+        }
+    }
+}
+
+/* A trainer takes a trainee out of a cohort: their machines there are reclaimed, their codes
+ * for it withdrawn; their other courses and account stay. */
+static void
+test_api_unenrol(void **state)
+{
+    Fixture *fx = *state;
+    g_autoptr(JsonNode) roster = NULL;
+    g_autoptr(JsonNode) job = NULL;
+    g_autoptr(JsonNode) done = NULL;
+    g_autoptr(JsonNode) removed = NULL;
+    g_autoptr(JsonNode) view = NULL;
+    g_autoptr(JsonNode) machines = NULL;
+    g_autofree gchar *token_a = NULL;
+    g_autofree gchar *code_b = NULL;
+    g_autofree gchar *code_b_body = NULL;
+    JsonArray *invitations;
+
+    cohort_create(fx, "drop-101", 2);
+    roster = roster_load(fx, "drop-101", "login,display_name\ndrop-a,A\ndrop-b,B\n", 200);
+    invitations = json_object_get_array_member(json_node_get_object(roster), "invitations");
+    token_a = redeem(
+        fx, json_object_get_string_member(json_array_get_object_element(invitations, 0), "code"),
+        "drop-a");
+    code_b = g_strdup(
+        json_object_get_string_member(json_array_get_object_element(invitations, 1), "code"));
+    job =
+        http_ok(fx->d, "POST", "/api/v1/cohorts/drop-101/provision", fx->trainer_token, NULL, 202);
+    done = cohort_test_job_wait(fx->d, fx->trainer_token, job_of(job));
+    assert_int_equal(member_int(done, "done"), 2);
+
+    /* the trainee themself, and strangers to the cohort, may not */
+    http_fails(fx->d, "DELETE", "/api/v1/cohorts/drop-101/trainees/drop-a", token_a, NULL, 403,
+               "forbidden");
+    http_fails(fx->d, "DELETE", "/api/v1/cohorts/drop-101/trainees/drop-a", NULL, NULL, 401,
+               "unauthenticated");
+    http_fails(fx->d, "GET", "/api/v1/cohorts/drop-101/trainees/drop-a", fx->trainer_token, NULL,
+               405, "method-not-allowed");
+
+    removed = http_ok(fx->d, "DELETE", "/api/v1/cohorts/drop-101/trainees/drop-b",
+                      fx->trainer_token, NULL, 202);
+    assert_string_equal(member_string(removed, "login"), "drop-b");
+    assert_int_equal(member_int(removed, "machines"), 1);
+    assert_int_equal(member_int(removed, "withdrawn"), 1);
+    {
+        g_autoptr(JsonNode) finished =
+            cohort_test_job_wait(fx->d, fx->trainer_token, job_of(removed));
+        assert_string_equal(member_string(finished, "state"), "done");
+        assert_string_equal(member_string(finished, "kind"), "unenrol");
+        assert_int_equal(member_int(finished, "done"), 1);
+    }
+    /* gone from the cohort, their machine reclaimed, their code withdrawn */
+    view = http_ok(fx->d, "GET", "/api/v1/cohorts/drop-101", fx->trainer_token, NULL, 200);
+    assert_int_equal(
+        json_array_get_length(json_object_get_array_member(json_node_get_object(view), "trainees")),
+        1);
+    machines =
+        http_ok(fx->d, "GET", "/api/v1/machines?cohort=drop-101", fx->trainer_token, NULL, 200);
+    assert_int_equal(json_array_get_length(json_node_get_array(machines)), 1);
+    assert_string_equal(
+        json_object_get_string_member(
+            json_array_get_object_element(json_node_get_array(machines), 0), "trainee"),
+        "drop-a");
+    code_b_body = g_strdup_printf("{\"code\":\"%s\"}", code_b);
+    http_fails(fx->d, "POST", "/api/v1/redeem", NULL, code_b_body, 404, "not-found");
+    /* not enrolled any more: a second removal, a machine or a roster-less code are refused */
+    http_fails(fx->d, "DELETE", "/api/v1/cohorts/drop-101/trainees/drop-b", fx->trainer_token, NULL,
+               404, "not-found");
+    http_fails(fx->d, "POST", "/api/v1/machines", fx->trainer_token,
+               "{\"cohort\":\"drop-101\",\"trainee\":\"drop-b\"}", 404, "not-found");
+    /* a trainee without machines leaves at once, the job done with nothing to do */
+    {
+        g_autoptr(JsonNode) empty_roster =
+            roster_load(fx, "drop-101", "login,display_name\ndrop-c,C\n", 200);
+        g_autoptr(JsonNode) gone =
+            http_ok(fx->d, "DELETE", "/api/v1/cohorts/drop-101/trainees/drop-c", fx->trainer_token,
+                    NULL, 202);
+        g_autoptr(JsonNode) finished = cohort_test_job_wait(fx->d, fx->trainer_token, job_of(gone));
+        assert_int_equal(member_int(gone, "machines"), 0);
+        assert_string_equal(member_string(finished, "state"), "done");
+    }
+}
+
 /* Leases: machines expire on their own, may be extended within the cohort's limit, and the
  * reaper releases them when the time has come. Usage counts machine-hours; a reclaim says
  * what it freed. */
@@ -1192,6 +1412,9 @@ main(void)
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_api_cohort_network, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_api_ended_cohort, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_api_trainee_across_trainers, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_api_unenrol, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_api_invitation_reissue, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test(test_api_placement_two_hosts),

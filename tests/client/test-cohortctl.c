@@ -532,6 +532,18 @@ test_cohortctl_redeem(void **state)
         expect_error(stranger, 4, "not-found");
         g_unlink(f->conf);
     }
+    /* the trainee leaves the course: the job is followed, and a second time is refused */
+    {
+        g_autoptr(Run) unenrol = CTL(f, f->trainer, "cohort", "unenrol", slug, login);
+        g_autoptr(Run) again_unenrol = CTL(f, f->trainer, "cohort", "unenrol", slug, login);
+        g_autoptr(Run) show = CTL(f, f->trainer, "--json", "cohort", "show", slug);
+
+        expect_ok(unenrol);
+        assert_contains(unenrol->out, "unenrol");
+        expect_error(again_unenrol, 4, "not-found");
+        expect_ok(show);
+        assert_null(strstr(show->out, login));
+    }
 }
 
 /* --- exit codes -------------------------------------------------------------------------- */
