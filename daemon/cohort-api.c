@@ -32,6 +32,7 @@ typedef struct {
     CohortUserRow *actor;
     const gchar *body;
     gsize body_len;
+    GBytes *body_bytes;
     gchar *client; /* cohort_rate_limit_client_key() of the caller's address */
 } CohortApiRequest;
 
@@ -297,6 +298,56 @@ cohort_api_route_templates(CohortApiRequest *req)
 }
 
 static void
+cohort_api_count(CohortDaemon *d, guint status)
+{
+    g_atomic_pointer_add(&d->counters.requests, 1);
+    if (status >= 500)
+        g_atomic_pointer_add(&d->counters.requests_5xx, 1);
+    else if (status >= 400)
+        g_atomic_pointer_add(&d->counters.requests_4xx, 1);
+}
+
+/* A roster is answered later: its parsing runs in a worker (cohort-service.h). */
+typedef struct {
+    CohortApi *api;
+    SoupServerMessage *msg;
+} CohortApiPending;
+
+static void
+cohort_api_roster_done(JsonNode *answer, JsonNode *line_errors, const GError *error,
+                       gpointer user_data)
+{
+    CohortApiPending *pending = user_data;
+    CohortApiRequest req = {
+        .api = pending->api,
+        .msg = pending->msg,
+        .method = soup_server_message_get_method(pending->msg),
+    };
+
+    if (answer != NULL)
+        cohort_api_respond(&req, 200, answer);
+    else
+        cohort_api_respond_error(&req, error, "lines",
+                                 line_errors != NULL ? json_node_ref(line_errors) : NULL);
+    cohort_api_count(pending->api->daemon, soup_server_message_get_status(pending->msg));
+    soup_server_message_unpause(pending->msg);
+    g_object_unref(pending->msg);
+    g_free(pending);
+}
+
+static void
+cohort_api_roster(CohortApiRequest *req, const gchar *slug)
+{
+    CohortApiPending *pending = g_new0(CohortApiPending, 1);
+
+    pending->api = req->api;
+    pending->msg = g_object_ref(req->msg);
+    soup_server_message_pause(req->msg);
+    cohort_service_cohort_roster_async(req->api->daemon, req->actor, slug, req->body_bytes,
+                                       cohort_api_roster_done, pending);
+}
+
+static void
 cohort_api_route_cohorts(CohortApiRequest *req)
 {
     CohortDaemon *d = req->api->daemon;
@@ -332,21 +383,11 @@ cohort_api_route_cohorts(CohortApiRequest *req)
         return;
     }
     if (req->n_parts == 3 && g_strcmp0(req->parts[2], "roster") == 0) {
-        JsonNode *lines = NULL;
-        JsonNode *node;
         if (!cohort_api_is(req, "PUT")) {
             cohort_api_method_not_allowed(req, "PUT");
             return;
         }
-        node = cohort_service_cohort_roster(d, req->actor, slug, req->body, req->body_len, &lines,
-                                            &error);
-        if (node == NULL) {
-            cohort_api_respond_error(req, error, "lines", lines);
-            g_error_free(error);
-            return;
-        }
-        cohort_api_respond(req, 200, node);
-        json_node_unref(node);
+        cohort_api_roster(req, slug);
         return;
     }
     if (req->n_parts == 4 && g_strcmp0(req->parts[2], "trainees") == 0) {
@@ -549,16 +590,6 @@ cohort_api_client_is_loopback(SoupServerMessage *msg)
                g_inet_socket_address_get_address(G_INET_SOCKET_ADDRESS(addr)));
 }
 
-static void
-cohort_api_count(CohortDaemon *d, guint status)
-{
-    g_atomic_pointer_add(&d->counters.requests, 1);
-    if (status >= 500)
-        g_atomic_pointer_add(&d->counters.requests_5xx, 1);
-    else if (status >= 400)
-        g_atomic_pointer_add(&d->counters.requests_4xx, 1);
-}
-
 /* Prometheus text: the service's, then the API's own (connections, refusals, sign-ins). */
 static gchar *
 cohort_api_metrics(CohortApi *self)
@@ -622,6 +653,7 @@ cohort_api_handle(SoupServer *server, SoupServerMessage *msg, const char *path, 
 
     body = soup_message_body_flatten(request_body);
     req.body = g_bytes_get_data(body, &req.body_len);
+    req.body_bytes = body;
 
     if (req.body_len > self->limits.max_body_bytes) {
         /* the guard refuses these before they are read; kept should a path bypass it */
@@ -685,7 +717,9 @@ cohort_api_handle(SoupServer *server, SoupServerMessage *msg, const char *path, 
     }
 
     status = soup_server_message_get_status(msg);
-    cohort_api_count(d, status);
+    /* 0: answered later, and counted then */
+    if (status != 0)
+        cohort_api_count(d, status);
     g_debug("%s %s -> %u", req.method, path, status);
 }
 

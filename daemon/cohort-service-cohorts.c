@@ -447,153 +447,254 @@ cohort_service_invitation_json(const CohortUserRow *user, const gchar *code,
     return obj;
 }
 
-/* Enrols one roster entry: a new trainee gets an invitation code, added to @invitations. A
- * trainee who has an account already (from another course) is enrolled without one, and named
- * in @existing: a code signs in as them everywhere, so a roster never mints one (their own
- * code or token works here too; see cohort_service_trainee_is_theirs()). */
-static gboolean
-cohort_service_roster_enrol(CohortDaemon *d, const CohortCohortRow *cohort,
-                            const CohortRosterEntry *entry, const gchar *expires_at,
-                            JsonArray *invitations, JsonArray *existing, guint *enrolled,
-                            GError **error)
+/* A roster upload: parsed, and a code made for every entry, in a worker thread (a roster
+ * of 10,000 lines held the main loop for 1.6 s); then imported in the main context in one
+ * transaction, with a few statements over the whole roster (cohort_store_roster_*). */
+typedef struct {
+    CohortDaemon *daemon;
+    gint64 cohort_id;
+    gchar *slug;
+    gchar *actor_login;
+    GBytes *csv;
+    CohortServiceRosterDone done;
+    gpointer user_data;
+    /* made by the thread */
+    CohortRoster *roster;
+    GPtrArray *bad_lines; /* of CohortRosterLineError, when it does not parse */
+    GPtrArray *codes;     /* one per entry: what a new account's trainee redeems */
+    GPtrArray *hashes;    /* their hashes, what the store keeps */
+    GPtrArray *stage;     /* of CohortStoreRosterEntry, borrowing from roster and hashes */
+    GError *error;
+} CohortServiceRosterUpload;
+
+static void
+cohort_service_roster_upload_free(CohortServiceRosterUpload *up)
 {
-    g_autoptr(CohortUserRow) user = NULL;
-    g_autoptr(GError) error_local = NULL;
-
-    user = cohort_store_user_get_by_login(d->store, entry->login, &error_local);
-    if (user == NULL && !g_error_matches(error_local, COHORT_ERROR, COHORT_ERROR_NOT_FOUND)) {
-        g_propagate_error(error, g_steal_pointer(&error_local));
-        return FALSE;
-    }
-    if (user != NULL && g_strcmp0(user->role, "trainee") != 0) {
-        g_set_error(error, COHORT_ERROR, COHORT_ERROR_INVALID_ARGUMENT,
-                    "line %u: '%s' is %s %s, not a trainee", entry->line, entry->login,
-                    g_strcmp0(user->role, "admin") == 0 ? "an" : "a", user->role);
-        return FALSE;
-    }
-    if (user == NULL) {
-        g_autofree gchar *code = cohort_auth_invitation_code_new();
-        g_autofree gchar *hash = cohort_auth_invitation_code_hash(code);
-
-        user = g_new0(CohortUserRow, 1);
-        user->login = g_strdup(entry->login);
-        user->display_name = g_strdup(entry->display_name);
-        user->role = g_strdup("trainee");
-        if (!cohort_store_user_insert(d->store, user, error) ||
-            !cohort_store_invitation_insert(d->store, user->id, cohort->id, hash, expires_at,
-                                            error))
-            return FALSE;
-        json_array_add_object_element(invitations,
-                                      cohort_service_invitation_json(user, code, expires_at));
-    } else {
-        json_array_add_string_element(existing, user->login);
-    }
-    if (!cohort_store_enrollment_exists(d->store, cohort->id, user->id)) {
-        if (!cohort_store_enrollment_insert(d->store, cohort->id, user->id, error))
-            return FALSE;
-        (*enrolled)++;
-    }
-    return TRUE;
+    g_free(up->slug);
+    g_free(up->actor_login);
+    g_bytes_unref(up->csv);
+    if (up->stage != NULL)
+        g_ptr_array_unref(up->stage);
+    if (up->codes != NULL)
+        g_ptr_array_unref(up->codes);
+    if (up->hashes != NULL)
+        g_ptr_array_unref(up->hashes);
+    if (up->bad_lines != NULL)
+        g_ptr_array_unref(up->bad_lines);
+    if (up->roster != NULL)
+        cohort_roster_free(up->roster);
+    g_clear_error(&up->error);
+    g_free(up);
 }
 
-JsonNode *
-cohort_service_cohort_roster(CohortDaemon *d, const CohortUserRow *actor, const gchar *slug,
-                             const gchar *csv, gsize len, JsonNode **line_errors, GError **error)
+/* Worker thread: no daemon state, only the upload's own. */
+static void
+cohort_service_roster_prepare(GTask *task, gpointer source, gpointer task_data,
+                              GCancellable *cancellable)
 {
-    g_autoptr(CohortCohortRow) cohort =
-        cohort_service_cohort_lookup(d, actor, slug, COHORT_ACTION_COHORT_MANAGE, error);
-    g_autoptr(CohortRoster) roster = NULL;
-    g_autoptr(GPtrArray) bad_lines = NULL;
-    g_autofree gchar *expires_at = NULL;
-    JsonArray *invitations;
-    JsonArray *existing;
-    JsonObject *answer;
-    JsonNode *node;
+    CohortServiceRosterUpload *up = task_data;
+    gsize len = 0;
+    const gchar *csv = g_bytes_get_data(up->csv, &len);
+    guint n;
+
+    up->roster = cohort_roster_parse_full(csv, len, &up->bad_lines, &up->error);
+    if (up->roster == NULL) {
+        g_task_return_boolean(task, FALSE);
+        return;
+    }
+    n = cohort_roster_get_n_entries(up->roster);
+    up->codes = g_ptr_array_new_full(n, g_free);
+    up->hashes = g_ptr_array_new_full(n, g_free);
+    up->stage = g_ptr_array_new_full(n, g_free);
+    for (guint i = 0; i < n; i++) {
+        const CohortRosterEntry *entry = cohort_roster_get_entry(up->roster, i);
+        gchar *code = cohort_auth_invitation_code_new();
+        gchar *hash = cohort_auth_invitation_code_hash(code);
+        CohortStoreRosterEntry *staged = g_new0(CohortStoreRosterEntry, 1);
+
+        staged->login = entry->login;
+        staged->display_name = entry->display_name;
+        staged->code_hash = hash;
+        g_ptr_array_add(up->codes, code);
+        g_ptr_array_add(up->hashes, hash);
+        g_ptr_array_add(up->stage, staged);
+    }
+    g_task_return_boolean(task, TRUE);
+}
+
+static void
+cohort_service_roster_fail(CohortServiceRosterUpload *up, const GError *error,
+                           JsonNode *line_errors)
+{
+    cohort_daemon_audit(up->daemon, up->actor_login, "cohort.roster", up->slug, error);
+    up->done(NULL, line_errors, error, up->user_data);
+    if (line_errors != NULL)
+        json_node_unref(line_errors);
+}
+
+/* A 422: the bad lines in the message (the first ones) and in the error's "lines". */
+static void
+cohort_service_roster_refuse_lines(CohortServiceRosterUpload *up, GPtrArray *bad_lines)
+{
+    g_autoptr(GError) error = NULL;
+    GString *msg = g_string_new("the roster has bad lines, nothing was imported:");
+
+    for (guint i = 0; i < bad_lines->len && i < COHORT_ROSTER_MAX_REPORTED; i++) {
+        CohortRosterLineError *le = g_ptr_array_index(bad_lines, i);
+        g_string_append_printf(msg, "\nline %u: %s", le->line, le->message);
+    }
+    if (bad_lines->len > COHORT_ROSTER_MAX_REPORTED)
+        g_string_append_printf(msg, "\n… and %u more", bad_lines->len - COHORT_ROSTER_MAX_REPORTED);
+    error = g_error_new_literal(COHORT_ERROR, COHORT_ERROR_INVALID_ARGUMENT, msg->str);
+    g_string_free(msg, TRUE);
+    cohort_service_roster_fail(up, error, cohort_service_line_errors_json(bad_lines));
+}
+
+/* The answer: a code for each new account; an account that existed (from another course,
+ * perhaps another trainer's) gets none, since a code signs in as them everywhere. */
+static JsonNode *
+cohort_service_roster_answer(CohortServiceRosterUpload *up, GHashTable *roles,
+                             const gchar *expires_at, guint enrolled)
+{
+    JsonNode *node = json_node_new(JSON_NODE_OBJECT);
+    JsonObject *answer = json_object_new();
+    JsonArray *invitations = json_array_new();
+    JsonArray *existing = json_array_new();
+
+    json_node_take_object(node, answer);
+    json_object_set_array_member(answer, "invitations", invitations);
+    json_object_set_array_member(answer, "existing", existing);
+    for (guint i = 0; i < cohort_roster_get_n_entries(up->roster); i++) {
+        const CohortRosterEntry *entry = cohort_roster_get_entry(up->roster, i);
+        if (g_hash_table_contains(roles, entry->login)) {
+            json_array_add_string_element(existing, entry->login);
+        } else {
+            JsonObject *inv = json_object_new();
+            json_object_set_string_member(inv, "login", entry->login);
+            json_object_set_string_member(inv, "display_name", entry->display_name);
+            json_object_set_string_member(inv, "code", g_ptr_array_index(up->codes, i));
+            json_object_set_string_member(inv, "expires_at", expires_at);
+            json_array_add_object_element(invitations, inv);
+        }
+    }
+    json_object_set_int_member(answer, "enrolled", enrolled);
+    json_object_set_int_member(answer, "entries", cohort_roster_get_n_entries(up->roster));
+    return node;
+}
+
+/* Main context: the import itself, all or nothing. */
+static void
+cohort_service_roster_import(CohortServiceRosterUpload *up)
+{
+    CohortDaemon *d = up->daemon;
+    g_autoptr(CohortCohortRow) cohort = NULL;
+    g_autoptr(GHashTable) roles = NULL;
+    g_autoptr(GPtrArray) bad_lines =
+        g_ptr_array_new_with_free_func((GDestroyNotify)cohort_roster_line_error_free);
+    g_autofree gchar *expires_at = cohort_service_invitation_expiry(d);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) node = NULL;
     guint enrolled = 0;
 
-    if (cohort == NULL)
-        return NULL;
-    if (g_strcmp0(cohort_service_cohort_state(cohort), "reclaimed") == 0) {
-        g_set_error(error, COHORT_ERROR, COHORT_ERROR_CONFLICT,
-                    "cohort '%s' is reclaimed: it takes no roster", slug);
-        return NULL;
+    /* the course may have been reclaimed while the roster was read */
+    cohort = cohort_store_cohort_get_by_id(d->store, up->cohort_id, &error);
+    if (cohort != NULL && g_strcmp0(cohort_service_cohort_state(cohort), "reclaimed") == 0)
+        g_set_error(&error, COHORT_ERROR, COHORT_ERROR_CONFLICT,
+                    "cohort '%s' is reclaimed: it takes no roster", up->slug);
+    if (error != NULL || !cohort_store_begin(d->store, &error)) {
+        cohort_service_roster_fail(up, error, NULL);
+        return;
     }
-    /* an ended course gives no one a machine: accounts and codes would only mislead */
-    if (g_strcmp0(cohort_service_cohort_state(cohort), "ended") == 0) {
-        g_set_error(error, COHORT_ERROR, COHORT_ERROR_CONFLICT,
-                    "cohort '%s' has ended (%s): it takes no new trainees; move its end date "
-                    "first (cohortctl cohort update %s --ends DATE)",
-                    slug, cohort->ends_at, slug);
-        cohort_daemon_audit(d, actor->login, "cohort.roster", slug, *error);
-        return NULL;
+    if (!cohort_store_roster_stage(d->store, up->stage, &error) ||
+        (roles = cohort_store_roster_staged_roles(d->store, &error)) == NULL) {
+        cohort_store_rollback(d->store);
+        cohort_service_roster_fail(up, error, NULL);
+        return;
     }
-    roster = cohort_roster_parse_full(csv, len, &bad_lines, error);
-    if (roster == NULL) {
-        if (bad_lines != NULL)
-            *line_errors = cohort_service_line_errors_json(bad_lines);
-        cohort_daemon_audit(d, actor->login, "cohort.roster", slug, *error);
-        return NULL;
-    }
-    /* logins that belong to trainers or admins are bad lines too, all reported at once */
-    for (guint i = 0; i < cohort_roster_get_n_entries(roster); i++) {
-        const CohortRosterEntry *entry = cohort_roster_get_entry(roster, i);
-        g_autoptr(CohortUserRow) user =
-            cohort_store_user_get_by_login(d->store, entry->login, NULL);
-        if (user != NULL && g_strcmp0(user->role, "trainee") != 0) {
+    /* logins that belong to trainers or admins are bad lines, all reported at once */
+    for (guint i = 0; i < cohort_roster_get_n_entries(up->roster); i++) {
+        const CohortRosterEntry *entry = cohort_roster_get_entry(up->roster, i);
+        const gchar *role = g_hash_table_lookup(roles, entry->login);
+        if (role != NULL && g_strcmp0(role, "trainee") != 0) {
             CohortRosterLineError *le = g_new0(CohortRosterLineError, 1);
             le->line = entry->line;
             le->message =
                 g_strdup_printf("'%s' is %s %s, not a trainee: enrol another login", entry->login,
-                                g_strcmp0(user->role, "admin") == 0 ? "an" : "a", user->role);
-            if (bad_lines == NULL)
-                bad_lines =
-                    g_ptr_array_new_with_free_func((GDestroyNotify)cohort_roster_line_error_free);
+                                g_strcmp0(role, "admin") == 0 ? "an" : "a", role);
             g_ptr_array_add(bad_lines, le);
         }
     }
-    if (bad_lines != NULL) {
-        GString *msg = g_string_new("the roster has bad lines, nothing was imported:");
-        for (guint i = 0; i < bad_lines->len; i++) {
-            CohortRosterLineError *le = g_ptr_array_index(bad_lines, i);
-            g_string_append_printf(msg, "\nline %u: %s", le->line, le->message);
-        }
-        g_set_error_literal(error, COHORT_ERROR, COHORT_ERROR_INVALID_ARGUMENT, msg->str);
-        g_string_free(msg, TRUE);
-        *line_errors = cohort_service_line_errors_json(bad_lines);
-        cohort_daemon_audit(d, actor->login, "cohort.roster", slug, *error);
-        return NULL;
-    }
-    expires_at = cohort_service_invitation_expiry(d);
-    invitations = json_array_new();
-    node = json_node_new(JSON_NODE_OBJECT);
-    answer = json_object_new();
-    json_node_take_object(node, answer);
-    json_object_set_array_member(answer, "invitations", invitations);
-    existing = json_array_new();
-    json_object_set_array_member(answer, "existing", existing);
-
-    /* all or nothing: one bad entry (a login that is a trainer's) imports none */
-    if (!cohort_store_begin(d->store, error)) {
-        json_node_unref(node);
-        return NULL;
-    }
-    for (guint i = 0; i < cohort_roster_get_n_entries(roster); i++) {
-        if (!cohort_service_roster_enrol(d, cohort, cohort_roster_get_entry(roster, i), expires_at,
-                                         invitations, existing, &enrolled, error)) {
-            cohort_store_rollback(d->store);
-            json_node_unref(node);
-            return NULL;
-        }
-    }
-    if (!cohort_store_commit(d->store, error)) {
+    if (bad_lines->len > 0) {
         cohort_store_rollback(d->store);
-        json_node_unref(node);
-        return NULL;
+        cohort_service_roster_refuse_lines(up, bad_lines);
+        return;
     }
-    json_object_set_int_member(answer, "enrolled", enrolled);
-    json_object_set_int_member(answer, "entries", cohort_roster_get_n_entries(roster));
-    cohort_daemon_audit(d, actor->login, "cohort.roster", slug, NULL);
-    return node;
+    if (!cohort_store_roster_import(d->store, up->cohort_id, expires_at, &enrolled, &error) ||
+        !cohort_store_commit(d->store, &error)) {
+        cohort_store_rollback(d->store);
+        cohort_service_roster_fail(up, error, NULL);
+        return;
+    }
+    node = cohort_service_roster_answer(up, roles, expires_at, enrolled);
+    cohort_daemon_audit(d, up->actor_login, "cohort.roster", up->slug, NULL);
+    up->done(node, NULL, NULL, up->user_data);
+}
+
+static void
+cohort_service_roster_prepared(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    CohortServiceRosterUpload *up = g_task_get_task_data(G_TASK(result));
+
+    if (up->roster == NULL) {
+        cohort_service_roster_fail(
+            up, up->error,
+            up->bad_lines != NULL ? cohort_service_line_errors_json(up->bad_lines) : NULL);
+        return;
+    }
+    cohort_service_roster_import(up);
+}
+
+void
+cohort_service_cohort_roster_async(CohortDaemon *d, const CohortUserRow *actor, const gchar *slug,
+                                   GBytes *csv, CohortServiceRosterDone done, gpointer user_data)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(CohortCohortRow) cohort =
+        cohort_service_cohort_lookup(d, actor, slug, COHORT_ACTION_COHORT_MANAGE, &error);
+    g_autoptr(GTask) task = NULL;
+    CohortServiceRosterUpload *up;
+
+    if (cohort == NULL) {
+        done(NULL, NULL, error, user_data);
+        return;
+    }
+    if (g_strcmp0(cohort_service_cohort_state(cohort), "reclaimed") == 0) {
+        g_set_error(&error, COHORT_ERROR, COHORT_ERROR_CONFLICT,
+                    "cohort '%s' is reclaimed: it takes no roster", slug);
+        done(NULL, NULL, error, user_data);
+        return;
+    }
+    /* an ended course gives no one a machine: accounts and codes would only mislead */
+    if (g_strcmp0(cohort_service_cohort_state(cohort), "ended") == 0) {
+        g_set_error(&error, COHORT_ERROR, COHORT_ERROR_CONFLICT,
+                    "cohort '%s' has ended (%s): it takes no new trainees; move its end date "
+                    "first (cohortctl cohort update %s --ends DATE)",
+                    slug, cohort->ends_at, slug);
+        cohort_daemon_audit(d, actor->login, "cohort.roster", slug, error);
+        done(NULL, NULL, error, user_data);
+        return;
+    }
+    up = g_new0(CohortServiceRosterUpload, 1);
+    up->daemon = d;
+    up->cohort_id = cohort->id;
+    up->slug = g_strdup(slug);
+    up->actor_login = g_strdup(actor->login);
+    up->csv = g_bytes_ref(csv);
+    up->done = done;
+    up->user_data = user_data;
+    task = g_task_new(NULL, NULL, cohort_service_roster_prepared, NULL);
+    g_task_set_task_data(task, up, (GDestroyNotify)cohort_service_roster_upload_free);
+    g_task_run_in_thread(task, cohort_service_roster_prepare);
 }
 
 CohortUserRow *

@@ -57,10 +57,15 @@ JsonNode *cohort_service_cohort_get(CohortDaemon *d, const CohortUserRow *actor,
                                     GError **error);
 JsonNode *cohort_service_cohort_update(CohortDaemon *d, const CohortUserRow *actor,
                                        const gchar *slug, JsonObject *body, GError **error);
-/* A 422 for a bad roster carries the per-line errors in @line_errors (JSON array node). */
-JsonNode *cohort_service_cohort_roster(CohortDaemon *d, const CohortUserRow *actor,
-                                       const gchar *slug, const gchar *csv, gsize len,
-                                       JsonNode **line_errors, GError **error);
+/* What a roster upload ends with: the answer, or @error; a 422 for a bad roster carries the
+ * per-line errors in @line_errors (a JSON array node). All borrowed. */
+typedef void (*CohortServiceRosterDone)(JsonNode *answer, JsonNode *line_errors,
+                                        const GError *error, gpointer user_data);
+/* Parses @csv and makes its codes in a worker thread, then imports it in the main context,
+ * all or nothing; @done is called once, maybe before this returns. */
+void cohort_service_cohort_roster_async(CohortDaemon *d, const CohortUserRow *actor,
+                                        const gchar *slug, GBytes *csv,
+                                        CohortServiceRosterDone done, gpointer user_data);
 /* A new invitation code for a trainee enrolled in the cohort, who lost theirs or let it
  * expire; codes of theirs never redeemed stop working. */
 JsonNode *cohort_service_cohort_invite(CohortDaemon *d, const CohortUserRow *actor,

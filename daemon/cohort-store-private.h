@@ -29,6 +29,7 @@ gboolean cohort_store_time_is_valid(const gchar *value);
 /* SQLite at the edge (cohort-store.c says what each one does) */
 void cohort_store_set_error(CohortStore *self, GError **error, const gchar *what,
                             const gchar *conflict, const gchar *refs);
+gboolean cohort_store_exec(CohortStore *self, const gchar *sql, const gchar *what, GError **error);
 sqlite3_stmt *cohort_store_prepare(CohortStore *self, const gchar *sql, const gchar *what,
                                    GError **error);
 void cohort_store_bind_text(sqlite3_stmt *stmt, gint col, const gchar *value);

@@ -68,7 +68,7 @@ cohort_store_set_error(CohortStore *self, GError **error, const gchar *what, con
     }
 }
 
-static gboolean
+gboolean
 cohort_store_exec(CohortStore *self, const gchar *sql, const gchar *what, GError **error)
 {
     if (sqlite3_exec(self->db, sql, NULL, NULL, NULL) != SQLITE_OK) {

@@ -203,6 +203,24 @@ gboolean cohort_store_enrollment_delete(CohortStore *self, gint64 cohort_id, gin
 GPtrArray * /* of CohortUserRow, by login */
 cohort_store_enrollment_list(CohortStore *self, gint64 cohort_id, GError **error);
 
+/* rosters, in bulk: a roster is staged (every entry in a temporary table), the roles of the
+ * accounts it names that exist are read, and it is imported with a few statements over the
+ * whole table, inside the caller's transaction. 10,000 entries take milliseconds this way,
+ * not the seconds of statements per entry. */
+typedef struct {
+    const gchar *login;
+    const gchar *display_name;
+    const gchar *code_hash; /* the invitation a new account gets */
+} CohortStoreRosterEntry;
+gboolean cohort_store_roster_stage(CohortStore *self, GPtrArray *entries, GError **error);
+/* login -> role of the staged logins that have an account. */
+GHashTable *cohort_store_roster_staged_roles(CohortStore *self, GError **error);
+/* Makes the staged logins without an account trainees, each with its invitation to @cohort_id
+ * (expiring @expires_at), and enrols every staged login; @enrolled says how many were not yet.
+ * Empties the stage. */
+gboolean cohort_store_roster_import(CohortStore *self, gint64 cohort_id, const gchar *expires_at,
+                                    guint *enrolled, GError **error);
+
 /* machines */
 gboolean cohort_store_machine_insert(CohortStore *self, CohortMachineRow *row, GError **error);
 CohortMachineRow *cohort_store_machine_get_by_id(CohortStore *self, gint64 id, GError **error);

@@ -554,6 +554,59 @@ test_hostile_auth_rate_limit(void **state)
     }
 }
 
+/* A 10,000-line roster held the main loop for 1.6 s: every other request waited until it
+ * was imported. Its parsing (and 10,000 codes made and hashed) now runs in a worker, so a
+ * request sent just after it is answered while the roster is still being read: it sees the
+ * cohort empty (the import is one transaction, all or nothing). On the old code the same
+ * request saw the 10,000 trainees, since it could only run after the import. */
+static void
+test_hostile_big_roster(void **state)
+{
+    Fixture *fx = *state;
+    GString *csv = g_string_new("login,display_name\n");
+    g_autofree gchar *request = NULL;
+    g_autofree gchar *answer = NULL;
+    g_autoptr(JsonNode) during = NULL;
+    g_autoptr(JsonNode) after = NULL;
+    guint status = 0;
+    int roster_fd;
+
+    json_node_unref(cohort_test_http(fx->d, "POST", "/api/v1/cohorts", fx->d->admin_token,
+                                     "{\"slug\":\"big-101\",\"template\":\"tiny\",\"starts_at\":"
+                                     "\"2026-01-01T00:00:00Z\",\"ends_at\":"
+                                     "\"2099-01-01T00:00:00Z\"}",
+                                     NULL, &status, NULL));
+    assert_int_equal(status, 201);
+    for (guint i = 0; i < 10000; i++)
+        g_string_append_printf(csv, "big-%05u,Trainee %u\n", i, i);
+    request = g_strdup_printf("PUT /api/v1/cohorts/big-101/roster HTTP/1.1\r\nHost: x\r\n"
+                              "Authorization: Bearer %s\r\nContent-Type: text/csv\r\n"
+                              "Content-Length: %" G_GSIZE_FORMAT "\r\nConnection: close\r\n\r\n%s",
+                              fx->d->admin_token, csv->len, csv->str);
+    g_string_free(csv, TRUE);
+
+    roster_fd = raw_connect(fx->d, 60);
+    raw_send(roster_fd, request);
+    during = cohort_test_http(fx->d, "GET", "/api/v1/cohorts/big-101", fx->d->admin_token, NULL,
+                              NULL, &status, NULL);
+    assert_int_equal(status, 200);
+    assert_int_equal(json_array_get_length(
+                         json_object_get_array_member(json_node_get_object(during), "trainees")),
+                     0);
+    answer = raw_read_until_closed(roster_fd);
+    close(roster_fd);
+    assert_non_null(answer);
+    assert_true(g_str_has_prefix(answer, "HTTP/1.1 200 "));
+    cohort_assert_contains(answer, "\"entries\":10000");
+    cohort_assert_contains(answer, "\"enrolled\":10000");
+    cohort_assert_contains(answer, "\"login\":\"big-09999\"");
+    after = cohort_test_http(fx->d, "GET", "/api/v1/cohorts/big-101", fx->d->admin_token, NULL,
+                             NULL, &status, NULL);
+    assert_int_equal(json_array_get_length(
+                         json_object_get_array_member(json_node_get_object(after), "trainees")),
+                     10000);
+}
+
 int
 main(void)
 {
@@ -574,6 +627,8 @@ main(void)
                                                  fixture_teardown, limits),
         cmocka_unit_test_prestate_setup_teardown(test_hostile_auth_rate_limit, fixture_setup,
                                                  fixture_teardown, limits),
+        cmocka_unit_test_prestate_setup_teardown(test_hostile_big_roster, fixture_setup,
+                                                 fixture_teardown, NULL),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
