@@ -12,6 +12,7 @@
 #include "cohort-daemon.h"
 #include "cohort-error.h"
 #include "cohort-service.h"
+#include "cohort-state-dir.h"
 #include "cohort-template.h"
 #include "cohort-virt.h"
 
@@ -44,18 +45,26 @@ cohortd_check_template(const gchar *path)
     return 0;
 }
 
+#define COHORTD_DATABASE_HOLDS "API token hashes, rosters and VNC passwords"
+
+/* The state directory is cohortd's alone (0700); its database and the database's -wal and
+ * -shm files are refused when others may read them, and made 0600 when new. */
 static CohortStore *
 cohortd_store_open(CohortConfig *config, GError **error)
 {
-    g_autofree gchar *path = NULL;
+    g_autofree gchar *path = g_build_filename(config->state_dir, "cohort.db", NULL);
+    const gchar *const suffixes[] = {"", "-wal", "-shm"};
 
-    if (g_mkdir_with_parents(config->state_dir, 0700) < 0) {
-        g_set_error(error, COHORT_ERROR, COHORT_ERROR_INTERNAL,
-                    "cannot make the state directory %s: %s ([daemon] state_dir)",
-                    config->state_dir, g_strerror(errno));
+    if (!cohort_state_dir_prepare(config->state_dir, error))
         return NULL;
+    for (guint i = 0; i < G_N_ELEMENTS(suffixes); i++) {
+        g_autofree gchar *file = g_strconcat(path, suffixes[i], NULL);
+        if (!cohort_state_file_check(file, COHORTD_DATABASE_HOLDS, error))
+            return NULL;
     }
-    path = g_build_filename(config->state_dir, "cohort.db", NULL);
+    /* SQLite makes the file 0644 less the umask, and its -wal and -shm files as the file */
+    if (!cohort_state_file_create_private(path, error))
+        return NULL;
     return cohort_store_open(path, error);
 }
 
