@@ -490,6 +490,7 @@ cohort_machine_work_push_full(CohortDaemon *d, const CohortMachineRow *row, Coho
     CohortHost *host = cohort_hosts_lookup_by_id(d->hosts, row->host_id);
     CohortTemplate *tmpl = g_hash_table_lookup(d->templates, row->template_name);
     g_autoptr(CohortUserRow) trainee = NULL;
+    g_autofree gchar *vnc_password = NULL;
     CohortMachineWork *work;
 
     if (host == NULL || host->prov == NULL || g_strcmp0(host->state, "down") == 0) {
@@ -508,6 +509,12 @@ cohort_machine_work_push_full(CohortDaemon *d, const CohortMachineRow *row, Coho
     }
     if (!orphan)
         trainee = cohort_store_user_get_by_id(d->store, row->user_id, NULL);
+    /* the one secret a rendering needs leaves the store only for it */
+    if (!orphan && (op == COHORT_MACHINE_OP_CREATE || op == COHORT_MACHINE_OP_RESET)) {
+        vnc_password = cohort_store_machine_get_vnc_password(d->store, row->id, error);
+        if (vnc_password == NULL)
+            return FALSE;
+    }
     work = g_new0(CohortMachineWork, 1);
     work->daemon = d;
     work->op = op;
@@ -517,7 +524,7 @@ cohort_machine_work_push_full(CohortDaemon *d, const CohortMachineRow *row, Coho
     work->cohort = g_strdup(row->cohort_slug);
     work->trainee = g_strdup(row->trainee_login);
     work->display_name = g_strdup(trainee != NULL ? trainee->display_name : NULL);
-    work->vnc_password = g_strdup(row->vnc_password);
+    work->vnc_password = g_steal_pointer(&vnc_password);
     work->previous_state = g_strdup(row->state);
     work->transitional_state = g_strdup(transitional);
     work->orphan = orphan;

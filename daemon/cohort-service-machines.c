@@ -68,6 +68,7 @@ cohort_service_machine_new(CohortDaemon *d, const CohortCohortRow *cohort,
     guint held_machines = 0;
     guint held_vcpus = 0;
     guint64 held_memory = 0;
+    g_autofree gchar *vnc_password = cohort_service_vnc_password_new();
     guint idx;
 
     if (tmpl == NULL)
@@ -110,9 +111,8 @@ cohort_service_machine_new(CohortDaemon *d, const CohortCohortRow *cohort,
     row->state = g_strdup("provisioning");
     row->vcpus = cohort_template_get_vcpus(tmpl);
     row->memory_mib = cohort_template_get_memory_mib(tmpl);
-    row->vnc_password = cohort_service_vnc_password_new();
     row->uuid = g_uuid_string_random();
-    if (!cohort_store_machine_insert(d->store, row, error))
+    if (!cohort_store_machine_insert(d->store, row, vnc_password, error))
         return NULL;
     {
         /* a lease: the machine expires on its own, unless extended */
@@ -372,6 +372,7 @@ cohort_service_machine_console(CohortDaemon *d, const CohortUserRow *actor, gint
     g_autoptr(JsonBuilder) b = json_builder_new();
     g_autofree gchar *address = NULL;
     g_autofree gchar *uri = NULL;
+    g_autofree gchar *password = NULL;
     CohortHost *host;
     gint port;
 
@@ -391,6 +392,9 @@ cohort_service_machine_console(CohortDaemon *d, const CohortUserRow *actor, gint
     port = cohort_provisioner_domain_get_vnc_port(host->prov, row->name, row->id, error);
     if (port < 0 && error != NULL && *error != NULL)
         return NULL;
+    password = cohort_store_machine_get_vnc_password(d->store, row->id, error);
+    if (password == NULL)
+        return NULL;
     address = cohort_service_console_host(d, host);
     uri = port > 0 ? g_strdup_printf("vnc://%s:%d", address, port) : NULL;
     cohort_daemon_audit(d, actor->login, "machine.console", row->name, NULL);
@@ -400,7 +404,7 @@ cohort_service_machine_console(CohortDaemon *d, const CohortUserRow *actor, gint
     json_builder_set_member_name(b, "port");
     json_builder_add_int_value(b, port);
     json_builder_set_member_name(b, "password");
-    json_builder_add_string_value(b, row->vnc_password);
+    json_builder_add_string_value(b, password);
     json_builder_set_member_name(b, "uri");
     if (uri != NULL)
         json_builder_add_string_value(b, uri);

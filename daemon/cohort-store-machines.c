@@ -5,6 +5,7 @@
 
 #include <string.h>
 
+#include "cohort-error.h"
 #include "cohort-store-private.h"
 
 void
@@ -18,7 +19,6 @@ cohort_machine_row_free(CohortMachineRow *row)
     g_free(row->host_name);
     g_free(row->template_name);
     g_free(row->state);
-    g_free(row->vnc_password);
     g_free(row->uuid);
     g_free(row->created_at);
     g_free(row->expires_at);
@@ -30,7 +30,7 @@ cohort_machine_row_free(CohortMachineRow *row)
 
 #define MACHINE_SELECT                                                                             \
     "SELECT m.id, m.name, m.cohort_id, c.slug, m.user_id, u.login, m.host_id, h.name,"             \
-    " m.template_name, m.idx, m.state, m.vcpus, m.memory_mib, m.vnc_password, m.uuid,"             \
+    " m.template_name, m.idx, m.state, m.vcpus, m.memory_mib, m.uuid,"                             \
     " m.created_at, m.expires_at, m.error FROM machines m"                                         \
     " JOIN cohorts c ON c.id = m.cohort_id JOIN users u ON u.id = m.user_id"                       \
     " LEFT JOIN hosts h ON h.id = m.host_id"
@@ -57,11 +57,10 @@ cohort_store_machine_read(sqlite3_stmt *stmt)
     row->state = cohort_store_column_text(stmt, 10);
     row->vcpus = cohort_store_column_uint(stmt, 11);
     row->memory_mib = (guint64)sqlite3_column_int64(stmt, 12);
-    row->vnc_password = cohort_store_column_text(stmt, 13);
-    row->uuid = cohort_store_column_text(stmt, 14);
-    row->created_at = cohort_store_column_text(stmt, 15);
-    row->expires_at = cohort_store_column_text(stmt, 16);
-    row->error = cohort_store_column_text(stmt, 17);
+    row->uuid = cohort_store_column_text(stmt, 13);
+    row->created_at = cohort_store_column_text(stmt, 14);
+    row->expires_at = cohort_store_column_text(stmt, 15);
+    row->error = cohort_store_column_text(stmt, 16);
     return row;
 }
 
@@ -80,12 +79,22 @@ cohort_store_machine_conflict(CohortStore *self, const CohortMachineRow *row)
     return g_strdup_printf("a machine named '%s' already exists", row->name);
 }
 
+/* What a machine's sealed VNC password is bound to: its column and its row (names are unique
+ * and never reused), so a value copied to another row does not open. */
+static gchar *
+cohort_store_machine_vnc_context(const gchar *name)
+{
+    return g_strconcat(COHORT_STORE_CONTEXT_VNC_PASSWORD, name, NULL);
+}
+
 gboolean
-cohort_store_machine_insert(CohortStore *self, CohortMachineRow *row, GError **error)
+cohort_store_machine_insert(CohortStore *self, CohortMachineRow *row, const gchar *vnc_password,
+                            GError **error)
 {
     g_autoptr(sqlite3_stmt) stmt = NULL;
     g_autofree gchar *what = NULL;
     g_autofree gchar *conflict = NULL;
+    g_autofree gchar *sealed = NULL;
     g_autofree gchar *now = cohort_store_now();
     const gchar *state;
 
@@ -94,11 +103,18 @@ cohort_store_machine_insert(CohortStore *self, CohortMachineRow *row, GError **e
 
     state = row->state != NULL ? row->state : "requested";
     what = g_strdup_printf("machine '%s'", row->name);
+    if (vnc_password != NULL && row->name != NULL) {
+        g_autofree gchar *context = cohort_store_machine_vnc_context(row->name);
+        sealed = cohort_store_seal(self, context, vnc_password, error);
+        if (sealed == NULL)
+            return FALSE;
+    }
     stmt = cohort_store_prepare(self,
                                 "INSERT INTO machines (name, cohort_id, user_id, host_id,"
-                                " template_name, idx, state, vcpus, memory_mib, vnc_password,"
-                                " uuid, created_at, expires_at, error) VALUES (?1, ?2, ?3, ?4,"
-                                " ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                                " template_name, idx, state, vcpus, memory_mib,"
+                                " vnc_password_sealed, uuid, created_at, expires_at, error)"
+                                " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
+                                " ?14)",
                                 what, error);
     if (stmt == NULL)
         return FALSE;
@@ -111,7 +127,7 @@ cohort_store_machine_insert(CohortStore *self, CohortMachineRow *row, GError **e
     cohort_store_bind_text(stmt, 7, state);
     cohort_store_bind_uint(stmt, 8, row->vcpus);
     cohort_store_bind_uint64(stmt, 9, row->memory_mib);
-    cohort_store_bind_text(stmt, 10, row->vnc_password);
+    cohort_store_bind_text(stmt, 10, sealed);
     cohort_store_bind_text(stmt, 11, row->uuid);
     cohort_store_bind_text(stmt, 12, row->created_at != NULL ? row->created_at : now);
     cohort_store_bind_text(stmt, 13, row->expires_at);
@@ -126,6 +142,37 @@ cohort_store_machine_insert(CohortStore *self, CohortMachineRow *row, GError **e
     cohort_store_take_default(&row->state, state);
     cohort_store_take_default(&row->created_at, now);
     return TRUE;
+}
+
+gchar *
+cohort_store_machine_get_vnc_password(CohortStore *self, gint64 id, GError **error)
+{
+    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autofree gchar *what = NULL;
+    g_autofree gchar *context = NULL;
+    const gchar *sealed;
+    gchar *clear;
+
+    g_return_val_if_fail(self != NULL, NULL);
+
+    what = g_strdup_printf("machine with id %" G_GINT64_FORMAT, id);
+    stmt = cohort_store_prepare(
+        self, "SELECT name, vnc_password_sealed FROM machines WHERE id = ?1", what, error);
+    if (stmt == NULL)
+        return NULL;
+    cohort_store_bind_int64(stmt, 1, id);
+    if (!cohort_store_step_row(self, stmt, what, error))
+        return NULL;
+    sealed = (const gchar *)sqlite3_column_text(stmt, 1);
+    if (sealed == NULL) {
+        g_set_error(error, COHORT_ERROR, COHORT_ERROR_NOT_FOUND, "%s has no VNC password", what);
+        return NULL;
+    }
+    context = cohort_store_machine_vnc_context((const gchar *)sqlite3_column_text(stmt, 0));
+    clear = cohort_store_unseal(self, context, sealed, error);
+    if (clear == NULL)
+        g_prefix_error(error, "the VNC password of %s: ", what);
+    return clear;
 }
 
 CohortMachineRow *

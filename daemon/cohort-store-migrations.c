@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include "cohort-error.h"
+#include "cohort-secret.h"
 #include "cohort-store-migrations.h"
 
 /* Times are compared as text (expiry, newest first), which is only sound when every one has
@@ -12,6 +13,8 @@
 #define IS_TS_OR_NULL(col) "(" col " IS NULL OR " col " GLOB " TS_SHAPE ")"
 /* Secrets are stored as their SHA-256 hex: anything else is a secret stored in clear. */
 #define IS_SHA256(col) "(length(" col ") = 64 AND " col " NOT GLOB '*[^0-9a-f]*')"
+/* Secrets that must be read back are sealed (cohort-secret.h): anything else is in clear. */
+#define IS_SEALED_OR_NULL(col) "(" col " IS NULL OR " col " GLOB '" COHORT_SECRET_PREFIX "?*')"
 
 /* Append only: a shipped step is never edited, a change is a new step. Step i (from 1) brings
  * the database to user_version i. */
@@ -174,14 +177,13 @@ static const gchar *const cohort_store_migrations[] = {
     "CREATE INDEX machine_runs_by_machine ON machine_runs(machine_id);"
     "CREATE INDEX machines_holding_by_host ON machines(host_id, vcpus, memory_mib)"
     "  WHERE state NOT IN ('reclaimed', 'failed');",
+
+    /* 6: VNC passwords sealed with the secret key (a file apart from the database); the
+     * clear column goes (cohort_store_migration_seal_vnc_passwords) */
+    "ALTER TABLE machines ADD COLUMN vnc_password_sealed TEXT"
+    "  CHECK " IS_SEALED_OR_NULL("vnc_password_sealed") ";",
 };
 /* clang-format on */
-
-gint
-cohort_store_migrations_latest(void)
-{
-    return (gint)G_N_ELEMENTS(cohort_store_migrations);
-}
 
 static gboolean
 cohort_store_migrations_exec(sqlite3 *db, const gchar *sql, GError **error)
@@ -191,6 +193,76 @@ cohort_store_migrations_exec(sqlite3 *db, const gchar *sql, GError **error)
         return FALSE;
     }
     return TRUE;
+}
+
+/* What SQL alone cannot do: seal the clear passwords an older database holds, then drop
+ * their column. secure_delete overwrites the cells the clear values leave; the checkpoint
+ * after the last step (cohort_store_migrations_apply) empties the WAL. */
+static gboolean
+cohort_store_migration_seal_vnc_passwords(sqlite3 *db, const CohortSecretKey *key, GError **error)
+{
+    g_autoptr(sqlite3_stmt) select = NULL;
+    g_autoptr(sqlite3_stmt) update = NULL;
+    gint rc;
+
+    if (sqlite3_exec(db, "PRAGMA secure_delete = ON", NULL, NULL, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db,
+                           "SELECT id, name, vnc_password FROM machines"
+                           " WHERE vnc_password IS NOT NULL",
+                           -1, &select, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db, "UPDATE machines SET vnc_password_sealed = ?2 WHERE id = ?1", -1,
+                           &update, NULL) != SQLITE_OK) {
+        g_set_error_literal(error, COHORT_ERROR, COHORT_ERROR_INTERNAL, sqlite3_errmsg(db));
+        return FALSE;
+    }
+    while ((rc = sqlite3_step(select)) == SQLITE_ROW) {
+        g_autofree gchar *context = g_strconcat(
+            COHORT_STORE_CONTEXT_VNC_PASSWORD, (const gchar *)sqlite3_column_text(select, 1), NULL);
+        g_autofree gchar *sealed =
+            cohort_secret_seal(key, context, (const gchar *)sqlite3_column_text(select, 2), error);
+        if (sealed == NULL)
+            return FALSE;
+        sqlite3_reset(update);
+        sqlite3_bind_int64(update, 1, sqlite3_column_int64(select, 0));
+        sqlite3_bind_text(update, 2, sealed, -1, SQLITE_TRANSIENT);
+        if (sqlite3_step(update) != SQLITE_DONE) {
+            g_set_error_literal(error, COHORT_ERROR, COHORT_ERROR_INTERNAL, sqlite3_errmsg(db));
+            return FALSE;
+        }
+    }
+    if (rc != SQLITE_DONE) {
+        g_set_error_literal(error, COHORT_ERROR, COHORT_ERROR_INTERNAL, sqlite3_errmsg(db));
+        return FALSE;
+    }
+    return cohort_store_migrations_exec(db, "ALTER TABLE machines DROP COLUMN vnc_password", error);
+}
+
+/* Steps with work in C after their SQL, in the same transaction; @scrub: clear secrets left
+ * the tables, so the WAL is emptied into the file once every step is applied. */
+typedef struct {
+    gint version;
+    gboolean (*run)(sqlite3 *db, const CohortSecretKey *key, GError **error);
+    gboolean scrub;
+} CohortStoreMigrationCode;
+
+static const CohortStoreMigrationCode cohort_store_migrations_code[] = {
+    {COHORT_STORE_MIGRATION_SEAL_VNC, cohort_store_migration_seal_vnc_passwords, TRUE},
+};
+
+static const CohortStoreMigrationCode *
+cohort_store_migrations_code_for(gint version)
+{
+    for (guint i = 0; i < G_N_ELEMENTS(cohort_store_migrations_code); i++) {
+        if (cohort_store_migrations_code[i].version == version)
+            return &cohort_store_migrations_code[i];
+    }
+    return NULL;
+}
+
+gint
+cohort_store_migrations_latest(void)
+{
+    return (gint)G_N_ELEMENTS(cohort_store_migrations);
 }
 
 static gboolean
@@ -226,8 +298,10 @@ cohort_store_migrations_check_not_newer(gint version, const gchar *path, GError 
 /* One step, in its own transaction; @applied FALSE when there was none left. The version is
  * read again under the write lock, so two processes opening a new file do not both apply it. */
 static gboolean
-cohort_store_migrations_step(sqlite3 *db, const gchar *path, gboolean *applied, GError **error)
+cohort_store_migrations_step(sqlite3 *db, const gchar *path, const CohortSecretKey *key,
+                             gint target, gboolean *applied, gboolean *scrub, GError **error)
 {
+    const CohortStoreMigrationCode *code;
     gint version = 0;
     g_autofree gchar *set_version = NULL;
 
@@ -239,12 +313,14 @@ cohort_store_migrations_step(sqlite3 *db, const gchar *path, gboolean *applied, 
         sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
         return FALSE;
     }
-    if (version == cohort_store_migrations_latest())
+    if (version >= target)
         return cohort_store_migrations_exec(db, "COMMIT", error);
 
     /* An integer of ours, not input: PRAGMA takes no bound parameters. */
     set_version = g_strdup_printf("PRAGMA user_version = %d", version + 1);
+    code = cohort_store_migrations_code_for(version + 1);
     if (!cohort_store_migrations_exec(db, cohort_store_migrations[version], error) ||
+        (code != NULL && !code->run(db, key, error)) ||
         !cohort_store_migrations_exec(db, set_version, error) ||
         !cohort_store_migrations_exec(db, "COMMIT", error)) {
         sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
@@ -253,24 +329,49 @@ cohort_store_migrations_step(sqlite3 *db, const gchar *path, gboolean *applied, 
     }
     g_info("store %s: applied schema migration %d", path, version + 1);
     *applied = TRUE;
+    *scrub = *scrub || (code != NULL && code->scrub);
     return TRUE;
 }
 
 gboolean
-cohort_store_migrations_apply(sqlite3 *db, const gchar *path, GError **error)
+cohort_store_migrations_apply_upto(sqlite3 *db, const gchar *path, const CohortSecretKey *key,
+                                   gint target, GError **error)
 {
     gint version = 0;
     gboolean applied = TRUE;
+    gboolean scrub = FALSE;
 
     g_return_val_if_fail(db != NULL, FALSE);
+    g_return_val_if_fail(key != NULL, FALSE);
+    g_return_val_if_fail(target <= cohort_store_migrations_latest(), FALSE);
 
     /* Refuse a newer database before taking the write lock. */
     if (!cohort_store_migrations_get_version(db, &version, error) ||
         !cohort_store_migrations_check_not_newer(version, path, error))
         return FALSE;
     while (applied) {
-        if (!cohort_store_migrations_step(db, path, &applied, error))
+        if (!cohort_store_migrations_step(db, path, key, target, &applied, &scrub, error))
             return FALSE;
     }
+    /* The pages that held clear secrets are in the WAL's older frames until a checkpoint
+     * writes the new ones over them in the file and truncates the WAL. */
+    if (scrub) {
+        gint log = 0;
+        gint done = 0;
+        if (sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_TRUNCATE, &log, &done) !=
+                SQLITE_OK ||
+            log != done)
+            g_warning("store %s: could not empty the WAL after sealing secrets (%s): run "
+                      "cohortd alone once so that it can",
+                      path, sqlite3_errmsg(db));
+    }
     return TRUE;
+}
+
+gboolean
+cohort_store_migrations_apply(sqlite3 *db, const gchar *path, const CohortSecretKey *key,
+                              GError **error)
+{
+    return cohort_store_migrations_apply_upto(db, path, key, cohort_store_migrations_latest(),
+                                              error);
 }

@@ -13,6 +13,7 @@ G_BEGIN_DECLS
 struct _CohortStore {
     sqlite3 *db;
     gchar *path;
+    CohortSecretKey *key; /* seals the secrets the store must read back */
 };
 
 /* The machine states that hold a host's and a quota's resources. */
@@ -52,6 +53,12 @@ gpointer cohort_store_get_one(CohortStore *self, sqlite3_stmt *stmt, CohortStore
 GPtrArray *cohort_store_get_all(CohortStore *self, sqlite3_stmt *stmt, CohortStoreRowReader read,
                                 GDestroyNotify free_func, const gchar *what, GError **error);
 void cohort_store_take_default(gchar **field, const gchar *value);
+
+/* Secrets at rest (cohort-secret.h): @context names the column and the row. */
+gchar *cohort_store_seal(CohortStore *self, const gchar *context, const gchar *clear,
+                         GError **error);
+gchar *cohort_store_unseal(CohortStore *self, const gchar *context, const gchar *sealed,
+                           GError **error);
 
 /* rows read by more than one entity's file (cohort-store-users.c) */
 gpointer cohort_store_user_read(sqlite3_stmt *stmt);

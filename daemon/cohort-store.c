@@ -287,16 +287,78 @@ cohort_store_configure(CohortStore *self, GError **error)
     return TRUE;
 }
 
+/* The secret key must be the one this database's secrets were sealed with: a check value,
+ * sealed with the first key, tells before any secret is needed. */
+#define COHORT_STORE_KEY_CHECK_CONTEXT "meta.secret-check"
+
+static gboolean
+cohort_store_check_key(CohortStore *self, GError **error)
+{
+    g_autoptr(sqlite3_stmt) select = NULL;
+    g_autoptr(sqlite3_stmt) insert = NULL;
+    g_autofree gchar *sealed = NULL;
+    g_autofree gchar *clear = NULL;
+    g_autoptr(GError) local = NULL;
+    gint rc;
+
+    select = cohort_store_prepare(self, "SELECT value FROM meta WHERE key = 'secret-check'",
+                                  "secret key check", error);
+    if (select == NULL)
+        return FALSE;
+    rc = sqlite3_step(select);
+    if (rc == SQLITE_ROW) {
+        sealed = cohort_store_column_text(select, 0);
+        clear = cohort_secret_open(self->key, COHORT_STORE_KEY_CHECK_CONTEXT, sealed, &local);
+        if (clear == NULL) {
+            g_set_error(error, COHORT_ERROR, COHORT_ERROR_INTERNAL,
+                        "the secret key is not the one this database's secrets were sealed "
+                        "with (%s): put back the " COHORT_SECRET_KEY_FILE " that was made with "
+                        "this database, from the same backup",
+                        local->message);
+            return FALSE;
+        }
+        return TRUE;
+    }
+    if (rc != SQLITE_DONE) {
+        cohort_store_set_error(self, error, "secret key check", NULL, NULL);
+        return FALSE;
+    }
+    sealed = cohort_secret_seal(self->key, COHORT_STORE_KEY_CHECK_CONTEXT, "cohort", error);
+    if (sealed == NULL)
+        return FALSE;
+    insert = cohort_store_prepare(
+        self, "INSERT INTO meta (key, value) VALUES ('secret-check', ?1) ON CONFLICT DO NOTHING",
+        "secret key check", error);
+    if (insert == NULL)
+        return FALSE;
+    cohort_store_bind_text(insert, 1, sealed);
+    return cohort_store_run(self, insert, "secret key check", NULL, NULL, error);
+}
+
+gchar *
+cohort_store_seal(CohortStore *self, const gchar *context, const gchar *clear, GError **error)
+{
+    return cohort_secret_seal(self->key, context, clear, error);
+}
+
+gchar *
+cohort_store_unseal(CohortStore *self, const gchar *context, const gchar *sealed, GError **error)
+{
+    return cohort_secret_open(self->key, context, sealed, error);
+}
+
 CohortStore *
-cohort_store_open(const gchar *path, GError **error)
+cohort_store_open(const gchar *path, CohortSecretKey *key, GError **error)
 {
     g_autoptr(CohortStore) self = NULL;
     gint rc;
 
     g_return_val_if_fail(path != NULL, NULL);
+    g_return_val_if_fail(key != NULL, NULL);
 
     self = g_new0(CohortStore, 1);
     self->path = g_strdup(path);
+    self->key = key;
     rc = sqlite3_open_v2(path, &self->db,
                          SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX |
                              SQLITE_OPEN_EXRESCODE,
@@ -309,7 +371,8 @@ cohort_store_open(const gchar *path, GError **error)
         return NULL;
     }
     if (!cohort_store_configure(self, error) ||
-        !cohort_store_migrations_apply(self->db, path, error)) {
+        !cohort_store_migrations_apply(self->db, path, self->key, error) ||
+        !cohort_store_check_key(self, error)) {
         g_prefix_error(error, "opening database %s: ", path);
         return NULL;
     }
@@ -330,6 +393,7 @@ cohort_store_free(CohortStore *self)
             g_critical("store %s: closing: %s", self->path, sqlite3_errmsg(self->db));
     }
     g_free(self->path);
+    cohort_secret_key_free(self->key);
     g_free(self);
 }
 

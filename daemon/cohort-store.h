@@ -4,6 +4,8 @@
 
 #include <glib.h>
 
+#include "cohort-secret.h"
+
 G_BEGIN_DECLS
 
 typedef struct _CohortStore CohortStore;
@@ -63,7 +65,6 @@ typedef struct {
     gchar *state; /* requested provisioning running stopped reclaiming reclaimed failed */
     guint vcpus;
     guint64 memory_mib;
-    gchar *vnc_password;
     gchar *uuid;
     gchar *created_at;
     gchar *expires_at; /* NULL: none */
@@ -117,8 +118,10 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(CohortAuditRow, cohort_audit_row_free)
 /* The current time as the store writes it. */
 gchar *cohort_store_now(void);
 
-/* @path ":memory:" for tests. Creates the file, applies the pending migrations. */
-CohortStore *cohort_store_open(const gchar *path, GError **error);
+/* @path ":memory:" for tests. Creates the file, applies the pending migrations. @key (the
+ * store takes it) seals the secrets the store keeps: a database whose secrets it does not
+ * open is refused. */
+CohortStore *cohort_store_open(const gchar *path, CohortSecretKey *key, GError **error);
 void cohort_store_free(CohortStore *self);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(CohortStore, cohort_store_free)
 gint cohort_store_get_schema_version(CohortStore *self);
@@ -222,7 +225,13 @@ gboolean cohort_store_roster_import(CohortStore *self, gint64 cohort_id, const g
                                     guint *enrolled, GError **error);
 
 /* machines */
-gboolean cohort_store_machine_insert(CohortStore *self, CohortMachineRow *row, GError **error);
+/* @vnc_password (NULL for none) is stored sealed; rows never carry it: it leaves the store
+ * only through cohort_store_machine_get_vnc_password(). */
+gboolean cohort_store_machine_insert(CohortStore *self, CohortMachineRow *row,
+                                     const gchar *vnc_password, GError **error);
+/* The machine's VNC password in clear; NULL with NOT_FOUND when it has none, INTERNAL when
+ * its sealed value does not open (altered, or another key). */
+gchar *cohort_store_machine_get_vnc_password(CohortStore *self, gint64 id, GError **error);
 CohortMachineRow *cohort_store_machine_get_by_id(CohortStore *self, gint64 id, GError **error);
 CohortMachineRow *cohort_store_machine_get_by_name(CohortStore *self, const gchar *name,
                                                    GError **error);

@@ -11,6 +11,7 @@
 #include "cohort-config.h"
 #include "cohort-daemon.h"
 #include "cohort-error.h"
+#include "cohort-secret.h"
 #include "cohort-service.h"
 #include "cohort-state-dir.h"
 #include "cohort-template.h"
@@ -45,15 +46,20 @@ cohortd_check_template(const gchar *path)
     return 0;
 }
 
-#define COHORTD_DATABASE_HOLDS "API token hashes, rosters and VNC passwords"
+#define COHORTD_DATABASE_HOLDS "API token hashes, rosters and sealed VNC passwords"
 
-/* The state directory is cohortd's alone (0700); its database and the database's -wal and
- * -shm files are refused when others may read them, and made 0600 when new. */
+/* The state directory is cohortd's alone (0700); its database, the database's -wal and -shm
+ * files and the secret key that seals the database's secrets are refused when others may
+ * read them, and made 0600 when new. */
 static CohortStore *
 cohortd_store_open(CohortConfig *config, GError **error)
 {
     g_autofree gchar *path = g_build_filename(config->state_dir, "cohort.db", NULL);
+    g_autofree gchar *key_path = g_build_filename(config->state_dir, COHORT_SECRET_KEY_FILE, NULL);
     const gchar *const suffixes[] = {"", "-wal", "-shm"};
+    g_autoptr(CohortSecretKey) key = NULL;
+    CohortStore *store;
+    gboolean created = FALSE;
 
     if (!cohort_state_dir_prepare(config->state_dir, error))
         return NULL;
@@ -65,7 +71,15 @@ cohortd_store_open(CohortConfig *config, GError **error)
     /* SQLite makes the file 0644 less the umask, and its -wal and -shm files as the file */
     if (!cohort_state_file_create_private(path, error))
         return NULL;
-    return cohort_store_open(path, error);
+    key = cohort_secret_key_load_or_create(key_path, &created, error);
+    if (key == NULL)
+        return NULL;
+    if (created)
+        g_message("made the secret key %s: back it up with the database, which it opens", key_path);
+    store = cohort_store_open(path, g_steal_pointer(&key), error);
+    if (store == NULL && created)
+        g_prefix_error(error, "(%s was missing; cohortd made a new one) ", key_path);
+    return store;
 }
 
 /* The embedded lab-size test host: installed, or in the source tree of an uninstalled build. */

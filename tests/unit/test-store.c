@@ -19,7 +19,7 @@ static int
 store_setup(void **state)
 {
     g_autoptr(GError) error = NULL;
-    CohortStore *store = cohort_store_open(":memory:", &error);
+    CohortStore *store = cohort_store_open(":memory:", cohort_secret_key_new_random(NULL), &error);
 
     cohort_assert_no_error(error);
     assert_non_null(store);
@@ -35,6 +35,66 @@ store_teardown(void **state)
 }
 
 /* ---- helpers: rows with known values ---- */
+
+static void
+rm_key(const gchar *dir)
+{
+    g_autofree gchar *path = g_build_filename(dir, COHORT_SECRET_KEY_FILE, NULL);
+
+    assert_int_equal(g_unlink(path), 0);
+}
+
+/* Whether the bytes of @path (a file that may not exist) hold @needle anywhere. */
+static gboolean
+file_contains(const gchar *path, const gchar *needle)
+{
+    g_autofree gchar *data = NULL;
+    gsize len = 0;
+
+    gsize n = strlen(needle);
+
+    if (!g_file_get_contents(path, &data, &len, NULL))
+        return FALSE;
+    for (gsize i = 0; i + n <= len; i++) {
+        if (memcmp(data + i, needle, n) == 0)
+            return TRUE;
+    }
+    return FALSE;
+}
+
+/* The database and its WAL, as they are on disk now. */
+static gboolean
+db_files_contain(const gchar *path, const gchar *needle)
+{
+    g_autofree gchar *wal = g_strconcat(path, "-wal", NULL);
+
+    return file_contains(path, needle) || file_contains(wal, needle);
+}
+
+static void
+db_files_remove(const gchar *dir, const gchar *path)
+{
+    g_autofree gchar *wal = g_strconcat(path, "-wal", NULL);
+    g_autofree gchar *shm = g_strconcat(path, "-shm", NULL);
+
+    g_unlink(wal);
+    g_unlink(shm);
+    assert_int_equal(g_unlink(path), 0);
+    rm_key(dir);
+    assert_int_equal(g_rmdir(dir), 0);
+}
+
+/* The key of a database on file, kept beside it as cohortd keeps it. */
+static CohortSecretKey *
+file_key(const gchar *dir)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree gchar *path = g_build_filename(dir, COHORT_SECRET_KEY_FILE, NULL);
+    CohortSecretKey *key = cohort_secret_key_load_or_create(path, NULL, &error);
+
+    cohort_assert_no_error(error);
+    return key;
+}
 
 static gchar *
 sha256(const gchar *secret)
@@ -129,7 +189,7 @@ add_machine(CohortStore *store, const gchar *name, gint64 cohort_id, gint64 user
     CohortMachineRow row;
 
     machine_row_init(&row, name, cohort_id, user_id, host_id, idx, state, vcpus, memory_mib);
-    assert_true(cohort_store_machine_insert(store, &row, &error));
+    assert_true(cohort_store_machine_insert(store, &row, NULL, &error));
     cohort_assert_no_error(error);
     return row.id;
 }
@@ -198,7 +258,7 @@ test_store_file_reopen(void **state)
     shm = g_strconcat(path, "-shm", NULL);
 
     {
-        g_autoptr(CohortStore) store = cohort_store_open(path, &error);
+        g_autoptr(CohortStore) store = cohort_store_open(path, file_key(dir), &error);
         cohort_assert_no_error(error);
         add_user(store, "sok-dara", "trainee");
         assert_int_equal(cohort_store_get_schema_version(store), latest);
@@ -214,7 +274,7 @@ test_store_file_reopen(void **state)
         assert_string_equal((const gchar *)sqlite3_column_text(stmt, 0), "wal");
     }
     {
-        g_autoptr(CohortStore) store = cohort_store_open(path, &error);
+        g_autoptr(CohortStore) store = cohort_store_open(path, file_key(dir), &error);
         g_autoptr(CohortUserRow) user = NULL;
 
         cohort_assert_no_error(error);
@@ -232,7 +292,7 @@ test_store_file_reopen(void **state)
         assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
     }
     {
-        g_autoptr(CohortStore) store = cohort_store_open(path, &error);
+        g_autoptr(CohortStore) store = cohort_store_open(path, file_key(dir), &error);
         g_autofree gchar *expected = g_strdup_printf("schema version %d, newer", latest + 1);
 
         assert_null(store);
@@ -254,6 +314,7 @@ test_store_file_reopen(void **state)
     g_unlink(wal);
     g_unlink(shm);
     assert_int_equal(g_unlink(path), 0);
+    rm_key(dir);
     assert_int_equal(g_rmdir(dir), 0);
 }
 
@@ -261,7 +322,8 @@ static void
 test_store_open_bad_path(void **state)
 {
     g_autoptr(GError) error = NULL;
-    g_autoptr(CohortStore) store = cohort_store_open("/nonexistent-dir/cohort.db", &error);
+    g_autoptr(CohortStore) store =
+        cohort_store_open("/nonexistent-dir/cohort.db", cohort_secret_key_new_random(NULL), &error);
 
     assert_null(store);
     cohort_assert_error(error, COHORT_ERROR_INTERNAL);
@@ -1023,10 +1085,9 @@ test_store_machine_roundtrip(void **state)
     CohortMachineRow row;
 
     machine_row_init(&row, "cohort-cloud-101-sok-dara", s.cohort, s.sok, 0, 1, NULL, 2, 2048);
-    row.vnc_password = (gchar *)"s3cret-vnc";
     row.uuid = (gchar *)"6f1c2b4e-1d2a-4c3b-9e8f-0a1b2c3d4e5f";
     row.expires_at = (gchar *)ENDS;
-    assert_true(cohort_store_machine_insert(store, &row, &error));
+    assert_true(cohort_store_machine_insert(store, &row, "s3cret-vnc", &error));
     cohort_assert_no_error(error);
     assert_true(row.id > 0);
     assert_string_equal(row.state, "requested");
@@ -1046,7 +1107,6 @@ test_store_machine_roundtrip(void **state)
         assert_string_equal(got->state, "requested");
         assert_int_equal(got->vcpus, 2);
         assert_int_equal(got->memory_mib, 2048);
-        assert_string_equal(got->vnc_password, "s3cret-vnc");
         assert_string_equal(got->uuid, "6f1c2b4e-1d2a-4c3b-9e8f-0a1b2c3d4e5f");
         assert_string_equal(got->created_at, STARTS);
         assert_string_equal(got->expires_at, ENDS);
@@ -1147,32 +1207,32 @@ test_store_machine_errors(void **state)
     CohortMachineRow row;
 
     machine_row_init(&row, "c-sok-1", s.cohort, s.sok, s.host, 2, "running", 1, 1024);
-    assert_false(cohort_store_machine_insert(store, &row, &error));
+    assert_false(cohort_store_machine_insert(store, &row, NULL, &error));
     cohort_assert_error(error, COHORT_ERROR_CONFLICT);
     assert_string_equal(error->message, "a machine named 'c-sok-1' already exists");
     g_clear_error(&error);
 
     machine_row_init(&row, "c-sok-1-again", s.cohort, s.sok, s.host, 1, "running", 1, 1024);
-    assert_false(cohort_store_machine_insert(store, &row, &error));
+    assert_false(cohort_store_machine_insert(store, &row, NULL, &error));
     cohort_assert_error(error, COHORT_ERROR_CONFLICT);
     cohort_assert_contains(error->message, "machine number 1");
     g_clear_error(&error);
 
     machine_row_init(&row, "ghost-1", s.cohort + 100, s.sok, s.host, 1, "running", 1, 1024);
-    assert_false(cohort_store_machine_insert(store, &row, &error));
+    assert_false(cohort_store_machine_insert(store, &row, NULL, &error));
     cohort_assert_error(error, COHORT_ERROR_INVALID_ARGUMENT);
     cohort_assert_contains(error->message, "machine 'ghost-1'");
     g_clear_error(&error);
     machine_row_init(&row, "ghost-2", s.cohort, s.sok, s.host + 100, 9, "running", 1, 1024);
-    assert_false(cohort_store_machine_insert(store, &row, &error));
+    assert_false(cohort_store_machine_insert(store, &row, NULL, &error));
     cohort_assert_error(error, COHORT_ERROR_INVALID_ARGUMENT);
     g_clear_error(&error);
     machine_row_init(&row, "bad-state", s.cohort, s.sok, s.host, 9, "melted", 1, 1024);
-    assert_false(cohort_store_machine_insert(store, &row, &error));
+    assert_false(cohort_store_machine_insert(store, &row, NULL, &error));
     cohort_assert_error(error, COHORT_ERROR_INVALID_ARGUMENT);
     g_clear_error(&error);
     machine_row_init(&row, "bad-vcpus", s.cohort, s.sok, s.host, 9, "running", (guint)-1, 1024);
-    assert_false(cohort_store_machine_insert(store, &row, &error));
+    assert_false(cohort_store_machine_insert(store, &row, NULL, &error));
     cohort_assert_error(error, COHORT_ERROR_INVALID_ARGUMENT);
     g_clear_error(&error);
 
@@ -1546,6 +1606,203 @@ test_store_row_free_null(void **state)
     cohort_store_free(NULL);
 }
 
+/* ---- secrets at rest ---- */
+
+#define CLEAR_VNC "Zq7pW3xK"
+
+/* The database on disk never holds a VNC password in clear; the store opens it again, also
+ * after a reopen with the same key; a sealed value moved to another row, or altered, does
+ * not open. */
+static void
+test_store_vnc_password_sealed(void **state)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree gchar *dir = g_dir_make_tmp("cohort-store-XXXXXX", &error);
+    g_autofree gchar *path = g_build_filename(dir, "cohort.db", NULL);
+    gint64 id = 0;
+    gint64 other = 0;
+
+    cohort_assert_no_error(error);
+    {
+        g_autoptr(CohortStore) store = cohort_store_open(path, file_key(dir), &error);
+        g_autofree gchar *clear = NULL;
+        Scene s;
+        cohort_assert_no_error(error);
+        s = scene_new(store);
+        {
+            CohortMachineRow row;
+            machine_row_init(&row, "cohort-cloud-101-sok-dara", s.cohort, s.sok, 0, 1, "running", 1,
+                             512);
+            assert_true(cohort_store_machine_insert(store, &row, CLEAR_VNC, &error));
+            cohort_assert_no_error(error);
+            id = row.id;
+            machine_row_init(&row, "cohort-cloud-101-pov-bopha", s.cohort, s.pov, 0, 1, "running",
+                             1, 512);
+            assert_true(cohort_store_machine_insert(store, &row, "other-pw", &error));
+            other = row.id;
+        }
+        clear = cohort_store_machine_get_vnc_password(store, id, &error);
+        cohort_assert_no_error(error);
+        assert_string_equal(clear, CLEAR_VNC);
+        /* while cohortd runs (the WAL) and after */
+        assert_false(db_files_contain(path, CLEAR_VNC));
+    }
+    assert_false(db_files_contain(path, CLEAR_VNC));
+    {
+        g_autoptr(sqlite3) db = NULL;
+        g_autoptr(sqlite3_stmt) stmt = NULL;
+
+        assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_prepare_v2(db,
+                                            "SELECT vnc_password_sealed FROM machines"
+                                            " WHERE id = ?1",
+                                            -1, &stmt, NULL),
+                         SQLITE_OK);
+        sqlite3_bind_int64(stmt, 1, id);
+        assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+        assert_true(g_str_has_prefix((const gchar *)sqlite3_column_text(stmt, 0), "v1:"));
+        /* the schema refuses a clear value */
+        assert_int_not_equal(sqlite3_exec(db,
+                                          "UPDATE machines SET vnc_password_sealed = 'clear'"
+                                          " WHERE id = 1",
+                                          NULL, NULL, NULL),
+                             SQLITE_OK);
+    }
+    {
+        g_autoptr(CohortStore) store = cohort_store_open(path, file_key(dir), &error);
+        g_autofree gchar *clear = NULL;
+        g_autofree gchar *moved = NULL;
+        g_autofree gchar *sql = NULL;
+
+        cohort_assert_no_error(error);
+        clear = cohort_store_machine_get_vnc_password(store, id, &error);
+        cohort_assert_no_error(error);
+        assert_string_equal(clear, CLEAR_VNC);
+        /* pov-bopha's row gets sok-dara's sealed password: it is bound to sok-dara's row */
+        {
+            g_autoptr(sqlite3) db = NULL;
+            assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+            sql = g_strdup_printf("UPDATE machines SET vnc_password_sealed = (SELECT"
+                                  " vnc_password_sealed FROM machines WHERE id = %" G_GINT64_FORMAT
+                                  ") WHERE id = %" G_GINT64_FORMAT,
+                                  id, other);
+            assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+        }
+        moved = cohort_store_machine_get_vnc_password(store, other, &error);
+        assert_null(moved);
+        cohort_assert_error(error, COHORT_ERROR_INTERNAL);
+        cohort_assert_contains(error->message, "does not open");
+        g_clear_error(&error);
+        /* no row, no password */
+        assert_null(cohort_store_machine_get_vnc_password(store, other + 100, &error));
+        cohort_assert_error(error, COHORT_ERROR_NOT_FOUND);
+    }
+    db_files_remove(dir, path);
+}
+
+/* A database opened with another key than the one it was sealed with is refused at once. */
+static void
+test_store_wrong_key_refused(void **state)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree gchar *dir = g_dir_make_tmp("cohort-store-XXXXXX", &error);
+    g_autofree gchar *path = g_build_filename(dir, "cohort.db", NULL);
+
+    cohort_assert_no_error(error);
+    {
+        g_autoptr(CohortStore) store = cohort_store_open(path, file_key(dir), &error);
+        cohort_assert_no_error(error);
+    }
+    {
+        g_autoptr(CohortStore) store =
+            cohort_store_open(path, cohort_secret_key_new_random(NULL), &error);
+        assert_null(store);
+        cohort_assert_error(error, COHORT_ERROR_INTERNAL);
+        cohort_assert_contains(error->message, path);
+        cohort_assert_contains(error->message, "not the one this database's secrets were sealed");
+        cohort_assert_contains(error->message, COHORT_SECRET_KEY_FILE);
+        g_clear_error(&error);
+    }
+    {
+        /* the right one still opens it */
+        g_autoptr(CohortStore) store = cohort_store_open(path, file_key(dir), &error);
+        cohort_assert_no_error(error);
+    }
+    db_files_remove(dir, path);
+}
+
+/* A database an older cohortd left (VNC passwords in clear): opening it seals them,
+ * drops the clear column and leaves no clear byte in the files. */
+static void
+test_store_migration_seals_clear_passwords(void **state)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree gchar *dir = g_dir_make_tmp("cohort-store-XXXXXX", &error);
+    g_autofree gchar *path = g_build_filename(dir, "cohort.db", NULL);
+
+    cohort_assert_no_error(error);
+    {
+        g_autoptr(sqlite3) db = NULL;
+        g_autoptr(CohortSecretKey) key = cohort_secret_key_new_random(NULL);
+        assert_int_equal(
+            sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL),
+            SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL),
+                         SQLITE_OK);
+        assert_true(cohort_store_migrations_apply_upto(
+            db, path, key, COHORT_STORE_MIGRATION_SEAL_VNC - 1, &error));
+        cohort_assert_no_error(error);
+        assert_int_equal(
+            sqlite3_exec(
+                db,
+                "INSERT INTO users (login, display_name, role, created_at) VALUES"
+                " ('tr', 'Trainer', 'trainer', '" STARTS "'),"
+                " ('sok-dara', 'Sok Dara', 'trainee', '" STARTS "');"
+                "INSERT INTO cohorts (slug, title, template_name, trainer_id, starts_at,"
+                " ends_at, grace_hours, quota_machines, quota_vcpus, quota_memory_mib,"
+                " state, created_at) VALUES ('cloud-101', 'Cloud', 'tiny', 1, '" STARTS "', '" ENDS
+                "', 0, 1, 1, 512, 'active', '" STARTS "');"
+                "INSERT INTO machines (name, cohort_id, user_id, template_name, idx,"
+                " state, vcpus, memory_mib, vnc_password, created_at) VALUES"
+                " ('cohort-cloud-101-sok-dara', 1, 2, 'tiny', 1, 'running', 1, 512, '" CLEAR_VNC
+                "', '" STARTS "'),"
+                " ('cohort-cloud-101-sok-dara-2', 1, 2, 'tiny', 2, 'failed', 1, 512, NULL,"
+                " '" STARTS "')",
+                NULL, NULL, NULL),
+            SQLITE_OK);
+    }
+    /* as the older cohortd left it: in clear (what makes this test able to fail) */
+    assert_true(db_files_contain(path, CLEAR_VNC));
+    {
+        g_autoptr(CohortStore) store = cohort_store_open(path, file_key(dir), &error);
+        g_autofree gchar *clear = NULL;
+        g_autoptr(GError) none = NULL;
+
+        cohort_assert_no_error(error);
+        assert_int_equal(cohort_store_get_schema_version(store), cohort_store_migrations_latest());
+        clear = cohort_store_machine_get_vnc_password(store, 1, &error);
+        cohort_assert_no_error(error);
+        assert_string_equal(clear, CLEAR_VNC);
+        assert_null(cohort_store_machine_get_vnc_password(store, 2, &none));
+        cohort_assert_error(none, COHORT_ERROR_NOT_FOUND);
+        assert_false(db_files_contain(path, CLEAR_VNC));
+    }
+    assert_false(db_files_contain(path, CLEAR_VNC));
+    {
+        g_autoptr(sqlite3) db = NULL;
+        g_autoptr(sqlite3_stmt) stmt = NULL;
+        assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_prepare_v2(db,
+                                            "SELECT COUNT(*) FROM pragma_table_info('machines')"
+                                            " WHERE name = 'vnc_password'",
+                                            -1, &stmt, NULL),
+                         SQLITE_OK);
+        assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+        assert_int_equal(sqlite3_column_int(stmt, 0), 0);
+    }
+    db_files_remove(dir, path);
+}
+
 #define STORE_TEST(f) cmocka_unit_test_setup_teardown(f, store_setup, store_teardown)
 
 int
@@ -1585,6 +1842,9 @@ main(void)
         STORE_TEST(test_store_job_errors),
         STORE_TEST(test_store_audit),
         cmocka_unit_test(test_store_row_free_null),
+        cmocka_unit_test(test_store_vnc_password_sealed),
+        cmocka_unit_test(test_store_wrong_key_refused),
+        cmocka_unit_test(test_store_migration_seals_clear_passwords),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
