@@ -92,26 +92,48 @@ cohort_ctl_read_token(const gchar *option, GError **error)
     return g_steal_pointer(&line);
 }
 
+/* The CA file that goes with the URL login and redeem store: --ca-file (after the verb or
+ * before the noun), else COHORT_CA_FILE; client.conf's own only with client.conf's URL. */
+static gboolean
+cohort_ctl_store_ca_file(CohortCtl *ctl, const gchar *verb_option, gboolean url_given,
+                         gchar **ca_file, GError **error)
+{
+    const gchar *option = verb_option != NULL ? verb_option : ctl->ca_file_option;
+    const gchar *env = g_getenv("COHORT_CA_FILE");
+
+    if (option == NULL && url_given) {
+        *ca_file = g_strdup(env != NULL && env[0] != '\0' ? env : NULL);
+        return TRUE;
+    }
+    return cohort_client_config_resolve_ca_file(option, ca_file, error);
+}
+
 gboolean
 cohort_ctl_login(CohortCtl *ctl, gint argc, gchar **argv, GError **error)
 {
     g_autofree gchar *url = NULL;
     g_autofree gchar *token_arg = NULL;
     g_autofree gchar *token = NULL;
+    g_autofree gchar *ca_option = NULL;
+    g_autofree gchar *ca_file = NULL;
     g_autofree gchar *path = cohort_client_config_path();
     const GOptionEntry entries[] = {
         {"url", 0, 0, G_OPTION_ARG_FILENAME, &url, "cohortd's URL", "URL"},
         {"token", 0, 0, G_OPTION_ARG_FILENAME, &token_arg, "The token ('-': read it from stdin)",
          "TOKEN"},
+        {"ca-file", 0, 0, G_OPTION_ARG_FILENAME, &ca_option,
+         "The CA certificates (PEM) that signed cohortd's, for https://", "FILE"},
         {NULL},
     };
     g_autoptr(CohortClient) client = NULL;
     g_autoptr(JsonNode) me = NULL;
 
-    if (!cohort_ctl_parse(ctl, &argc, &argv, entries, "--url URL --token TOKEN",
-                          "Check that TOKEN works at URL (GET /api/v1/whoami), then store both "
-                          "in client.conf (mode 0600).",
+    if (!cohort_ctl_parse(ctl, &argc, &argv, entries, "--url URL --token TOKEN [--ca-file FILE]",
+                          "Check that TOKEN works at URL (GET /api/v1/whoami), then store both, "
+                          "and the CA file if given, in client.conf (mode 0600).",
                           "  cohortctl login --url https://cohort.example.edu --token \"$T\"\n"
+                          "  cohortctl login --url https://10.0.0.5:8580 --ca-file lab-ca.pem "
+                          "--token \"$T\"\n"
                           "  cohortctl login --url http://127.0.0.1:8580 --token - < token.txt\n",
                           0, 0, error))
         return FALSE;
@@ -123,15 +145,15 @@ cohort_ctl_login(CohortCtl *ctl, gint argc, gchar **argv, GError **error)
     if (url == NULL || token_arg == NULL)
         return cohort_ctl_usage_error(error, "login needs --url URL and --token TOKEN");
     token = cohort_ctl_read_token(token_arg, error);
-    if (token == NULL)
+    if (token == NULL || !cohort_ctl_store_ca_file(ctl, ca_option, TRUE, &ca_file, error))
         return FALSE;
-    client = cohort_client_new(url, token, error);
+    client = cohort_client_new(url, token, ca_file, error);
     if (client == NULL)
         return FALSE;
     me = cohort_client_call(client, "GET", "/api/v1/whoami", NULL, error);
     if (me == NULL || cohort_ctl_expect_object(me, "whoami", error) == NULL)
         return FALSE;
-    if (!cohort_client_config_save(url, token, error))
+    if (!cohort_client_config_save(url, token, ca_file, error))
         return FALSE;
     if (!ctl->json && !ctl->quiet)
         printf("Logged in to %s; the token is stored in %s.\n", url, path);
@@ -143,11 +165,16 @@ gboolean
 cohort_ctl_redeem(CohortCtl *ctl, gint argc, gchar **argv, GError **error)
 {
     g_autofree gchar *url = NULL;
+    g_autofree gchar *ca_option = NULL;
+    g_autofree gchar *ca_file = NULL;
     g_autofree gchar *path = cohort_client_config_path();
     const GOptionEntry entries[] = {
         {"url", 0, 0, G_OPTION_ARG_FILENAME, &url, "cohortd's URL", "URL"},
+        {"ca-file", 0, 0, G_OPTION_ARG_FILENAME, &ca_option,
+         "The CA certificates (PEM) that signed cohortd's, for https://", "FILE"},
         {NULL},
     };
+    const gchar *env_url = g_getenv("COHORT_URL");
     g_autoptr(CohortClient) client = NULL;
     g_autoptr(JsonNode) body = cohort_ctl_object_new();
     g_autoptr(JsonNode) answer = NULL;
@@ -157,16 +184,20 @@ cohort_ctl_redeem(CohortCtl *ctl, gint argc, gchar **argv, GError **error)
     const gchar *token;
 
     if (!cohort_ctl_parse(
-            ctl, &argc, &argv, entries, "CODE [--url URL]",
+            ctl, &argc, &argv, entries, "CODE [--url URL] [--ca-file FILE]",
             "Redeem an invitation code your trainer gave you. The token it "
             "returns is stored in client.conf, with the URL.",
             "  cohortctl redeem K7QF-M2XD-9HRT-WPCE --url https://cohort.example.edu\n", 1, 1,
             error))
         return FALSE;
     if (!cohort_client_config_resolve(url != NULL ? url : ctl->url_option, "", &resolved_url,
-                                      &unused_token, error))
+                                      &unused_token, error) ||
+        !cohort_ctl_store_ca_file(ctl, ca_option,
+                                  url != NULL || ctl->url_option != NULL ||
+                                      (env_url != NULL && env_url[0] != '\0'),
+                                  &ca_file, error))
         return FALSE;
-    client = cohort_client_new(resolved_url, NULL, error);
+    client = cohort_client_new(resolved_url, NULL, ca_file, error);
     if (client == NULL)
         return FALSE;
     json_object_set_string_member(json_node_get_object(body), "code", argv[1]);
@@ -179,7 +210,7 @@ cohort_ctl_redeem(CohortCtl *ctl, gint argc, gchar **argv, GError **error)
                             "cohortd's answer to redeem holds no token");
         return FALSE;
     }
-    if (!cohort_client_config_save(resolved_url, token, error))
+    if (!cohort_client_config_save(resolved_url, token, ca_file, error))
         return FALSE;
     if (ctl->json)
         cohort_ctl_print_json(answer);

@@ -78,6 +78,7 @@ cohort_ctl_clear(CohortCtl *ctl)
 {
     g_clear_pointer(&ctl->url_option, g_free);
     g_clear_pointer(&ctl->token_option, g_free);
+    g_clear_pointer(&ctl->ca_file_option, g_free);
     g_clear_pointer(&ctl->client, cohort_client_free);
 }
 
@@ -153,17 +154,19 @@ cohort_ctl_global_help(void)
         "  3  authentication: no token, unauthenticated or forbidden\n"
         "  4  not found\n"
         "  5  conflict or quota-exceeded\n"
-        "  6  cohortd cannot be reached\n"
+        "  6  cohortd cannot be reached (its TLS certificate not trusted included)\n"
         "  7  invalid-argument or payload-too-large: cohortd refused the values\n"
         "\n"
         "Environment:\n"
-        "  COHORT_URL    cohortd's URL (default " COHORT_CLIENT_DEFAULT_URL ")\n"
-        "  COHORT_TOKEN  the API token\n"
+        "  COHORT_URL      cohortd's URL (default " COHORT_CLIENT_DEFAULT_URL ")\n"
+        "  COHORT_TOKEN    the API token\n"
+        "  COHORT_CA_FILE  the CA certificates (PEM) to trust for https:// (default: the\n"
+        "                  system's)\n"
         "\n"
         "Files:\n"
         "  $XDG_CONFIG_HOME/cohort/client.conf (~/.config/cohort/client.conf): [client] url=,\n"
-        "  token=; written by 'login' and 'redeem' (mode 0600). --url/--token win over the\n"
-        "  environment, which wins over the file.\n"
+        "  token=, ca_file=; written by 'login' and 'redeem' (mode 0600). --url/--token/\n"
+        "  --ca-file win over the environment, which wins over the file.\n"
         "\n"
         "Examples:\n"
         "  cohortctl login --url https://cohort.example.edu --token \"$TOKEN\"\n"
@@ -237,10 +240,12 @@ cohort_ctl_client(CohortCtl *ctl, gboolean need_token, GError **error)
 {
     g_autofree gchar *url = NULL;
     g_autofree gchar *token = NULL;
+    g_autofree gchar *ca_file = NULL;
 
     if (ctl->client != NULL)
         return ctl->client;
-    if (!cohort_client_config_resolve(ctl->url_option, ctl->token_option, &url, &token, error))
+    if (!cohort_client_config_resolve(ctl->url_option, ctl->token_option, &url, &token, error) ||
+        !cohort_client_config_resolve_ca_file(ctl->ca_file_option, &ca_file, error))
         return NULL;
     if (need_token && token == NULL) {
         g_set_error_literal(error, COHORT_CLIENT_ERROR, COHORT_CLIENT_ERROR_NO_TOKEN,
@@ -248,7 +253,7 @@ cohort_ctl_client(CohortCtl *ctl, gboolean need_token, GError **error)
                             "redeem an invitation, or set COHORT_TOKEN");
         return NULL;
     }
-    ctl->client = cohort_client_new(url, token, error);
+    ctl->client = cohort_client_new(url, token, ca_file, error);
     return ctl->client;
 }
 

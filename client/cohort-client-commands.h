@@ -13,6 +13,7 @@ typedef struct {
     /* Global options (cohortctl --url … NOUN VERB). */
     gchar *url_option;
     gchar *token_option;
+    gchar *ca_file_option;
     gboolean json;
     gboolean quiet;
     /* Made on first use, from the options, the environment and client.conf. */

@@ -99,7 +99,38 @@ cohort_client_config_resolve(const gchar *url_option, const gchar *token_option,
 }
 
 gboolean
-cohort_client_config_save(const gchar *url, const gchar *token, GError **error)
+cohort_client_config_resolve_ca_file(const gchar *ca_file_option, gchar **ca_file, GError **error)
+{
+    const gchar *c =
+        ca_file_option != NULL ? ca_file_option : cohort_client_config_env("COHORT_CA_FILE");
+    g_autofree gchar *file_ca = NULL;
+
+    if (c == NULL) {
+        g_autofree gchar *path = cohort_client_config_path();
+        g_autoptr(GKeyFile) file = g_key_file_new();
+        g_autoptr(GError) local = NULL;
+
+        if (!g_key_file_load_from_file(file, path, G_KEY_FILE_NONE, &local)) {
+            if (!g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT)) {
+                g_set_error(error, COHORT_CLIENT_ERROR, COHORT_CLIENT_ERROR_FAILED,
+                            "cannot read %s: %s", path, local->message);
+                return FALSE;
+            }
+        } else {
+            file_ca = cohort_client_config_read_key(file, path, "ca_file", error);
+            if (file_ca == NULL)
+                return FALSE;
+            if (file_ca[0] != '\0')
+                c = file_ca;
+        }
+    }
+    *ca_file = g_strdup(c);
+    return TRUE;
+}
+
+gboolean
+cohort_client_config_save(const gchar *url, const gchar *token, const gchar *ca_file,
+                          GError **error)
 {
     g_autofree gchar *path = cohort_client_config_path();
     g_autofree gchar *dir = g_path_get_dirname(path);
@@ -123,6 +154,13 @@ cohort_client_config_save(const gchar *url, const gchar *token, GError **error)
     g_clear_error(&local);
     g_key_file_set_string(file, COHORT_CLIENT_CONFIG_GROUP, "url", url);
     g_key_file_set_string(file, COHORT_CLIENT_CONFIG_GROUP, "token", token);
+    if (ca_file != NULL) {
+        /* absolute: cohortctl runs from anywhere */
+        g_autofree gchar *absolute = g_canonicalize_filename(ca_file, NULL);
+        g_key_file_set_string(file, COHORT_CLIENT_CONFIG_GROUP, "ca_file", absolute);
+    } else {
+        g_key_file_remove_key(file, COHORT_CLIENT_CONFIG_GROUP, "ca_file", NULL);
+    }
     data = g_key_file_to_data(file, &len, NULL);
     /* Written to a temporary file created 0600 and renamed: the token is never readable by
      * others, not even for a moment, and an interrupted write leaves the old file. */

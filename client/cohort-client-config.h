@@ -1,5 +1,7 @@
-/* Where cohortctl finds cohortd and its token: --url/--token, then COHORT_URL/COHORT_TOKEN,
- * then ~/.config/cohort/client.conf ([client] url=, token=), then the default URL. */
+/* Where cohortctl finds cohortd, its token and the CA that signed its certificate:
+ * --url/--token/--ca-file, then COHORT_URL/COHORT_TOKEN/COHORT_CA_FILE, then
+ * ~/.config/cohort/client.conf ([client] url=, token=, ca_file=), then the default URL (and
+ * the system's CAs). */
 #pragma once
 
 #include <glib.h>
@@ -17,8 +19,13 @@ gchar *cohort_client_config_path(void);
 gboolean cohort_client_config_resolve(const gchar *url_option, const gchar *token_option,
                                       gchar **url, gchar **token, GError **error);
 
-/* Writes url and token into client.conf (mode 0600, its folder 0700), keeping what else the
- * file holds. */
-gboolean cohort_client_config_save(const gchar *url, const gchar *token, GError **error);
+/* *ca_file: the CA file to trust for https://, or NULL for the system's CAs. */
+gboolean cohort_client_config_resolve_ca_file(const gchar *ca_file_option, gchar **ca_file,
+                                              GError **error);
+
+/* Writes url, token and ca_file (made absolute; NULL removes it) into client.conf (mode 0600,
+ * its folder 0700), keeping what else the file holds. */
+gboolean cohort_client_config_save(const gchar *url, const gchar *token, const gchar *ca_file,
+                                   GError **error);
 
 G_END_DECLS

@@ -15,13 +15,48 @@ struct _CohortClient {
     SoupSession *session;
     gchar *url; /* without a trailing slash */
     gchar *token;
+    gchar *ca_file; /* NULL: the system's CAs */
+    gboolean https;
 };
 
+/* Where the CA file can be set, for messages. */
+#define COHORT_CLIENT_CA_FILE_SETTINGS "--ca-file, COHORT_CA_FILE or ca_file= in client.conf"
+
+/* The CAs of @ca_file, which must hold at least one certificate. */
+static GTlsDatabase *
+cohort_client_ca_database_new(const gchar *ca_file, GError **error)
+{
+    g_autoptr(GError) local = NULL;
+    GList *certs = NULL;
+    GTlsDatabase *db;
+
+    if (!g_tls_backend_supports_tls(g_tls_backend_get_default())) {
+        g_set_error_literal(error, COHORT_CLIENT_ERROR, COHORT_CLIENT_ERROR_CONNECTION,
+                            "this system's GIO has no TLS: install glib-networking");
+        return NULL;
+    }
+    certs = g_tls_certificate_list_new_from_file(ca_file, &local);
+    g_list_free_full(certs, g_object_unref);
+    if (local == NULL && certs == NULL)
+        g_set_error_literal(&local, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                            "it holds no PEM certificate");
+    db = local == NULL ? g_tls_file_database_new(ca_file, &local) : NULL;
+    if (db == NULL) {
+        g_set_error(error, COHORT_CLIENT_ERROR, COHORT_CLIENT_ERROR_USAGE,
+                    "cannot use %s as the CA file (" COHORT_CLIENT_CA_FILE_SETTINGS "): %s; "
+                    "give the PEM file of the CA certificate that signed cohortd's",
+                    ca_file, local->message);
+        return NULL;
+    }
+    return db;
+}
+
 CohortClient *
-cohort_client_new(const gchar *url, const gchar *token, GError **error)
+cohort_client_new(const gchar *url, const gchar *token, const gchar *ca_file, GError **error)
 {
     g_autoptr(GUri) uri = NULL;
     g_autoptr(CohortClient) client = NULL;
+    g_autoptr(GTlsDatabase) ca_db = NULL;
     const gchar *scheme;
 
     uri = g_uri_parse(url, G_URI_FLAGS_NONE, NULL);
@@ -38,10 +73,17 @@ cohort_client_new(const gchar *url, const gchar *token, GError **error)
                             "COHORT_TOKEN, --token or client.conf");
         return NULL;
     }
+    if (ca_file != NULL && (ca_db = cohort_client_ca_database_new(ca_file, error)) == NULL)
+        return NULL;
     client = g_new0(CohortClient, 1);
     client->session = soup_session_new_with_options(
         "timeout", COHORT_CLIENT_TIMEOUT_SECONDS, "idle-timeout", COHORT_CLIENT_TIMEOUT_SECONDS,
         "user-agent", "cohortctl/" PACKAGE_VERSION, NULL);
+    /* only these CAs: not the system's as well */
+    if (ca_db != NULL)
+        soup_session_set_tls_database(client->session, ca_db);
+    client->ca_file = g_strdup(ca_file);
+    client->https = g_strcmp0(scheme, "https") == 0;
     client->url = g_strdup(url);
     while (g_str_has_suffix(client->url, "/"))
         client->url[strlen(client->url) - 1] = '\0';
@@ -59,6 +101,7 @@ cohort_client_free(CohortClient *client)
     if (client->token != NULL)
         memset(client->token, 0, strlen(client->token));
     g_free(client->token);
+    g_free(client->ca_file);
     g_free(client);
 }
 
@@ -151,6 +194,109 @@ cohort_client_set_server_error(GError **error, guint status, const gchar *reason
                 message != NULL && message[0] != '\0' ? message : "request refused", code);
 }
 
+/* What the server's certificate failed, from accept-certificate (which refuses it), and how
+ * far the TLS handshake went. */
+typedef struct {
+    gboolean refused;
+    GTlsCertificateFlags errors;
+    gboolean handshaking;
+    gboolean handshaked;
+} CohortClientTlsCheck;
+
+static void
+cohort_client_network_event(SoupMessage *msg, GSocketClientEvent event, GIOStream *connection,
+                            gpointer user_data)
+{
+    CohortClientTlsCheck *check = user_data;
+
+    if (event == G_SOCKET_CLIENT_TLS_HANDSHAKING)
+        check->handshaking = TRUE;
+    else if (event == G_SOCKET_CLIENT_TLS_HANDSHAKED)
+        check->handshaked = TRUE;
+}
+
+static gboolean
+cohort_client_accept_certificate(SoupMessage *msg, GTlsCertificate *cert,
+                                 GTlsCertificateFlags errors, gpointer user_data)
+{
+    CohortClientTlsCheck *check = user_data;
+
+    check->refused = TRUE;
+    check->errors = errors;
+    return FALSE;
+}
+
+/* Why the certificate was refused, and what to change, in words. */
+static gchar *
+cohort_client_tls_reason(CohortClient *client, GTlsCertificateFlags errors)
+{
+    g_autoptr(GUri) uri = g_uri_parse(client->url, G_URI_FLAGS_NONE, NULL);
+    const gchar *host = uri != NULL ? g_uri_get_host(uri) : client->url;
+
+    if (errors & G_TLS_CERTIFICATE_UNKNOWN_CA) {
+        if (client->ca_file != NULL)
+            return g_strdup_printf("it is not signed by a CA in %s: give the CA that signed "
+                                   "cohortd's certificate ([daemon] tls_cert) instead",
+                                   client->ca_file);
+        return g_strdup("it is not signed by a CA this system trusts: give the CA that signed "
+                        "it with " COHORT_CLIENT_CA_FILE_SETTINGS);
+    }
+    if (errors & G_TLS_CERTIFICATE_BAD_IDENTITY)
+        return g_strdup_printf("it is not made out to %s: use in the URL the name or address it "
+                               "names, or give cohortd a certificate for %s",
+                               host, host);
+    if (errors & G_TLS_CERTIFICATE_NOT_ACTIVATED)
+        return g_strdup("it is not valid yet: check this machine's clock and cohortd's");
+    if (errors & G_TLS_CERTIFICATE_EXPIRED)
+        return g_strdup("it has expired: renew cohortd's certificate ([daemon] tls_cert)");
+    if (errors & G_TLS_CERTIFICATE_REVOKED)
+        return g_strdup("it was revoked: give cohortd a new certificate");
+    if (errors & G_TLS_CERTIFICATE_INSECURE)
+        return g_strdup("it uses an insecure algorithm: give cohortd a new certificate");
+    return g_strdup_printf("it does not verify (TLS flags 0x%x)", (guint)errors);
+}
+
+/* A failed request in words: a refused certificate, a URL whose scheme does not match the
+ * port's, or the transport's own message. */
+static void
+cohort_client_set_connection_error(CohortClient *client, const CohortClientTlsCheck *check,
+                                   const GError *local, GError **error)
+{
+    g_autofree gchar *other = NULL;
+
+    if (check->refused) {
+        g_autofree gchar *reason = cohort_client_tls_reason(client, check->errors);
+        g_set_error(error, COHORT_CLIENT_ERROR, COHORT_CLIENT_ERROR_CONNECTION,
+                    "cannot reach cohortd at %s: its TLS certificate is not trusted: %s",
+                    client->url, reason);
+        return;
+    }
+    /* the scheme for the other side of a mismatch, to try */
+    other = client->https ? g_strconcat("http", client->url + strlen("https"), NULL)
+                          : g_strconcat("https", client->url + strlen("http"), NULL);
+    /* a plain server takes the TLS hello for the start of a request: it waits for more
+     * (a timeout), or answers in plain text (not TLS) */
+    if (client->https && check->handshaking && !check->handshaked) {
+        g_set_error(error, COHORT_CLIENT_ERROR, COHORT_CLIENT_ERROR_CONNECTION,
+                    "cannot reach cohortd at %s: the TLS handshake failed (%s); if cohortd "
+                    "serves plain HTTP there (no [daemon] tls_cert), use %s",
+                    client->url, local->message, other);
+        return;
+    }
+    if (!client->https && (g_error_matches(local, SOUP_SESSION_ERROR, SOUP_SESSION_ERROR_PARSING) ||
+                           g_error_matches(local, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED) ||
+                           g_error_matches(local, G_IO_ERROR, G_IO_ERROR_PARTIAL_INPUT) ||
+                           g_error_matches(local, G_IO_ERROR, G_IO_ERROR_BROKEN_PIPE))) {
+        g_set_error(error, COHORT_CLIENT_ERROR, COHORT_CLIENT_ERROR_CONNECTION,
+                    "cannot reach cohortd at %s: %s; if cohortd serves HTTPS there ([daemon] "
+                    "tls_cert), use %s",
+                    client->url, local->message, other);
+        return;
+    }
+    g_set_error(error, COHORT_CLIENT_ERROR, COHORT_CLIENT_ERROR_CONNECTION,
+                "cannot reach cohortd at %s: %s", client->url, local->message);
+}
+
 JsonNode *
 cohort_client_call_full(CohortClient *client, const gchar *method, const gchar *path,
                         const gchar *content_type, GBytes *body, guint *status,
@@ -161,6 +307,7 @@ cohort_client_call_full(CohortClient *client, const gchar *method, const gchar *
     g_autoptr(GBytes) answer = NULL;
     g_autoptr(GError) local = NULL;
     g_autoptr(JsonNode) parsed = NULL;
+    CohortClientTlsCheck check = {FALSE, 0};
     guint st;
 
     msg = soup_message_new(method, full);
@@ -177,10 +324,12 @@ cohort_client_call_full(CohortClient *client, const gchar *method, const gchar *
                                  "application/json");
     if (body != NULL)
         soup_message_set_request_body_from_bytes(msg, content_type, body);
+    g_signal_connect(msg, "accept-certificate", G_CALLBACK(cohort_client_accept_certificate),
+                     &check);
+    g_signal_connect(msg, "network-event", G_CALLBACK(cohort_client_network_event), &check);
     answer = soup_session_send_and_read(client->session, msg, NULL, &local);
     if (answer == NULL) {
-        g_set_error(error, COHORT_CLIENT_ERROR, COHORT_CLIENT_ERROR_CONNECTION,
-                    "cannot reach cohortd at %s: %s", client->url, local->message);
+        cohort_client_set_connection_error(client, &check, local, error);
         return NULL;
     }
     st = soup_message_get_status(msg);

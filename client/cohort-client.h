@@ -13,8 +13,12 @@ G_BEGIN_DECLS
 typedef struct _CohortClient CohortClient;
 
 /* @url: http:// or https://, optionally with a path prefix (a reverse proxy). @token may be
- * NULL (redeem needs none). */
-CohortClient *cohort_client_new(const gchar *url, const gchar *token, GError **error);
+ * NULL (redeem needs none). @ca_file: a PEM file of the CA certificates that https:// trusts
+ * instead of the system's (NULL: the system's). A certificate that does not verify, or a URL
+ * of the wrong scheme for the port, is a COHORT_CLIENT_ERROR_CONNECTION that says what to
+ * change. */
+CohortClient *cohort_client_new(const gchar *url, const gchar *token, const gchar *ca_file,
+                                GError **error);
 void cohort_client_free(CohortClient *client);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(CohortClient, cohort_client_free)
 

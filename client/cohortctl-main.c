@@ -51,6 +51,10 @@ main(int argc, char **argv)
          "cohortd's URL (default: $COHORT_URL, client.conf, http://127.0.0.1:8580)", "URL"},
         {"token", 0, 0, G_OPTION_ARG_FILENAME, &ctl.token_option,
          "API token (default: $COHORT_TOKEN, client.conf)", "TOKEN"},
+        {"ca-file", 0, 0, G_OPTION_ARG_FILENAME, &ctl.ca_file_option,
+         "Trust for https:// the CA certificates in FILE (PEM) instead of the system's "
+         "(default: $COHORT_CA_FILE, client.conf)",
+         "FILE"},
         {"json", 0, 0, G_OPTION_ARG_NONE, &ctl.json, "Print the API's JSON as received", NULL},
         {"quiet", 'q', 0, G_OPTION_ARG_NONE, &ctl.quiet, "Print only ids and essentials", NULL},
         {NULL},

@@ -454,7 +454,7 @@ test_client_config_save_resolve(void **state)
     assert_null(token);
     g_clear_pointer(&url, g_free);
 
-    assert_true(cohort_client_config_save("http://lab:8580", "tok-file", NULL));
+    assert_true(cohort_client_config_save("http://lab:8580", "tok-file", NULL, NULL));
     assert_int_equal(g_stat(path, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0600);
     assert_true(cohort_client_config_resolve(NULL, NULL, &url, &token, NULL));
@@ -485,9 +485,41 @@ test_client_config_save_resolve(void **state)
 
     /* a wider file is tightened when it is written again */
     assert_int_equal(g_chmod(path, 0644), 0);
-    assert_true(cohort_client_config_save("http://lab:8581", "tok-2", NULL));
+    assert_true(cohort_client_config_save("http://lab:8581", "tok-2", NULL, NULL));
     assert_int_equal(g_stat(path, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0600);
+    g_unlink(path);
+}
+
+/* The CA file: --ca-file, then COHORT_CA_FILE, then client.conf (stored absolute); none by
+ * default; a save without one removes it. */
+static void
+test_client_config_ca_file(void **state)
+{
+    g_autofree gchar *path = cohort_client_config_path();
+    g_autofree gchar *cwd = g_get_current_dir();
+    g_autofree gchar *absolute = g_build_filename(cwd, "lab-ca.pem", NULL);
+    g_autofree gchar *ca = NULL;
+
+    g_unsetenv("COHORT_CA_FILE");
+    g_unlink(path);
+    assert_true(cohort_client_config_resolve_ca_file(NULL, &ca, NULL));
+    assert_null(ca);
+    assert_true(cohort_client_config_save("https://lab:8580", "tok", "lab-ca.pem", NULL));
+    assert_true(cohort_client_config_resolve_ca_file(NULL, &ca, NULL));
+    assert_string_equal(ca, absolute);
+    g_clear_pointer(&ca, g_free);
+    g_setenv("COHORT_CA_FILE", "/env/ca.pem", TRUE);
+    assert_true(cohort_client_config_resolve_ca_file(NULL, &ca, NULL));
+    assert_string_equal(ca, "/env/ca.pem");
+    g_clear_pointer(&ca, g_free);
+    assert_true(cohort_client_config_resolve_ca_file("/opt/ca.pem", &ca, NULL));
+    assert_string_equal(ca, "/opt/ca.pem");
+    g_clear_pointer(&ca, g_free);
+    g_unsetenv("COHORT_CA_FILE");
+    assert_true(cohort_client_config_save("http://lab:8580", "tok", NULL, NULL));
+    assert_true(cohort_client_config_resolve_ca_file(NULL, &ca, NULL));
+    assert_null(ca);
     g_unlink(path);
 }
 
@@ -501,7 +533,7 @@ test_client_config_bad_file(void **state)
 
     g_unsetenv("COHORT_URL");
     g_unsetenv("COHORT_TOKEN");
-    assert_true(cohort_client_config_save("http://lab:8580", "tok", NULL));
+    assert_true(cohort_client_config_save("http://lab:8580", "tok", NULL, NULL));
     assert_true(g_file_set_contents(path, "this is not a key file\n", -1, NULL));
     assert_false(cohort_client_config_resolve(NULL, NULL, &url, &token, &error));
     assert_true(g_error_matches(error, COHORT_CLIENT_ERROR, COHORT_CLIENT_ERROR_FAILED));
@@ -541,6 +573,7 @@ main(void)
         cmocka_unit_test(test_client_format_freed),
         cmocka_unit_test(test_client_format_exit_codes),
         cmocka_unit_test(test_client_config_save_resolve),
+        cmocka_unit_test(test_client_config_ca_file),
         cmocka_unit_test(test_client_config_bad_file),
     };
     gint failed;

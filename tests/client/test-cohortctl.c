@@ -19,13 +19,15 @@
 #include <json-glib/json-glib.h>
 
 #include "cohort-test-daemon.h"
+#include "cohort-test-tls.h"
 
 typedef struct {
     CohortTestDaemon *daemon;
-    gchar *home;    /* HOME and XDG_CONFIG_HOME of every cohortctl run */
-    gchar *conf;    /* home/config/cohort/client.conf */
-    gchar *trainer; /* token of the trainer "tr-test" */
-    guint serial;   /* for unique slugs */
+    gchar *home;              /* HOME and XDG_CONFIG_HOME of every cohortctl run */
+    gchar *conf;              /* home/config/cohort/client.conf */
+    gchar *trainer;           /* token of the trainer "tr-test" */
+    guint serial;             /* for unique slugs */
+    const gchar *ca_file_env; /* COHORT_CA_FILE of the next runs (NULL: none) */
 } Fixture;
 
 typedef struct {
@@ -82,6 +84,9 @@ ctl_run_full(Fixture *f, const gchar *url, const gchar *token, const gchar *stdi
     g_ptr_array_add(argv, NULL);
     env = g_environ_unsetenv(env, "COHORT_URL");
     env = g_environ_unsetenv(env, "COHORT_TOKEN");
+    env = g_environ_unsetenv(env, "COHORT_CA_FILE");
+    if (f->ca_file_env != NULL)
+        env = g_environ_setenv(env, "COHORT_CA_FILE", f->ca_file_env, TRUE);
     if (url != NULL)
         env = g_environ_setenv(env, "COHORT_URL", url, TRUE);
     if (token != NULL)
@@ -1248,6 +1253,142 @@ test_cohortctl_lease_extend_usage(void **state)
     g_unlink(roster);
 }
 
+/* --- TLS: cohortd on HTTPS with certificates made now ----------------------------------- */
+
+#define CTL_AT(f, url, token, ...)                                                                 \
+    ctl_run_full((f), (url), (token), NULL, (const gchar *const[]){__VA_ARGS__, NULL})
+
+/* cohortctl verifies cohortd's certificate against --ca-file (or COHORT_CA_FILE, or ca_file=
+ * in client.conf); another CA, another name, a URL of the wrong scheme or a CA file that is
+ * not one fail with exit 6 (2 for the file) and words saying what to change. */
+static void
+test_cohortctl_tls(void **state)
+{
+    Fixture *f = *state;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(CohortTestTls) tls = cohort_test_tls_new(&error);
+    g_autofree gchar *extra = NULL;
+    g_autofree gchar *plain_url = NULL;
+    g_autofree gchar *https_of_plain = NULL;
+    g_autofree gchar *by_name = NULL;
+    g_autofree gchar *not_pem = g_build_filename(f->home, "not-a-ca.pem", NULL);
+    g_autofree gchar *hint = NULL;
+    g_autofree gchar *text = NULL;
+    CohortTestDaemon *d;
+
+    if (tls == NULL)
+        fail_msg("cannot make test certificates: %s", error->message);
+    extra =
+        g_strdup_printf("[daemon]\ntls_cert=%s\ntls_key=%s\n", tls->server_cert, tls->server_key);
+    d = cohort_test_daemon_start_with_config(extra, &error);
+    if (d == NULL)
+        fail_msg("cohortd with TLS did not start: %s", error->message);
+    assert_true(g_str_has_prefix(d->url, "https://127.0.0.1:"));
+    plain_url = g_strconcat("http", d->url + strlen("https"), NULL);
+    https_of_plain = g_strconcat("https", f->daemon->url + strlen("http"), NULL);
+    by_name = g_strconcat("https://localhost", strrchr(d->url, ':'), NULL);
+
+    {
+        /* the CA that signed it: works */
+        g_autoptr(Run) r = CTL_AT(f, d->url, d->admin_token, "--ca-file", tls->ca, "whoami", "-q");
+        expect_ok(r);
+        assert_string_equal(r->out, "admin\n");
+        assert_string_equal(r->err, "");
+    }
+    {
+        /* another CA: refused, naming the file and what to give instead */
+        g_autoptr(Run) r =
+            CTL_AT(f, d->url, d->admin_token, "--ca-file", tls->other_ca, "whoami", "-q");
+        g_autofree gchar *names = g_strdup_printf("not signed by a CA in %s", tls->other_ca);
+        expect_status(r, 6);
+        assert_string_equal(r->out, "");
+        assert_contains(r->err, d->url);
+        assert_contains(r->err, "its TLS certificate is not trusted");
+        assert_contains(r->err, names);
+        assert_contains(r->err, "tls_cert");
+    }
+    {
+        /* no CA file: the system's CAs do not know it, and --ca-file is what to use */
+        g_autoptr(Run) r = CTL_AT(f, d->url, d->admin_token, "whoami", "-q");
+        expect_status(r, 6);
+        assert_contains(r->err, "not signed by a CA this system trusts");
+        assert_contains(r->err, "--ca-file");
+        assert_contains(r->err, "COHORT_CA_FILE");
+    }
+    {
+        /* the right CA, the wrong name: the certificate is for 127.0.0.1 only */
+        g_autoptr(Run) r = CTL_AT(f, by_name, d->admin_token, "--ca-file", tls->ca, "whoami");
+        expect_status(r, 6);
+        assert_contains(r->err, "is not made out to localhost");
+    }
+    {
+        /* plain HTTP to the HTTPS port */
+        g_autoptr(Run) r = CTL_AT(f, plain_url, d->admin_token, "whoami");
+        expect_status(r, 6);
+        hint = g_strdup_printf("use %s", d->url);
+        assert_contains(r->err, "cohortd serves HTTPS there");
+        assert_contains(r->err, hint);
+    }
+    {
+        /* and HTTPS to a plain port */
+        g_autoptr(Run) r =
+            CTL_AT(f, https_of_plain, f->daemon->admin_token, "--ca-file", tls->ca, "whoami");
+        g_autofree gchar *use = g_strdup_printf("use %s", f->daemon->url);
+        expect_status(r, 6);
+        assert_contains(r->err, "TLS handshake failed");
+        assert_contains(r->err, use);
+    }
+    {
+        /* a CA file that holds no certificate: a usage error, before any connection */
+        g_autoptr(Run) r = NULL;
+        assert_true(g_file_set_contents(not_pem, "not a certificate\n", -1, NULL));
+        r = CTL_AT(f, d->url, d->admin_token, "--ca-file", not_pem, "whoami");
+        expect_status(r, 2);
+        assert_contains(r->err, not_pem);
+        assert_contains(r->err, "holds no PEM certificate");
+        g_unlink(not_pem);
+    }
+    {
+        /* COHORT_CA_FILE does as --ca-file; --ca-file wins over it */
+        g_autoptr(Run) env = NULL;
+        g_autoptr(Run) wins = NULL;
+        f->ca_file_env = tls->ca;
+        env = CTL_AT(f, d->url, d->admin_token, "whoami", "-q");
+        wins = CTL_AT(f, d->url, d->admin_token, "--ca-file", tls->other_ca, "whoami", "-q");
+        f->ca_file_env = NULL;
+        expect_ok(env);
+        expect_status(wins, 6);
+    }
+    {
+        /* login --ca-file stores it with the URL: then nothing else is needed */
+        g_autoptr(Run) login = NULL;
+        g_autoptr(Run) whoami = NULL;
+        g_autoptr(Run) relogin = NULL;
+        g_unlink(f->conf);
+        login = ctl_run_full(f, NULL, NULL, NULL,
+                             (const gchar *const[]){"login", "--url", d->url, "--token",
+                                                    d->admin_token, "--ca-file", tls->ca, NULL});
+        expect_ok(login);
+        assert_true(g_file_get_contents(f->conf, &text, NULL, NULL));
+        assert_contains(text, "ca_file=");
+        assert_contains(text, tls->ca);
+        whoami = ctl_run_full(f, NULL, NULL, NULL, (const gchar *const[]){"whoami", "-q", NULL});
+        expect_ok(whoami);
+        assert_string_equal(whoami->out, "admin\n");
+        /* a login to a plain URL drops it: the CA went with the other URL */
+        relogin = ctl_run_full(f, NULL, NULL, NULL,
+                               (const gchar *const[]){"login", "--url", f->daemon->url, "--token",
+                                                      f->daemon->admin_token, NULL});
+        expect_ok(relogin);
+        g_free(text);
+        text = NULL;
+        assert_true(g_file_get_contents(f->conf, &text, NULL, NULL));
+        assert_null(strstr(text, "ca_file="));
+        g_unlink(f->conf);
+    }
+    cohort_test_daemon_stop(d);
+}
+
 int
 main(void)
 {
@@ -1272,6 +1413,7 @@ main(void)
         cmocka_unit_test(test_cohortctl_no_wait_job),
         cmocka_unit_test(test_cohortctl_trainee_request_release),
         cmocka_unit_test(test_cohortctl_lease_extend_usage),
+        cmocka_unit_test(test_cohortctl_tls),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
