@@ -232,6 +232,36 @@ test_cohort_qemu_provision_reclaim(void **state)
         assert_int_equal(joined, TRAINEES);
     }
 
+    /* each console answer gives the password QEMU was given: sealed in the store, opened
+     * for the render and for the answer */
+    {
+        g_autofree gchar *list_path = g_strdup_printf("/api/v1/machines?cohort=%s", fx->slug);
+        g_autoptr(JsonNode) list = http_expect(fx->d, "GET", list_path, token, NULL, NULL, 200);
+        JsonArray *machines = json_node_get_array(list);
+
+        assert_int_equal(json_array_get_length(machines), TRAINEES);
+        for (guint i = 0; i < json_array_get_length(machines); i++) {
+            JsonObject *m = json_array_get_object_element(machines, i);
+            g_autofree gchar *console_path =
+                g_strdup_printf("/api/v1/machines/%" G_GINT64_FORMAT "/console",
+                                json_object_get_int_member(m, "id"));
+            g_autoptr(JsonNode) console =
+                http_expect(fx->d, "GET", console_path, token, NULL, NULL, 200);
+            const gchar *password =
+                json_object_get_string_member(json_node_get_object(console), "password");
+            g_autoptr(virDomain) dom =
+                virDomainLookupByName(fx->conn, json_object_get_string_member(m, "name"));
+            g_autofree gchar *xml = NULL;
+            g_autofree gchar *attr = g_strdup_printf("passwd='%s'", password);
+
+            assert_non_null(dom);
+            xml = virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_SECURE);
+            assert_non_null(xml);
+            assert_int_equal(strlen(password), 8);
+            cohort_assert_contains(xml, attr);
+        }
+    }
+
     g_free(path);
     path = g_strdup_printf("/api/v1/cohorts/%s/reclaim", fx->slug);
     t0 = g_get_monotonic_time();
