@@ -225,6 +225,12 @@ cohort_daemon_new(const CohortDaemonSettings *settings, CohortStore *store, GErr
     self->settings.vnc_listen = g_strdup(settings->vnc_listen);
     self->store = store;
     self->context = g_main_context_ref_thread_default();
+    /* owned for good: g_main_context_invoke() from a worker would otherwise run a result
+     * in the worker itself whenever the main loop is between two iterations */
+    self->owns_context = g_main_context_acquire(self->context);
+    if (!self->owns_context)
+        g_warning("the main context belongs to another thread: results of libvirt work are "
+                  "queued to it");
     self->inflight = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
     self->waiting = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
     self->settled = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, g_free);
@@ -278,6 +284,8 @@ cohort_daemon_free(CohortDaemon *self)
     if (self->templates != NULL)
         g_hash_table_unref(self->templates);
     cohort_store_free(self->store);
+    if (self->owns_context)
+        g_main_context_release(self->context);
     if (self->context != NULL)
         g_main_context_unref(self->context);
     cohort_daemon_settings_clear(&self->settings);

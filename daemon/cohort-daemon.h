@@ -42,6 +42,7 @@ typedef struct {
     GHashTable *templates; /* name -> CohortTemplate */
     CohortJobs *jobs;
     GMainContext *context;
+    gboolean owns_context;         /* acquired by the main thread for the daemon's life */
     CohortDaemonCounters counters; /* atomics where workers touch them */
     gchar *instance_id;            /* this installation's UUID, in every machine's tag */
     GHashTable *inflight;          /* machine id -> number of work items queued or running */

@@ -11,6 +11,8 @@
 #include "cohort-test-daemon.h"
 #include "cohort-test.h"
 
+#include "cohort-xml.h"
+
 #define ROSTER COHORT_TEST_DATADIR "/rosters/ssc-cloud-computing-2022.csv"
 
 typedef struct {
@@ -1400,6 +1402,139 @@ test_api_reconnect_does_not_block(void **state)
     g_socket_close(listener, NULL);
 }
 
+/* A domain of template tiny tagged as machine @id of @owner (NULL: no tag at all), as a child
+ * of the test driver's <node>, with its overlay volume in the node's pool. */
+static void
+node_add_machine(xmlNode *node, xmlNode *pool, const gchar *name, gint64 id, const gchar *owner)
+{
+    g_autoptr(CohortTemplate) tmpl = cohort_test_template_load("tiny");
+    g_autoptr(GError) error = NULL;
+    g_autofree gchar *disk = g_strconcat("/var/lib/libvirt/images/", name, ".qcow2", NULL);
+    g_autofree gchar *volume = g_strconcat(name, ".qcow2", NULL);
+    CohortMachineSpec spec = {
+        .domain_name = name,
+        .machine_id = id,
+        .cohort = "ghost",
+        .trainee = "sok-dara",
+        .disk_path = disk,
+        .vnc_password = "s3cret",
+        .owner = owner,
+    };
+    g_autofree gchar *xml = cohort_template_render(tmpl, &spec, &error);
+    g_autoptr(xmlDoc) doc = NULL;
+    xmlNode *vol;
+
+    cohort_assert_no_error(error);
+    doc = cohort_xml_parse_memory(xml, strlen(xml), name, "domain", &error);
+    cohort_assert_no_error(error);
+    if (owner == NULL) {
+        /* no tag: the <metadata> goes whole */
+        g_autoptr(xmlXPathContext) ctxt = xmlXPathNewContext(doc);
+        g_autoptr(xmlXPathObject) found = xmlXPathEvalExpression(BAD_CAST "/domain/metadata", ctxt);
+        assert_int_equal(xmlXPathNodeSetGetLength(found->nodesetval), 1);
+        xmlUnlinkNode(found->nodesetval->nodeTab[0]);
+        xmlFreeNode(found->nodesetval->nodeTab[0]);
+    }
+    xmlAddChild(node, xmlDocCopyNode(xmlDocGetRootElement(doc), node->doc, 1));
+    vol = xmlNewChild(pool, NULL, BAD_CAST "volume", NULL);
+    cohort_xml_set_text(xmlNewChild(vol, NULL, BAD_CAST "name", NULL), volume);
+    cohort_xml_set_text(xmlNewChild(vol, NULL, BAD_CAST "capacity", NULL), "33554432");
+}
+
+/* How many audit entries of @action name @target. */
+static guint
+audit_count(CohortTestDaemon *d, const gchar *action, const gchar *target)
+{
+    guint status = 0;
+    g_autoptr(JsonNode) audit = cohort_test_http_full(
+        d, "GET", "/api/v1/audit?limit=500", d->admin_token, NULL, NULL, TRUE, &status, NULL);
+    JsonArray *entries;
+    guint count = 0;
+
+    if (status == 0)
+        fail_msg("cohortd died (see its log above)");
+    assert_int_equal(status, 200);
+    entries = json_node_get_array(audit);
+    for (guint i = 0; i < json_array_get_length(entries); i++) {
+        JsonObject *e = json_array_get_object_element(entries, i);
+        count += g_strcmp0(json_object_get_string_member(e, "action"), action) == 0 &&
+                 g_strcmp0(json_object_get_string_member(e, "target"), target) == 0;
+    }
+    return count;
+}
+
+static void
+audit_wait(CohortTestDaemon *d, const gchar *action, const gchar *target, guint count)
+{
+    gint64 deadline = g_get_monotonic_time() + 60 * G_USEC_PER_SEC;
+
+    while (audit_count(d, action, target) < count) {
+        if (g_get_monotonic_time() > deadline)
+            fail_msg("no %u audit entries %s %s within 60 s", count, action, target);
+        g_usleep(50 * 1000);
+    }
+}
+
+/* Issue 10: a host whose libvirt holds a domain with this installation's tag and no row
+ * made cohortd crash at every start. Now reconcile removes it (once per start: the test
+ * driver reads its node file again each time) and cohortd keeps running; domains of another
+ * installation or without a tag are never touched. */
+static void
+test_api_orphan_domain(void **state)
+{
+    g_autoptr(GError) error = NULL;
+    CohortTestDaemon *d = cohort_test_daemon_start(&error);
+    g_autofree gchar *instance = NULL;
+    g_autofree gchar *other = g_uuid_string_random();
+    g_autofree gchar *small = g_build_filename(COHORT_TEST_DATADIR, "small-host.xml", NULL);
+    g_autofree gchar *node_path = NULL;
+    g_autofree gchar *node_xml = NULL;
+    g_autofree gchar *small_xml = NULL;
+    g_autofree gchar *config = NULL;
+    g_autofree gchar *extra = NULL;
+    g_autoptr(xmlDoc) doc = NULL;
+    g_autoptr(xmlXPathContext) ctxt = NULL;
+    g_autoptr(xmlXPathObject) pool = NULL;
+    gsize len = 0;
+
+    cohort_assert_no_error(error);
+    instance = cohort_test_daemon_instance_id(d);
+    /* small-host.xml with three domains in it */
+    assert_true(g_file_get_contents(small, &small_xml, &len, NULL));
+    doc = cohort_xml_parse_memory(small_xml, len, small, "node", &error);
+    cohort_assert_no_error(error);
+    ctxt = xmlXPathNewContext(doc);
+    pool = xmlXPathEvalExpression(BAD_CAST "/node/pool", ctxt);
+    assert_int_equal(xmlXPathNodeSetGetLength(pool->nodesetval), 1);
+    node_add_machine(xmlDocGetRootElement(doc), pool->nodesetval->nodeTab[0],
+                     "cohort-ghost--sok-dara", 4242, instance);
+    node_add_machine(xmlDocGetRootElement(doc), pool->nodesetval->nodeTab[0],
+                     "cohort-other--sok-dara", 4243, other);
+    node_add_machine(xmlDocGetRootElement(doc), pool->nodesetval->nodeTab[0],
+                     "cohort-plain--sok-dara", 4244, NULL);
+    node_xml = cohort_xml_to_string(doc);
+    node_path = g_build_filename(d->state_dir, "ghost-host.xml", NULL);
+    assert_true(g_file_set_contents(node_path, node_xml, -1, NULL));
+
+    /* the host joins the configuration; cohortd starts on it, as after an upgrade */
+    cohort_test_daemon_stop_keep(d);
+    assert_true(g_file_get_contents(d->config_path, &config, NULL, NULL));
+    extra = g_strdup_printf("%s\n[host:ghosts]\nuri=test://%s\n", config, node_path);
+    assert_true(g_file_set_contents(d->config_path, extra, -1, NULL));
+    for (guint start = 1; start <= 2; start++) {
+        assert_true(cohort_test_daemon_spawn(d, NULL, &error));
+        cohort_assert_no_error(error);
+        audit_wait(d, "machine.orphan-remove", "cohort-ghost--sok-dara", start);
+        /* still serving, and nothing else was removed */
+        json_node_unref(http_ok(d, "GET", "/healthz", NULL, NULL, 200));
+        assert_int_equal(audit_count(d, "machine.orphan-remove", "cohort-other--sok-dara"), 0);
+        assert_int_equal(audit_count(d, "machine.orphan-remove", "cohort-plain--sok-dara"), 0);
+        cohort_test_daemon_stop_keep(d);
+    }
+    g_unlink(node_path);
+    cohort_test_daemon_stop(d);
+}
+
 int
 main(void)
 {
@@ -1421,6 +1556,7 @@ main(void)
         cmocka_unit_test(test_api_leases_usage_freed),
         cmocka_unit_test(test_api_template_reload),
         cmocka_unit_test(test_api_reconnect_does_not_block),
+        cmocka_unit_test(test_api_orphan_domain),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

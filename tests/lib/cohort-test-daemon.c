@@ -11,6 +11,8 @@
 #include "cohort-test-daemon.h"
 #include "cohort-test.h"
 
+#include "cohort-store.h"
+
 static gchar *
 cohort_test_daemon_run_sync(const gchar *const *argv, GError **error)
 {
@@ -231,6 +233,20 @@ cohort_test_http_full(CohortTestDaemon *d, const gchar *method, const gchar *pat
     if (len == 0 || !json_parser_load_from_data(parser, data, (gssize)len, NULL))
         return NULL;
     return json_node_copy(json_parser_get_root(parser));
+}
+
+gchar *
+cohort_test_daemon_instance_id(CohortTestDaemon *d)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree gchar *path = g_build_filename(d->state_dir, "cohort.db", NULL);
+    g_autoptr(CohortStore) store = cohort_store_open(path, &error);
+    gchar *id;
+
+    cohort_assert_no_error(error);
+    id = cohort_store_get_instance_id(store, &error);
+    cohort_assert_no_error(error);
+    return id;
 }
 
 const gchar *
