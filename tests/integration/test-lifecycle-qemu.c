@@ -704,7 +704,8 @@ libvirt_domain_exists(Fixture *fx, const gchar *name)
 
 /* Issue 10: a domain with this installation's tag and no row made cohortd crash at every
  * start. Reconcile removes it (domain and overlay) and cohortd keeps running; a domain of
- * another installation, and one without a tag but with a cohort- name, stay. */
+ * another installation, and one without a tag but with a cohort- name, stay. A second host
+ * entry for this same libvirt is refused, by its URI and by its host UUID. */
 static void
 test_lifecycle_orphan_domain(void **state)
 {
@@ -767,6 +768,34 @@ test_lifecycle_orphan_domain(void **state)
         assert_int_equal(virDomainIsActive(dom), 1);
         assert_non_null(untagged);
         assert_int_equal(virDomainIsActive(untagged), 1);
+    }
+
+    /* the same libvirt again: by its URI (written another way), and by its host UUID */
+    {
+        guint status = 0;
+        g_autofree gchar *raw = NULL;
+        g_autoptr(JsonNode) same_uri = cohort_test_http(
+            fx->d, "POST", "/api/v1/hosts", fx->d->admin_token,
+            "{\"name\":\"again\",\"uri\":\"qemu+unix:///system\"}", NULL, &status, &raw);
+        assert_int_equal(status, 409);
+        assert_string_equal(cohort_test_error_code(same_uri), "conflict");
+        cohort_assert_contains(raw, "'local'");
+    }
+    {
+        guint status = 0;
+        g_autofree gchar *raw = NULL;
+        g_autoptr(JsonNode) same_uuid = cohort_test_http(
+            fx->d, "POST", "/api/v1/hosts", fx->d->admin_token,
+            "{\"name\":\"again\",\"uri\":\"qemu:///system?mode=legacy\"}", NULL, &status, &raw);
+        assert_int_equal(status, 409);
+        assert_string_equal(cohort_test_error_code(same_uuid), "conflict");
+        cohort_assert_contains(raw, "'local'");
+        cohort_assert_contains(raw, "UUID");
+    }
+    {
+        g_autoptr(JsonNode) hosts =
+            http_expect(fx, "GET", "/api/v1/hosts", fx->d->admin_token, NULL, NULL, 200);
+        assert_int_equal(json_array_get_length(json_node_get_array(hosts)), 1);
     }
 
     /* what the test made itself, it removes */

@@ -1,4 +1,5 @@
-/* A real cohortd for tests: its own state, a random loopback port, the embedded test host. */
+/* A real cohortd for tests: its own state, a random loopback port, the embedded test host;
+ * test:/// hosts allowed, base images from its own images directory. */
 #pragma once
 
 #include <glib.h>
@@ -10,7 +11,8 @@ typedef struct {
     gchar *url;         /* http://127.0.0.1:PORT */
     gchar *admin_token; /* of the admin "admin" */
     GPid pid;
-    gchar *state_dir; /* a temporary directory, removed by stop */
+    gchar *state_dir;  /* a temporary directory, removed by stop */
+    gchar *images_dir; /* [daemon] images_dir: state_dir/images */
     gchar *config_path;
 } CohortTestDaemon;
 

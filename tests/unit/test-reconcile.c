@@ -192,6 +192,7 @@ daemon_new(Fixture *fx)
     g_free(settings.templates_dir);
     settings.templates_dir = g_strdup(COHORT_TEMPLATESDIR_SRC);
     settings.workers = 2;
+    settings.allow_test_hosts = TRUE;
     d = cohort_daemon_new(&settings, g_steal_pointer(&fx->store), &error);
     cohort_daemon_settings_clear(&settings);
     cohort_assert_no_error(error);
@@ -310,6 +311,72 @@ test_reconcile_orphan_of_other_host(void **state)
     domain_remove(fx, name);
 }
 
+/* The store of issue 10: a second entry for the same libvirt host. It stays down, naming the
+ * first; nothing of the first's machines is touched through it. */
+static void
+test_reconcile_duplicate_host(void **state)
+{
+    Fixture *fx = *state;
+    g_autoptr(CohortDaemon) d = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(CohortMachineRow) row = NULL;
+    CohortHost *first;
+    CohortHost *second;
+    gint64 lab_id;
+    gint64 id;
+    const gchar *name = "cohort-cloud-101--sok-dara";
+
+    lab_id = add_host(fx, "lab", "test:///default", "default-pool");
+    /* written another way, and older by name: the older entry (by id) still wins */
+    add_host(fx, "a-second", "TEST:///default/", "default-pool");
+    id = add_machine_row(fx, name, lab_id);
+    machine_make(fx, "cloud-101", "sok-dara", id, fx->instance);
+
+    d = daemon_new(fx);
+    cohort_daemon_start(d);
+    daemon_settle(d);
+
+    first = cohort_hosts_lookup_by_name(d->hosts, "lab");
+    second = cohort_hosts_lookup_by_name(d->hosts, "a-second");
+    assert_string_equal(first->state, "up");
+    assert_string_equal(second->state, "down");
+    assert_null(second->prov);
+    cohort_assert_contains(second->last_error, "host 'lab' has this libvirt URI already");
+    assert_true(cohort_test_domain_exists(fx->conn, name));
+    assert_int_equal(audit_count(d, "machine.orphan-remove", name), 0);
+    row = cohort_store_machine_get_by_id(d->store, id, &error);
+    cohort_assert_no_error(error);
+    assert_string_equal(row->state, "running");
+
+    g_clear_pointer(&d, cohort_daemon_free);
+    domain_remove(fx, name);
+}
+
+/* A URI the configuration does not allow (any more) is never opened. */
+static void
+test_reconcile_refused_uri(void **state)
+{
+    Fixture *fx = *state;
+    g_autoptr(CohortDaemon) d = NULL;
+    CohortDaemonSettings settings;
+    g_autoptr(GError) error = NULL;
+    CohortHost *host;
+
+    add_host(fx, "lab", "test:///default", "default-pool");
+    cohort_daemon_settings_init(&settings);
+    g_free(settings.templates_dir);
+    settings.templates_dir = g_strdup(COHORT_TEMPLATESDIR_SRC);
+    d = cohort_daemon_new(&settings, g_steal_pointer(&fx->store), &error);
+    cohort_daemon_settings_clear(&settings);
+    cohort_assert_no_error(error);
+    host = cohort_hosts_lookup_by_name(d->hosts, "lab");
+    assert_string_equal(host->state, "down");
+    assert_null(host->prov);
+    assert_null(host->reconnect);
+    cohort_assert_contains(host->last_error, "its URI is refused");
+    cohort_assert_contains(host->last_error, "allow_test_hosts");
+}
+
 int
 main(void)
 {
@@ -317,6 +384,10 @@ main(void)
         cmocka_unit_test_setup_teardown(test_reconcile_orphan_removed, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_reconcile_orphan_of_other_host, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_reconcile_duplicate_host, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_reconcile_refused_uri, fixture_setup,
                                         fixture_teardown),
     };
 
