@@ -167,6 +167,7 @@ listen=127.0.0.1
 port=0
 state_dir=$D_DIR
 templates_dir=$top/xml-templates
+allow_test_hosts=true
 
 ${2:-[host:lab]
 uri=$lab_uri

@@ -166,6 +166,43 @@ cohort_ctl_host_drain(CohortCtl *ctl, gint argc, gchar **argv, GError **error)
 }
 
 gboolean
+cohort_ctl_host_remove(CohortCtl *ctl, gint argc, gchar **argv, GError **error)
+{
+    CohortClient *client;
+    g_autoptr(JsonNode) answer = NULL;
+    g_autofree gchar *name = NULL;
+    g_autofree gchar *path = NULL;
+    g_autofree gchar *reclaimed = NULL;
+    JsonObject *obj;
+
+    if (!cohort_ctl_parse(ctl, &argc, &argv, NULL, "NAME",
+                          "Remove a host (admin) once no machine lives there: drain it, reclaim "
+                          "or release its machines, then remove it. Reclaimed machines keep "
+                          "their history, without a host.",
+                          "  cohortctl host drain lab1\n"
+                          "  cohortctl host remove lab1\n",
+                          1, 1, error))
+        return FALSE;
+    if ((client = cohort_ctl_client(ctl, TRUE, error)) == NULL)
+        return FALSE;
+    name = cohort_client_escape(argv[1]);
+    path = g_strdup_printf("/api/v1/hosts/%s", name);
+    answer = cohort_client_call(client, "DELETE", path, NULL, error);
+    if (answer == NULL || (obj = cohort_ctl_expect_object(answer, "host removal", error)) == NULL)
+        return FALSE;
+    if (ctl->json) {
+        cohort_ctl_print_json(answer);
+    } else if (ctl->quiet) {
+        printf("%s\n", argv[1]);
+    } else {
+        reclaimed = cohort_client_member_text(obj, "reclaimed_machines");
+        printf("host %s removed; %s reclaimed machines keep their history without a host\n",
+               argv[1], reclaimed);
+    }
+    return TRUE;
+}
+
+gboolean
 cohort_ctl_template_list(CohortCtl *ctl, gint argc, gchar **argv, GError **error)
 {
     static const gchar *const headers[] = {
@@ -351,8 +388,9 @@ cohort_ctl_template_base(CohortCtl *ctl, gint argc, gchar **argv, GError **error
     if (!cohort_ctl_parse(
             ctl, &argc, &argv, entries, "NAME (--blank | --path FILE)",
             "Install a template's base volume in the pool of every host that is "
-            "up (admin). FILE is read by cohortd on its own machine.",
-            "  cohortctl template base small-linux --path /srv/images/debian-12.qcow2\n"
+            "up (admin). FILE is read by cohortd on its own machine, under its images "
+            "directory ([daemon] images_dir, /var/lib/cohort/images by default).",
+            "  cohortctl template base small-linux --path /var/lib/cohort/images/debian-12.qcow2\n"
             "  cohortctl template base tiny --blank\n",
             1, 1, error))
         return FALSE;

@@ -22,6 +22,7 @@ static const CohortCtlCommand cohort_ctl_command_table[] = {
     {"host", "list", cohort_ctl_host_list, "list hypervisor hosts and their use"},
     {"host", "add", cohort_ctl_host_add, "register a libvirt host"},
     {"host", "drain", cohort_ctl_host_drain, "place no new machines on a host"},
+    {"host", "remove", cohort_ctl_host_remove, "remove a host no machine lives on"},
     {"template", "list", cohort_ctl_template_list, "list templates"},
     {"template", "show", cohort_ctl_template_show, "show a template and its base on each host"},
     {"template", "base", cohort_ctl_template_base, "install a template's base volume"},
@@ -57,10 +58,12 @@ static const gchar *const cohort_ctl_noun_examples[][2] = {
              "  cohortctl user token lim-sophea\n"},
     {"host", "  cohortctl host add lab1 --uri qemu+ssh://lab1/system --pool default\n"
              "  cohortctl host list\n"
-             "  cohortctl host drain lab1\n"},
-    {"template", "  cohortctl template list\n"
-                 "  cohortctl template base small-linux --path /srv/images/debian-12.qcow2\n"
-                 "  cohortctl template reload\n"},
+             "  cohortctl host drain lab1\n"
+             "  cohortctl host remove lab1\n"},
+    {"template",
+     "  cohortctl template list\n"
+     "  cohortctl template base small-linux --path /var/lib/cohort/images/debian-12.qcow2\n"
+     "  cohortctl template reload\n"},
     {"cohort", "  cohortctl cohort create cloud-101 --template small-linux --title 'Cloud 101' \\\n"
                "      --starts 2026-03-02 --ends 2026-03-13 --max-machines 1\n"
                "  cohortctl cohort roster cloud-101 trainees.csv\n"

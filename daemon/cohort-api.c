@@ -240,6 +240,14 @@ cohort_api_route_hosts(CohortApiRequest *req)
         }
         return;
     }
+    if (req->n_parts == 2) {
+        if (cohort_api_is(req, "DELETE"))
+            cohort_api_finish(
+                req, 200, cohort_service_host_remove(d, req->actor, req->parts[1], &error), &error);
+        else
+            cohort_api_method_not_allowed(req, "DELETE");
+        return;
+    }
     if (req->n_parts == 3 && g_strcmp0(req->parts[2], "drain") == 0) {
         if (cohort_api_is(req, "POST"))
             cohort_api_finish(

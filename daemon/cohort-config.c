@@ -11,6 +11,7 @@
 
 #include "cohort-config.h"
 #include "cohort-error.h"
+#include "cohort-host-uri.h"
 #include "cohort-slug.h"
 
 #define COHORT_CONFIG_HOST_PREFIX "host:"
@@ -46,6 +47,8 @@ static const CohortConfigKey cohort_config_daemon_keys[] = {
     {"allow_plain_http", COHORT_CONFIG_KIND_BOOLEAN, COHORT_CONFIG_DAEMON(allow_plain_http)},
     {"state_dir", COHORT_CONFIG_KIND_PATH, COHORT_CONFIG_DAEMON(state_dir)},
     {"templates_dir", COHORT_CONFIG_KIND_PATH, COHORT_CONFIG_DAEMON(templates_dir)},
+    {"images_dir", COHORT_CONFIG_KIND_PATH, COHORT_CONFIG_DAEMON(images_dir)},
+    {"allow_test_hosts", COHORT_CONFIG_KIND_BOOLEAN, COHORT_CONFIG_DAEMON(allow_test_hosts)},
     {"vnc_listen", COHORT_CONFIG_KIND_ADDRESS, COHORT_CONFIG_DAEMON(vnc_listen)},
     {"max_body_kib", COHORT_CONFIG_KIND_UINT, COHORT_CONFIG_DAEMON(max_body_kib), 1, 1048576},
     {"request_timeout_s", COHORT_CONFIG_KIND_UINT, COHORT_CONFIG_DAEMON(request_timeout_s), 1,
@@ -123,6 +126,7 @@ cohort_config_clear(CohortConfig *self)
     g_free(self->tls_key);
     g_free(self->state_dir);
     g_free(self->templates_dir);
+    g_free(self->images_dir);
     g_free(self->vnc_listen);
     g_clear_pointer(&self->hosts, g_ptr_array_unref);
 }
@@ -158,6 +162,7 @@ cohort_config_new_default(void)
     self->port = COHORT_CONFIG_DEFAULT_PORT;
     self->state_dir = cohort_config_default_state_dir();
     self->templates_dir = g_strdup(COHORT_TEMPLATESDIR);
+    self->images_dir = g_strdup(COHORT_CONFIG_DEFAULT_IMAGES_DIR);
     self->vnc_listen = g_strdup("127.0.0.1");
     self->max_body_kib = 1024;
     self->request_timeout_s = 30;
@@ -187,6 +192,7 @@ cohort_config_copy(const CohortConfig *self)
     copy->tls_key = g_strdup(self->tls_key);
     copy->state_dir = g_strdup(self->state_dir);
     copy->templates_dir = g_strdup(self->templates_dir);
+    copy->images_dir = g_strdup(self->images_dir);
     copy->vnc_listen = g_strdup(self->vnc_listen);
     copy->hosts = g_ptr_array_new_with_free_func((GDestroyNotify)cohort_config_host_free);
     for (guint i = 0; i < self->hosts->len; i++)
@@ -387,9 +393,10 @@ cohort_config_read_host(CohortConfig *next, GKeyFile *keyfile, const gchar *grou
 }
 
 static gboolean
-cohort_config_validate_host(const CohortConfigHost *host, GError **error)
+cohort_config_validate_host(CohortConfig *self, const CohortConfigHost *host, GError **error)
 {
     g_autofree gchar *group = g_strconcat(COHORT_CONFIG_HOST_PREFIX, host->name, NULL);
+    g_autoptr(GError) uri_error = NULL;
 
     if (host->uri == NULL) {
         g_set_error(error, COHORT_ERROR, COHORT_ERROR_INVALID_ARGUMENT,
@@ -403,9 +410,23 @@ cohort_config_validate_host(const CohortConfigHost *host, GError **error)
                                        "is not a libvirt URI (like qemu:///system or "
                                        "qemu+ssh://%s/system)",
                                        host->name);
+    if (!cohort_host_uri_check(host->uri, self->allow_test_hosts, NULL, &uri_error))
+        return cohort_config_bad_value(error, group, "uri", host->uri, "%s", uri_error->message);
     if (strchr(host->pool, '/') != NULL)
         return cohort_config_bad_value(error, group, "pool", host->pool,
                                        "is not a storage pool name (virsh pool-list shows them)");
+    /* one libvirt host, two entries: reconcile of one would take the other's machines for
+     * orphans */
+    for (guint i = 0; i < self->hosts->len; i++) {
+        const CohortConfigHost *other = g_ptr_array_index(self->hosts, i);
+        if (other == host)
+            break;
+        if (cohort_host_uri_same(other->uri, host->uri))
+            return cohort_config_bad_value(error, group, "uri", host->uri,
+                                           "is the host of [%s%s] already (uri=%s): one libvirt "
+                                           "host is registered once; remove one of the groups",
+                                           COHORT_CONFIG_HOST_PREFIX, other->name, other->uri);
+    }
     return TRUE;
 }
 
@@ -428,7 +449,7 @@ cohort_config_validate(CohortConfig *self, GError **error)
             "clear text. Set [daemon] tls_cert and tls_key, or [daemon] allow_plain_http=true "
             "when a TLS proxy is in front");
     for (guint i = 0; i < self->hosts->len; i++) {
-        if (!cohort_config_validate_host(g_ptr_array_index(self->hosts, i), error))
+        if (!cohort_config_validate_host(self, g_ptr_array_index(self->hosts, i), error))
             return FALSE;
     }
     return TRUE;
@@ -440,8 +461,10 @@ cohort_config_log(CohortConfig *self)
     g_debug("[daemon] listen=%s port=%u tls=%s allow_plain_http=%s", self->listen, self->port,
             cohort_config_has_tls(self) ? self->tls_cert : "off",
             self->allow_plain_http ? "true" : "false");
-    g_debug("[daemon] state_dir=%s templates_dir=%s vnc_listen=%s", self->state_dir,
-            self->templates_dir, self->vnc_listen);
+    g_debug("[daemon] state_dir=%s templates_dir=%s images_dir=%s vnc_listen=%s "
+            "allow_test_hosts=%s",
+            self->state_dir, self->templates_dir, self->images_dir, self->vnc_listen,
+            self->allow_test_hosts ? "true" : "false");
     g_debug("[daemon] request_timeout_s=%u max_connections_per_client=%u "
             "auth_failures_per_minute=%u",
             self->request_timeout_s, self->max_connections_per_client,

@@ -13,6 +13,7 @@ G_BEGIN_DECLS
 #define COHORT_CONFIG_DEFAULT_LISTEN "127.0.0.1"
 #define COHORT_CONFIG_DEFAULT_PORT 8580
 #define COHORT_CONFIG_DEFAULT_POOL "default"
+#define COHORT_CONFIG_DEFAULT_IMAGES_DIR "/var/lib/cohort/images"
 
 /* One [host:NAME] group. */
 typedef struct {
@@ -35,6 +36,8 @@ typedef struct {
     gboolean allow_plain_http; /* plain HTTP on a non-loopback address (behind a TLS proxy) */
     gchar *state_dir;          /* database and keys; absolute */
     gchar *templates_dir;      /* domain templates; absolute */
+    gchar *images_dir;         /* where base images for POST /templates/NAME/base are; absolute */
+    gboolean allow_test_hosts; /* test:/// host URIs (they read files): tests and demos only */
     gchar *vnc_listen;         /* where machines' VNC servers listen on their host */
     guint max_body_kib;        /* largest request body */
     guint request_timeout_s;   /* to send a whole request, from connecting or the last answer */
@@ -57,11 +60,13 @@ typedef struct {
 
 /* The compiled-in defaults. state_dir: $STATE_DIRECTORY when systemd sets it (the unit's
  * StateDirectory=), else /var/lib/cohort for root, else $XDG_STATE_HOME/cohort
- * (~/.local/state/cohort). templates_dir: COHORT_TEMPLATESDIR. No hosts. */
+ * (~/.local/state/cohort). templates_dir: COHORT_TEMPLATESDIR. images_dir:
+ * COHORT_CONFIG_DEFAULT_IMAGES_DIR. No test hosts, no hosts. */
 CohortConfig *cohort_config_new_default(void);
 /* Apply a key file on top of the current values and validate the result. On failure
  * (COHORT_ERROR_INVALID_ARGUMENT naming "[group] key" and the value; NOT_FOUND for a missing
- * file) @self is left as it was. */
+ * file) @self is left as it was. Every [host:NAME] URI is checked as cohort_host_uri_check()
+ * does (test:/// only with allow_test_hosts), and two groups naming one URI are refused. */
 gboolean cohort_config_load_file(CohortConfig *self, const gchar *path, GError **error);
 gboolean cohort_config_load_data(CohortConfig *self, const gchar *data, GError **error);
 void cohort_config_free(CohortConfig *self);

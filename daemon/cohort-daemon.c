@@ -25,6 +25,7 @@ cohort_daemon_settings_init(CohortDaemonSettings *settings)
         .reaper_interval_s = 60,
         .reconcile_interval_s = 300,
         .idle_cpu_percent = 2,
+        .images_dir = g_strdup("/var/lib/cohort/images"),
     };
 }
 
@@ -33,6 +34,9 @@ cohort_daemon_settings_clear(CohortDaemonSettings *settings)
 {
     g_clear_pointer(&settings->templates_dir, g_free);
     g_clear_pointer(&settings->vnc_listen, g_free);
+    g_clear_pointer(&settings->images_dir, g_free);
+    g_clear_pointer(&settings->builtin_test_uri, g_free);
+    g_clear_pointer(&settings->config_hosts, g_strfreev);
 }
 
 void
@@ -214,6 +218,14 @@ cohort_daemon_source_clear(GSource **source)
     *source = NULL;
 }
 
+static gint
+cohort_daemon_host_cmp_id(gconstpointer a, gconstpointer b)
+{
+    const CohortHostRow *ra = *(CohortHostRow *const *)a;
+    const CohortHostRow *rb = *(CohortHostRow *const *)b;
+    return (ra->id > rb->id) - (ra->id < rb->id);
+}
+
 CohortDaemon *
 cohort_daemon_new(const CohortDaemonSettings *settings, CohortStore *store, GError **error)
 {
@@ -223,8 +235,17 @@ cohort_daemon_new(const CohortDaemonSettings *settings, CohortStore *store, GErr
     self->settings = *settings;
     self->settings.templates_dir = g_strdup(settings->templates_dir);
     self->settings.vnc_listen = g_strdup(settings->vnc_listen);
+    self->settings.images_dir = g_strdup(settings->images_dir);
+    self->settings.builtin_test_uri = g_strdup(settings->builtin_test_uri);
+    self->settings.config_hosts = g_strdupv(settings->config_hosts);
     self->store = store;
     self->context = g_main_context_ref_thread_default();
+    /* owned for good: g_main_context_invoke() from a worker would otherwise run a result
+     * in the worker itself whenever the main loop is between two iterations */
+    self->owns_context = g_main_context_acquire(self->context);
+    if (!self->owns_context)
+        g_warning("the main context belongs to another thread: results of libvirt work are "
+                  "queued to it");
     self->inflight = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
     self->waiting = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
     self->settled = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, g_free);
@@ -244,6 +265,10 @@ cohort_daemon_new(const CohortDaemonSettings *settings, CohortStore *store, GErr
     if (rows == NULL)
         return NULL;
     cohort_hosts_set_owner(self->hosts, self->instance_id);
+    cohort_hosts_set_uri_policy(self->hosts, settings->allow_test_hosts,
+                                settings->builtin_test_uri);
+    /* the oldest entry first: of two for one libvirt host, the later one stays down */
+    g_ptr_array_sort(rows, cohort_daemon_host_cmp_id);
     cohort_hosts_set_handlers(self->hosts, self->context, cohort_daemon_on_domain_event,
                               cohort_daemon_on_host_changed, self);
     for (guint i = 0; i < rows->len; i++)
@@ -278,6 +303,8 @@ cohort_daemon_free(CohortDaemon *self)
     if (self->templates != NULL)
         g_hash_table_unref(self->templates);
     cohort_store_free(self->store);
+    if (self->owns_context)
+        g_main_context_release(self->context);
     if (self->context != NULL)
         g_main_context_unref(self->context);
     cohort_daemon_settings_clear(&self->settings);
@@ -301,15 +328,30 @@ cohort_daemon_add_host(CohortDaemon *self, CohortHostRow *row, GError **error)
 {
     CohortHost *host;
 
-    if (row->id == 0 && !cohort_store_host_insert(self->store, row, error))
+    if (row->id == 0)
+        host = cohort_hosts_add_new(self->hosts, self->store, row, self->templates, error);
+    else
+        host = cohort_hosts_add(self->hosts, row, self->templates);
+    if (host == NULL)
         return NULL;
-    host = cohort_hosts_add(self->hosts, row, self->templates);
     /* capacity learnt from libvirt is kept */
     if (!cohort_store_host_set_capacity(self->store, row->id, row->vcpus, row->memory_mib, error))
         return NULL;
     if (!cohort_store_host_set_state(self->store, row->id, host->state, error))
         return NULL;
     return host;
+}
+
+gboolean
+cohort_daemon_remove_host(CohortDaemon *self, CohortHost *host, guint *detached, GError **error)
+{
+    if (!cohort_store_host_delete(self->store, host->id, detached, error))
+        return FALSE;
+    g_hash_table_remove(self->reconcile_pending, &host->id);
+    cohort_hosts_detach(self->hosts, host);
+    /* work pushed before now may hold its provisioner; work pushed later cannot find it */
+    cohort_jobs_when_done(self->jobs, (GDestroyNotify)cohort_host_free, host);
+    return TRUE;
 }
 
 static void

@@ -24,6 +24,10 @@ typedef struct {
     guint reconcile_interval_s;
     guint idle_shutdown_s; /* 0: machines are never stopped for being idle */
     guint idle_cpu_percent;
+    gchar *images_dir;         /* base images may be installed from files under it only */
+    gboolean allow_test_hosts; /* test:/// host URIs, which read files: tests and demos */
+    gchar *builtin_test_uri;   /* the fallback lab host's URI, allowed anyway; NULL: none */
+    GStrv config_hosts;        /* names of cohortd.conf's [host:NAME] groups; NULL: none */
 } CohortDaemonSettings;
 
 typedef struct {
@@ -42,6 +46,7 @@ typedef struct {
     GHashTable *templates; /* name -> CohortTemplate */
     CohortJobs *jobs;
     GMainContext *context;
+    gboolean owns_context;         /* acquired by the main thread for the daemon's life */
     CohortDaemonCounters counters; /* atomics where workers touch them */
     gchar *instance_id;            /* this installation's UUID, in every machine's tag */
     GHashTable *inflight;          /* machine id -> number of work items queued or running */
@@ -88,8 +93,14 @@ void cohort_template_change_free(CohortTemplateChange *change);
  * files that did not load. */
 gboolean cohort_daemon_reload_templates(CohortDaemon *self, GPtrArray **changes,
                                         GPtrArray **problems, GError **error);
-/* Inserts the host into the store (when new) and connects to it. */
+/* Connects to a host of the store (@row->id set), or checks, inserts and connects to a new
+ * one (@row->id 0: see cohort_hosts_add_new()), and records its capacity and state. */
 CohortHost *cohort_daemon_add_host(CohortDaemon *self, CohortHostRow *row, GError **error);
+/* Removes @host from the store (its reclaimed machines keep their rows, without a host) and
+ * from the registry; its connections close once the work under way is done. The caller
+ * checked that no machine lives there. */
+gboolean cohort_daemon_remove_host(CohortDaemon *self, CohortHost *host, guint *detached,
+                                   GError **error);
 /* Work items per machine: reconcile leaves a machine alone while work for it is under way. */
 void cohort_daemon_inflight_add(CohortDaemon *self, gint64 machine_id);
 void cohort_daemon_inflight_remove(CohortDaemon *self, gint64 machine_id);

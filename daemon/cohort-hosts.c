@@ -5,6 +5,7 @@
 #include <gio/gio.h>
 
 #include "cohort-error.h"
+#include "cohort-host-uri.h"
 #include "cohort-hosts.h"
 #include "cohort-virt.h"
 
@@ -17,6 +18,8 @@ struct _CohortHosts {
     CohortHostsStateFunc changed;
     gpointer user_data;
     GCancellable *cancellable; /* cancelled when the hosts go: late reconnects are dropped */
+    gboolean allow_test;       /* test:/// URIs: [daemon] allow_test_hosts */
+    gchar *builtin_test_uri;   /* the fallback lab host's, taken anyway */
 };
 
 /* What libvirt's event thread hands to the main context. */
@@ -38,9 +41,11 @@ cohort_hosts_event_free(CohortHostsEvent *ev)
 static gboolean cohort_hosts_connect(CohortHosts *self, CohortHost *host, GError **error);
 static void cohort_hosts_unwatch(CohortHost *host);
 
-static void
+void
 cohort_host_free(CohortHost *host)
 {
+    if (host == NULL)
+        return;
     cohort_hosts_unwatch(host);
     g_free(host->watch);
     if (host->reconnect != NULL) {
@@ -53,6 +58,7 @@ cohort_host_free(CohortHost *host)
     g_free(host->uri);
     g_free(host->state);
     g_free(host->last_error);
+    g_free(host->host_uuid);
     cohort_provisioner_free(host->prov);
     g_hash_table_unref(host->bases);
     g_free(host);
@@ -78,7 +84,49 @@ cohort_hosts_free(CohortHosts *self)
     if (self->context != NULL)
         g_main_context_unref(self->context);
     g_free(self->owner);
+    g_free(self->builtin_test_uri);
     g_free(self);
+}
+
+void
+cohort_hosts_set_uri_policy(CohortHosts *self, gboolean allow_test, const gchar *builtin_test_uri)
+{
+    self->allow_test = allow_test;
+    g_free(self->builtin_test_uri);
+    self->builtin_test_uri = g_strdup(builtin_test_uri);
+}
+
+/* Another host that is this libvirt: the same URI, or the same host UUID (@uuid NULL: the
+ * URI alone). @host itself (NULL for a new one) does not count. */
+static CohortHost *
+cohort_hosts_find_same(CohortHosts *self, CohortHost *host, const gchar *uri, const gchar *uuid)
+{
+    for (guint i = 0; i < self->hosts->len; i++) {
+        CohortHost *other = g_ptr_array_index(self->hosts, i);
+        if (other == host)
+            continue;
+        if (cohort_host_uri_same(other->uri, uri) ||
+            (uuid != NULL && g_strcmp0(other->host_uuid, uuid) == 0))
+            return other;
+    }
+    return NULL;
+}
+
+static void
+cohort_hosts_set_same_error(GError **error, CohortHost *other, const gchar *uri, const gchar *uuid)
+{
+    if (cohort_host_uri_same(other->uri, uri))
+        g_set_error(error, COHORT_ERROR, COHORT_ERROR_CONFLICT,
+                    "host '%s' has this libvirt URI already (%s): a libvirt host is registered "
+                    "once (two entries would each take the other's machines for orphans); use "
+                    "'%s'",
+                    other->name, other->uri, other->name);
+    else
+        g_set_error(error, COHORT_ERROR, COHORT_ERROR_CONFLICT,
+                    "%s is the libvirt host of '%s' already (%s, host UUID %s): a libvirt host "
+                    "is registered once (two entries would each take the other's machines for "
+                    "orphans); use '%s'",
+                    uri, other->name, other->uri, uuid, other->name);
 }
 
 void
@@ -265,6 +313,7 @@ typedef struct {
     GPtrArray *templates; /* references: a reload may change the daemon's table meanwhile */
     GCancellable *cancellable;
     CohortProvisioner *prov; /* the result */
+    gchar *host_uuid;        /* what libvirt says the host is, NULL when it does not say */
     GPtrArray *bases;        /* names of the templates whose base the host holds */
 } CohortHostsAttempt;
 
@@ -277,19 +326,20 @@ cohort_hosts_attempt_free(CohortHostsAttempt *attempt)
     g_ptr_array_unref(attempt->templates);
     g_clear_object(&attempt->cancellable);
     cohort_provisioner_free(attempt->prov);
+    g_free(attempt->host_uuid);
     g_ptr_array_unref(attempt->bases);
     g_free(attempt);
 }
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(CohortHostsAttempt, cohort_hosts_attempt_free)
 
 static CohortHostsAttempt *
-cohort_hosts_attempt_new(CohortHosts *self, CohortHost *host)
+cohort_hosts_attempt_new(CohortHosts *self, gint64 host_id, const gchar *uri, const gchar *pool)
 {
     CohortHostsAttempt *attempt = g_new0(CohortHostsAttempt, 1);
 
-    attempt->host_id = host->id;
-    attempt->uri = g_strdup(host->uri);
-    attempt->pool = g_strdup(host->pool);
+    attempt->host_id = host_id;
+    attempt->uri = g_strdup(uri);
+    attempt->pool = g_strdup(pool);
     attempt->owner = g_strdup(self->owner);
     attempt->templates = g_ptr_array_new_with_free_func((GDestroyNotify)cohort_template_unref);
     attempt->cancellable = g_object_ref(self->cancellable);
@@ -311,6 +361,7 @@ cohort_hosts_attempt_open(CohortHostsAttempt *attempt, GError **error)
 
     if (conn == NULL)
         return FALSE;
+    attempt->host_uuid = cohort_virt_get_host_uuid(conn);
     attempt->prov = cohort_provisioner_new(conn, attempt->pool, error);
     if (attempt->prov == NULL)
         return FALSE;
@@ -332,6 +383,8 @@ cohort_hosts_attempt_apply(CohortHosts *self, CohortHost *host, CohortHostsAttem
     if (host->prov != NULL)
         g_ptr_array_add(host->retired, host->prov);
     host->prov = g_steal_pointer(&attempt->prov);
+    g_free(host->host_uuid);
+    host->host_uuid = g_steal_pointer(&attempt->host_uuid);
     g_free(host->state);
     host->state = g_strdup(host->draining ? "draining" : "up");
     g_clear_pointer(&host->last_error, g_free);
@@ -368,7 +421,12 @@ cohort_hosts_reconnect_done(GObject *source, GAsyncResult *result, gpointer user
     if (host == NULL)
         return;
     host->connecting = FALSE;
-    if (!g_task_propagate_boolean(G_TASK(result), &error)) {
+    if (g_task_propagate_boolean(G_TASK(result), &error)) {
+        CohortHost *same = cohort_hosts_find_same(self, host, host->uri, attempt->host_uuid);
+        if (same != NULL)
+            cohort_hosts_set_same_error(&error, same, host->uri, attempt->host_uuid);
+    }
+    if (error != NULL) {
         g_free(host->last_error);
         host->last_error = g_strdup(error->message);
         g_debug("host %s still down: %s", host->name, error->message);
@@ -393,11 +451,16 @@ cohort_hosts_reconnect_cb(gpointer user_data)
     host->reconnect = NULL;
     if (host->connecting)
         return G_SOURCE_REMOVE;
+    /* another host has this URI: no second connection to it, until that host is gone */
+    if (cohort_hosts_find_same(self, host, host->uri, NULL) != NULL) {
+        cohort_hosts_schedule_reconnect(self, host);
+        return G_SOURCE_REMOVE;
+    }
     host->connecting = TRUE;
     g_main_context_push_thread_default(self->context);
     task = g_task_new(NULL, self->cancellable, cohort_hosts_reconnect_done, self);
     g_main_context_pop_thread_default(self->context);
-    g_task_set_task_data(task, cohort_hosts_attempt_new(self, host),
+    g_task_set_task_data(task, cohort_hosts_attempt_new(self, host->id, host->uri, host->pool),
                          (GDestroyNotify)cohort_hosts_attempt_free);
     /* not cancelled by the cancellable: a thread in libvirt cannot be stopped, its result is
      * dropped instead */
@@ -406,14 +469,25 @@ cohort_hosts_reconnect_cb(gpointer user_data)
     return G_SOURCE_REMOVE;
 }
 
-/* At start and for a new host: in the main context, so the answer says whether it is up. */
+/* At start: in the main context, so that the host is up or down when cohortd serves. A
+ * second entry for a libvirt host another one has stays down, saying which. */
 static gboolean
 cohort_hosts_connect(CohortHosts *self, CohortHost *host, GError **error)
 {
-    g_autoptr(CohortHostsAttempt) attempt = cohort_hosts_attempt_new(self, host);
+    g_autoptr(CohortHostsAttempt) attempt =
+        cohort_hosts_attempt_new(self, host->id, host->uri, host->pool);
+    CohortHost *same = cohort_hosts_find_same(self, host, host->uri, NULL);
 
-    if (!cohort_hosts_attempt_open(attempt, error))
+    if (same == NULL) {
+        if (!cohort_hosts_attempt_open(attempt, error))
+            return FALSE;
+        same = cohort_hosts_find_same(self, host, host->uri, attempt->host_uuid);
+    }
+    if (same != NULL) {
+        cohort_hosts_set_same_error(error, same, host->uri, attempt->host_uuid);
+        g_prefix_error(error, "not connected: ");
         return FALSE;
+    }
     cohort_hosts_attempt_apply(self, host, attempt);
     return TRUE;
 }
@@ -428,10 +502,9 @@ cohort_hosts_refresh_bases(CohortHosts *self)
     }
 }
 
-CohortHost *
-cohort_hosts_add(CohortHosts *self, CohortHostRow *row, GHashTable *templates)
+static CohortHost *
+cohort_hosts_host_new(CohortHosts *self, CohortHostRow *row, GHashTable *templates)
 {
-    g_autoptr(GError) error = NULL;
     CohortHost *host = g_new0(CohortHost, 1);
 
     host->registry = self;
@@ -448,17 +521,29 @@ cohort_hosts_add(CohortHosts *self, CohortHostRow *row, GHashTable *templates)
     g_ptr_array_add(self->hosts, host);
     if (templates != NULL)
         self->templates = templates;
+    return host;
+}
 
-    if (!cohort_hosts_connect(self, host, &error)) {
-        g_warning("host %s (%s) is down: %s", row->name, row->uri, error->message);
-        host->last_error = g_strdup(error->message);
-        host->state = g_strdup("down");
-        host->vcpus = row->vcpus;
-        host->memory_mib = row->memory_mib;
-        if (self->context != NULL)
-            cohort_hosts_schedule_reconnect(self, host);
-        return host;
-    }
+/* Not reached (@error says why): kept, "down", reconnecting unless @retry is FALSE. */
+static void
+cohort_hosts_host_down(CohortHosts *self, CohortHost *host, CohortHostRow *row, const GError *error,
+                       gboolean retry)
+{
+    g_warning("host %s (%s) is down: %s", row->name, row->uri, error->message);
+    g_free(host->last_error);
+    host->last_error = g_strdup(error->message);
+    g_free(host->state);
+    host->state = g_strdup("down");
+    host->vcpus = row->vcpus;
+    host->memory_mib = row->memory_mib;
+    if (retry && self->context != NULL)
+        cohort_hosts_schedule_reconnect(self, host);
+}
+
+/* Connected: capacity from libvirt's node info where the row has none. */
+static void
+cohort_hosts_host_up(CohortHosts *self, CohortHost *host, CohortHostRow *row)
+{
     if (row->vcpus == 0 || row->memory_mib == 0) {
         virNodeInfo info;
         if (virNodeGetInfo(cohort_provisioner_get_connection(host->prov), &info) == 0) {
@@ -472,7 +557,81 @@ cohort_hosts_add(CohortHosts *self, CohortHostRow *row, GHashTable *templates)
     host->memory_mib = row->memory_mib;
     g_message("host %s (%s): %u vCPUs, %" G_GUINT64_FORMAT " MiB, %u template bases", host->name,
               host->uri, host->vcpus, host->memory_mib, g_hash_table_size(host->bases));
+}
+
+CohortHost *
+cohort_hosts_add(CohortHosts *self, CohortHostRow *row, GHashTable *templates)
+{
+    g_autoptr(GError) error = NULL;
+    CohortHost *host = cohort_hosts_host_new(self, row, templates);
+
+    /* a URI the configuration does not allow (any more) is never opened: the host stays
+     * down, saying why, until an admin removes it or allows it */
+    if (!cohort_host_uri_check(row->uri, self->allow_test, self->builtin_test_uri, &error)) {
+        g_prefix_error(&error, "its URI is refused: it ");
+        cohort_hosts_host_down(self, host, row, error, FALSE);
+        return host;
+    }
+    if (!cohort_hosts_connect(self, host, &error)) {
+        cohort_hosts_host_down(self, host, row, error, TRUE);
+        return host;
+    }
+    cohort_hosts_host_up(self, host, row);
     return host;
+}
+
+CohortHost *
+cohort_hosts_add_new(CohortHosts *self, CohortStore *store, CohortHostRow *row,
+                     GHashTable *templates, GError **error)
+{
+    g_autoptr(CohortHostsAttempt) attempt = cohort_hosts_attempt_new(self, 0, row->uri, row->pool);
+    g_autoptr(GError) error_connect = NULL;
+    CohortHost *same;
+    CohortHost *host;
+
+    g_return_val_if_fail(row->id == 0, NULL);
+
+    if (!cohort_host_uri_check(row->uri, self->allow_test, self->builtin_test_uri, error)) {
+        g_prefix_error(error, "\"uri\" '%s' ", row->uri);
+        return NULL;
+    }
+    same = cohort_hosts_find_same(self, NULL, row->uri, NULL);
+    /* the UUID is learnt before the pool is looked up: a host without it is known too */
+    if (same == NULL && !cohort_hosts_attempt_open(attempt, &error_connect))
+        g_debug("new host %s: %s", row->name, error_connect->message);
+    if (same == NULL && attempt->host_uuid != NULL)
+        same = cohort_hosts_find_same(self, NULL, row->uri, attempt->host_uuid);
+    if (same != NULL) {
+        cohort_hosts_set_same_error(error, same, row->uri, attempt->host_uuid);
+        return NULL;
+    }
+    if (!cohort_store_host_insert(store, row, error))
+        return NULL;
+    host = cohort_hosts_host_new(self, row, templates);
+    if (error_connect != NULL) {
+        host->host_uuid = g_steal_pointer(&attempt->host_uuid);
+        cohort_hosts_host_down(self, host, row, error_connect, TRUE);
+        return host;
+    }
+    cohort_hosts_attempt_apply(self, host, attempt);
+    cohort_hosts_host_up(self, host, row);
+    return host;
+}
+
+void
+cohort_hosts_detach(CohortHosts *self, CohortHost *host)
+{
+    guint index = 0;
+
+    if (!g_ptr_array_find(self->hosts, host, &index))
+        g_return_if_reached();
+    g_ptr_array_steal_index(self->hosts, index);
+    /* no event, close callback or reconnect reaches it any more */
+    cohort_hosts_unwatch(host);
+    if (host->reconnect != NULL) {
+        g_source_destroy(host->reconnect);
+        g_clear_pointer(&host->reconnect, g_source_unref);
+    }
 }
 
 CohortHost *

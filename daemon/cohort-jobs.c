@@ -10,7 +10,17 @@ struct _CohortJobs {
     GMainContext *context;
     gint pending;       /* atomic */
     gboolean cancelled; /* atomic: cohortd stops; work not yet started is not started */
+    guint64 pushed;     /* main context: items pushed so far, each one's number */
+    GSList *waiters;    /* main context: of CohortJobsWaiter */
 };
+
+/* Someone waiting for the items pushed before a point to be done. */
+typedef struct {
+    guint64 before;  /* items numbered below this count */
+    guint remaining; /* of them, not done yet */
+    GDestroyNotify func;
+    gpointer data;
+} CohortJobsWaiter;
 
 typedef struct {
     CohortJobs *jobs;
@@ -20,6 +30,7 @@ typedef struct {
     GDestroyNotify item_free;
     gpointer user_data;
     GError *error;
+    guint64 number; /* in the order pushed */
 } CohortJobTask;
 
 static void
@@ -39,13 +50,33 @@ cohort_jobs_stopped_error(void)
                                "cohortd stopped before this work started; run it again");
 }
 
+/* Main context: one item older than each waiter's point is done. */
+static void
+cohort_jobs_waiters_count(CohortJobs *self, guint64 number)
+{
+    GSList *l = self->waiters;
+
+    while (l != NULL) {
+        CohortJobsWaiter *waiter = l->data;
+        GSList *next = l->next;
+        if (number < waiter->before && --waiter->remaining == 0) {
+            self->waiters = g_slist_delete_link(self->waiters, l);
+            waiter->func(waiter->data);
+            g_free(waiter);
+        }
+        l = next;
+    }
+}
+
 static gboolean
 cohort_jobs_task_done(gpointer user_data)
 {
     CohortJobTask *task = user_data;
 
-    g_atomic_int_dec_and_test(&task->jobs->pending);
+    /* pending while its result is handled: a waiter made meanwhile counts it too */
     task->done(task->item, task->error, task->user_data);
+    g_atomic_int_dec_and_test(&task->jobs->pending);
+    cohort_jobs_waiters_count(task->jobs, task->number);
     return G_SOURCE_REMOVE;
 }
 
@@ -102,6 +133,7 @@ cohort_jobs_push(CohortJobs *self, CohortJobWorkFunc work, CohortJobDoneFunc don
     task->item = item;
     task->item_free = item_free;
     task->user_data = user_data;
+    task->number = self->pushed++;
     g_atomic_int_inc(&self->pending);
     /* pushed while cohortd stops (by a result that asks for more work): the pool is gone,
      * so it fails at once, and is recorded like queued work */
@@ -118,4 +150,23 @@ guint
 cohort_jobs_get_pending(CohortJobs *self)
 {
     return (guint)g_atomic_int_get(&self->pending);
+}
+
+void
+cohort_jobs_when_done(CohortJobs *self, GDestroyNotify func, gpointer data)
+{
+    guint pending = (guint)g_atomic_int_get(&self->pending);
+    CohortJobsWaiter *waiter;
+
+    /* every item not done yet was pushed before now: the waiter counts them down */
+    if (pending == 0) {
+        func(data);
+        return;
+    }
+    waiter = g_new0(CohortJobsWaiter, 1);
+    waiter->before = self->pushed;
+    waiter->remaining = pending;
+    waiter->func = func;
+    waiter->data = data;
+    self->waiters = g_slist_prepend(self->waiters, waiter);
 }

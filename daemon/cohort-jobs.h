@@ -22,5 +22,9 @@ void cohort_jobs_push(CohortJobs *self, CohortJobWorkFunc work, CohortJobDoneFun
                       gpointer item, GDestroyNotify item_free, gpointer user_data);
 /* Work items queued or running. */
 guint cohort_jobs_get_pending(CohortJobs *self);
+/* Main context (as every push is): @func(@data) runs once every item pushed before this call
+ * is done and its result handled, at once when none is pending. What those items borrow
+ * (a removed host's connection) may then go. */
+void cohort_jobs_when_done(CohortJobs *self, GDestroyNotify func, gpointer data);
 
 G_END_DECLS

@@ -451,6 +451,8 @@ cohort_machine_work_settle(CohortDaemon *d, CohortMachineWork *work, const GErro
         else
             g_message("removed %s, a machine of this installation without a row",
                       work->domain_name);
+        /* libvirt lost a domain through cohortd alone: the admin can see why */
+        cohort_daemon_audit(d, "system", "machine.orphan-remove", work->domain_name, error);
         return;
     }
     /* running time: a run opens when the machine runs, closes when it stops or goes */
@@ -488,7 +490,10 @@ cohort_machine_work_push_full(CohortDaemon *d, const CohortMachineRow *row, Coho
                               GError **error)
 {
     CohortHost *host = cohort_hosts_lookup_by_id(d->hosts, row->host_id);
-    CohortTemplate *tmpl = g_hash_table_lookup(d->templates, row->template_name);
+    /* an orphan (a tagged domain without a row) has no template: only a teardown, which
+     * needs none */
+    CohortTemplate *tmpl =
+        row->template_name != NULL ? g_hash_table_lookup(d->templates, row->template_name) : NULL;
     g_autoptr(CohortUserRow) trainee = NULL;
     g_autofree gchar *vnc_password = NULL;
     CohortMachineWork *work;

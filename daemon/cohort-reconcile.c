@@ -180,6 +180,7 @@ cohort_reconcile_scan_done(gpointer item, const GError *error, gpointer user_dat
     g_autoptr(GPtrArray) machines = NULL;
     g_autoptr(GError) error_local = NULL;
     g_autoptr(GHashTable) known = g_hash_table_new(g_str_hash, g_str_equal);
+    g_autoptr(GHashTable) by_id = g_hash_table_new(g_int64_hash, g_int64_equal);
     GHashTableIter iter;
     gpointer value;
 
@@ -195,6 +196,7 @@ cohort_reconcile_scan_done(gpointer item, const GError *error, gpointer user_dat
     }
     for (guint i = 0; i < machines->len; i++) {
         CohortMachineRow *m = g_ptr_array_index(machines, i);
+        g_hash_table_insert(by_id, &m->id, m);
         if (m->host_id != scan->host_id)
             continue;
         g_hash_table_insert(known, m->name, m);
@@ -210,9 +212,21 @@ cohort_reconcile_scan_done(gpointer item, const GError *error, gpointer user_dat
     while (g_hash_table_iter_next(&iter, NULL, &value)) {
         CohortScanDomain *sd = value;
         CohortMachineRow *m = g_hash_table_lookup(known, sd->name);
+        CohortMachineRow *elsewhere = g_hash_table_lookup(by_id, &sd->id);
         g_autoptr(GError) error_push = NULL;
         if (m != NULL && m->id == sd->id && g_strcmp0(m->state, "reclaimed") != 0)
             continue;
+        /* a living machine the store places on another host (moved by hand, or one libvirt
+         * registered twice): someone's machine, not an orphan */
+        if (elsewhere != NULL && elsewhere->host_id != scan->host_id &&
+            g_strcmp0(elsewhere->state, "reclaimed") != 0) {
+            g_warning("reconcile: %s on host %s carries the tag of machine %" G_GINT64_FORMAT
+                      ", which the store places on host %s: left alone. If both hosts are one "
+                      "libvirt, remove one ('cohortctl host remove NAME')",
+                      sd->name, host->name, sd->id,
+                      elsewhere->host_name != NULL ? elsewhere->host_name : "(none)");
+            continue;
+        }
         if (cohort_daemon_inflight_contains(d, sd->id) ||
             cohort_daemon_settled_since(d, sd->id, scan->epoch))
             continue;

@@ -3,6 +3,11 @@
 
 #include "config.h"
 
+#include <errno.h>
+#include <glib/gstdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
 #include "cohort-auth.h"
 #include "cohort-error.h"
 #include "cohort-json.h"
@@ -293,6 +298,67 @@ cohort_service_host_drain(CohortDaemon *d, const CohortUserRow *actor, const gch
     return cohort_service_host_json(d, host, error);
 }
 
+JsonNode *
+cohort_service_host_remove(CohortDaemon *d, const CohortUserRow *actor, const gchar *name,
+                           GError **error)
+{
+    g_autoptr(GPtrArray) cohorts = NULL;
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    CohortHost *host;
+    guint living = 0;
+    guint detached = 0;
+
+    if (!cohort_auth_check(cohort_service_role(actor), COHORT_ACTION_HOST_MANAGE, NULL, NULL,
+                           error))
+        return NULL;
+    host = cohort_hosts_lookup_by_name(d->hosts, name);
+    if (host == NULL) {
+        g_set_error(error, COHORT_ERROR, COHORT_ERROR_NOT_FOUND, "no host '%s'", name);
+        return NULL;
+    }
+    /* cohortd.conf's hosts enter the store at every start: the file says first */
+    if (d->settings.config_hosts != NULL &&
+        g_strv_contains((const gchar *const *)d->settings.config_hosts, name)) {
+        g_set_error(error, COHORT_ERROR, COHORT_ERROR_CONFLICT,
+                    "host '%s' is defined in cohortd.conf ([host:%s]), which would add it again "
+                    "at the next start: remove that group from the file and restart cohortd, "
+                    "then remove the host",
+                    name, name);
+        return NULL;
+    }
+    if (!cohort_store_host_get_living(d->store, host->id, &living, &cohorts, error))
+        return NULL;
+    if (living > 0) {
+        guint n_cohorts = cohorts->len;
+        g_autofree gchar *list = NULL;
+        g_ptr_array_add(cohorts, NULL);
+        list = g_strjoinv(", ", (gchar **)cohorts->pdata);
+        g_set_error(error, COHORT_ERROR, COHORT_ERROR_CONFLICT,
+                    "host '%s' still holds %u machine%s that %s not reclaimed (cohort%s %s): "
+                    "drain it ('cohortctl host drain %s') so that it takes no new ones, reclaim "
+                    "%s ('cohortctl cohort reclaim SLUG') or release %s, then remove it",
+                    name, living, living == 1 ? "" : "s", living == 1 ? "is" : "are",
+                    n_cohorts == 1 ? "" : "s", list, name,
+                    n_cohorts == 1 ? "that cohort" : "those cohorts",
+                    living == 1 ? "the machine" : "the machines");
+        return NULL;
+    }
+    if (!cohort_daemon_remove_host(d, host, &detached, error))
+        return NULL;
+    g_message("host %s removed; %u reclaimed machines keep their history without a host", name,
+              detached);
+    cohort_daemon_audit(d, actor->login, "host.remove", name, NULL);
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "name");
+    json_builder_add_string_value(b, name);
+    json_builder_set_member_name(b, "removed");
+    json_builder_add_boolean_value(b, TRUE);
+    json_builder_set_member_name(b, "reclaimed_machines");
+    json_builder_add_int_value(b, detached);
+    json_builder_end_object(b);
+    return json_builder_get_root(b);
+}
+
 /* --- templates ----------------------------------------------------------------------- */
 
 static JsonNode *
@@ -462,6 +528,91 @@ cohort_service_host_mark_base(CohortDaemon *d, CohortHost *host, CohortTemplate 
     }
 }
 
+/* Whether @path is inside the directory @dir (both absolute, without a trailing slash). */
+static gboolean
+cohort_service_path_is_under(const gchar *path, const gchar *dir)
+{
+    gsize len = strlen(dir);
+
+    if (strcmp(dir, "/") == 0)
+        return path[0] == '/' && path[1] != '\0';
+    return strncmp(path, dir, len) == 0 && path[len] == '/' && path[len + 1] != '\0';
+}
+
+/* A base image's file, as an admin named it: an absolute path to a regular file under the
+ * images directory, with no ".." and no symbolic link leading out of it (anything else
+ * would let a token read any file cohortd may read, through a base volume). The resolved
+ * path, or COHORT_ERROR_INVALID_ARGUMENT saying where images go. */
+static gchar *
+cohort_service_image_resolve(const gchar *images_dir, const gchar *path, GError **error)
+{
+    g_auto(GStrv) parts = NULL;
+    g_autofree gchar *dir = NULL;
+    g_autofree gchar *real_dir = NULL;
+    g_autofree gchar *canon = NULL;
+    g_autofree gchar *real = NULL;
+    GStatBuf st;
+
+    if (!g_path_is_absolute(path)) {
+        g_set_error(error, COHORT_ERROR, COHORT_ERROR_INVALID_ARGUMENT,
+                    "\"path\" must be an absolute path under the images directory %s on "
+                    "cohortd's machine, not '%s'",
+                    images_dir, path);
+        return NULL;
+    }
+    parts = g_strsplit(path, "/", -1);
+    for (guint i = 0; parts[i] != NULL; i++) {
+        if (strcmp(parts[i], "..") == 0) {
+            g_set_error(error, COHORT_ERROR, COHORT_ERROR_INVALID_ARGUMENT,
+                        "\"path\" '%s' has a '..' in it: give the image's own path under the "
+                        "images directory %s",
+                        path, images_dir);
+            return NULL;
+        }
+    }
+    dir = g_canonicalize_filename(images_dir, NULL);
+    real_dir = realpath(dir, NULL);
+    if (real_dir == NULL) {
+        gint saved = errno;
+        g_set_error(error, COHORT_ERROR, COHORT_ERROR_INVALID_ARGUMENT,
+                    "the images directory %s ([daemon] images_dir) cannot be used (%s): make it "
+                    "and copy base images into it, then give their path there",
+                    images_dir, g_strerror(saved));
+        return NULL;
+    }
+    /* outside, whether or not the file exists: nothing is said about other places */
+    canon = g_canonicalize_filename(path, NULL);
+    if (!cohort_service_path_is_under(canon, dir) &&
+        !cohort_service_path_is_under(canon, real_dir)) {
+        g_set_error(error, COHORT_ERROR, COHORT_ERROR_INVALID_ARGUMENT,
+                    "\"path\" '%s' is not under the images directory %s ([daemon] "
+                    "images_dir): copy the image into it and give that path",
+                    path, images_dir);
+        return NULL;
+    }
+    real = realpath(canon, NULL);
+    if (real == NULL) {
+        gint saved = errno;
+        g_set_error(error, COHORT_ERROR, COHORT_ERROR_INVALID_ARGUMENT,
+                    "\"path\": '%s' %s on cohortd's machine", path,
+                    saved == ENOENT || saved == ENOTDIR ? "does not exist" : g_strerror(saved));
+        return NULL;
+    }
+    if (!cohort_service_path_is_under(real, real_dir)) {
+        g_set_error(error, COHORT_ERROR, COHORT_ERROR_INVALID_ARGUMENT,
+                    "\"path\" '%s' leads out of the images directory %s (a symbolic link?): "
+                    "copy the image itself there",
+                    path, images_dir);
+        return NULL;
+    }
+    if (g_stat(real, &st) != 0 || !S_ISREG(st.st_mode)) {
+        g_set_error(error, COHORT_ERROR, COHORT_ERROR_INVALID_ARGUMENT,
+                    "\"path\": '%s' is not a regular image file", path);
+        return NULL;
+    }
+    return g_steal_pointer(&real);
+}
+
 JsonNode *
 cohort_service_template_base(CohortDaemon *d, const CohortUserRow *actor, const gchar *name,
                              JsonObject *body, GError **error)
@@ -489,17 +640,12 @@ cohort_service_template_base(CohortDaemon *d, const CohortUserRow *actor, const 
                             "\"blank\": true");
         return NULL;
     }
-    if (path != NULL && !g_path_is_absolute(path)) {
-        g_set_error(error, COHORT_ERROR, COHORT_ERROR_INVALID_ARGUMENT,
-                    "\"path\" must be an absolute path on cohortd's machine, not '%s'", path);
-        return NULL;
-    }
-    if (path != NULL && !g_file_test(path, G_FILE_TEST_IS_REGULAR)) {
-        g_set_error(error, COHORT_ERROR, COHORT_ERROR_INVALID_ARGUMENT,
-                    "\"path\": '%s' %s on cohortd's machine", path,
-                    g_file_test(path, G_FILE_TEST_EXISTS) ? "is not a regular image file"
-                                                          : "does not exist");
-        return NULL;
+    if (path != NULL) {
+        gchar *image = cohort_service_image_resolve(d->settings.images_dir, path, error);
+        if (image == NULL)
+            return NULL;
+        g_free(path);
+        path = image;
     }
 
     /* Every up host, one after the other: an upload is bounded by the disk or the network,

@@ -32,6 +32,11 @@ JsonNode *cohort_service_host_add(CohortDaemon *d, const CohortUserRow *actor, J
                                   GError **error);
 JsonNode *cohort_service_host_drain(CohortDaemon *d, const CohortUserRow *actor, const gchar *name,
                                     GError **error);
+/* DELETE /api/v1/hosts/NAME: not while machines that are not reclaimed live there, nor for a
+ * host of cohortd.conf (COHORT_ERROR_CONFLICT saying what to do); reclaimed machines keep
+ * their rows, with no host. */
+JsonNode *cohort_service_host_remove(CohortDaemon *d, const CohortUserRow *actor, const gchar *name,
+                                     GError **error);
 
 /* templates */
 JsonNode *cohort_service_template_list(CohortDaemon *d, const CohortUserRow *actor, GError **error);

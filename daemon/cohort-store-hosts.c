@@ -3,6 +3,7 @@
 
 #include "config.h"
 
+#include "cohort-error.h"
 #include "cohort-store-private.h"
 
 void
@@ -62,11 +63,16 @@ cohort_store_host_insert(CohortStore *self, CohortHostRow *row, GError **error)
     memory_ratio = row->memory_ratio != 0 ? row->memory_ratio : 1.0;
     what = g_strdup_printf("host '%s'", row->name);
     conflict = g_strdup_printf("a host named '%s' already exists", row->name);
-    stmt = cohort_store_prepare(self,
-                                "INSERT INTO hosts (name, uri, pool, vcpus, memory_mib, cpu_ratio,"
-                                " memory_ratio, state, created_at)"
-                                " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                                what, error);
+    /* a removed host's id is never given again: work still under way for it, or a log
+     * line, cannot mistake a new host for it */
+    stmt = cohort_store_prepare(
+        self,
+        "INSERT INTO hosts (id, name, uri, pool, vcpus, memory_mib, cpu_ratio, memory_ratio,"
+        " state, created_at)"
+        " VALUES (MAX(COALESCE((SELECT MAX(id) FROM hosts), 0),"
+        " COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'host_id_removed'), 0))"
+        " + 1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        what, error);
     if (stmt == NULL)
         return FALSE;
     cohort_store_bind_text(stmt, 1, row->name);
@@ -199,5 +205,108 @@ cohort_store_host_get_usage(CohortStore *self, gint64 id, guint *vcpus, guint64 
         *vcpus = cohort_store_column_uint(stmt, 0);
     if (memory_mib != NULL)
         *memory_mib = (guint64)sqlite3_column_int64(stmt, 1);
+    return TRUE;
+}
+
+gboolean
+cohort_store_host_get_living(CohortStore *self, gint64 id, guint *machines, GPtrArray **cohorts,
+                             GError **error)
+{
+    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(GPtrArray) slugs = g_ptr_array_new_with_free_func(g_free);
+    g_autofree gchar *what = NULL;
+    guint count = 0;
+    gint rc;
+
+    g_return_val_if_fail(self != NULL, FALSE);
+
+    what = g_strdup_printf("machines of host with id %" G_GINT64_FORMAT, id);
+    stmt = cohort_store_prepare(self,
+                                "SELECT c.slug, COUNT(*) FROM machines m"
+                                " JOIN cohorts c ON c.id = m.cohort_id"
+                                " WHERE m.host_id = ?1 AND m.state <> 'reclaimed'"
+                                " GROUP BY c.slug ORDER BY c.slug",
+                                what, error);
+    if (stmt == NULL)
+        return FALSE;
+    cohort_store_bind_int64(stmt, 1, id);
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        g_ptr_array_add(slugs, cohort_store_column_text(stmt, 0));
+        count += cohort_store_column_uint(stmt, 1);
+    }
+    if (rc != SQLITE_DONE) {
+        cohort_store_set_error(self, error, what, NULL, NULL);
+        return FALSE;
+    }
+    if (machines != NULL)
+        *machines = count;
+    if (cohorts != NULL)
+        *cohorts = g_steal_pointer(&slugs);
+    return TRUE;
+}
+
+/* Inside the transaction of cohort_store_host_delete(). */
+static gboolean
+cohort_store_host_delete_in_tx(CohortStore *self, gint64 id, const gchar *what, guint *detached,
+                               GError **error)
+{
+    g_autoptr(sqlite3_stmt) detach = NULL;
+    g_autoptr(sqlite3_stmt) delete = NULL;
+    g_autoptr(sqlite3_stmt) high = NULL;
+    guint living = 0;
+
+    if (!cohort_store_host_get_living(self, id, &living, NULL, error))
+        return FALSE;
+    if (living > 0) {
+        g_set_error(error, COHORT_ERROR, COHORT_ERROR_CONFLICT,
+                    "%s still holds %u machines that are not reclaimed", what, living);
+        return FALSE;
+    }
+    /* history stays: the reclaimed machines keep their rows, placed nowhere */
+    detach = cohort_store_prepare(
+        self, "UPDATE machines SET host_id = NULL WHERE host_id = ?1 AND state = 'reclaimed'", what,
+        error);
+    if (detach == NULL)
+        return FALSE;
+    cohort_store_bind_int64(detach, 1, id);
+    if (!cohort_store_run(self, detach, what, NULL, NULL, error))
+        return FALSE;
+    *detached = (guint)sqlite3_changes(self->db);
+    delete = cohort_store_prepare(self, "DELETE FROM hosts WHERE id = ?1", what, error);
+    if (delete == NULL)
+        return FALSE;
+    cohort_store_bind_int64(delete, 1, id);
+    if (!cohort_store_run_update(self, delete, what, "machines", error))
+        return FALSE;
+    /* the highest id ever removed, so that cohort_store_host_insert() never reuses it */
+    high = cohort_store_prepare(self,
+                                "INSERT INTO meta (key, value) VALUES ('host_id_removed', ?1)"
+                                " ON CONFLICT (key) DO UPDATE"
+                                " SET value = MAX(CAST(value AS INTEGER), ?1)",
+                                what, error);
+    if (high == NULL)
+        return FALSE;
+    cohort_store_bind_int64(high, 1, id);
+    return cohort_store_run(self, high, what, NULL, NULL, error);
+}
+
+gboolean
+cohort_store_host_delete(CohortStore *self, gint64 id, guint *detached, GError **error)
+{
+    g_autofree gchar *what = NULL;
+    guint n = 0;
+
+    g_return_val_if_fail(self != NULL, FALSE);
+
+    what = g_strdup_printf("host with id %" G_GINT64_FORMAT, id);
+    if (!cohort_store_begin(self, error))
+        return FALSE;
+    if (!cohort_store_host_delete_in_tx(self, id, what, &n, error) ||
+        !cohort_store_commit(self, error)) {
+        cohort_store_rollback(self);
+        return FALSE;
+    }
+    if (detached != NULL)
+        *detached = n;
     return TRUE;
 }

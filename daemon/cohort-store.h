@@ -156,6 +156,15 @@ gboolean cohort_store_host_set_capacity(CohortStore *self, gint64 id, guint vcpu
 gboolean cohort_store_host_get_usage(CohortStore *self, gint64 id, guint *vcpus,
                                      guint64 *memory_mib, GError **error);
 
+/* Machines placed on the host that are not reclaimed (failed ones count: they may leave
+ * something on the host), and the slugs of their cohorts, sorted. */
+gboolean cohort_store_host_get_living(CohortStore *self, gint64 id, guint *machines,
+                                      GPtrArray **cohorts, GError **error);
+/* Deletes the host, in one transaction: COHORT_ERROR_CONFLICT while a machine that is not
+ * reclaimed is placed there; its reclaimed machines keep their rows, with no host (their
+ * number in @detached). Its id is never given to another host. */
+gboolean cohort_store_host_delete(CohortStore *self, gint64 id, guint *detached, GError **error);
+
 /* users and tokens (tokens are stored as their SHA-256 hex, never in clear) */
 gboolean cohort_store_user_insert(CohortStore *self, CohortUserRow *row, GError **error);
 CohortUserRow *cohort_store_user_get_by_login(CohortStore *self, const gchar *login,

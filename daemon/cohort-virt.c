@@ -4,6 +4,7 @@
 
 #include "cohort-error.h"
 #include "cohort-virt.h"
+#include "cohort-xml.h"
 
 static void
 cohort_virt_error_ignore(void *userdata, virErrorPtr err)
@@ -85,4 +86,30 @@ cohort_virt_connect(const gchar *uri, GError **error)
         return NULL;
     }
     return conn;
+}
+
+gchar *
+cohort_virt_get_host_uuid(virConnectPtr conn)
+{
+    g_autofree gchar *caps = virConnectGetCapabilities(conn);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(xmlDoc) doc = NULL;
+    g_autoptr(xmlXPathContext) ctxt = NULL;
+    g_autofree gchar *uuid = NULL;
+
+    if (caps == NULL) {
+        g_debug("no capabilities: %s", virGetLastErrorMessage());
+        return NULL;
+    }
+    doc =
+        cohort_xml_parse_memory(caps, strlen(caps), "libvirt capabilities", "capabilities", &error);
+    if (doc == NULL) {
+        g_debug("%s", error->message);
+        return NULL;
+    }
+    ctxt = xmlXPathNewContext(doc);
+    uuid = cohort_xml_find_string(ctxt, "/capabilities/host/uuid");
+    if (uuid == NULL || !g_uuid_string_is_valid(g_strstrip(uuid)))
+        return NULL;
+    return g_ascii_strdown(uuid, -1);
 }

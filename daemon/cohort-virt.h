@@ -34,4 +34,9 @@ int cohort_virt_last_error_code(void);
 
 virConnectPtr cohort_virt_connect(const gchar *uri, GError **error);
 
+/* The host's UUID as libvirt reports it (capabilities' <host><uuid>, from the machine's
+ * SMBIOS or libvirtd.conf's host_uuid), lower case; NULL when it reports none (the test
+ * driver does not). Two URIs with one UUID reach one libvirt host. */
+gchar *cohort_virt_get_host_uuid(virConnectPtr conn);
+
 G_END_DECLS

@@ -187,6 +187,19 @@ cohortd_run(CohortConfig *config)
     settings.idle_shutdown_s = config->idle_shutdown_s;
     settings.idle_cpu_percent = config->idle_cpu_percent;
     settings.stop_timeout_s = config->stop_timeout_s;
+    g_free(settings.images_dir);
+    settings.images_dir = g_strdup(config->images_dir);
+    settings.allow_test_hosts = config->allow_test_hosts;
+    /* the fallback lab host reads cohortd's own file: allowed without allow_test_hosts */
+    settings.builtin_test_uri = cohortd_lab_host_uri();
+    {
+        GPtrArray *hosts = cohort_config_get_hosts(config);
+        GStrvBuilder *names = g_strv_builder_new();
+        for (guint i = 0; i < hosts->len; i++)
+            g_strv_builder_add(names, ((CohortConfigHost *)g_ptr_array_index(hosts, i))->name);
+        settings.config_hosts = g_strv_builder_end(names);
+        g_strv_builder_unref(names);
+    }
     daemon = cohort_daemon_new(&settings, g_steal_pointer(&store), &error);
     cohort_daemon_settings_clear(&settings);
     if (daemon == NULL) {

@@ -11,6 +11,8 @@
 #include "cohort-test-daemon.h"
 #include "cohort-test.h"
 
+#include "cohort-xml.h"
+
 #define ROSTER COHORT_TEST_DATADIR "/rosters/ssc-cloud-computing-2022.csv"
 
 typedef struct {
@@ -398,6 +400,17 @@ test_api_authorization(void **state)
     http_fails(fx->d, "POST", "/api/v1/cohorts/cloud-103/provision", token_a, NULL, 403,
                "forbidden");
     http_fails(fx->d, "GET", "/api/v1/audit", fx->trainer_token, NULL, 403, "forbidden");
+    /* hosts are the admin's: removing one too, whoever else asks */
+    http_fails(fx->d, "DELETE", "/api/v1/hosts/lab", NULL, NULL, 401, "unauthenticated");
+    http_fails(fx->d, "DELETE", "/api/v1/hosts/lab", token_a, NULL, 403, "forbidden");
+    http_fails(fx->d, "DELETE", "/api/v1/hosts/lab", fx->trainer_token, NULL, 403, "forbidden");
+    http_fails(fx->d, "DELETE", "/api/v1/hosts/no-such-host", fx->trainer_token, NULL, 403,
+               "forbidden");
+    {
+        g_autoptr(JsonNode) hosts =
+            http_ok(fx->d, "GET", "/api/v1/hosts", fx->d->admin_token, NULL, 200);
+        assert_int_equal(json_array_get_length(json_node_get_array(hosts)), 1);
+    }
     /* not theirs: 404, exactly as for what does not exist, word for word */
     {
         g_autofree gchar *missing_path =
@@ -605,7 +618,7 @@ test_api_placement_two_hosts(void **state)
     g_autoptr(GError) error = NULL;
     g_autofree gchar *extra =
         g_strdup_printf("[host:small-a]\nuri=test://%s/small-host.xml\ncpu_ratio=1\n"
-                        "[host:small-b]\nuri=test://%s/small-host.xml\ncpu_ratio=1\n",
+                        "[host:small-b]\nuri=test://%s/small-host-b.xml\ncpu_ratio=1\n",
                         COHORT_TEST_DATADIR, COHORT_TEST_DATADIR);
     CohortTestDaemon *d = cohort_test_daemon_start_with_config(extra, &error);
     g_autoptr(JsonNode) trainer = NULL;
@@ -1400,6 +1413,389 @@ test_api_reconnect_does_not_block(void **state)
     g_socket_close(listener, NULL);
 }
 
+/* A domain of template tiny tagged as machine @id of @owner (NULL: no tag at all), as a child
+ * of the test driver's <node>, with its overlay volume in the node's pool. */
+static void
+node_add_machine(xmlNode *node, xmlNode *pool, const gchar *name, gint64 id, const gchar *owner)
+{
+    g_autoptr(CohortTemplate) tmpl = cohort_test_template_load("tiny");
+    g_autoptr(GError) error = NULL;
+    g_autofree gchar *disk = g_strconcat("/var/lib/libvirt/images/", name, ".qcow2", NULL);
+    g_autofree gchar *volume = g_strconcat(name, ".qcow2", NULL);
+    CohortMachineSpec spec = {
+        .domain_name = name,
+        .machine_id = id,
+        .cohort = "ghost",
+        .trainee = "sok-dara",
+        .disk_path = disk,
+        .vnc_password = "s3cret",
+        .owner = owner,
+    };
+    g_autofree gchar *xml = cohort_template_render(tmpl, &spec, &error);
+    g_autoptr(xmlDoc) doc = NULL;
+    xmlNode *vol;
+
+    cohort_assert_no_error(error);
+    doc = cohort_xml_parse_memory(xml, strlen(xml), name, "domain", &error);
+    cohort_assert_no_error(error);
+    if (owner == NULL) {
+        /* no tag: the <metadata> goes whole */
+        g_autoptr(xmlXPathContext) ctxt = xmlXPathNewContext(doc);
+        g_autoptr(xmlXPathObject) found = xmlXPathEvalExpression(BAD_CAST "/domain/metadata", ctxt);
+        assert_int_equal(xmlXPathNodeSetGetLength(found->nodesetval), 1);
+        xmlUnlinkNode(found->nodesetval->nodeTab[0]);
+        xmlFreeNode(found->nodesetval->nodeTab[0]);
+    }
+    xmlAddChild(node, xmlDocCopyNode(xmlDocGetRootElement(doc), node->doc, 1));
+    vol = xmlNewChild(pool, NULL, BAD_CAST "volume", NULL);
+    cohort_xml_set_text(xmlNewChild(vol, NULL, BAD_CAST "name", NULL), volume);
+    cohort_xml_set_text(xmlNewChild(vol, NULL, BAD_CAST "capacity", NULL), "33554432");
+}
+
+/* How many audit entries of @action name @target. */
+static guint
+audit_count(CohortTestDaemon *d, const gchar *action, const gchar *target)
+{
+    guint status = 0;
+    g_autoptr(JsonNode) audit = cohort_test_http_full(
+        d, "GET", "/api/v1/audit?limit=500", d->admin_token, NULL, NULL, TRUE, &status, NULL);
+    JsonArray *entries;
+    guint count = 0;
+
+    if (status == 0)
+        fail_msg("cohortd died (see its log above)");
+    assert_int_equal(status, 200);
+    entries = json_node_get_array(audit);
+    for (guint i = 0; i < json_array_get_length(entries); i++) {
+        JsonObject *e = json_array_get_object_element(entries, i);
+        count += g_strcmp0(json_object_get_string_member(e, "action"), action) == 0 &&
+                 g_strcmp0(json_object_get_string_member(e, "target"), target) == 0;
+    }
+    return count;
+}
+
+static void
+audit_wait(CohortTestDaemon *d, const gchar *action, const gchar *target, guint count)
+{
+    gint64 deadline = g_get_monotonic_time() + 60 * G_USEC_PER_SEC;
+
+    while (audit_count(d, action, target) < count) {
+        if (g_get_monotonic_time() > deadline)
+            fail_msg("no %u audit entries %s %s within 60 s", count, action, target);
+        g_usleep(50 * 1000);
+    }
+}
+
+/* Issue 10: a host whose libvirt holds a domain with this installation's tag and no row
+ * made cohortd crash at every start. Now reconcile removes it (once per start: the test
+ * driver reads its node file again each time) and cohortd keeps running; domains of another
+ * installation or without a tag are never touched. */
+static void
+test_api_orphan_domain(void **state)
+{
+    g_autoptr(GError) error = NULL;
+    CohortTestDaemon *d = cohort_test_daemon_start(&error);
+    g_autofree gchar *instance = NULL;
+    g_autofree gchar *other = g_uuid_string_random();
+    g_autofree gchar *small = g_build_filename(COHORT_TEST_DATADIR, "small-host.xml", NULL);
+    g_autofree gchar *node_path = NULL;
+    g_autofree gchar *node_xml = NULL;
+    g_autofree gchar *small_xml = NULL;
+    g_autofree gchar *config = NULL;
+    g_autofree gchar *extra = NULL;
+    g_autoptr(xmlDoc) doc = NULL;
+    g_autoptr(xmlXPathContext) ctxt = NULL;
+    g_autoptr(xmlXPathObject) pool = NULL;
+    gsize len = 0;
+
+    cohort_assert_no_error(error);
+    instance = cohort_test_daemon_instance_id(d);
+    /* small-host.xml with three domains in it */
+    assert_true(g_file_get_contents(small, &small_xml, &len, NULL));
+    doc = cohort_xml_parse_memory(small_xml, len, small, "node", &error);
+    cohort_assert_no_error(error);
+    ctxt = xmlXPathNewContext(doc);
+    pool = xmlXPathEvalExpression(BAD_CAST "/node/pool", ctxt);
+    assert_int_equal(xmlXPathNodeSetGetLength(pool->nodesetval), 1);
+    node_add_machine(xmlDocGetRootElement(doc), pool->nodesetval->nodeTab[0],
+                     "cohort-ghost--sok-dara", 4242, instance);
+    node_add_machine(xmlDocGetRootElement(doc), pool->nodesetval->nodeTab[0],
+                     "cohort-other--sok-dara", 4243, other);
+    node_add_machine(xmlDocGetRootElement(doc), pool->nodesetval->nodeTab[0],
+                     "cohort-plain--sok-dara", 4244, NULL);
+    node_xml = cohort_xml_to_string(doc);
+    node_path = g_build_filename(d->state_dir, "ghost-host.xml", NULL);
+    assert_true(g_file_set_contents(node_path, node_xml, -1, NULL));
+
+    /* the host joins the configuration; cohortd starts on it, as after an upgrade */
+    cohort_test_daemon_stop_keep(d);
+    assert_true(g_file_get_contents(d->config_path, &config, NULL, NULL));
+    extra = g_strdup_printf("%s\n[host:ghosts]\nuri=test://%s\n", config, node_path);
+    assert_true(g_file_set_contents(d->config_path, extra, -1, NULL));
+    for (guint start = 1; start <= 2; start++) {
+        assert_true(cohort_test_daemon_spawn(d, NULL, &error));
+        cohort_assert_no_error(error);
+        audit_wait(d, "machine.orphan-remove", "cohort-ghost--sok-dara", start);
+        /* still serving, and nothing else was removed */
+        json_node_unref(http_ok(d, "GET", "/healthz", NULL, NULL, 200));
+        assert_int_equal(audit_count(d, "machine.orphan-remove", "cohort-other--sok-dara"), 0);
+        assert_int_equal(audit_count(d, "machine.orphan-remove", "cohort-plain--sok-dara"), 0);
+        cohort_test_daemon_stop_keep(d);
+    }
+    g_unlink(node_path);
+    cohort_test_daemon_stop(d);
+}
+
+static JsonObject *
+host_named(JsonNode *hosts, const gchar *name)
+{
+    JsonArray *list = json_node_get_array(hosts);
+
+    for (guint i = 0; i < json_array_get_length(list); i++) {
+        JsonObject *h = json_array_get_object_element(list, i);
+        if (g_strcmp0(json_object_get_string_member(h, "name"), name) == 0)
+            return h;
+    }
+    return NULL;
+}
+
+/* The error message of a request that must fail with @expect and @code. */
+static gchar *
+http_fails_message(CohortTestDaemon *d, const gchar *method, const gchar *path, const gchar *token,
+                   const gchar *body, guint expect, const gchar *code)
+{
+    guint status = 0;
+    g_autofree gchar *raw = NULL;
+    g_autoptr(JsonNode) node = cohort_test_http(d, method, path, token, body, NULL, &status, &raw);
+
+    if (status != expect || g_strcmp0(cohort_test_error_code(node), code) != 0)
+        fail_msg("%s %s: expected %u %s, got %u: %s", method, path, expect, code, status, raw);
+    return g_strdup(json_object_get_string_member(
+        json_object_get_object_member(json_node_get_object(node), "error"), "message"));
+}
+
+/* Hosts an admin registers and removes: one libvirt host once, URIs that read no file of
+ * cohortd's machine and run no program, removal only when nothing lives there, history kept;
+ * test:/// hosts only where the configuration allows them, the fallback lab host always. */
+static void
+test_api_hosts(void **state)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree gchar *small = g_build_filename(COHORT_TEST_DATADIR, "small-host.xml", NULL);
+    g_autofree gchar *extra = g_strdup_printf("[host:conf]\nuri=test://%s\n", small);
+    CohortTestDaemon *d = cohort_test_daemon_start_with_config(NULL, &error);
+    g_autofree gchar *body = NULL;
+    g_autofree gchar *message = NULL;
+    g_autofree gchar *path = NULL;
+    g_autofree gchar *lab_uri = NULL;
+    g_autoptr(JsonNode) hosts = NULL;
+    g_autoptr(JsonNode) trainer = NULL;
+    g_autoptr(JsonNode) cohort = NULL;
+    g_autoptr(JsonNode) machine = NULL;
+    g_autoptr(JsonNode) removed = NULL;
+    g_autoptr(JsonNode) reclaimed = NULL;
+    const gchar *token;
+    gint64 id;
+
+    cohort_assert_no_error(error);
+    hosts = http_ok(d, "GET", "/api/v1/hosts", d->admin_token, NULL, 200);
+    lab_uri = g_strdup(json_object_get_string_member(host_named(hosts, "lab"), "uri"));
+
+    /* one libvirt host is registered once: the same URI, however written, is refused */
+    json_node_unref(
+        http_ok(d, "POST", "/api/v1/hosts", d->admin_token,
+                "{\"name\":\"lab2\",\"uri\":\"test:///default\",\"pool\":\"default-pool\"}", 201));
+    message =
+        http_fails_message(d, "POST", "/api/v1/hosts", d->admin_token,
+                           "{\"name\":\"lab3\",\"uri\":\"TEST:///default/\"}", 409, "conflict");
+    cohort_assert_contains(message, "host 'lab2' has this libvirt URI already (test:///default)");
+    g_clear_pointer(&message, g_free);
+    body = g_strdup_printf("{\"name\":\"lab4\",\"uri\":\"%s\"}", lab_uri);
+    message = http_fails_message(d, "POST", "/api/v1/hosts", d->admin_token, body, 409, "conflict");
+    cohort_assert_contains(message, "host 'lab' has this libvirt URI already");
+    g_clear_pointer(&message, g_free);
+    /* URIs that would read cohortd's files or run its programs */
+    {
+        static const gchar *const refused[][2] = {
+            {"qemu+ext:///system?command=/bin/sh", "ext transport"},
+            {"qemu+ssh://lab9/system?keyfile=/etc/shadow", "keyfile="},
+            {"qemu+unix:///system?socket=/run/docker.sock", "socket="},
+            {"qemu:///embed?root=/tmp", "/embed"},
+            {"lxc:///system", "driver 'lxc'"},
+            {"/etc/shadow", "not a libvirt URI"},
+        };
+        for (gsize i = 0; i < G_N_ELEMENTS(refused); i++) {
+            g_autoptr(JsonBuilder) b = json_builder_new();
+            g_autoptr(JsonGenerator) gen = json_generator_new();
+            g_autoptr(JsonNode) root = NULL;
+            g_autofree gchar *json = NULL;
+            g_autofree gchar *why = NULL;
+            json_builder_begin_object(b);
+            json_builder_set_member_name(b, "name");
+            json_builder_add_string_value(b, "lab9");
+            json_builder_set_member_name(b, "uri");
+            json_builder_add_string_value(b, refused[i][0]);
+            json_builder_end_object(b);
+            root = json_builder_get_root(b);
+            json_generator_set_root(gen, root);
+            json = json_generator_to_data(gen, NULL);
+            why = http_fails_message(d, "POST", "/api/v1/hosts", d->admin_token, json, 400,
+                                     "invalid-argument");
+            cohort_assert_contains(why, refused[i][1]);
+            cohort_assert_contains(why, "\"uri\" '");
+        }
+    }
+
+    /* a host with a machine on it is not removed; once the machine is gone, it is */
+    trainer = http_ok(d, "POST", "/api/v1/users", d->admin_token,
+                      "{\"login\":\"trainer1\",\"display_name\":\"T\",\"role\":\"trainer\"}", 201);
+    token = member_string(trainer, "token");
+    json_node_unref(
+        http_ok(d, "POST", "/api/v1/templates/tiny/base", d->admin_token, "{\"blank\":true}", 201));
+    cohort = http_ok(d, "POST", "/api/v1/cohorts", token,
+                     "{\"slug\":\"hosted\",\"template\":\"tiny\",\"starts_at\":"
+                     "\"2026-01-01T00:00:00Z\",\"ends_at\":\"2099-01-01T00:00:00Z\"}",
+                     201);
+    {
+        guint status = 0;
+        g_autoptr(JsonNode) roster =
+            cohort_test_http(d, "PUT", "/api/v1/cohorts/hosted/roster", token,
+                             "login,display_name\nsok-dara,Sok Dara\n", "text/csv", &status, NULL);
+        assert_int_equal(status, 200);
+    }
+    /* the lab host has the most room: the machine goes there */
+    machine = http_ok(d, "POST", "/api/v1/machines", token,
+                      "{\"cohort\":\"hosted\",\"trainee\":\"sok-dara\"}", 202);
+    id = member_int(machine, "id");
+    json_node_unref(machine_wait(d, token, id, "running"));
+    message =
+        http_fails_message(d, "DELETE", "/api/v1/hosts/lab", d->admin_token, NULL, 409, "conflict");
+    cohort_assert_contains(message, "host 'lab' still holds 1 machine that is not reclaimed "
+                                    "(cohort hosted)");
+    cohort_assert_contains(message, "cohortctl host drain lab");
+    g_clear_pointer(&message, g_free);
+    path = g_strdup_printf("/api/v1/machines/%" G_GINT64_FORMAT, id);
+    json_node_unref(http_ok(d, "DELETE", path, token, NULL, 202));
+    json_node_unref(machine_wait(d, token, id, "reclaimed"));
+    removed = http_ok(d, "DELETE", "/api/v1/hosts/lab", d->admin_token, NULL, 200);
+    assert_string_equal(member_string(removed, "name"), "lab");
+    assert_true(json_object_get_boolean_member(json_node_get_object(removed), "removed"));
+    assert_int_equal(member_int(removed, "reclaimed_machines"), 1);
+    /* gone from the list; the reclaimed machine keeps its history, placed nowhere */
+    g_clear_pointer(&hosts, json_node_unref);
+    hosts = http_ok(d, "GET", "/api/v1/hosts", d->admin_token, NULL, 200);
+    assert_null(host_named(hosts, "lab"));
+    assert_non_null(host_named(hosts, "lab2"));
+    reclaimed = http_ok(d, "GET", path, d->admin_token, NULL, 200);
+    assert_string_equal(member_string(reclaimed, "state"), "reclaimed");
+    assert_true(json_object_get_null_member(json_node_get_object(reclaimed), "host"));
+    http_fails(d, "DELETE", "/api/v1/hosts/lab", d->admin_token, NULL, 404, "not-found");
+    http_fails(d, "PUT", "/api/v1/hosts/lab2", d->admin_token, NULL, 405, "method-not-allowed");
+    {
+        /* the audit says who removed it */
+        g_autoptr(JsonNode) audit =
+            http_ok(d, "GET", "/api/v1/audit?limit=1", d->admin_token, NULL, 200);
+        JsonObject *e = json_array_get_object_element(json_node_get_array(audit), 0);
+        assert_string_equal(json_object_get_string_member(e, "action"), "host.remove");
+        assert_string_equal(json_object_get_string_member(e, "target"), "lab");
+    }
+    /* the rest goes on: a machine on the host that is left; the URI may be registered again */
+    g_clear_pointer(&machine, json_node_unref);
+    json_node_unref(
+        http_ok(d, "POST", "/api/v1/templates/tiny/base", d->admin_token, "{\"blank\":true}", 201));
+    machine = http_ok(d, "POST", "/api/v1/machines", token,
+                      "{\"cohort\":\"hosted\",\"trainee\":\"sok-dara\"}", 202);
+    g_clear_pointer(&machine, json_node_unref);
+    machine = machine_wait(d, token, id + 1, "running");
+    assert_string_equal(member_string(machine, "host"), "lab2");
+    json_node_unref(http_ok(d, "POST", "/api/v1/hosts", d->admin_token, body, 201));
+
+    /* without allow_test_hosts: no test:/// host from the API, a stored one stays down, and
+     * the fallback lab host (cohortd's own file) would still be taken */
+    cohort_test_daemon_stop_keep(d);
+    {
+        g_autofree gchar *config = NULL;
+        g_autofree gchar *off = NULL;
+        assert_true(g_file_get_contents(d->config_path, &config, NULL, NULL));
+        off = g_strconcat(config, "\n[daemon]\nallow_test_hosts=false\n", NULL);
+        assert_true(g_file_set_contents(d->config_path, off, -1, NULL));
+    }
+    assert_true(cohort_test_daemon_spawn(d, NULL, &error));
+    cohort_assert_no_error(error);
+    message = http_fails_message(d, "POST", "/api/v1/hosts", d->admin_token,
+                                 "{\"name\":\"lab5\",\"uri\":\"test:///etc/passwd\"}", 400,
+                                 "invalid-argument");
+    cohort_assert_contains(message, "\"uri\" 'test:///etc/passwd' is libvirt's test driver");
+    cohort_assert_contains(message, "[daemon] allow_test_hosts=true");
+    g_clear_pointer(&message, g_free);
+    g_clear_pointer(&hosts, json_node_unref);
+    hosts = http_ok(d, "GET", "/api/v1/hosts", d->admin_token, NULL, 200);
+    assert_string_equal(json_object_get_string_member(host_named(hosts, "lab2"), "state"), "down");
+    cohort_assert_contains(json_object_get_string_member(host_named(hosts, "lab2"), "error"),
+                           "its URI is refused");
+    /* lab4 has the fallback host's URI: cohortd's own lab-host.xml is always taken */
+    assert_string_equal(json_object_get_string_member(host_named(hosts, "lab4"), "state"), "up");
+    cohort_test_daemon_stop_keep(d);
+
+    /* a host of cohortd.conf is removed from the file first */
+    {
+        g_autofree gchar *config = NULL;
+        g_autofree gchar *with = NULL;
+        assert_true(g_file_get_contents(d->config_path, &config, NULL, NULL));
+        with = g_strconcat(config, "\n[daemon]\nallow_test_hosts=true\n", extra, NULL);
+        assert_true(g_file_set_contents(d->config_path, with, -1, NULL));
+    }
+    assert_true(cohort_test_daemon_spawn(d, NULL, &error));
+    cohort_assert_no_error(error);
+    message = http_fails_message(d, "DELETE", "/api/v1/hosts/conf", d->admin_token, NULL, 409,
+                                 "conflict");
+    cohort_assert_contains(message, "defined in cohortd.conf ([host:conf])");
+    cohort_test_daemon_stop(d);
+}
+
+/* A base image is installed from a file of the images directory, and from nowhere else. */
+static void
+test_api_base_path(void **state)
+{
+    Fixture *fx = *state;
+    g_autofree gchar *image = g_build_filename(fx->d->images_dir, "small-linux.img", NULL);
+    g_autofree gchar *link = g_build_filename(fx->d->images_dir, "shadow.img", NULL);
+    g_autofree gchar *body = NULL;
+    g_autofree gchar *message = NULL;
+    g_autoptr(JsonNode) installed = NULL;
+    JsonObject *host;
+
+    /* 1 MiB of zeros: a raw image; the images directory is state_dir/images (no link in it) */
+    {
+        g_autofree gchar *zeros = g_malloc0(1024 * 1024);
+        assert_true(g_file_set_contents(image, zeros, 1024 * 1024, NULL));
+    }
+    assert_int_equal(symlink("/etc/passwd", link), 0);
+    body = g_strdup_printf("{\"path\":\"%s\"}", image);
+    installed =
+        http_ok(fx->d, "POST", "/api/v1/templates/small-linux/base", fx->d->admin_token, body, 201);
+    host = json_array_get_object_element(
+        json_object_get_array_member(json_node_get_object(installed), "hosts"), 0);
+    assert_string_equal(json_object_get_string_member(host, "host"), "lab");
+    /* taken, and handed to libvirt (whose test driver cannot upload: a real host does) */
+    assert_string_equal(json_object_get_string_member(host, "state"), "failed");
+    cohort_assert_contains(json_object_get_string_member(host, "error"), image);
+    cohort_assert_contains(json_object_get_string_member(host, "error"), "virStorageVolUpload");
+    g_free(body);
+    body = g_strdup_printf("{\"path\":\"%s\"}", link);
+    message = http_fails_message(fx->d, "POST", "/api/v1/templates/small-linux/base",
+                                 fx->d->admin_token, body, 400, "invalid-argument");
+    cohort_assert_contains(message, "leads out of the images directory");
+    g_clear_pointer(&message, g_free);
+    message =
+        http_fails_message(fx->d, "POST", "/api/v1/templates/small-linux/base", fx->d->admin_token,
+                           "{\"path\":\"/etc/passwd\"}", 400, "invalid-argument");
+    cohort_assert_contains(message, "'/etc/passwd' is not under the images directory");
+    cohort_assert_contains(message, "[daemon] images_dir");
+    g_unlink(link);
+    g_unlink(image);
+}
+
 int
 main(void)
 {
@@ -1417,10 +1813,13 @@ main(void)
         cmocka_unit_test_setup_teardown(test_api_unenrol, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_api_invitation_reissue, fixture_setup,
                                         fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_api_base_path, fixture_setup, fixture_teardown),
         cmocka_unit_test(test_api_placement_two_hosts),
         cmocka_unit_test(test_api_leases_usage_freed),
         cmocka_unit_test(test_api_template_reload),
         cmocka_unit_test(test_api_reconnect_does_not_block),
+        cmocka_unit_test(test_api_orphan_domain),
+        cmocka_unit_test(test_api_hosts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

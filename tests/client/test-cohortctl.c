@@ -763,6 +763,25 @@ test_cohortctl_hosts(void **state)
     assert_contains(table->out, "draining");
     assert_contains(table->out, "/8 ");
     expect_error(missing, 4, "not-found");
+
+    /* one libvirt host once; a test:/// file the daemon is not meant to read is refused
+     * elsewhere (allow_test_hosts); removal of a host nothing lives on */
+    {
+        g_autoptr(Run) twice = CTL(f, admin, "host", "add", "lab-twice", "--uri", "test:///default",
+                                   "--pool", "default-pool");
+        g_autoptr(Run) forbidden = CTL(f, f->trainer, "host", "remove", "lab-extra");
+        g_autoptr(Run) removed = CTL(f, admin, "host", "remove", "lab-extra");
+        g_autoptr(Run) again = CTL(f, admin, "host", "remove", "lab-extra");
+        g_autoptr(Run) after = CTL(f, admin, "-q", "host", "list");
+        expect_error(twice, 5, "conflict");
+        assert_contains(twice->err, "host 'lab-extra' has this libvirt URI already");
+        expect_error(forbidden, 3, "forbidden");
+        expect_ok(removed);
+        assert_contains(removed->out, "host lab-extra removed; 0 reclaimed machines");
+        expect_error(again, 4, "not-found");
+        expect_ok(after);
+        assert_null(strstr(after->out, "lab-extra"));
+    }
 }
 
 static void
@@ -778,14 +797,30 @@ test_cohortctl_templates(void **state)
     g_autoptr(Run) forbidden = CTL(f, f->trainer, "template", "base", "tiny", "--blank");
     g_autoptr(Run) relative =
         CTL(f, f->daemon->admin_token, "template", "base", "tiny", "--path", "images/base.qcow2");
-    g_autoptr(Run) missing = CTL(f, f->daemon->admin_token, "template", "base", "tiny", "--path",
-                                 "/nonexistent/base.qcow2");
-    g_autoptr(Run) directory =
-        CTL(f, f->daemon->admin_token, "template", "base", "tiny", "--path", "/tmp");
+    /* base images come from the images directory alone */
+    g_autofree gchar *missing_path =
+        g_build_filename(f->daemon->images_dir, "nonexistent.qcow2", NULL);
+    g_autofree gchar *sub = g_build_filename(f->daemon->images_dir, "sub", NULL);
+    g_autofree gchar *escape = g_build_filename(f->daemon->images_dir, "escape.qcow2", NULL);
+    g_autofree gchar *dotdot = g_build_filename(f->daemon->images_dir, "..", "cohort.db", NULL);
+    g_autoptr(Run) missing = NULL;
+    g_autoptr(Run) directory = NULL;
+    g_autoptr(Run) outside = NULL;
+    g_autoptr(Run) link = NULL;
+    g_autoptr(Run) parent = NULL;
     g_autoptr(JsonNode) templates = NULL;
     g_autoptr(JsonNode) tiny = NULL;
     JsonArray *hosts;
 
+    assert_int_equal(g_mkdir(sub, 0700), 0);
+    assert_int_equal(symlink("/etc/passwd", escape), 0);
+    missing = CTL(f, f->daemon->admin_token, "template", "base", "tiny", "--path", missing_path);
+    directory = CTL(f, f->daemon->admin_token, "template", "base", "tiny", "--path", sub);
+    outside = CTL(f, f->daemon->admin_token, "template", "base", "tiny", "--path", "/etc/passwd");
+    link = CTL(f, f->daemon->admin_token, "template", "base", "tiny", "--path", escape);
+    parent = CTL(f, f->daemon->admin_token, "template", "base", "tiny", "--path", dotdot);
+    g_unlink(escape);
+    g_rmdir(sub);
     expect_ok(list);
     templates = parse_json(list);
     assert_non_null(find_in(json_node_get_array(templates), "name", "tiny"));
@@ -817,9 +852,17 @@ test_cohortctl_templates(void **state)
     expect_error(relative, 7, "invalid-argument");
     assert_contains(relative->err, "must be an absolute path");
     expect_error(missing, 7, "invalid-argument");
-    assert_contains(missing->err, "'/nonexistent/base.qcow2' does not exist");
+    assert_contains(missing->err, "nonexistent.qcow2' does not exist");
     expect_error(directory, 7, "invalid-argument");
     assert_contains(directory->err, "is not a regular image file");
+    /* nothing else of cohortd's machine: not a file elsewhere, nor through a link or '..' */
+    expect_error(outside, 7, "invalid-argument");
+    assert_contains(outside->err, "'/etc/passwd' is not under the images directory");
+    assert_contains(outside->err, f->daemon->images_dir);
+    expect_error(link, 7, "invalid-argument");
+    assert_contains(link->err, "leads out of the images directory");
+    expect_error(parent, 7, "invalid-argument");
+    assert_contains(parent->err, "has a '..' in it");
 }
 
 /* A reload with a file that does not load: each such file on stderr, exit 7, nothing changes.

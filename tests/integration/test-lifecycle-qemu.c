@@ -671,6 +671,147 @@ test_lifecycle_idle_shutdown(void **state)
     reclaim_all(fx, slug);
 }
 
+/* A running machine of template tiny in the test's pool, tagged as machine @id of @owner. */
+static gchar *
+tagged_machine_make(Fixture *fx, const gchar *what, gint64 id, const gchar *owner)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(CohortTemplate) tmpl = cohort_test_template_load("tiny");
+    g_autoptr(CohortProvisioner) prov = cohort_provisioner_new(fx->conn, fx->pool_name, &error);
+    g_autofree gchar *cohort = g_strdup_printf("itest-%u-%s", (guint)getpid(), what);
+    gchar *name = cohort_names_domain(cohort, "sok-dara", 1);
+    CohortMachineSpec spec = {
+        .domain_name = name,
+        .machine_id = id,
+        .cohort = cohort,
+        .trainee = "sok-dara",
+        .vnc_password = "s3cret",
+        .owner = owner,
+    };
+
+    cohort_assert_no_error(error);
+    assert_true(cohort_provisioner_machine_create(prov, tmpl, &spec, &error));
+    cohort_assert_no_error(error);
+    return name;
+}
+
+static gboolean
+libvirt_domain_exists(Fixture *fx, const gchar *name)
+{
+    g_autoptr(virDomain) dom = virDomainLookupByName(fx->conn, name);
+    return dom != NULL;
+}
+
+/* Issue 10: a domain with this installation's tag and no row made cohortd crash at every
+ * start. Reconcile removes it (domain and overlay) and cohortd keeps running; a domain of
+ * another installation, and one without a tag but with a cohort- name, stay. A second host
+ * entry for this same libvirt is refused, by its URI and by its host UUID. */
+static void
+test_lifecycle_orphan_domain(void **state)
+{
+    Fixture *fx = *state;
+    g_autoptr(GError) error = NULL;
+    g_autofree gchar *instance = cohort_test_daemon_instance_id(fx->d);
+    g_autofree gchar *other_owner = g_uuid_string_random();
+    g_autofree gchar *ghost = NULL;
+    g_autofree gchar *other = NULL;
+    g_autofree gchar *plain =
+        g_strdup_printf(COHORT_NAME_PREFIX "itest-%u-plain--sok-dara", (guint)getpid());
+    g_autofree gchar *ghost_prefix = NULL;
+    gint64 deadline;
+
+    /* made while cohortd is stopped (it would remove the orphan half-made), found at start */
+    cohort_test_daemon_stop_keep(fx->d);
+    ghost = tagged_machine_make(fx, "ghost", 990001, instance);
+    other = tagged_machine_make(fx, "other", 990002, other_owner);
+    cohort_test_qemu_foreign_domain_start(fx->conn, plain);
+    ghost_prefix = g_strconcat(ghost, ".qcow2", NULL);
+    assert_int_equal(libvirt_overlays(fx, ghost_prefix), 1);
+    respawn(fx, NULL);
+    deadline = g_get_monotonic_time() + 60 * G_USEC_PER_SEC;
+    /* reconcile runs at start, then every 2 s here */
+    while (libvirt_domain_exists(fx, ghost) || libvirt_overlays(fx, ghost_prefix) > 0) {
+        guint status = 0;
+        g_autoptr(JsonNode) health =
+            cohort_test_http_full(fx->d, "GET", "/healthz", NULL, NULL, NULL, TRUE, &status, NULL);
+        if (status != 200)
+            fail_msg("cohortd stopped answering (%u) while %s was left without a row", status,
+                     ghost);
+        if (g_get_monotonic_time() > deadline)
+            fail_msg("%s, tagged by this installation and without a row, is still there after "
+                     "60 s",
+                     ghost);
+        g_usleep(200 * 1000);
+    }
+    {
+        g_autoptr(JsonNode) audit =
+            http_expect(fx, "GET", "/api/v1/audit?limit=100", fx->d->admin_token, NULL, NULL, 200);
+        JsonArray *entries = json_node_get_array(audit);
+        guint removed = 0;
+        for (guint i = 0; i < json_array_get_length(entries); i++) {
+            JsonObject *e = json_array_get_object_element(entries, i);
+            if (g_strcmp0(json_object_get_string_member(e, "action"), "machine.orphan-remove") != 0)
+                continue;
+            assert_string_equal(json_object_get_string_member(e, "target"), ghost);
+            assert_string_equal(json_object_get_string_member(e, "actor"), "system");
+            removed++;
+        }
+        assert_int_equal(removed, 1);
+    }
+    /* a few more rounds of reconcile: the others stay, running */
+    g_usleep(5 * G_USEC_PER_SEC);
+    json_node_unref(http_expect(fx, "GET", "/healthz", NULL, NULL, NULL, 200));
+    {
+        g_autoptr(virDomain) dom = virDomainLookupByName(fx->conn, other);
+        g_autoptr(virDomain) untagged = virDomainLookupByName(fx->conn, plain);
+        assert_non_null(dom);
+        assert_int_equal(virDomainIsActive(dom), 1);
+        assert_non_null(untagged);
+        assert_int_equal(virDomainIsActive(untagged), 1);
+    }
+
+    /* the same libvirt again: by its URI (written another way), and by its host UUID */
+    {
+        guint status = 0;
+        g_autofree gchar *raw = NULL;
+        g_autoptr(JsonNode) same_uri = cohort_test_http(
+            fx->d, "POST", "/api/v1/hosts", fx->d->admin_token,
+            "{\"name\":\"again\",\"uri\":\"qemu+unix:///system\"}", NULL, &status, &raw);
+        assert_int_equal(status, 409);
+        assert_string_equal(cohort_test_error_code(same_uri), "conflict");
+        cohort_assert_contains(raw, "'local'");
+    }
+    {
+        guint status = 0;
+        g_autofree gchar *raw = NULL;
+        g_autoptr(JsonNode) same_uuid = cohort_test_http(
+            fx->d, "POST", "/api/v1/hosts", fx->d->admin_token,
+            "{\"name\":\"again\",\"uri\":\"qemu:///system?mode=legacy\"}", NULL, &status, &raw);
+        assert_int_equal(status, 409);
+        assert_string_equal(cohort_test_error_code(same_uuid), "conflict");
+        cohort_assert_contains(raw, "'local'");
+        cohort_assert_contains(raw, "UUID");
+    }
+    {
+        g_autoptr(JsonNode) hosts =
+            http_expect(fx, "GET", "/api/v1/hosts", fx->d->admin_token, NULL, NULL, 200);
+        assert_int_equal(json_array_get_length(json_node_get_array(hosts)), 1);
+    }
+
+    /* what the test made itself, it removes */
+    {
+        g_autoptr(CohortProvisioner) prov = cohort_provisioner_new(fx->conn, fx->pool_name, &error);
+        g_autoptr(virDomain) untagged = virDomainLookupByName(fx->conn, plain);
+        cohort_assert_no_error(error);
+        cohort_provisioner_set_owner(prov, other_owner);
+        assert_true(cohort_provisioner_machine_teardown(prov, other, 990002, &error));
+        cohort_assert_no_error(error);
+        virDomainDestroy(untagged);
+        assert_int_equal(virDomainUndefine(untagged), 0);
+        assert_false(libvirt_domain_exists(fx, plain));
+    }
+}
+
 static void
 fixture_teardown_all(Fixture *fx)
 {
@@ -722,6 +863,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_lifecycle_stop_then_start, fixture_setup_quick_stop,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_lifecycle_idle_shutdown, fixture_setup_idle,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_lifecycle_orphan_domain, fixture_setup,
                                         fixture_teardown),
     };
 

@@ -11,6 +11,8 @@
 #include "cohort-test-daemon.h"
 #include "cohort-test.h"
 
+#include "cohort-store.h"
+
 static gchar *
 cohort_test_daemon_run_sync(const gchar *const *argv, GError **error)
 {
@@ -49,6 +51,15 @@ cohort_test_daemon_start_with_config(const gchar *extra_config, GError **error)
     g_key_file_set_integer(kf, "daemon", "port", 0);
     g_key_file_set_string(kf, "daemon", "state_dir", d->state_dir);
     g_key_file_set_string(kf, "daemon", "templates_dir", COHORT_TEMPLATESDIR_SRC);
+    /* tests register test:/// hosts, and install bases from files of their own */
+    g_key_file_set_boolean(kf, "daemon", "allow_test_hosts", TRUE);
+    d->images_dir = g_build_filename(d->state_dir, "images", NULL);
+    if (g_mkdir(d->images_dir, 0700) != 0) {
+        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno), "making %s: %s", d->images_dir,
+                    g_strerror(errno));
+        return NULL;
+    }
+    g_key_file_set_string(kf, "daemon", "images_dir", d->images_dir);
     data = g_key_file_to_data(kf, NULL, NULL);
     if (extra_config != NULL) {
         gchar *joined = g_strconcat(data, "\n", extra_config, "\n", NULL);
@@ -180,6 +191,7 @@ cohort_test_daemon_stop(CohortTestDaemon *d)
     g_free(d->url);
     g_free(d->admin_token);
     g_free(d->state_dir);
+    g_free(d->images_dir);
     g_free(d->config_path);
     g_free(d);
 }
@@ -231,6 +243,20 @@ cohort_test_http_full(CohortTestDaemon *d, const gchar *method, const gchar *pat
     if (len == 0 || !json_parser_load_from_data(parser, data, (gssize)len, NULL))
         return NULL;
     return json_node_copy(json_parser_get_root(parser));
+}
+
+gchar *
+cohort_test_daemon_instance_id(CohortTestDaemon *d)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree gchar *path = g_build_filename(d->state_dir, "cohort.db", NULL);
+    g_autoptr(CohortStore) store = cohort_store_open(path, &error);
+    gchar *id;
+
+    cohort_assert_no_error(error);
+    id = cohort_store_get_instance_id(store, &error);
+    cohort_assert_no_error(error);
+    return id;
 }
 
 const gchar *

@@ -1,4 +1,5 @@
-/* A real cohortd for tests: its own state, a random loopback port, the embedded test host. */
+/* A real cohortd for tests: its own state, a random loopback port, the embedded test host;
+ * test:/// hosts allowed, base images from its own images directory. */
 #pragma once
 
 #include <glib.h>
@@ -10,7 +11,8 @@ typedef struct {
     gchar *url;         /* http://127.0.0.1:PORT */
     gchar *admin_token; /* of the admin "admin" */
     GPid pid;
-    gchar *state_dir; /* a temporary directory, removed by stop */
+    gchar *state_dir;  /* a temporary directory, removed by stop */
+    gchar *images_dir; /* [daemon] images_dir: state_dir/images */
     gchar *config_path;
 } CohortTestDaemon;
 
@@ -39,6 +41,8 @@ JsonNode *cohort_test_http(CohortTestDaemon *d, const gchar *method, const gchar
 JsonNode *cohort_test_http_full(CohortTestDaemon *d, const gchar *method, const gchar *path,
                                 const gchar *token, const gchar *body, const gchar *content_type,
                                 gboolean may_fail, guint *status, gchar **raw);
+/* This installation's UUID (the owner in every machine's tag), read from the daemon's store. */
+gchar *cohort_test_daemon_instance_id(CohortTestDaemon *d);
 /* The error code of an error answer, or NULL. */
 const gchar *cohort_test_error_code(JsonNode *node);
 /* Polls GET /api/v1/jobs/ID until it is done or failed (at most 120 s). */

@@ -73,8 +73,8 @@ cohort_test_qemu_remove_stale_runs(virConnectPtr conn)
 
     for (int i = 0; i < n; i++) {
         const gchar *name = virDomainGetName(doms[i]);
-        if (g_str_has_prefix(name, COHORT_NAME_PREFIX "itest-") &&
-            cohort_provisioner_domain_get_machine_id(doms[i]) > 0) {
+        /* the name alone: a test may make an untagged cohort-itest-* domain too */
+        if (g_str_has_prefix(name, COHORT_NAME_PREFIX "itest-")) {
             g_message("removing %s, left by an earlier run", name);
             virDomainDestroy(doms[i]);
             virDomainUndefineFlags(doms[i], VIR_DOMAIN_UNDEFINE_NVRAM);

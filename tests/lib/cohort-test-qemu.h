@@ -11,8 +11,8 @@ virStoragePoolPtr cohort_test_qemu_pool_create(virConnectPtr conn, const gchar *
                                                const gchar *dir);
 /* An admin's own VM, without Cohort's tag, on the same host: it must survive. */
 void cohort_test_qemu_foreign_domain_start(virConnectPtr conn, const gchar *name);
-/* Removes what a killed earlier run left: Cohort-tagged domains named cohort-itest-* and
- * pools named cohort-itest-*. */
+/* Removes what a killed earlier run left: domains, networks and pools named cohort-itest-*
+ * (tagged or not: the name is the tests' own). */
 void cohort_test_qemu_remove_stale_runs(virConnectPtr conn);
 
 G_END_DECLS

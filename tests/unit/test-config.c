@@ -37,6 +37,8 @@ test_config_assert_defaults(CohortConfig *config)
     assert_false(config->allow_plain_http);
     assert_false(cohort_config_has_tls(config));
     assert_string_equal(config->templates_dir, COHORT_TEMPLATESDIR);
+    assert_string_equal(config->images_dir, "/var/lib/cohort/images");
+    assert_false(config->allow_test_hosts);
     assert_string_equal(config->vnc_listen, "127.0.0.1");
     assert_int_equal(config->max_body_kib, 1024);
     assert_int_equal(config->workers, 8);
@@ -144,6 +146,24 @@ test_config_bad_values(void **state)
          "[host:lab1] memory_ratio: 'lots' is not a number above 0"},
         {"[host:lab1]\nuri=qemu:///system\nvcpus=-4\n", "[host:lab1] vcpus: '-4'"},
         {"[host:lab1]\nuri=qemu:///system\nname=lab1\n", "[host:lab1] name: unknown key"},
+        {"[daemon]\nimages_dir=images\n", "[daemon] images_dir: 'images' is not an absolute path"},
+        {"[daemon]\nallow_test_hosts=maybe\n",
+         "[daemon] allow_test_hosts: 'maybe' is not a boolean"},
+        /* URIs that would read cohortd's files or run programs */
+        {"[host:lab1]\nuri=test:///default\n",
+         "[host:lab1] uri: 'test:///default' is libvirt's test driver, which reads the file the "
+         "URI names on cohortd's machine: cohortd takes test:/// hosts only where [daemon] "
+         "allow_test_hosts=true"},
+        {"[host:lab1]\nuri=qemu+ext:///system?command=/bin/sh\n", "[host:lab1] uri: "},
+        {"[host:lab1]\nuri=qemu+ssh://lab1/system?keyfile=/etc/shadow\n",
+         "has parameter keyfile=, which names a file on cohortd's machine"},
+        /* one libvirt host, two groups: both named */
+        {"[host:lab1]\nuri=qemu:///system\n[host:lab2]\nuri=QEMU+UNIX:///system\n",
+         "[host:lab2] uri: 'QEMU+UNIX:///system' is the host of [host:lab1] already "
+         "(uri=qemu:///system)"},
+        {"[daemon]\nallow_test_hosts=true\n[host:a]\nuri=test:///default\n[host:b]\n"
+         "uri=test:///default\n",
+         "[host:b] uri: 'test:///default' is the host of [host:a] already"},
         {"port=1\n", "not a key file"},
     };
 
@@ -226,6 +246,8 @@ test_config_hosts(void **state)
 
     /* A later file changes one key of a known host and adds a third. */
     assert_true(cohort_config_load_data(config,
+                                        "[daemon]\nallow_test_hosts=true\n"
+                                        "images_dir=/srv/cohort/images\n"
                                         "[host:lab1]\nvcpus=32\n"
                                         "[host:lab3]\nuri=test:///default\n",
                                         &error));
@@ -236,6 +258,8 @@ test_config_hosts(void **state)
     assert_int_equal(lab1->vcpus, 32);
     assert_string_equal(lab1->pool, "cohort");
     assert_string_equal(cohort_config_get_host(config, "lab3")->uri, "test:///default");
+    assert_true(config->allow_test_hosts);
+    assert_string_equal(config->images_dir, "/srv/cohort/images");
 }
 
 static void

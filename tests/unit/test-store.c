@@ -546,6 +546,55 @@ test_store_host_usage(void **state)
     cohort_assert_error(error, COHORT_ERROR_NOT_FOUND);
 }
 
+/* A host goes only when every machine placed there is reclaimed; those keep their rows. */
+static void
+test_store_host_delete(void **state)
+{
+    CohortStore *store = *state;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GPtrArray) cohorts = NULL;
+    g_autoptr(CohortMachineRow) kept = NULL;
+    Scene s = scene_new(store);
+    gint64 other = add_cohort(store, "cloud-102", s.trainer);
+    gint64 failed;
+    gint64 gone;
+    guint living = 99;
+    guint detached = 99;
+
+    gone = add_machine(store, "m-reclaimed", s.cohort, s.sok, s.host, 1, "reclaimed", 1, 512);
+    failed = add_machine(store, "m-failed", other, s.pov, s.host, 1, "failed", 1, 512);
+    add_machine(store, "m-running", s.cohort, s.pov, s.host, 2, "running", 1, 512);
+    assert_true(cohort_store_host_get_living(store, s.host, &living, &cohorts, &error));
+    cohort_assert_no_error(error);
+    assert_int_equal(living, 2);
+    assert_int_equal(cohorts->len, 2);
+    assert_string_equal(g_ptr_array_index(cohorts, 0), "cloud-101");
+    assert_string_equal(g_ptr_array_index(cohorts, 1), "cloud-102");
+
+    /* failed ones count too: they may have left something on the host */
+    assert_false(cohort_store_host_delete(store, s.host, &detached, &error));
+    cohort_assert_error(error, COHORT_ERROR_CONFLICT);
+    cohort_assert_contains(error->message, "2 machines that are not reclaimed");
+    g_clear_error(&error);
+    assert_true(cohort_store_machine_set_state(store, failed, "reclaimed", NULL, &error));
+    assert_true(cohort_store_machine_set_state(store, failed + 1, "reclaimed", NULL, &error));
+    cohort_assert_no_error(error);
+
+    assert_true(cohort_store_host_delete(store, s.host, &detached, &error));
+    cohort_assert_no_error(error);
+    assert_int_equal(detached, 3);
+    assert_null(cohort_store_host_get_by_id(store, s.host, NULL));
+    kept = cohort_store_machine_get_by_id(store, gone, &error);
+    cohort_assert_no_error(error);
+    assert_int_equal(kept->host_id, 0);
+    assert_null(kept->host_name);
+    /* the name may be used again, the id never */
+    assert_true(add_host(store, "lab1") > s.host);
+
+    assert_false(cohort_store_host_delete(store, s.host, &detached, &error));
+    cohort_assert_error(error, COHORT_ERROR_NOT_FOUND);
+}
+
 /* ---- users and tokens ---- */
 
 static void
@@ -1819,6 +1868,7 @@ main(void)
         STORE_TEST(test_store_host_roundtrip),
         STORE_TEST(test_store_host_errors),
         STORE_TEST(test_store_host_usage),
+        STORE_TEST(test_store_host_delete),
         STORE_TEST(test_store_user_roundtrip),
         STORE_TEST(test_store_user_errors),
         STORE_TEST(test_store_user_display_name_bytes),

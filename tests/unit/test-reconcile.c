@@ -1,0 +1,396 @@
+/* Reconcile in a cohortd of the test's own process, on libvirt's test:///default (its state is
+ * shared by every connection of the process while one is open): domains that carry this
+ * installation's tag and that no row claims are removed, and nothing else is touched. */
+#define G_LOG_DOMAIN "test-reconcile"
+
+#include "config.h"
+
+#include <glib/gstdio.h>
+
+#include "cohort-test-qemu.h"
+#include "cohort-test.h"
+
+#include "cohort-daemon.h"
+#include "cohort-error.h"
+#include "cohort-provision.h"
+#include "cohort-reconcile.h"
+#include "cohort-virt.h"
+
+#define STARTS "2026-01-01T08:00:00Z"
+#define ENDS "2099-12-19T17:00:00Z"
+
+typedef struct {
+    gchar *dir;
+    virConnectPtr conn; /* test:///default, open for the whole test: its state lives with it */
+    CohortProvisioner *prov;
+    CohortTemplate *tmpl;
+    CohortStore *store; /* until the daemon takes it */
+    gchar *instance;
+    GPtrArray *keep;
+} Fixture;
+
+static int
+fixture_setup(void **state)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree gchar *db = NULL;
+    Fixture *fx = g_new0(Fixture, 1);
+
+    fx->dir = g_dir_make_tmp("cohort-reconcile-XXXXXX", &error);
+    cohort_assert_no_error(error);
+    fx->conn = cohort_virt_connect("test:///default", &error);
+    cohort_assert_no_error(error);
+    fx->prov = cohort_provisioner_new(fx->conn, "default-pool", &error);
+    cohort_assert_no_error(error);
+    fx->tmpl = cohort_test_template_load("tiny");
+    assert_true(cohort_provisioner_base_ensure_blank(fx->prov, fx->tmpl, &error));
+    cohort_assert_no_error(error);
+    db = g_build_filename(fx->dir, "cohort.db", NULL);
+    fx->store = cohort_store_open(db, &error);
+    cohort_assert_no_error(error);
+    fx->instance = cohort_store_get_instance_id(fx->store, &error);
+    cohort_assert_no_error(error);
+    fx->keep = g_ptr_array_new_with_free_func(g_free);
+    *state = fx;
+    return 0;
+}
+
+static int
+fixture_teardown(void **state)
+{
+    Fixture *fx = *state;
+    g_autoptr(GError) error = NULL;
+    g_autofree gchar *db = g_build_filename(fx->dir, "cohort.db", NULL);
+    g_autofree gchar *wal = g_strconcat(db, "-wal", NULL);
+    g_autofree gchar *shm = g_strconcat(db, "-shm", NULL);
+
+    assert_true(cohort_provisioner_base_delete(fx->prov, fx->tmpl, &error));
+    cohort_assert_no_error(error);
+    /* test:///default's own VM is still there */
+    assert_true(cohort_test_domain_exists(fx->conn, "test"));
+    cohort_store_free(fx->store);
+    cohort_provisioner_free(fx->prov);
+    virConnectClose(fx->conn);
+    cohort_template_unref(fx->tmpl);
+    g_unlink(db);
+    g_unlink(wal);
+    g_unlink(shm);
+    assert_int_equal(g_rmdir(fx->dir), 0);
+    g_free(fx->dir);
+    g_free(fx->instance);
+    g_ptr_array_unref(fx->keep);
+    g_free(fx);
+    return 0;
+}
+
+static gint64
+add_host(Fixture *fx, const gchar *name, const gchar *uri, const gchar *pool)
+{
+    g_autoptr(GError) error = NULL;
+    CohortHostRow row = {.name = (gchar *)name,
+                         .uri = (gchar *)uri,
+                         .pool = (gchar *)pool,
+                         .cpu_ratio = 4.0,
+                         .memory_ratio = 1.0,
+                         .state = (gchar *)"up"};
+
+    assert_true(cohort_store_host_insert(fx->store, &row, &error));
+    cohort_assert_no_error(error);
+    g_free(row.created_at);
+    return row.id;
+}
+
+/* A running machine row of trainee sok-dara in cohort cloud-101 (both made on first use). */
+static gint64
+add_machine_row(Fixture *fx, const gchar *name, gint64 host_id)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(CohortUserRow) trainer = cohort_store_user_get_by_login(fx->store, "trainer1", NULL);
+    g_autoptr(CohortUserRow) trainee = cohort_store_user_get_by_login(fx->store, "sok-dara", NULL);
+    g_autoptr(CohortCohortRow) cohort =
+        cohort_store_cohort_get_by_slug(fx->store, "cloud-101", NULL);
+    CohortMachineRow row;
+
+    if (trainer == NULL) {
+        trainer = g_new0(CohortUserRow, 1);
+        trainer->login = g_strdup("trainer1");
+        trainer->display_name = g_strdup("Trainer One");
+        trainer->role = g_strdup("trainer");
+        assert_true(cohort_store_user_insert(fx->store, trainer, &error));
+        trainee = g_new0(CohortUserRow, 1);
+        trainee->login = g_strdup("sok-dara");
+        trainee->display_name = g_strdup("Sok Dara");
+        trainee->role = g_strdup("trainee");
+        assert_true(cohort_store_user_insert(fx->store, trainee, &error));
+        cohort = g_new0(CohortCohortRow, 1);
+        cohort->slug = g_strdup("cloud-101");
+        cohort->title = g_strdup("Cloud basics");
+        cohort->template_name = g_strdup("tiny");
+        cohort->trainer_id = trainer->id;
+        cohort->starts_at = g_strdup(STARTS);
+        cohort->ends_at = g_strdup(ENDS);
+        cohort->quota_machines = 2;
+        cohort->quota_vcpus = 2;
+        cohort->quota_memory_mib = 2048;
+        cohort->state = g_strdup("active");
+        assert_true(cohort_store_cohort_insert(fx->store, cohort, &error));
+        cohort_assert_no_error(error);
+    }
+    row = (CohortMachineRow){.name = (gchar *)name,
+                             .cohort_id = cohort->id,
+                             .user_id = trainee->id,
+                             .host_id = host_id,
+                             .template_name = (gchar *)"tiny",
+                             .idx = 1,
+                             .state = (gchar *)"running",
+                             .vcpus = 1,
+                             .memory_mib = 64};
+    assert_true(cohort_store_machine_insert(fx->store, &row, &error));
+    cohort_assert_no_error(error);
+    g_free(row.created_at);
+    return row.id;
+}
+
+/* A running machine of @owner (NULL: a tag without an owner), made as cohortd makes one. */
+static const gchar *
+machine_make(Fixture *fx, const gchar *cohort, const gchar *trainee, gint64 id, const gchar *owner)
+{
+    g_autoptr(GError) error = NULL;
+    CohortMachineSpec spec;
+
+    cohort_test_spec_init(&spec, fx->keep, cohort, trainee, id);
+    spec.owner = owner;
+    assert_true(cohort_provisioner_machine_create(fx->prov, fx->tmpl, &spec, &error));
+    cohort_assert_no_error(error);
+    return spec.domain_name;
+}
+
+/* Removes what the test made itself (never cohortd's business). */
+static void
+domain_remove(Fixture *fx, const gchar *name)
+{
+    g_autoptr(virDomain) dom = virDomainLookupByName(fx->conn, name);
+    g_autofree gchar *volume = g_strconcat(name, ".qcow2", NULL);
+    g_autoptr(virStoragePool) pool = virStoragePoolLookupByName(fx->conn, "default-pool");
+    g_autoptr(virStorageVol) vol = virStorageVolLookupByName(pool, volume);
+
+    assert_non_null(dom);
+    virDomainDestroy(dom);
+    assert_int_equal(virDomainUndefine(dom), 0);
+    if (vol != NULL)
+        assert_int_equal(virStorageVolDelete(vol, 0), 0);
+}
+
+static CohortDaemon *
+daemon_new(Fixture *fx)
+{
+    g_autoptr(GError) error = NULL;
+    CohortDaemonSettings settings;
+    CohortDaemon *d;
+
+    cohort_daemon_settings_init(&settings);
+    g_free(settings.templates_dir);
+    settings.templates_dir = g_strdup(COHORT_TEMPLATESDIR_SRC);
+    settings.workers = 2;
+    settings.allow_test_hosts = TRUE;
+    d = cohort_daemon_new(&settings, g_steal_pointer(&fx->store), &error);
+    cohort_daemon_settings_clear(&settings);
+    cohort_assert_no_error(error);
+    return d;
+}
+
+/* Runs the main context until every work item and scheduled reconcile is done (or 30 s). */
+static void
+daemon_settle(CohortDaemon *d)
+{
+    gint64 deadline = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
+
+    for (;;) {
+        while (g_main_context_iteration(d->context, FALSE))
+            ;
+        if (cohort_jobs_get_pending(d->jobs) == 0 && g_hash_table_size(d->reconcile_pending) == 0)
+            return;
+        if (g_get_monotonic_time() > deadline)
+            fail_msg("cohortd's work did not settle within 30 s");
+        g_usleep(10 * 1000);
+    }
+}
+
+static guint
+audit_count(CohortDaemon *d, const gchar *action, const gchar *target)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GPtrArray) rows = cohort_store_audit_list(d->store, 1000, &error);
+    guint count = 0;
+
+    cohort_assert_no_error(error);
+    for (guint i = 0; i < rows->len; i++) {
+        CohortAuditRow *row = g_ptr_array_index(rows, i);
+        count += g_strcmp0(row->action, action) == 0 && g_strcmp0(row->target, target) == 0;
+    }
+    return count;
+}
+
+/* The crash of issue 10: a tagged domain without a row made reconcile look a NULL template
+ * up. It is removed, with its overlay; a domain of another installation, one whose tag has
+ * no owner and one without a tag are not, whatever their names. */
+static void
+test_reconcile_orphan_removed(void **state)
+{
+    Fixture *fx = *state;
+    g_autoptr(CohortDaemon) d = NULL;
+    const gchar *ghost;
+    const gchar *other;
+    const gchar *ownerless;
+    g_autofree gchar *other_owner = g_uuid_string_random();
+    g_autofree gchar *ghost_overlay = NULL;
+
+    add_host(fx, "lab", "test:///default", "default-pool");
+    ghost = machine_make(fx, "ghost", "sok-dara", 4242, fx->instance);
+    other = machine_make(fx, "other", "sok-dara", 4243, other_owner);
+    ownerless = machine_make(fx, "ownerless", "sok-dara", 4244, NULL);
+    cohort_test_qemu_foreign_domain_start(fx->conn, "cohort-plain--sok-dara");
+    ghost_overlay = g_strconcat(ghost, ".qcow2", NULL);
+    assert_true(cohort_test_volume_exists(fx->conn, "default-pool", ghost_overlay));
+
+    d = daemon_new(fx);
+    cohort_daemon_start(d);
+    daemon_settle(d);
+
+    assert_false(cohort_test_domain_exists(fx->conn, ghost));
+    assert_false(cohort_test_volume_exists(fx->conn, "default-pool", ghost_overlay));
+    assert_int_equal(audit_count(d, "machine.orphan-remove", ghost), 1);
+    assert_true(cohort_test_domain_exists(fx->conn, other));
+    assert_true(cohort_test_domain_exists(fx->conn, ownerless));
+    assert_true(cohort_test_domain_exists(fx->conn, "cohort-plain--sok-dara"));
+    /* a second pass finds nothing more to do */
+    cohort_reconcile_all(d);
+    daemon_settle(d);
+    assert_int_equal(audit_count(d, "machine.orphan-remove", ghost), 1);
+    assert_int_equal(audit_count(d, "machine.orphan-remove", other), 0);
+    assert_true(cohort_test_domain_exists(fx->conn, other));
+
+    g_clear_pointer(&d, cohort_daemon_free);
+    domain_remove(fx, other);
+    domain_remove(fx, ownerless);
+    domain_remove(fx, "cohort-plain--sok-dara");
+}
+
+/* A tagged domain whose row says it is on another host (moved by hand, or two host entries
+ * for one libvirt) is someone's machine: it is left alone, not removed as an orphan. */
+static void
+test_reconcile_orphan_of_other_host(void **state)
+{
+    Fixture *fx = *state;
+    g_autoptr(CohortDaemon) d = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(CohortMachineRow) row = NULL;
+    g_autofree gchar *small = g_strconcat("test://", COHORT_TEST_DATADIR, "/small-host.xml", NULL);
+    gint64 small_id;
+    gint64 id;
+    g_autofree gchar *name = NULL;
+
+    add_host(fx, "lab", "test:///default", "default-pool");
+    small_id = add_host(fx, "small", small, "default");
+    name = g_strdup_printf("cohort-cloud-101--sok-dara");
+    id = add_machine_row(fx, name, small_id);
+    machine_make(fx, "cloud-101", "sok-dara", id, fx->instance);
+
+    d = daemon_new(fx);
+    cohort_daemon_start(d);
+    daemon_settle(d);
+
+    assert_true(cohort_test_domain_exists(fx->conn, name));
+    assert_int_equal(audit_count(d, "machine.orphan-remove", name), 0);
+    /* its row, on the host without the domain, says what is true there */
+    row = cohort_store_machine_get_by_id(d->store, id, &error);
+    cohort_assert_no_error(error);
+    assert_string_equal(row->state, "failed");
+
+    g_clear_pointer(&d, cohort_daemon_free);
+    domain_remove(fx, name);
+}
+
+/* The store of issue 10: a second entry for the same libvirt host. It stays down, naming the
+ * first; nothing of the first's machines is touched through it. */
+static void
+test_reconcile_duplicate_host(void **state)
+{
+    Fixture *fx = *state;
+    g_autoptr(CohortDaemon) d = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(CohortMachineRow) row = NULL;
+    CohortHost *first;
+    CohortHost *second;
+    gint64 lab_id;
+    gint64 id;
+    const gchar *name = "cohort-cloud-101--sok-dara";
+
+    lab_id = add_host(fx, "lab", "test:///default", "default-pool");
+    /* written another way, and older by name: the older entry (by id) still wins */
+    add_host(fx, "a-second", "TEST:///default/", "default-pool");
+    id = add_machine_row(fx, name, lab_id);
+    machine_make(fx, "cloud-101", "sok-dara", id, fx->instance);
+
+    d = daemon_new(fx);
+    cohort_daemon_start(d);
+    daemon_settle(d);
+
+    first = cohort_hosts_lookup_by_name(d->hosts, "lab");
+    second = cohort_hosts_lookup_by_name(d->hosts, "a-second");
+    assert_string_equal(first->state, "up");
+    assert_string_equal(second->state, "down");
+    assert_null(second->prov);
+    cohort_assert_contains(second->last_error, "host 'lab' has this libvirt URI already");
+    assert_true(cohort_test_domain_exists(fx->conn, name));
+    assert_int_equal(audit_count(d, "machine.orphan-remove", name), 0);
+    row = cohort_store_machine_get_by_id(d->store, id, &error);
+    cohort_assert_no_error(error);
+    assert_string_equal(row->state, "running");
+
+    g_clear_pointer(&d, cohort_daemon_free);
+    domain_remove(fx, name);
+}
+
+/* A URI the configuration does not allow (any more) is never opened. */
+static void
+test_reconcile_refused_uri(void **state)
+{
+    Fixture *fx = *state;
+    g_autoptr(CohortDaemon) d = NULL;
+    CohortDaemonSettings settings;
+    g_autoptr(GError) error = NULL;
+    CohortHost *host;
+
+    add_host(fx, "lab", "test:///default", "default-pool");
+    cohort_daemon_settings_init(&settings);
+    g_free(settings.templates_dir);
+    settings.templates_dir = g_strdup(COHORT_TEMPLATESDIR_SRC);
+    d = cohort_daemon_new(&settings, g_steal_pointer(&fx->store), &error);
+    cohort_daemon_settings_clear(&settings);
+    cohort_assert_no_error(error);
+    host = cohort_hosts_lookup_by_name(d->hosts, "lab");
+    assert_string_equal(host->state, "down");
+    assert_null(host->prov);
+    assert_null(host->reconnect);
+    cohort_assert_contains(host->last_error, "its URI is refused");
+    cohort_assert_contains(host->last_error, "allow_test_hosts");
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_reconcile_orphan_removed, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_reconcile_orphan_of_other_host, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_reconcile_duplicate_host, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_reconcile_refused_uri, fixture_setup,
+                                        fixture_teardown),
+    };
+
+    cohort_virt_init();
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
