@@ -8,6 +8,7 @@
 #include <sys/prctl.h>
 #include <sys/wait.h>
 
+#include "cohort-secret.h"
 #include "cohort-test-daemon.h"
 #include "cohort-test.h"
 
@@ -250,9 +251,13 @@ cohort_test_daemon_instance_id(CohortTestDaemon *d)
 {
     g_autoptr(GError) error = NULL;
     g_autofree gchar *path = g_build_filename(d->state_dir, "cohort.db", NULL);
-    g_autoptr(CohortStore) store = cohort_store_open(path, &error);
+    g_autofree gchar *key_path = g_build_filename(d->state_dir, COHORT_SECRET_KEY_FILE, NULL);
+    CohortSecretKey *key = cohort_secret_key_load_or_create(key_path, NULL, &error);
+    g_autoptr(CohortStore) store = NULL;
     gchar *id;
 
+    cohort_assert_no_error(error);
+    store = cohort_store_open(path, key, &error);
     cohort_assert_no_error(error);
     id = cohort_store_get_instance_id(store, &error);
     cohort_assert_no_error(error);

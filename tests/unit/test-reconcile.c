@@ -14,6 +14,7 @@
 #include "cohort-error.h"
 #include "cohort-provision.h"
 #include "cohort-reconcile.h"
+#include "cohort-secret.h"
 #include "cohort-virt.h"
 
 #define STARTS "2026-01-01T08:00:00Z"
@@ -46,7 +47,7 @@ fixture_setup(void **state)
     assert_true(cohort_provisioner_base_ensure_blank(fx->prov, fx->tmpl, &error));
     cohort_assert_no_error(error);
     db = g_build_filename(fx->dir, "cohort.db", NULL);
-    fx->store = cohort_store_open(db, &error);
+    fx->store = cohort_store_open(db, cohort_secret_key_new_random(NULL), &error);
     cohort_assert_no_error(error);
     fx->instance = cohort_store_get_instance_id(fx->store, &error);
     cohort_assert_no_error(error);
@@ -145,7 +146,7 @@ add_machine_row(Fixture *fx, const gchar *name, gint64 host_id)
                              .state = (gchar *)"running",
                              .vcpus = 1,
                              .memory_mib = 64};
-    assert_true(cohort_store_machine_insert(fx->store, &row, &error));
+    assert_true(cohort_store_machine_insert(fx->store, &row, "vnc-password", &error));
     cohort_assert_no_error(error);
     g_free(row.created_at);
     return row.id;
