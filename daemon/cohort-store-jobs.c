@@ -1,4 +1,5 @@
-/* The store's jobs: progress, per-machine errors, interrupted jobs, what reclaims freed. */
+/* The store's jobs: progress, per-machine errors, the machines of each (what a restart goes on
+ * with), what reclaims freed. */
 #define G_LOG_DOMAIN "cohort-store"
 
 #include "config.h"
@@ -183,6 +184,152 @@ cohort_store_job_error_list(CohortStore *self, gint64 job_id, GError **error)
     cohort_store_bind_int64(stmt, 1, job_id);
     return cohort_store_get_all(self, stmt, cohort_store_job_error_read,
                                 (GDestroyNotify)cohort_job_error_row_free, what, error);
+}
+
+/* ---- a job's machines, and jobs a restart goes on with ---- */
+
+gboolean
+cohort_store_job_machine_insert(CohortStore *self, gint64 job_id, gint64 machine_id, GError **error)
+{
+    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autofree gchar *what = NULL;
+
+    g_return_val_if_fail(self != NULL, FALSE);
+
+    what = g_strdup_printf("machine %" G_GINT64_FORMAT " of job %" G_GINT64_FORMAT, machine_id,
+                           job_id);
+    stmt = cohort_store_prepare(
+        self, "INSERT INTO job_machines (job_id, machine_id) VALUES (?1, ?2)", what, error);
+    if (stmt == NULL)
+        return FALSE;
+    cohort_store_bind_int64(stmt, 1, job_id);
+    cohort_store_bind_int64(stmt, 2, machine_id);
+    return cohort_store_run(self, stmt, what, NULL, "job or machine", error);
+}
+
+gboolean
+cohort_store_job_machine_settle(CohortStore *self, gint64 job_id, gint64 machine_id,
+                                gboolean failed, gboolean *counted, GError **error)
+{
+    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autofree gchar *what = NULL;
+
+    g_return_val_if_fail(self != NULL, FALSE);
+    g_return_val_if_fail(counted != NULL, FALSE);
+
+    what = g_strdup_printf("machine %" G_GINT64_FORMAT " of job %" G_GINT64_FORMAT, machine_id,
+                           job_id);
+    stmt = cohort_store_prepare(self,
+                                "UPDATE job_machines SET outcome = ?3"
+                                " WHERE job_id = ?1 AND machine_id = ?2 AND outcome IS NULL",
+                                what, error);
+    if (stmt == NULL)
+        return FALSE;
+    cohort_store_bind_int64(stmt, 1, job_id);
+    cohort_store_bind_int64(stmt, 2, machine_id);
+    cohort_store_bind_text(stmt, 3, failed ? "failed" : "done");
+    if (!cohort_store_run(self, stmt, what, NULL, NULL, error))
+        return FALSE;
+    *counted = sqlite3_changes(self->db) > 0;
+    return TRUE;
+}
+
+gint64
+cohort_store_job_machine_find_unfinished(CohortStore *self, gint64 machine_id, const gchar *kind)
+{
+    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(GError) error = NULL;
+
+    g_return_val_if_fail(self != NULL, 0);
+
+    stmt = cohort_store_prepare(self,
+                                "SELECT j.id FROM job_machines jm JOIN jobs j ON j.id = jm.job_id"
+                                " WHERE jm.machine_id = ?1 AND jm.outcome IS NULL AND j.kind = ?2"
+                                " AND j.state IN ('queued', 'running') ORDER BY j.id LIMIT 1",
+                                "the job of a machine", &error);
+    if (stmt == NULL) {
+        g_warning("store %s: %s", self->path, error->message);
+        return 0;
+    }
+    cohort_store_bind_int64(stmt, 1, machine_id);
+    cohort_store_bind_text(stmt, 2, kind);
+    if (sqlite3_step(stmt) != SQLITE_ROW)
+        return 0;
+    return sqlite3_column_int64(stmt, 0);
+}
+
+gint64
+cohort_store_job_find_unfinished(CohortStore *self, const gchar *kind, const gchar *target)
+{
+    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(GError) error = NULL;
+
+    g_return_val_if_fail(self != NULL, 0);
+
+    stmt = cohort_store_prepare(self,
+                                "SELECT id FROM jobs WHERE kind = ?1 AND target = ?2"
+                                " AND state IN ('queued', 'running') ORDER BY id LIMIT 1",
+                                "an unfinished job", &error);
+    if (stmt == NULL) {
+        g_warning("store %s: %s", self->path, error->message);
+        return 0;
+    }
+    cohort_store_bind_text(stmt, 1, kind);
+    cohort_store_bind_text(stmt, 2, target);
+    if (sqlite3_step(stmt) != SQLITE_ROW)
+        return 0;
+    return sqlite3_column_int64(stmt, 0);
+}
+
+GPtrArray *
+cohort_store_job_list_unfinished(CohortStore *self, GError **error)
+{
+    g_autoptr(sqlite3_stmt) stmt = NULL;
+
+    g_return_val_if_fail(self != NULL, NULL);
+
+    stmt =
+        cohort_store_prepare(self, JOB_SELECT " WHERE state IN ('queued', 'running') ORDER BY id",
+                             "unfinished jobs", error);
+    if (stmt == NULL)
+        return NULL;
+    return cohort_store_get_all(self, stmt, cohort_store_job_read,
+                                (GDestroyNotify)cohort_job_row_free, "unfinished jobs", error);
+}
+
+GArray *
+cohort_store_job_machine_list_pending(CohortStore *self, gint64 job_id, guint *recorded,
+                                      GError **error)
+{
+    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(GArray) ids = g_array_new(FALSE, FALSE, sizeof(gint64));
+    g_autofree gchar *what = NULL;
+    gint rc;
+
+    g_return_val_if_fail(self != NULL, NULL);
+
+    what = g_strdup_printf("machines of job %" G_GINT64_FORMAT, job_id);
+    stmt = cohort_store_prepare(self,
+                                "SELECT machine_id, outcome IS NULL FROM job_machines"
+                                " WHERE job_id = ?1 ORDER BY machine_id",
+                                what, error);
+    if (stmt == NULL)
+        return NULL;
+    cohort_store_bind_int64(stmt, 1, job_id);
+    if (recorded != NULL)
+        *recorded = 0;
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        gint64 id = sqlite3_column_int64(stmt, 0);
+        if (recorded != NULL)
+            (*recorded)++;
+        if (sqlite3_column_int(stmt, 1) != 0)
+            g_array_append_val(ids, id);
+    }
+    if (rc != SQLITE_DONE) {
+        cohort_store_set_error(self, error, what, NULL, NULL);
+        return NULL;
+    }
+    return g_steal_pointer(&ids);
 }
 
 /* ---- interrupted jobs ---- */

@@ -36,7 +36,8 @@ cohort_machine_row_free(CohortMachineRow *row)
     " LEFT JOIN hosts h ON h.id = m.host_id"
 
 static const gchar *const cohort_store_machine_states[] = {
-    "requested", "provisioning", "running", "stopped", "reclaiming", "reclaimed", "failed",
+    "requested", "provisioning", "running",    "stopped",   "starting", "stopping",
+    "rebooting", "resetting",    "reclaiming", "reclaimed", "failed",
 };
 
 static gpointer

@@ -182,6 +182,51 @@ static const gchar *const cohort_store_migrations[] = {
      * clear column goes (cohort_store_migration_seal_vnc_passwords) */
     "ALTER TABLE machines ADD COLUMN vnc_password_sealed TEXT"
     "  CHECK " IS_SEALED_OR_NULL("vnc_password_sealed") ";",
+
+    /* 7: a machine shows the work under way on it (starting, stopping, rebooting, resetting)
+     * until libvirt reports the result; SQLite changes a CHECK only by making the table
+     * again (the runner turns foreign keys off around each step, as SQLite's own recipe
+     * says, and checks them before the commit). A bulk job records its machines with the
+     * rows, in one transaction, so that a restart finishes what is left and counts it. */
+    "CREATE TABLE machines_new ("
+    "  id INTEGER PRIMARY KEY,"
+    "  name TEXT NOT NULL UNIQUE CHECK (name <> ''),"
+    "  cohort_id INTEGER NOT NULL REFERENCES cohorts(id),"
+    "  user_id INTEGER NOT NULL REFERENCES users(id),"
+    "  host_id INTEGER REFERENCES hosts(id),"
+    "  template_name TEXT NOT NULL CHECK (template_name <> ''),"
+    "  idx INTEGER NOT NULL CHECK (idx > 0),"
+    "  state TEXT NOT NULL CHECK (state IN ('requested', 'provisioning', 'running', 'stopped',"
+    "                                       'starting', 'stopping', 'rebooting', 'resetting',"
+    "                                       'reclaiming', 'reclaimed', 'failed')),"
+    "  vcpus INTEGER NOT NULL CHECK (vcpus > 0),"
+    "  memory_mib INTEGER NOT NULL CHECK (memory_mib > 0),"
+    "  uuid TEXT UNIQUE,"
+    "  created_at TEXT NOT NULL CHECK " IS_TS("created_at") ","
+    "  expires_at TEXT CHECK " IS_TS_OR_NULL("expires_at") ","
+    "  error TEXT,"
+    "  extensions INTEGER NOT NULL DEFAULT 0 CHECK (extensions >= 0),"
+    "  vnc_password_sealed TEXT CHECK " IS_SEALED_OR_NULL("vnc_password_sealed") ","
+    "  UNIQUE (cohort_id, user_id, idx));"
+    "INSERT INTO machines_new (id, name, cohort_id, user_id, host_id, template_name, idx, state,"
+    "  vcpus, memory_mib, uuid, created_at, expires_at, error, extensions, vnc_password_sealed)"
+    "  SELECT id, name, cohort_id, user_id, host_id, template_name, idx, state, vcpus,"
+    "  memory_mib, uuid, created_at, expires_at, error, extensions, vnc_password_sealed"
+    "  FROM machines;"
+    "DROP TABLE machines;"
+    "ALTER TABLE machines_new RENAME TO machines;"
+    "CREATE INDEX machines_by_user ON machines(user_id);"
+    "CREATE INDEX machines_by_host ON machines(host_id);"
+    "CREATE INDEX machines_holding_by_host ON machines(host_id, vcpus, memory_mib)"
+    "  WHERE state NOT IN ('reclaimed', 'failed');"
+
+    "CREATE TABLE job_machines ("
+    "  job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,"
+    "  machine_id INTEGER NOT NULL REFERENCES machines(id) ON DELETE CASCADE,"
+    "  outcome TEXT CHECK (outcome IS NULL OR outcome IN ('done', 'failed')),"
+    "  PRIMARY KEY (job_id, machine_id)"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX job_machines_by_machine ON job_machines(machine_id);",
 };
 /* clang-format on */
 
@@ -295,6 +340,32 @@ cohort_store_migrations_check_not_newer(gint version, const gchar *path, GError 
     return FALSE;
 }
 
+/* Foreign keys a step broke (SQLite's recipe for remaking a table checks them before the
+ * commit, as the step runs with them off). */
+static gboolean
+cohort_store_migrations_check_foreign_keys(sqlite3 *db, GError **error)
+{
+    g_autoptr(sqlite3_stmt) stmt = NULL;
+    gint rc;
+
+    if (sqlite3_prepare_v2(db, "PRAGMA foreign_key_check", -1, &stmt, NULL) != SQLITE_OK) {
+        g_set_error_literal(error, COHORT_ERROR, COHORT_ERROR_INTERNAL, sqlite3_errmsg(db));
+        return FALSE;
+    }
+    rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW) {
+        g_set_error(error, COHORT_ERROR, COHORT_ERROR_INTERNAL,
+                    "a row of table %s refers to a row of %s that does not exist",
+                    sqlite3_column_text(stmt, 0), sqlite3_column_text(stmt, 2));
+        return FALSE;
+    }
+    if (rc != SQLITE_DONE) {
+        g_set_error_literal(error, COHORT_ERROR, COHORT_ERROR_INTERNAL, sqlite3_errmsg(db));
+        return FALSE;
+    }
+    return TRUE;
+}
+
 /* One step, in its own transaction; @applied FALSE when there was none left. The version is
  * read again under the write lock, so two processes opening a new file do not both apply it. */
 static gboolean
@@ -321,6 +392,7 @@ cohort_store_migrations_step(sqlite3 *db, const gchar *path, const CohortSecretK
     code = cohort_store_migrations_code_for(version + 1);
     if (!cohort_store_migrations_exec(db, cohort_store_migrations[version], error) ||
         (code != NULL && !code->run(db, key, error)) ||
+        !cohort_store_migrations_check_foreign_keys(db, error) ||
         !cohort_store_migrations_exec(db, set_version, error) ||
         !cohort_store_migrations_exec(db, "COMMIT", error)) {
         sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
@@ -340,6 +412,7 @@ cohort_store_migrations_apply_upto(sqlite3 *db, const gchar *path, const CohortS
     gint version = 0;
     gboolean applied = TRUE;
     gboolean scrub = FALSE;
+    gboolean ok = TRUE;
 
     g_return_val_if_fail(db != NULL, FALSE);
     g_return_val_if_fail(key != NULL, FALSE);
@@ -349,10 +422,14 @@ cohort_store_migrations_apply_upto(sqlite3 *db, const gchar *path, const CohortS
     if (!cohort_store_migrations_get_version(db, &version, error) ||
         !cohort_store_migrations_check_not_newer(version, path, error))
         return FALSE;
-    while (applied) {
-        if (!cohort_store_migrations_step(db, path, key, target, &applied, &scrub, error))
-            return FALSE;
-    }
+    /* Off outside the transactions (SQLite ignores the pragma inside one): a step that makes a
+     * table again drops the old one, which must not cascade to the rows that refer to it. */
+    if (!cohort_store_migrations_exec(db, "PRAGMA foreign_keys = OFF", error))
+        return FALSE;
+    while (applied && ok)
+        ok = cohort_store_migrations_step(db, path, key, target, &applied, &scrub, error);
+    if (!cohort_store_migrations_exec(db, "PRAGMA foreign_keys = ON", ok ? error : NULL) || !ok)
+        return FALSE;
     /* The pages that held clear secrets are in the WAL's older frames until a checkpoint
      * writes the new ones over them in the file and truncates the WAL. */
     if (scrub) {

@@ -62,7 +62,8 @@ typedef struct {
     gchar *host_name; /* filled by the getters (join), NULL when not placed */
     gchar *template_name;
     guint idx;    /* the trainee's n-th machine in the cohort, from 1 */
-    gchar *state; /* requested provisioning running stopped reclaiming reclaimed failed */
+    gchar *state; /* requested provisioning running stopped starting stopping rebooting
+                   * resetting reclaiming reclaimed failed */
     guint vcpus;
     guint64 memory_mib;
     gchar *uuid;
@@ -287,6 +288,28 @@ cohort_store_audit_list(CohortStore *self, guint limit, GError **error);
 gchar *cohort_store_get_instance_id(CohortStore *self, GError **error);
 /* Jobs a stopped or killed cohortd left queued or running become failed. */
 gboolean cohort_store_job_fail_unfinished(CohortStore *self, guint *count, GError **error);
+/* A bulk job's machines, written with the rows and the job in one transaction: a job that a
+ * stop or a crash interrupted goes on after the restart with those whose outcome is not
+ * recorded. */
+gboolean cohort_store_job_machine_insert(CohortStore *self, gint64 job_id, gint64 machine_id,
+                                         GError **error);
+/* Records the machine's outcome in the job once: *@counted is FALSE when it was already
+ * recorded (or the machine is not the job's), and the job's counts must not change. */
+gboolean cohort_store_job_machine_settle(CohortStore *self, gint64 job_id, gint64 machine_id,
+                                         gboolean failed, gboolean *counted, GError **error);
+/* The oldest queued or running job of @kind ("provision", "reclaim") that waits for the
+ * machine's outcome; 0 for none. */
+gint64 cohort_store_job_machine_find_unfinished(CohortStore *self, gint64 machine_id,
+                                                const gchar *kind);
+/* The oldest queued or running job of @kind on @target (a cohort's slug); 0 for none. */
+gint64 cohort_store_job_find_unfinished(CohortStore *self, const gchar *kind, const gchar *target);
+/* Jobs still queued or running, oldest first. */
+GPtrArray * /* of CohortJobRow */
+cohort_store_job_list_unfinished(CohortStore *self, GError **error);
+/* The ids (gint64) of the job's machines whose outcome is not recorded; @recorded, if given,
+ * gets how many machines the job recorded in all. */
+GArray *cohort_store_job_machine_list_pending(CohortStore *self, gint64 job_id, guint *recorded,
+                                              GError **error);
 /* Running time: a run opens when a machine starts and closes when it stops or goes. */
 gboolean cohort_store_machine_run_begin(CohortStore *self, gint64 machine_id, GError **error);
 gboolean cohort_store_machine_run_end(CohortStore *self, gint64 machine_id, GError **error);

@@ -1433,10 +1433,14 @@ test_store_machine_count_by_state(void **state)
     add_machine(store, "d", s.cohort, s.pov, s.host, 2, "failed", 1, 1024);
     add_machine(store, "e", s.cohort, s.pov, s.host, 3, "reclaimed", 1, 1024);
     add_machine(store, "f", s.cohort, s.pov, s.host, 4, "stopped", 1, 1024);
+    add_machine(store, "g", s.cohort, s.pov, s.host, 5, "stopping", 1, 1024);
 
     counts = cohort_store_machine_count_by_state(store, &error);
     cohort_assert_no_error(error);
-    assert_int_equal(g_hash_table_size(counts), 6);
+    /* every state but reclaimed, the transitional ones too */
+    assert_int_equal(g_hash_table_size(counts), 10);
+    assert_int_equal(GPOINTER_TO_UINT(g_hash_table_lookup(counts, "stopping")), 1);
+    assert_true(g_hash_table_contains(counts, "resetting"));
     assert_int_equal(GPOINTER_TO_UINT(g_hash_table_lookup(counts, "running")), 3);
     assert_int_equal(GPOINTER_TO_UINT(g_hash_table_lookup(counts, "failed")), 1);
     assert_int_equal(GPOINTER_TO_UINT(g_hash_table_lookup(counts, "stopped")), 1);
@@ -1567,6 +1571,152 @@ test_store_job(void **state)
     g_free(row.created_at);
     g_free(system.state);
     g_free(system.created_at);
+}
+
+/* A job's machines: recorded with it, each outcome counted once, what is left listed. */
+static void
+test_store_job_machines(void **state)
+{
+    CohortStore *store = *state;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GArray) pending = NULL;
+    g_autoptr(GPtrArray) unfinished = NULL;
+    Scene s = scene_new(store);
+    gint64 a = add_machine(store, "a", s.cohort, s.sok, s.host, 1, "provisioning", 1, 1024);
+    gint64 b = add_machine(store, "b", s.cohort, s.pov, s.host, 1, "provisioning", 1, 1024);
+    CohortJobRow job = {.kind = (gchar *)"provision", .target = (gchar *)"cloud-101", .total = 2};
+    CohortJobRow done = {.kind = (gchar *)"reclaim",
+                         .target = (gchar *)"cloud-101",
+                         .state = (gchar *)"done",
+                         .total = 0};
+    gboolean counted = FALSE;
+    guint recorded = 0;
+
+    assert_true(cohort_store_job_insert(store, &job, &error));
+    assert_true(cohort_store_job_insert(store, &done, &error));
+    assert_true(cohort_store_job_machine_insert(store, job.id, a, &error));
+    assert_true(cohort_store_job_machine_insert(store, job.id, b, &error));
+    cohort_assert_no_error(error);
+    /* once per job */
+    assert_false(cohort_store_job_machine_insert(store, job.id, a, &error));
+    cohort_assert_error(error, COHORT_ERROR_CONFLICT);
+    g_clear_error(&error);
+    assert_false(cohort_store_job_machine_insert(store, job.id, 424242, &error));
+    cohort_assert_error(error, COHORT_ERROR_INVALID_ARGUMENT);
+    g_clear_error(&error);
+
+    assert_int_equal(cohort_store_job_machine_find_unfinished(store, a, "provision"), job.id);
+    assert_int_equal(cohort_store_job_machine_find_unfinished(store, a, "reclaim"), 0);
+    assert_int_equal(cohort_store_job_find_unfinished(store, "provision", "cloud-101"), job.id);
+    /* a finished job waits for nothing */
+    assert_int_equal(cohort_store_job_find_unfinished(store, "reclaim", "cloud-101"), 0);
+
+    assert_true(cohort_store_job_machine_settle(store, job.id, a, FALSE, &counted, &error));
+    cohort_assert_no_error(error);
+    assert_true(counted);
+    /* again (a restart finishing the machine once more): not counted twice */
+    assert_true(cohort_store_job_machine_settle(store, job.id, a, TRUE, &counted, &error));
+    assert_false(counted);
+    /* not the job's */
+    assert_true(cohort_store_job_machine_settle(store, done.id, b, FALSE, &counted, &error));
+    assert_false(counted);
+    cohort_assert_no_error(error);
+    assert_int_equal(cohort_store_job_machine_find_unfinished(store, a, "provision"), 0);
+
+    pending = cohort_store_job_machine_list_pending(store, job.id, &recorded, &error);
+    cohort_assert_no_error(error);
+    assert_int_equal(recorded, 2);
+    assert_int_equal(pending->len, 1);
+    assert_int_equal(g_array_index(pending, gint64, 0), b);
+    unfinished = cohort_store_job_list_unfinished(store, &error);
+    cohort_assert_no_error(error);
+    assert_int_equal(unfinished->len, 1);
+    assert_int_equal(((CohortJobRow *)unfinished->pdata[0])->id, job.id);
+
+    g_free(job.state);
+    g_free(job.created_at);
+    g_free(done.created_at);
+}
+
+/* A database an older cohortd wrote (schema 5) takes the machines' new states and keeps its
+ * rows, and the rows that refer to them, through the table's remaking (after the step that
+ * seals the VNC passwords). */
+static void
+test_store_migration_keeps_machines(void **state)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree gchar *dir = g_dir_make_tmp("cohort-store-XXXXXX", &error);
+    g_autofree gchar *path = g_build_filename(dir, "cohort.db", NULL);
+
+    cohort_assert_no_error(error);
+    {
+        g_autoptr(sqlite3) db = NULL;
+        g_autoptr(CohortSecretKey) key = cohort_secret_key_new_random(NULL);
+        assert_int_equal(
+            sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL),
+            SQLITE_OK);
+        assert_true(cohort_store_migrations_apply_upto(db, path, key, 5, &error));
+        cohort_assert_no_error(error);
+        assert_int_equal(
+            sqlite3_exec(
+                db,
+                "INSERT INTO users VALUES (1, 'chan', 'Chan', 'trainer', '2026-01-01T00:00:00Z');"
+                "INSERT INTO users VALUES (2, 'sok', 'Sok', 'trainee', '2026-01-01T00:00:00Z');"
+                "INSERT INTO hosts VALUES (1, 'lab', 'test:///default', 'default', 4, 4096, 1.0,"
+                " 1.0, 'up', '2026-01-01T00:00:00Z');"
+                "INSERT INTO cohorts (id, slug, title, template_name, trainer_id, starts_at,"
+                " ends_at, grace_hours, quota_machines, quota_vcpus, quota_memory_mib, state,"
+                " created_at) VALUES (1, 'c', 'C', 'tiny', 1, '2026-01-01T00:00:00Z',"
+                " '2026-02-01T00:00:00Z', 0, 1, 1, 64, 'active', '2026-01-01T00:00:00Z');"
+                "INSERT INTO machines (id, name, cohort_id, user_id, host_id, template_name, idx,"
+                " state, vcpus, memory_mib, vnc_password, uuid, created_at, expires_at, error,"
+                " extensions) VALUES (7, 'cohort-c--sok', 1, 2, 1, 'tiny', 1, 'running', 1, 64,"
+                " 'pw', 'u-1', '2026-01-01T00:00:00Z', '2026-01-02T00:00:00Z', NULL, 2);"
+                "INSERT INTO machine_runs (machine_id, started_at) VALUES (7,"
+                " '2026-01-01T00:00:00Z');",
+                NULL, NULL, NULL),
+            SQLITE_OK);
+        /* the old schema refuses a transitional state */
+        assert_int_not_equal(
+            sqlite3_exec(db, "UPDATE machines SET state = 'stopping'", NULL, NULL, NULL),
+            SQLITE_OK);
+    }
+    {
+        g_autoptr(CohortStore) store = cohort_store_open(path, file_key(dir), &error);
+        g_autoptr(CohortMachineRow) m = NULL;
+        g_autofree gchar *password = NULL;
+        gdouble hours;
+
+        cohort_assert_no_error(error);
+        assert_int_equal(cohort_store_get_schema_version(store), cohort_store_migrations_latest());
+        m = cohort_store_machine_get_by_id(store, 7, &error);
+        cohort_assert_no_error(error);
+        assert_string_equal(m->name, "cohort-c--sok");
+        assert_string_equal(m->state, "running");
+        assert_string_equal(m->expires_at, "2026-01-02T00:00:00Z");
+        password = cohort_store_machine_get_vnc_password(store, 7, &error);
+        cohort_assert_no_error(error);
+        assert_string_equal(password, "pw");
+        assert_int_equal(cohort_store_machine_get_extensions(store, 7, &error), 2);
+        /* the run that refers to the machine is still there (no cascade when it was remade) */
+        hours = cohort_store_machine_get_running_hours(store, 1, 2, &error);
+        cohort_assert_no_error(error);
+        assert_true(hours > 0);
+        assert_true(cohort_store_machine_set_state(store, 7, "stopping", NULL, &error));
+        cohort_assert_no_error(error);
+        assert_false(cohort_store_machine_set_state(store, 7, "sleeping", NULL, &error));
+        cohort_assert_error(error, COHORT_ERROR_INVALID_ARGUMENT);
+        g_clear_error(&error);
+        /* foreign keys hold again after the migration */
+        {
+            CohortMachineRow row;
+            machine_row_init(&row, "stray", 424242, 2, 1, 1, "running", 1, 64);
+            assert_false(cohort_store_machine_insert(store, &row, NULL, &error));
+            cohort_assert_error(error, COHORT_ERROR_INVALID_ARGUMENT);
+            g_clear_error(&error);
+        }
+    }
+    db_files_remove(dir, path);
 }
 
 static void
@@ -1890,6 +2040,8 @@ main(void)
         STORE_TEST(test_store_machine_count_by_state),
         STORE_TEST(test_store_job),
         STORE_TEST(test_store_job_errors),
+        STORE_TEST(test_store_job_machines),
+        cmocka_unit_test(test_store_migration_keeps_machines),
         STORE_TEST(test_store_audit),
         cmocka_unit_test(test_store_row_free_null),
         cmocka_unit_test(test_store_vnc_password_sealed),
