@@ -42,3 +42,35 @@ cohort_crash_point(const gchar *name)
         kill(getpid(), SIGKILL);
     }
 }
+
+static gchar *cohort_hold_name = NULL;
+static gchar *cohort_hold_file = NULL;
+
+static void
+cohort_hold_init(void)
+{
+    static gsize once = 0;
+
+    if (g_once_init_enter(&once)) {
+        const gchar *spec = g_getenv("COHORT_HOLD_POINT");
+        g_auto(GStrv) parts = spec != NULL ? g_strsplit(spec, ":", 2) : NULL;
+
+        if (parts != NULL && parts[0] != NULL && parts[0][0] != '\0' && parts[1] != NULL &&
+            parts[1][0] != '\0') {
+            cohort_hold_name = g_strdup(parts[0]);
+            cohort_hold_file = g_strdup(parts[1]);
+            g_warning("hold point armed: %s, while %s exists", cohort_hold_name, cohort_hold_file);
+        }
+        g_once_init_leave(&once, 1);
+    }
+}
+
+void
+cohort_crash_hold(const gchar *name)
+{
+    cohort_hold_init();
+    if (cohort_hold_name == NULL || g_strcmp0(name, cohort_hold_name) != 0)
+        return;
+    while (g_file_test(cohort_hold_file, G_FILE_TEST_EXISTS))
+        g_usleep(20 * 1000);
+}

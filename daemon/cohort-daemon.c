@@ -9,6 +9,7 @@
 #include "cohort-names.h"
 #include "cohort-reaper.h"
 #include "cohort-reconcile.h"
+#include "cohort-resume.h"
 
 void
 cohort_daemon_settings_init(CohortDaemonSettings *settings)
@@ -445,6 +446,8 @@ cohort_daemon_reaper_tick(gpointer user_data)
 void
 cohort_daemon_start(CohortDaemon *self)
 {
+    /* jobs a stop or a crash interrupted go on: reconcile finishes their machines */
+    cohort_resume_jobs(self);
     cohort_reconcile_all(self);
     self->reconcile_timer = g_timeout_source_new_seconds(self->settings.reconcile_interval_s);
     g_source_set_callback(self->reconcile_timer, cohort_daemon_reconcile_tick, self, NULL);

@@ -108,7 +108,8 @@ gboolean cohort_daemon_inflight_contains(CohortDaemon *self, gint64 machine_id);
 /* A scan taken at epoch E is stale for a machine whose work settled after E. */
 guint64 cohort_daemon_epoch(CohortDaemon *self);
 gboolean cohort_daemon_settled_since(CohortDaemon *self, gint64 machine_id, guint64 epoch);
-/* Starts reconcile (now, on events, on a timer) and the reaper. */
+/* Resumes the jobs a stop or a crash interrupted, starts reconcile (now, on events, on a
+ * timer) and the reaper. */
 void cohort_daemon_start(CohortDaemon *self);
 /* Records an audit entry; a failure to record is logged, never fatal. */
 void cohort_daemon_audit(CohortDaemon *self, const gchar *actor, const gchar *action,

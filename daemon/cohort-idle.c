@@ -60,11 +60,11 @@ cohort_idle_stop(CohortDaemon *d, CohortMachineRow *m, gint64 idle_s)
 {
     g_autoptr(GError) error = NULL;
 
-    if (!cohort_machine_work_push(d, m, COHORT_MACHINE_OP_STOP, 0, &error) ||
-        !cohort_store_machine_set_state(d->store, m->id, "stopped",
-                                        "shut down after being idle; start it again when "
-                                        "you need it",
-                                        &error)) {
+    /* "stopping", then "stopped" with the reason once libvirt says the machine is off */
+    if (!cohort_machine_work_push_note(d, m, COHORT_MACHINE_OP_STOP,
+                                       "shut down after being idle; start it again when you "
+                                       "need it",
+                                       &error)) {
         g_warning("idle: %s: %s", m->name, error->message);
         return;
     }

@@ -146,6 +146,12 @@ cohort_jobs_push(CohortJobs *self, CohortJobWorkFunc work, CohortJobDoneFunc don
     g_thread_pool_push(self->pool, task, NULL);
 }
 
+gboolean
+cohort_jobs_is_stopping(CohortJobs *self)
+{
+    return g_atomic_int_get(&self->cancelled);
+}
+
 guint
 cohort_jobs_get_pending(CohortJobs *self)
 {

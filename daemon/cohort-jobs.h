@@ -20,6 +20,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(CohortJobs, cohort_jobs_free)
 
 void cohort_jobs_push(CohortJobs *self, CohortJobWorkFunc work, CohortJobDoneFunc done,
                       gpointer item, GDestroyNotify item_free, gpointer user_data);
+/* Whether cohortd stops: the work that fails now does so because it was never run. */
+gboolean cohort_jobs_is_stopping(CohortJobs *self);
 /* Work items queued or running. */
 guint cohort_jobs_get_pending(CohortJobs *self);
 /* Main context (as every push is): @func(@data) runs once every item pushed before this call

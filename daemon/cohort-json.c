@@ -89,7 +89,7 @@ cohort_json_cohort(const CohortCohortRow *row)
 }
 
 JsonNode *
-cohort_json_machine(const CohortMachineRow *row)
+cohort_json_machine(const CohortMachineRow *row, const gchar *const *pending)
 {
     g_autoptr(JsonBuilder) b = json_builder_new();
 
@@ -101,6 +101,11 @@ cohort_json_machine(const CohortMachineRow *row)
     cohort_json_add_string(b, "host", row->host_name);
     cohort_json_add_string(b, "template", row->template_name);
     cohort_json_add_string(b, "state", row->state);
+    json_builder_set_member_name(b, "pending");
+    json_builder_begin_array(b);
+    for (guint i = 0; pending != NULL && pending[i] != NULL; i++)
+        json_builder_add_string_value(b, pending[i]);
+    json_builder_end_array(b);
     cohort_json_add_int(b, "vcpus", row->vcpus);
     cohort_json_add_int(b, "memory_mib", (gint64)row->memory_mib);
     cohort_json_add_string(b, "created_at", row->created_at);

@@ -14,7 +14,8 @@ JsonNode *cohort_json_user(const CohortUserRow *row);
 JsonNode *cohort_json_host(const CohortHost *host, const gchar *pool, guint used_vcpus,
                            guint64 used_memory_mib);
 JsonNode *cohort_json_cohort(const CohortCohortRow *row);
-JsonNode *cohort_json_machine(const CohortMachineRow *row);
+/* @pending: the operations queued behind the one under way (NULL: none). */
+JsonNode *cohort_json_machine(const CohortMachineRow *row, const gchar *const *pending);
 JsonNode *cohort_json_job(const CohortJobRow *row, GPtrArray *errors);
 JsonNode *cohort_json_audit(const CohortAuditRow *row);
 JsonNode *cohort_json_error(const GError *error);

@@ -2,6 +2,7 @@
 
 #include "config.h"
 
+#include "cohort-crash.h"
 #include "cohort-error.h"
 #include "cohort-machine-work.h"
 #include "cohort-names.h"
@@ -17,8 +18,9 @@ typedef struct {
     gchar *trainee;
     gchar *display_name;
     gchar *vnc_password;
-    gchar *previous_state;
-    gchar *transitional_state; /* the row's state while the work runs, NULL for none */
+    gchar *previous_state;     /* the row's state before this work (settled, not transitional) */
+    const gchar *transitional; /* the row's state while the work runs */
+    gchar *note;               /* the row's message when the work succeeds: why cohortd did it */
     gboolean orphan;           /* a tagged domain without a row: nothing to record */
     guint64 freed_disk_bytes;  /* what the overlay took, measured before a teardown */
     guint vcpus;
@@ -41,7 +43,7 @@ cohort_machine_work_free(CohortMachineWork *work)
     g_free(work->display_name);
     g_free(work->vnc_password);
     g_free(work->previous_state);
-    g_free(work->transitional_state);
+    g_free(work->note);
     g_free(work->vnc_listen);
     g_free(work->network);
     g_free(work->network_uuid);
@@ -49,6 +51,21 @@ cohort_machine_work_free(CohortMachineWork *work)
         cohort_template_unref(work->tmpl);
     g_free(work);
 }
+
+/* What each operation is called where a person reads it (the machine's "pending"), and the
+ * machine's state while it runs. */
+static const gchar *const cohort_machine_work_op_names[] = {
+    [COHORT_MACHINE_OP_CREATE] = "provision", [COHORT_MACHINE_OP_START] = "start",
+    [COHORT_MACHINE_OP_STOP] = "stop",        [COHORT_MACHINE_OP_REBOOT] = "reboot",
+    [COHORT_MACHINE_OP_RESET] = "reset",      [COHORT_MACHINE_OP_TEARDOWN] = "reclaim",
+};
+static const gchar *const cohort_machine_work_transitional[] = {
+    [COHORT_MACHINE_OP_CREATE] = "provisioning", [COHORT_MACHINE_OP_START] = "starting",
+    [COHORT_MACHINE_OP_STOP] = "stopping",       [COHORT_MACHINE_OP_REBOOT] = "rebooting",
+    [COHORT_MACHINE_OP_RESET] = "resetting",     [COHORT_MACHINE_OP_TEARDOWN] = "reclaiming",
+};
+G_STATIC_ASSERT(G_N_ELEMENTS(cohort_machine_work_op_names) == COHORT_MACHINE_OP_TEARDOWN + 1);
+G_STATIC_ASSERT(G_N_ELEMENTS(cohort_machine_work_transitional) == COHORT_MACHINE_OP_TEARDOWN + 1);
 
 static gboolean
 cohort_machine_work_create(CohortMachineWork *work, GError **error)
@@ -82,8 +99,11 @@ cohort_machine_work_run(gpointer item, GError **error)
     CohortMachineWork *work = item;
     CohortDaemonCounters *counters = &work->daemon->counters;
     gint64 t0 = g_get_monotonic_time();
+    g_autofree gchar *point = g_strconcat("work-", cohort_machine_work_op_names[work->op], NULL);
     gboolean ok = FALSE;
 
+    /* tests hold a machine's work here to see the state and queue while it runs */
+    cohort_crash_hold(point);
     switch (work->op) {
     case COHORT_MACHINE_OP_CREATE:
         ok = cohort_machine_work_create(work, error);
@@ -119,6 +139,7 @@ cohort_machine_work_run(gpointer item, GError **error)
     return ok;
 }
 
+/* The row's state when the work is over: what libvirt did, never what was asked. */
 static const gchar *
 cohort_machine_work_state_after(CohortMachineWork *work, const GError *error)
 {
@@ -132,11 +153,10 @@ cohort_machine_work_state_after(CohortMachineWork *work, const GError *error)
             return "running";
         }
     }
-    /* the host went away mid-way: the row keeps its intent, and reconcile finishes the work
-     * when the host is back */
-    if (g_error_matches(error, COHORT_ERROR, COHORT_ERROR_HOST_UNAVAILABLE) &&
-        work->transitional_state != NULL)
-        return work->transitional_state;
+    /* the host went away mid-way (or cohortd stops): the row keeps its intent, and reconcile
+     * finishes the work (or, for a start or stop, learns what libvirt did) when it is back */
+    if (g_error_matches(error, COHORT_ERROR, COHORT_ERROR_HOST_UNAVAILABLE))
+        return work->transitional;
     /* a machine that could not be made or remade is failed; one that could not be started
      * or stopped stays as it was, with the reason */
     switch (work->op) {
@@ -314,19 +334,30 @@ cohort_machine_work_reclaim_empty(CohortDaemon *d, gint64 job_id)
         cohort_machine_work_job_running(d, job);
 }
 
-static void
-cohort_machine_work_job_progress(CohortDaemon *d, CohortMachineWork *work, const GError *error)
+gboolean
+cohort_machine_work_job_count(CohortDaemon *d, gint64 job_id, gint64 machine_id,
+                              const gchar *machine_name, const GError *error)
 {
     g_autoptr(GError) error_local = NULL;
-    g_autoptr(CohortJobRow) job = cohort_store_job_get(d->store, work->job_id, &error_local);
+    g_autoptr(CohortJobRow) job = NULL;
+    gboolean counted = FALSE;
 
+    /* once per machine: a restart that finishes a machine again does not count it twice */
+    if (!cohort_store_job_machine_settle(d->store, job_id, machine_id, error != NULL, &counted,
+                                         &error_local)) {
+        g_warning("job %" G_GINT64_FORMAT ": %s", job_id, error_local->message);
+        return FALSE;
+    }
+    if (!counted)
+        return FALSE;
+    job = cohort_store_job_get(d->store, job_id, &error_local);
     if (job == NULL) {
-        g_warning("job %" G_GINT64_FORMAT ": %s", work->job_id, error_local->message);
-        return;
+        g_warning("job %" G_GINT64_FORMAT ": %s", job_id, error_local->message);
+        return FALSE;
     }
     if (error != NULL) {
         job->failed++;
-        cohort_store_job_error_insert(d->store, job->id, work->domain_name,
+        cohort_store_job_error_insert(d->store, job->id, machine_name,
                                       cohort_error_code_to_string(error->domain == COHORT_ERROR
                                                                       ? error->code
                                                                       : COHORT_ERROR_INTERNAL),
@@ -334,6 +365,13 @@ cohort_machine_work_job_progress(CohortDaemon *d, CohortMachineWork *work, const
     } else {
         job->done++;
     }
+    cohort_machine_work_job_check(d, job);
+    return TRUE;
+}
+
+void
+cohort_machine_work_job_check(CohortDaemon *d, CohortJobRow *job)
+{
     if (job->done + job->failed >= job->total && !cohort_machine_work_push_network_drop(d, job)) {
         cohort_machine_work_job_finish(d, job);
         return;
@@ -345,6 +383,39 @@ cohort_machine_work_job_progress(CohortDaemon *d, CohortMachineWork *work, const
 static void cohort_machine_work_done(gpointer item, const GError *error, gpointer user_data);
 static void cohort_machine_work_settle(CohortDaemon *d, CohortMachineWork *work,
                                        const GError *error);
+
+/* The work begins: the row shows it (unless its caller wrote that intent already, with the
+ * rest of its own), and it goes to the workers. */
+static void
+cohort_machine_work_begin(CohortDaemon *d, CohortMachineWork *work, gboolean write_state)
+{
+    g_autoptr(GError) error_local = NULL;
+
+    if (write_state && !cohort_store_machine_set_state(d->store, work->machine_id,
+                                                       work->transitional, NULL, &error_local))
+        g_warning("machine %s: %s", work->domain_name, error_local->message);
+    cohort_jobs_push(d->jobs, cohort_machine_work_run, cohort_machine_work_done, work,
+                     (GDestroyNotify)cohort_machine_work_free, NULL);
+}
+
+/* A reclaim makes the work still waiting before it moot (a start of a machine that goes):
+ * that work is dropped; the work under way finishes first. Work of a job is never dropped. */
+static void
+cohort_machine_work_drop_moot(CohortDaemon *d, GQueue *waiting)
+{
+    for (GList *l = waiting->head; l != NULL;) {
+        GList *next = l->next;
+        CohortMachineWork *w = l->data;
+        if (w->op != COHORT_MACHINE_OP_TEARDOWN && w->job_id == 0) {
+            g_debug("machine %s: dropping its %s, a reclaim follows", w->domain_name,
+                    cohort_machine_work_op_names[w->op]);
+            g_queue_delete_link(waiting, l);
+            cohort_daemon_inflight_remove(d, w->machine_id);
+            cohort_machine_work_free(w);
+        }
+        l = next;
+    }
+}
 
 /* One machine's work runs one item at a time, in the order asked (a stop, then a start):
  * two workers on one domain would race, and the last to finish would write the state. */
@@ -360,13 +431,16 @@ cohort_machine_work_enqueue(CohortDaemon *d, CohortMachineWork *work)
     }
     waiting = g_hash_table_lookup(d->waiting, &work->machine_id);
     if (waiting != NULL) {
+        if (work->op == COHORT_MACHINE_OP_TEARDOWN)
+            cohort_machine_work_drop_moot(d, waiting);
         g_queue_push_tail(waiting, work);
         return;
     }
     g_hash_table_insert(d->waiting, g_memdup2(&work->machine_id, sizeof(work->machine_id)),
                         g_queue_new());
-    cohort_jobs_push(d->jobs, cohort_machine_work_run, cohort_machine_work_done, work,
-                     (GDestroyNotify)cohort_machine_work_free, NULL);
+    /* a machine's first work and its reclaim: their callers wrote the intent */
+    cohort_machine_work_begin(
+        d, work, work->op != COHORT_MACHINE_OP_CREATE && work->op != COHORT_MACHINE_OP_TEARDOWN);
 }
 
 static gboolean
@@ -377,9 +451,26 @@ cohort_machine_work_superseded(CohortDaemon *d, CohortMachineWork *work)
     return waiting != NULL && !g_queue_is_empty(waiting);
 }
 
-/* The machine's next work, on the host's current connection (it may have reconnected). */
+gchar **
+cohort_machine_work_pending_new(CohortDaemon *d, gint64 machine_id)
+{
+    GQueue *waiting = g_hash_table_lookup(d->waiting, &machine_id);
+    GStrvBuilder *builder = g_strv_builder_new();
+    gchar **pending;
+
+    for (GList *l = waiting != NULL ? waiting->head : NULL; l != NULL; l = l->next) {
+        CohortMachineWork *w = l->data;
+        g_strv_builder_add(builder, cohort_machine_work_op_names[w->op]);
+    }
+    pending = g_strv_builder_end(builder);
+    g_strv_builder_unref(builder);
+    return pending;
+}
+
+/* The machine's next work, on the host's current connection (it may have reconnected); it
+ * starts from the state the last work left. */
 static void
-cohort_machine_work_next(CohortDaemon *d, gint64 machine_id)
+cohort_machine_work_next(CohortDaemon *d, gint64 machine_id, const gchar *state)
 {
     GQueue *waiting = g_hash_table_lookup(d->waiting, &machine_id);
     CohortMachineWork *next;
@@ -396,8 +487,9 @@ cohort_machine_work_next(CohortDaemon *d, gint64 machine_id)
     host = cohort_hosts_lookup_by_id(d->hosts, next->host_id);
     if (host != NULL && host->prov != NULL)
         next->prov = host->prov;
-    cohort_jobs_push(d->jobs, cohort_machine_work_run, cohort_machine_work_done, next,
-                     (GDestroyNotify)cohort_machine_work_free, NULL);
+    g_free(next->previous_state);
+    next->previous_state = g_strdup(state);
+    cohort_machine_work_begin(d, next, TRUE);
 }
 
 void
@@ -425,17 +517,17 @@ cohort_machine_work_done(gpointer item, const GError *error, gpointer user_data)
     CohortMachineWork *work = item;
     CohortDaemon *d = work->daemon;
     g_autoptr(GError) error_local = NULL;
-    /* one commit for the row, its running time, the job and what it freed: a reclaim of a
-     * thousand machines is a thousand of these on the main loop */
+    /* one commit for the row, its running time, the job, what it freed and the next work's
+     * state: a reclaim of a thousand machines is a thousand of these on the main loop */
     gboolean tx = cohort_store_begin(d->store, &error_local);
 
     if (!tx)
         g_warning("machine %s: %s", work->domain_name, error_local->message);
     cohort_machine_work_settle(d, work, error);
+    if (!work->orphan)
+        cohort_machine_work_next(d, work->machine_id, cohort_machine_work_state_after(work, error));
     if (tx && !cohort_store_commit(d->store, &error_local))
         g_warning("machine %s: recording the result: %s", work->domain_name, error_local->message);
-    if (!work->orphan)
-        cohort_machine_work_next(d, work->machine_id);
 }
 
 static void
@@ -464,11 +556,11 @@ cohort_machine_work_settle(CohortDaemon *d, CohortMachineWork *work, const GErro
         g_log_structured(G_LOG_DOMAIN, G_LOG_LEVEL_WARNING, "COHORT_COHORT", work->cohort,
                          "COHORT_MACHINE", work->domain_name, "MESSAGE", "%s: %s",
                          work->domain_name, error->message);
-    /* with more work waiting (a reclaim behind a start), the row keeps what was asked last */
+    /* with more work waiting (a start behind a stop), the next work's state follows at once */
     if (cohort_machine_work_superseded(d, work)) {
         g_debug("machine %s: %s done, more work waits", work->domain_name, state);
     } else if (!cohort_store_machine_set_state(d->store, work->machine_id, state,
-                                               error != NULL ? error->message : NULL,
+                                               error != NULL ? error->message : work->note,
                                                &error_local)) {
         g_warning("machine %s: %s", work->domain_name, error_local->message);
     }
@@ -480,14 +572,18 @@ cohort_machine_work_settle(CohortDaemon *d, CohortMachineWork *work, const GErro
                                         work->freed_disk_bytes, &error_local))
             g_warning("job %" G_GINT64_FORMAT ": %s", work->job_id, error_local->message);
     }
+    /* work that cohortd's stop kept from running is not a failure of the job: it goes on
+     * after the restart with what is left */
+    if (work->job_id > 0 && error != NULL && cohort_jobs_is_stopping(d->jobs) &&
+        g_error_matches(error, COHORT_ERROR, COHORT_ERROR_HOST_UNAVAILABLE))
+        return;
     if (work->job_id > 0)
-        cohort_machine_work_job_progress(d, work, error);
+        cohort_machine_work_job_count(d, work->job_id, work->machine_id, work->domain_name, error);
 }
 
 static gboolean
 cohort_machine_work_push_full(CohortDaemon *d, const CohortMachineRow *row, CohortMachineOp op,
-                              gint64 job_id, const gchar *transitional, gboolean orphan,
-                              GError **error)
+                              gint64 job_id, const gchar *note, gboolean orphan, GError **error)
 {
     CohortHost *host = cohort_hosts_lookup_by_id(d->hosts, row->host_id);
     /* an orphan (a tagged domain without a row) has no template: only a teardown, which
@@ -531,7 +627,8 @@ cohort_machine_work_push_full(CohortDaemon *d, const CohortMachineRow *row, Coho
     work->display_name = g_strdup(trainee != NULL ? trainee->display_name : NULL);
     work->vnc_password = g_steal_pointer(&vnc_password);
     work->previous_state = g_strdup(row->state);
-    work->transitional_state = g_strdup(transitional);
+    work->transitional = cohort_machine_work_transitional[op];
+    work->note = g_strdup(note);
     work->orphan = orphan;
     work->vcpus = row->vcpus;
     work->memory_mib = row->memory_mib;
@@ -560,15 +657,14 @@ gboolean
 cohort_machine_work_push(CohortDaemon *d, const CohortMachineRow *row, CohortMachineOp op,
                          gint64 job_id, GError **error)
 {
-    static const gchar *transitional[] = {
-        [COHORT_MACHINE_OP_CREATE] = "provisioning",
-        [COHORT_MACHINE_OP_START] = NULL,
-        [COHORT_MACHINE_OP_STOP] = NULL,
-        [COHORT_MACHINE_OP_REBOOT] = NULL,
-        [COHORT_MACHINE_OP_RESET] = "provisioning",
-        [COHORT_MACHINE_OP_TEARDOWN] = "reclaiming",
-    };
-    return cohort_machine_work_push_full(d, row, op, job_id, transitional[op], FALSE, error);
+    return cohort_machine_work_push_full(d, row, op, job_id, NULL, FALSE, error);
+}
+
+gboolean
+cohort_machine_work_push_note(CohortDaemon *d, const CohortMachineRow *row, CohortMachineOp op,
+                              const gchar *note, GError **error)
+{
+    return cohort_machine_work_push_full(d, row, op, 0, note, FALSE, error);
 }
 
 gboolean

@@ -15,10 +15,28 @@ typedef enum {
     COHORT_MACHINE_OP_TEARDOWN,
 } CohortMachineOp;
 
-/* Queues @op on machine @row (already in its transitional state in the store), counted in
- * job @job_id when > 0. */
+/* Queues @op on machine @row, counted in job @job_id when > 0. One machine's work runs one
+ * item at a time, in the order asked. When it begins, the row shows it: starting, stopping,
+ * rebooting, resetting (a make and a reclaim: provisioning and reclaiming, which their
+ * callers write first with the rest of their intent, in the store before libvirt is
+ * touched); when it is over, what libvirt did (running, stopped; failed with the reason).
+ * A reclaim drops the work still waiting before it (not the work under way). */
 gboolean cohort_machine_work_push(CohortDaemon *d, const CohortMachineRow *row, CohortMachineOp op,
                                   gint64 job_id, GError **error);
+/* The same, for work cohortd does by itself: on success the row's message says @note (why). */
+gboolean cohort_machine_work_push_note(CohortDaemon *d, const CohortMachineRow *row,
+                                       CohortMachineOp op, const gchar *note, GError **error);
+/* The operations waiting behind the one under way, in order: "provision", "start", "stop",
+ * "reboot", "reset", "reclaim" ({"start"} behind a stop). Never NULL, empty when none. */
+gchar **cohort_machine_work_pending_new(CohortDaemon *d, gint64 machine_id);
+/* Counts the machine's outcome (@error NULL: done) into job @job_id, once: FALSE when it was
+ * counted already or is not the job's. With the job's last machine, the job is finished (a
+ * reclaim first removes the cohort's network). */
+gboolean cohort_machine_work_job_count(CohortDaemon *d, gint64 job_id, gint64 machine_id,
+                                       const gchar *machine_name, const GError *error);
+/* Finishes @job when every machine of it is counted (a reclaim after its network), or marks
+ * it running. */
+void cohort_machine_work_job_check(CohortDaemon *d, CohortJobRow *job);
 /* Tears down a domain that carries this installation's tag but has no row (a lost
  * database, a row removed by hand): nothing is recorded. */
 gboolean cohort_machine_work_push_orphan(CohortDaemon *d, gint64 host_id, const gchar *domain_name,

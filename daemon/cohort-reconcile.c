@@ -96,6 +96,9 @@ cohort_reconcile_network_in_use(CohortDaemon *d, CohortReconcileScan *scan, cons
 
     if (cohort != NULL && g_strcmp0(cohort->state, "reclaimed") != 0)
         return TRUE;
+    /* a reclaim under way removes it itself when its last machine is gone, and counts it */
+    if (cohort != NULL && cohort_store_job_find_unfinished(d->store, "reclaim", slug) > 0)
+        return TRUE;
     g_hash_table_iter_init(&iter, scan->domains);
     while (g_hash_table_iter_next(&iter, &key, NULL)) {
         if (g_str_has_prefix(key, domain_prefix))
@@ -128,15 +131,60 @@ cohort_reconcile_set_state(CohortDaemon *d, const CohortMachineRow *m, const gch
         cohort_store_machine_run_end(d->store, m->id, NULL);
 }
 
+/* The job a machine left half-way belongs to: the provision that makes it, the reclaim that
+ * tears it down; 0 for none (a trainee's request or release). */
+static gint64
+cohort_reconcile_job_of(CohortDaemon *d, const CohortMachineRow *m, CohortMachineOp op)
+{
+    if (op == COHORT_MACHINE_OP_CREATE)
+        return cohort_store_job_machine_find_unfinished(d->store, m->id, "provision");
+    if (op == COHORT_MACHINE_OP_TEARDOWN)
+        return cohort_store_job_machine_find_unfinished(d->store, m->id, "reclaim");
+    return 0;
+}
+
 static void
 cohort_reconcile_push(CohortDaemon *d, const CohortMachineRow *m, CohortMachineOp op)
 {
     g_autoptr(GError) error = NULL;
+    /* finished for its job, if a stop or a crash interrupted one: the job goes on */
+    gint64 job_id = cohort_reconcile_job_of(d, m, op);
 
-    g_message("reconcile: %s is %s with no work under way: %s it", m->name, m->state,
-              op == COHORT_MACHINE_OP_CREATE ? "finishing" : "tearing down");
-    if (!cohort_machine_work_push(d, m, op, 0, &error))
-        g_warning("reconcile: %s: %s", m->name, error->message);
+    g_message("reconcile: %s is %s with no work under way: %s%s", m->name, m->state,
+              op == COHORT_MACHINE_OP_TEARDOWN ? "tearing it down"
+              : op == COHORT_MACHINE_OP_RESET  ? "resetting it"
+                                               : "finishing it",
+              job_id > 0 ? " for its job" : "");
+    if (cohort_machine_work_push(d, m, op, job_id, &error))
+        return;
+    g_warning("reconcile: %s: %s", m->name, error->message);
+    /* a host that is down is tried again when it is back; anything else ends the job's try */
+    if (job_id > 0 && !g_error_matches(error, COHORT_ERROR, COHORT_ERROR_HOST_UNAVAILABLE))
+        cohort_machine_work_job_count(d, job_id, m->id, m->name, error);
+}
+
+/* A start, a stop or a reboot that cohortd did not see to its end (it stopped or crashed):
+ * the row takes what libvirt reports. */
+static void
+cohort_reconcile_settle(CohortDaemon *d, const CohortMachineRow *m, const CohortScanDomain *sd)
+{
+    if (sd == NULL)
+        cohort_reconcile_set_state(d, m, "failed",
+                                   "its domain was removed outside Cohort: reset the machine to "
+                                   "make it again, or release it");
+    else if (sd->active)
+        cohort_reconcile_set_state(
+            d, m, "running",
+            g_strcmp0(m->state, "stopping") == 0
+                ? "cohortd stopped before the stop was done and the machine still runs: stop it "
+                  "again"
+                : NULL);
+    else
+        cohort_reconcile_set_state(
+            d, m, "stopped",
+            g_strcmp0(m->state, "stopping") == 0
+                ? NULL
+                : "cohortd stopped before the machine was started: start it again");
 }
 
 /* One machine row against what the scan saw. */
@@ -150,12 +198,22 @@ cohort_reconcile_machine(CohortDaemon *d, CohortReconcileScan *scan, const Cohor
     if (g_strcmp0(m->state, "provisioning") == 0 || g_strcmp0(m->state, "requested") == 0) {
         /* cohortd stopped or crashed part-way: the steps are idempotent, so making the
          * machine again finishes it, or fails and rolls back */
-        if (sd != NULL && sd->active)
+        if (sd != NULL && sd->active) {
+            gint64 job_id = cohort_reconcile_job_of(d, m, COHORT_MACHINE_OP_CREATE);
             cohort_reconcile_set_state(d, m, "running", NULL);
-        else
+            if (job_id > 0)
+                cohort_machine_work_job_count(d, job_id, m->id, m->name, NULL);
+        } else {
             cohort_reconcile_push(d, m, COHORT_MACHINE_OP_CREATE);
+        }
+    } else if (g_strcmp0(m->state, "resetting") == 0) {
+        /* the disk may be half gone: the reset is done again, whole */
+        cohort_reconcile_push(d, m, COHORT_MACHINE_OP_RESET);
     } else if (g_strcmp0(m->state, "reclaiming") == 0) {
         cohort_reconcile_push(d, m, COHORT_MACHINE_OP_TEARDOWN);
+    } else if (g_strcmp0(m->state, "starting") == 0 || g_strcmp0(m->state, "stopping") == 0 ||
+               g_strcmp0(m->state, "rebooting") == 0) {
+        cohort_reconcile_settle(d, m, sd);
     } else if (g_strcmp0(m->state, "running") == 0 || g_strcmp0(m->state, "stopped") == 0) {
         if (sd == NULL)
             cohort_reconcile_set_state(d, m, "failed",

@@ -356,7 +356,7 @@ cohort_service_cohort_get(CohortDaemon *d, const CohortUserRow *actor, const gch
         for (guint j = 0; j < machines->len; j++) {
             CohortMachineRow *m = g_ptr_array_index(machines, j);
             if (m->user_id == user->id)
-                json_array_add_element(own, cohort_json_machine(m));
+                json_array_add_element(own, cohort_service_machine_json(d, m));
         }
         json_object_set_array_member(obj, "machines", own);
         json_array_add_object_element(array, obj);
@@ -853,7 +853,8 @@ cohort_service_job_answer(gint64 job_id)
     return json_builder_get_root(b);
 }
 
-/* Counts failures found before any work started into the job. */
+/* Counts failures found before a machine's row was written (no host had room) into the job,
+ * in the transaction that writes the job: these trainees are the job's too. */
 static gboolean
 cohort_service_job_fail_early(CohortDaemon *d, gint64 job_id, GPtrArray *names, GPtrArray *errors,
                               GError **error)
@@ -878,6 +879,29 @@ cohort_service_job_fail_early(CohortDaemon *d, gint64 job_id, GPtrArray *names, 
         job->finished_at = cohort_store_now();
     }
     return cohort_store_job_update(d->store, job, error);
+}
+
+/* Work that could not be queued (its host went down meanwhile): the machine is failed with the
+ * reason, and counted so in its job, in one commit. */
+static void
+cohort_service_job_push_failed(CohortDaemon *d, gint64 job_id, const CohortMachineRow *row,
+                               const GError *failure)
+{
+    g_autoptr(GError) error_local = NULL;
+    gboolean tx = cohort_store_begin(d->store, &error_local);
+
+    if (!tx) {
+        g_warning("machine %s: %s", row->name, error_local->message);
+        g_clear_error(&error_local);
+    }
+    if (!cohort_store_machine_set_state(d->store, row->id, "failed", failure->message,
+                                        &error_local)) {
+        g_warning("machine %s: %s", row->name, error_local->message);
+        g_clear_error(&error_local);
+    }
+    cohort_machine_work_job_count(d, job_id, row->id, row->name, failure);
+    if (tx && !cohort_store_commit(d->store, &error_local))
+        g_warning("machine %s: %s", row->name, error_local->message);
 }
 
 JsonNode *
@@ -923,13 +947,17 @@ cohort_service_cohort_provision(CohortDaemon *d, const CohortUserRow *actor, con
         if (held == 0)
             g_ptr_array_add(todo, user);
     }
-    job_id = cohort_machine_work_job_new(d, actor, "provision", slug, todo->len, error);
-    if (job_id == 0)
-        return NULL;
 
-    /* intent first, in one transaction: every row with its host before any libvirt work */
+    /* intent first, in one transaction: the job, every row with its host, and the job's
+     * machines, before any libvirt work; a crash after it leaves nothing the restart does not
+     * finish, a crash before it leaves nothing at all */
     if (!cohort_store_begin(d->store, error))
         return NULL;
+    job_id = cohort_machine_work_job_new(d, actor, "provision", slug, todo->len, error);
+    if (job_id == 0) {
+        cohort_store_rollback(d->store);
+        return NULL;
+    }
     for (guint i = 0; i < todo->len; i++) {
         CohortUserRow *user = g_ptr_array_index(todo, i);
         GError *error_local = NULL;
@@ -941,23 +969,23 @@ cohort_service_cohort_provision(CohortDaemon *d, const CohortUserRow *actor, con
             continue;
         }
         g_ptr_array_add(rows, row);
+        if (!cohort_store_job_machine_insert(d->store, job_id, row->id, error)) {
+            cohort_store_rollback(d->store);
+            return NULL;
+        }
     }
-    if (!cohort_store_commit(d->store, error)) {
+    if (!cohort_service_job_fail_early(d, job_id, failed_names, failures, error) ||
+        !cohort_store_commit(d->store, error)) {
         cohort_store_rollback(d->store);
         return NULL;
     }
     cohort_crash_point("rows-written");
     for (guint i = 0; i < rows->len; i++) {
         CohortMachineRow *row = g_ptr_array_index(rows, i);
-        GError *error_local = NULL;
-        if (!cohort_machine_work_push(d, row, COHORT_MACHINE_OP_CREATE, job_id, &error_local)) {
-            cohort_store_machine_set_state(d->store, row->id, "failed", error_local->message, NULL);
-            g_ptr_array_add(failed_names, g_strdup(row->name));
-            g_ptr_array_add(failures, error_local);
-        }
+        g_autoptr(GError) error_local = NULL;
+        if (!cohort_machine_work_push(d, row, COHORT_MACHINE_OP_CREATE, job_id, &error_local))
+            cohort_service_job_push_failed(d, job_id, row, error_local);
     }
-    if (!cohort_service_job_fail_early(d, job_id, failed_names, failures, error))
-        return NULL;
     cohort_daemon_audit(d, actor->login, "cohort.provision", slug, NULL);
     return cohort_service_job_answer(job_id);
 }
@@ -983,8 +1011,6 @@ cohort_service_cohort_reclaim_start(CohortDaemon *d, const CohortUserRow *actor,
                                     CohortCohortRow *cohort, GError **error)
 {
     g_autoptr(GPtrArray) machines = NULL;
-    g_autoptr(GPtrArray) failed_names = g_ptr_array_new_with_free_func(g_free);
-    g_autoptr(GPtrArray) failures = g_ptr_array_new_with_free_func((GDestroyNotify)g_error_free);
     const gchar *who = actor != NULL ? actor->login : "system";
     const gchar *slug = cohort->slug;
     gint64 job_id;
@@ -993,20 +1019,25 @@ cohort_service_cohort_reclaim_start(CohortDaemon *d, const CohortUserRow *actor,
     machines = cohort_store_machine_list(d->store, cohort->id, 0, 0, FALSE, error);
     if (machines == NULL)
         return 0;
-    job_id = cohort_machine_work_job_new(d, actor, "reclaim", slug, machines->len, error);
-    if (job_id == 0)
-        return 0;
-    /* the cohort takes no new machines from now on */
-    g_free(cohort->state);
-    cohort->state = g_strdup("reclaimed");
-    if (!cohort_store_cohort_update(d->store, cohort, error))
-        return 0;
-    /* intent first, in one transaction: every row says reclaiming before libvirt is touched */
+    /* intent first, in one transaction: the job and its machines, the cohort that takes no new
+     * machines from now on, and every row saying reclaiming before libvirt is touched */
     if (!cohort_store_begin(d->store, error))
         return 0;
+    job_id = cohort_machine_work_job_new(d, actor, "reclaim", slug, machines->len, error);
+    if (job_id == 0) {
+        cohort_store_rollback(d->store);
+        return 0;
+    }
+    g_free(cohort->state);
+    cohort->state = g_strdup("reclaimed");
+    if (!cohort_store_cohort_update(d->store, cohort, error)) {
+        cohort_store_rollback(d->store);
+        return 0;
+    }
     for (guint i = 0; i < machines->len; i++) {
         CohortMachineRow *m = g_ptr_array_index(machines, i);
-        if (!cohort_store_machine_set_state(d->store, m->id, "reclaiming", NULL, error)) {
+        if (!cohort_store_machine_set_state(d->store, m->id, "reclaiming", NULL, error) ||
+            !cohort_store_job_machine_insert(d->store, job_id, m->id, error)) {
             cohort_store_rollback(d->store);
             return 0;
         }
@@ -1015,16 +1046,11 @@ cohort_service_cohort_reclaim_start(CohortDaemon *d, const CohortUserRow *actor,
         return 0;
     for (guint i = 0; i < machines->len; i++) {
         CohortMachineRow *m = g_ptr_array_index(machines, i);
-        GError *error_local = NULL;
-        if (!cohort_machine_work_push(d, m, COHORT_MACHINE_OP_TEARDOWN, job_id, &error_local)) {
-            /* failed, not stuck in reclaiming: a later reclaim tries it again */
-            cohort_store_machine_set_state(d->store, m->id, "failed", error_local->message, NULL);
-            g_ptr_array_add(failed_names, g_strdup(m->name));
-            g_ptr_array_add(failures, error_local);
-        }
+        g_autoptr(GError) error_local = NULL;
+        /* failed, not stuck in reclaiming: a later reclaim tries it again */
+        if (!cohort_machine_work_push(d, m, COHORT_MACHINE_OP_TEARDOWN, job_id, &error_local))
+            cohort_service_job_push_failed(d, job_id, m, error_local);
     }
-    if (!cohort_service_job_fail_early(d, job_id, failed_names, failures, error))
-        return 0;
     if (machines->len == 0)
         cohort_machine_work_reclaim_empty(d, job_id);
     cohort_daemon_audit(d, who, "cohort.reclaim", slug, NULL);

@@ -176,7 +176,15 @@ cohort_service_machine_request(CohortDaemon *d, const CohortUserRow *actor, Json
     if (!cohort_machine_work_push(d, row, COHORT_MACHINE_OP_CREATE, 0, error))
         return NULL;
     cohort_daemon_audit(d, actor->login, "machine.request", row->name, NULL);
-    return cohort_json_machine(row);
+    return cohort_service_machine_json(d, row);
+}
+
+JsonNode *
+cohort_service_machine_json(CohortDaemon *d, const CohortMachineRow *row)
+{
+    g_auto(GStrv) pending = cohort_machine_work_pending_new(d, row->id);
+
+    return cohort_json_machine(row, (const gchar *const *)pending);
 }
 
 /* The machine, if the actor may @action it; NOT_FOUND otherwise, alike. */
@@ -239,7 +247,7 @@ cohort_service_machine_list(CohortDaemon *d, const CohortUserRow *actor, const g
     if (rows == NULL)
         return NULL;
     for (guint i = 0; i < rows->len; i++)
-        g_ptr_array_add(nodes, cohort_json_machine(g_ptr_array_index(rows, i)));
+        g_ptr_array_add(nodes, cohort_service_machine_json(d, g_ptr_array_index(rows, i)));
     return cohort_json_array_new(nodes);
 }
 
@@ -248,22 +256,38 @@ cohort_service_machine_get(CohortDaemon *d, const CohortUserRow *actor, gint64 i
 {
     g_autoptr(CohortMachineRow) row =
         cohort_service_machine_lookup(d, actor, id, COHORT_ACTION_MACHINE_READ, error);
-    return row != NULL ? cohort_json_machine(row) : NULL;
+    return row != NULL ? cohort_service_machine_json(d, row) : NULL;
 }
+
+/* A trainee who asks again and again fills no queue: past this many operations waiting, the
+ * next is refused until they are done. */
+#define COHORT_MACHINE_PENDING_MAX 4
 
 typedef struct {
     const gchar *name;
     CohortMachineOp op;
-    const gchar *transitional; /* the state while the work runs */
-    const gchar *from[4];      /* states the operation starts from */
+    const gchar *from[8]; /* states the operation is taken in */
 } CohortMachineOpInfo;
 
+/* Work under way (starting, stopping, rebooting) takes more operations: they wait their turn,
+ * in "pending". Provisioning, resetting and reclaiming take none: the machine is being made
+ * or goes. */
 static const CohortMachineOpInfo cohort_machine_ops[] = {
-    {"start", COHORT_MACHINE_OP_START, "running", {"stopped", "running", NULL}},
-    {"stop", COHORT_MACHINE_OP_STOP, "stopped", {"running", "stopped", NULL}},
-    {"reboot", COHORT_MACHINE_OP_REBOOT, "running", {"running", "stopped", NULL}},
-    {"reset", COHORT_MACHINE_OP_RESET, "provisioning", {"running", "stopped", "failed", NULL}},
-    {"release", COHORT_MACHINE_OP_TEARDOWN, "reclaiming", {"running", "stopped", "failed", NULL}},
+    {"start",
+     COHORT_MACHINE_OP_START,
+     {"stopped", "running", "starting", "stopping", "rebooting", NULL}},
+    {"stop",
+     COHORT_MACHINE_OP_STOP,
+     {"running", "stopped", "starting", "stopping", "rebooting", NULL}},
+    {"reboot",
+     COHORT_MACHINE_OP_REBOOT,
+     {"running", "stopped", "starting", "stopping", "rebooting", NULL}},
+    {"reset",
+     COHORT_MACHINE_OP_RESET,
+     {"running", "stopped", "failed", "starting", "stopping", "rebooting", NULL}},
+    {"release",
+     COHORT_MACHINE_OP_TEARDOWN,
+     {"running", "stopped", "failed", "starting", "stopping", "rebooting", NULL}},
 };
 
 JsonNode *
@@ -271,6 +295,7 @@ cohort_service_machine_operate(CohortDaemon *d, const CohortUserRow *actor, gint
                                const gchar *op, GError **error)
 {
     g_autoptr(CohortMachineRow) row = NULL;
+    g_autoptr(CohortMachineRow) stored = NULL;
     g_autofree gchar *action = g_strdup_printf("machine.%s", op);
     const CohortMachineOpInfo *info = NULL;
 
@@ -290,16 +315,28 @@ cohort_service_machine_operate(CohortDaemon *d, const CohortUserRow *actor, gint
                     "machine %s is %s: it cannot %s now", row->name, row->state, op);
         return NULL;
     }
+    if (info->op != COHORT_MACHINE_OP_TEARDOWN) {
+        g_auto(GStrv) pending = cohort_machine_work_pending_new(d, row->id);
+        if (g_strv_length(pending) >= COHORT_MACHINE_PENDING_MAX) {
+            g_autofree gchar *list = g_strjoinv(", ", pending);
+            g_set_error(error, COHORT_ERROR, COHORT_ERROR_CONFLICT,
+                        "machine %s is %s and %u operations wait their turn (%s): try again "
+                        "when they are done",
+                        row->name, row->state, g_strv_length(pending), list);
+            return NULL;
+        }
+    }
     if (!cohort_machine_work_push(d, row, info->op, 0, error))
         return NULL;
-    /* the row shows what is under way; the worker's result overwrites it */
-    if (!cohort_store_machine_set_state(d->store, row->id, info->transitional, NULL, error))
+    /* a release says so at once, even behind other work: "reclaiming" survives a crash, and
+     * reconcile tears the machine down (intent first) */
+    if (info->op == COHORT_MACHINE_OP_TEARDOWN &&
+        !cohort_store_machine_set_state(d->store, row->id, "reclaiming", NULL, error))
         return NULL;
-    g_free(row->state);
-    row->state = g_strdup(info->transitional);
-    g_clear_pointer(&row->error, g_free);
     cohort_daemon_audit(d, actor->login, action, row->name, NULL);
-    return cohort_json_machine(row);
+    /* the state of the work under way (this one's, or the one it waits behind) */
+    stored = cohort_store_machine_get_by_id(d->store, row->id, error);
+    return stored != NULL ? cohort_service_machine_json(d, stored) : NULL;
 }
 
 /* The address a VNC client uses: the hypervisor's host name from its URI, or, for a local
@@ -360,7 +397,7 @@ cohort_service_machine_extend(CohortDaemon *d, const CohortUserRow *actor, gint6
         return NULL;
     cohort_daemon_audit(d, actor->login, "machine.extend", row->name, NULL);
     stored = cohort_store_machine_get_by_id(d->store, row->id, error);
-    return stored != NULL ? cohort_json_machine(stored) : NULL;
+    return stored != NULL ? cohort_service_machine_json(d, stored) : NULL;
 }
 
 JsonNode *
@@ -462,8 +499,10 @@ cohort_service_metrics(CohortDaemon *d)
 {
     GString *out = g_string_new(NULL);
     g_autoptr(GHashTable) states = cohort_store_machine_count_by_state(d->store, NULL);
-    static const gchar *const all_states[] = {"requested", "provisioning", "running",
-                                              "stopped",   "reclaiming",   "failed"};
+    static const gchar *const all_states[] = {
+        "requested", "provisioning", "running",   "stopped",    "starting",
+        "stopping",  "rebooting",    "resetting", "reclaiming", "failed",
+    };
     gssize calls = g_atomic_pointer_get(&d->counters.libvirt_calls);
 
     g_string_append(out, "# HELP cohort_machines Machines by state (not reclaimed).\n"

@@ -1,6 +1,8 @@
 /* Shared between the service's files. */
 #pragma once
 
+#include <json-glib/json-glib.h>
+
 #include "cohort-auth.h"
 #include "cohort-daemon.h"
 
@@ -28,6 +30,10 @@ const gchar *cohort_service_cohort_state(const CohortCohortRow *cohort);
 /* Places and records a new machine for @trainee (quota checked); no libvirt work yet. */
 CohortMachineRow *cohort_service_machine_new(CohortDaemon *d, const CohortCohortRow *cohort,
                                              const CohortUserRow *trainee, GError **error);
+
+/* The machine as the API shows it: the row, and the operations waiting behind the one
+ * under way ("pending"). */
+JsonNode *cohort_service_machine_json(CohortDaemon *d, const CohortMachineRow *row);
 
 /* Reclaims every machine of @cohort as a job; @actor NULL for cohortd itself (the reaper).
  * Returns the job id, 0 on error. */

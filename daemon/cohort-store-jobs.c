@@ -332,30 +332,6 @@ cohort_store_job_machine_list_pending(CohortStore *self, gint64 job_id, guint *r
     return g_steal_pointer(&ids);
 }
 
-/* ---- interrupted jobs ---- */
-
-gboolean
-cohort_store_job_fail_unfinished(CohortStore *self, guint *count, GError **error)
-{
-    g_autoptr(sqlite3_stmt) stmt = NULL;
-    g_autofree gchar *now = cohort_store_now();
-
-    g_return_val_if_fail(self != NULL, FALSE);
-
-    stmt = cohort_store_prepare(self,
-                                "UPDATE jobs SET state = 'failed', finished_at = ?1"
-                                " WHERE state IN ('queued', 'running')",
-                                "unfinished jobs", error);
-    if (stmt == NULL)
-        return FALSE;
-    cohort_store_bind_text(stmt, 1, now);
-    if (!cohort_store_run(self, stmt, "unfinished jobs", NULL, NULL, error))
-        return FALSE;
-    if (count != NULL)
-        *count = (guint)sqlite3_changes(self->db);
-    return TRUE;
-}
-
 /* ---- what reclaims freed ---- */
 
 gboolean

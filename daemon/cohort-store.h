@@ -286,8 +286,6 @@ cohort_store_audit_list(CohortStore *self, guint limit, GError **error);
 /* lifecycle */
 /* This installation's UUID, made on first use: every machine's tag carries it. */
 gchar *cohort_store_get_instance_id(CohortStore *self, GError **error);
-/* Jobs a stopped or killed cohortd left queued or running become failed. */
-gboolean cohort_store_job_fail_unfinished(CohortStore *self, guint *count, GError **error);
 /* A bulk job's machines, written with the rows and the job in one transaction: a job that a
  * stop or a crash interrupted goes on after the restart with those whose outcome is not
  * recorded. */

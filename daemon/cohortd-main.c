@@ -161,16 +161,6 @@ cohortd_run(CohortConfig *config)
         g_printerr("cohortd: %s\n", error->message);
         return 1;
     }
-    {
-        /* jobs a killed cohortd left behind are over; reconcile finishes their machines */
-        guint interrupted = 0;
-        if (!cohort_store_job_fail_unfinished(store, &interrupted, &error)) {
-            g_printerr("cohortd: %s\n", error->message);
-            return 1;
-        }
-        if (interrupted > 0)
-            g_message("%u jobs were interrupted by the last stop", interrupted);
-    }
     cohort_virt_events_init();
     cohort_daemon_settings_init(&settings);
     g_free(settings.templates_dir);

@@ -321,7 +321,8 @@ test_api_trainee_flow(void **state)
     http_fails(fx->d, "POST", "/api/v1/machines", token,
                "{\"cohort\":\"cloud-102\",\"trainee\":\"sok-dara\"}", 403, "forbidden");
 
-    machine_op(fx->d, token, id, "stop", "stopped");
+    /* what is true: the stop is asked for, the machine is stopped when libvirt says so */
+    machine_op(fx->d, token, id, "stop", "stopping");
     json_node_unref(machine_wait(fx->d, token, id, "stopped"));
     {
         /* no console of a stopped machine */
@@ -329,9 +330,10 @@ test_api_trainee_flow(void **state)
             g_strdup_printf("/api/v1/machines/%" G_GINT64_FORMAT "/console", id);
         http_fails(fx->d, "GET", path, token, NULL, 409, "conflict");
     }
-    machine_op(fx->d, token, id, "start", "running");
+    machine_op(fx->d, token, id, "start", "starting");
     json_node_unref(machine_wait(fx->d, token, id, "running"));
-    machine_op(fx->d, token, id, "reboot", "running");
+    machine_op(fx->d, token, id, "reboot", "rebooting");
+    json_node_unref(machine_wait(fx->d, token, id, "running"));
     {
         g_autofree gchar *path =
             g_strdup_printf("/api/v1/machines/%" G_GINT64_FORMAT "/console", id);
@@ -339,7 +341,7 @@ test_api_trainee_flow(void **state)
         assert_string_equal(member_string(console, "host"), "127.0.0.1");
         assert_int_equal(strlen(member_string(console, "password")), 8);
     }
-    machine_op(fx->d, token, id, "reset", "provisioning");
+    machine_op(fx->d, token, id, "reset", "resetting");
     json_node_unref(machine_wait(fx->d, token, id, "running"));
     {
         /* release: DELETE, then the machine is gone from lists, the quota is free again */
@@ -1261,6 +1263,151 @@ test_api_leases_usage_freed(void **state)
 
 /* Template files change on the server: a reload takes them all, or none when one is bad,
  * and says what happened to each. */
+/* The machine's pending operations, as the answer lists them. */
+static gchar *
+pending_of(JsonNode *machine)
+{
+    JsonArray *pending = json_object_get_array_member(json_node_get_object(machine), "pending");
+    GString *out = g_string_new(NULL);
+
+    for (guint i = 0; i < json_array_get_length(pending); i++)
+        g_string_append_printf(out, "%s%s", i > 0 ? "," : "",
+                               json_array_get_string_element(pending, i));
+    return g_string_free(out, FALSE);
+}
+
+static JsonNode *
+machine_post(CohortTestDaemon *d, const gchar *token, gint64 id, const gchar *op,
+             const gchar *state, const gchar *pending)
+{
+    g_autofree gchar *path = g_strdup_printf("/api/v1/machines/%" G_GINT64_FORMAT "/%s", id, op);
+    JsonNode *node = http_ok(d, "POST", path, token, NULL, 202);
+    g_autofree gchar *listed = pending_of(node);
+
+    if (g_strcmp0(member_string(node, "state"), state) != 0 || g_strcmp0(listed, pending) != 0)
+        fail_msg("%s: expected %s with pending [%s], got %s with pending [%s]", op, state, pending,
+                 member_string(node, "state"), listed);
+    return node;
+}
+
+/* What the API says is true: a stop answers "stopping", and the machine is "stopped" only
+ * once libvirt says it is off; work asked meanwhile waits in "pending", in order, and the
+ * machine is "running" only when the last of it has run. The stop is held in its worker
+ * (COHORT_HOLD_POINT) so that the test sees it under way, however fast the test driver is. */
+static void
+test_api_machine_states_pending(void **state)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree gchar *dir = g_dir_make_tmp("cohort-hold-XXXXXX", &error);
+    g_autofree gchar *hold = g_build_filename(dir, "hold", NULL);
+    g_autofree gchar *spec = g_strconcat("work-stop:", hold, NULL);
+    g_autofree gchar *machine_path = NULL;
+    CohortTestDaemon *d;
+    g_autoptr(JsonNode) trainer = NULL;
+    g_autoptr(JsonNode) base = NULL;
+    g_autoptr(JsonNode) cohort = NULL;
+    g_autoptr(JsonNode) machine = NULL;
+    const gchar *token;
+    guint status = 0;
+    gint64 id;
+
+    cohort_assert_no_error(error);
+    assert_true(g_file_set_contents(hold, "", 0, NULL));
+    g_setenv("COHORT_HOLD_POINT", spec, TRUE);
+    d = cohort_test_daemon_start(&error);
+    g_unsetenv("COHORT_HOLD_POINT");
+    cohort_assert_no_error(error);
+    trainer = http_ok(d, "POST", "/api/v1/users", d->admin_token,
+                      "{\"login\":\"trainer1\",\"display_name\":\"T\",\"role\":\"trainer\"}", 201);
+    token = member_string(trainer, "token");
+    base =
+        http_ok(d, "POST", "/api/v1/templates/tiny/base", d->admin_token, "{\"blank\":true}", 201);
+    cohort = http_ok(d, "POST", "/api/v1/cohorts", token,
+                     "{\"slug\":\"states\",\"template\":\"tiny\",\"starts_at\":"
+                     "\"2026-01-01T00:00:00Z\",\"ends_at\":\"2099-01-01T00:00:00Z\"}",
+                     201);
+    json_node_unref(cohort_test_http(d, "PUT", "/api/v1/cohorts/states/roster", token,
+                                     "login,display_name\nsok-dara,Sok Dara\n", "text/csv", &status,
+                                     NULL));
+    assert_int_equal(status, 200);
+    machine = http_ok(d, "POST", "/api/v1/machines", token,
+                      "{\"cohort\":\"states\",\"trainee\":\"sok-dara\"}", 202);
+    id = member_int(machine, "id");
+    machine_path = g_strdup_printf("/api/v1/machines/%" G_GINT64_FORMAT, id);
+    {
+        g_autofree gchar *none = pending_of(machine);
+        assert_string_equal(none, "");
+    }
+    json_node_unref(machine_wait(d, token, id, "running"));
+
+    /* the stop is under way (held): stopping, whatever time passes, and no console */
+    json_node_unref(machine_post(d, token, id, "stop", "stopping", ""));
+    {
+        g_autoptr(JsonNode) got = http_ok(d, "GET", machine_path, token, NULL, 200);
+        g_autofree gchar *console = g_strconcat(machine_path, "/console", NULL);
+        assert_string_equal(member_string(got, "state"), "stopping");
+        http_fails(d, "GET", console, token, NULL, 409, "conflict");
+    }
+    /* work asked meanwhile waits its turn, in order, and says so; the state stays the stop's */
+    json_node_unref(machine_post(d, token, id, "start", "stopping", "start"));
+    json_node_unref(machine_post(d, token, id, "reboot", "stopping", "start,reboot"));
+    json_node_unref(machine_post(d, token, id, "start", "stopping", "start,reboot,start"));
+    json_node_unref(machine_post(d, token, id, "reboot", "stopping", "start,reboot,start,reboot"));
+    {
+        /* a bounded queue: one more is refused until these are done */
+        g_autofree gchar *path = g_strconcat(machine_path, "/start", NULL);
+        http_fails(d, "POST", path, token, NULL, 409, "conflict");
+    }
+    {
+        /* lists, the cohort and the metrics say the same */
+        g_autoptr(JsonNode) list =
+            http_ok(d, "GET", "/api/v1/machines?cohort=states", token, NULL, 200);
+        g_autoptr(JsonNode) course = http_ok(d, "GET", "/api/v1/cohorts/states", token, NULL, 200);
+        g_autoptr(JsonNode) listed = json_array_dup_element(json_node_get_array(list), 0);
+        JsonObject *trainee = json_array_get_object_element(
+            json_object_get_array_member(json_node_get_object(course), "trainees"), 0);
+        g_autoptr(JsonNode) own =
+            json_array_dup_element(json_object_get_array_member(trainee, "machines"), 0);
+        g_autofree gchar *in_list = pending_of(listed);
+        g_autofree gchar *in_course = pending_of(own);
+        g_autofree gchar *raw = NULL;
+        g_autoptr(JsonNode) metrics =
+            cohort_test_http(d, "GET", "/metrics", NULL, NULL, NULL, &status, &raw);
+        assert_string_equal(member_string(listed, "state"), "stopping");
+        assert_string_equal(in_list, "start,reboot,start,reboot");
+        assert_string_equal(member_string(own, "state"), "stopping");
+        assert_string_equal(in_course, "start,reboot,start,reboot");
+        assert_int_equal(status, 200);
+        cohort_assert_contains(raw, "cohort_machines{state=\"stopping\"} 1\n");
+    }
+    /* libvirt finishes the stop: the queue runs, and the machine is running when it is done */
+    assert_int_equal(g_unlink(hold), 0);
+    {
+        g_autoptr(JsonNode) done = machine_wait(d, token, id, "running");
+        g_autofree gchar *none = pending_of(done);
+        assert_string_equal(none, "");
+        assert_true(json_object_get_null_member(json_node_get_object(done), "error"));
+    }
+
+    /* a release behind a stop drops the work that waits before it: the machine goes */
+    assert_true(g_file_set_contents(hold, "", 0, NULL));
+    json_node_unref(machine_post(d, token, id, "stop", "stopping", ""));
+    json_node_unref(machine_post(d, token, id, "start", "stopping", "start"));
+    {
+        g_autoptr(JsonNode) released = http_ok(d, "DELETE", machine_path, token, NULL, 202);
+        g_autofree gchar *pending = pending_of(released);
+        g_autofree gchar *start = g_strconcat(machine_path, "/start", NULL);
+        /* said at once (reclaiming survives a crash), and done after the stop */
+        assert_string_equal(member_string(released, "state"), "reclaiming");
+        assert_string_equal(pending, "reclaim");
+        http_fails(d, "POST", start, token, NULL, 409, "conflict");
+    }
+    assert_int_equal(g_unlink(hold), 0);
+    json_node_unref(machine_wait(d, token, id, "reclaimed"));
+    cohort_test_daemon_stop(d);
+    assert_int_equal(g_rmdir(dir), 0);
+}
+
 static void
 test_api_template_reload(void **state)
 {
@@ -1817,6 +1964,7 @@ main(void)
         cmocka_unit_test(test_api_placement_two_hosts),
         cmocka_unit_test(test_api_leases_usage_freed),
         cmocka_unit_test(test_api_template_reload),
+        cmocka_unit_test(test_api_machine_states_pending),
         cmocka_unit_test(test_api_reconnect_does_not_block),
         cmocka_unit_test(test_api_orphan_domain),
         cmocka_unit_test(test_api_hosts),
