@@ -10,7 +10,8 @@
 #include "cohort-error.h"
 
 static const gchar *const cohort_ctl_machine_headers[] = {
-    "ID", "NAME", "COHORT", "TRAINEE", "HOST", "STATE", "VCPUS", "MEMORY MIB", "EXPIRES", NULL,
+    "ID",      "NAME",  "COHORT",     "TRAINEE", "HOST", "STATE",
+    "PENDING", "VCPUS", "MEMORY MIB", "EXPIRES", NULL,
 };
 
 static void
@@ -20,8 +21,8 @@ cohort_ctl_machine_row(CohortTable *table, JsonObject *m)
         cohort_client_member_text(m, "id"),         cohort_client_member_text(m, "name"),
         cohort_client_member_text(m, "cohort"),     cohort_client_member_text(m, "trainee"),
         cohort_client_member_text(m, "host"),       cohort_client_member_text(m, "state"),
-        cohort_client_member_text(m, "vcpus"),      cohort_client_member_text(m, "memory_mib"),
-        cohort_client_member_text(m, "expires_at"),
+        cohort_client_list_text(m, "pending"),      cohort_client_member_text(m, "vcpus"),
+        cohort_client_member_text(m, "memory_mib"), cohort_client_member_text(m, "expires_at"),
     };
     cohort_table_add_row_take(table, cells);
 }
@@ -30,11 +31,11 @@ static gboolean
 cohort_ctl_print_machine(CohortCtl *ctl, JsonNode *answer, GError **error)
 {
     static const gchar *const members[] = {
-        "id",    "name",       "cohort",     "trainee",    "host",  "state",
+        "id",    "name",       "cohort",     "trainee",    "host",  "state", "pending",
         "vcpus", "memory_mib", "created_at", "expires_at", "error", NULL,
     };
     static const gchar *const labels[] = {
-        "Id",    "Name",         "Cohort",  "Trainee", "Host",  "State",
+        "Id",    "Name",         "Cohort",  "Trainee", "Host",  "State", "Pending",
         "vCPUs", "Memory (MiB)", "Created", "Expires", "Error", NULL,
     };
     JsonObject *m = cohort_ctl_expect_object(answer, "machine", error);
@@ -47,9 +48,65 @@ cohort_ctl_print_machine(CohortCtl *ctl, JsonNode *answer, GError **error)
         g_autofree gchar *id = cohort_client_member_text(m, "id");
         printf("%s\n", id);
     } else {
-        cohort_ctl_print_fields(m, members, labels);
+        /* the work that waits behind the state's, in order, as words */
+        g_autofree gchar *pending = cohort_client_list_text(m, "pending");
+        g_autoptr(JsonNode) shown = json_node_copy(answer);
+        json_object_set_string_member(json_node_get_object(shown), "pending", pending);
+        cohort_ctl_print_fields(json_node_get_object(shown), members, labels);
     }
     return TRUE;
+}
+
+/* Polls soon, then less often, like a job: a start on the test driver is seen at once, a
+ * stop that waits for a guest costs cohortd four requests a second. */
+#define COHORT_CTL_MACHINE_POLL_FIRST_USEC (G_USEC_PER_SEC / 50)
+#define COHORT_CTL_MACHINE_POLL_MAX_USEC (G_USEC_PER_SEC / 4)
+
+/* `machine VERB --wait`: follows the machine until it is at rest (no work under way, nothing
+ * pending), a line for each state it shows; fails when it is not where @verb leads. */
+static gboolean
+cohort_ctl_machine_follow(CohortCtl *ctl, CohortClient *client, gint64 id, const gchar *verb,
+                          JsonNode *answer, GError **error)
+{
+    g_autofree gchar *path = g_strdup_printf("/api/v1/machines/%" G_GINT64_FORMAT, id);
+    g_autoptr(JsonNode) node = json_node_copy(answer);
+    g_autofree gchar *shown = NULL;
+    gulong poll_usec = COHORT_CTL_MACHINE_POLL_FIRST_USEC;
+    JsonObject *m;
+
+    for (;;) {
+        g_autofree gchar *state = NULL;
+        g_autofree gchar *pending = NULL;
+        g_autofree gchar *line = NULL;
+
+        m = cohort_ctl_expect_object(node, "machine", error);
+        if (m == NULL)
+            return FALSE;
+        state = cohort_client_member_text(m, "state");
+        pending = cohort_client_list_text(m, "pending");
+        line = g_strcmp0(pending, "-") == 0 ? g_strdup(state)
+                                            : g_strdup_printf("%s (then %s)", state, pending);
+        if (!ctl->json && !ctl->quiet && g_strcmp0(line, shown) != 0) {
+            g_autofree gchar *name = cohort_client_member_text(m, "name");
+            printf("Machine %" G_GINT64_FORMAT " (%s): %s\n", id, name, line);
+            fflush(stdout);
+        }
+        g_free(shown);
+        shown = g_steal_pointer(&line);
+        if (cohort_client_machine_at_rest(m))
+            break;
+        g_usleep(poll_usec);
+        poll_usec = MIN(poll_usec * 3 / 2, COHORT_CTL_MACHINE_POLL_MAX_USEC);
+        g_clear_pointer(&node, json_node_unref);
+        node = cohort_client_call(client, "GET", path, NULL, error);
+        if (node == NULL)
+            return FALSE;
+    }
+    if (ctl->json)
+        cohort_ctl_print_json(node);
+    else if (ctl->quiet)
+        printf("%" G_GINT64_FORMAT "\n", id);
+    return cohort_client_machine_wait_check(verb, m, error);
 }
 
 static JsonNode *
@@ -220,8 +277,18 @@ cohort_ctl_machine_action(CohortCtl *ctl, gint argc, gchar **argv, GError **erro
 {
     const gchar *verb = strchr(argv[0], ' ') != NULL ? strchr(argv[0], ' ') + 1 : argv[0];
     gboolean release = g_strcmp0(verb, "release") == 0;
+    gboolean extend = g_strcmp0(verb, "extend") == 0;
+    gboolean wait = FALSE;
+    const GOptionEntry entries[] = {
+        {"wait", 'w', 0, G_OPTION_ARG_NONE, &wait,
+         "Follow the machine until the work is done; exit 1 unless it ends where the operation "
+         "leads",
+         NULL},
+        {NULL},
+    };
     g_autofree gchar *summary = NULL;
     g_autofree gchar *examples = NULL;
+    g_autofree gchar *params = NULL;
     CohortClient *client;
     g_autoptr(JsonNode) answer = NULL;
     g_autofree gchar *path = NULL;
@@ -239,13 +306,30 @@ cohort_ctl_machine_action(CohortCtl *ctl, gint argc, gchar **argv, GError **erro
                            "template (everything on it is lost). Named by id or as "
                            "COHORT/TRAINEE.");
     else
-        summary = g_strdup_printf("%c%s a machine, named by id or as COHORT/TRAINEE. The answer "
-                                  "comes at once; the machine follows.",
-                                  g_ascii_toupper(verb[0]), verb + 1);
+        summary = g_strdup_printf(
+            "%c%s a machine, named by id or as COHORT/TRAINEE. The answer comes at once, with the "
+            "machine %s (or in the state of the work it waits behind, and the operation in "
+            "\"pending\"); with --wait, cohortctl follows it until libvirt has done it.",
+            g_ascii_toupper(verb[0]), verb + 1,
+            g_strcmp0(verb, "stop") == 0     ? "stopping"
+            : g_strcmp0(verb, "start") == 0  ? "starting"
+            : g_strcmp0(verb, "reboot") == 0 ? "rebooting"
+                                             : "resetting");
+    if (!extend) {
+        gchar *more = g_strconcat(summary,
+                                  " --wait exits 1 when the machine does not end where the "
+                                  "operation leads (running; stopped for a stop; reclaimed for "
+                                  "a release), with its error.",
+                                  NULL);
+        g_free(summary);
+        summary = more;
+    }
     examples = g_strdup_printf("  cohortctl machine %s 42\n  cohortctl machine %s "
-                               "cloud-101/sok-dara\n",
-                               verb, verb);
-    if (!cohort_ctl_parse(ctl, &argc, &argv, NULL, "MACHINE", summary, examples, 1, 1, error))
+                               "cloud-101/sok-dara%s\n",
+                               verb, verb, extend ? "" : " --wait");
+    params = g_strdup(extend ? "MACHINE" : "MACHINE [--wait]");
+    if (!cohort_ctl_parse(ctl, &argc, &argv, extend ? NULL : entries, params, summary, examples, 1,
+                          1, error))
         return FALSE;
     if ((client = cohort_ctl_client(ctl, TRUE, error)) == NULL)
         return FALSE;
@@ -260,6 +344,8 @@ cohort_ctl_machine_action(CohortCtl *ctl, gint argc, gchar **argv, GError **erro
     }
     if (answer == NULL)
         return FALSE;
+    if (wait && !JSON_NODE_HOLDS_NULL(answer))
+        return cohort_ctl_machine_follow(ctl, client, id, verb, answer, error);
     /* DELETE may answer with the machine or with nothing. */
     if (JSON_NODE_HOLDS_NULL(answer)) {
         if (ctl->quiet || ctl->json)
@@ -282,7 +368,15 @@ cohort_ctl_machine_action(CohortCtl *ctl, gint argc, gchar **argv, GError **erro
                    expires);
             return TRUE;
         }
-        printf("Machine %" G_GINT64_FORMAT " (%s): %s requested, now %s.\n", id, name, verb, state);
+        {
+            g_autofree gchar *pending = cohort_client_list_text(m, "pending");
+            if (g_strcmp0(pending, "-") == 0)
+                printf("Machine %" G_GINT64_FORMAT " (%s): %s requested, now %s.\n", id, name, verb,
+                       state);
+            else
+                printf("Machine %" G_GINT64_FORMAT " (%s): %s requested, now %s; waiting: %s.\n",
+                       id, name, verb, state, pending);
+        }
         return TRUE;
     }
     return cohort_ctl_print_machine(ctl, answer, error);

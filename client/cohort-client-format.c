@@ -402,3 +402,67 @@ cohort_client_freed_text(JsonObject *freed)
                            machines, machines == 1 ? "" : "s", vcpus, vcpus == 1 ? "" : "s", memory,
                            disk, networks, networks == 1 ? "" : "s");
 }
+
+gchar *
+cohort_client_list_text(JsonObject *obj, const gchar *member)
+{
+    JsonNode *node = obj != NULL ? json_object_get_member(obj, member) : NULL;
+    g_autoptr(GString) out = g_string_new(NULL);
+    JsonArray *a;
+
+    if (node == NULL || !JSON_NODE_HOLDS_ARRAY(node))
+        return g_strdup("-");
+    a = json_node_get_array(node);
+    for (guint i = 0; i < json_array_get_length(a); i++) {
+        JsonNode *e = json_array_get_element(a, i);
+        if (JSON_NODE_HOLDS_VALUE(e) && json_node_get_value_type(e) == G_TYPE_STRING)
+            g_string_append_printf(out, "%s%s", out->len > 0 ? ", " : "", json_node_get_string(e));
+    }
+    if (out->len == 0)
+        return g_strdup("-");
+    return g_string_free(g_steal_pointer(&out), FALSE);
+}
+
+gboolean
+cohort_client_machine_at_rest(JsonObject *m)
+{
+    static const gchar *const busy[] = {"requested", "provisioning", "starting",   "stopping",
+                                        "rebooting", "resetting",    "reclaiming", NULL};
+    const gchar *state = json_object_get_string_member_with_default(m, "state", "");
+    JsonNode *pending = json_object_get_member(m, "pending");
+
+    if (g_strv_contains(busy, state))
+        return FALSE;
+    return pending == NULL || !JSON_NODE_HOLDS_ARRAY(pending) ||
+           json_array_get_length(json_node_get_array(pending)) == 0;
+}
+
+gboolean
+cohort_client_machine_wait_check(const gchar *verb, JsonObject *m, GError **error)
+{
+    static const gchar *const ends[][2] = {
+        {"start", "running"}, {"reboot", "running"},    {"reset", "running"},
+        {"stop", "stopped"},  {"release", "reclaimed"},
+    };
+    const gchar *state = json_object_get_string_member_with_default(m, "state", "");
+    const gchar *reason = json_object_get_string_member_with_default(m, "error", NULL);
+    const gchar *name = json_object_get_string_member_with_default(m, "name", "?");
+    const gchar *expected = NULL;
+
+    for (guint i = 0; i < G_N_ELEMENTS(ends); i++) {
+        if (g_strcmp0(ends[i][0], verb) == 0)
+            expected = ends[i][1];
+    }
+    if (g_strcmp0(state, expected) == 0)
+        return TRUE;
+    if (g_strcmp0(state, "failed") == 0)
+        g_set_error(error, COHORT_CLIENT_ERROR, COHORT_CLIENT_ERROR_FAILED,
+                    "machine %s failed: %s (reset it to make it again, or release it)", name,
+                    reason != NULL ? reason : "no reason given");
+    else
+        g_set_error(error, COHORT_CLIENT_ERROR, COHORT_CLIENT_ERROR_FAILED,
+                    "machine %s is %s, not %s, after the %s%s%s", name, state,
+                    expected != NULL ? expected : "?", verb, reason != NULL ? ": " : "",
+                    reason != NULL ? reason : "");
+    return FALSE;
+}

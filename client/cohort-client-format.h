@@ -62,6 +62,19 @@ gchar *cohort_client_progress_bar(const gchar *label, gint64 done, gint64 total,
 /* A reclaim job's "freed" object in words: "86 machines, 86 vCPUs, 5.4 GiB of memory,
  * 16.8 MiB of disk, 0 networks"; NULL when @freed is NULL. */
 gchar *cohort_client_freed_text(JsonObject *freed);
+/* A list of strings (a machine's "pending") as text for a table cell: "start, reboot", or "-"
+ * when empty or missing. */
+gchar *cohort_client_list_text(JsonObject *obj, const gchar *member);
+
+/* Whether machine @m is at rest: its state is not one of work under way (provisioning,
+ * starting, stopping, rebooting, resetting, reclaiming) and nothing waits in "pending". */
+gboolean cohort_client_machine_at_rest(JsonObject *m);
+/* After `machine VERB --wait`, a machine at rest: TRUE when it is where @verb leads (start,
+ * reboot, reset: running; stop: stopped; release: reclaimed); FALSE with
+ * COHORT_CLIENT_ERROR_FAILED naming its state and error (failed, or stopped after a start
+ * that did not work) otherwise. */
+gboolean cohort_client_machine_wait_check(const gchar *verb, JsonObject *m, GError **error);
+
 /* A member of @obj as text for a table cell: strings as they are, numbers in decimal,
  * booleans as yes/no, a missing or null member as "-". */
 gchar *cohort_client_member_text(JsonObject *obj, const gchar *member);

@@ -396,6 +396,58 @@ test_client_format_member_text(void **state)
     }
 }
 
+/* A machine's "pending" in a cell, and when `--wait` stops and what it says then. */
+static void
+test_client_format_machine_wait(void **state)
+{
+    g_autoptr(JsonArray) machines = test_parse_array(
+        "[{\"name\":\"m\",\"state\":\"stopping\",\"pending\":[]},"
+        " {\"name\":\"m\",\"state\":\"stopped\",\"pending\":[\"start\",\"reboot\"]},"
+        " {\"name\":\"m\",\"state\":\"running\",\"pending\":[]},"
+        " {\"name\":\"m\",\"state\":\"stopped\",\"pending\":[],"
+        "  \"error\":\"domain start failed\"},"
+        " {\"name\":\"m\",\"state\":\"failed\",\"pending\":[],\"error\":\"no base volume\"},"
+        " {\"name\":\"m\",\"state\":\"reclaimed\"}]");
+    g_autoptr(GError) error = NULL;
+    g_autofree gchar *none =
+        cohort_client_list_text(json_array_get_object_element(machines, 0), "pending");
+    g_autofree gchar *two =
+        cohort_client_list_text(json_array_get_object_element(machines, 1), "pending");
+    g_autofree gchar *missing =
+        cohort_client_list_text(json_array_get_object_element(machines, 5), "pending");
+
+    (void)state;
+    assert_string_equal(none, "-");
+    assert_string_equal(two, "start, reboot");
+    assert_string_equal(missing, "-");
+    /* work under way, or waiting: not at rest */
+    assert_false(cohort_client_machine_at_rest(json_array_get_object_element(machines, 0)));
+    assert_false(cohort_client_machine_at_rest(json_array_get_object_element(machines, 1)));
+    assert_true(cohort_client_machine_at_rest(json_array_get_object_element(machines, 2)));
+    assert_true(cohort_client_machine_at_rest(json_array_get_object_element(machines, 5)));
+    /* where each verb leads */
+    assert_true(cohort_client_machine_wait_check("start",
+                                                 json_array_get_object_element(machines, 2), NULL));
+    assert_true(cohort_client_machine_wait_check("reset",
+                                                 json_array_get_object_element(machines, 2), NULL));
+    assert_true(cohort_client_machine_wait_check("release",
+                                                 json_array_get_object_element(machines, 5), NULL));
+    assert_false(cohort_client_machine_wait_check(
+        "stop", json_array_get_object_element(machines, 2), &error));
+    assert_true(g_error_matches(error, COHORT_CLIENT_ERROR, COHORT_CLIENT_ERROR_FAILED));
+    assert_non_null(strstr(error->message, "is running, not stopped, after the stop"));
+    g_clear_error(&error);
+    /* a start that did not work: the machine's error says why */
+    assert_false(cohort_client_machine_wait_check(
+        "start", json_array_get_object_element(machines, 3), &error));
+    assert_non_null(strstr(error->message, "is stopped, not running, after the start: domain "
+                                           "start failed"));
+    g_clear_error(&error);
+    assert_false(cohort_client_machine_wait_check(
+        "reset", json_array_get_object_element(machines, 4), &error));
+    assert_non_null(strstr(error->message, "machine m failed: no base volume"));
+}
+
 static void
 test_client_format_exit_codes(void **state)
 {
@@ -571,6 +623,7 @@ main(void)
         cmocka_unit_test(test_client_format_progress),
         cmocka_unit_test(test_client_format_member_text),
         cmocka_unit_test(test_client_format_freed),
+        cmocka_unit_test(test_client_format_machine_wait),
         cmocka_unit_test(test_client_format_exit_codes),
         cmocka_unit_test(test_client_config_save_resolve),
         cmocka_unit_test(test_client_config_ca_file),

@@ -1063,8 +1063,8 @@ test_cohortctl_provision_machines(void **state)
     machines = parse_json(list);
     assert_int_equal(json_array_get_length(json_node_get_array(machines)), 2);
     for (const gchar *const *k =
-             (const gchar *const[]){"id", "name", "cohort", "trainee", "host", "state", "vcpus",
-                                    "memory_mib", "created_at", NULL};
+             (const gchar *const[]){"id", "name", "cohort", "trainee", "host", "state", "pending",
+                                    "vcpus", "memory_mib", "created_at", NULL};
          *k != NULL; k++)
         assert_true(json_object_has_member(
             json_array_get_object_element(json_node_get_array(machines), 0), *k));
@@ -1243,6 +1243,120 @@ test_cohortctl_trainee_request_release(void **state)
     released = CTL(f, token, "machine", "release", id);
     expect_ok(released);
     assert_contains(released->out, id);
+}
+
+/* `machine VERB --wait` follows the machine to where libvirt has it, a line per state it
+ * shows; it exits 1, with the machine's error, when the work fails. Its own cohortd on a
+ * templates directory of its own, whose template then loses its base: a reset then fails. */
+static void
+test_cohortctl_machine_wait(void **state)
+{
+    Fixture *f = *state;
+    g_autoptr(GError) error = NULL;
+    g_autofree gchar *dir = g_dir_make_tmp("cohort-ctl-wait-XXXXXX", &error);
+    g_autofree gchar *src = NULL;
+    g_autofree gchar *tiny = NULL;
+    g_autofree gchar *schema = NULL;
+    g_autofree gchar *tiny_copy = NULL;
+    g_autofree gchar *schema_copy = NULL;
+    g_autofree gchar *config = NULL;
+    g_autofree gchar *roster = NULL;
+    g_autofree gchar *id = NULL;
+    const gchar *ref = "wait-1/sok-wait";
+    CohortTestDaemon *d;
+
+    if (error != NULL)
+        fail_msg("%s", error->message);
+    src = g_build_filename(COHORT_TEMPLATESDIR_SRC, "tiny.xml", NULL);
+    assert_true(g_file_get_contents(src, &tiny, NULL, NULL));
+    g_free(src);
+    src = g_build_filename(COHORT_TEMPLATESDIR_SRC, "cohort-template.rng", NULL);
+    assert_true(g_file_get_contents(src, &schema, NULL, NULL));
+    tiny_copy = g_build_filename(dir, "tiny.xml", NULL);
+    schema_copy = g_build_filename(dir, "cohort-template.rng", NULL);
+    assert_true(g_file_set_contents(tiny_copy, tiny, -1, NULL));
+    assert_true(g_file_set_contents(schema_copy, schema, -1, NULL));
+    roster = g_build_filename(dir, "roster.csv", NULL);
+    assert_true(g_file_set_contents(roster, "login,display_name\nsok-wait,Sok\n", -1, NULL));
+    config = g_strdup_printf("[daemon]\ntemplates_dir=%s\n", dir);
+    d = cohort_test_daemon_start_with_config(config, &error);
+    if (error != NULL)
+        fail_msg("%s", error->message);
+#define CTL_D(...)                                                                                 \
+    ctl_run_full(f, d->url, d->admin_token, NULL, (const gchar *const[]){__VA_ARGS__, NULL})
+    {
+        g_autoptr(Run) base = CTL_D("template", "base", "tiny", "--blank");
+        g_autoptr(Run) created =
+            CTL_D("cohort", "create", "wait-1", "--template", "tiny", "--title", "Wait", "--starts",
+                  "2026-01-01", "--ends", "2030-12-31", "--max-machines", "1");
+        g_autoptr(Run) loaded = CTL_D("cohort", "roster", "wait-1", roster);
+        g_autoptr(Run) provision = CTL_D("cohort", "provision", "wait-1");
+        expect_ok(base);
+        expect_ok(created);
+        expect_ok(loaded);
+        expect_ok(provision);
+    }
+    {
+        /* a line for each state, the last where the stop leads */
+        g_autoptr(Run) stop = CTL_D("machine", "stop", ref, "--wait");
+        g_auto(GStrv) lines = NULL;
+        guint n;
+        expect_ok(stop);
+        lines = g_strsplit(g_strstrip(stop->out), "\n", -1);
+        n = g_strv_length(lines);
+        assert_true(n >= 1);
+        assert_true(g_str_has_suffix(lines[n - 1], ": stopped"));
+        assert_true(g_str_has_prefix(lines[0], "Machine "));
+    }
+    {
+        g_autoptr(Run) start = CTL_D("-q", "machine", "start", ref, "--wait");
+        g_autoptr(Run) show = NULL;
+        g_autoptr(Run) list = NULL;
+        g_autoptr(Run) json = NULL;
+        g_autoptr(JsonNode) m = NULL;
+        expect_ok(start);
+        id = g_strdup(g_strstrip(start->out));
+        assert_true(g_ascii_strtoll(id, NULL, 10) > 0);
+        json = CTL_D("--json", "machine", "reboot", id, "--wait");
+        expect_ok(json);
+        m = parse_json(json);
+        assert_string_equal(json_object_get_string_member(json_node_get_object(m), "state"),
+                            "running");
+        assert_int_equal(
+            json_array_get_length(json_object_get_array_member(json_node_get_object(m), "pending")),
+            0);
+        /* show and list say what waits (nothing now) */
+        show = CTL_D("machine", "show", id);
+        expect_ok(show);
+        assert_true(g_regex_match_simple("^State: +running$", show->out, G_REGEX_MULTILINE, 0));
+        assert_true(g_regex_match_simple("^Pending: +-$", show->out, G_REGEX_MULTILINE, 0));
+        list = CTL_D("machine", "list", "-c", "wait-1");
+        expect_ok(list);
+        assert_contains(list->out, " PENDING ");
+    }
+    {
+        /* the template loses its base: the reset tears the machine down and cannot make it */
+        g_autofree gchar *broken = NULL;
+        g_autoptr(GRegex) re = g_regex_new("volume=\"tiny-base.qcow2\"", 0, 0, NULL);
+        g_autoptr(Run) reload = NULL;
+        g_autoptr(Run) reset = NULL;
+        broken = g_regex_replace_literal(re, tiny, -1, 0, "volume=\"gone-base.qcow2\"", 0, NULL);
+        assert_true(g_strcmp0(broken, tiny) != 0);
+        assert_true(g_file_set_contents(tiny_copy, broken, -1, NULL));
+        reload = CTL_D("template", "reload");
+        expect_ok(reload);
+        reset = CTL_D("machine", "reset", id, "--wait");
+        expect_status(reset, 1);
+        assert_contains(reset->out, "resetting");
+        assert_contains(reset->err, "failed");
+        assert_contains(reset->err, "no base volume");
+    }
+#undef CTL_D
+    cohort_test_daemon_stop(d);
+    g_unlink(roster);
+    g_unlink(tiny_copy);
+    g_unlink(schema_copy);
+    assert_int_equal(g_rmdir(dir), 0);
 }
 
 /* Leases from the command line: a cohort with one, a machine that gets it, one extension
@@ -1457,6 +1571,7 @@ main(void)
         cmocka_unit_test(test_cohortctl_trainee_request_release),
         cmocka_unit_test(test_cohortctl_lease_extend_usage),
         cmocka_unit_test(test_cohortctl_tls),
+        cmocka_unit_test(test_cohortctl_machine_wait),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
