@@ -1263,12 +1263,18 @@ test_api_leases_usage_freed(void **state)
 
 /* Template files change on the server: a reload takes them all, or none when one is bad,
  * and says what happened to each. */
-/* The machine's pending operations, as the answer lists them. */
+/* The machine's pending operations, as the answer lists them; "(none)" for an answer without
+ * the list. */
 static gchar *
 pending_of(JsonNode *machine)
 {
-    JsonArray *pending = json_object_get_array_member(json_node_get_object(machine), "pending");
+    JsonNode *node = json_object_get_member(json_node_get_object(machine), "pending");
+    JsonArray *pending;
     GString *out = g_string_new(NULL);
+
+    if (node == NULL || !JSON_NODE_HOLDS_ARRAY(node))
+        return g_string_free(g_string_append(out, "(none)"), FALSE);
+    pending = json_node_get_array(node);
 
     for (guint i = 0; i < json_array_get_length(pending); i++)
         g_string_append_printf(out, "%s%s", i > 0 ? "," : "",

@@ -161,8 +161,10 @@ machines_settled(Fixture *fx, const gchar *slug)
                 "provisioning", "starting",   "stopping", "rebooting",
                 "resetting",    "reclaiming", NULL};
             JsonObject *m = json_array_get_object_element(list, i);
+            JsonNode *pending = json_object_get_member(m, "pending");
             busy |= g_strv_contains(working, json_object_get_string_member(m, "state")) ||
-                    json_array_get_length(json_object_get_array_member(m, "pending")) > 0;
+                    (pending != NULL && JSON_NODE_HOLDS_ARRAY(pending) &&
+                     json_array_get_length(json_node_get_array(pending)) > 0);
         }
         if (!busy)
             return node;
@@ -649,11 +651,17 @@ machine_state(JsonNode *m)
     return json_object_get_string_member(json_node_get_object(m), "state");
 }
 
+/* "start,reboot"; "(none)" for an answer without the list */
 static gchar *
 machine_pending(JsonNode *m)
 {
-    JsonArray *a = json_object_get_array_member(json_node_get_object(m), "pending");
+    JsonNode *node = json_object_get_member(json_node_get_object(m), "pending");
+    JsonArray *a;
     GString *out = g_string_new(NULL);
+
+    if (node == NULL || !JSON_NODE_HOLDS_ARRAY(node))
+        return g_string_free(g_string_append(out, "(none)"), FALSE);
+    a = json_node_get_array(node);
 
     for (guint i = 0; i < json_array_get_length(a); i++)
         g_string_append_printf(out, "%s%s", i > 0 ? "," : "", json_array_get_string_element(a, i));
