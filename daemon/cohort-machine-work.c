@@ -564,21 +564,22 @@ cohort_machine_work_settle(CohortDaemon *d, CohortMachineWork *work, const GErro
                                                &error_local)) {
         g_warning("machine %s: %s", work->domain_name, error_local->message);
     }
-    if (work->job_id > 0 && error == NULL && work->op == COHORT_MACHINE_OP_TEARDOWN) {
-        /* a failed machine held no vCPUs or memory; only its leftover disk, if any, counts */
-        gboolean held = g_strcmp0(work->previous_state, "failed") != 0;
+    /* work that cohortd's stop kept from running is not a failure of the job: it goes on
+     * after the restart with what is left */
+    if (work->job_id == 0 || (error != NULL && cohort_jobs_is_stopping(d->jobs) &&
+                              g_error_matches(error, COHORT_ERROR, COHORT_ERROR_HOST_UNAVAILABLE)))
+        return;
+    if (cohort_machine_work_job_count(d, work->job_id, work->machine_id, work->domain_name,
+                                      error) &&
+        error == NULL && work->op == COHORT_MACHINE_OP_TEARDOWN) {
+        /* a failed machine held no vCPUs or memory; only its leftover disk, if any, counts
+         * (as the job recorded when it took the machine: a restart knows it too) */
+        gboolean held = cohort_store_job_machine_get_held(d->store, work->job_id, work->machine_id);
         if (!cohort_store_job_add_freed(d->store, work->job_id, held ? 1 : 0,
                                         held ? work->vcpus : 0, held ? work->memory_mib : 0,
                                         work->freed_disk_bytes, &error_local))
             g_warning("job %" G_GINT64_FORMAT ": %s", work->job_id, error_local->message);
     }
-    /* work that cohortd's stop kept from running is not a failure of the job: it goes on
-     * after the restart with what is left */
-    if (work->job_id > 0 && error != NULL && cohort_jobs_is_stopping(d->jobs) &&
-        g_error_matches(error, COHORT_ERROR, COHORT_ERROR_HOST_UNAVAILABLE))
-        return;
-    if (work->job_id > 0)
-        cohort_machine_work_job_count(d, work->job_id, work->machine_id, work->domain_name, error);
 }
 
 static gboolean

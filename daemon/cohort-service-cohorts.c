@@ -969,7 +969,7 @@ cohort_service_cohort_provision(CohortDaemon *d, const CohortUserRow *actor, con
             continue;
         }
         g_ptr_array_add(rows, row);
-        if (!cohort_store_job_machine_insert(d->store, job_id, row->id, error)) {
+        if (!cohort_store_job_machine_insert(d->store, job_id, row->id, TRUE, error)) {
             cohort_store_rollback(d->store);
             return NULL;
         }
@@ -1037,7 +1037,8 @@ cohort_service_cohort_reclaim_start(CohortDaemon *d, const CohortUserRow *actor,
     for (guint i = 0; i < machines->len; i++) {
         CohortMachineRow *m = g_ptr_array_index(machines, i);
         if (!cohort_store_machine_set_state(d->store, m->id, "reclaiming", NULL, error) ||
-            !cohort_store_job_machine_insert(d->store, job_id, m->id, error)) {
+            !cohort_store_job_machine_insert(d->store, job_id, m->id,
+                                             g_strcmp0(m->state, "failed") != 0, error)) {
             cohort_store_rollback(d->store);
             return 0;
         }

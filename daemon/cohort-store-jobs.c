@@ -189,7 +189,8 @@ cohort_store_job_error_list(CohortStore *self, gint64 job_id, GError **error)
 /* ---- a job's machines, and jobs a restart goes on with ---- */
 
 gboolean
-cohort_store_job_machine_insert(CohortStore *self, gint64 job_id, gint64 machine_id, GError **error)
+cohort_store_job_machine_insert(CohortStore *self, gint64 job_id, gint64 machine_id, gboolean held,
+                                GError **error)
 {
     g_autoptr(sqlite3_stmt) stmt = NULL;
     g_autofree gchar *what = NULL;
@@ -198,12 +199,15 @@ cohort_store_job_machine_insert(CohortStore *self, gint64 job_id, gint64 machine
 
     what = g_strdup_printf("machine %" G_GINT64_FORMAT " of job %" G_GINT64_FORMAT, machine_id,
                            job_id);
-    stmt = cohort_store_prepare(
-        self, "INSERT INTO job_machines (job_id, machine_id) VALUES (?1, ?2)", what, error);
+    stmt = cohort_store_prepare(self,
+                                "INSERT INTO job_machines (job_id, machine_id, held)"
+                                " VALUES (?1, ?2, ?3)",
+                                what, error);
     if (stmt == NULL)
         return FALSE;
     cohort_store_bind_int64(stmt, 1, job_id);
     cohort_store_bind_int64(stmt, 2, machine_id);
+    cohort_store_bind_int64(stmt, 3, held ? 1 : 0);
     return cohort_store_run(self, stmt, what, NULL, "job or machine", error);
 }
 
@@ -232,6 +236,28 @@ cohort_store_job_machine_settle(CohortStore *self, gint64 job_id, gint64 machine
         return FALSE;
     *counted = sqlite3_changes(self->db) > 0;
     return TRUE;
+}
+
+gboolean
+cohort_store_job_machine_get_held(CohortStore *self, gint64 job_id, gint64 machine_id)
+{
+    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(GError) error = NULL;
+
+    g_return_val_if_fail(self != NULL, TRUE);
+
+    stmt = cohort_store_prepare(
+        self, "SELECT held FROM job_machines WHERE job_id = ?1 AND machine_id = ?2",
+        "a machine of a job", &error);
+    if (stmt == NULL) {
+        g_warning("store %s: %s", self->path, error->message);
+        return TRUE;
+    }
+    cohort_store_bind_int64(stmt, 1, job_id);
+    cohort_store_bind_int64(stmt, 2, machine_id);
+    if (sqlite3_step(stmt) != SQLITE_ROW)
+        return TRUE;
+    return sqlite3_column_int(stmt, 0) != 0;
 }
 
 gint64

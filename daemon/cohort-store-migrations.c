@@ -187,7 +187,8 @@ static const gchar *const cohort_store_migrations[] = {
      * until libvirt reports the result; SQLite changes a CHECK only by making the table
      * again (the runner turns foreign keys off around each step, as SQLite's own recipe
      * says, and checks them before the commit). A bulk job records its machines with the
-     * rows, in one transaction, so that a restart finishes what is left and counts it. */
+     * rows, in one transaction, so that a restart finishes what is left and counts it (and,
+     * for a reclaim, whether each held host resources: a failed one did not). */
     "CREATE TABLE machines_new ("
     "  id INTEGER PRIMARY KEY,"
     "  name TEXT NOT NULL UNIQUE CHECK (name <> ''),"
@@ -224,6 +225,7 @@ static const gchar *const cohort_store_migrations[] = {
     "  job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,"
     "  machine_id INTEGER NOT NULL REFERENCES machines(id) ON DELETE CASCADE,"
     "  outcome TEXT CHECK (outcome IS NULL OR outcome IN ('done', 'failed')),"
+    "  held INTEGER NOT NULL DEFAULT 1 CHECK (held IN (0, 1)),"
     "  PRIMARY KEY (job_id, machine_id)"
     ") WITHOUT ROWID;"
     "CREATE INDEX job_machines_by_machine ON job_machines(machine_id);",

@@ -288,9 +288,12 @@ cohort_store_audit_list(CohortStore *self, guint limit, GError **error);
 gchar *cohort_store_get_instance_id(CohortStore *self, GError **error);
 /* A bulk job's machines, written with the rows and the job in one transaction: a job that a
  * stop or a crash interrupted goes on after the restart with those whose outcome is not
- * recorded. */
+ * recorded. @held: the machine holds host resources (it has not failed). */
 gboolean cohort_store_job_machine_insert(CohortStore *self, gint64 job_id, gint64 machine_id,
-                                         GError **error);
+                                         gboolean held, GError **error);
+/* Whether the machine held host resources (vCPUs, memory) when the job took it: a reclaim
+ * counts those of the machines that had not failed. TRUE when the job did not record it. */
+gboolean cohort_store_job_machine_get_held(CohortStore *self, gint64 job_id, gint64 machine_id);
 /* Records the machine's outcome in the job once: *@counted is FALSE when it was already
  * recorded (or the machine is not the job's), and the job's counts must not change. */
 gboolean cohort_store_job_machine_settle(CohortStore *self, gint64 job_id, gint64 machine_id,

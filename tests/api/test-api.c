@@ -5,6 +5,7 @@
 
 #include <gio/gio.h>
 #include <glib/gstdio.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sqlite3.h>
 
@@ -1261,8 +1262,87 @@ test_api_leases_usage_freed(void **state)
     cohort_test_daemon_stop(d);
 }
 
-/* Template files change on the server: a reload takes them all, or none when one is bad,
- * and says what happened to each. */
+/* kill -9 right after a provision wrote its job and rows, and in the middle of a reclaim: after
+ * a plain restart the same job ids go on and end done with every machine counted (the test
+ * driver forgets its domains with the process: the rows are all cohortd has, and enough). */
+static void
+test_api_job_resumes_after_kill(void **state)
+{
+    g_autoptr(GError) error = NULL;
+    CohortTestDaemon *d = cohort_test_daemon_start_with_config(
+        "[host:lab]\nuri=test://" COHORT_TEST_DATADIR "/crash-host.xml\npool=default\n", &error);
+    g_autoptr(JsonNode) trainer = NULL;
+    g_autoptr(JsonNode) cohort = NULL;
+    g_autoptr(JsonNode) killed = NULL;
+    g_autoptr(JsonNode) provision = NULL;
+    g_autoptr(JsonNode) reclaim = NULL;
+    g_autoptr(JsonNode) course = NULL;
+    JsonArray *trainees;
+    const gchar *token;
+    guint status = 0;
+
+    cohort_assert_no_error(error);
+    trainer = http_ok(d, "POST", "/api/v1/users", d->admin_token,
+                      "{\"login\":\"trainer1\",\"display_name\":\"T\",\"role\":\"trainer\"}", 201);
+    token = member_string(trainer, "token");
+    cohort = http_ok(d, "POST", "/api/v1/cohorts", token,
+                     "{\"slug\":\"crash\",\"template\":\"tiny\",\"starts_at\":"
+                     "\"2026-01-01T00:00:00Z\",\"ends_at\":\"2099-01-01T00:00:00Z\"}",
+                     201);
+    json_node_unref(cohort_test_http(d, "PUT", "/api/v1/cohorts/crash/roster", token,
+                                     "login,display_name\nt1,T1\nt2,T2\nt3,T3\nt4,T4\nt5,T5\n",
+                                     "text/csv", &status, NULL));
+    assert_int_equal(status, 200);
+
+    /* killed after the job, its rows and its machines are written, before any libvirt work */
+    cohort_test_daemon_stop_keep(d);
+    assert_true(cohort_test_daemon_spawn(d, "rows-written:1", &error));
+    killed = cohort_test_http_full(d, "POST", "/api/v1/cohorts/crash/provision", token, NULL, NULL,
+                                   TRUE, &status, NULL);
+    assert_int_equal(cohort_test_daemon_wait_killed(d, 60), SIGKILL);
+    assert_true(cohort_test_daemon_spawn(d, NULL, &error));
+    cohort_assert_no_error(error);
+    provision = cohort_test_job_wait(d, token, 1);
+    assert_string_equal(member_string(provision, "state"), "done");
+    assert_int_equal(member_int(provision, "total"), 5);
+    assert_int_equal(member_int(provision, "done"), 5);
+    assert_int_equal(member_int(provision, "failed"), 0);
+    course = http_ok(d, "GET", "/api/v1/cohorts/crash", token, NULL, 200);
+    trainees = json_object_get_array_member(json_node_get_object(course), "trainees");
+    assert_int_equal(json_array_get_length(trainees), 5);
+    for (guint i = 0; i < json_array_get_length(trainees); i++) {
+        JsonArray *own =
+            json_object_get_array_member(json_array_get_object_element(trainees, i), "machines");
+        assert_int_equal(json_array_get_length(own), 1);
+        assert_string_equal(
+            json_object_get_string_member(json_array_get_object_element(own, 0), "state"),
+            "running");
+    }
+
+    /* killed at the third teardown: the reclaim goes on with the rest. The test driver forgot
+     * the domains with the process, so reconcile has failed the machines first: they held
+     * nothing, and the reclaim, resumed, still knows that */
+    cohort_test_daemon_stop_keep(d);
+    assert_true(cohort_test_daemon_spawn(d, "overlay-deleted:3", &error));
+    for (guint i = 1; i <= 5; i++)
+        json_node_unref(machine_wait(d, token, i, "failed"));
+    g_clear_pointer(&killed, json_node_unref);
+    killed = cohort_test_http_full(d, "POST", "/api/v1/cohorts/crash/reclaim", token, NULL, NULL,
+                                   TRUE, &status, NULL);
+    assert_int_equal(cohort_test_daemon_wait_killed(d, 60), SIGKILL);
+    assert_true(cohort_test_daemon_spawn(d, NULL, &error));
+    cohort_assert_no_error(error);
+    reclaim = cohort_test_job_wait(d, token, 2);
+    assert_string_equal(member_string(reclaim, "state"), "done");
+    assert_int_equal(member_int(reclaim, "done"), 5);
+    assert_int_equal(member_int(reclaim, "failed"), 0);
+    assert_int_equal(
+        json_object_get_int_member(
+            json_object_get_object_member(json_node_get_object(reclaim), "freed"), "machines"),
+        0);
+    cohort_test_daemon_stop(d);
+}
+
 /* The machine's pending operations, as the answer lists them; "(none)" for an answer without
  * the list. */
 static gchar *
@@ -1414,6 +1494,8 @@ test_api_machine_states_pending(void **state)
     assert_int_equal(g_rmdir(dir), 0);
 }
 
+/* Template files change on the server: a reload takes them all, or none when one is bad,
+ * and says what happened to each. */
 static void
 test_api_template_reload(void **state)
 {
@@ -1971,6 +2053,7 @@ main(void)
         cmocka_unit_test(test_api_leases_usage_freed),
         cmocka_unit_test(test_api_template_reload),
         cmocka_unit_test(test_api_machine_states_pending),
+        cmocka_unit_test(test_api_job_resumes_after_kill),
         cmocka_unit_test(test_api_reconnect_does_not_block),
         cmocka_unit_test(test_api_orphan_domain),
         cmocka_unit_test(test_api_hosts),

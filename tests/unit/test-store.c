@@ -1594,14 +1594,18 @@ test_store_job_machines(void **state)
 
     assert_true(cohort_store_job_insert(store, &job, &error));
     assert_true(cohort_store_job_insert(store, &done, &error));
-    assert_true(cohort_store_job_machine_insert(store, job.id, a, &error));
-    assert_true(cohort_store_job_machine_insert(store, job.id, b, &error));
+    assert_true(cohort_store_job_machine_insert(store, job.id, a, TRUE, &error));
+    assert_true(cohort_store_job_machine_insert(store, job.id, b, FALSE, &error));
     cohort_assert_no_error(error);
+    assert_true(cohort_store_job_machine_get_held(store, job.id, a));
+    assert_false(cohort_store_job_machine_get_held(store, job.id, b));
+    /* not the job's: as if it held, the way reclaims counted before jobs recorded it */
+    assert_true(cohort_store_job_machine_get_held(store, done.id, b));
     /* once per job */
-    assert_false(cohort_store_job_machine_insert(store, job.id, a, &error));
+    assert_false(cohort_store_job_machine_insert(store, job.id, a, TRUE, &error));
     cohort_assert_error(error, COHORT_ERROR_CONFLICT);
     g_clear_error(&error);
-    assert_false(cohort_store_job_machine_insert(store, job.id, 424242, &error));
+    assert_false(cohort_store_job_machine_insert(store, job.id, 424242, TRUE, &error));
     cohort_assert_error(error, COHORT_ERROR_INVALID_ARGUMENT);
     g_clear_error(&error);
 
