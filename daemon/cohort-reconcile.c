@@ -131,15 +131,18 @@ cohort_reconcile_set_state(CohortDaemon *d, const CohortMachineRow *m, const gch
         cohort_store_machine_run_end(d->store, m->id, NULL);
 }
 
-/* The job a machine left half-way belongs to: the provision that makes it, the reclaim that
- * tears it down; 0 for none (a trainee's request or release). */
+/* The job a machine left half-way belongs to: the provision that makes it, the reclaim or
+ * the trainee's removal that tears it down; 0 for none (a trainee's request or release). */
 static gint64
 cohort_reconcile_job_of(CohortDaemon *d, const CohortMachineRow *m, CohortMachineOp op)
 {
     if (op == COHORT_MACHINE_OP_CREATE)
         return cohort_store_job_machine_find_unfinished(d->store, m->id, "provision");
-    if (op == COHORT_MACHINE_OP_TEARDOWN)
-        return cohort_store_job_machine_find_unfinished(d->store, m->id, "reclaim");
+    if (op == COHORT_MACHINE_OP_TEARDOWN) {
+        gint64 job_id = cohort_store_job_machine_find_unfinished(d->store, m->id, "reclaim");
+        return job_id > 0 ? job_id
+                          : cohort_store_job_machine_find_unfinished(d->store, m->id, "unenrol");
+    }
     return 0;
 }
 

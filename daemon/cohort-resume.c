@@ -14,10 +14,10 @@ cohort_resume_outcome(CohortDaemon *d, const CohortJobRow *job, CohortMachineRow
 {
     g_autoptr(GError) error_local = NULL;
 
-    if (g_strcmp0(job->kind, "reclaim") == 0) {
+    if (g_strcmp0(job->kind, "reclaim") == 0 || g_strcmp0(job->kind, "unenrol") == 0) {
         if (g_strcmp0(m->state, "reclaimed") == 0)
             return TRUE;
-        /* the cohort is reclaimed: whatever the row says, the machine goes */
+        /* the cohort is reclaimed, or the trainee out: whatever the row says, the machine goes */
         if (g_strcmp0(m->state, "reclaiming") != 0 &&
             !cohort_store_machine_set_state(d->store, m->id, "reclaiming", NULL, &error_local))
             g_warning("job %" G_GINT64_FORMAT ": %s: %s", job->id, m->name, error_local->message);

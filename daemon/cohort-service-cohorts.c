@@ -1086,15 +1086,20 @@ cohort_service_cohort_unenrol(CohortDaemon *d, const CohortUserRow *actor, const
     machines = cohort_store_machine_list(d->store, cohort->id, user->id, 0, FALSE, error);
     if (machines == NULL)
         return NULL;
-    job_id = cohort_machine_work_job_new(d, actor, "unenrol", target, machines->len, error);
-    if (job_id == 0)
-        return NULL;
-    /* intent first: the rows say reclaiming, the trainee is out, their codes are withdrawn */
+    /* intent first, in one transaction: the job and its machines, the rows saying reclaiming,
+     * the trainee out and their codes withdrawn (a restart finishes the job) */
     if (!cohort_store_begin(d->store, error))
         return NULL;
+    job_id = cohort_machine_work_job_new(d, actor, "unenrol", target, machines->len, error);
+    if (job_id == 0) {
+        cohort_store_rollback(d->store);
+        return NULL;
+    }
     for (guint i = 0; i < machines->len; i++) {
         CohortMachineRow *m = g_ptr_array_index(machines, i);
-        if (!cohort_store_machine_set_state(d->store, m->id, "reclaiming", NULL, error)) {
+        if (!cohort_store_machine_set_state(d->store, m->id, "reclaiming", NULL, error) ||
+            !cohort_store_job_machine_insert(d->store, job_id, m->id,
+                                             g_strcmp0(m->state, "failed") != 0, error)) {
             cohort_store_rollback(d->store);
             return NULL;
         }
@@ -1106,23 +1111,13 @@ cohort_service_cohort_unenrol(CohortDaemon *d, const CohortUserRow *actor, const
         cohort_store_rollback(d->store);
         return NULL;
     }
-    {
-        g_autoptr(GPtrArray) failed_names = g_ptr_array_new_with_free_func(g_free);
-        g_autoptr(GPtrArray) failures =
-            g_ptr_array_new_with_free_func((GDestroyNotify)g_error_free);
-        for (guint i = 0; i < machines->len; i++) {
-            CohortMachineRow *m = g_ptr_array_index(machines, i);
-            GError *error_local = NULL;
-            if (!cohort_machine_work_push(d, m, COHORT_MACHINE_OP_TEARDOWN, job_id, &error_local)) {
-                cohort_store_machine_set_state(d->store, m->id, "failed", error_local->message,
-                                               NULL);
-                g_ptr_array_add(failed_names, g_strdup(m->name));
-                g_ptr_array_add(failures, error_local);
-            }
+    for (guint i = 0; i < machines->len; i++) {
+        CohortMachineRow *m = g_ptr_array_index(machines, i);
+        g_autoptr(GError) error_local = NULL;
+        if (!cohort_machine_work_push(d, m, COHORT_MACHINE_OP_TEARDOWN, job_id, &error_local)) {
+            cohort_service_job_push_failed(d, job_id, m, error_local);
+            failed++;
         }
-        failed = failures->len;
-        if (!cohort_service_job_fail_early(d, job_id, failed_names, failures, error))
-            return NULL;
     }
     cohort_daemon_audit(d, actor->login, "cohort.unenrol", target, NULL);
     json_builder_begin_object(b);
