@@ -13,7 +13,10 @@
  * for a while, so that closing does not reset the connection before the client has read the
  * answer. */
 #define COHORT_API_GUARD_LINGER_BYTES (1024 * 1024)
-#define COHORT_API_GUARD_LINGER_S 2
+/* A body whose length was announced is read to its end (up to this): its client is sending it
+ * all before it reads the answer. */
+#define COHORT_API_GUARD_LINGER_ANNOUNCED_MAX (64 * 1024 * 1024)
+#define COHORT_API_GUARD_LINGER_S 5
 
 /* One connection, from its first request until its socket is closed. libsoup says nothing
  * when it closes a connection, so the socket is held and looked at: the records of closed
@@ -170,6 +173,7 @@ typedef struct {
     GSource *timeout;
     guint8 sink[8192];
     gsize drained;
+    gsize drain_max;
 } CohortApiGuardEarly;
 
 static void
@@ -213,7 +217,7 @@ cohort_api_guard_early_drained(GObject *source, GAsyncResult *result, gpointer u
 
     if (n > 0 && !g_cancellable_is_cancelled(early->cancellable)) {
         early->drained += (gsize)n;
-        if (early->drained < COHORT_API_GUARD_LINGER_BYTES) {
+        if (early->drained < early->drain_max) {
             cohort_api_guard_early_read(early);
             return;
         }
@@ -245,7 +249,8 @@ cohort_api_guard_early_written(GObject *source, GAsyncResult *result, gpointer u
 
 /* Writes @error as a whole HTTP answer on @stream (taken), then closes it. */
 static void
-cohort_api_guard_answer_on(CohortApiGuard *self, GIOStream *stream, const GError *error)
+cohort_api_guard_answer_on(CohortApiGuard *self, GIOStream *stream, const GError *error,
+                           gsize drain_max)
 {
     g_autoptr(JsonNode) node = cohort_json_error(error);
     g_autofree gchar *body = cohort_json_to_string(node, FALSE);
@@ -265,6 +270,7 @@ cohort_api_guard_answer_on(CohortApiGuard *self, GIOStream *stream, const GError
     early->stream = stream;
     early->answer = g_string_free_to_bytes(answer);
     early->cancellable = g_cancellable_new();
+    early->drain_max = drain_max;
     /* a client that reads nothing holds the connection no longer than that */
     early->timeout = g_timeout_source_new_seconds(COHORT_API_GUARD_LINGER_S);
     g_source_set_callback(early->timeout, cohort_api_guard_early_timeout, early, NULL);
@@ -280,10 +286,17 @@ cohort_api_guard_answer_on(CohortApiGuard *self, GIOStream *stream, const GError
 static void
 cohort_api_guard_answer_early(CohortApiGuard *self, SoupServerMessage *msg, const GError *error)
 {
-    GIOStream *stream = soup_server_message_steal_connection(msg);
+    SoupMessageHeaders *headers = soup_server_message_get_request_headers(msg);
+    gsize drain_max = COHORT_API_GUARD_LINGER_BYTES;
+    GIOStream *stream;
 
+    if (soup_message_headers_get_encoding(headers) == SOUP_ENCODING_CONTENT_LENGTH)
+        drain_max =
+            (gsize)CLAMP(soup_message_headers_get_content_length(headers),
+                         COHORT_API_GUARD_LINGER_BYTES, COHORT_API_GUARD_LINGER_ANNOUNCED_MAX);
+    stream = soup_server_message_steal_connection(msg);
     if (stream != NULL)
-        cohort_api_guard_answer_on(self, stream, error);
+        cohort_api_guard_answer_on(self, stream, error, drain_max);
 }
 
 /* --- the checks ----------------------------------------------------------------------- */

@@ -108,7 +108,36 @@ raw_read_until_closed(int fd)
     return g_string_free(out, FALSE);
 }
 
-/* One whole exchange: @request on a new connection, the answer until the server closes. */
+/* One answer: its head and as much body as its Content-Length says, without waiting for
+ * the server to close (after an early answer it reads what the client still sends for a
+ * while first). NULL when it did not come within the socket's timeout. */
+static gchar *
+raw_read_answer(int fd)
+{
+    GString *out = g_string_new(NULL);
+    gchar buf[4096];
+
+    for (;;) {
+        const gchar *end = strstr(out->str, "\r\n\r\n");
+        const gchar *length = strstr(out->str, "Content-Length: ");
+        gssize n;
+
+        if (end != NULL && length != NULL && length < end &&
+            out->len >= (gsize)(end + 4 - out->str) + g_ascii_strtoull(length + 16, NULL, 10))
+            break;
+        n = recv(fd, buf, sizeof(buf), 0);
+        if (n == 0 || (n < 0 && errno == ECONNRESET))
+            break;
+        if (n < 0) {
+            g_string_free(out, TRUE);
+            return NULL;
+        }
+        g_string_append_len(out, buf, n);
+    }
+    return g_string_free(out, FALSE);
+}
+
+/* One whole exchange: @request on a new connection, and its answer. */
 static gchar *
 raw_exchange(CohortTestDaemon *d, const gchar *request)
 {
@@ -116,10 +145,10 @@ raw_exchange(CohortTestDaemon *d, const gchar *request)
     gchar *answer;
 
     raw_send(fd, request);
-    answer = raw_read_until_closed(fd);
+    answer = raw_read_answer(fd);
     close(fd);
     if (answer == NULL)
-        fail_msg("cohortd neither answered nor closed within 10 s: %s", request);
+        fail_msg("cohortd did not answer within 10 s: %s", request);
     return answer;
 }
 
@@ -304,7 +333,7 @@ test_hostile_body_bounds(void **state)
     fd = raw_connect(fx->d, 10);
     raw_send(fd, "POST /api/v1/redeem HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                  "Content-Length: 268435456\r\n\r\n");
-    announced = raw_read_until_closed(fd);
+    announced = raw_read_answer(fd);
     close(fd);
     if (announced == NULL)
         fail_msg("a 256 MiB Content-Length was not refused before its body was sent");
@@ -415,7 +444,7 @@ test_hostile_connections_per_client(void **state)
     for (guint i = 0; i < G_N_ELEMENTS(held); i++)
         held[i] = raw_connect(fx->d, 10);
     fd = raw_connect(fx->d, 10);
-    refused = raw_read_until_closed(fd);
+    refused = raw_read_answer(fd);
     close(fd);
     assert_non_null(refused);
     assert_answer(refused, 429, "rate-limited");
