@@ -268,14 +268,24 @@ cohort_config_read_key(GKeyFile *keyfile, const gchar *group, const CohortConfig
                        gpointer base, GError **error)
 {
     g_autoptr(GError) local_error = NULL;
-    g_autofree gchar *value = g_key_file_get_string(keyfile, group, spec->key, &local_error);
+    g_autofree gchar *raw = g_key_file_get_value(keyfile, group, spec->key, NULL);
+    g_autofree gchar *value = NULL;
     gpointer field = (guint8 *)base + spec->offset;
+    gsize backslashes = 0;
 
-    if (value == NULL) {
-        g_autofree gchar *raw = g_key_file_get_value(keyfile, group, spec->key, NULL);
-        return cohort_config_bad_value(error, group, spec->key, raw, "cannot be read: %s",
+    /* GLib 2.74 sets its GError twice (and prints a warning that blames us) for a value with
+     * a bad escape and a lone backslash at its end: refuse the lone backslash first. */
+    for (gsize len = raw != NULL ? strlen(raw) : 0; len > 0 && raw[len - 1] == '\\'; len--)
+        backslashes++;
+    if (backslashes % 2 == 1)
+        return cohort_config_bad_value(error, group, spec->key, raw,
+                                       "ends with a lone backslash: write \\\\ for a backslash");
+    /* On a bad escape GLib returns the value as well as the error: the error decides. */
+    value = g_key_file_get_string(keyfile, group, spec->key, &local_error);
+    if (local_error != NULL)
+        return cohort_config_bad_value(error, group, spec->key, raw,
+                                       "cannot be read: %s (write \\\\ for a backslash)",
                                        local_error->message);
-    }
     g_strstrip(value);
 
     switch (spec->kind) {

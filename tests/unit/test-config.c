@@ -180,6 +180,63 @@ test_config_bad_values(void **state)
 }
 
 static void
+test_config_count_warning(const gchar *domain, GLogLevelFlags level, const gchar *message,
+                          gpointer user_data)
+{
+    guint *warnings = user_data;
+
+    g_printerr("%s-WARNING: %s\n", domain, message);
+    (*warnings)++;
+}
+
+/* Found by tests/fuzz/fuzz-config: a bad escape and a lone backslash at the end of a value
+ * made GLib set its GError twice and print a warning blaming cohortd; and as GLib returns
+ * the value along with the error, such values were taken, mangled (the backslash dropped). */
+static void
+test_config_trailing_backslash(void **state)
+{
+    static const gchar *const files[] = {
+        "[daemon]\nstate_dir=/srv/a\\q\\\n",
+        "[daemon]\nstate_dir=/srv/a\\\\\\\n",
+        "[host:lab1]\nuri=qemu:///system\npool=p\\x\\\n",
+    };
+    guint warnings = 0;
+    guint handler =
+        g_log_set_handler("GLib", G_LOG_LEVEL_WARNING, test_config_count_warning, &warnings);
+
+    for (guint i = 0; i < G_N_ELEMENTS(files); i++) {
+        g_autoptr(CohortConfig) config = cohort_config_new_default();
+        g_autoptr(GError) error = NULL;
+
+        assert_false(cohort_config_load_data(config, files[i], &error));
+        cohort_assert_error(error, COHORT_ERROR_INVALID_ARGUMENT);
+        cohort_assert_contains(error->message, "ends with a lone backslash");
+        test_config_assert_defaults(config);
+    }
+    g_log_remove_handler("GLib", handler);
+    assert_int_equal(warnings, 0);
+
+    /* any other bad escape is refused too, not taken as written */
+    {
+        g_autoptr(CohortConfig) config = cohort_config_new_default();
+        g_autoptr(GError) error = NULL;
+
+        assert_false(
+            cohort_config_load_data(config, "[daemon]\nstate_dir=/srv/co\\hort\n", &error));
+        cohort_assert_error(error, COHORT_ERROR_INVALID_ARGUMENT);
+        cohort_assert_contains(error->message,
+                               "[daemon] state_dir: '/srv/co\\\\hort' cannot be read");
+        test_config_assert_defaults(config);
+    }
+
+    /* a backslash written as \\ at the end is one */
+    {
+        g_autoptr(CohortConfig) config = test_config_load("[daemon]\nstate_dir=/srv/a\\\\\n");
+        assert_string_equal(config->state_dir, "/srv/a\\");
+    }
+}
+
+static void
 test_config_plain_http(void **state)
 {
     g_autoptr(CohortConfig) plain =
@@ -311,10 +368,14 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_config_defaults),     cmocka_unit_test(test_config_partial_override),
-        cmocka_unit_test(test_config_bad_values),   cmocka_unit_test(test_config_plain_http),
-        cmocka_unit_test(test_config_hosts),        cmocka_unit_test(test_config_shipped),
+        cmocka_unit_test(test_config_defaults),
+        cmocka_unit_test(test_config_partial_override),
+        cmocka_unit_test(test_config_bad_values),
+        cmocka_unit_test(test_config_plain_http),
+        cmocka_unit_test(test_config_hosts),
+        cmocka_unit_test(test_config_shipped),
         cmocka_unit_test(test_config_missing_file),
+        cmocka_unit_test(test_config_trailing_backslash),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
