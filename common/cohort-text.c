@@ -10,7 +10,8 @@ cohort_text_is_hidden(gunichar c)
 {
     return g_unichar_iscntrl(c) || c == 0x2028 || c == 0x2029 || /* line, paragraph */
            (c >= 0x202a && c <= 0x202e) ||                       /* embeddings, overrides */
-           (c >= 0x2066 && c <= 0x2069);                         /* isolates */
+           (c >= 0x2066 && c <= 0x2069) ||                       /* isolates */
+           c == 0xfffe || c == 0xffff; /* XML 1.0 cannot carry them into a domain */
 }
 
 gboolean

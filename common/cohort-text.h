@@ -6,9 +6,11 @@
 G_BEGIN_DECLS
 
 /* The first character of @text (valid UTF-8) that must not be shown: control characters,
- * and the invisible ones that reorder or break the text around them (line and paragraph
- * separators, bidi embeddings, overrides and isolates). Zero-width (non-)joiners and spaces
- * are not among them: Khmer and Burmese use them. */
+ * the invisible ones that reorder or break the text around them (line and paragraph
+ * separators, bidi embeddings, overrides and isolates), and U+FFFE and U+FFFF, which XML 1.0
+ * cannot carry into a machine's domain (this refuses all that cohort_machine_spec_validate()
+ * refuses in a display name, so a name accepted here can be rendered). Zero-width
+ * (non-)joiners and spaces are not among them: Khmer and Burmese use them. */
 gboolean cohort_text_find_hidden(const gchar *text, gunichar *found);
 
 /* @what (e.g. "\"title\"") must be non-empty UTF-8 of at most @max_len bytes, with nothing

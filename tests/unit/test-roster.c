@@ -289,6 +289,10 @@ test_roster_quoting(void **state)
         "login,display_name\nsok-dara,Sok \xe2\x80\xae"
         "araD\n",                                            /* bidi override */
         "login,display_name\nsok-dara,Sok Dara\nsok-dara\n", /* one field short */
+        /* found by tests/fuzz/fuzz-roster: XML 1.0 cannot carry U+FFFF or U+FFFE, so the
+         * trainee's machine could not be rendered */
+        "login,display_name\nsok-dara,Sok Dara\xef\xbf\xbf\n",
+        "login,display_name,institute\nsok-dara,\xef\xbf\xbeSok Dara,ITC\n",
     };
     g_autoptr(CohortRoster) good = test_roster_parse_string(
         "login,display_name\n\"sok-dara\",\"Sok \"\"Dara\"\", Jr.\"\n  keo-sreyneang , Keo \n");
@@ -306,6 +310,8 @@ test_roster_quoting(void **state)
         assert_int_equal(error->code, COHORT_ERROR_INVALID_ARGUMENT);
         print_message("%s\n", error->message);
         test_roster_assert_contains(error->message, i == 5 ? "line 3: " : "line 2: ");
+        if (i >= 6)
+            test_roster_assert_contains(error->message, i == 6 ? "U+FFFF" : "U+FFFE");
     }
 }
 
