@@ -197,10 +197,18 @@ gchar *
 cohort_json_to_string(JsonNode *node, gboolean pretty)
 {
     g_autoptr(JsonGenerator) gen = json_generator_new();
+    g_autofree gchar *text = NULL;
 
     json_generator_set_root(gen, node);
     json_generator_set_pretty(gen, pretty);
-    return json_generator_to_data(gen, NULL);
+    text = json_generator_to_data(gen, NULL);
+    /* An answer is UTF-8 whatever a string in it holds (json-glib's parse errors quote the
+     * body's bytes as it decoded them, half surrogate pairs included): a client that cannot
+     * parse the answer cannot show the error either. Bad bytes are only ever inside strings,
+     * so U+FFFD in their place keeps the JSON valid. */
+    if (!g_utf8_validate(text, -1, NULL))
+        return g_utf8_make_valid(text, -1);
+    return g_steal_pointer(&text);
 }
 
 JsonObject *
@@ -270,6 +278,13 @@ cohort_json_get_string(JsonObject *obj, const gchar *member, gboolean required, 
         return FALSE;
     }
     value = json_node_get_string(node);
+    /* json-glib 1.6 decodes a lone \\uD800-\\uDFFF escape into bytes that are not UTF-8 */
+    if (!g_utf8_validate(value, -1, NULL)) {
+        g_set_error(error, COHORT_ERROR, COHORT_ERROR_INVALID_ARGUMENT,
+                    "\"%s\" is not valid UTF-8 text (half a surrogate pair in a \\u escape?)",
+                    member);
+        return FALSE;
+    }
     if (strlen(value) > max_len) {
         g_set_error(error, COHORT_ERROR, COHORT_ERROR_INVALID_ARGUMENT,
                     "\"%s\" is longer than %" G_GSIZE_FORMAT " bytes", member, max_len);
@@ -374,14 +389,24 @@ cohort_json_normalize_time(const gchar *text, const gchar *member, GError **erro
 {
     g_autoptr(GDateTime) dt = NULL;
     g_autoptr(GDateTime) utc = NULL;
+    gint year;
+    gint month;
+    gint day;
 
     if (text != NULL)
         dt = g_date_time_new_from_iso8601(text, NULL);
-    if (dt == NULL) {
+    /* in UTC it may fall outside GDateTime's years 1 to 9999 (9999-12-31T23:00:00-02:00) */
+    if (dt != NULL)
+        utc = g_date_time_to_utc(dt);
+    if (utc == NULL) {
         g_set_error(error, COHORT_ERROR, COHORT_ERROR_INVALID_ARGUMENT,
                     "\"%s\" must be an RFC 3339 time such as 2026-12-01T08:00:00Z", member);
         return NULL;
     }
-    utc = g_date_time_to_utc(dt);
-    return g_date_time_format(utc, "%Y-%m-%dT%H:%M:%SZ");
+    /* Four digits of year, always ("%Y" writes 395 for 0395): the store compares these
+     * strings as times. */
+    g_date_time_get_ymd(utc, &year, &month, &day);
+    return g_strdup_printf("%04d-%02d-%02dT%02d:%02d:%02dZ", year, month, day,
+                           g_date_time_get_hour(utc), g_date_time_get_minute(utc),
+                           g_date_time_get_second(utc));
 }

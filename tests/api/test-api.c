@@ -527,6 +527,19 @@ test_api_bad_input(void **state)
         cohort_assert_contains(raw_null, "are required");
         assert_null(strstr(raw_null, "constraint"));
     }
+    /* found by tests/fuzz/fuzz-json: a lone \\ud800 made a title that is not UTF-8, stored,
+     * and every answer naming the cohort no JSON; json-glib's parse error quoting such bytes
+     * made a 400 no client could read; a time past 9999 in UTC was a g_critical() and a 500 */
+    http_fails(fx->d, "POST", "/api/v1/cohorts", fx->trainer_token,
+               "{\"slug\":\"utf\",\"title\":\"\\ud800x\",\"template\":\"tiny\",\"starts_at\":"
+               "\"2026-01-01T00:00:00Z\",\"ends_at\":\"2099-01-01T00:00:00Z\"}",
+               400, "invalid-argument");
+    http_fails(fx->d, "POST", "/api/v1/cohorts", fx->trainer_token,
+               "{\"slug\":\"utf\",\"title\":\"\\ud83d\" \"x\"}", 400, "invalid-argument");
+    http_fails(fx->d, "POST", "/api/v1/cohorts", fx->trainer_token,
+               "{\"slug\":\"utf\",\"template\":\"tiny\",\"starts_at\":\"2026-01-01T00:00:00Z\","
+               "\"ends_at\":\"9999-12-31T23:59:59-01:00\"}",
+               400, "invalid-argument");
     /* a roster naming a trainer's login: 422 with that line, nothing imported */
     {
         g_autofree gchar *raw_roster = NULL;
