@@ -197,12 +197,17 @@ cohort_host_uri_normalize(const gchar *uri)
     if (parsed == NULL)
         return NULL;
     cohort_host_uri_split_scheme(parsed, &driver, &transport);
-    host = g_ascii_strdown(g_uri_get_host(parsed) != NULL ? g_uri_get_host(parsed) : "", -1);
+    /* "qemu:/system" is "qemu:///system"; but a relative path ("test:x") has no authority to
+     * join, and g_uri_join() refuses it with a host, even "" (a g_critical()) */
+    if (g_uri_get_host(parsed) != NULL)
+        host = g_ascii_strdown(g_uri_get_host(parsed), -1);
+    else if (g_uri_get_path(parsed)[0] == '\0' || g_uri_get_path(parsed)[0] == '/')
+        host = g_strdup("");
     port = g_uri_get_port(parsed);
     /* libvirt's own defaults: the local socket without a host, TLS with one */
-    if (g_strcmp0(transport, "unix") == 0 && host[0] == '\0')
+    if (g_strcmp0(transport, "unix") == 0 && (host == NULL || host[0] == '\0'))
         g_clear_pointer(&transport, g_free);
-    if (transport == NULL && host[0] != '\0' && g_strcmp0(driver, "test") != 0)
+    if (transport == NULL && host != NULL && host[0] != '\0' && g_strcmp0(driver, "test") != 0)
         transport = g_strdup("tls");
     if ((port == 22 && (g_strcmp0(transport, "ssh") == 0 || g_strcmp0(transport, "libssh") == 0 ||
                         g_strcmp0(transport, "libssh2") == 0)) ||

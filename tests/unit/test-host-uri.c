@@ -118,6 +118,20 @@ test_host_uri_same(void **state)
         g_autofree gchar *norm = cohort_host_uri_normalize("QEMU+SSH://Root@LAB2:22//system/");
         assert_string_equal(norm, "qemu+ssh://Root@lab2/system");
     }
+    /* Found by tests/fuzz/fuzz-config: without an authority the host was "" and the path
+     * relative, and g_uri_join() failed its assertion (a g_critical(): cohortd aborts under
+     * G_DEBUG=fatal-criticals) for a config or POST /api/v1/hosts naming "test:x". */
+    {
+        g_autoptr(GError) error = NULL;
+        g_autofree gchar *norm = cohort_host_uri_normalize("test:::1system");
+
+        assert_string_equal(norm, "test:::1system");
+        assert_false(cohort_host_uri_same("test:x", "test:///default"));
+        assert_false(cohort_host_uri_check("test:x", FALSE, NULL, &error));
+        assert_int_equal(error->code, COHORT_ERROR_INVALID_ARGUMENT);
+        g_clear_error(&error);
+        assert_false(cohort_host_uri_check("qemu:system", FALSE, NULL, &error));
+    }
 }
 
 int
