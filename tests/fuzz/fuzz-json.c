@@ -1,6 +1,6 @@
 /* libFuzzer target: a request body from untrusted bytes, read as cohortd's routes read
  * theirs (cohort_json_parse_object, then each route's member check and readers, in the
- * routes' order, with their bounds: see daemon/cohort-service-*.c), then written back as
+ * routes' order, with their bounds: see daemon/service/cohort-service-*.c), then written back as
  * the answers write JSON.
  *
  * Invariants: a body is an object or an INVALID_ARGUMENT error; a reader either fails with

@@ -20,7 +20,7 @@ typedef struct {
 CohortTestDaemon *cohort_test_daemon_start_with_config(const gchar *extra_config, GError **error);
 CohortTestDaemon *cohort_test_daemon_start(GError **error);
 /* (Re)starts the daemon process on its config and state; with @crash_point set, as
- * COHORT_CRASH_POINT (see daemon/cohort-crash.h). */
+ * COHORT_CRASH_POINT (see common/cohort-crash.h). */
 gboolean cohort_test_daemon_spawn(CohortTestDaemon *d, const gchar *crash_point, GError **error);
 /* Waits for the daemon to die by itself: the signal that killed it (SIGKILL at a crash point),
  * or minus its exit status. */
