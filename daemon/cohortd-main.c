@@ -203,7 +203,7 @@ cohortd_run(CohortConfig *config)
             .max_connections_per_client = config->max_connections_per_client,
             .auth_failures_per_minute = config->auth_failures_per_minute,
         };
-        api = cohort_api_new(daemon, config->listen, config->port, config->tls_cert,
+        api = cohort_api_new(daemon->service, config->listen, config->port, config->tls_cert,
                              config->tls_key, &limits, &error);
     }
     if (api == NULL) {

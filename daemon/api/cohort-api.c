@@ -12,7 +12,10 @@
 #include "cohort-service.h"
 
 struct _CohortApi {
-    CohortDaemon *daemon;
+    CohortService *service;
+    gssize requests; /* HTTP requests answered */
+    gssize requests_4xx;
+    gssize requests_5xx;
     SoupServer *server;
     gchar *url;
     CohortApiLimits limits;
@@ -187,7 +190,7 @@ cohort_api_auth_failed(CohortApiRequest *req)
 static void
 cohort_api_route_users(CohortApiRequest *req)
 {
-    CohortDaemon *d = req->api->daemon;
+    CohortService *d = req->api->service;
     GError *error = NULL;
 
     if (req->n_parts == 1) {
@@ -223,7 +226,7 @@ cohort_api_route_users(CohortApiRequest *req)
 static void
 cohort_api_route_hosts(CohortApiRequest *req)
 {
-    CohortDaemon *d = req->api->daemon;
+    CohortService *d = req->api->service;
     GError *error = NULL;
 
     if (req->n_parts == 1) {
@@ -262,7 +265,7 @@ cohort_api_route_hosts(CohortApiRequest *req)
 static void
 cohort_api_route_templates(CohortApiRequest *req)
 {
-    CohortDaemon *d = req->api->daemon;
+    CohortService *d = req->api->service;
     GError *error = NULL;
 
     if (req->n_parts == 1) {
@@ -306,13 +309,13 @@ cohort_api_route_templates(CohortApiRequest *req)
 }
 
 static void
-cohort_api_count(CohortDaemon *d, guint status)
+cohort_api_count(CohortApi *self, guint status)
 {
-    g_atomic_pointer_add(&d->counters.requests, 1);
+    self->requests++;
     if (status >= 500)
-        g_atomic_pointer_add(&d->counters.requests_5xx, 1);
+        self->requests_5xx++;
     else if (status >= 400)
-        g_atomic_pointer_add(&d->counters.requests_4xx, 1);
+        self->requests_4xx++;
 }
 
 /* A roster is answered later: its parsing runs in a worker (cohort-service.h). */
@@ -337,7 +340,7 @@ cohort_api_roster_done(JsonNode *answer, JsonNode *line_errors, const GError *er
     else
         cohort_api_respond_error(&req, error, "lines",
                                  line_errors != NULL ? json_node_ref(line_errors) : NULL);
-    cohort_api_count(pending->api->daemon, soup_server_message_get_status(pending->msg));
+    cohort_api_count(pending->api, soup_server_message_get_status(pending->msg));
     soup_server_message_unpause(pending->msg);
     g_object_unref(pending->msg);
     g_free(pending);
@@ -351,14 +354,14 @@ cohort_api_roster(CohortApiRequest *req, const gchar *slug)
     pending->api = req->api;
     pending->msg = g_object_ref(req->msg);
     soup_server_message_pause(req->msg);
-    cohort_service_cohort_roster_async(req->api->daemon, req->actor, slug, req->body_bytes,
+    cohort_service_cohort_roster_async(req->api->service, req->actor, slug, req->body_bytes,
                                        cohort_api_roster_done, pending);
 }
 
 static void
 cohort_api_route_cohorts(CohortApiRequest *req)
 {
-    CohortDaemon *d = req->api->daemon;
+    CohortService *d = req->api->service;
     GError *error = NULL;
     g_autoptr(JsonObject) body = NULL;
     const gchar *slug = req->n_parts > 1 ? req->parts[1] : NULL;
@@ -439,7 +442,7 @@ cohort_api_route_cohorts(CohortApiRequest *req)
 static void
 cohort_api_route_machines(CohortApiRequest *req)
 {
-    CohortDaemon *d = req->api->daemon;
+    CohortService *d = req->api->service;
     GError *error = NULL;
     gint64 id = 0;
 
@@ -510,7 +513,7 @@ cohort_api_route_machines(CohortApiRequest *req)
 static void
 cohort_api_route_v1(CohortApiRequest *req)
 {
-    CohortDaemon *d = req->api->daemon;
+    CohortService *d = req->api->service;
     const gchar *noun = req->n_parts > 0 ? req->parts[0] : "";
     GError *error = NULL;
 
@@ -602,11 +605,16 @@ cohort_api_client_is_loopback(SoupServerMessage *msg)
 static gchar *
 cohort_api_metrics(CohortApi *self)
 {
-    g_autofree gchar *service = cohort_service_metrics(self->daemon);
+    g_autofree gchar *service = cohort_service_metrics(self->service);
     const CohortApiGuardStats *stats = cohort_api_guard_get_stats(self->guard);
 
     return g_strdup_printf(
         "%s"
+        "# HELP cohort_http_requests_total HTTP requests answered.\n"
+        "# TYPE cohort_http_requests_total counter\n"
+        "cohort_http_requests_total{class=\"all\"} %" G_GSSIZE_FORMAT "\n"
+        "cohort_http_requests_total{class=\"4xx\"} %" G_GSSIZE_FORMAT "\n"
+        "cohort_http_requests_total{class=\"5xx\"} %" G_GSSIZE_FORMAT "\n"
         "# HELP cohort_http_connections_open HTTP connections open now.\n"
         "# TYPE cohort_http_connections_open gauge\n"
         "cohort_http_connections_open %" G_GUINT64_FORMAT "\n"
@@ -630,8 +638,9 @@ cohort_api_metrics(CohortApi *self)
         "failures from one address.\n"
         "# TYPE cohort_auth_rate_limited_total counter\n"
         "cohort_auth_rate_limited_total %" G_GUINT64_FORMAT "\n",
-        service, stats->connections_open, stats->connections_total, stats->timed_out,
-        stats->refused_too_large, stats->refused_malformed, stats->refused_too_many,
+        service, self->requests, self->requests_4xx, self->requests_5xx, stats->connections_open,
+        stats->connections_total, stats->timed_out, stats->refused_too_large,
+        stats->refused_malformed, stats->refused_too_many,
         cohort_rate_limit_get_failed_total(self->auth_failures),
         cohort_rate_limit_get_refused_total(self->auth_failures));
 }
@@ -641,7 +650,7 @@ cohort_api_handle(SoupServer *server, SoupServerMessage *msg, const char *path, 
                   gpointer user_data)
 {
     CohortApi *self = user_data;
-    CohortDaemon *d = self->daemon;
+    CohortService *d = self->service;
     SoupMessageBody *request_body = soup_server_message_get_request_body(msg);
     const gchar *auth =
         soup_message_headers_get_one(soup_server_message_get_request_headers(msg), "Authorization");
@@ -727,7 +736,7 @@ cohort_api_handle(SoupServer *server, SoupServerMessage *msg, const char *path, 
     status = soup_server_message_get_status(msg);
     /* 0: answered later, and counted then */
     if (status != 0)
-        cohort_api_count(d, status);
+        cohort_api_count(self, status);
     g_debug("%s %s -> %u", req.method, path, status);
 }
 
@@ -736,7 +745,7 @@ static void
 cohort_api_guard_refused(guint status, gpointer user_data)
 {
     CohortApi *self = user_data;
-    cohort_api_count(self->daemon, status);
+    cohort_api_count(self, status);
 }
 
 /* One audit entry a minute for every failed sign-in of that minute, never one per attempt:
@@ -750,7 +759,7 @@ cohort_api_auth_report(CohortApi *self)
     if (report == NULL)
         return;
     result = g_error_new_literal(COHORT_ERROR, COHORT_ERROR_UNAUTHENTICATED, report);
-    cohort_daemon_audit(self->daemon, NULL, "auth.failed", "sign-in", result);
+    cohort_service_audit(self->service, NULL, "auth.failed", "sign-in", result);
 }
 
 static gboolean
@@ -779,7 +788,7 @@ cohort_api_listener_new(GSocketAddress *address, GError **error)
 }
 
 CohortApi *
-cohort_api_new(CohortDaemon *daemon, const gchar *address, guint port, const gchar *tls_cert,
+cohort_api_new(CohortService *service, const gchar *address, guint port, const gchar *tls_cert,
                const gchar *tls_key, const CohortApiLimits *limits, GError **error)
 {
     const CohortApiGuardLimits guard_limits = {
@@ -799,7 +808,7 @@ cohort_api_new(CohortDaemon *daemon, const gchar *address, guint port, const gch
                     "listen address '%s' is not an IP address", address);
         return NULL;
     }
-    self->daemon = daemon;
+    self->service = service;
     self->limits = *limits;
     /* the addresses a busy lab and an attacker together could send from, well past a class */
     self->auth_failures = cohort_rate_limit_new(limits->auth_failures_per_minute, 16384);

@@ -3,7 +3,7 @@
 
 #include <glib.h>
 
-#include "cohort-daemon.h"
+#include "cohort-service.h"
 
 G_BEGIN_DECLS
 
@@ -18,7 +18,7 @@ typedef struct {
 } CohortApiLimits;
 
 /* Listens on @address:@port (0: any free port); with @tls_cert and @tls_key, HTTPS. */
-CohortApi *cohort_api_new(CohortDaemon *daemon, const gchar *address, guint port,
+CohortApi *cohort_api_new(CohortService *service, const gchar *address, guint port,
                           const gchar *tls_cert, const gchar *tls_key,
                           const CohortApiLimits *limits, GError **error);
 void cohort_api_free(CohortApi *self);

@@ -2,11 +2,11 @@
  * is shut down gracefully; its trainee starts it again when needed. */
 #pragma once
 
-#include "cohort-daemon.h"
+#include "cohort-lifecycle.h"
 
 G_BEGIN_DECLS
 
 /* Samples every up host's CPU counters (in workers) and stops machines idle too long. */
-void cohort_idle_run(CohortDaemon *d);
+void cohort_idle_run(CohortLifecycle *l);
 
 G_END_DECLS

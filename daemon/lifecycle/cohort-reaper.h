@@ -2,10 +2,10 @@
  * whose lease ran out is released, without anyone asking. */
 #pragma once
 
-#include "cohort-daemon.h"
+#include "cohort-lifecycle.h"
 
 G_BEGIN_DECLS
 
-void cohort_reaper_run(CohortDaemon *d);
+void cohort_reaper_run(CohortLifecycle *l);
 
 G_END_DECLS

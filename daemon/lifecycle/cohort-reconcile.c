@@ -18,7 +18,7 @@ typedef struct {
 } CohortScanDomain;
 
 typedef struct {
-    CohortDaemon *daemon;
+    CohortLifecycle *lifecycle;
     gint64 host_id;
     CohortProvisioner *prov; /* borrowed: retired provisioners live until cohortd stops */
     gchar *owner;
@@ -86,10 +86,10 @@ cohort_reconcile_scan_run(gpointer item, GError **error)
 /* Whether the cohort's network on this host must stay: the cohort lives, or something of
  * it is still on the host (a domain, a row that holds resources, work under way). */
 static gboolean
-cohort_reconcile_network_in_use(CohortDaemon *d, CohortReconcileScan *scan, const gchar *slug,
+cohort_reconcile_network_in_use(CohortLifecycle *l, CohortReconcileScan *scan, const gchar *slug,
                                 GPtrArray *machines)
 {
-    g_autoptr(CohortCohortRow) cohort = cohort_store_cohort_get_by_slug(d->store, slug, NULL);
+    g_autoptr(CohortCohortRow) cohort = cohort_store_cohort_get_by_slug(l->store, slug, NULL);
     g_autofree gchar *domain_prefix = g_strdup_printf(COHORT_NAME_PREFIX "%s--", slug);
     GHashTableIter iter;
     gpointer key;
@@ -97,7 +97,7 @@ cohort_reconcile_network_in_use(CohortDaemon *d, CohortReconcileScan *scan, cons
     if (cohort != NULL && g_strcmp0(cohort->state, "reclaimed") != 0)
         return TRUE;
     /* a reclaim under way removes it itself when its last machine is gone, and counts it */
-    if (cohort != NULL && cohort_store_job_find_unfinished(d->store, "reclaim", slug) > 0)
+    if (cohort != NULL && cohort_store_job_find_unfinished(l->store, "reclaim", slug) > 0)
         return TRUE;
     g_hash_table_iter_init(&iter, scan->domains);
     while (g_hash_table_iter_next(&iter, &key, NULL)) {
@@ -107,7 +107,7 @@ cohort_reconcile_network_in_use(CohortDaemon *d, CohortReconcileScan *scan, cons
     for (guint i = 0; cohort != NULL && i < machines->len; i++) {
         CohortMachineRow *m = g_ptr_array_index(machines, i);
         if (m->cohort_id == cohort->id && m->host_id == scan->host_id &&
-            (cohort_daemon_inflight_contains(d, m->id) ||
+            (cohort_work_inflight_contains(l->work, m->id) ||
              (g_strcmp0(m->state, "reclaimed") != 0 && g_strcmp0(m->state, "failed") != 0)))
             return TRUE;
     }
@@ -115,7 +115,7 @@ cohort_reconcile_network_in_use(CohortDaemon *d, CohortReconcileScan *scan, cons
 }
 
 static void
-cohort_reconcile_set_state(CohortDaemon *d, const CohortMachineRow *m, const gchar *state,
+cohort_reconcile_set_state(CohortLifecycle *l, const CohortMachineRow *m, const gchar *state,
                            const gchar *reason)
 {
     g_autoptr(GError) error = NULL;
@@ -123,68 +123,68 @@ cohort_reconcile_set_state(CohortDaemon *d, const CohortMachineRow *m, const gch
     g_log_structured(G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE, "COHORT_COHORT", m->cohort_slug,
                      "COHORT_MACHINE", m->name, "MESSAGE", "reconcile: %s %s -> %s%s%s", m->name,
                      m->state, state, reason != NULL ? ": " : "", reason != NULL ? reason : "");
-    if (!cohort_store_machine_set_state(d->store, m->id, state, reason, &error))
+    if (!cohort_store_machine_set_state(l->store, m->id, state, reason, &error))
         g_warning("reconcile: %s: %s", m->name, error->message);
     if (g_strcmp0(state, "running") == 0)
-        cohort_store_machine_run_begin(d->store, m->id, NULL);
+        cohort_store_machine_run_begin(l->store, m->id, NULL);
     else
-        cohort_store_machine_run_end(d->store, m->id, NULL);
+        cohort_store_machine_run_end(l->store, m->id, NULL);
 }
 
 /* The job a machine left half-way belongs to: the provision that makes it, the reclaim or
  * the trainee's removal that tears it down; 0 for none (a trainee's request or release). */
 static gint64
-cohort_reconcile_job_of(CohortDaemon *d, const CohortMachineRow *m, CohortMachineOp op)
+cohort_reconcile_job_of(CohortLifecycle *l, const CohortMachineRow *m, CohortMachineOp op)
 {
     if (op == COHORT_MACHINE_OP_CREATE)
-        return cohort_store_job_machine_find_unfinished(d->store, m->id, "provision");
+        return cohort_store_job_machine_find_unfinished(l->store, m->id, "provision");
     if (op == COHORT_MACHINE_OP_TEARDOWN) {
-        gint64 job_id = cohort_store_job_machine_find_unfinished(d->store, m->id, "reclaim");
+        gint64 job_id = cohort_store_job_machine_find_unfinished(l->store, m->id, "reclaim");
         return job_id > 0 ? job_id
-                          : cohort_store_job_machine_find_unfinished(d->store, m->id, "unenrol");
+                          : cohort_store_job_machine_find_unfinished(l->store, m->id, "unenrol");
     }
     return 0;
 }
 
 static void
-cohort_reconcile_push(CohortDaemon *d, const CohortMachineRow *m, CohortMachineOp op)
+cohort_reconcile_push(CohortLifecycle *l, const CohortMachineRow *m, CohortMachineOp op)
 {
     g_autoptr(GError) error = NULL;
     /* finished for its job, if a stop or a crash interrupted one: the job goes on */
-    gint64 job_id = cohort_reconcile_job_of(d, m, op);
+    gint64 job_id = cohort_reconcile_job_of(l, m, op);
 
     g_message("reconcile: %s is %s with no work under way: %s%s", m->name, m->state,
               op == COHORT_MACHINE_OP_TEARDOWN ? "tearing it down"
               : op == COHORT_MACHINE_OP_RESET  ? "resetting it"
                                                : "finishing it",
               job_id > 0 ? " for its job" : "");
-    if (cohort_machine_work_push(d, m, op, job_id, &error))
+    if (cohort_machine_work_push(l->work, m, op, job_id, &error))
         return;
     g_warning("reconcile: %s: %s", m->name, error->message);
     /* a host that is down is tried again when it is back; anything else ends the job's try */
     if (job_id > 0 && !g_error_matches(error, COHORT_ERROR, COHORT_ERROR_HOST_UNAVAILABLE))
-        cohort_machine_work_job_count(d, job_id, m->id, m->name, error);
+        cohort_machine_work_job_count(l->work, job_id, m->id, m->name, error);
 }
 
 /* A start, a stop or a reboot that cohortd did not see to its end (it stopped or crashed):
  * the row takes what libvirt reports. */
 static void
-cohort_reconcile_settle(CohortDaemon *d, const CohortMachineRow *m, const CohortScanDomain *sd)
+cohort_reconcile_settle(CohortLifecycle *l, const CohortMachineRow *m, const CohortScanDomain *sd)
 {
     if (sd == NULL)
-        cohort_reconcile_set_state(d, m, "failed",
+        cohort_reconcile_set_state(l, m, "failed",
                                    "its domain was removed outside Cohort: reset the machine to "
                                    "make it again, or release it");
     else if (sd->active)
         cohort_reconcile_set_state(
-            d, m, "running",
+            l, m, "running",
             g_strcmp0(m->state, "stopping") == 0
                 ? "cohortd stopped before the stop was done and the machine still runs: stop it "
                   "again"
                 : NULL);
     else
         cohort_reconcile_set_state(
-            d, m, "stopped",
+            l, m, "stopped",
             g_strcmp0(m->state, "stopping") == 0
                 ? NULL
                 : "cohortd stopped before the machine was started: start it again");
@@ -192,7 +192,7 @@ cohort_reconcile_settle(CohortDaemon *d, const CohortMachineRow *m, const Cohort
 
 /* One machine row against what the scan saw. */
 static void
-cohort_reconcile_machine(CohortDaemon *d, CohortReconcileScan *scan, const CohortMachineRow *m)
+cohort_reconcile_machine(CohortLifecycle *l, CohortReconcileScan *scan, const CohortMachineRow *m)
 {
     CohortScanDomain *sd = g_hash_table_lookup(scan->domains, m->name);
 
@@ -202,30 +202,30 @@ cohort_reconcile_machine(CohortDaemon *d, CohortReconcileScan *scan, const Cohor
         /* cohortd stopped or crashed part-way: the steps are idempotent, so making the
          * machine again finishes it, or fails and rolls back */
         if (sd != NULL && sd->active) {
-            gint64 job_id = cohort_reconcile_job_of(d, m, COHORT_MACHINE_OP_CREATE);
-            cohort_reconcile_set_state(d, m, "running", NULL);
+            gint64 job_id = cohort_reconcile_job_of(l, m, COHORT_MACHINE_OP_CREATE);
+            cohort_reconcile_set_state(l, m, "running", NULL);
             if (job_id > 0)
-                cohort_machine_work_job_count(d, job_id, m->id, m->name, NULL);
+                cohort_machine_work_job_count(l->work, job_id, m->id, m->name, NULL);
         } else {
-            cohort_reconcile_push(d, m, COHORT_MACHINE_OP_CREATE);
+            cohort_reconcile_push(l, m, COHORT_MACHINE_OP_CREATE);
         }
     } else if (g_strcmp0(m->state, "resetting") == 0) {
         /* the disk may be half gone: the reset is done again, whole */
-        cohort_reconcile_push(d, m, COHORT_MACHINE_OP_RESET);
+        cohort_reconcile_push(l, m, COHORT_MACHINE_OP_RESET);
     } else if (g_strcmp0(m->state, "reclaiming") == 0) {
-        cohort_reconcile_push(d, m, COHORT_MACHINE_OP_TEARDOWN);
+        cohort_reconcile_push(l, m, COHORT_MACHINE_OP_TEARDOWN);
     } else if (g_strcmp0(m->state, "starting") == 0 || g_strcmp0(m->state, "stopping") == 0 ||
                g_strcmp0(m->state, "rebooting") == 0) {
-        cohort_reconcile_settle(d, m, sd);
+        cohort_reconcile_settle(l, m, sd);
     } else if (g_strcmp0(m->state, "running") == 0 || g_strcmp0(m->state, "stopped") == 0) {
         if (sd == NULL)
-            cohort_reconcile_set_state(d, m, "failed",
+            cohort_reconcile_set_state(l, m, "failed",
                                        "its domain was removed outside Cohort: reset the "
                                        "machine to make it again, or release it");
         else if (sd->active && g_strcmp0(m->state, "stopped") == 0)
-            cohort_reconcile_set_state(d, m, "running", NULL);
+            cohort_reconcile_set_state(l, m, "running", NULL);
         else if (!sd->active && g_strcmp0(m->state, "running") == 0)
-            cohort_reconcile_set_state(d, m, "stopped",
+            cohort_reconcile_set_state(l, m, "stopped",
                                        "it stopped outside Cohort (shut down, crashed or "
                                        "destroyed): start it again");
     }
@@ -236,8 +236,8 @@ static void
 cohort_reconcile_scan_done(gpointer item, const GError *error, gpointer user_data)
 {
     CohortReconcileScan *scan = item;
-    CohortDaemon *d = scan->daemon;
-    CohortHost *host = cohort_hosts_lookup_by_id(d->hosts, scan->host_id);
+    CohortLifecycle *l = scan->lifecycle;
+    CohortHost *host = cohort_hosts_lookup_by_id(l->hosts, scan->host_id);
     g_autoptr(GPtrArray) machines = NULL;
     g_autoptr(GError) error_local = NULL;
     g_autoptr(GHashTable) known = g_hash_table_new(g_str_hash, g_str_equal);
@@ -250,7 +250,7 @@ cohort_reconcile_scan_done(gpointer item, const GError *error, gpointer user_dat
                   error != NULL ? error->message : "host gone");
         return;
     }
-    machines = cohort_store_machine_list(d->store, 0, 0, 0, TRUE, &error_local);
+    machines = cohort_store_machine_list(l->store, 0, 0, 0, TRUE, &error_local);
     if (machines == NULL) {
         g_warning("reconcile: %s", error_local->message);
         return;
@@ -262,10 +262,11 @@ cohort_reconcile_scan_done(gpointer item, const GError *error, gpointer user_dat
             continue;
         g_hash_table_insert(known, m->name, m);
         /* work under way, or settled after the scan began, knows better than the scan */
-        if (g_strcmp0(m->state, "reclaimed") == 0 || cohort_daemon_inflight_contains(d, m->id) ||
-            cohort_daemon_settled_since(d, m->id, scan->epoch))
+        if (g_strcmp0(m->state, "reclaimed") == 0 ||
+            cohort_work_inflight_contains(l->work, m->id) ||
+            cohort_work_settled_since(l->work, m->id, scan->epoch))
             continue;
-        cohort_reconcile_machine(d, scan, m);
+        cohort_reconcile_machine(l, scan, m);
     }
 
     /* domains of this installation that no living row claims */
@@ -288,13 +289,13 @@ cohort_reconcile_scan_done(gpointer item, const GError *error, gpointer user_dat
                       elsewhere->host_name != NULL ? elsewhere->host_name : "(none)");
             continue;
         }
-        if (cohort_daemon_inflight_contains(d, sd->id) ||
-            cohort_daemon_settled_since(d, sd->id, scan->epoch))
+        if (cohort_work_inflight_contains(l->work, sd->id) ||
+            cohort_work_settled_since(l->work, sd->id, scan->epoch))
             continue;
         g_message("reconcile: %s carries this installation's tag but no row claims it: "
                   "removing it",
                   sd->name);
-        if (!cohort_machine_work_push_orphan(d, scan->host_id, sd->name, sd->id, &error_push))
+        if (!cohort_machine_work_push_orphan(l->work, scan->host_id, sd->name, sd->id, &error_push))
             g_warning("reconcile: %s: %s", sd->name, error_push->message);
     }
 
@@ -306,8 +307,8 @@ cohort_reconcile_scan_done(gpointer item, const GError *error, gpointer user_dat
         g_autoptr(GError) error_del = NULL;
         if (m == NULL || g_strcmp0(m->state, "reclaimed") != 0 ||
             g_hash_table_contains(scan->domains, name) ||
-            cohort_daemon_inflight_contains(d, m->id) ||
-            cohort_daemon_settled_since(d, m->id, scan->epoch))
+            cohort_work_inflight_contains(l->work, m->id) ||
+            cohort_work_settled_since(l->work, m->id, scan->epoch))
             continue;
         g_message("reconcile: removing overlay %s of reclaimed machine %s", vol, name);
         if (!cohort_provisioner_overlay_delete(host->prov, name, &error_del))
@@ -318,32 +319,32 @@ cohort_reconcile_scan_done(gpointer item, const GError *error, gpointer user_dat
     for (guint i = 0; i < scan->networks->len; i++) {
         const gchar *net = g_ptr_array_index(scan->networks, i);
         const gchar *slug = net + strlen(COHORT_NAME_PREFIX);
-        if (cohort_reconcile_network_in_use(d, scan, slug, machines))
+        if (cohort_reconcile_network_in_use(l, scan, slug, machines))
             continue;
         g_message("reconcile: removing network %s of cohort %s, which is over", net, slug);
-        cohort_machine_work_push_network_remove(d, host, slug);
+        cohort_machine_work_push_network_remove(l->work, host, slug);
     }
 }
 
 void
-cohort_reconcile_host(CohortDaemon *d, CohortHost *host)
+cohort_reconcile_host(CohortLifecycle *l, CohortHost *host)
 {
     CohortReconcileScan *scan;
 
     if (host->prov == NULL || g_strcmp0(host->state, "down") == 0)
         return;
     scan = g_new0(CohortReconcileScan, 1);
-    scan->daemon = d;
+    scan->lifecycle = l;
     scan->host_id = host->id;
     scan->prov = host->prov;
-    scan->owner = g_strdup(d->instance_id);
-    scan->epoch = cohort_daemon_epoch(d);
-    cohort_jobs_push(d->jobs, cohort_reconcile_scan_run, cohort_reconcile_scan_done, scan,
+    scan->owner = g_strdup(l->instance_id);
+    scan->epoch = cohort_work_epoch(l->work);
+    cohort_jobs_push(l->work->jobs, cohort_reconcile_scan_run, cohort_reconcile_scan_done, scan,
                      (GDestroyNotify)cohort_reconcile_scan_free, NULL);
 }
 
 typedef struct {
-    CohortDaemon *daemon;
+    CohortLifecycle *lifecycle;
     gint64 host_id;
 } CohortReconcileLater;
 
@@ -351,39 +352,39 @@ static gboolean
 cohort_reconcile_later_cb(gpointer user_data)
 {
     CohortReconcileLater *later = user_data;
-    CohortDaemon *d = later->daemon;
+    CohortLifecycle *l = later->lifecycle;
     gint64 host_id = later->host_id;
-    CohortHost *host = cohort_hosts_lookup_by_id(d->hosts, host_id);
+    CohortHost *host = cohort_hosts_lookup_by_id(l->hosts, host_id);
 
     /* drops the pending source (and @later with it) before the scan */
-    g_hash_table_remove(d->reconcile_pending, &host_id);
+    g_hash_table_remove(l->reconcile_pending, &host_id);
     if (host != NULL)
-        cohort_reconcile_host(d, host);
+        cohort_reconcile_host(l, host);
     return G_SOURCE_REMOVE;
 }
 
 void
-cohort_reconcile_schedule(CohortDaemon *d, CohortHost *host)
+cohort_reconcile_schedule(CohortLifecycle *l, CohortHost *host)
 {
     CohortReconcileLater *later;
     GSource *source;
 
-    if (g_hash_table_contains(d->reconcile_pending, &host->id))
+    if (g_hash_table_contains(l->reconcile_pending, &host->id))
         return;
     later = g_new0(CohortReconcileLater, 1);
-    later->daemon = d;
+    later->lifecycle = l;
     later->host_id = host->id;
     source = g_timeout_source_new(COHORT_RECONCILE_DEBOUNCE_MS);
     g_source_set_callback(source, cohort_reconcile_later_cb, later, g_free);
-    g_source_attach(source, d->context);
-    g_hash_table_insert(d->reconcile_pending, g_memdup2(&host->id, sizeof(host->id)), source);
+    g_source_attach(source, l->context);
+    g_hash_table_insert(l->reconcile_pending, g_memdup2(&host->id, sizeof(host->id)), source);
 }
 
 void
-cohort_reconcile_all(CohortDaemon *d)
+cohort_reconcile_all(CohortLifecycle *l)
 {
-    g_autoptr(GPtrArray) hosts = cohort_hosts_list(d->hosts);
+    g_autoptr(GPtrArray) hosts = cohort_hosts_list(l->hosts);
 
     for (guint i = 0; i < hosts->len; i++)
-        cohort_reconcile_host(d, g_ptr_array_index(hosts, i));
+        cohort_reconcile_host(l, g_ptr_array_index(hosts, i));
 }

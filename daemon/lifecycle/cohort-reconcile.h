@@ -2,14 +2,14 @@
  * comes back. Only objects that carry this installation's tag are ever touched. */
 #pragma once
 
-#include "cohort-daemon.h"
+#include "cohort-lifecycle.h"
 
 G_BEGIN_DECLS
 
 /* Scans @host in a worker, then repairs from the main context. */
-void cohort_reconcile_host(CohortDaemon *d, CohortHost *host);
+void cohort_reconcile_host(CohortLifecycle *l, CohortHost *host);
 /* The same, soon: many events in a burst make one scan. */
-void cohort_reconcile_schedule(CohortDaemon *d, CohortHost *host);
-void cohort_reconcile_all(CohortDaemon *d);
+void cohort_reconcile_schedule(CohortLifecycle *l, CohortHost *host);
+void cohort_reconcile_all(CohortLifecycle *l);
 
 G_END_DECLS

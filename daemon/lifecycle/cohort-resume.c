@@ -9,7 +9,7 @@
 /* What the machine's row says of it for the job; FALSE while the work is still to do (reconcile
  * finishes it), TRUE with *@failure set (NULL: done) when it is over. */
 static gboolean
-cohort_resume_outcome(CohortDaemon *d, const CohortJobRow *job, CohortMachineRow *m,
+cohort_resume_outcome(CohortLifecycle *l, const CohortJobRow *job, CohortMachineRow *m,
                       GError **failure)
 {
     g_autoptr(GError) error_local = NULL;
@@ -19,7 +19,7 @@ cohort_resume_outcome(CohortDaemon *d, const CohortJobRow *job, CohortMachineRow
             return TRUE;
         /* the cohort is reclaimed, or the trainee out: whatever the row says, the machine goes */
         if (g_strcmp0(m->state, "reclaiming") != 0 &&
-            !cohort_store_machine_set_state(d->store, m->id, "reclaiming", NULL, &error_local))
+            !cohort_store_machine_set_state(l->store, m->id, "reclaiming", NULL, &error_local))
             g_warning("job %" G_GINT64_FORMAT ": %s: %s", job->id, m->name, error_local->message);
         return FALSE;
     }
@@ -36,7 +36,7 @@ cohort_resume_outcome(CohortDaemon *d, const CohortJobRow *job, CohortMachineRow
 
 /* A job from before cohortd recorded a job's machines: nothing says what is left. */
 static void
-cohort_resume_fail(CohortDaemon *d, CohortJobRow *job)
+cohort_resume_fail(CohortLifecycle *l, CohortJobRow *job)
 {
     g_autoptr(GError) error_local = NULL;
 
@@ -44,19 +44,19 @@ cohort_resume_fail(CohortDaemon *d, CohortJobRow *job)
     job->state = g_strdup("failed");
     g_free(job->finished_at);
     job->finished_at = cohort_store_now();
-    if (!cohort_store_job_error_insert(d->store, job->id, NULL, "internal",
+    if (!cohort_store_job_error_insert(l->store, job->id, NULL, "internal",
                                        "cohortd stopped before it recorded this job's machines; "
                                        "reconcile finishes those it made: run the job again for "
                                        "the rest",
                                        &error_local) ||
-        !cohort_store_job_update(d->store, job, &error_local))
+        !cohort_store_job_update(l->store, job, &error_local))
         g_warning("job %" G_GINT64_FORMAT ": %s", job->id, error_local->message);
     g_message("job %" G_GINT64_FORMAT " (%s %s) was interrupted before it recorded its machines",
               job->id, job->kind, job->target);
 }
 
 static void
-cohort_resume_job(CohortDaemon *d, CohortJobRow *job)
+cohort_resume_job(CohortLifecycle *l, CohortJobRow *job)
 {
     g_autoptr(GError) error_local = NULL;
     g_autoptr(GArray) pending = NULL;
@@ -64,18 +64,18 @@ cohort_resume_job(CohortDaemon *d, CohortJobRow *job)
     guint recorded = 0;
     guint left = 0;
 
-    pending = cohort_store_job_machine_list_pending(d->store, job->id, &recorded, &error_local);
+    pending = cohort_store_job_machine_list_pending(l->store, job->id, &recorded, &error_local);
     if (pending == NULL) {
         g_warning("job %" G_GINT64_FORMAT ": %s", job->id, error_local->message);
         return;
     }
     if (recorded == 0 && job->done + job->failed < job->total) {
-        cohort_resume_fail(d, job);
+        cohort_resume_fail(l, job);
         return;
     }
     for (guint i = 0; i < pending->len; i++) {
         gint64 id = g_array_index(pending, gint64, i);
-        g_autoptr(CohortMachineRow) m = cohort_store_machine_get_by_id(d->store, id, NULL);
+        g_autoptr(CohortMachineRow) m = cohort_store_machine_get_by_id(l->store, id, NULL);
         g_autoptr(GError) failure = NULL;
         g_autofree gchar *name = NULL;
 
@@ -83,11 +83,11 @@ cohort_resume_job(CohortDaemon *d, CohortJobRow *job)
             name = g_strdup_printf("machine %" G_GINT64_FORMAT, id);
             failure = g_error_new_literal(COHORT_ERROR, COHORT_ERROR_NOT_FOUND,
                                           "the machine's row is gone");
-        } else if (!cohort_resume_outcome(d, job, m, &failure)) {
+        } else if (!cohort_resume_outcome(l, job, m, &failure)) {
             left++;
             continue;
         }
-        cohort_machine_work_job_count(d, job->id, id, m != NULL ? m->name : name, failure);
+        cohort_machine_work_job_count(l->work, job->id, id, m != NULL ? m->name : name, failure);
     }
     g_message("job %" G_GINT64_FORMAT " (%s %s) goes on after the restart: %u of %u machines "
               "left to do",
@@ -95,20 +95,20 @@ cohort_resume_job(CohortDaemon *d, CohortJobRow *job)
     if (left > 0)
         return;
     /* nothing left for reconcile: the job ends now (a reclaim after its network) */
-    now = cohort_store_job_get(d->store, job->id, &error_local);
+    now = cohort_store_job_get(l->store, job->id, &error_local);
     if (now == NULL) {
         g_warning("job %" G_GINT64_FORMAT ": %s", job->id, error_local->message);
         return;
     }
     if (g_strcmp0(now->state, "queued") == 0 || g_strcmp0(now->state, "running") == 0)
-        cohort_machine_work_job_check(d, now);
+        cohort_machine_work_job_check(l->work, now);
 }
 
 void
-cohort_resume_jobs(CohortDaemon *d)
+cohort_resume_jobs(CohortLifecycle *l)
 {
     g_autoptr(GError) error_local = NULL;
-    g_autoptr(GPtrArray) jobs = cohort_store_job_list_unfinished(d->store, &error_local);
+    g_autoptr(GPtrArray) jobs = cohort_store_job_list_unfinished(l->store, &error_local);
     gboolean tx;
 
     if (jobs == NULL) {
@@ -118,13 +118,13 @@ cohort_resume_jobs(CohortDaemon *d)
     if (jobs->len == 0)
         return;
     /* one commit for what a thousand machines' rows say */
-    tx = cohort_store_begin(d->store, &error_local);
+    tx = cohort_store_begin(l->store, &error_local);
     if (!tx) {
         g_warning("resuming jobs: %s", error_local->message);
         g_clear_error(&error_local);
     }
     for (guint i = 0; i < jobs->len; i++)
-        cohort_resume_job(d, g_ptr_array_index(jobs, i));
-    if (tx && !cohort_store_commit(d->store, &error_local))
+        cohort_resume_job(l, g_ptr_array_index(jobs, i));
+    if (tx && !cohort_store_commit(l->store, &error_local))
         g_warning("resuming jobs: %s", error_local->message);
 }

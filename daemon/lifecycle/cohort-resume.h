@@ -2,7 +2,7 @@
  * finishes with every machine it recorded counted. */
 #pragma once
 
-#include "cohort-daemon.h"
+#include "cohort-lifecycle.h"
 
 G_BEGIN_DECLS
 
@@ -11,6 +11,6 @@ G_BEGIN_DECLS
  * half-way, and counts it in the job that waits for it; this counts what had already
  * settled, fails the jobs that recorded no machines (from before cohortd recorded them),
  * and finishes the jobs with nothing left (a reclaim then removes the cohort's network). */
-void cohort_resume_jobs(CohortDaemon *d);
+void cohort_resume_jobs(CohortLifecycle *l);
 
 G_END_DECLS

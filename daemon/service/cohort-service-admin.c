@@ -19,18 +19,18 @@
 #define COHORT_DISPLAY_NAME_MAX 200
 
 CohortUserRow *
-cohort_service_authenticate(CohortDaemon *d, const gchar *token)
+cohort_service_authenticate(CohortService *svc, const gchar *token)
 {
     g_autofree gchar *hash = NULL;
 
     if (token == NULL || token[0] == '\0')
         return NULL;
     hash = cohort_auth_secret_hash(token);
-    return cohort_store_token_lookup(d->store, hash, NULL);
+    return cohort_store_token_lookup(svc->store, hash, NULL);
 }
 
 JsonNode *
-cohort_service_whoami(CohortDaemon *d, const CohortUserRow *actor, GError **error)
+cohort_service_whoami(CohortService *svc, const CohortUserRow *actor, GError **error)
 {
     if (!cohort_auth_check(cohort_service_role(actor), COHORT_ACTION_WHOAMI, NULL, NULL, error))
         return NULL;
@@ -57,7 +57,7 @@ cohort_service_token_issue(CohortStore *store, gint64 user_id, GError **error)
 }
 
 JsonNode *
-cohort_service_user_create(CohortDaemon *d, const CohortUserRow *actor, JsonObject *body,
+cohort_service_user_create(CohortService *svc, const CohortUserRow *actor, JsonObject *body,
                            GError **error)
 {
     static const gchar *const known[] = {"login", "display_name", "role", NULL};
@@ -84,22 +84,22 @@ cohort_service_user_create(CohortDaemon *d, const CohortUserRow *actor, JsonObje
                     "\"role\" must be admin, trainer or trainee, not '%s'", row->role);
         return NULL;
     }
-    if (!cohort_store_begin(d->store, error))
+    if (!cohort_store_begin(svc->store, error))
         return NULL;
-    if (!cohort_store_user_insert(d->store, row, error) ||
-        (token = cohort_service_token_issue(d->store, row->id, error)) == NULL ||
-        !cohort_store_commit(d->store, error)) {
-        cohort_store_rollback(d->store);
+    if (!cohort_store_user_insert(svc->store, row, error) ||
+        (token = cohort_service_token_issue(svc->store, row->id, error)) == NULL ||
+        !cohort_store_commit(svc->store, error)) {
+        cohort_store_rollback(svc->store);
         return NULL;
     }
-    cohort_daemon_audit(d, actor->login, "user.create", row->login, NULL);
+    cohort_service_audit(svc, actor->login, "user.create", row->login, NULL);
     node = cohort_json_user(row);
     json_object_set_string_member(json_node_get_object(node), "token", token);
     return node;
 }
 
 JsonNode *
-cohort_service_user_list(CohortDaemon *d, const CohortUserRow *actor, GError **error)
+cohort_service_user_list(CohortService *svc, const CohortUserRow *actor, GError **error)
 {
     g_autoptr(GPtrArray) rows = NULL;
     g_autoptr(GPtrArray) nodes = g_ptr_array_new_with_free_func((GDestroyNotify)json_node_unref);
@@ -107,7 +107,7 @@ cohort_service_user_list(CohortDaemon *d, const CohortUserRow *actor, GError **e
     if (!cohort_auth_check(cohort_service_role(actor), COHORT_ACTION_USER_MANAGE, NULL, NULL,
                            error))
         return NULL;
-    rows = cohort_store_user_list(d->store, NULL, error);
+    rows = cohort_store_user_list(svc->store, NULL, error);
     if (rows == NULL)
         return NULL;
     for (guint i = 0; i < rows->len; i++)
@@ -116,7 +116,7 @@ cohort_service_user_list(CohortDaemon *d, const CohortUserRow *actor, GError **e
 }
 
 JsonNode *
-cohort_service_user_token_issue(CohortDaemon *d, const CohortUserRow *actor, const gchar *login,
+cohort_service_user_token_issue(CohortService *svc, const CohortUserRow *actor, const gchar *login,
                                 GError **error)
 {
     g_autoptr(CohortUserRow) user = NULL;
@@ -126,13 +126,13 @@ cohort_service_user_token_issue(CohortDaemon *d, const CohortUserRow *actor, con
     if (!cohort_auth_check(cohort_service_role(actor), COHORT_ACTION_USER_MANAGE, NULL, NULL,
                            error))
         return NULL;
-    user = cohort_store_user_get_by_login(d->store, login, error);
+    user = cohort_store_user_get_by_login(svc->store, login, error);
     if (user == NULL)
         return NULL;
-    token = cohort_service_token_issue(d->store, user->id, error);
+    token = cohort_service_token_issue(svc->store, user->id, error);
     if (token == NULL)
         return NULL;
-    cohort_daemon_audit(d, actor->login, "user.token", login, NULL);
+    cohort_service_audit(svc, actor->login, "user.token", login, NULL);
     json_builder_begin_object(b);
     json_builder_set_member_name(b, "login");
     json_builder_add_string_value(b, login);
@@ -143,7 +143,7 @@ cohort_service_user_token_issue(CohortDaemon *d, const CohortUserRow *actor, con
 }
 
 JsonNode *
-cohort_service_user_token_revoke(CohortDaemon *d, const CohortUserRow *actor, const gchar *login,
+cohort_service_user_token_revoke(CohortService *svc, const CohortUserRow *actor, const gchar *login,
                                  GError **error)
 {
     g_autoptr(CohortUserRow) user = NULL;
@@ -153,12 +153,12 @@ cohort_service_user_token_revoke(CohortDaemon *d, const CohortUserRow *actor, co
     if (!cohort_auth_check(cohort_service_role(actor), COHORT_ACTION_USER_MANAGE, NULL, NULL,
                            error))
         return NULL;
-    user = cohort_store_user_get_by_login(d->store, login, error);
+    user = cohort_store_user_get_by_login(svc->store, login, error);
     if (user == NULL)
         return NULL;
-    if (!cohort_store_token_revoke_user(d->store, user->id, &count, error))
+    if (!cohort_store_token_revoke_user(svc->store, user->id, &count, error))
         return NULL;
-    cohort_daemon_audit(d, actor->login, "user.revoke", login, NULL);
+    cohort_service_audit(svc, actor->login, "user.revoke", login, NULL);
     json_builder_begin_object(b);
     json_builder_set_member_name(b, "login");
     json_builder_add_string_value(b, login);
@@ -200,19 +200,19 @@ cohort_service_admin_bootstrap(CohortStore *store, const gchar *login, GError **
 /* --- hosts --------------------------------------------------------------------------- */
 
 static JsonNode *
-cohort_service_host_json(CohortDaemon *d, CohortHost *host, GError **error)
+cohort_service_host_json(CohortService *svc, CohortHost *host, GError **error)
 {
-    g_autoptr(CohortHostRow) row = cohort_store_host_get_by_id(d->store, host->id, error);
+    g_autoptr(CohortHostRow) row = cohort_store_host_get_by_id(svc->store, host->id, error);
     guint vcpus = 0;
     guint64 memory = 0;
 
-    if (row == NULL || !cohort_store_host_get_usage(d->store, host->id, &vcpus, &memory, error))
+    if (row == NULL || !cohort_store_host_get_usage(svc->store, host->id, &vcpus, &memory, error))
         return NULL;
     return cohort_json_host(host, row->pool, vcpus, memory);
 }
 
 JsonNode *
-cohort_service_host_list(CohortDaemon *d, const CohortUserRow *actor, GError **error)
+cohort_service_host_list(CohortService *svc, const CohortUserRow *actor, GError **error)
 {
     g_autoptr(GPtrArray) hosts = NULL;
     g_autoptr(GPtrArray) nodes = g_ptr_array_new_with_free_func((GDestroyNotify)json_node_unref);
@@ -220,9 +220,9 @@ cohort_service_host_list(CohortDaemon *d, const CohortUserRow *actor, GError **e
     if (!cohort_auth_check(cohort_service_role(actor), COHORT_ACTION_HOST_MANAGE, NULL, NULL,
                            error))
         return NULL;
-    hosts = cohort_hosts_list(d->hosts);
+    hosts = cohort_hosts_list(svc->hosts);
     for (guint i = 0; i < hosts->len; i++) {
-        JsonNode *node = cohort_service_host_json(d, g_ptr_array_index(hosts, i), error);
+        JsonNode *node = cohort_service_host_json(svc, g_ptr_array_index(hosts, i), error);
         if (node == NULL)
             return NULL;
         g_ptr_array_add(nodes, node);
@@ -230,8 +230,42 @@ cohort_service_host_list(CohortDaemon *d, const CohortUserRow *actor, GError **e
     return cohort_json_array_new(nodes);
 }
 
+/* Connects to a new host (checked, inserted: cohort_hosts_add_new()) and records its
+ * capacity and state. */
+static CohortHost *
+cohort_service_host_connect(CohortService *svc, CohortHostRow *row, GError **error)
+{
+    CohortHost *host = cohort_hosts_add_new(svc->hosts, svc->store, row,
+                                            cohort_template_set_get_table(svc->templates), error);
+
+    if (host == NULL)
+        return NULL;
+    /* capacity learnt from libvirt is kept */
+    if (!cohort_store_host_set_capacity(svc->store, row->id, row->vcpus, row->memory_mib, error))
+        return NULL;
+    if (!cohort_store_host_set_state(svc->store, row->id, host->state, error))
+        return NULL;
+    return host;
+}
+
+/* Removes @host from the store (its reclaimed machines keep their rows, without a host) and
+ * from the registry; its connections close once the work under way is done. The caller
+ * checked that no machine lives there. */
+static gboolean
+cohort_service_host_disconnect(CohortService *svc, CohortHost *host, guint *detached,
+                               GError **error)
+{
+    if (!cohort_store_host_delete(svc->store, host->id, detached, error))
+        return FALSE;
+    cohort_lifecycle_forget_host(svc->lifecycle, host);
+    cohort_hosts_detach(svc->hosts, host);
+    /* work pushed before now may hold its provisioner; work pushed later cannot find it */
+    cohort_jobs_when_done(svc->work->jobs, (GDestroyNotify)cohort_host_free, host);
+    return TRUE;
+}
+
 JsonNode *
-cohort_service_host_add(CohortDaemon *d, const CohortUserRow *actor, JsonObject *body,
+cohort_service_host_add(CohortService *svc, const CohortUserRow *actor, JsonObject *body,
                         GError **error)
 {
     static const gchar *const known[] = {"name",       "uri",       "pool",         "vcpus",
@@ -257,7 +291,7 @@ cohort_service_host_add(CohortDaemon *d, const CohortUserRow *actor, JsonObject 
         return NULL;
     if (!cohort_slug_validate(row->name, "host name", error))
         return NULL;
-    if (cohort_hosts_lookup_by_name(d->hosts, row->name) != NULL) {
+    if (cohort_hosts_lookup_by_name(svc->hosts, row->name) != NULL) {
         g_set_error(error, COHORT_ERROR, COHORT_ERROR_CONFLICT, "a host '%s' already exists",
                     row->name);
         return NULL;
@@ -269,15 +303,15 @@ cohort_service_host_add(CohortDaemon *d, const CohortUserRow *actor, JsonObject 
     row->cpu_ratio = cpu_ratio;
     row->memory_ratio = memory_ratio;
     row->state = g_strdup("up");
-    host = cohort_daemon_add_host(d, row, error);
+    host = cohort_service_host_connect(svc, row, error);
     if (host == NULL)
         return NULL;
-    cohort_daemon_audit(d, actor->login, "host.add", row->name, NULL);
-    return cohort_service_host_json(d, host, error);
+    cohort_service_audit(svc, actor->login, "host.add", row->name, NULL);
+    return cohort_service_host_json(svc, host, error);
 }
 
 JsonNode *
-cohort_service_host_drain(CohortDaemon *d, const CohortUserRow *actor, const gchar *name,
+cohort_service_host_drain(CohortService *svc, const CohortUserRow *actor, const gchar *name,
                           GError **error)
 {
     CohortHost *host;
@@ -285,21 +319,21 @@ cohort_service_host_drain(CohortDaemon *d, const CohortUserRow *actor, const gch
     if (!cohort_auth_check(cohort_service_role(actor), COHORT_ACTION_HOST_MANAGE, NULL, NULL,
                            error))
         return NULL;
-    host = cohort_hosts_lookup_by_name(d->hosts, name);
+    host = cohort_hosts_lookup_by_name(svc->hosts, name);
     if (host == NULL) {
         g_set_error(error, COHORT_ERROR, COHORT_ERROR_NOT_FOUND, "no host '%s'", name);
         return NULL;
     }
-    if (!cohort_store_host_set_state(d->store, host->id, "draining", error))
+    if (!cohort_store_host_set_state(svc->store, host->id, "draining", error))
         return NULL;
     /* a draining host keeps its machines and takes no new ones */
-    cohort_hosts_drain(d->hosts, host);
-    cohort_daemon_audit(d, actor->login, "host.drain", name, NULL);
-    return cohort_service_host_json(d, host, error);
+    cohort_hosts_drain(svc->hosts, host);
+    cohort_service_audit(svc, actor->login, "host.drain", name, NULL);
+    return cohort_service_host_json(svc, host, error);
 }
 
 JsonNode *
-cohort_service_host_remove(CohortDaemon *d, const CohortUserRow *actor, const gchar *name,
+cohort_service_host_remove(CohortService *svc, const CohortUserRow *actor, const gchar *name,
                            GError **error)
 {
     g_autoptr(GPtrArray) cohorts = NULL;
@@ -311,14 +345,14 @@ cohort_service_host_remove(CohortDaemon *d, const CohortUserRow *actor, const gc
     if (!cohort_auth_check(cohort_service_role(actor), COHORT_ACTION_HOST_MANAGE, NULL, NULL,
                            error))
         return NULL;
-    host = cohort_hosts_lookup_by_name(d->hosts, name);
+    host = cohort_hosts_lookup_by_name(svc->hosts, name);
     if (host == NULL) {
         g_set_error(error, COHORT_ERROR, COHORT_ERROR_NOT_FOUND, "no host '%s'", name);
         return NULL;
     }
     /* cohortd.conf's hosts enter the store at every start: the file says first */
-    if (d->settings.config_hosts != NULL &&
-        g_strv_contains((const gchar *const *)d->settings.config_hosts, name)) {
+    if (svc->settings.config_hosts != NULL &&
+        g_strv_contains((const gchar *const *)svc->settings.config_hosts, name)) {
         g_set_error(error, COHORT_ERROR, COHORT_ERROR_CONFLICT,
                     "host '%s' is defined in cohortd.conf ([host:%s]), which would add it again "
                     "at the next start: remove that group from the file and restart cohortd, "
@@ -326,7 +360,7 @@ cohort_service_host_remove(CohortDaemon *d, const CohortUserRow *actor, const gc
                     name, name);
         return NULL;
     }
-    if (!cohort_store_host_get_living(d->store, host->id, &living, &cohorts, error))
+    if (!cohort_store_host_get_living(svc->store, host->id, &living, &cohorts, error))
         return NULL;
     if (living > 0) {
         guint n_cohorts = cohorts->len;
@@ -343,11 +377,11 @@ cohort_service_host_remove(CohortDaemon *d, const CohortUserRow *actor, const gc
                     living == 1 ? "the machine" : "the machines");
         return NULL;
     }
-    if (!cohort_daemon_remove_host(d, host, &detached, error))
+    if (!cohort_service_host_disconnect(svc, host, &detached, error))
         return NULL;
     g_message("host %s removed; %u reclaimed machines keep their history without a host", name,
               detached);
-    cohort_daemon_audit(d, actor->login, "host.remove", name, NULL);
+    cohort_service_audit(svc, actor->login, "host.remove", name, NULL);
     json_builder_begin_object(b);
     json_builder_set_member_name(b, "name");
     json_builder_add_string_value(b, name);
@@ -362,7 +396,7 @@ cohort_service_host_remove(CohortDaemon *d, const CohortUserRow *actor, const gc
 /* --- templates ----------------------------------------------------------------------- */
 
 static JsonNode *
-cohort_service_template_json(CohortDaemon *d, CohortTemplate *tmpl, gboolean with_hosts)
+cohort_service_template_json(CohortService *svc, CohortTemplate *tmpl, gboolean with_hosts)
 {
     g_autoptr(JsonBuilder) b = json_builder_new();
 
@@ -380,7 +414,7 @@ cohort_service_template_json(CohortDaemon *d, CohortTemplate *tmpl, gboolean wit
     json_builder_set_member_name(b, "base_volume");
     json_builder_add_string_value(b, cohort_template_get_base_volume(tmpl));
     if (with_hosts) {
-        g_autoptr(GPtrArray) hosts = cohort_hosts_list(d->hosts);
+        g_autoptr(GPtrArray) hosts = cohort_hosts_list(svc->hosts);
         json_builder_set_member_name(b, "hosts");
         json_builder_begin_array(b);
         for (guint i = 0; i < hosts->len; i++) {
@@ -401,13 +435,13 @@ cohort_service_template_json(CohortDaemon *d, CohortTemplate *tmpl, gboolean wit
 
 /* Trainees see the templates of the cohorts they are enrolled in. */
 static gboolean
-cohort_service_template_visible(CohortDaemon *d, const CohortUserRow *actor, const gchar *name)
+cohort_service_template_visible(CohortService *svc, const CohortUserRow *actor, const gchar *name)
 {
     g_autoptr(GPtrArray) cohorts = NULL;
 
     if (g_strcmp0(actor->role, "trainee") != 0)
         return TRUE;
-    cohorts = cohort_store_cohort_list(d->store, 0, actor->id, NULL);
+    cohorts = cohort_store_cohort_list(svc->store, 0, actor->id, NULL);
     for (guint i = 0; cohorts != NULL && i < cohorts->len; i++) {
         CohortCohortRow *row = g_ptr_array_index(cohorts, i);
         if (g_strcmp0(row->template_name, name) == 0)
@@ -423,7 +457,7 @@ cohort_service_strcmp(gconstpointer a, gconstpointer b)
 }
 
 JsonNode *
-cohort_service_template_list(CohortDaemon *d, const CohortUserRow *actor, GError **error)
+cohort_service_template_list(CohortService *svc, const CohortUserRow *actor, GError **error)
 {
     g_autoptr(GPtrArray) nodes = g_ptr_array_new_with_free_func((GDestroyNotify)json_node_unref);
     g_autoptr(GPtrArray) names = g_ptr_array_new();
@@ -433,21 +467,22 @@ cohort_service_template_list(CohortDaemon *d, const CohortUserRow *actor, GError
     if (!cohort_auth_check(cohort_service_role(actor), COHORT_ACTION_TEMPLATE_READ, NULL, NULL,
                            error))
         return NULL;
-    g_hash_table_iter_init(&iter, d->templates);
+    g_hash_table_iter_init(&iter, cohort_template_set_get_table(svc->templates));
     while (g_hash_table_iter_next(&iter, &key, NULL))
         g_ptr_array_add(names, key);
     g_ptr_array_sort(names, cohort_service_strcmp);
     for (guint i = 0; i < names->len; i++) {
         const gchar *name = g_ptr_array_index(names, i);
-        if (cohort_service_template_visible(d, actor, name))
-            g_ptr_array_add(nodes, cohort_service_template_json(
-                                       d, g_hash_table_lookup(d->templates, name), FALSE));
+        if (cohort_service_template_visible(svc, actor, name))
+            g_ptr_array_add(nodes,
+                            cohort_service_template_json(
+                                svc, cohort_template_set_get(svc->templates, name, NULL), FALSE));
     }
     return cohort_json_array_new(nodes);
 }
 
 JsonNode *
-cohort_service_template_reload(CohortDaemon *d, const CohortUserRow *actor, JsonNode **files,
+cohort_service_template_reload(CohortService *svc, const CohortUserRow *actor, JsonNode **files,
                                GError **error)
 {
     g_autoptr(GPtrArray) changes = NULL;
@@ -457,7 +492,7 @@ cohort_service_template_reload(CohortDaemon *d, const CohortUserRow *actor, Json
     if (!cohort_auth_check(cohort_service_role(actor), COHORT_ACTION_TEMPLATE_MANAGE, NULL, NULL,
                            error))
         return NULL;
-    if (!cohort_daemon_reload_templates(d, &changes, &problems, error)) {
+    if (!cohort_template_set_reload(svc->templates, &changes, &problems, error)) {
         if (problems != NULL) {
             JsonArray *array = json_array_new();
             for (guint i = 0; i < problems->len; i++) {
@@ -470,9 +505,15 @@ cohort_service_template_reload(CohortDaemon *d, const CohortUserRow *actor, Json
             *files = json_node_new(JSON_NODE_ARRAY);
             json_node_take_array(*files, array);
         }
-        cohort_daemon_audit(d, actor->login, "template.reload", d->settings.templates_dir, *error);
+        cohort_service_audit(svc, actor->login, "template.reload",
+                             cohort_template_set_get_dir(svc->templates), *error);
         return NULL;
     }
+    /* the hosts' bases are checked again: a new template may name one they have */
+    cohort_hosts_refresh_bases(svc->hosts);
+    g_message("%u templates reloaded from %s",
+              g_hash_table_size(cohort_template_set_get_table(svc->templates)),
+              cohort_template_set_get_dir(svc->templates));
     json_builder_begin_object(b);
     json_builder_set_member_name(b, "templates");
     json_builder_begin_array(b);
@@ -487,12 +528,13 @@ cohort_service_template_reload(CohortDaemon *d, const CohortUserRow *actor, Json
     }
     json_builder_end_array(b);
     json_builder_end_object(b);
-    cohort_daemon_audit(d, actor->login, "template.reload", d->settings.templates_dir, NULL);
+    cohort_service_audit(svc, actor->login, "template.reload",
+                         cohort_template_set_get_dir(svc->templates), NULL);
     return json_builder_get_root(b);
 }
 
 JsonNode *
-cohort_service_template_get(CohortDaemon *d, const CohortUserRow *actor, const gchar *name,
+cohort_service_template_get(CohortService *svc, const CohortUserRow *actor, const gchar *name,
                             GError **error)
 {
     CohortAuthRelation rel = {0};
@@ -500,25 +542,25 @@ cohort_service_template_get(CohortDaemon *d, const CohortUserRow *actor, const g
     CohortTemplate *tmpl;
 
     if (actor != NULL)
-        rel.is_enrolled = cohort_service_template_visible(d, actor, name);
+        rel.is_enrolled = cohort_service_template_visible(svc, actor, name);
     if (!cohort_auth_check(cohort_service_role(actor), COHORT_ACTION_TEMPLATE_READ, &rel, what,
                            error))
         return NULL;
-    tmpl = cohort_daemon_get_template(d, name, error);
+    tmpl = cohort_template_set_get(svc->templates, name, error);
     if (tmpl == NULL)
         return NULL;
-    return cohort_service_template_json(d, tmpl, TRUE);
+    return cohort_service_template_json(svc, tmpl, TRUE);
 }
 
 /* Templates may share a base volume (tiny and tiny-lan do): each of them can use it now. */
 static void
-cohort_service_host_mark_base(CohortDaemon *d, CohortHost *host, CohortTemplate *tmpl)
+cohort_service_host_mark_base(CohortService *svc, CohortHost *host, CohortTemplate *tmpl)
 {
     GHashTableIter iter;
     gpointer key;
     gpointer value;
 
-    g_hash_table_iter_init(&iter, d->templates);
+    g_hash_table_iter_init(&iter, cohort_template_set_get_table(svc->templates));
     while (g_hash_table_iter_next(&iter, &key, &value)) {
         if (g_strcmp0(cohort_template_get_base_pool(value), cohort_template_get_base_pool(tmpl)) ==
                 0 &&
@@ -614,7 +656,7 @@ cohort_service_image_resolve(const gchar *images_dir, const gchar *path, GError 
 }
 
 JsonNode *
-cohort_service_template_base(CohortDaemon *d, const CohortUserRow *actor, const gchar *name,
+cohort_service_template_base(CohortService *svc, const CohortUserRow *actor, const gchar *name,
                              JsonObject *body, GError **error)
 {
     static const gchar *const known[] = {"path", "blank", NULL};
@@ -627,7 +669,7 @@ cohort_service_template_base(CohortDaemon *d, const CohortUserRow *actor, const 
     if (!cohort_auth_check(cohort_service_role(actor), COHORT_ACTION_TEMPLATE_MANAGE, NULL, NULL,
                            error))
         return NULL;
-    tmpl = cohort_daemon_get_template(d, name, error);
+    tmpl = cohort_template_set_get(svc->templates, name, error);
     if (tmpl == NULL)
         return NULL;
     if (!cohort_json_check_members(body, known, error) ||
@@ -641,7 +683,7 @@ cohort_service_template_base(CohortDaemon *d, const CohortUserRow *actor, const 
         return NULL;
     }
     if (path != NULL) {
-        gchar *image = cohort_service_image_resolve(d->settings.images_dir, path, error);
+        gchar *image = cohort_service_image_resolve(svc->settings.images_dir, path, error);
         if (image == NULL)
             return NULL;
         g_free(path);
@@ -655,7 +697,7 @@ cohort_service_template_base(CohortDaemon *d, const CohortUserRow *actor, const 
     json_builder_add_string_value(b, name);
     json_builder_set_member_name(b, "hosts");
     json_builder_begin_array(b);
-    hosts = cohort_hosts_list(d->hosts);
+    hosts = cohort_hosts_list(svc->hosts);
     for (guint i = 0; i < hosts->len; i++) {
         CohortHost *host = g_ptr_array_index(hosts, i);
         g_autoptr(GError) error_local = NULL;
@@ -674,7 +716,7 @@ cohort_service_template_base(CohortDaemon *d, const CohortUserRow *actor, const 
             state = "failed";
         }
         if (error_local == NULL)
-            cohort_service_host_mark_base(d, host, tmpl);
+            cohort_service_host_mark_base(svc, host, tmpl);
         json_builder_begin_object(b);
         json_builder_set_member_name(b, "host");
         json_builder_add_string_value(b, host->name);
@@ -691,21 +733,22 @@ cohort_service_template_base(CohortDaemon *d, const CohortUserRow *actor, const 
     }
     json_builder_end_array(b);
     json_builder_end_object(b);
-    cohort_daemon_audit(d, actor->login, "template.base", name, NULL);
+    cohort_service_audit(svc, actor->login, "template.base", name, NULL);
     return json_builder_get_root(b);
 }
 
 /* --- audit and usage ----------------------------------------------------------------- */
 
 JsonNode *
-cohort_service_audit_list(CohortDaemon *d, const CohortUserRow *actor, guint limit, GError **error)
+cohort_service_audit_list(CohortService *svc, const CohortUserRow *actor, guint limit,
+                          GError **error)
 {
     g_autoptr(GPtrArray) rows = NULL;
     g_autoptr(GPtrArray) nodes = g_ptr_array_new_with_free_func((GDestroyNotify)json_node_unref);
 
     if (!cohort_auth_check(cohort_service_role(actor), COHORT_ACTION_AUDIT_READ, NULL, NULL, error))
         return NULL;
-    rows = cohort_store_audit_list(d->store, limit, error);
+    rows = cohort_store_audit_list(svc->store, limit, error);
     if (rows == NULL)
         return NULL;
     for (guint i = 0; i < rows->len; i++)
@@ -759,7 +802,7 @@ cohort_service_usage_set(JsonObject *obj, GHashTable *held, GHashTable *hours, g
 }
 
 JsonNode *
-cohort_service_usage(CohortDaemon *d, const CohortUserRow *actor, GError **error)
+cohort_service_usage(CohortService *svc, const CohortUserRow *actor, GError **error)
 {
     g_autoptr(GPtrArray) cohorts = NULL;
     JsonObject *answer;
@@ -768,7 +811,7 @@ cohort_service_usage(CohortDaemon *d, const CohortUserRow *actor, GError **error
 
     if (!cohort_auth_check(cohort_service_role(actor), COHORT_ACTION_USAGE_READ, NULL, NULL, error))
         return NULL;
-    cohorts = cohort_store_cohort_list(d->store, 0, 0, error);
+    cohorts = cohort_store_cohort_list(svc->store, 0, 0, error);
     if (cohorts == NULL)
         return NULL;
     list = json_array_new();
@@ -776,11 +819,11 @@ cohort_service_usage(CohortDaemon *d, const CohortUserRow *actor, GError **error
     for (guint i = 0; i < cohorts->len; i++) {
         CohortCohortRow *cohort = g_ptr_array_index(cohorts, i);
         g_autoptr(GPtrArray) machines =
-            cohort_store_machine_list(d->store, cohort->id, 0, 0, FALSE, NULL);
-        g_autoptr(GPtrArray) trainees = cohort_store_enrollment_list(d->store, cohort->id, NULL);
+            cohort_store_machine_list(svc->store, cohort->id, 0, 0, FALSE, NULL);
+        g_autoptr(GPtrArray) trainees = cohort_store_enrollment_list(svc->store, cohort->id, NULL);
         gdouble total_hours = 0;
         g_autoptr(GHashTable) hours = cohort_store_machine_get_running_hours_by_user(
-            d->store, cohort->id, &total_hours, NULL);
+            svc->store, cohort->id, &total_hours, NULL);
         g_autoptr(GHashTable) held =
             g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, g_free);
         JsonObject *obj = json_object_new();

@@ -9,6 +9,7 @@
 #include "cohort-json.h"
 #include "cohort-machine-work.h"
 #include "cohort-names.h"
+#include "cohort-reclaim.h"
 #include "cohort-roster.h"
 #include "cohort-service-private.h"
 #include "cohort-service.h"
@@ -18,22 +19,6 @@
 #define COHORT_TITLE_MAX 200
 #define COHORT_GRACE_HOURS_DEFAULT 24
 
-const gchar *
-cohort_service_cohort_state(const CohortCohortRow *cohort)
-{
-    g_autofree gchar *now = NULL;
-
-    if (g_strcmp0(cohort->state, "reclaimed") == 0)
-        return "reclaimed";
-    /* normalized RFC 3339 UTC strings compare as times */
-    now = cohort_store_now();
-    if (g_strcmp0(now, cohort->ends_at) >= 0)
-        return "ended";
-    if (g_strcmp0(now, cohort->starts_at) >= 0)
-        return "active";
-    return "planned";
-}
-
 /* Titles take any UTF-8 but nothing that hides or reorders the text around it. */
 static gboolean
 cohort_service_title_validate(const gchar *title, GError **error)
@@ -42,7 +27,7 @@ cohort_service_title_validate(const gchar *title, GError **error)
 }
 
 static JsonNode *
-cohort_service_cohort_json(CohortDaemon *d, const CohortCohortRow *cohort)
+cohort_service_cohort_json(CohortService *svc, const CohortCohortRow *cohort)
 {
     JsonNode *node = cohort_json_cohort(cohort);
     JsonObject *obj = json_node_get_object(node);
@@ -50,8 +35,8 @@ cohort_service_cohort_json(CohortDaemon *d, const CohortCohortRow *cohort)
     guint hours = 0;
     guint max_extensions = 0;
 
-    json_object_set_string_member(obj, "state", cohort_service_cohort_state(cohort));
-    cohort_store_cohort_get_lease(d->store, cohort->id, &hours, &max_extensions, NULL);
+    json_object_set_string_member(obj, "state", cohort_store_cohort_state(cohort));
+    cohort_store_cohort_get_lease(svc->store, cohort->id, &hours, &max_extensions, NULL);
     json_object_set_int_member(lease, "hours", hours);
     json_object_set_int_member(lease, "max_extensions", max_extensions);
     json_object_set_object_member(obj, "lease", lease);
@@ -86,7 +71,7 @@ cohort_service_network_validate(const gchar *network, GError **error)
 /* "lease": {"hours", "max_extensions"}: machines expire that long after they are made and
  * may be extended as often; hours 0 means no lease. */
 static gboolean
-cohort_service_cohort_read_lease(CohortDaemon *d, JsonObject *body, gint64 cohort_id,
+cohort_service_cohort_read_lease(CohortService *svc, JsonObject *body, gint64 cohort_id,
                                  GError **error)
 {
     static const gchar *const known[] = {"hours", "max_extensions", NULL};
@@ -103,7 +88,7 @@ cohort_service_cohort_read_lease(CohortDaemon *d, JsonObject *body, gint64 cohor
                             "\"lease\" must be an object with hours and max_extensions");
         return FALSE;
     }
-    if (!cohort_store_cohort_get_lease(d->store, cohort_id, &cur_hours, &cur_max, error))
+    if (!cohort_store_cohort_get_lease(svc->store, cohort_id, &cur_hours, &cur_max, error))
         return FALSE;
     hours = cur_hours;
     max_extensions = cur_max;
@@ -115,19 +100,19 @@ cohort_service_cohort_read_lease(CohortDaemon *d, JsonObject *body, gint64 cohor
         g_prefix_error(error, "lease: ");
         return FALSE;
     }
-    if (!cohort_store_cohort_set_lease(d->store, cohort_id, (guint)hours, (guint)max_extensions,
+    if (!cohort_store_cohort_set_lease(svc->store, cohort_id, (guint)hours, (guint)max_extensions,
                                        error))
         return FALSE;
     /* A lease removed frees the machines that have one; a lease given where there was none
      * starts now for the machines already made. A changed length applies to new machines
      * and to extensions. */
     if (hours == 0 && cur_hours != 0)
-        return cohort_store_cohort_apply_lease(d->store, cohort_id, NULL, error);
+        return cohort_store_cohort_apply_lease(svc->store, cohort_id, NULL, error);
     if (hours != 0 && cur_hours == 0) {
         g_autoptr(GDateTime) now = g_date_time_new_now_utc();
         g_autoptr(GDateTime) later = g_date_time_add_hours(now, (gint)hours);
         g_autofree gchar *expires_at = g_date_time_format(later, "%Y-%m-%dT%H:%M:%SZ");
-        return cohort_store_cohort_apply_lease(d->store, cohort_id, expires_at, error);
+        return cohort_store_cohort_apply_lease(svc->store, cohort_id, expires_at, error);
     }
     return TRUE;
 }
@@ -195,7 +180,7 @@ cohort_service_cohort_read_times(JsonObject *body, CohortCohortRow *row, GError 
 }
 
 JsonNode *
-cohort_service_cohort_create(CohortDaemon *d, const CohortUserRow *actor, JsonObject *body,
+cohort_service_cohort_create(CohortService *svc, const CohortUserRow *actor, JsonObject *body,
                              GError **error)
 {
     static const gchar *const known[] = {"slug",    "title",   "template", "starts_at",
@@ -227,7 +212,7 @@ cohort_service_cohort_create(CohortDaemon *d, const CohortUserRow *actor, JsonOb
     }
     if (!cohort_service_network_validate(row->network, error))
         return NULL;
-    tmpl = g_hash_table_lookup(d->templates, row->template_name);
+    tmpl = cohort_template_set_get(svc->templates, row->template_name, NULL);
     if (tmpl == NULL) {
         g_set_error(error, COHORT_ERROR, COHORT_ERROR_INVALID_ARGUMENT,
                     "\"template\": no template '%s' (see 'cohortctl template list')",
@@ -254,10 +239,10 @@ cohort_service_cohort_create(CohortDaemon *d, const CohortUserRow *actor, JsonOb
         }
     }
     /* defaults large enough for one machine of the template */
-    row->quota_machines = d->settings.default_quota_machines;
-    row->quota_vcpus = MAX(d->settings.default_quota_vcpus, cohort_template_get_vcpus(tmpl));
+    row->quota_machines = svc->settings.default_quota_machines;
+    row->quota_vcpus = MAX(svc->settings.default_quota_vcpus, cohort_template_get_vcpus(tmpl));
     row->quota_memory_mib =
-        MAX(d->settings.default_quota_memory_mib, cohort_template_get_memory_mib(tmpl));
+        MAX(svc->settings.default_quota_memory_mib, cohort_template_get_memory_mib(tmpl));
     if (!cohort_service_cohort_read_quota(body, row, error))
         return NULL;
     row->grace_hours = (guint)grace;
@@ -273,7 +258,7 @@ cohort_service_cohort_create(CohortDaemon *d, const CohortUserRow *actor, JsonOb
                                 "only an admin creates a cohort for another trainer");
             return NULL;
         }
-        user = cohort_store_user_get_by_login(d->store, trainer, error);
+        user = cohort_store_user_get_by_login(svc->store, trainer, error);
         if (user == NULL)
             return NULL;
         if (g_strcmp0(user->role, "trainee") == 0) {
@@ -285,22 +270,22 @@ cohort_service_cohort_create(CohortDaemon *d, const CohortUserRow *actor, JsonOb
     }
     row->state = g_strdup("planned");
     /* the cohort and its lease, both or neither */
-    if (!cohort_store_begin(d->store, error))
+    if (!cohort_store_begin(svc->store, error))
         return NULL;
-    if (!cohort_store_cohort_insert(d->store, row, error) ||
-        !cohort_service_cohort_read_lease(d, body, row->id, error) ||
-        !cohort_store_commit(d->store, error)) {
-        cohort_store_rollback(d->store);
-        cohort_daemon_audit(d, actor->login, "cohort.create", row->slug, *error);
+    if (!cohort_store_cohort_insert(svc->store, row, error) ||
+        !cohort_service_cohort_read_lease(svc, body, row->id, error) ||
+        !cohort_store_commit(svc->store, error)) {
+        cohort_store_rollback(svc->store);
+        cohort_service_audit(svc, actor->login, "cohort.create", row->slug, *error);
         return NULL;
     }
-    cohort_daemon_audit(d, actor->login, "cohort.create", row->slug, NULL);
-    stored = cohort_store_cohort_get_by_id(d->store, row->id, error);
-    return stored != NULL ? cohort_service_cohort_json(d, stored) : NULL;
+    cohort_service_audit(svc, actor->login, "cohort.create", row->slug, NULL);
+    stored = cohort_store_cohort_get_by_id(svc->store, row->id, error);
+    return stored != NULL ? cohort_service_cohort_json(svc, stored) : NULL;
 }
 
 JsonNode *
-cohort_service_cohort_list(CohortDaemon *d, const CohortUserRow *actor, GError **error)
+cohort_service_cohort_list(CohortService *svc, const CohortUserRow *actor, GError **error)
 {
     g_autoptr(GPtrArray) rows = NULL;
     g_autoptr(GPtrArray) nodes = g_ptr_array_new_with_free_func((GDestroyNotify)json_node_unref);
@@ -308,21 +293,21 @@ cohort_service_cohort_list(CohortDaemon *d, const CohortUserRow *actor, GError *
 
     if (!cohort_auth_check(role, COHORT_ACTION_COHORT_READ, NULL, NULL, error))
         return NULL;
-    rows = cohort_store_cohort_list(d->store, role == COHORT_ROLE_TRAINER ? actor->id : 0,
+    rows = cohort_store_cohort_list(svc->store, role == COHORT_ROLE_TRAINER ? actor->id : 0,
                                     role == COHORT_ROLE_TRAINEE ? actor->id : 0, error);
     if (rows == NULL)
         return NULL;
     for (guint i = 0; i < rows->len; i++)
-        g_ptr_array_add(nodes, cohort_service_cohort_json(d, g_ptr_array_index(rows, i)));
+        g_ptr_array_add(nodes, cohort_service_cohort_json(svc, g_ptr_array_index(rows, i)));
     return cohort_json_array_new(nodes);
 }
 
 JsonNode *
-cohort_service_cohort_get(CohortDaemon *d, const CohortUserRow *actor, const gchar *slug,
+cohort_service_cohort_get(CohortService *svc, const CohortUserRow *actor, const gchar *slug,
                           GError **error)
 {
     g_autoptr(CohortCohortRow) cohort =
-        cohort_service_cohort_lookup(d, actor, slug, COHORT_ACTION_COHORT_READ, error);
+        cohort_service_cohort_lookup(svc, actor, slug, COHORT_ACTION_COHORT_READ, error);
     g_autoptr(GPtrArray) trainees = NULL;
     g_autoptr(GPtrArray) machines = NULL;
     gboolean trainee_view;
@@ -331,16 +316,16 @@ cohort_service_cohort_get(CohortDaemon *d, const CohortUserRow *actor, const gch
 
     if (cohort == NULL)
         return NULL;
-    trainees = cohort_store_enrollment_list(d->store, cohort->id, error);
+    trainees = cohort_store_enrollment_list(svc->store, cohort->id, error);
     if (trainees == NULL)
         return NULL;
     /* a trainee sees the course and their own machines, not the others' */
     trainee_view = g_strcmp0(actor->role, "trainee") == 0;
-    machines = cohort_store_machine_list(d->store, cohort->id, trainee_view ? actor->id : 0, 0,
+    machines = cohort_store_machine_list(svc->store, cohort->id, trainee_view ? actor->id : 0, 0,
                                          FALSE, error);
     if (machines == NULL)
         return NULL;
-    node = cohort_service_cohort_json(d, cohort);
+    node = cohort_service_cohort_json(svc, cohort);
     array = json_array_new();
     for (guint i = 0; i < trainees->len; i++) {
         CohortUserRow *user = g_ptr_array_index(trainees, i);
@@ -356,7 +341,7 @@ cohort_service_cohort_get(CohortDaemon *d, const CohortUserRow *actor, const gch
         for (guint j = 0; j < machines->len; j++) {
             CohortMachineRow *m = g_ptr_array_index(machines, j);
             if (m->user_id == user->id)
-                json_array_add_element(own, cohort_service_machine_json(d, m));
+                json_array_add_element(own, cohort_service_machine_json(svc, m));
         }
         json_object_set_array_member(obj, "machines", own);
         json_array_add_object_element(array, obj);
@@ -366,12 +351,12 @@ cohort_service_cohort_get(CohortDaemon *d, const CohortUserRow *actor, const gch
 }
 
 JsonNode *
-cohort_service_cohort_update(CohortDaemon *d, const CohortUserRow *actor, const gchar *slug,
+cohort_service_cohort_update(CohortService *svc, const CohortUserRow *actor, const gchar *slug,
                              JsonObject *body, GError **error)
 {
     static const gchar *const known[] = {"title", "ends_at", "grace_hours", "quota", "lease", NULL};
     g_autoptr(CohortCohortRow) cohort =
-        cohort_service_cohort_lookup(d, actor, slug, COHORT_ACTION_COHORT_MANAGE, error);
+        cohort_service_cohort_lookup(svc, actor, slug, COHORT_ACTION_COHORT_MANAGE, error);
     g_autoptr(CohortCohortRow) stored = NULL;
     guint64 grace;
 
@@ -392,17 +377,17 @@ cohort_service_cohort_update(CohortDaemon *d, const CohortUserRow *actor, const 
     if (!cohort_service_title_validate(cohort->title, error))
         return NULL;
     cohort->grace_hours = (guint)grace;
-    if (!cohort_store_begin(d->store, error))
+    if (!cohort_store_begin(svc->store, error))
         return NULL;
-    if (!cohort_store_cohort_update(d->store, cohort, error) ||
-        !cohort_service_cohort_read_lease(d, body, cohort->id, error) ||
-        !cohort_store_commit(d->store, error)) {
-        cohort_store_rollback(d->store);
+    if (!cohort_store_cohort_update(svc->store, cohort, error) ||
+        !cohort_service_cohort_read_lease(svc, body, cohort->id, error) ||
+        !cohort_store_commit(svc->store, error)) {
+        cohort_store_rollback(svc->store);
         return NULL;
     }
-    cohort_daemon_audit(d, actor->login, "cohort.update", slug, NULL);
-    stored = cohort_store_cohort_get_by_id(d->store, cohort->id, error);
-    return stored != NULL ? cohort_service_cohort_json(d, stored) : NULL;
+    cohort_service_audit(svc, actor->login, "cohort.update", slug, NULL);
+    stored = cohort_store_cohort_get_by_id(svc->store, cohort->id, error);
+    return stored != NULL ? cohort_service_cohort_json(svc, stored) : NULL;
 }
 
 static JsonNode *
@@ -424,10 +409,11 @@ cohort_service_line_errors_json(GPtrArray *line_errors)
 
 /* When an invitation made now stops working. */
 static gchar *
-cohort_service_invitation_expiry(CohortDaemon *d)
+cohort_service_invitation_expiry(CohortService *svc)
 {
     g_autoptr(GDateTime) now = g_date_time_new_now_utc();
-    g_autoptr(GDateTime) later = g_date_time_add_hours(now, (gint)d->settings.invitation_ttl_hours);
+    g_autoptr(GDateTime) later =
+        g_date_time_add_hours(now, (gint)svc->settings.invitation_ttl_hours);
 
     return g_date_time_format(later, "%Y-%m-%dT%H:%M:%SZ");
 }
@@ -451,7 +437,7 @@ cohort_service_invitation_json(const CohortUserRow *user, const gchar *code,
  * of 10,000 lines held the main loop for 1.6 s); then imported in the main context in one
  * transaction, with a few statements over the whole roster (cohort_store_roster_*). */
 typedef struct {
-    CohortDaemon *daemon;
+    CohortService *service;
     gint64 cohort_id;
     gchar *slug;
     gchar *actor_login;
@@ -526,7 +512,7 @@ static void
 cohort_service_roster_fail(CohortServiceRosterUpload *up, const GError *error,
                            JsonNode *line_errors)
 {
-    cohort_daemon_audit(up->daemon, up->actor_login, "cohort.roster", up->slug, error);
+    cohort_service_audit(up->service, up->actor_login, "cohort.roster", up->slug, error);
     up->done(NULL, line_errors, error, up->user_data);
     if (line_errors != NULL)
         json_node_unref(line_errors);
@@ -586,28 +572,28 @@ cohort_service_roster_answer(CohortServiceRosterUpload *up, GHashTable *roles,
 static void
 cohort_service_roster_import(CohortServiceRosterUpload *up)
 {
-    CohortDaemon *d = up->daemon;
+    CohortService *svc = up->service;
     g_autoptr(CohortCohortRow) cohort = NULL;
     g_autoptr(GHashTable) roles = NULL;
     g_autoptr(GPtrArray) bad_lines =
         g_ptr_array_new_with_free_func((GDestroyNotify)cohort_roster_line_error_free);
-    g_autofree gchar *expires_at = cohort_service_invitation_expiry(d);
+    g_autofree gchar *expires_at = cohort_service_invitation_expiry(svc);
     g_autoptr(GError) error = NULL;
     g_autoptr(JsonNode) node = NULL;
     guint enrolled = 0;
 
     /* the course may have been reclaimed while the roster was read */
-    cohort = cohort_store_cohort_get_by_id(d->store, up->cohort_id, &error);
-    if (cohort != NULL && g_strcmp0(cohort_service_cohort_state(cohort), "reclaimed") == 0)
+    cohort = cohort_store_cohort_get_by_id(svc->store, up->cohort_id, &error);
+    if (cohort != NULL && g_strcmp0(cohort_store_cohort_state(cohort), "reclaimed") == 0)
         g_set_error(&error, COHORT_ERROR, COHORT_ERROR_CONFLICT,
                     "cohort '%s' is reclaimed: it takes no roster", up->slug);
-    if (error != NULL || !cohort_store_begin(d->store, &error)) {
+    if (error != NULL || !cohort_store_begin(svc->store, &error)) {
         cohort_service_roster_fail(up, error, NULL);
         return;
     }
-    if (!cohort_store_roster_stage(d->store, up->stage, &error) ||
-        (roles = cohort_store_roster_staged_roles(d->store, &error)) == NULL) {
-        cohort_store_rollback(d->store);
+    if (!cohort_store_roster_stage(svc->store, up->stage, &error) ||
+        (roles = cohort_store_roster_staged_roles(svc->store, &error)) == NULL) {
+        cohort_store_rollback(svc->store);
         cohort_service_roster_fail(up, error, NULL);
         return;
     }
@@ -625,18 +611,18 @@ cohort_service_roster_import(CohortServiceRosterUpload *up)
         }
     }
     if (bad_lines->len > 0) {
-        cohort_store_rollback(d->store);
+        cohort_store_rollback(svc->store);
         cohort_service_roster_refuse_lines(up, bad_lines);
         return;
     }
-    if (!cohort_store_roster_import(d->store, up->cohort_id, expires_at, &enrolled, &error) ||
-        !cohort_store_commit(d->store, &error)) {
-        cohort_store_rollback(d->store);
+    if (!cohort_store_roster_import(svc->store, up->cohort_id, expires_at, &enrolled, &error) ||
+        !cohort_store_commit(svc->store, &error)) {
+        cohort_store_rollback(svc->store);
         cohort_service_roster_fail(up, error, NULL);
         return;
     }
     node = cohort_service_roster_answer(up, roles, expires_at, enrolled);
-    cohort_daemon_audit(d, up->actor_login, "cohort.roster", up->slug, NULL);
+    cohort_service_audit(svc, up->actor_login, "cohort.roster", up->slug, NULL);
     up->done(node, NULL, NULL, up->user_data);
 }
 
@@ -655,12 +641,13 @@ cohort_service_roster_prepared(GObject *source, GAsyncResult *result, gpointer u
 }
 
 void
-cohort_service_cohort_roster_async(CohortDaemon *d, const CohortUserRow *actor, const gchar *slug,
-                                   GBytes *csv, CohortServiceRosterDone done, gpointer user_data)
+cohort_service_cohort_roster_async(CohortService *svc, const CohortUserRow *actor,
+                                   const gchar *slug, GBytes *csv, CohortServiceRosterDone done,
+                                   gpointer user_data)
 {
     g_autoptr(GError) error = NULL;
     g_autoptr(CohortCohortRow) cohort =
-        cohort_service_cohort_lookup(d, actor, slug, COHORT_ACTION_COHORT_MANAGE, &error);
+        cohort_service_cohort_lookup(svc, actor, slug, COHORT_ACTION_COHORT_MANAGE, &error);
     g_autoptr(GTask) task = NULL;
     CohortServiceRosterUpload *up;
 
@@ -668,24 +655,24 @@ cohort_service_cohort_roster_async(CohortDaemon *d, const CohortUserRow *actor, 
         done(NULL, NULL, error, user_data);
         return;
     }
-    if (g_strcmp0(cohort_service_cohort_state(cohort), "reclaimed") == 0) {
+    if (g_strcmp0(cohort_store_cohort_state(cohort), "reclaimed") == 0) {
         g_set_error(&error, COHORT_ERROR, COHORT_ERROR_CONFLICT,
                     "cohort '%s' is reclaimed: it takes no roster", slug);
         done(NULL, NULL, error, user_data);
         return;
     }
     /* an ended course gives no one a machine: accounts and codes would only mislead */
-    if (g_strcmp0(cohort_service_cohort_state(cohort), "ended") == 0) {
+    if (g_strcmp0(cohort_store_cohort_state(cohort), "ended") == 0) {
         g_set_error(&error, COHORT_ERROR, COHORT_ERROR_CONFLICT,
                     "cohort '%s' has ended (%s): it takes no new trainees; move its end date "
                     "first (cohortctl cohort update %s --ends DATE)",
                     slug, cohort->ends_at, slug);
-        cohort_daemon_audit(d, actor->login, "cohort.roster", slug, error);
+        cohort_service_audit(svc, actor->login, "cohort.roster", slug, error);
         done(NULL, NULL, error, user_data);
         return;
     }
     up = g_new0(CohortServiceRosterUpload, 1);
-    up->daemon = d;
+    up->service = svc;
     up->cohort_id = cohort->id;
     up->slug = g_strdup(slug);
     up->actor_login = g_strdup(actor->login);
@@ -698,13 +685,13 @@ cohort_service_cohort_roster_async(CohortDaemon *d, const CohortUserRow *actor, 
 }
 
 CohortUserRow *
-cohort_service_enrolled_trainee(CohortDaemon *d, const CohortCohortRow *cohort, const gchar *login,
-                                GError **error)
+cohort_service_enrolled_trainee(CohortService *svc, const CohortCohortRow *cohort,
+                                const gchar *login, GError **error)
 {
-    g_autoptr(CohortUserRow) user = cohort_store_user_get_by_login(d->store, login, NULL);
+    g_autoptr(CohortUserRow) user = cohort_store_user_get_by_login(svc->store, login, NULL);
 
     if (user == NULL || g_strcmp0(user->role, "trainee") != 0 ||
-        !cohort_store_enrollment_exists(d->store, cohort->id, user->id)) {
+        !cohort_store_enrollment_exists(svc->store, cohort->id, user->id)) {
         g_set_error(error, COHORT_ERROR, COHORT_ERROR_NOT_FOUND,
                     "no trainee '%s' is enrolled in cohort '%s' (load them with a roster)", login,
                     cohort->slug);
@@ -717,20 +704,20 @@ cohort_service_enrolled_trainee(CohortDaemon *d, const CohortCohortRow *cohort, 
  * in as them in every cohort): an admin, or a trainer who runs every cohort the trainee is
  * enrolled in that is not reclaimed. FORBIDDEN otherwise, saying who can. */
 static gboolean
-cohort_service_trainee_is_theirs(CohortDaemon *d, const CohortUserRow *actor,
+cohort_service_trainee_is_theirs(CohortService *svc, const CohortUserRow *actor,
                                  const CohortUserRow *trainee, GError **error)
 {
     g_autoptr(GPtrArray) cohorts = NULL;
 
     if (cohort_service_role(actor) == COHORT_ROLE_ADMIN)
         return TRUE;
-    cohorts = cohort_store_cohort_list(d->store, 0, trainee->id, error);
+    cohorts = cohort_store_cohort_list(svc->store, 0, trainee->id, error);
     if (cohorts == NULL)
         return FALSE;
     for (guint i = 0; i < cohorts->len; i++) {
         CohortCohortRow *cohort = g_ptr_array_index(cohorts, i);
         if (cohort->trainer_id != actor->id &&
-            g_strcmp0(cohort_service_cohort_state(cohort), "reclaimed") != 0) {
+            g_strcmp0(cohort_store_cohort_state(cohort), "reclaimed") != 0) {
             g_set_error(error, COHORT_ERROR, COHORT_ERROR_FORBIDDEN,
                         "trainee '%s' is also enrolled in a course of another trainer: a new "
                         "invitation code would sign in as them there too, so only an admin can "
@@ -743,11 +730,11 @@ cohort_service_trainee_is_theirs(CohortDaemon *d, const CohortUserRow *actor,
 }
 
 JsonNode *
-cohort_service_cohort_invite(CohortDaemon *d, const CohortUserRow *actor, const gchar *slug,
+cohort_service_cohort_invite(CohortService *svc, const CohortUserRow *actor, const gchar *slug,
                              const gchar *login, GError **error)
 {
     g_autoptr(CohortCohortRow) cohort =
-        cohort_service_cohort_lookup(d, actor, slug, COHORT_ACTION_COHORT_MANAGE, error);
+        cohort_service_cohort_lookup(svc, actor, slug, COHORT_ACTION_COHORT_MANAGE, error);
     g_autoptr(CohortUserRow) user = NULL;
     g_autofree gchar *code = NULL;
     g_autofree gchar *hash = NULL;
@@ -760,37 +747,38 @@ cohort_service_cohort_invite(CohortDaemon *d, const CohortUserRow *actor, const 
     if (cohort == NULL)
         return NULL;
     target = g_strdup_printf("%s/%s", slug, login);
-    if (g_strcmp0(cohort_service_cohort_state(cohort), "reclaimed") == 0) {
+    if (g_strcmp0(cohort_store_cohort_state(cohort), "reclaimed") == 0) {
         g_set_error(error, COHORT_ERROR, COHORT_ERROR_CONFLICT,
                     "cohort '%s' is reclaimed: it takes no one any more", slug);
-        cohort_daemon_audit(d, actor->login, "cohort.invite", target, *error);
+        cohort_service_audit(svc, actor->login, "cohort.invite", target, *error);
         return NULL;
     }
     /* only a trainee of this cohort: a trainer never mints codes for other accounts */
-    user = cohort_service_enrolled_trainee(d, cohort, login, error);
+    user = cohort_service_enrolled_trainee(svc, cohort, login, error);
     if (user == NULL) {
-        cohort_daemon_audit(d, actor->login, "cohort.invite", target, *error);
+        cohort_service_audit(svc, actor->login, "cohort.invite", target, *error);
         return NULL;
     }
     /* a code signs in as the trainee everywhere: a trainer mints one only for a trainee all of
      * whose courses are theirs */
-    if (!cohort_service_trainee_is_theirs(d, actor, user, error)) {
-        cohort_daemon_audit(d, actor->login, "cohort.invite", target, *error);
+    if (!cohort_service_trainee_is_theirs(svc, actor, user, error)) {
+        cohort_service_audit(svc, actor->login, "cohort.invite", target, *error);
         return NULL;
     }
     code = cohort_auth_invitation_code_new();
     hash = cohort_auth_invitation_code_hash(code);
-    expires_at = cohort_service_invitation_expiry(d);
+    expires_at = cohort_service_invitation_expiry(svc);
     /* the new code replaces any that was never redeemed, both or neither */
-    if (!cohort_store_begin(d->store, error))
+    if (!cohort_store_begin(svc->store, error))
         return NULL;
-    if (!cohort_store_invitation_withdraw_unused(d->store, user->id, 0, &withdrawn, error) ||
-        !cohort_store_invitation_insert(d->store, user->id, cohort->id, hash, expires_at, error) ||
-        !cohort_store_commit(d->store, error)) {
-        cohort_store_rollback(d->store);
+    if (!cohort_store_invitation_withdraw_unused(svc->store, user->id, 0, &withdrawn, error) ||
+        !cohort_store_invitation_insert(svc->store, user->id, cohort->id, hash, expires_at,
+                                        error) ||
+        !cohort_store_commit(svc->store, error)) {
+        cohort_store_rollback(svc->store);
         return NULL;
     }
-    cohort_daemon_audit(d, actor->login, "cohort.invite", target, NULL);
+    cohort_service_audit(svc, actor->login, "cohort.invite", target, NULL);
     answer = cohort_service_invitation_json(user, code, expires_at);
     json_object_set_int_member(answer, "withdrawn", withdrawn);
     node = json_node_new(JSON_NODE_OBJECT);
@@ -799,7 +787,7 @@ cohort_service_cohort_invite(CohortDaemon *d, const CohortUserRow *actor, const 
 }
 
 JsonNode *
-cohort_service_redeem(CohortDaemon *d, JsonObject *body, GError **error)
+cohort_service_redeem(CohortService *svc, JsonObject *body, GError **error)
 {
     static const gchar *const known[] = {"code", NULL};
     g_autofree gchar *code = NULL;
@@ -815,7 +803,7 @@ cohort_service_redeem(CohortDaemon *d, JsonObject *body, GError **error)
         !cohort_json_get_string(body, "code", TRUE, 64, &code, error))
         return NULL;
     hash = cohort_auth_invitation_code_hash(code);
-    user_id = cohort_store_invitation_redeem(d->store, hash, now, error);
+    user_id = cohort_store_invitation_redeem(svc->store, hash, now, error);
     if (user_id <= 0) {
         g_clear_error(error);
         /* counted by the API per address and audited once a minute in aggregate */
@@ -824,14 +812,14 @@ cohort_service_redeem(CohortDaemon *d, JsonObject *body, GError **error)
                             "trainer for a new one");
         return NULL;
     }
-    user = cohort_store_user_get_by_id(d->store, user_id, error);
+    user = cohort_store_user_get_by_id(svc->store, user_id, error);
     if (user == NULL)
         return NULL;
     token = cohort_auth_token_new();
     token_hash = cohort_auth_secret_hash(token);
-    if (!cohort_store_token_insert(d->store, user_id, token_hash, error))
+    if (!cohort_store_token_insert(svc->store, user_id, token_hash, error))
         return NULL;
-    cohort_daemon_audit(d, user->login, "redeem", user->login, NULL);
+    cohort_service_audit(svc, user->login, "redeem", user->login, NULL);
     json_builder_begin_object(b);
     json_builder_set_member_name(b, "login");
     json_builder_add_string_value(b, user->login);
@@ -856,19 +844,19 @@ cohort_service_job_answer(gint64 job_id)
 /* Counts failures found before a machine's row was written (no host had room) into the job,
  * in the transaction that writes the job: these trainees are the job's too. */
 static gboolean
-cohort_service_job_fail_early(CohortDaemon *d, gint64 job_id, GPtrArray *names, GPtrArray *errors,
-                              GError **error)
+cohort_service_job_fail_early(CohortService *svc, gint64 job_id, GPtrArray *names,
+                              GPtrArray *errors, GError **error)
 {
     g_autoptr(CohortJobRow) job = NULL;
 
     if (errors->len == 0)
         return TRUE;
-    job = cohort_store_job_get(d->store, job_id, error);
+    job = cohort_store_job_get(svc->store, job_id, error);
     if (job == NULL)
         return FALSE;
     for (guint i = 0; i < errors->len; i++) {
         GError *e = g_ptr_array_index(errors, i);
-        if (!cohort_store_job_error_insert(d->store, job_id, g_ptr_array_index(names, i),
+        if (!cohort_store_job_error_insert(svc->store, job_id, g_ptr_array_index(names, i),
                                            cohort_error_code_to_string(e->code), e->message, error))
             return FALSE;
     }
@@ -878,38 +866,15 @@ cohort_service_job_fail_early(CohortDaemon *d, gint64 job_id, GPtrArray *names, 
         job->state = g_strdup(job->done == 0 ? "failed" : "done");
         job->finished_at = cohort_store_now();
     }
-    return cohort_store_job_update(d->store, job, error);
-}
-
-/* Work that could not be queued (its host went down meanwhile): the machine is failed with the
- * reason, and counted so in its job, in one commit. */
-static void
-cohort_service_job_push_failed(CohortDaemon *d, gint64 job_id, const CohortMachineRow *row,
-                               const GError *failure)
-{
-    g_autoptr(GError) error_local = NULL;
-    gboolean tx = cohort_store_begin(d->store, &error_local);
-
-    if (!tx) {
-        g_warning("machine %s: %s", row->name, error_local->message);
-        g_clear_error(&error_local);
-    }
-    if (!cohort_store_machine_set_state(d->store, row->id, "failed", failure->message,
-                                        &error_local)) {
-        g_warning("machine %s: %s", row->name, error_local->message);
-        g_clear_error(&error_local);
-    }
-    cohort_machine_work_job_count(d, job_id, row->id, row->name, failure);
-    if (tx && !cohort_store_commit(d->store, &error_local))
-        g_warning("machine %s: %s", row->name, error_local->message);
+    return cohort_store_job_update(svc->store, job, error);
 }
 
 JsonNode *
-cohort_service_cohort_provision(CohortDaemon *d, const CohortUserRow *actor, const gchar *slug,
+cohort_service_cohort_provision(CohortService *svc, const CohortUserRow *actor, const gchar *slug,
                                 GError **error)
 {
     g_autoptr(CohortCohortRow) cohort =
-        cohort_service_cohort_lookup(d, actor, slug, COHORT_ACTION_COHORT_MANAGE, error);
+        cohort_service_cohort_lookup(svc, actor, slug, COHORT_ACTION_COHORT_MANAGE, error);
     g_autoptr(GPtrArray) trainees = NULL;
     g_autoptr(GPtrArray) todo = g_ptr_array_new();
     g_autoptr(GPtrArray) rows =
@@ -920,9 +885,9 @@ cohort_service_cohort_provision(CohortDaemon *d, const CohortUserRow *actor, con
 
     if (cohort == NULL)
         return NULL;
-    if (g_strcmp0(cohort_service_cohort_state(cohort), "ended") == 0 ||
-        g_strcmp0(cohort_service_cohort_state(cohort), "reclaimed") == 0) {
-        if (g_strcmp0(cohort_service_cohort_state(cohort), "ended") == 0)
+    if (g_strcmp0(cohort_store_cohort_state(cohort), "ended") == 0 ||
+        g_strcmp0(cohort_store_cohort_state(cohort), "reclaimed") == 0) {
+        if (g_strcmp0(cohort_store_cohort_state(cohort), "ended") == 0)
             g_set_error(error, COHORT_ERROR, COHORT_ERROR_CONFLICT,
                         "cohort '%s' has ended: it takes no new machines (move its end date "
                         "with 'cohortctl cohort update' to run it longer)",
@@ -932,7 +897,7 @@ cohort_service_cohort_provision(CohortDaemon *d, const CohortUserRow *actor, con
                         "cohort '%s' is reclaimed: it takes no new machines", slug);
         return NULL;
     }
-    trainees = cohort_store_enrollment_list(d->store, cohort->id, error);
+    trainees = cohort_store_enrollment_list(svc->store, cohort->id, error);
     if (trainees == NULL)
         return NULL;
     /* one machine for each enrolled trainee who has none */
@@ -941,7 +906,7 @@ cohort_service_cohort_provision(CohortDaemon *d, const CohortUserRow *actor, con
         guint held = 0;
         guint vcpus = 0;
         guint64 memory = 0;
-        if (!cohort_store_machine_get_holdings(d->store, cohort->id, user->id, &held, &vcpus,
+        if (!cohort_store_machine_get_holdings(svc->store, cohort->id, user->id, &held, &vcpus,
                                                &memory, error))
             return NULL;
         if (held == 0)
@@ -951,17 +916,17 @@ cohort_service_cohort_provision(CohortDaemon *d, const CohortUserRow *actor, con
     /* intent first, in one transaction: the job, every row with its host, and the job's
      * machines, before any libvirt work; a crash after it leaves nothing the restart does not
      * finish, a crash before it leaves nothing at all */
-    if (!cohort_store_begin(d->store, error))
+    if (!cohort_store_begin(svc->store, error))
         return NULL;
-    job_id = cohort_machine_work_job_new(d, actor, "provision", slug, todo->len, error);
+    job_id = cohort_machine_work_job_new(svc->work, actor, "provision", slug, todo->len, error);
     if (job_id == 0) {
-        cohort_store_rollback(d->store);
+        cohort_store_rollback(svc->store);
         return NULL;
     }
     for (guint i = 0; i < todo->len; i++) {
         CohortUserRow *user = g_ptr_array_index(todo, i);
         GError *error_local = NULL;
-        CohortMachineRow *row = cohort_service_machine_new(d, cohort, user, &error_local);
+        CohortMachineRow *row = cohort_service_machine_new(svc, cohort, user, &error_local);
         if (row == NULL) {
             /* the name the machine would have had, like the other job errors */
             g_ptr_array_add(failed_names, cohort_names_domain(cohort->slug, user->login, 1));
@@ -969,104 +934,53 @@ cohort_service_cohort_provision(CohortDaemon *d, const CohortUserRow *actor, con
             continue;
         }
         g_ptr_array_add(rows, row);
-        if (!cohort_store_job_machine_insert(d->store, job_id, row->id, TRUE, error)) {
-            cohort_store_rollback(d->store);
+        if (!cohort_store_job_machine_insert(svc->store, job_id, row->id, TRUE, error)) {
+            cohort_store_rollback(svc->store);
             return NULL;
         }
     }
-    if (!cohort_service_job_fail_early(d, job_id, failed_names, failures, error) ||
-        !cohort_store_commit(d->store, error)) {
-        cohort_store_rollback(d->store);
+    if (!cohort_service_job_fail_early(svc, job_id, failed_names, failures, error) ||
+        !cohort_store_commit(svc->store, error)) {
+        cohort_store_rollback(svc->store);
         return NULL;
     }
     cohort_crash_point("rows-written");
     for (guint i = 0; i < rows->len; i++) {
         CohortMachineRow *row = g_ptr_array_index(rows, i);
         g_autoptr(GError) error_local = NULL;
-        if (!cohort_machine_work_push(d, row, COHORT_MACHINE_OP_CREATE, job_id, &error_local))
-            cohort_service_job_push_failed(d, job_id, row, error_local);
+        if (!cohort_machine_work_push(svc->work, row, COHORT_MACHINE_OP_CREATE, job_id,
+                                      &error_local))
+            cohort_machine_work_fail_unqueued(svc->work, job_id, row, error_local);
     }
-    cohort_daemon_audit(d, actor->login, "cohort.provision", slug, NULL);
+    cohort_service_audit(svc, actor->login, "cohort.provision", slug, NULL);
     return cohort_service_job_answer(job_id);
 }
 
 JsonNode *
-cohort_service_cohort_reclaim(CohortDaemon *d, const CohortUserRow *actor, const gchar *slug,
+cohort_service_cohort_reclaim(CohortService *svc, const CohortUserRow *actor, const gchar *slug,
                               GError **error)
 {
     g_autoptr(CohortCohortRow) cohort =
-        cohort_service_cohort_lookup(d, actor, slug, COHORT_ACTION_COHORT_MANAGE, error);
+        cohort_service_cohort_lookup(svc, actor, slug, COHORT_ACTION_COHORT_MANAGE, error);
     gint64 job_id;
 
     if (cohort == NULL)
         return NULL;
-    job_id = cohort_service_cohort_reclaim_start(d, actor, cohort, error);
+    job_id = cohort_work_cohort_reclaim(svc->work, actor, cohort, error);
     if (job_id == 0)
         return NULL;
     return cohort_service_job_answer(job_id);
-}
-
-gint64
-cohort_service_cohort_reclaim_start(CohortDaemon *d, const CohortUserRow *actor,
-                                    CohortCohortRow *cohort, GError **error)
-{
-    g_autoptr(GPtrArray) machines = NULL;
-    const gchar *who = actor != NULL ? actor->login : "system";
-    const gchar *slug = cohort->slug;
-    gint64 job_id;
-
-    /* a machine in a worker's hands is torn down after that work: its queue keeps the order */
-    machines = cohort_store_machine_list(d->store, cohort->id, 0, 0, FALSE, error);
-    if (machines == NULL)
-        return 0;
-    /* intent first, in one transaction: the job and its machines, the cohort that takes no new
-     * machines from now on, and every row saying reclaiming before libvirt is touched */
-    if (!cohort_store_begin(d->store, error))
-        return 0;
-    job_id = cohort_machine_work_job_new(d, actor, "reclaim", slug, machines->len, error);
-    if (job_id == 0) {
-        cohort_store_rollback(d->store);
-        return 0;
-    }
-    g_free(cohort->state);
-    cohort->state = g_strdup("reclaimed");
-    if (!cohort_store_cohort_update(d->store, cohort, error)) {
-        cohort_store_rollback(d->store);
-        return 0;
-    }
-    for (guint i = 0; i < machines->len; i++) {
-        CohortMachineRow *m = g_ptr_array_index(machines, i);
-        if (!cohort_store_machine_set_state(d->store, m->id, "reclaiming", NULL, error) ||
-            !cohort_store_job_machine_insert(d->store, job_id, m->id,
-                                             g_strcmp0(m->state, "failed") != 0, error)) {
-            cohort_store_rollback(d->store);
-            return 0;
-        }
-    }
-    if (!cohort_store_commit(d->store, error))
-        return 0;
-    for (guint i = 0; i < machines->len; i++) {
-        CohortMachineRow *m = g_ptr_array_index(machines, i);
-        g_autoptr(GError) error_local = NULL;
-        /* failed, not stuck in reclaiming: a later reclaim tries it again */
-        if (!cohort_machine_work_push(d, m, COHORT_MACHINE_OP_TEARDOWN, job_id, &error_local))
-            cohort_service_job_push_failed(d, job_id, m, error_local);
-    }
-    if (machines->len == 0)
-        cohort_machine_work_reclaim_empty(d, job_id);
-    cohort_daemon_audit(d, who, "cohort.reclaim", slug, NULL);
-    return job_id;
 }
 
 /* Takes @login out of the cohort: their machines of this cohort are torn down by a job, their
  * codes for it withdrawn, and the enrollment removed at once, in one transaction with the
  * machines' intent. Their account and other courses stay. */
 JsonNode *
-cohort_service_cohort_unenrol(CohortDaemon *d, const CohortUserRow *actor, const gchar *slug,
+cohort_service_cohort_unenrol(CohortService *svc, const CohortUserRow *actor, const gchar *slug,
                               const gchar *login, GError **error)
 {
     g_autoptr(CohortCohortRow) cohort =
-        cohort_service_cohort_lookup(d, actor, slug, COHORT_ACTION_COHORT_MANAGE, error);
+        cohort_service_cohort_lookup(svc, actor, slug, COHORT_ACTION_COHORT_MANAGE, error);
     g_autoptr(CohortUserRow) user = NULL;
     g_autoptr(GPtrArray) machines = NULL;
     g_autofree gchar *target = NULL;
@@ -1078,48 +992,49 @@ cohort_service_cohort_unenrol(CohortDaemon *d, const CohortUserRow *actor, const
     if (cohort == NULL)
         return NULL;
     target = g_strdup_printf("%s/%s", slug, login);
-    user = cohort_service_enrolled_trainee(d, cohort, login, error);
+    user = cohort_service_enrolled_trainee(svc, cohort, login, error);
     if (user == NULL) {
-        cohort_daemon_audit(d, actor->login, "cohort.unenrol", target, *error);
+        cohort_service_audit(svc, actor->login, "cohort.unenrol", target, *error);
         return NULL;
     }
-    machines = cohort_store_machine_list(d->store, cohort->id, user->id, 0, FALSE, error);
+    machines = cohort_store_machine_list(svc->store, cohort->id, user->id, 0, FALSE, error);
     if (machines == NULL)
         return NULL;
     /* intent first, in one transaction: the job and its machines, the rows saying reclaiming,
      * the trainee out and their codes withdrawn (a restart finishes the job) */
-    if (!cohort_store_begin(d->store, error))
+    if (!cohort_store_begin(svc->store, error))
         return NULL;
-    job_id = cohort_machine_work_job_new(d, actor, "unenrol", target, machines->len, error);
+    job_id = cohort_machine_work_job_new(svc->work, actor, "unenrol", target, machines->len, error);
     if (job_id == 0) {
-        cohort_store_rollback(d->store);
+        cohort_store_rollback(svc->store);
         return NULL;
     }
     for (guint i = 0; i < machines->len; i++) {
         CohortMachineRow *m = g_ptr_array_index(machines, i);
-        if (!cohort_store_machine_set_state(d->store, m->id, "reclaiming", NULL, error) ||
-            !cohort_store_job_machine_insert(d->store, job_id, m->id,
+        if (!cohort_store_machine_set_state(svc->store, m->id, "reclaiming", NULL, error) ||
+            !cohort_store_job_machine_insert(svc->store, job_id, m->id,
                                              g_strcmp0(m->state, "failed") != 0, error)) {
-            cohort_store_rollback(d->store);
+            cohort_store_rollback(svc->store);
             return NULL;
         }
     }
-    if (!cohort_store_enrollment_delete(d->store, cohort->id, user->id, error) ||
-        !cohort_store_invitation_withdraw_unused(d->store, user->id, cohort->id, &withdrawn,
+    if (!cohort_store_enrollment_delete(svc->store, cohort->id, user->id, error) ||
+        !cohort_store_invitation_withdraw_unused(svc->store, user->id, cohort->id, &withdrawn,
                                                  error) ||
-        !cohort_store_commit(d->store, error)) {
-        cohort_store_rollback(d->store);
+        !cohort_store_commit(svc->store, error)) {
+        cohort_store_rollback(svc->store);
         return NULL;
     }
     for (guint i = 0; i < machines->len; i++) {
         CohortMachineRow *m = g_ptr_array_index(machines, i);
         g_autoptr(GError) error_local = NULL;
-        if (!cohort_machine_work_push(d, m, COHORT_MACHINE_OP_TEARDOWN, job_id, &error_local)) {
-            cohort_service_job_push_failed(d, job_id, m, error_local);
+        if (!cohort_machine_work_push(svc->work, m, COHORT_MACHINE_OP_TEARDOWN, job_id,
+                                      &error_local)) {
+            cohort_machine_work_fail_unqueued(svc->work, job_id, m, error_local);
             failed++;
         }
     }
-    cohort_daemon_audit(d, actor->login, "cohort.unenrol", target, NULL);
+    cohort_service_audit(svc, actor->login, "cohort.unenrol", target, NULL);
     json_builder_begin_object(b);
     json_builder_set_member_name(b, "job");
     json_builder_add_int_value(b, job_id);

@@ -12,7 +12,7 @@
 #include "cohort-service.h"
 
 CohortAuthRelation
-cohort_service_cohort_relation(CohortDaemon *d, const CohortUserRow *actor,
+cohort_service_cohort_relation(CohortService *svc, const CohortUserRow *actor,
                                const CohortCohortRow *cohort)
 {
     CohortAuthRelation rel = {0};
@@ -20,12 +20,12 @@ cohort_service_cohort_relation(CohortDaemon *d, const CohortUserRow *actor,
     if (actor == NULL || cohort == NULL)
         return rel;
     rel.is_cohort_trainer = cohort->trainer_id == actor->id;
-    rel.is_enrolled = cohort_store_enrollment_exists(d->store, cohort->id, actor->id);
+    rel.is_enrolled = cohort_store_enrollment_exists(svc->store, cohort->id, actor->id);
     return rel;
 }
 
 CohortCohortRow *
-cohort_service_cohort_lookup(CohortDaemon *d, const CohortUserRow *actor, const gchar *slug,
+cohort_service_cohort_lookup(CohortService *svc, const CohortUserRow *actor, const gchar *slug,
                              CohortAction action, GError **error)
 {
     g_autoptr(CohortCohortRow) cohort = NULL;
@@ -36,7 +36,7 @@ cohort_service_cohort_lookup(CohortDaemon *d, const CohortUserRow *actor, const 
     /* the role check first: a trainee may not learn which cohorts exist by managing them */
     if (!cohort_auth_check(cohort_service_role(actor), action, NULL, what, error))
         return NULL;
-    cohort = cohort_store_cohort_get_by_slug(d->store, slug, &error_local);
+    cohort = cohort_store_cohort_get_by_slug(svc->store, slug, &error_local);
     if (cohort == NULL) {
         if (g_error_matches(error_local, COHORT_ERROR, COHORT_ERROR_NOT_FOUND))
             g_set_error(error, COHORT_ERROR, COHORT_ERROR_NOT_FOUND, "no %s", what);
@@ -44,7 +44,7 @@ cohort_service_cohort_lookup(CohortDaemon *d, const CohortUserRow *actor, const 
             g_propagate_error(error, g_steal_pointer(&error_local));
         return NULL;
     }
-    rel = cohort_service_cohort_relation(d, actor, cohort);
+    rel = cohort_service_cohort_relation(svc, actor, cohort);
     if (!cohort_auth_check(cohort_service_role(actor), action, &rel, what, error))
         return NULL;
     return g_steal_pointer(&cohort);
@@ -59,11 +59,11 @@ cohort_service_vnc_password_new(void)
 }
 
 CohortMachineRow *
-cohort_service_machine_new(CohortDaemon *d, const CohortCohortRow *cohort,
+cohort_service_machine_new(CohortService *svc, const CohortCohortRow *cohort,
                            const CohortUserRow *trainee, GError **error)
 {
     g_autoptr(CohortMachineRow) row = g_new0(CohortMachineRow, 1);
-    CohortTemplate *tmpl = cohort_daemon_get_template(d, cohort->template_name, error);
+    CohortTemplate *tmpl = cohort_template_set_get(svc->templates, cohort->template_name, error);
     CohortHost *host;
     guint held_machines = 0;
     guint held_vcpus = 0;
@@ -73,14 +73,14 @@ cohort_service_machine_new(CohortDaemon *d, const CohortCohortRow *cohort,
 
     if (tmpl == NULL)
         return NULL;
-    if (g_strcmp0(cohort_service_cohort_state(cohort), "ended") == 0 ||
-        g_strcmp0(cohort_service_cohort_state(cohort), "reclaimed") == 0) {
+    if (g_strcmp0(cohort_store_cohort_state(cohort), "ended") == 0 ||
+        g_strcmp0(cohort_store_cohort_state(cohort), "reclaimed") == 0) {
         g_set_error(error, COHORT_ERROR, COHORT_ERROR_CONFLICT,
                     "cohort '%s' has %s: it takes no new machines", cohort->slug,
-                    cohort_service_cohort_state(cohort));
+                    cohort_store_cohort_state(cohort));
         return NULL;
     }
-    if (!cohort_store_machine_get_holdings(d->store, cohort->id, trainee->id, &held_machines,
+    if (!cohort_store_machine_get_holdings(svc->store, cohort->id, trainee->id, &held_machines,
                                            &held_vcpus, &held_memory, error))
         return NULL;
     if (held_machines + 1 > cohort->quota_machines ||
@@ -96,11 +96,11 @@ cohort_service_machine_new(CohortDaemon *d, const CohortCohortRow *cohort,
                     cohort_template_get_memory_mib(tmpl));
         return NULL;
     }
-    host = cohort_hosts_place(d->hosts, d->store, tmpl, cohort_template_get_vcpus(tmpl),
+    host = cohort_hosts_place(svc->hosts, svc->store, tmpl, cohort_template_get_vcpus(tmpl),
                               cohort_template_get_memory_mib(tmpl), error);
     if (host == NULL)
         return NULL;
-    idx = cohort_store_machine_next_idx(d->store, cohort->id, trainee->id, NULL);
+    idx = cohort_store_machine_next_idx(svc->store, cohort->id, trainee->id, NULL);
     row->name = cohort_names_domain(cohort->slug, trainee->login, idx);
     row->cohort_id = cohort->id;
     row->user_id = trainee->id;
@@ -112,29 +112,29 @@ cohort_service_machine_new(CohortDaemon *d, const CohortCohortRow *cohort,
     row->vcpus = cohort_template_get_vcpus(tmpl);
     row->memory_mib = cohort_template_get_memory_mib(tmpl);
     row->uuid = g_uuid_string_random();
-    if (!cohort_store_machine_insert(d->store, row, vnc_password, error))
+    if (!cohort_store_machine_insert(svc->store, row, vnc_password, error))
         return NULL;
     {
         /* a lease: the machine expires on its own, unless extended */
         guint lease_hours = 0;
         guint max_extensions = 0;
-        if (!cohort_store_cohort_get_lease(d->store, cohort->id, &lease_hours, &max_extensions,
+        if (!cohort_store_cohort_get_lease(svc->store, cohort->id, &lease_hours, &max_extensions,
                                            error))
             return NULL;
         if (lease_hours > 0) {
             g_autoptr(GDateTime) now = g_date_time_new_now_utc();
             g_autoptr(GDateTime) until = g_date_time_add_hours(now, (gint)lease_hours);
             g_autofree gchar *expires = g_date_time_format(until, "%Y-%m-%dT%H:%M:%SZ");
-            if (!cohort_store_machine_set_expiry(d->store, row->id, expires, FALSE, error))
+            if (!cohort_store_machine_set_expiry(svc->store, row->id, expires, FALSE, error))
                 return NULL;
         }
     }
     /* the joined names, for the answer */
-    return cohort_store_machine_get_by_id(d->store, row->id, error);
+    return cohort_store_machine_get_by_id(svc->store, row->id, error);
 }
 
 JsonNode *
-cohort_service_machine_request(CohortDaemon *d, const CohortUserRow *actor, JsonObject *body,
+cohort_service_machine_request(CohortService *svc, const CohortUserRow *actor, JsonObject *body,
                                GError **error)
 {
     static const gchar *const known[] = {"cohort", "trainee", NULL};
@@ -148,7 +148,7 @@ cohort_service_machine_request(CohortDaemon *d, const CohortUserRow *actor, Json
         !cohort_json_get_string(body, "cohort", TRUE, 64, &slug, error) ||
         !cohort_json_get_string(body, "trainee", FALSE, 64, &login, error))
         return NULL;
-    cohort = cohort_service_cohort_lookup(d, actor, slug, COHORT_ACTION_MACHINE_REQUEST, error);
+    cohort = cohort_service_cohort_lookup(svc, actor, slug, COHORT_ACTION_MACHINE_REQUEST, error);
     if (cohort == NULL)
         return NULL;
     if (g_strcmp0(actor->role, "trainee") == 0) {
@@ -157,39 +157,39 @@ cohort_service_machine_request(CohortDaemon *d, const CohortUserRow *actor, Json
                                 "a trainee requests machines for themselves only");
             return NULL;
         }
-        trainee = cohort_store_user_get_by_id(d->store, actor->id, error);
+        trainee = cohort_store_user_get_by_id(svc->store, actor->id, error);
     } else {
         if (login == NULL) {
             g_set_error_literal(error, COHORT_ERROR, COHORT_ERROR_INVALID_ARGUMENT,
                                 "\"trainee\" is required when a trainer or admin requests");
             return NULL;
         }
-        trainee = cohort_service_enrolled_trainee(d, cohort, login, error);
+        trainee = cohort_service_enrolled_trainee(svc, cohort, login, error);
     }
     if (trainee == NULL)
         return NULL;
-    row = cohort_service_machine_new(d, cohort, trainee, error);
+    row = cohort_service_machine_new(svc, cohort, trainee, error);
     if (row == NULL) {
-        cohort_daemon_audit(d, actor->login, "machine.request", slug, *error);
+        cohort_service_audit(svc, actor->login, "machine.request", slug, *error);
         return NULL;
     }
-    if (!cohort_machine_work_push(d, row, COHORT_MACHINE_OP_CREATE, 0, error))
+    if (!cohort_machine_work_push(svc->work, row, COHORT_MACHINE_OP_CREATE, 0, error))
         return NULL;
-    cohort_daemon_audit(d, actor->login, "machine.request", row->name, NULL);
-    return cohort_service_machine_json(d, row);
+    cohort_service_audit(svc, actor->login, "machine.request", row->name, NULL);
+    return cohort_service_machine_json(svc, row);
 }
 
 JsonNode *
-cohort_service_machine_json(CohortDaemon *d, const CohortMachineRow *row)
+cohort_service_machine_json(CohortService *svc, const CohortMachineRow *row)
 {
-    g_auto(GStrv) pending = cohort_machine_work_pending_new(d, row->id);
+    g_auto(GStrv) pending = cohort_machine_work_pending_new(svc->work, row->id);
 
     return cohort_json_machine(row, (const gchar *const *)pending);
 }
 
 /* The machine, if the actor may @action it; NOT_FOUND otherwise, alike. */
 static CohortMachineRow *
-cohort_service_machine_lookup(CohortDaemon *d, const CohortUserRow *actor, gint64 id,
+cohort_service_machine_lookup(CohortService *svc, const CohortUserRow *actor, gint64 id,
                               CohortAction action, GError **error)
 {
     g_autoptr(CohortMachineRow) row = NULL;
@@ -200,7 +200,7 @@ cohort_service_machine_lookup(CohortDaemon *d, const CohortUserRow *actor, gint6
 
     if (!cohort_auth_check(cohort_service_role(actor), action, NULL, what, error))
         return NULL;
-    row = cohort_store_machine_get_by_id(d->store, id, &error_local);
+    row = cohort_store_machine_get_by_id(svc->store, id, &error_local);
     if (row == NULL) {
         /* the same words as for someone else's machine: existence must not leak */
         if (g_error_matches(error_local, COHORT_ERROR, COHORT_ERROR_NOT_FOUND))
@@ -209,7 +209,7 @@ cohort_service_machine_lookup(CohortDaemon *d, const CohortUserRow *actor, gint6
             g_propagate_error(error, g_steal_pointer(&error_local));
         return NULL;
     }
-    cohort = cohort_store_cohort_get_by_id(d->store, row->cohort_id, error);
+    cohort = cohort_store_cohort_get_by_id(svc->store, row->cohort_id, error);
     if (cohort == NULL)
         return NULL;
     rel.is_owner = row->user_id == actor->id;
@@ -220,7 +220,7 @@ cohort_service_machine_lookup(CohortDaemon *d, const CohortUserRow *actor, gint6
 }
 
 JsonNode *
-cohort_service_machine_list(CohortDaemon *d, const CohortUserRow *actor, const gchar *slug,
+cohort_service_machine_list(CohortService *svc, const CohortUserRow *actor, const gchar *slug,
                             GError **error)
 {
     g_autoptr(GPtrArray) rows = NULL;
@@ -234,7 +234,7 @@ cohort_service_machine_list(CohortDaemon *d, const CohortUserRow *actor, const g
         return NULL;
     if (slug != NULL) {
         g_autoptr(CohortCohortRow) cohort =
-            cohort_service_cohort_lookup(d, actor, slug, COHORT_ACTION_COHORT_READ, error);
+            cohort_service_cohort_lookup(svc, actor, slug, COHORT_ACTION_COHORT_READ, error);
         if (cohort == NULL)
             return NULL;
         cohort_id = cohort->id;
@@ -243,20 +243,21 @@ cohort_service_machine_list(CohortDaemon *d, const CohortUserRow *actor, const g
         user_id = actor->id;
     else if (g_strcmp0(actor->role, "trainer") == 0)
         trainer_id = actor->id;
-    rows = cohort_store_machine_list(d->store, cohort_id, user_id, trainer_id, FALSE, error);
+    rows = cohort_store_machine_list(svc->store, cohort_id, user_id, trainer_id, FALSE, error);
     if (rows == NULL)
         return NULL;
     for (guint i = 0; i < rows->len; i++)
-        g_ptr_array_add(nodes, cohort_service_machine_json(d, g_ptr_array_index(rows, i)));
+        g_ptr_array_add(nodes, cohort_service_machine_json(svc, g_ptr_array_index(rows, i)));
     return cohort_json_array_new(nodes);
 }
 
 JsonNode *
-cohort_service_machine_get(CohortDaemon *d, const CohortUserRow *actor, gint64 id, GError **error)
+cohort_service_machine_get(CohortService *svc, const CohortUserRow *actor, gint64 id,
+                           GError **error)
 {
     g_autoptr(CohortMachineRow) row =
-        cohort_service_machine_lookup(d, actor, id, COHORT_ACTION_MACHINE_READ, error);
-    return row != NULL ? cohort_service_machine_json(d, row) : NULL;
+        cohort_service_machine_lookup(svc, actor, id, COHORT_ACTION_MACHINE_READ, error);
+    return row != NULL ? cohort_service_machine_json(svc, row) : NULL;
 }
 
 /* A trainee who asks again and again fills no queue: past this many operations waiting, the
@@ -291,7 +292,7 @@ static const CohortMachineOpInfo cohort_machine_ops[] = {
 };
 
 JsonNode *
-cohort_service_machine_operate(CohortDaemon *d, const CohortUserRow *actor, gint64 id,
+cohort_service_machine_operate(CohortService *svc, const CohortUserRow *actor, gint64 id,
                                const gchar *op, GError **error)
 {
     g_autoptr(CohortMachineRow) row = NULL;
@@ -307,7 +308,7 @@ cohort_service_machine_operate(CohortDaemon *d, const CohortUserRow *actor, gint
         g_set_error(error, COHORT_ERROR, COHORT_ERROR_NOT_FOUND, "no machine operation '%s'", op);
         return NULL;
     }
-    row = cohort_service_machine_lookup(d, actor, id, COHORT_ACTION_MACHINE_OPERATE, error);
+    row = cohort_service_machine_lookup(svc, actor, id, COHORT_ACTION_MACHINE_OPERATE, error);
     if (row == NULL)
         return NULL;
     if (!g_strv_contains(info->from, row->state)) {
@@ -316,7 +317,7 @@ cohort_service_machine_operate(CohortDaemon *d, const CohortUserRow *actor, gint
         return NULL;
     }
     if (info->op != COHORT_MACHINE_OP_TEARDOWN) {
-        g_auto(GStrv) pending = cohort_machine_work_pending_new(d, row->id);
+        g_auto(GStrv) pending = cohort_machine_work_pending_new(svc->work, row->id);
         if (g_strv_length(pending) >= COHORT_MACHINE_PENDING_MAX) {
             g_autofree gchar *list = g_strjoinv(", ", pending);
             g_set_error(error, COHORT_ERROR, COHORT_ERROR_CONFLICT,
@@ -326,39 +327,39 @@ cohort_service_machine_operate(CohortDaemon *d, const CohortUserRow *actor, gint
             return NULL;
         }
     }
-    if (!cohort_machine_work_push(d, row, info->op, 0, error))
+    if (!cohort_machine_work_push(svc->work, row, info->op, 0, error))
         return NULL;
     /* a release says so at once, even behind other work: "reclaiming" survives a crash, and
      * reconcile tears the machine down (intent first) */
     if (info->op == COHORT_MACHINE_OP_TEARDOWN &&
-        !cohort_store_machine_set_state(d->store, row->id, "reclaiming", NULL, error))
+        !cohort_store_machine_set_state(svc->store, row->id, "reclaiming", NULL, error))
         return NULL;
-    cohort_daemon_audit(d, actor->login, action, row->name, NULL);
+    cohort_service_audit(svc, actor->login, action, row->name, NULL);
     /* the state of the work under way (this one's, or the one it waits behind) */
-    stored = cohort_store_machine_get_by_id(d->store, row->id, error);
-    return stored != NULL ? cohort_service_machine_json(d, stored) : NULL;
+    stored = cohort_store_machine_get_by_id(svc->store, row->id, error);
+    return stored != NULL ? cohort_service_machine_json(svc, stored) : NULL;
 }
 
 /* The address a VNC client uses: the hypervisor's host name from its URI, or, for a local
  * hypervisor, the address VNC listens on. */
 static gchar *
-cohort_service_console_host(CohortDaemon *d, CohortHost *host)
+cohort_service_console_host(CohortService *svc, CohortHost *host)
 {
     g_autoptr(GUri) uri = g_uri_parse(host->uri, G_URI_FLAGS_NONE, NULL);
     const gchar *name = uri != NULL ? g_uri_get_host(uri) : NULL;
 
     if (name != NULL && name[0] != '\0')
         return g_strdup(name);
-    return g_strdup(g_strcmp0(d->settings.vnc_listen, "0.0.0.0") == 0 ? "127.0.0.1"
-                                                                      : d->settings.vnc_listen);
+    return g_strdup(g_strcmp0(svc->settings.vnc_listen, "0.0.0.0") == 0 ? "127.0.0.1"
+                                                                        : svc->settings.vnc_listen);
 }
 
 JsonNode *
-cohort_service_machine_extend(CohortDaemon *d, const CohortUserRow *actor, gint64 id,
+cohort_service_machine_extend(CohortService *svc, const CohortUserRow *actor, gint64 id,
                               GError **error)
 {
     g_autoptr(CohortMachineRow) row =
-        cohort_service_machine_lookup(d, actor, id, COHORT_ACTION_MACHINE_OPERATE, error);
+        cohort_service_machine_lookup(svc, actor, id, COHORT_ACTION_MACHINE_OPERATE, error);
     g_autoptr(CohortMachineRow) stored = NULL;
     g_autoptr(GDateTime) now = g_date_time_new_now_utc();
     g_autoptr(GDateTime) from = NULL;
@@ -370,14 +371,14 @@ cohort_service_machine_extend(CohortDaemon *d, const CohortUserRow *actor, gint6
 
     if (row == NULL)
         return NULL;
-    if (!cohort_store_cohort_get_lease(d->store, row->cohort_id, &hours, &max_extensions, error))
+    if (!cohort_store_cohort_get_lease(svc->store, row->cohort_id, &hours, &max_extensions, error))
         return NULL;
     if (hours == 0 || row->expires_at == NULL) {
         g_set_error(error, COHORT_ERROR, COHORT_ERROR_CONFLICT,
                     "machine %s has no lease to extend: it lives as long as its cohort", row->name);
         return NULL;
     }
-    used = cohort_store_machine_get_extensions(d->store, row->id, error);
+    used = cohort_store_machine_get_extensions(svc->store, row->id, error);
     if (used >= max_extensions) {
         g_set_error(error, COHORT_ERROR, COHORT_ERROR_QUOTA_EXCEEDED,
                     "machine %s was extended %u of %u times its trainer allows; ask the "
@@ -393,19 +394,19 @@ cohort_service_machine_extend(CohortDaemon *d, const CohortUserRow *actor, gint6
     }
     until = g_date_time_add_hours(from, (gint)hours);
     expires = g_date_time_format(until, "%Y-%m-%dT%H:%M:%SZ");
-    if (!cohort_store_machine_set_expiry(d->store, row->id, expires, TRUE, error))
+    if (!cohort_store_machine_set_expiry(svc->store, row->id, expires, TRUE, error))
         return NULL;
-    cohort_daemon_audit(d, actor->login, "machine.extend", row->name, NULL);
-    stored = cohort_store_machine_get_by_id(d->store, row->id, error);
-    return stored != NULL ? cohort_service_machine_json(d, stored) : NULL;
+    cohort_service_audit(svc, actor->login, "machine.extend", row->name, NULL);
+    stored = cohort_store_machine_get_by_id(svc->store, row->id, error);
+    return stored != NULL ? cohort_service_machine_json(svc, stored) : NULL;
 }
 
 JsonNode *
-cohort_service_machine_console(CohortDaemon *d, const CohortUserRow *actor, gint64 id,
+cohort_service_machine_console(CohortService *svc, const CohortUserRow *actor, gint64 id,
                                GError **error)
 {
     g_autoptr(CohortMachineRow) row =
-        cohort_service_machine_lookup(d, actor, id, COHORT_ACTION_MACHINE_OPERATE, error);
+        cohort_service_machine_lookup(svc, actor, id, COHORT_ACTION_MACHINE_OPERATE, error);
     g_autoptr(JsonBuilder) b = json_builder_new();
     g_autofree gchar *address = NULL;
     g_autofree gchar *uri = NULL;
@@ -420,7 +421,7 @@ cohort_service_machine_console(CohortDaemon *d, const CohortUserRow *actor, gint
                     "machine %s is %s: start it to reach its console", row->name, row->state);
         return NULL;
     }
-    host = cohort_hosts_lookup_by_id(d->hosts, row->host_id);
+    host = cohort_hosts_lookup_by_id(svc->hosts, row->host_id);
     if (host == NULL || host->prov == NULL) {
         g_set_error(error, COHORT_ERROR, COHORT_ERROR_HOST_UNAVAILABLE,
                     "host of machine %s is not reachable now", row->name);
@@ -429,12 +430,12 @@ cohort_service_machine_console(CohortDaemon *d, const CohortUserRow *actor, gint
     port = cohort_provisioner_domain_get_vnc_port(host->prov, row->name, row->id, error);
     if (port < 0 && error != NULL && *error != NULL)
         return NULL;
-    password = cohort_store_machine_get_vnc_password(d->store, row->id, error);
+    password = cohort_store_machine_get_vnc_password(svc->store, row->id, error);
     if (password == NULL)
         return NULL;
-    address = cohort_service_console_host(d, host);
+    address = cohort_service_console_host(svc, host);
     uri = port > 0 ? g_strdup_printf("vnc://%s:%d", address, port) : NULL;
-    cohort_daemon_audit(d, actor->login, "machine.console", row->name, NULL);
+    cohort_service_audit(svc, actor->login, "machine.console", row->name, NULL);
     json_builder_begin_object(b);
     json_builder_set_member_name(b, "host");
     json_builder_add_string_value(b, address);
@@ -452,7 +453,7 @@ cohort_service_machine_console(CohortDaemon *d, const CohortUserRow *actor, gint
 }
 
 JsonNode *
-cohort_service_job_get(CohortDaemon *d, const CohortUserRow *actor, gint64 id, GError **error)
+cohort_service_job_get(CohortService *svc, const CohortUserRow *actor, gint64 id, GError **error)
 {
     g_autoptr(CohortJobRow) job = NULL;
     g_autoptr(GPtrArray) errors = NULL;
@@ -462,7 +463,7 @@ cohort_service_job_get(CohortDaemon *d, const CohortUserRow *actor, gint64 id, G
 
     if (!cohort_auth_check(cohort_service_role(actor), COHORT_ACTION_JOB_READ, NULL, what, error))
         return NULL;
-    job = cohort_store_job_get(d->store, id, NULL);
+    job = cohort_store_job_get(svc->store, id, NULL);
     if (job == NULL) {
         g_set_error(error, COHORT_ERROR, COHORT_ERROR_NOT_FOUND, "no %s", what);
         return NULL;
@@ -470,7 +471,7 @@ cohort_service_job_get(CohortDaemon *d, const CohortUserRow *actor, gint64 id, G
     rel.is_owner = job->user_id == actor->id;
     if (!cohort_auth_check(cohort_service_role(actor), COHORT_ACTION_JOB_READ, &rel, what, error))
         return NULL;
-    errors = cohort_store_job_error_list(d->store, id, error);
+    errors = cohort_store_job_error_list(svc->store, id, error);
     if (errors == NULL)
         return NULL;
     node = cohort_json_job(job, errors);
@@ -482,7 +483,7 @@ cohort_service_job_get(CohortDaemon *d, const CohortUserRow *actor, gint64 id, G
         guint64 memory = 0;
         guint64 disk = 0;
         guint networks = 0;
-        cohort_store_job_get_freed(d->store, id, &machines, &vcpus, &memory, &disk, &networks,
+        cohort_store_job_get_freed(svc->store, id, &machines, &vcpus, &memory, &disk, &networks,
                                    NULL);
         json_object_set_int_member(freed, "machines", machines);
         json_object_set_int_member(freed, "vcpus", vcpus);
@@ -495,15 +496,15 @@ cohort_service_job_get(CohortDaemon *d, const CohortUserRow *actor, gint64 id, G
 }
 
 gchar *
-cohort_service_metrics(CohortDaemon *d)
+cohort_service_metrics(CohortService *svc)
 {
     GString *out = g_string_new(NULL);
-    g_autoptr(GHashTable) states = cohort_store_machine_count_by_state(d->store, NULL);
+    g_autoptr(GHashTable) states = cohort_store_machine_count_by_state(svc->store, NULL);
     static const gchar *const all_states[] = {
         "requested", "provisioning", "running",   "stopped",    "starting",
         "stopping",  "rebooting",    "resetting", "reclaiming", "failed",
     };
-    gssize calls = g_atomic_pointer_get(&d->counters.libvirt_calls);
+    gssize calls = g_atomic_pointer_get(&svc->work->counters.libvirt_calls);
 
     g_string_append(out, "# HELP cohort_machines Machines by state (not reclaimed).\n"
                          "# TYPE cohort_machines gauge\n");
@@ -516,7 +517,7 @@ cohort_service_metrics(CohortDaemon *d)
                            "# HELP cohort_work_pending libvirt work items queued or running.\n"
                            "# TYPE cohort_work_pending gauge\n"
                            "cohort_work_pending %u\n",
-                           cohort_jobs_get_pending(d->jobs));
+                           cohort_jobs_get_pending(svc->work->jobs));
     g_string_append_printf(
         out,
         "# HELP cohort_libvirt_work_seconds Time spent in libvirt work items.\n"
@@ -526,15 +527,7 @@ cohort_service_metrics(CohortDaemon *d)
         "# HELP cohort_libvirt_work_failures_total libvirt work items that failed.\n"
         "# TYPE cohort_libvirt_work_failures_total counter\n"
         "cohort_libvirt_work_failures_total %" G_GSSIZE_FORMAT "\n",
-        calls, g_atomic_pointer_get(&d->counters.libvirt_usec) / 1e6,
-        (gssize)g_atomic_pointer_get(&d->counters.libvirt_failures));
-    g_string_append_printf(out,
-                           "# HELP cohort_http_requests_total HTTP requests answered.\n"
-                           "# TYPE cohort_http_requests_total counter\n"
-                           "cohort_http_requests_total{class=\"all\"} %" G_GSSIZE_FORMAT "\n"
-                           "cohort_http_requests_total{class=\"4xx\"} %" G_GSSIZE_FORMAT "\n"
-                           "cohort_http_requests_total{class=\"5xx\"} %" G_GSSIZE_FORMAT "\n",
-                           d->counters.requests, d->counters.requests_4xx,
-                           d->counters.requests_5xx);
+        calls, g_atomic_pointer_get(&svc->work->counters.libvirt_usec) / 1e6,
+        (gssize)g_atomic_pointer_get(&svc->work->counters.libvirt_failures));
     return g_string_free(out, FALSE);
 }

@@ -6,61 +6,99 @@
 #include <glib.h>
 #include <json-glib/json-glib.h>
 
-#include "cohort-daemon.h"
+#include "cohort-hosts.h"
+#include "cohort-lifecycle.h"
+#include "cohort-store.h"
+#include "cohort-template-set.h"
+#include "cohort-work.h"
 
 G_BEGIN_DECLS
 
-/* Resolves a bearer token to its user; NULL (no error) for none or an unknown one. */
-CohortUserRow *cohort_service_authenticate(CohortDaemon *d, const gchar *token);
+typedef struct {
+    guint invitation_ttl_hours; /* how long an invitation code works */
+    guint default_quota_machines;
+    guint default_quota_vcpus;
+    guint64 default_quota_memory_mib;
+    gchar *vnc_listen;  /* where machines' VNC listens, for the console's answer */
+    gchar *images_dir;  /* base images may be installed from files under it only */
+    GStrv config_hosts; /* names of cohortd.conf's [host:NAME] groups; NULL: none */
+} CohortServiceSettings;
 
-JsonNode *cohort_service_whoami(CohortDaemon *d, const CohortUserRow *actor, GError **error);
+/* The service layer: what it works with, all borrowed, and its settings. */
+typedef struct {
+    CohortStore *store;
+    CohortHosts *hosts;
+    CohortTemplateSet *templates;
+    CohortWork *work;
+    CohortLifecycle *lifecycle;
+    gchar *instance_id;
+    CohortServiceSettings settings;
+} CohortService;
+
+CohortService *cohort_service_new(CohortStore *store, CohortHosts *hosts,
+                                  CohortTemplateSet *templates, CohortWork *work,
+                                  CohortLifecycle *lifecycle, const gchar *instance_id,
+                                  const CohortServiceSettings *settings);
+void cohort_service_free(CohortService *self);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(CohortService, cohort_service_free)
+
+/* Records an audit entry; a failure to record is logged, never fatal. */
+void cohort_service_audit(CohortService *svc, const gchar *actor, const gchar *action,
+                          const gchar *target, const GError *result);
+
+/* Resolves a bearer token to its user; NULL (no error) for none or an unknown one. */
+CohortUserRow *cohort_service_authenticate(CohortService *svc, const gchar *token);
+
+JsonNode *cohort_service_whoami(CohortService *svc, const CohortUserRow *actor, GError **error);
 
 /* users (admin). create answers the user with a first "token". */
-JsonNode *cohort_service_user_create(CohortDaemon *d, const CohortUserRow *actor, JsonObject *body,
-                                     GError **error);
-JsonNode *cohort_service_user_list(CohortDaemon *d, const CohortUserRow *actor, GError **error);
-JsonNode *cohort_service_user_token_issue(CohortDaemon *d, const CohortUserRow *actor,
+JsonNode *cohort_service_user_create(CohortService *svc, const CohortUserRow *actor,
+                                     JsonObject *body, GError **error);
+JsonNode *cohort_service_user_list(CohortService *svc, const CohortUserRow *actor, GError **error);
+JsonNode *cohort_service_user_token_issue(CohortService *svc, const CohortUserRow *actor,
                                           const gchar *login, GError **error);
-JsonNode *cohort_service_user_token_revoke(CohortDaemon *d, const CohortUserRow *actor,
+JsonNode *cohort_service_user_token_revoke(CohortService *svc, const CohortUserRow *actor,
                                            const gchar *login, GError **error);
 /* For `cohortd --create-admin`: a new admin (or a new token for an existing admin). */
 gchar *cohort_service_admin_bootstrap(CohortStore *store, const gchar *login, GError **error);
 
 /* hosts (admin) */
-JsonNode *cohort_service_host_list(CohortDaemon *d, const CohortUserRow *actor, GError **error);
-JsonNode *cohort_service_host_add(CohortDaemon *d, const CohortUserRow *actor, JsonObject *body,
+JsonNode *cohort_service_host_list(CohortService *svc, const CohortUserRow *actor, GError **error);
+JsonNode *cohort_service_host_add(CohortService *svc, const CohortUserRow *actor, JsonObject *body,
                                   GError **error);
-JsonNode *cohort_service_host_drain(CohortDaemon *d, const CohortUserRow *actor, const gchar *name,
-                                    GError **error);
+JsonNode *cohort_service_host_drain(CohortService *svc, const CohortUserRow *actor,
+                                    const gchar *name, GError **error);
 /* DELETE /api/v1/hosts/NAME: not while machines that are not reclaimed live there, nor for a
  * host of cohortd.conf (COHORT_ERROR_CONFLICT saying what to do); reclaimed machines keep
  * their rows, with no host. */
-JsonNode *cohort_service_host_remove(CohortDaemon *d, const CohortUserRow *actor, const gchar *name,
-                                     GError **error);
+JsonNode *cohort_service_host_remove(CohortService *svc, const CohortUserRow *actor,
+                                     const gchar *name, GError **error);
 
 /* templates */
-JsonNode *cohort_service_template_list(CohortDaemon *d, const CohortUserRow *actor, GError **error);
+JsonNode *cohort_service_template_list(CohortService *svc, const CohortUserRow *actor,
+                                       GError **error);
 /* POST /api/v1/templates/reload: every template file again, all or nothing; when a file
  * does not load, @files (a JSON array of {"file","message"}) says which and why. */
-JsonNode *cohort_service_template_reload(CohortDaemon *d, const CohortUserRow *actor,
+JsonNode *cohort_service_template_reload(CohortService *svc, const CohortUserRow *actor,
                                          JsonNode **files, GError **error);
-JsonNode *cohort_service_template_get(CohortDaemon *d, const CohortUserRow *actor,
+JsonNode *cohort_service_template_get(CohortService *svc, const CohortUserRow *actor,
                                       const gchar *name, GError **error);
-JsonNode *cohort_service_template_base(CohortDaemon *d, const CohortUserRow *actor,
+JsonNode *cohort_service_template_base(CohortService *svc, const CohortUserRow *actor,
                                        const gchar *name, JsonObject *body, GError **error);
 
 /* audit and usage (admin) */
-JsonNode *cohort_service_audit_list(CohortDaemon *d, const CohortUserRow *actor, guint limit,
+JsonNode *cohort_service_audit_list(CohortService *svc, const CohortUserRow *actor, guint limit,
                                     GError **error);
-JsonNode *cohort_service_usage(CohortDaemon *d, const CohortUserRow *actor, GError **error);
+JsonNode *cohort_service_usage(CohortService *svc, const CohortUserRow *actor, GError **error);
 
 /* cohorts */
-JsonNode *cohort_service_cohort_create(CohortDaemon *d, const CohortUserRow *actor,
+JsonNode *cohort_service_cohort_create(CohortService *svc, const CohortUserRow *actor,
                                        JsonObject *body, GError **error);
-JsonNode *cohort_service_cohort_list(CohortDaemon *d, const CohortUserRow *actor, GError **error);
-JsonNode *cohort_service_cohort_get(CohortDaemon *d, const CohortUserRow *actor, const gchar *slug,
-                                    GError **error);
-JsonNode *cohort_service_cohort_update(CohortDaemon *d, const CohortUserRow *actor,
+JsonNode *cohort_service_cohort_list(CohortService *svc, const CohortUserRow *actor,
+                                     GError **error);
+JsonNode *cohort_service_cohort_get(CohortService *svc, const CohortUserRow *actor,
+                                    const gchar *slug, GError **error);
+JsonNode *cohort_service_cohort_update(CohortService *svc, const CohortUserRow *actor,
                                        const gchar *slug, JsonObject *body, GError **error);
 /* What a roster upload ends with: the answer, or @error; a 422 for a bad roster carries the
  * per-line errors in @line_errors (a JSON array node). All borrowed. */
@@ -68,42 +106,42 @@ typedef void (*CohortServiceRosterDone)(JsonNode *answer, JsonNode *line_errors,
                                         const GError *error, gpointer user_data);
 /* Parses @csv and makes its codes in a worker thread, then imports it in the main context,
  * all or nothing; @done is called once, maybe before this returns. */
-void cohort_service_cohort_roster_async(CohortDaemon *d, const CohortUserRow *actor,
+void cohort_service_cohort_roster_async(CohortService *svc, const CohortUserRow *actor,
                                         const gchar *slug, GBytes *csv,
                                         CohortServiceRosterDone done, gpointer user_data);
 /* A new invitation code for a trainee enrolled in the cohort, who lost theirs or let it
  * expire; codes of theirs never redeemed stop working. */
-JsonNode *cohort_service_cohort_invite(CohortDaemon *d, const CohortUserRow *actor,
+JsonNode *cohort_service_cohort_invite(CohortService *svc, const CohortUserRow *actor,
                                        const gchar *slug, const gchar *login, GError **error);
 /* Takes a trainee out of the cohort: their machines there are torn down by a job (the
  * answer: {"job","login","machines","withdrawn"}), their unused codes for it withdrawn. */
-JsonNode *cohort_service_cohort_unenrol(CohortDaemon *d, const CohortUserRow *actor,
+JsonNode *cohort_service_cohort_unenrol(CohortService *svc, const CohortUserRow *actor,
                                         const gchar *slug, const gchar *login, GError **error);
-JsonNode *cohort_service_cohort_provision(CohortDaemon *d, const CohortUserRow *actor,
+JsonNode *cohort_service_cohort_provision(CohortService *svc, const CohortUserRow *actor,
                                           const gchar *slug, GError **error);
-JsonNode *cohort_service_cohort_reclaim(CohortDaemon *d, const CohortUserRow *actor,
+JsonNode *cohort_service_cohort_reclaim(CohortService *svc, const CohortUserRow *actor,
                                         const gchar *slug, GError **error);
-JsonNode *cohort_service_redeem(CohortDaemon *d, JsonObject *body, GError **error);
+JsonNode *cohort_service_redeem(CohortService *svc, JsonObject *body, GError **error);
 
 /* machines and jobs */
-JsonNode *cohort_service_machine_request(CohortDaemon *d, const CohortUserRow *actor,
+JsonNode *cohort_service_machine_request(CohortService *svc, const CohortUserRow *actor,
                                          JsonObject *body, GError **error);
-JsonNode *cohort_service_machine_list(CohortDaemon *d, const CohortUserRow *actor,
+JsonNode *cohort_service_machine_list(CohortService *svc, const CohortUserRow *actor,
                                       const gchar *cohort, GError **error);
-JsonNode *cohort_service_machine_get(CohortDaemon *d, const CohortUserRow *actor, gint64 id,
+JsonNode *cohort_service_machine_get(CohortService *svc, const CohortUserRow *actor, gint64 id,
                                      GError **error);
 /* @op: "start", "stop", "reboot", "reset" or "release" */
-JsonNode *cohort_service_machine_operate(CohortDaemon *d, const CohortUserRow *actor, gint64 id,
+JsonNode *cohort_service_machine_operate(CohortService *svc, const CohortUserRow *actor, gint64 id,
                                          const gchar *op, GError **error);
 /* One more lease period, within the cohort's max_extensions. */
-JsonNode *cohort_service_machine_extend(CohortDaemon *d, const CohortUserRow *actor, gint64 id,
+JsonNode *cohort_service_machine_extend(CohortService *svc, const CohortUserRow *actor, gint64 id,
                                         GError **error);
-JsonNode *cohort_service_machine_console(CohortDaemon *d, const CohortUserRow *actor, gint64 id,
+JsonNode *cohort_service_machine_console(CohortService *svc, const CohortUserRow *actor, gint64 id,
                                          GError **error);
-JsonNode *cohort_service_job_get(CohortDaemon *d, const CohortUserRow *actor, gint64 id,
+JsonNode *cohort_service_job_get(CohortService *svc, const CohortUserRow *actor, gint64 id,
                                  GError **error);
 
 /* Prometheus text for /metrics. */
-gchar *cohort_service_metrics(CohortDaemon *d);
+gchar *cohort_service_metrics(CohortService *svc);
 
 G_END_DECLS

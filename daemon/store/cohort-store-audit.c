@@ -3,6 +3,7 @@
 
 #include "config.h"
 
+#include "cohort-error.h"
 #include "cohort-store-private.h"
 
 void
@@ -81,4 +82,19 @@ cohort_store_audit_list(CohortStore *self, guint limit, GError **error)
     return cohort_store_get_all(self, stmt, cohort_store_audit_read,
                                 (GDestroyNotify)cohort_audit_row_free, "listing the audit log",
                                 error);
+}
+
+void
+cohort_store_audit_record(CohortStore *self, const gchar *actor, const gchar *action,
+                          const gchar *target, const GError *result)
+{
+    g_autoptr(GError) error = NULL;
+
+    if (!cohort_store_audit_insert(self, actor != NULL ? actor : "anonymous", action, target,
+                                   result == NULL ? "ok"
+                                   : result->domain == COHORT_ERROR
+                                       ? cohort_error_code_to_string(result->code)
+                                       : "internal",
+                                   result != NULL ? result->message : NULL, &error))
+        g_warning("cannot record audit entry %s %s: %s", action, target, error->message);
 }

@@ -24,6 +24,22 @@ cohort_cohort_row_free(CohortCohortRow *row)
 
 /* ---- cohorts and enrollments ---- */
 
+const gchar *
+cohort_store_cohort_state(const CohortCohortRow *cohort)
+{
+    g_autofree gchar *now = NULL;
+
+    if (g_strcmp0(cohort->state, "reclaimed") == 0)
+        return "reclaimed";
+    /* normalized RFC 3339 UTC strings compare as times */
+    now = cohort_store_now();
+    if (g_strcmp0(now, cohort->ends_at) >= 0)
+        return "ended";
+    if (g_strcmp0(now, cohort->starts_at) >= 0)
+        return "active";
+    return "planned";
+}
+
 #define COHORT_SELECT                                                                              \
     "SELECT c.id, c.slug, c.title, c.template_name, c.trainer_id, u.login, c.starts_at,"           \
     " c.ends_at, c.grace_hours, c.quota_machines, c.quota_vcpus, c.quota_memory_mib, c.state,"     \

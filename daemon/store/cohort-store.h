@@ -204,6 +204,8 @@ CohortCohortRow *cohort_store_cohort_get_by_id(CohortStore *self, gint64 id, GEr
  * both 0: all. By slug. */
 GPtrArray *cohort_store_cohort_list(CohortStore *self, gint64 trainer_id, gint64 trainee_id,
                                     GError **error);
+/* planned, active, ended (by its dates, now) or reclaimed (stored). */
+const gchar *cohort_store_cohort_state(const CohortCohortRow *cohort);
 /* Writes title, ends_at, grace_hours, quota_* and state of @row (matched by id). */
 gboolean cohort_store_cohort_update(CohortStore *self, const CohortCohortRow *row, GError **error);
 /* Adding an enrollment that exists is not an error. */
@@ -280,6 +282,10 @@ cohort_store_job_error_list(CohortStore *self, gint64 job_id, GError **error);
 gboolean cohort_store_audit_insert(CohortStore *self, const gchar *actor, const gchar *action,
                                    const gchar *target, const gchar *result, const gchar *detail,
                                    GError **error);
+/* Records what @actor (NULL: "anonymous") did and its @result (NULL: ok; an error: its code
+ * and message); a failure to record is logged, never the caller's failure. */
+void cohort_store_audit_record(CohortStore *self, const gchar *actor, const gchar *action,
+                               const gchar *target, const GError *result);
 GPtrArray * /* of CohortAuditRow, newest first, at most @limit */
 cohort_store_audit_list(CohortStore *self, guint limit, GError **error);
 

@@ -141,7 +141,11 @@ cohort_hosts_set_handlers(CohortHosts *self, GMainContext *context,
                           CohortHostsDomainEventFunc domain_event, CohortHostsStateFunc changed,
                           gpointer user_data)
 {
-    self->context = g_main_context_ref(context);
+    if (self->context != context) {
+        if (self->context != NULL)
+            g_main_context_unref(self->context);
+        self->context = g_main_context_ref(context);
+    }
     self->domain_event = domain_event;
     self->changed = changed;
     self->user_data = user_data;

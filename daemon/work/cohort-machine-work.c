@@ -9,7 +9,7 @@
 #include "cohort-provision-network.h"
 
 typedef struct {
-    CohortDaemon *daemon;
+    CohortWork *owner; /* the work layer, for the result */
     CohortMachineOp op;
     gint64 machine_id;
     gint64 job_id;
@@ -97,7 +97,7 @@ static gboolean
 cohort_machine_work_run(gpointer item, GError **error)
 {
     CohortMachineWork *work = item;
-    CohortDaemonCounters *counters = &work->daemon->counters;
+    CohortWorkCounters *counters = &work->owner->counters;
     gint64 t0 = g_get_monotonic_time();
     g_autofree gchar *point = g_strconcat("work-", cohort_machine_work_op_names[work->op], NULL);
     gboolean ok = FALSE;
@@ -172,8 +172,8 @@ cohort_machine_work_state_after(CohortMachineWork *work, const GError *error)
 /* A cohort's own network going from hosts: the last step of its reclaim (from every host it
  * may be on, counted in the job), or reconcile's clean-up after a crash (one host, no job). */
 typedef struct {
-    CohortDaemon *daemon;
-    gint64 job_id; /* 0 for reconcile's */
+    CohortWork *owner; /* the work layer, for the result */
+    gint64 job_id;     /* 0 for reconcile's */
     gchar *name;
     gchar *uuid;
     GPtrArray *provs; /* borrowed, like a machine's: hosts outlive the workers */
@@ -190,14 +190,14 @@ cohort_network_work_free(CohortNetworkWork *work)
 }
 
 static CohortNetworkWork *
-cohort_network_work_new(CohortDaemon *d, gint64 job_id, const gchar *cohort_slug)
+cohort_network_work_new(CohortWork *w, gint64 job_id, const gchar *cohort_slug)
 {
     CohortNetworkWork *work = g_new0(CohortNetworkWork, 1);
 
-    work->daemon = d;
+    work->owner = w;
     work->job_id = job_id;
     work->name = cohort_names_network(cohort_slug);
-    work->uuid = cohort_names_network_uuid(d->instance_id, cohort_slug);
+    work->uuid = cohort_names_network_uuid(w->instance_id, cohort_slug);
     work->provs = g_ptr_array_new();
     return work;
 }
@@ -206,19 +206,19 @@ static gboolean cohort_network_work_run(gpointer item, GError **error);
 static void cohort_network_work_done(gpointer item, const GError *error, gpointer user_data);
 
 static void
-cohort_network_work_push(CohortDaemon *d, CohortNetworkWork *work)
+cohort_network_work_push(CohortWork *w, CohortNetworkWork *work)
 {
-    cohort_jobs_push(d->jobs, cohort_network_work_run, cohort_network_work_done, work,
+    cohort_jobs_push(w->jobs, cohort_network_work_run, cohort_network_work_done, work,
                      (GDestroyNotify)cohort_network_work_free, NULL);
 }
 
 void
-cohort_machine_work_push_network_remove(CohortDaemon *d, CohortHost *host, const gchar *cohort_slug)
+cohort_machine_work_push_network_remove(CohortWork *w, CohortHost *host, const gchar *cohort_slug)
 {
-    CohortNetworkWork *work = cohort_network_work_new(d, 0, cohort_slug);
+    CohortNetworkWork *work = cohort_network_work_new(w, 0, cohort_slug);
 
     g_ptr_array_add(work->provs, host->prov);
-    cohort_network_work_push(d, work);
+    cohort_network_work_push(w, work);
 }
 
 /* Worker thread: libvirt only. A host where it fails keeps the network for reconcile. */
@@ -242,7 +242,7 @@ cohort_network_work_run(gpointer item, GError **error)
 }
 
 static void
-cohort_machine_work_job_finish(CohortDaemon *d, CohortJobRow *job)
+cohort_machine_work_job_finish(CohortWork *w, CohortJobRow *job)
 {
     g_autoptr(GError) error_local = NULL;
 
@@ -252,19 +252,19 @@ cohort_machine_work_job_finish(CohortDaemon *d, CohortJobRow *job)
     job->finished_at = cohort_store_now();
     g_message("job %" G_GINT64_FORMAT " (%s %s) finished: %u done, %u failed", job->id, job->kind,
               job->target, job->done, job->failed);
-    if (!cohort_store_job_update(d->store, job, &error_local))
+    if (!cohort_store_job_update(w->store, job, &error_local))
         g_warning("job %" G_GINT64_FORMAT ": %s", job->id, error_local->message);
 }
 
 static void
-cohort_machine_work_job_running(CohortDaemon *d, CohortJobRow *job)
+cohort_machine_work_job_running(CohortWork *w, CohortJobRow *job)
 {
     g_autoptr(GError) error_local = NULL;
 
     g_free(job->state);
     job->state = g_strdup("running");
     g_clear_pointer(&job->finished_at, g_free);
-    if (!cohort_store_job_update(d->store, job, &error_local))
+    if (!cohort_store_job_update(w->store, job, &error_local))
         g_warning("job %" G_GINT64_FORMAT ": %s", job->id, error_local->message);
 }
 
@@ -273,7 +273,7 @@ static void
 cohort_network_work_done(gpointer item, const GError *error, gpointer user_data)
 {
     CohortNetworkWork *work = item;
-    CohortDaemon *d = work->daemon;
+    CohortWork *w = work->owner;
     g_autoptr(GError) error_local = NULL;
     g_autoptr(CohortJobRow) job = NULL;
 
@@ -283,22 +283,22 @@ cohort_network_work_done(gpointer item, const GError *error, gpointer user_data)
         return;
     }
     if (work->removed > 0 &&
-        !cohort_store_job_add_freed_networks(d->store, work->job_id, work->removed, &error_local)) {
+        !cohort_store_job_add_freed_networks(w->store, work->job_id, work->removed, &error_local)) {
         g_warning("job %" G_GINT64_FORMAT ": %s", work->job_id, error_local->message);
         g_clear_error(&error_local);
     }
-    job = cohort_store_job_get(d->store, work->job_id, &error_local);
+    job = cohort_store_job_get(w->store, work->job_id, &error_local);
     if (job == NULL) {
         g_warning("job %" G_GINT64_FORMAT ": %s", work->job_id, error_local->message);
         return;
     }
-    cohort_machine_work_job_finish(d, job);
+    cohort_machine_work_job_finish(w, job);
 }
 
 /* When every machine of a reclaim is gone, the cohort's own network goes too (a trainee's
  * release leaves it: the cohort lives on). FALSE when there is nothing to remove. */
 static gboolean
-cohort_machine_work_push_network_drop(CohortDaemon *d, CohortJobRow *job)
+cohort_machine_work_push_network_drop(CohortWork *w, CohortJobRow *job)
 {
     g_autoptr(CohortCohortRow) cohort = NULL;
     GPtrArray *hosts;
@@ -306,36 +306,36 @@ cohort_machine_work_push_network_drop(CohortDaemon *d, CohortJobRow *job)
 
     if (g_strcmp0(job->kind, "reclaim") != 0 || job->failed > 0)
         return FALSE;
-    cohort = cohort_store_cohort_get_by_slug(d->store, job->target, NULL);
+    cohort = cohort_store_cohort_get_by_slug(w->store, job->target, NULL);
     if (cohort == NULL || g_strcmp0(cohort->network, "isolated") != 0)
         return FALSE;
-    work = cohort_network_work_new(d, job->id, cohort->slug);
-    hosts = cohort_hosts_list(d->hosts);
+    work = cohort_network_work_new(w, job->id, cohort->slug);
+    hosts = cohort_hosts_list(w->hosts);
     for (guint i = 0; i < hosts->len; i++) {
         CohortHost *host = g_ptr_array_index(hosts, i);
         if (host->prov != NULL && g_strcmp0(host->state, "down") != 0)
             g_ptr_array_add(work->provs, host->prov);
     }
-    cohort_network_work_push(d, work);
+    cohort_network_work_push(w, work);
     return TRUE;
 }
 
 void
-cohort_machine_work_reclaim_empty(CohortDaemon *d, gint64 job_id)
+cohort_machine_work_reclaim_empty(CohortWork *w, gint64 job_id)
 {
     g_autoptr(GError) error_local = NULL;
-    g_autoptr(CohortJobRow) job = cohort_store_job_get(d->store, job_id, &error_local);
+    g_autoptr(CohortJobRow) job = cohort_store_job_get(w->store, job_id, &error_local);
 
     if (job == NULL) {
         g_warning("job %" G_GINT64_FORMAT ": %s", job_id, error_local->message);
         return;
     }
-    if (cohort_machine_work_push_network_drop(d, job))
-        cohort_machine_work_job_running(d, job);
+    if (cohort_machine_work_push_network_drop(w, job))
+        cohort_machine_work_job_running(w, job);
 }
 
 gboolean
-cohort_machine_work_job_count(CohortDaemon *d, gint64 job_id, gint64 machine_id,
+cohort_machine_work_job_count(CohortWork *w, gint64 job_id, gint64 machine_id,
                               const gchar *machine_name, const GError *error)
 {
     g_autoptr(GError) error_local = NULL;
@@ -343,21 +343,21 @@ cohort_machine_work_job_count(CohortDaemon *d, gint64 job_id, gint64 machine_id,
     gboolean counted = FALSE;
 
     /* once per machine: a restart that finishes a machine again does not count it twice */
-    if (!cohort_store_job_machine_settle(d->store, job_id, machine_id, error != NULL, &counted,
+    if (!cohort_store_job_machine_settle(w->store, job_id, machine_id, error != NULL, &counted,
                                          &error_local)) {
         g_warning("job %" G_GINT64_FORMAT ": %s", job_id, error_local->message);
         return FALSE;
     }
     if (!counted)
         return FALSE;
-    job = cohort_store_job_get(d->store, job_id, &error_local);
+    job = cohort_store_job_get(w->store, job_id, &error_local);
     if (job == NULL) {
         g_warning("job %" G_GINT64_FORMAT ": %s", job_id, error_local->message);
         return FALSE;
     }
     if (error != NULL) {
         job->failed++;
-        cohort_store_job_error_insert(d->store, job->id, machine_name,
+        cohort_store_job_error_insert(w->store, job->id, machine_name,
                                       cohort_error_code_to_string(error->domain == COHORT_ERROR
                                                                       ? error->code
                                                                       : COHORT_ERROR_INTERNAL),
@@ -365,53 +365,52 @@ cohort_machine_work_job_count(CohortDaemon *d, gint64 job_id, gint64 machine_id,
     } else {
         job->done++;
     }
-    cohort_machine_work_job_check(d, job);
+    cohort_machine_work_job_check(w, job);
     return TRUE;
 }
 
 void
-cohort_machine_work_job_check(CohortDaemon *d, CohortJobRow *job)
+cohort_machine_work_job_check(CohortWork *w, CohortJobRow *job)
 {
-    if (job->done + job->failed >= job->total && !cohort_machine_work_push_network_drop(d, job)) {
-        cohort_machine_work_job_finish(d, job);
+    if (job->done + job->failed >= job->total && !cohort_machine_work_push_network_drop(w, job)) {
+        cohort_machine_work_job_finish(w, job);
         return;
     }
     /* running until the last machine, or until the cohort's network is gone too */
-    cohort_machine_work_job_running(d, job);
+    cohort_machine_work_job_running(w, job);
 }
 
 static void cohort_machine_work_done(gpointer item, const GError *error, gpointer user_data);
-static void cohort_machine_work_settle(CohortDaemon *d, CohortMachineWork *work,
-                                       const GError *error);
+static void cohort_machine_work_settle(CohortWork *w, CohortMachineWork *work, const GError *error);
 
 /* The work begins: the row shows it (unless its caller wrote that intent already, with the
  * rest of its own), and it goes to the workers. */
 static void
-cohort_machine_work_begin(CohortDaemon *d, CohortMachineWork *work, gboolean write_state)
+cohort_machine_work_begin(CohortWork *w, CohortMachineWork *work, gboolean write_state)
 {
     g_autoptr(GError) error_local = NULL;
 
-    if (write_state && !cohort_store_machine_set_state(d->store, work->machine_id,
+    if (write_state && !cohort_store_machine_set_state(w->store, work->machine_id,
                                                        work->transitional, NULL, &error_local))
         g_warning("machine %s: %s", work->domain_name, error_local->message);
-    cohort_jobs_push(d->jobs, cohort_machine_work_run, cohort_machine_work_done, work,
+    cohort_jobs_push(w->jobs, cohort_machine_work_run, cohort_machine_work_done, work,
                      (GDestroyNotify)cohort_machine_work_free, NULL);
 }
 
 /* A reclaim makes the work still waiting before it moot (a start of a machine that goes):
  * that work is dropped; the work under way finishes first. Work of a job is never dropped. */
 static void
-cohort_machine_work_drop_moot(CohortDaemon *d, GQueue *waiting)
+cohort_machine_work_drop_moot(CohortWork *w, GQueue *waiting)
 {
     for (GList *l = waiting->head; l != NULL;) {
         GList *next = l->next;
-        CohortMachineWork *w = l->data;
-        if (w->op != COHORT_MACHINE_OP_TEARDOWN && w->job_id == 0) {
-            g_debug("machine %s: dropping its %s, a reclaim follows", w->domain_name,
-                    cohort_machine_work_op_names[w->op]);
+        CohortMachineWork *item = l->data;
+        if (item->op != COHORT_MACHINE_OP_TEARDOWN && item->job_id == 0) {
+            g_debug("machine %s: dropping its %s, a reclaim follows", item->domain_name,
+                    cohort_machine_work_op_names[item->op]);
             g_queue_delete_link(waiting, l);
-            cohort_daemon_inflight_remove(d, w->machine_id);
-            cohort_machine_work_free(w);
+            cohort_work_inflight_remove(w, item->machine_id);
+            cohort_machine_work_free(item);
         }
         l = next;
     }
@@ -420,47 +419,47 @@ cohort_machine_work_drop_moot(CohortDaemon *d, GQueue *waiting)
 /* One machine's work runs one item at a time, in the order asked (a stop, then a start):
  * two workers on one domain would race, and the last to finish would write the state. */
 static void
-cohort_machine_work_enqueue(CohortDaemon *d, CohortMachineWork *work)
+cohort_machine_work_enqueue(CohortWork *w, CohortMachineWork *work)
 {
     GQueue *waiting;
 
     if (work->orphan) {
-        cohort_jobs_push(d->jobs, cohort_machine_work_run, cohort_machine_work_done, work,
+        cohort_jobs_push(w->jobs, cohort_machine_work_run, cohort_machine_work_done, work,
                          (GDestroyNotify)cohort_machine_work_free, NULL);
         return;
     }
-    waiting = g_hash_table_lookup(d->waiting, &work->machine_id);
+    waiting = g_hash_table_lookup(w->waiting, &work->machine_id);
     if (waiting != NULL) {
         if (work->op == COHORT_MACHINE_OP_TEARDOWN)
-            cohort_machine_work_drop_moot(d, waiting);
+            cohort_machine_work_drop_moot(w, waiting);
         g_queue_push_tail(waiting, work);
         return;
     }
-    g_hash_table_insert(d->waiting, g_memdup2(&work->machine_id, sizeof(work->machine_id)),
+    g_hash_table_insert(w->waiting, g_memdup2(&work->machine_id, sizeof(work->machine_id)),
                         g_queue_new());
     /* a machine's first work and its reclaim: their callers wrote the intent */
     cohort_machine_work_begin(
-        d, work, work->op != COHORT_MACHINE_OP_CREATE && work->op != COHORT_MACHINE_OP_TEARDOWN);
+        w, work, work->op != COHORT_MACHINE_OP_CREATE && work->op != COHORT_MACHINE_OP_TEARDOWN);
 }
 
 static gboolean
-cohort_machine_work_superseded(CohortDaemon *d, CohortMachineWork *work)
+cohort_machine_work_superseded(CohortWork *w, CohortMachineWork *work)
 {
-    GQueue *waiting = g_hash_table_lookup(d->waiting, &work->machine_id);
+    GQueue *waiting = g_hash_table_lookup(w->waiting, &work->machine_id);
 
     return waiting != NULL && !g_queue_is_empty(waiting);
 }
 
 gchar **
-cohort_machine_work_pending_new(CohortDaemon *d, gint64 machine_id)
+cohort_machine_work_pending_new(CohortWork *w, gint64 machine_id)
 {
-    GQueue *waiting = g_hash_table_lookup(d->waiting, &machine_id);
+    GQueue *waiting = g_hash_table_lookup(w->waiting, &machine_id);
     GStrvBuilder *builder = g_strv_builder_new();
     gchar **pending;
 
     for (GList *l = waiting != NULL ? waiting->head : NULL; l != NULL; l = l->next) {
-        CohortMachineWork *w = l->data;
-        g_strv_builder_add(builder, cohort_machine_work_op_names[w->op]);
+        CohortMachineWork *item = l->data;
+        g_strv_builder_add(builder, cohort_machine_work_op_names[item->op]);
     }
     pending = g_strv_builder_end(builder);
     g_strv_builder_unref(builder);
@@ -470,9 +469,9 @@ cohort_machine_work_pending_new(CohortDaemon *d, gint64 machine_id)
 /* The machine's next work, on the host's current connection (it may have reconnected); it
  * starts from the state the last work left. */
 static void
-cohort_machine_work_next(CohortDaemon *d, gint64 machine_id, const gchar *state)
+cohort_machine_work_next(CohortWork *w, gint64 machine_id, const gchar *state)
 {
-    GQueue *waiting = g_hash_table_lookup(d->waiting, &machine_id);
+    GQueue *waiting = g_hash_table_lookup(w->waiting, &machine_id);
     CohortMachineWork *next;
     CohortHost *host;
 
@@ -481,29 +480,29 @@ cohort_machine_work_next(CohortDaemon *d, gint64 machine_id, const gchar *state)
     next = g_queue_pop_head(waiting);
     if (next == NULL) {
         g_queue_free(waiting);
-        g_hash_table_remove(d->waiting, &machine_id);
+        g_hash_table_remove(w->waiting, &machine_id);
         return;
     }
-    host = cohort_hosts_lookup_by_id(d->hosts, next->host_id);
+    host = cohort_hosts_lookup_by_id(w->hosts, next->host_id);
     if (host != NULL && host->prov != NULL)
         next->prov = host->prov;
     g_free(next->previous_state);
     next->previous_state = g_strdup(state);
-    cohort_machine_work_begin(d, next, TRUE);
+    cohort_machine_work_begin(w, next, TRUE);
 }
 
 void
-cohort_machine_work_release_waiting(CohortDaemon *d)
+cohort_machine_work_release_waiting(CohortWork *w)
 {
     GHashTableIter iter;
     gpointer value;
 
-    g_hash_table_iter_init(&iter, d->waiting);
+    g_hash_table_iter_init(&iter, w->waiting);
     while (g_hash_table_iter_next(&iter, NULL, &value)) {
         GQueue *waiting = value;
         CohortMachineWork *work;
         while ((work = g_queue_pop_head(waiting)) != NULL)
-            cohort_jobs_push(d->jobs, cohort_machine_work_run, cohort_machine_work_done, work,
+            cohort_jobs_push(w->jobs, cohort_machine_work_run, cohort_machine_work_done, work,
                              (GDestroyNotify)cohort_machine_work_free, NULL);
         g_queue_free(waiting);
         g_hash_table_iter_remove(&iter);
@@ -515,28 +514,28 @@ static void
 cohort_machine_work_done(gpointer item, const GError *error, gpointer user_data)
 {
     CohortMachineWork *work = item;
-    CohortDaemon *d = work->daemon;
+    CohortWork *w = work->owner;
     g_autoptr(GError) error_local = NULL;
     /* one commit for the row, its running time, the job, what it freed and the next work's
      * state: a reclaim of a thousand machines is a thousand of these on the main loop */
-    gboolean tx = cohort_store_begin(d->store, &error_local);
+    gboolean tx = cohort_store_begin(w->store, &error_local);
 
     if (!tx)
         g_warning("machine %s: %s", work->domain_name, error_local->message);
-    cohort_machine_work_settle(d, work, error);
+    cohort_machine_work_settle(w, work, error);
     if (!work->orphan)
-        cohort_machine_work_next(d, work->machine_id, cohort_machine_work_state_after(work, error));
-    if (tx && !cohort_store_commit(d->store, &error_local))
+        cohort_machine_work_next(w, work->machine_id, cohort_machine_work_state_after(work, error));
+    if (tx && !cohort_store_commit(w->store, &error_local))
         g_warning("machine %s: recording the result: %s", work->domain_name, error_local->message);
 }
 
 static void
-cohort_machine_work_settle(CohortDaemon *d, CohortMachineWork *work, const GError *error)
+cohort_machine_work_settle(CohortWork *w, CohortMachineWork *work, const GError *error)
 {
     g_autoptr(GError) error_local = NULL;
     const gchar *state = cohort_machine_work_state_after(work, error);
 
-    cohort_daemon_inflight_remove(d, work->machine_id);
+    cohort_work_inflight_remove(w, work->machine_id);
     if (work->orphan) {
         if (error != NULL)
             g_warning("removing %s, left without a row: %s", work->domain_name, error->message);
@@ -544,38 +543,39 @@ cohort_machine_work_settle(CohortDaemon *d, CohortMachineWork *work, const GErro
             g_message("removed %s, a machine of this installation without a row",
                       work->domain_name);
         /* libvirt lost a domain through cohortd alone: the admin can see why */
-        cohort_daemon_audit(d, "system", "machine.orphan-remove", work->domain_name, error);
+        cohort_store_audit_record(w->store, "system", "machine.orphan-remove", work->domain_name,
+                                  error);
         return;
     }
     /* running time: a run opens when the machine runs, closes when it stops or goes */
     if (g_strcmp0(state, "running") == 0 && error == NULL)
-        cohort_store_machine_run_begin(d->store, work->machine_id, NULL);
+        cohort_store_machine_run_begin(w->store, work->machine_id, NULL);
     else if (g_strcmp0(state, "running") != 0)
-        cohort_store_machine_run_end(d->store, work->machine_id, NULL);
+        cohort_store_machine_run_end(w->store, work->machine_id, NULL);
     if (error != NULL)
         g_log_structured(G_LOG_DOMAIN, G_LOG_LEVEL_WARNING, "COHORT_COHORT", work->cohort,
                          "COHORT_MACHINE", work->domain_name, "MESSAGE", "%s: %s",
                          work->domain_name, error->message);
     /* with more work waiting (a start behind a stop), the next work's state follows at once */
-    if (cohort_machine_work_superseded(d, work)) {
+    if (cohort_machine_work_superseded(w, work)) {
         g_debug("machine %s: %s done, more work waits", work->domain_name, state);
-    } else if (!cohort_store_machine_set_state(d->store, work->machine_id, state,
+    } else if (!cohort_store_machine_set_state(w->store, work->machine_id, state,
                                                error != NULL ? error->message : work->note,
                                                &error_local)) {
         g_warning("machine %s: %s", work->domain_name, error_local->message);
     }
     /* work that cohortd's stop kept from running is not a failure of the job: it goes on
      * after the restart with what is left */
-    if (work->job_id == 0 || (error != NULL && cohort_jobs_is_stopping(d->jobs) &&
+    if (work->job_id == 0 || (error != NULL && cohort_jobs_is_stopping(w->jobs) &&
                               g_error_matches(error, COHORT_ERROR, COHORT_ERROR_HOST_UNAVAILABLE)))
         return;
-    if (cohort_machine_work_job_count(d, work->job_id, work->machine_id, work->domain_name,
+    if (cohort_machine_work_job_count(w, work->job_id, work->machine_id, work->domain_name,
                                       error) &&
         error == NULL && work->op == COHORT_MACHINE_OP_TEARDOWN) {
         /* a failed machine held no vCPUs or memory; only its leftover disk, if any, counts
          * (as the job recorded when it took the machine: a restart knows it too) */
-        gboolean held = cohort_store_job_machine_get_held(d->store, work->job_id, work->machine_id);
-        if (!cohort_store_job_add_freed(d->store, work->job_id, held ? 1 : 0,
+        gboolean held = cohort_store_job_machine_get_held(w->store, work->job_id, work->machine_id);
+        if (!cohort_store_job_add_freed(w->store, work->job_id, held ? 1 : 0,
                                         held ? work->vcpus : 0, held ? work->memory_mib : 0,
                                         work->freed_disk_bytes, &error_local))
             g_warning("job %" G_GINT64_FORMAT ": %s", work->job_id, error_local->message);
@@ -583,14 +583,14 @@ cohort_machine_work_settle(CohortDaemon *d, CohortMachineWork *work, const GErro
 }
 
 static gboolean
-cohort_machine_work_push_full(CohortDaemon *d, const CohortMachineRow *row, CohortMachineOp op,
+cohort_machine_work_push_full(CohortWork *w, const CohortMachineRow *row, CohortMachineOp op,
                               gint64 job_id, const gchar *note, gboolean orphan, GError **error)
 {
-    CohortHost *host = cohort_hosts_lookup_by_id(d->hosts, row->host_id);
+    CohortHost *host = cohort_hosts_lookup_by_id(w->hosts, row->host_id);
     /* an orphan (a tagged domain without a row) has no template: only a teardown, which
      * needs none */
     CohortTemplate *tmpl =
-        row->template_name != NULL ? g_hash_table_lookup(d->templates, row->template_name) : NULL;
+        row->template_name != NULL ? g_hash_table_lookup(w->templates, row->template_name) : NULL;
     g_autoptr(CohortUserRow) trainee = NULL;
     g_autofree gchar *vnc_password = NULL;
     CohortMachineWork *work;
@@ -610,15 +610,15 @@ cohort_machine_work_push_full(CohortDaemon *d, const CohortMachineRow *row, Coho
         return FALSE;
     }
     if (!orphan)
-        trainee = cohort_store_user_get_by_id(d->store, row->user_id, NULL);
+        trainee = cohort_store_user_get_by_id(w->store, row->user_id, NULL);
     /* the one secret a rendering needs leaves the store only for it */
     if (!orphan && (op == COHORT_MACHINE_OP_CREATE || op == COHORT_MACHINE_OP_RESET)) {
-        vnc_password = cohort_store_machine_get_vnc_password(d->store, row->id, error);
+        vnc_password = cohort_store_machine_get_vnc_password(w->store, row->id, error);
         if (vnc_password == NULL)
             return FALSE;
     }
     work = g_new0(CohortMachineWork, 1);
-    work->daemon = d;
+    work->owner = w;
     work->op = op;
     work->machine_id = row->id;
     work->job_id = job_id;
@@ -636,43 +636,43 @@ cohort_machine_work_push_full(CohortDaemon *d, const CohortMachineRow *row, Coho
     work->host_id = row->host_id;
     work->prov = host->prov;
     work->tmpl = tmpl != NULL ? cohort_template_ref(tmpl) : NULL;
-    work->vnc_listen = g_strdup(d->settings.vnc_listen);
-    work->stop_timeout_s = d->settings.stop_timeout_s;
+    work->vnc_listen = g_strdup(w->settings.vnc_listen);
+    work->stop_timeout_s = w->settings.stop_timeout_s;
     if (tmpl != NULL && cohort_template_get_n_interfaces(tmpl) > 0 &&
         (op == COHORT_MACHINE_OP_CREATE || op == COHORT_MACHINE_OP_RESET)) {
         g_autoptr(CohortCohortRow) cohort =
-            cohort_store_cohort_get_by_id(d->store, row->cohort_id, NULL);
+            cohort_store_cohort_get_by_id(w->store, row->cohort_id, NULL);
         if (cohort != NULL && g_strcmp0(cohort->network, "isolated") == 0) {
             work->network = cohort_names_network(cohort->slug);
-            work->network_uuid = cohort_names_network_uuid(d->instance_id, cohort->slug);
+            work->network_uuid = cohort_names_network_uuid(w->instance_id, cohort->slug);
         } else if (cohort != NULL) {
             work->network = g_strdup(cohort->network);
         }
     }
-    cohort_daemon_inflight_add(d, row->id);
-    cohort_machine_work_enqueue(d, work);
+    cohort_work_inflight_add(w, row->id);
+    cohort_machine_work_enqueue(w, work);
     return TRUE;
 }
 
 gboolean
-cohort_machine_work_push(CohortDaemon *d, const CohortMachineRow *row, CohortMachineOp op,
+cohort_machine_work_push(CohortWork *w, const CohortMachineRow *row, CohortMachineOp op,
                          gint64 job_id, GError **error)
 {
-    return cohort_machine_work_push_full(d, row, op, job_id, NULL, FALSE, error);
+    return cohort_machine_work_push_full(w, row, op, job_id, NULL, FALSE, error);
 }
 
 gboolean
-cohort_machine_work_push_note(CohortDaemon *d, const CohortMachineRow *row, CohortMachineOp op,
+cohort_machine_work_push_note(CohortWork *w, const CohortMachineRow *row, CohortMachineOp op,
                               const gchar *note, GError **error)
 {
-    return cohort_machine_work_push_full(d, row, op, 0, note, FALSE, error);
+    return cohort_machine_work_push_full(w, row, op, 0, note, FALSE, error);
 }
 
 gboolean
-cohort_machine_work_push_orphan(CohortDaemon *d, gint64 host_id, const gchar *domain_name,
+cohort_machine_work_push_orphan(CohortWork *w, gint64 host_id, const gchar *domain_name,
                                 gint64 machine_id, GError **error)
 {
-    g_autoptr(CohortHostRow) host = cohort_store_host_get_by_id(d->store, host_id, error);
+    g_autoptr(CohortHostRow) host = cohort_store_host_get_by_id(w->store, host_id, error);
     CohortMachineRow row = {
         .id = machine_id,
         .name = (gchar *)domain_name,
@@ -683,11 +683,11 @@ cohort_machine_work_push_orphan(CohortDaemon *d, gint64 host_id, const gchar *do
 
     if (host == NULL)
         return FALSE;
-    return cohort_machine_work_push_full(d, &row, COHORT_MACHINE_OP_TEARDOWN, 0, NULL, TRUE, error);
+    return cohort_machine_work_push_full(w, &row, COHORT_MACHINE_OP_TEARDOWN, 0, NULL, TRUE, error);
 }
 
 gint64
-cohort_machine_work_job_new(CohortDaemon *d, const CohortUserRow *actor, const gchar *kind,
+cohort_machine_work_job_new(CohortWork *w, const CohortUserRow *actor, const gchar *kind,
                             const gchar *target, guint total, GError **error)
 {
     g_autoptr(CohortJobRow) job = g_new0(CohortJobRow, 1);
@@ -699,7 +699,30 @@ cohort_machine_work_job_new(CohortDaemon *d, const CohortUserRow *actor, const g
     job->total = total;
     if (total == 0)
         job->finished_at = cohort_store_now();
-    if (!cohort_store_job_insert(d->store, job, error))
+    if (!cohort_store_job_insert(w->store, job, error))
         return 0;
     return job->id;
+}
+
+/* Work that could not be queued (its host went down meanwhile): the machine is failed with the
+ * reason, and counted so in its job, in one commit. */
+void
+cohort_machine_work_fail_unqueued(CohortWork *w, gint64 job_id, const CohortMachineRow *row,
+                                  const GError *failure)
+{
+    g_autoptr(GError) error_local = NULL;
+    gboolean tx = cohort_store_begin(w->store, &error_local);
+
+    if (!tx) {
+        g_warning("machine %s: %s", row->name, error_local->message);
+        g_clear_error(&error_local);
+    }
+    if (!cohort_store_machine_set_state(w->store, row->id, "failed", failure->message,
+                                        &error_local)) {
+        g_warning("machine %s: %s", row->name, error_local->message);
+        g_clear_error(&error_local);
+    }
+    cohort_machine_work_job_count(w, job_id, row->id, row->name, failure);
+    if (tx && !cohort_store_commit(w->store, &error_local))
+        g_warning("machine %s: %s", row->name, error_local->message);
 }

@@ -2,7 +2,7 @@
  * result written back to the store in the main context. */
 #pragma once
 
-#include "cohort-daemon.h"
+#include "cohort-work.h"
 
 G_BEGIN_DECLS
 
@@ -21,37 +21,41 @@ typedef enum {
  * callers write first with the rest of their intent, in the store before libvirt is
  * touched); when it is over, what libvirt did (running, stopped; failed with the reason).
  * A reclaim drops the work still waiting before it (not the work under way). */
-gboolean cohort_machine_work_push(CohortDaemon *d, const CohortMachineRow *row, CohortMachineOp op,
+gboolean cohort_machine_work_push(CohortWork *w, const CohortMachineRow *row, CohortMachineOp op,
                                   gint64 job_id, GError **error);
 /* The same, for work cohortd does by itself: on success the row's message says @note (why). */
-gboolean cohort_machine_work_push_note(CohortDaemon *d, const CohortMachineRow *row,
+gboolean cohort_machine_work_push_note(CohortWork *w, const CohortMachineRow *row,
                                        CohortMachineOp op, const gchar *note, GError **error);
 /* The operations waiting behind the one under way, in order: "provision", "start", "stop",
  * "reboot", "reset", "reclaim" ({"start"} behind a stop). Never NULL, empty when none. */
-gchar **cohort_machine_work_pending_new(CohortDaemon *d, gint64 machine_id);
+gchar **cohort_machine_work_pending_new(CohortWork *w, gint64 machine_id);
 /* Counts the machine's outcome (@error NULL: done) into job @job_id, once: FALSE when it was
  * counted already or is not the job's. With the job's last machine, the job is finished (a
  * reclaim first removes the cohort's network). */
-gboolean cohort_machine_work_job_count(CohortDaemon *d, gint64 job_id, gint64 machine_id,
+gboolean cohort_machine_work_job_count(CohortWork *w, gint64 job_id, gint64 machine_id,
                                        const gchar *machine_name, const GError *error);
 /* Finishes @job when every machine of it is counted (a reclaim after its network), or marks
  * it running. */
-void cohort_machine_work_job_check(CohortDaemon *d, CohortJobRow *job);
+void cohort_machine_work_job_check(CohortWork *w, CohortJobRow *job);
 /* Tears down a domain that carries this installation's tag but has no row (a lost
  * database, a row removed by hand): nothing is recorded. */
-gboolean cohort_machine_work_push_orphan(CohortDaemon *d, gint64 host_id, const gchar *domain_name,
+gboolean cohort_machine_work_push_orphan(CohortWork *w, gint64 host_id, const gchar *domain_name,
                                          gint64 machine_id, GError **error);
+/* Work of job @job_id that could not be queued (its host went down meanwhile): the machine is
+ * failed with the reason, and counted so in its job, in one commit. */
+void cohort_machine_work_fail_unqueued(CohortWork *w, gint64 job_id, const CohortMachineRow *row,
+                                       const GError *failure);
 /* A new job row of @total items; @actor NULL for cohortd itself (the reaper). */
-gint64 cohort_machine_work_job_new(CohortDaemon *d, const CohortUserRow *actor, const gchar *kind,
+gint64 cohort_machine_work_job_new(CohortWork *w, const CohortUserRow *actor, const gchar *kind,
                                    const gchar *target, guint total, GError **error);
 /* A reclaim job of a cohort with no machine left still removes the cohort's own network:
  * the job runs until it is gone. */
-void cohort_machine_work_reclaim_empty(CohortDaemon *d, gint64 job_id);
+void cohort_machine_work_reclaim_empty(CohortWork *w, gint64 job_id);
 /* Reconcile's: removes a finished cohort's own network from @host, in a worker. */
-void cohort_machine_work_push_network_remove(CohortDaemon *d, CohortHost *host,
+void cohort_machine_work_push_network_remove(CohortWork *w, CohortHost *host,
                                              const gchar *cohort_slug);
 /* At stop: work that waits behind a machine's work under way goes to the workers' queue,
  * so that it is failed and recorded like the rest of the queue. */
-void cohort_machine_work_release_waiting(CohortDaemon *d);
+void cohort_machine_work_release_waiting(CohortWork *w);
 
 G_END_DECLS

@@ -209,7 +209,8 @@ daemon_settle(CohortDaemon *d)
     for (;;) {
         while (g_main_context_iteration(d->context, FALSE))
             ;
-        if (cohort_jobs_get_pending(d->jobs) == 0 && g_hash_table_size(d->reconcile_pending) == 0)
+        if (cohort_jobs_get_pending(d->work->jobs) == 0 &&
+            g_hash_table_size(d->lifecycle->reconcile_pending) == 0)
             return;
         if (g_get_monotonic_time() > deadline)
             fail_msg("cohortd's work did not settle within 30 s");
@@ -265,7 +266,7 @@ test_reconcile_orphan_removed(void **state)
     assert_true(cohort_test_domain_exists(fx->conn, ownerless));
     assert_true(cohort_test_domain_exists(fx->conn, "cohort-plain--sok-dara"));
     /* a second pass finds nothing more to do */
-    cohort_reconcile_all(d);
+    cohort_reconcile_all(d->lifecycle);
     daemon_settle(d);
     assert_int_equal(audit_count(d, "machine.orphan-remove", ghost), 1);
     assert_int_equal(audit_count(d, "machine.orphan-remove", other), 0);

@@ -1,0 +1,126 @@
+#define G_LOG_DOMAIN "cohort-lifecycle"
+
+#include "config.h"
+
+#include "cohort-idle.h"
+#include "cohort-lifecycle.h"
+#include "cohort-names.h"
+#include "cohort-reaper.h"
+#include "cohort-reconcile.h"
+#include "cohort-resume.h"
+
+static void
+cohort_lifecycle_source_drop(GSource *source)
+{
+    g_source_destroy(source);
+    g_source_unref(source);
+}
+
+static void
+cohort_lifecycle_source_clear(GSource **source)
+{
+    if (*source == NULL)
+        return;
+    cohort_lifecycle_source_drop(*source);
+    *source = NULL;
+}
+
+CohortLifecycle *
+cohort_lifecycle_new(CohortStore *store, CohortHosts *hosts, CohortWork *work,
+                     const gchar *instance_id, const CohortLifecycleSettings *settings,
+                     GMainContext *context)
+{
+    CohortLifecycle *self = g_new0(CohortLifecycle, 1);
+
+    self->store = store;
+    self->hosts = hosts;
+    self->work = work;
+    self->instance_id = g_strdup(instance_id);
+    self->context = g_main_context_ref(context);
+    self->settings = *settings;
+    self->idle = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, g_free);
+    self->reconcile_pending = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free,
+                                                    (GDestroyNotify)cohort_lifecycle_source_drop);
+    return self;
+}
+
+void
+cohort_lifecycle_free(CohortLifecycle *self)
+{
+    if (self == NULL)
+        return;
+    cohort_lifecycle_source_clear(&self->reconcile_timer);
+    cohort_lifecycle_source_clear(&self->reaper_timer);
+    g_hash_table_unref(self->reconcile_pending);
+    g_hash_table_unref(self->idle);
+    g_main_context_unref(self->context);
+    g_free(self->instance_id);
+    g_free(self);
+}
+
+static gboolean
+cohort_lifecycle_reconcile_tick(gpointer user_data)
+{
+    cohort_reconcile_all(user_data);
+    return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+cohort_lifecycle_reaper_tick(gpointer user_data)
+{
+    cohort_reaper_run(user_data);
+    cohort_idle_run(user_data);
+    return G_SOURCE_CONTINUE;
+}
+
+void
+cohort_lifecycle_start(CohortLifecycle *self)
+{
+    /* jobs a stop or a crash interrupted go on: reconcile finishes their machines */
+    cohort_resume_jobs(self);
+    cohort_reconcile_all(self);
+    self->reconcile_timer = g_timeout_source_new_seconds(self->settings.reconcile_interval_s);
+    g_source_set_callback(self->reconcile_timer, cohort_lifecycle_reconcile_tick, self, NULL);
+    g_source_attach(self->reconcile_timer, self->context);
+    self->reaper_timer = g_timeout_source_new_seconds(self->settings.reaper_interval_s);
+    g_source_set_callback(self->reaper_timer, cohort_lifecycle_reaper_tick, self, NULL);
+    g_source_attach(self->reaper_timer, self->context);
+}
+
+void
+cohort_lifecycle_stop(CohortLifecycle *self)
+{
+    cohort_lifecycle_source_clear(&self->reconcile_timer);
+    cohort_lifecycle_source_clear(&self->reaper_timer);
+    g_hash_table_remove_all(self->reconcile_pending);
+}
+
+void
+cohort_lifecycle_on_domain_event(CohortHost *host, const gchar *domain_name, gint event,
+                                 gpointer user_data)
+{
+    CohortLifecycle *self = user_data;
+
+    g_debug("host %s: domain %s: event %d", host->name, domain_name, event);
+    if (g_str_has_prefix(domain_name, COHORT_NAME_PREFIX))
+        cohort_reconcile_schedule(self, host);
+}
+
+void
+cohort_lifecycle_on_host_changed(CohortHost *host, gpointer user_data)
+{
+    CohortLifecycle *self = user_data;
+    g_autoptr(GError) error = NULL;
+
+    if (!cohort_store_host_set_state(self->store, host->id, host->state, &error))
+        g_warning("host %s: %s", host->name, error->message);
+    /* back: whatever happened meanwhile is found and repaired */
+    if (g_strcmp0(host->state, "down") != 0)
+        cohort_reconcile_host(self, host);
+}
+
+void
+cohort_lifecycle_forget_host(CohortLifecycle *self, CohortHost *host)
+{
+    g_hash_table_remove(self->reconcile_pending, &host->id);
+}
