@@ -24,6 +24,17 @@ typedef struct {
 } CohortToolOptions;
 
 static void
+cohort_tool_options_clear(CohortToolOptions *opts)
+{
+    g_free(opts->uri);
+    g_free(opts->pool);
+    g_free(opts->templates_dir);
+    g_free(opts->template_name);
+    g_free(opts->cohort);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(CohortToolOptions, cohort_tool_options_clear)
+
+static void
 cohort_tool_print_owned(CohortProvisioner *prov, const gchar *when)
 {
     g_autoptr(GError) error = NULL;
@@ -190,7 +201,7 @@ main(int argc, char **argv)
     g_autoptr(virConnect) conn = NULL;
     g_autoptr(CohortProvisioner) prov = NULL;
     g_autoptr(CohortTemplate) tmpl = NULL;
-    CohortToolOptions opts = {.count = 5};
+    g_auto(CohortToolOptions) opts = {.count = 5};
     const GOptionEntry entries[] = {
         {"uri", 'c', 0, G_OPTION_ARG_STRING, &opts.uri,
          "libvirt URI of the host (default: test:///default)", "URI"},
@@ -252,10 +263,5 @@ main(int argc, char **argv)
     } else {
         rc = cohort_tool_demo(prov, tmpl, &opts);
     }
-    g_free(opts.uri);
-    g_free(opts.pool);
-    g_free(opts.templates_dir);
-    g_free(opts.template_name);
-    g_free(opts.cohort);
     return rc;
 }
