@@ -24,6 +24,17 @@ typedef struct {
 } CohortToolOptions;
 
 static void
+cohort_tool_options_clear(CohortToolOptions *opts)
+{
+    g_free(opts->uri);
+    g_free(opts->pool);
+    g_free(opts->templates_dir);
+    g_free(opts->template_name);
+    g_free(opts->cohort);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(CohortToolOptions, cohort_tool_options_clear)
+
+static void
 cohort_tool_print_owned(CohortProvisioner *prov, const gchar *when)
 {
     g_autoptr(GError) error = NULL;
@@ -51,26 +62,58 @@ cohort_tool_print_owned(CohortProvisioner *prov, const gchar *when)
         g_print("  … and %u more\n", domains->len - 3);
 }
 
+/* One pool's overlays, a line each: "volume NAME POOL". */
+static gboolean
+cohort_tool_list_pool(virConnectPtr conn, const gchar *pool, GError **error)
+{
+    g_autoptr(CohortProvisioner) prov = cohort_provisioner_new(conn, pool, error);
+    g_autoptr(GPtrArray) overlays = NULL;
+
+    if (prov == NULL)
+        return FALSE;
+    overlays = cohort_provisioner_list_owned_overlays(prov, error);
+    if (overlays == NULL)
+        return FALSE;
+    for (guint i = 0; i < overlays->len; i++)
+        g_print("volume\t%s\t%s\n", (const gchar *)g_ptr_array_index(overlays, i), pool);
+    return TRUE;
+}
+
+/* The domains Cohort owns, then the overlays in @pool, or with @pool NULL in every active
+ * pool of the host (an inactive pool is named on stderr: libvirt cannot list its volumes). */
 static int
-cohort_tool_list(CohortProvisioner *prov)
+cohort_tool_list(virConnectPtr conn, const gchar *pool)
 {
     g_autoptr(GError) error = NULL;
-    g_autoptr(GPtrArray) domains = cohort_provisioner_list_owned_domains(prov, &error);
-    g_autoptr(GPtrArray) overlays = NULL;
+    g_autoptr(GPtrArray) domains = cohort_provision_list_tagged_domains(conn, NULL, &error);
+    g_autoptr(GPtrArray) pools = NULL;
+    g_autoptr(GPtrArray) inactive = NULL;
 
     if (domains == NULL) {
         g_printerr("cohort-tool: %s\n", error->message);
         return 1;
     }
-    overlays = cohort_provisioner_list_owned_overlays(prov, &error);
-    if (overlays == NULL) {
+    if (pool != NULL) {
+        pools = g_ptr_array_new_with_free_func(g_free);
+        g_ptr_array_add(pools, g_strdup(pool));
+    } else if ((pools = cohort_provision_list_pools(conn, &inactive, &error)) == NULL) {
         g_printerr("cohort-tool: %s\n", error->message);
         return 1;
     }
     for (guint i = 0; i < domains->len; i++)
         g_print("domain\t%s\n", (const gchar *)g_ptr_array_index(domains, i));
-    for (guint i = 0; i < overlays->len; i++)
-        g_print("volume\t%s\n", (const gchar *)g_ptr_array_index(overlays, i));
+    for (guint i = 0; i < pools->len; i++) {
+        if (!cohort_tool_list_pool(conn, g_ptr_array_index(pools, i), &error)) {
+            g_printerr("cohort-tool: %s\n", error->message);
+            return 1;
+        }
+    }
+    for (guint i = 0; inactive != NULL && i < inactive->len; i++) {
+        const gchar *name = g_ptr_array_index(inactive, i);
+        g_printerr("cohort-tool: storage pool '%s' is not active, its volumes are not listed "
+                   "(virsh pool-start %s)\n",
+                   name, name);
+    }
     return 0;
 }
 
@@ -158,11 +201,13 @@ main(int argc, char **argv)
     g_autoptr(virConnect) conn = NULL;
     g_autoptr(CohortProvisioner) prov = NULL;
     g_autoptr(CohortTemplate) tmpl = NULL;
-    CohortToolOptions opts = {.count = 5};
+    g_auto(CohortToolOptions) opts = {.count = 5};
     const GOptionEntry entries[] = {
-        {"uri", 'c', 0, G_OPTION_ARG_STRING, &opts.uri, "libvirt URI of the host", "URI"},
+        {"uri", 'c', 0, G_OPTION_ARG_STRING, &opts.uri,
+         "libvirt URI of the host (default: test:///default)", "URI"},
         {"pool", 'p', 0, G_OPTION_ARG_STRING, &opts.pool,
-         "Storage pool of base volumes and overlays (default: default)", "POOL"},
+         "Storage pool of base volumes and overlays (list: every active pool; demo: default)",
+         "POOL"},
         {"templates-dir", 0, 0, G_OPTION_ARG_FILENAME, &opts.templates_dir,
          "Where the templates are (default: " COHORT_TEMPLATESDIR ")", "DIR"},
         {"template", 't', 0, G_OPTION_ARG_STRING, &opts.template_name,
@@ -191,7 +236,7 @@ main(int argc, char **argv)
     }
     if (opts.uri == NULL)
         opts.uri = g_strdup("test:///default");
-    if (opts.pool == NULL)
+    if (opts.pool == NULL && g_strcmp0(argv[1], "demo") == 0)
         opts.pool = g_strdup("default");
     if (opts.templates_dir == NULL)
         opts.templates_dir = g_strdup(COHORT_TEMPLATESDIR);
@@ -205,24 +250,18 @@ main(int argc, char **argv)
     }
 
     conn = cohort_virt_connect(opts.uri, &error);
-    if (conn != NULL)
-        prov = cohort_provisioner_new(conn, opts.pool, &error);
-    if (prov == NULL) {
+    if (conn == NULL) {
         g_printerr("cohort-tool: %s\n", error->message);
         rc = 1;
     } else if (g_strcmp0(argv[1], "list") == 0) {
-        rc = cohort_tool_list(prov);
-    } else if (!cohort_slug_validate(opts.cohort, "cohort", &error) ||
+        rc = cohort_tool_list(conn, opts.pool);
+    } else if ((prov = cohort_provisioner_new(conn, opts.pool, &error)) == NULL ||
+               !cohort_slug_validate(opts.cohort, "cohort", &error) ||
                (tmpl = cohort_tool_template_load(&opts, &error)) == NULL) {
         g_printerr("cohort-tool: %s\n", error->message);
         rc = 1;
     } else {
         rc = cohort_tool_demo(prov, tmpl, &opts);
     }
-    g_free(opts.uri);
-    g_free(opts.pool);
-    g_free(opts.templates_dir);
-    g_free(opts.template_name);
-    g_free(opts.cohort);
     return rc;
 }

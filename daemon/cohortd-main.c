@@ -14,6 +14,7 @@
 #include "cohort-secret.h"
 #include "cohort-service.h"
 #include "cohort-state-dir.h"
+#include "cohort-store.h"
 #include "cohort-template.h"
 #include "cohort-virt.h"
 
@@ -80,6 +81,27 @@ cohortd_store_open(CohortConfig *config, GError **error)
     if (store == NULL && created)
         g_prefix_error(error, "(%s was missing; cohortd made a new one) ", key_path);
     return store;
+}
+
+/* `cohortd --backup FILE`: an online copy of the database while cohortd runs (or not). */
+static int
+cohortd_backup(CohortConfig *config, const gchar *dest)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree gchar *path = g_build_filename(config->state_dir, "cohort.db", NULL);
+    g_autofree gchar *key_path = g_build_filename(config->state_dir, COHORT_SECRET_KEY_FILE, NULL);
+
+    if (!cohort_store_backup_file(path, dest, &error)) {
+        g_printerr("cohortd: %s\n", error->message);
+        return 1;
+    }
+    g_printerr("cohortd: backed up %s to %s\n", path, dest);
+    /* kept apart on purpose: a copy of the database alone opens none of its secrets */
+    if (g_file_test(key_path, G_FILE_TEST_EXISTS))
+        g_printerr("cohortd: %s is not in the backup: keep one copy of it apart (it does not "
+                   "change); a restore needs the database and this key\n",
+                   key_path);
+    return 0;
 }
 
 /* The embedded lab-size test host: installed, or in the source tree of an uninstalled build. */
@@ -234,13 +256,14 @@ main(int argc, char **argv)
     g_autoptr(GOptionContext) context = NULL;
     g_autoptr(GError) error = NULL;
     g_autoptr(CohortConfig) config = NULL;
+    g_autofree gchar *backup = NULL;
     g_autofree gchar *check_template = NULL;
     g_autofree gchar *config_path = NULL;
     g_autofree gchar *create_admin = NULL;
     gboolean version = FALSE;
     const GOptionEntry entries[] = {
         {"config", 'c', 0, G_OPTION_ARG_FILENAME, &config_path,
-         "Read the configuration from FILE (see data/cohortd.conf)", "FILE"},
+         "Read the configuration from FILE (see cohortd.conf(5))", "FILE"},
         {"create-admin", 0, 0, G_OPTION_ARG_STRING, &create_admin,
          "Create the admin LOGIN (or give an existing admin a new token), print the token and "
          "exit",
@@ -248,6 +271,8 @@ main(int argc, char **argv)
         {"check-template", 0, 0, G_OPTION_ARG_FILENAME, &check_template,
          "Render FILE for a sample machine, validate it with libvirt's schema and print it",
          "FILE"},
+        {"backup", 0, 0, G_OPTION_ARG_FILENAME, &backup,
+         "Copy the database into FILE (0600) while cohortd runs or not, and exit", "FILE"},
         {"version", 0, 0, G_OPTION_ARG_NONE, &version, "Print the version and exit", NULL},
         {NULL},
     };
@@ -272,6 +297,8 @@ main(int argc, char **argv)
         g_printerr("cohortd: %s\n", error->message);
         return 2;
     }
+    if (backup != NULL)
+        return cohortd_backup(config, backup);
     if (create_admin != NULL) {
         g_autoptr(CohortStore) store = cohortd_store_open(config, &error);
         g_autofree gchar *token = NULL;

@@ -4,7 +4,12 @@
 
 #include "config.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <unistd.h>
+
+#include <glib/gstdio.h>
 
 #include "cohort-error.h"
 #include "cohort-store-migrations.h"
@@ -474,4 +479,133 @@ cohort_store_get_instance_id(CohortStore *self, GError **error)
     if (select == NULL || !cohort_store_step_row(self, select, "instance id", error))
         return NULL;
     return cohort_store_column_text(select, 0);
+}
+
+/* ---- backup ---- */
+
+/* Copies @src's pages into @dst in one step of SQLite's backup API: a consistent snapshot of
+ * the last commit. In WAL mode the writer (a running cohortd) goes on meanwhile; a busy or
+ * locked answer is a checkpoint or a schema change under way, tried again for 5 s. */
+static gboolean
+cohort_store_backup_copy(sqlite3 *src, sqlite3 *dst, const gchar *path, GError **error)
+{
+    sqlite3_backup *backup = sqlite3_backup_init(dst, "main", src, "main");
+    gint rc;
+
+    if (backup == NULL) {
+        g_set_error(error, COHORT_ERROR, COHORT_ERROR_INTERNAL, "starting the backup of %s: %s",
+                    path, sqlite3_errmsg(dst));
+        return FALSE;
+    }
+    for (guint tries = 0;; tries++) {
+        rc = sqlite3_backup_step(backup, -1);
+        if ((rc != SQLITE_BUSY && rc != SQLITE_LOCKED) || tries >= 50)
+            break;
+        sqlite3_sleep(100);
+    }
+    sqlite3_backup_finish(backup);
+    if (rc != SQLITE_DONE) {
+        g_set_error(error, COHORT_ERROR, COHORT_ERROR_INTERNAL, "backing up %s: %s", path,
+                    sqlite3_errstr(rc));
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* The copy is one self-contained file (rollback journal, not WAL) that passes SQLite's own
+ * check before it takes @dest's name. */
+static gboolean
+cohort_store_backup_finish(sqlite3 *dst, const gchar *dest, GError **error)
+{
+    sqlite3_stmt *raw = NULL;
+    g_autoptr(sqlite3_stmt) check = NULL;
+    const gchar *answer;
+
+    if (sqlite3_exec(dst, "PRAGMA journal_mode = DELETE", NULL, NULL, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(dst, "PRAGMA quick_check", -1, &raw, NULL) != SQLITE_OK) {
+        g_set_error(error, COHORT_ERROR, COHORT_ERROR_INTERNAL, "checking the backup %s: %s", dest,
+                    sqlite3_errmsg(dst));
+        sqlite3_finalize(raw);
+        return FALSE;
+    }
+    check = raw;
+    if (sqlite3_step(check) != SQLITE_ROW) {
+        g_set_error(error, COHORT_ERROR, COHORT_ERROR_INTERNAL, "checking the backup %s: %s", dest,
+                    sqlite3_errmsg(dst));
+        return FALSE;
+    }
+    answer = (const gchar *)sqlite3_column_text(check, 0);
+    if (g_strcmp0(answer, "ok") != 0) {
+        g_set_error(error, COHORT_ERROR, COHORT_ERROR_INTERNAL,
+                    "the backup %s does not pass SQLite's check: %s", dest,
+                    answer != NULL ? answer : "no answer");
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* @dest is made as a private temporary file (0600: the database holds token hashes and
+ * rosters) next to it and renamed over @dest once complete and checked, so @dest is either
+ * the old file or a whole new backup. The source is opened read-only and never migrated: a
+ * backup taken before an upgrade keeps the old schema. */
+gboolean
+cohort_store_backup_file(const gchar *path, const gchar *dest, GError **error)
+{
+    g_autoptr(sqlite3) src = NULL;
+    g_autoptr(sqlite3) dst = NULL;
+    g_autofree gchar *tmp = NULL;
+    gint fd;
+    gint rc;
+    gboolean ok;
+
+    g_return_val_if_fail(path != NULL, FALSE);
+    g_return_val_if_fail(dest != NULL, FALSE);
+
+    if (!g_file_test(path, G_FILE_TEST_IS_REGULAR)) {
+        g_set_error(error, COHORT_ERROR, COHORT_ERROR_NOT_FOUND,
+                    "there is no database %s to back up: check [daemon] state_dir in the "
+                    "configuration given with --config",
+                    path);
+        return FALSE;
+    }
+    rc = sqlite3_open_v2(path, &src, SQLITE_OPEN_READONLY | SQLITE_OPEN_EXRESCODE, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(src, "PRAGMA busy_timeout = 5000", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        g_set_error(error, COHORT_ERROR, COHORT_ERROR_INTERNAL, "opening database %s: %s", path,
+                    src != NULL ? sqlite3_errmsg(src) : sqlite3_errstr(rc));
+        return FALSE;
+    }
+
+    tmp = g_strconcat(dest, ".XXXXXX", NULL);
+    fd = g_mkstemp_full(tmp, O_RDWR | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        g_set_error(error, COHORT_ERROR, COHORT_ERROR_INTERNAL,
+                    "cannot write the backup next to %s: %s", dest, g_strerror(errno));
+        return FALSE;
+    }
+    close(fd);
+    rc = sqlite3_open_v2(tmp, &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_EXRESCODE, NULL);
+    if (rc != SQLITE_OK) {
+        g_set_error(error, COHORT_ERROR, COHORT_ERROR_INTERNAL, "opening the backup %s: %s", tmp,
+                    dst != NULL ? sqlite3_errmsg(dst) : sqlite3_errstr(rc));
+        g_unlink(tmp);
+        return FALSE;
+    }
+    ok = cohort_store_backup_copy(src, dst, path, error) &&
+         cohort_store_backup_finish(dst, dest, error);
+    g_clear_pointer(&dst, sqlite3_close);
+    if (ok && g_rename(tmp, dest) < 0) {
+        g_set_error(error, COHORT_ERROR, COHORT_ERROR_INTERNAL, "renaming %s to %s: %s", tmp, dest,
+                    g_strerror(errno));
+        ok = FALSE;
+    }
+    if (!ok) {
+        const gchar *const suffixes[] = {"", "-journal", "-wal", "-shm"};
+        for (guint i = 0; i < G_N_ELEMENTS(suffixes); i++) {
+            g_autofree gchar *file = g_strconcat(tmp, suffixes[i], NULL);
+            g_unlink(file);
+        }
+    }
+    return ok;
 }

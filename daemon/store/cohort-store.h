@@ -127,6 +127,10 @@ void cohort_store_free(CohortStore *self);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(CohortStore, cohort_store_free)
 gint cohort_store_get_schema_version(CohortStore *self);
 
+/* An online copy of the database file @path into @dest (cohortd --backup), while cohortd may
+ * be running: SQLite's backup API, read-only, no migration. */
+gboolean cohort_store_backup_file(const gchar *path, const gchar *dest, GError **error);
+
 /* Multi-row changes: begin, then commit or rollback. Not nestable. */
 gboolean cohort_store_begin(CohortStore *self, GError **error);
 gboolean cohort_store_commit(CohortStore *self, GError **error);

@@ -405,18 +405,6 @@ cohort_provisioner_domain_get_machine_id(virDomainPtr dom)
     return cohort_provisioner_domain_get_tag(dom, NULL);
 }
 
-/* Whether @dom carries Cohort's tag of this provisioner's owner; its machine id then. */
-static gint64
-cohort_provision_domain_owned_id(CohortProvisioner *self, virDomainPtr dom)
-{
-    g_autofree gchar *owner = NULL;
-    gint64 id = cohort_provisioner_domain_get_tag(dom, &owner);
-
-    if (id > 0 && self->owner != NULL && g_strcmp0(owner, self->owner) != 0)
-        return 0;
-    return id;
-}
-
 /* The domain named @name when it is machine @machine_id's; NULL with @error unset when there
  * is no such domain; NULL with COHORT_ERROR_CONFLICT when it belongs to someone else. */
 static virDomainPtr
@@ -689,25 +677,66 @@ cohort_provision_strcmp_ptr(gconstpointer a, gconstpointer b)
     return g_strcmp0(*(const gchar *const *)a, *(const gchar *const *)b);
 }
 
+/* Whether @dom carries Cohort's tag, of @owner when not NULL. */
+static gboolean
+cohort_provision_domain_tagged_by(virDomainPtr dom, const gchar *owner)
+{
+    g_autofree gchar *tag_owner = NULL;
+    gint64 id = cohort_provisioner_domain_get_tag(dom, &tag_owner);
+
+    return id > 0 && (owner == NULL || g_strcmp0(tag_owner, owner) == 0);
+}
+
 GPtrArray *
-cohort_provisioner_list_owned_domains(CohortProvisioner *self, GError **error)
+cohort_provision_list_tagged_domains(virConnectPtr conn, const gchar *owner, GError **error)
 {
     virDomainPtr *doms = NULL;
     g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
-    int n = virConnectListAllDomains(self->conn, &doms, 0);
+    int n = virConnectListAllDomains(conn, &doms, 0);
 
     if (n < 0) {
         cohort_virt_set_error(error, "listing domains");
         return NULL;
     }
     for (int i = 0; i < n; i++) {
-        if (cohort_provision_domain_owned_id(self, doms[i]) > 0)
+        if (cohort_provision_domain_tagged_by(doms[i], owner))
             g_ptr_array_add(names, g_strdup(virDomainGetName(doms[i])));
         virDomainFree(doms[i]);
     }
     free(doms);
     g_ptr_array_sort(names, cohort_provision_strcmp_ptr);
     return g_steal_pointer(&names);
+}
+
+GPtrArray *
+cohort_provisioner_list_owned_domains(CohortProvisioner *self, GError **error)
+{
+    return cohort_provision_list_tagged_domains(self->conn, self->owner, error);
+}
+
+GPtrArray *
+cohort_provision_list_pools(virConnectPtr conn, GPtrArray **inactive, GError **error)
+{
+    virStoragePoolPtr *pools = NULL;
+    g_autoptr(GPtrArray) active = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GPtrArray) others = g_ptr_array_new_with_free_func(g_free);
+    int n = virConnectListAllStoragePools(conn, &pools, 0);
+
+    if (n < 0) {
+        cohort_virt_set_error(error, "listing storage pools");
+        return NULL;
+    }
+    for (int i = 0; i < n; i++) {
+        gchar *name = g_strdup(virStoragePoolGetName(pools[i]));
+        g_ptr_array_add(virStoragePoolIsActive(pools[i]) == 1 ? active : others, name);
+        virStoragePoolFree(pools[i]);
+    }
+    free(pools);
+    g_ptr_array_sort(active, cohort_provision_strcmp_ptr);
+    g_ptr_array_sort(others, cohort_provision_strcmp_ptr);
+    if (inactive != NULL)
+        *inactive = g_steal_pointer(&others);
+    return g_steal_pointer(&active);
 }
 
 GPtrArray *

@@ -75,6 +75,13 @@ gint64 cohort_provisioner_domain_get_machine_id(virDomainPtr dom);
 GPtrArray *cohort_provisioner_list_owned_domains(CohortProvisioner *self, GError **error);
 /* Names of the volumes in the pool with Cohort's prefix, sorted. */
 GPtrArray *cohort_provisioner_list_owned_overlays(CohortProvisioner *self, GError **error);
+/* Names of every domain on @conn that carries Cohort's tag (of @owner; NULL: anyone's),
+ * sorted: what a provisioner lists, without a pool (cohort-tool list). */
+GPtrArray *cohort_provision_list_tagged_domains(virConnectPtr conn, const gchar *owner,
+                                                GError **error);
+/* Names of @conn's storage pools, sorted: the active ones, and in @inactive (when not NULL)
+ * the others, whose volumes libvirt cannot list. */
+GPtrArray *cohort_provision_list_pools(virConnectPtr conn, GPtrArray **inactive, GError **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(CohortProvisioner, cohort_provisioner_free)
 
