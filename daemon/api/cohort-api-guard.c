@@ -480,5 +480,7 @@ cohort_api_guard_free(CohortApiGuard *self)
 const CohortApiGuardStats *
 cohort_api_guard_get_stats(CohortApiGuard *self)
 {
+    /* connections that closed since the last one arrived are not open any more */
+    cohort_api_guard_sweep(self);
     return &self->stats;
 }
