@@ -5,7 +5,7 @@
 #include "cohort-error.h"
 #include "cohort-idle.h"
 #include "cohort-machine-work.h"
-#include "cohort-virt.h"
+#include "cohort-provision-scan.h"
 
 typedef struct {
     guint64 cpu_ns;   /* the domain's CPU time at the last sample */
@@ -34,24 +34,11 @@ static gboolean
 cohort_idle_scan_run(gpointer item, GError **error)
 {
     CohortIdleScan *scan = item;
-    virDomainStatsRecordPtr *records = NULL;
-    int n = virConnectGetAllDomainStats(cohort_provisioner_get_connection(scan->prov),
-                                        VIR_DOMAIN_STATS_CPU_TOTAL, &records,
-                                        VIR_CONNECT_GET_ALL_DOMAINS_STATS_ACTIVE);
 
-    if (n < 0) {
-        cohort_virt_set_error(error, "reading the domains' CPU time");
+    scan->cpu_ns = cohort_provisioner_scan_cpu_time(scan->prov, error);
+    if (scan->cpu_ns == NULL)
         return FALSE;
-    }
     scan->at_us = g_get_monotonic_time();
-    scan->cpu_ns = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
-    for (int i = 0; i < n; i++) {
-        unsigned long long cpu = 0;
-        if (virTypedParamsGetULLong(records[i]->params, records[i]->nparams, "cpu.time", &cpu) == 1)
-            g_hash_table_replace(scan->cpu_ns, g_strdup(virDomainGetName(records[i]->dom)),
-                                 g_memdup2(&cpu, sizeof(guint64)));
-    }
-    virDomainStatsRecordListFree(records);
     return TRUE;
 }
 

@@ -6,16 +6,10 @@
 #include "cohort-machine-work.h"
 #include "cohort-names.h"
 #include "cohort-provision-network.h"
+#include "cohort-provision-scan.h"
 #include "cohort-reconcile.h"
-#include "cohort-virt.h"
 
 #define COHORT_RECONCILE_DEBOUNCE_MS 300
-
-typedef struct {
-    gchar *name;
-    gint64 id;
-    gboolean active;
-} CohortScanDomain;
 
 typedef struct {
     CohortLifecycle *lifecycle;
@@ -27,13 +21,6 @@ typedef struct {
     GPtrArray *overlays; /* names */
     GPtrArray *networks; /* names of this installation's cohort networks */
 } CohortReconcileScan;
-
-static void
-cohort_scan_domain_free(CohortScanDomain *sd)
-{
-    g_free(sd->name);
-    g_free(sd);
-}
 
 static void
 cohort_reconcile_scan_free(CohortReconcileScan *scan)
@@ -53,29 +40,10 @@ static gboolean
 cohort_reconcile_scan_run(gpointer item, GError **error)
 {
     CohortReconcileScan *scan = item;
-    virConnectPtr conn = cohort_provisioner_get_connection(scan->prov);
-    virDomainPtr *doms = NULL;
-    int n = virConnectListAllDomains(conn, &doms, 0);
 
-    if (n < 0) {
-        cohort_virt_set_error(error, "listing domains");
+    scan->domains = cohort_provisioner_scan_domains(scan->prov, scan->owner, error);
+    if (scan->domains == NULL)
         return FALSE;
-    }
-    scan->domains = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
-                                          (GDestroyNotify)cohort_scan_domain_free);
-    for (int i = 0; i < n; i++) {
-        g_autofree gchar *owner = NULL;
-        gint64 id = cohort_provisioner_domain_get_tag(doms[i], &owner);
-        if (id > 0 && g_strcmp0(owner, scan->owner) == 0) {
-            CohortScanDomain *sd = g_new0(CohortScanDomain, 1);
-            sd->name = g_strdup(virDomainGetName(doms[i]));
-            sd->id = id;
-            sd->active = virDomainIsActive(doms[i]) == 1;
-            g_hash_table_replace(scan->domains, sd->name, sd);
-        }
-        virDomainFree(doms[i]);
-    }
-    free(doms);
     scan->overlays = cohort_provisioner_list_owned_overlays(scan->prov, error);
     if (scan->overlays == NULL)
         return FALSE;
