@@ -4,42 +4,11 @@
 
 #include <libsoup/soup.h>
 
-#include "cohort-api-guard.h"
-#include "cohort-api.h"
+#include "cohort-api-private.h"
 #include "cohort-error.h"
 #include "cohort-json.h"
-#include "cohort-rate-limit.h"
-#include "cohort-service.h"
 
-struct _CohortApi {
-    CohortService *service;
-    gssize requests; /* HTTP requests answered */
-    gssize requests_4xx;
-    gssize requests_5xx;
-    SoupServer *server;
-    gchar *url;
-    CohortApiLimits limits;
-    CohortApiGuard *guard;
-    CohortRateLimit *auth_failures;
-    GSource *auth_report_timer;
-};
-
-/* One request as the routes see it. */
-typedef struct {
-    CohortApi *api;
-    SoupServerMessage *msg;
-    const gchar *method;
-    gchar **parts; /* path below /api/v1/, split on '/' */
-    guint n_parts;
-    GHashTable *query;
-    CohortUserRow *actor;
-    const gchar *body;
-    gsize body_len;
-    GBytes *body_bytes;
-    gchar *client; /* cohort_rate_limit_client_key() of the caller's address */
-} CohortApiRequest;
-
-static void
+void
 cohort_api_respond(CohortApiRequest *req, guint status, JsonNode *node)
 {
     g_autofree gchar *text = cohort_json_to_string(node, FALSE);
@@ -50,7 +19,7 @@ cohort_api_respond(CohortApiRequest *req, guint status, JsonNode *node)
                                      g_steal_pointer(&text), len);
 }
 
-static void
+void
 cohort_api_respond_error(CohortApiRequest *req, const GError *error, const gchar *extra_name,
                          JsonNode *extra)
 {
@@ -73,7 +42,7 @@ cohort_api_respond_error(CohortApiRequest *req, const GError *error, const gchar
 
 /* Answers @node (owned) with @status, or *@errorp (taken). A pointer, because the error is
  * set by the call that makes @node, and C does not order the evaluation of arguments. */
-static void
+void
 cohort_api_finish(CohortApiRequest *req, guint status, JsonNode *node, GError **errorp)
 {
     GError *error = errorp != NULL ? g_steal_pointer(errorp) : NULL;
@@ -89,30 +58,13 @@ cohort_api_finish(CohortApiRequest *req, guint status, JsonNode *node, GError **
     json_node_unref(node);
 }
 
-static void
-cohort_api_fail(CohortApiRequest *req, GError *error)
-{
-    cohort_api_respond_error(req, error, NULL, NULL);
-    g_error_free(error);
-}
-
-static JsonObject *
+JsonObject *
 cohort_api_body_object(CohortApiRequest *req, GError **error)
 {
     return cohort_json_parse_object(req->body, req->body_len, error);
 }
 
-static gboolean
-cohort_api_parse_id(const gchar *text, gint64 *id, GError **error)
-{
-    if (!g_ascii_string_to_signed(text, 10, 1, G_MAXINT64, id, NULL)) {
-        g_set_error(error, COHORT_ERROR, COHORT_ERROR_NOT_FOUND, "no object with id '%s'", text);
-        return FALSE;
-    }
-    return TRUE;
-}
-
-static void
+void
 cohort_api_method_not_allowed(CohortApiRequest *req, const gchar *allowed)
 {
     g_autoptr(GError) error = g_error_new(COHORT_ERROR, COHORT_ERROR_METHOD_NOT_ALLOWED,
@@ -123,7 +75,7 @@ cohort_api_method_not_allowed(CohortApiRequest *req, const gchar *allowed)
 }
 
 /* Authentication before the body is even parsed: a stranger learns nothing from it. */
-static gboolean
+gboolean
 cohort_api_require_actor(CohortApiRequest *req, GError **error)
 {
     if (req->actor != NULL)
@@ -135,7 +87,7 @@ cohort_api_require_actor(CohortApiRequest *req, GError **error)
 }
 
 /* The caller's JSON body, once the caller is known; on failure the error is answered. */
-static JsonObject *
+JsonObject *
 cohort_api_actor_body(CohortApiRequest *req)
 {
     GError *error = NULL;
@@ -148,15 +100,9 @@ cohort_api_actor_body(CohortApiRequest *req)
     return body;
 }
 
-static gboolean
-cohort_api_is(CohortApiRequest *req, const gchar *method)
-{
-    return g_strcmp0(req->method, method) == 0;
-}
-
 /* Failed sign-ins cost the caller's address (cohort-rate-limit.h). When it has none left,
  * the request is answered 429 without its token or code being checked. */
-static gboolean
+gboolean
 cohort_api_auth_refused(CohortApiRequest *req)
 {
     CohortApi *self = req->api;
@@ -179,420 +125,13 @@ cohort_api_auth_refused(CohortApiRequest *req)
     return TRUE;
 }
 
-static void
+void
 cohort_api_auth_failed(CohortApiRequest *req)
 {
     cohort_rate_limit_fail(req->api->auth_failures, req->client, g_get_monotonic_time());
 }
 
-/* --- routes -------------------------------------------------------------------------- */
-
-static void
-cohort_api_route_users(CohortApiRequest *req)
-{
-    CohortService *d = req->api->service;
-    GError *error = NULL;
-
-    if (req->n_parts == 1) {
-        if (cohort_api_is(req, "GET")) {
-            cohort_api_finish(req, 200, cohort_service_user_list(d, req->actor, &error), &error);
-        } else if (cohort_api_is(req, "POST")) {
-            g_autoptr(JsonObject) body = NULL;
-            if ((body = cohort_api_actor_body(req)) == NULL)
-                return;
-            cohort_api_finish(req, 201, cohort_service_user_create(d, req->actor, body, &error),
-                              &error);
-        } else {
-            cohort_api_method_not_allowed(req, "GET, POST");
-        }
-        return;
-    }
-    if (req->n_parts == 3 && g_strcmp0(req->parts[2], "tokens") == 0) {
-        if (cohort_api_is(req, "POST"))
-            cohort_api_finish(req, 201,
-                              cohort_service_user_token_issue(d, req->actor, req->parts[1], &error),
-                              &error);
-        else if (cohort_api_is(req, "DELETE"))
-            cohort_api_finish(
-                req, 200, cohort_service_user_token_revoke(d, req->actor, req->parts[1], &error),
-                &error);
-        else
-            cohort_api_method_not_allowed(req, "POST, DELETE");
-        return;
-    }
-    cohort_api_fail(req, g_error_new(COHORT_ERROR, COHORT_ERROR_NOT_FOUND, "no such route"));
-}
-
-static void
-cohort_api_route_hosts(CohortApiRequest *req)
-{
-    CohortService *d = req->api->service;
-    GError *error = NULL;
-
-    if (req->n_parts == 1) {
-        if (cohort_api_is(req, "GET")) {
-            cohort_api_finish(req, 200, cohort_service_host_list(d, req->actor, &error), &error);
-        } else if (cohort_api_is(req, "POST")) {
-            g_autoptr(JsonObject) body = NULL;
-            if ((body = cohort_api_actor_body(req)) == NULL)
-                return;
-            cohort_api_finish(req, 201, cohort_service_host_add(d, req->actor, body, &error),
-                              &error);
-        } else {
-            cohort_api_method_not_allowed(req, "GET, POST");
-        }
-        return;
-    }
-    if (req->n_parts == 2) {
-        if (cohort_api_is(req, "DELETE"))
-            cohort_api_finish(
-                req, 200, cohort_service_host_remove(d, req->actor, req->parts[1], &error), &error);
-        else
-            cohort_api_method_not_allowed(req, "DELETE");
-        return;
-    }
-    if (req->n_parts == 3 && g_strcmp0(req->parts[2], "drain") == 0) {
-        if (cohort_api_is(req, "POST"))
-            cohort_api_finish(
-                req, 200, cohort_service_host_drain(d, req->actor, req->parts[1], &error), &error);
-        else
-            cohort_api_method_not_allowed(req, "POST");
-        return;
-    }
-    cohort_api_fail(req, g_error_new(COHORT_ERROR, COHORT_ERROR_NOT_FOUND, "no such route"));
-}
-
-static void
-cohort_api_route_templates(CohortApiRequest *req)
-{
-    CohortService *d = req->api->service;
-    GError *error = NULL;
-
-    if (req->n_parts == 1) {
-        if (cohort_api_is(req, "GET"))
-            cohort_api_finish(req, 200, cohort_service_template_list(d, req->actor, &error),
-                              &error);
-        else
-            cohort_api_method_not_allowed(req, "GET");
-    } else if (req->n_parts == 2 && g_strcmp0(req->parts[1], "reload") == 0 &&
-               cohort_api_is(req, "POST")) {
-        JsonNode *files = NULL;
-        JsonNode *node = cohort_service_template_reload(d, req->actor, &files, &error);
-        if (node == NULL) {
-            cohort_api_respond_error(req, error, "files", files);
-            g_error_free(error);
-            return;
-        }
-        cohort_api_respond(req, 200, node);
-        json_node_unref(node);
-    } else if (req->n_parts == 2) {
-        if (cohort_api_is(req, "GET"))
-            cohort_api_finish(req, 200,
-                              cohort_service_template_get(d, req->actor, req->parts[1], &error),
-                              &error);
-        else
-            cohort_api_method_not_allowed(req, "GET");
-    } else if (req->n_parts == 3 && g_strcmp0(req->parts[2], "base") == 0) {
-        g_autoptr(JsonObject) body = NULL;
-        if (!cohort_api_is(req, "POST")) {
-            cohort_api_method_not_allowed(req, "POST");
-            return;
-        }
-        if ((body = cohort_api_actor_body(req)) == NULL)
-            return;
-        cohort_api_finish(req, 201,
-                          cohort_service_template_base(d, req->actor, req->parts[1], body, &error),
-                          &error);
-    } else {
-        cohort_api_fail(req, g_error_new(COHORT_ERROR, COHORT_ERROR_NOT_FOUND, "no such route"));
-    }
-}
-
-static void
-cohort_api_count(CohortApi *self, guint status)
-{
-    self->requests++;
-    if (status >= 500)
-        self->requests_5xx++;
-    else if (status >= 400)
-        self->requests_4xx++;
-}
-
-/* A roster is answered later: its parsing runs in a worker (cohort-service.h). */
-typedef struct {
-    CohortApi *api;
-    SoupServerMessage *msg;
-} CohortApiPending;
-
-static void
-cohort_api_roster_done(JsonNode *answer, JsonNode *line_errors, const GError *error,
-                       gpointer user_data)
-{
-    CohortApiPending *pending = user_data;
-    CohortApiRequest req = {
-        .api = pending->api,
-        .msg = pending->msg,
-        .method = soup_server_message_get_method(pending->msg),
-    };
-
-    if (answer != NULL)
-        cohort_api_respond(&req, 200, answer);
-    else
-        cohort_api_respond_error(&req, error, "lines",
-                                 line_errors != NULL ? json_node_ref(line_errors) : NULL);
-    cohort_api_count(pending->api, soup_server_message_get_status(pending->msg));
-    soup_server_message_unpause(pending->msg);
-    g_object_unref(pending->msg);
-    g_free(pending);
-}
-
-static void
-cohort_api_roster(CohortApiRequest *req, const gchar *slug)
-{
-    CohortApiPending *pending = g_new0(CohortApiPending, 1);
-
-    pending->api = req->api;
-    pending->msg = g_object_ref(req->msg);
-    soup_server_message_pause(req->msg);
-    cohort_service_cohort_roster_async(req->api->service, req->actor, slug, req->body_bytes,
-                                       cohort_api_roster_done, pending);
-}
-
-static void
-cohort_api_route_cohorts(CohortApiRequest *req)
-{
-    CohortService *d = req->api->service;
-    GError *error = NULL;
-    g_autoptr(JsonObject) body = NULL;
-    const gchar *slug = req->n_parts > 1 ? req->parts[1] : NULL;
-
-    if (req->n_parts == 1) {
-        if (cohort_api_is(req, "GET")) {
-            cohort_api_finish(req, 200, cohort_service_cohort_list(d, req->actor, &error), &error);
-        } else if (cohort_api_is(req, "POST")) {
-            if ((body = cohort_api_actor_body(req)) == NULL)
-                return;
-            cohort_api_finish(req, 201, cohort_service_cohort_create(d, req->actor, body, &error),
-                              &error);
-        } else {
-            cohort_api_method_not_allowed(req, "GET, POST");
-        }
-        return;
-    }
-    if (req->n_parts == 2) {
-        if (cohort_api_is(req, "GET")) {
-            cohort_api_finish(req, 200, cohort_service_cohort_get(d, req->actor, slug, &error),
-                              &error);
-        } else if (cohort_api_is(req, "PATCH")) {
-            if ((body = cohort_api_actor_body(req)) == NULL)
-                return;
-            cohort_api_finish(
-                req, 200, cohort_service_cohort_update(d, req->actor, slug, body, &error), &error);
-        } else {
-            cohort_api_method_not_allowed(req, "GET, PATCH");
-        }
-        return;
-    }
-    if (req->n_parts == 3 && g_strcmp0(req->parts[2], "roster") == 0) {
-        if (!cohort_api_is(req, "PUT")) {
-            cohort_api_method_not_allowed(req, "PUT");
-            return;
-        }
-        cohort_api_roster(req, slug);
-        return;
-    }
-    if (req->n_parts == 4 && g_strcmp0(req->parts[2], "trainees") == 0) {
-        if (!cohort_api_is(req, "DELETE")) {
-            cohort_api_method_not_allowed(req, "DELETE");
-            return;
-        }
-        cohort_api_finish(req, 202,
-                          cohort_service_cohort_unenrol(d, req->actor, slug, req->parts[3], &error),
-                          &error);
-        return;
-    }
-    if (req->n_parts == 5 && g_strcmp0(req->parts[2], "trainees") == 0 &&
-        g_strcmp0(req->parts[4], "invitation") == 0) {
-        if (!cohort_api_is(req, "POST")) {
-            cohort_api_method_not_allowed(req, "POST");
-            return;
-        }
-        cohort_api_finish(req, 201,
-                          cohort_service_cohort_invite(d, req->actor, slug, req->parts[3], &error),
-                          &error);
-        return;
-    }
-    if (req->n_parts == 3 &&
-        (g_strcmp0(req->parts[2], "provision") == 0 || g_strcmp0(req->parts[2], "reclaim") == 0)) {
-        if (!cohort_api_is(req, "POST")) {
-            cohort_api_method_not_allowed(req, "POST");
-            return;
-        }
-        if (g_strcmp0(req->parts[2], "provision") == 0)
-            cohort_api_finish(req, 202,
-                              cohort_service_cohort_provision(d, req->actor, slug, &error), &error);
-        else
-            cohort_api_finish(req, 202, cohort_service_cohort_reclaim(d, req->actor, slug, &error),
-                              &error);
-        return;
-    }
-    cohort_api_fail(req, g_error_new(COHORT_ERROR, COHORT_ERROR_NOT_FOUND, "no such route"));
-}
-
-static void
-cohort_api_route_machines(CohortApiRequest *req)
-{
-    CohortService *d = req->api->service;
-    GError *error = NULL;
-    gint64 id = 0;
-
-    if (req->n_parts == 1) {
-        if (cohort_api_is(req, "GET")) {
-            const gchar *cohort =
-                req->query != NULL ? g_hash_table_lookup(req->query, "cohort") : NULL;
-            cohort_api_finish(req, 200, cohort_service_machine_list(d, req->actor, cohort, &error),
-                              &error);
-        } else if (cohort_api_is(req, "POST")) {
-            g_autoptr(JsonObject) body = NULL;
-            if ((body = cohort_api_actor_body(req)) == NULL)
-                return;
-            cohort_api_finish(req, 202, cohort_service_machine_request(d, req->actor, body, &error),
-                              &error);
-        } else {
-            cohort_api_method_not_allowed(req, "GET, POST");
-        }
-        return;
-    }
-    if (!cohort_api_require_actor(req, &error) ||
-        !cohort_api_parse_id(req->parts[1], &id, &error)) {
-        cohort_api_finish(req, 0, NULL, &error);
-        return;
-    }
-    if (req->n_parts == 2) {
-        if (cohort_api_is(req, "GET"))
-            cohort_api_finish(req, 200, cohort_service_machine_get(d, req->actor, id, &error),
-                              &error);
-        else if (cohort_api_is(req, "DELETE"))
-            cohort_api_finish(req, 202,
-                              cohort_service_machine_operate(d, req->actor, id, "release", &error),
-                              &error);
-        else
-            cohort_api_method_not_allowed(req, "GET, DELETE");
-        return;
-    }
-    if (req->n_parts == 3 && g_strcmp0(req->parts[2], "extend") == 0) {
-        if (cohort_api_is(req, "POST"))
-            cohort_api_finish(req, 200, cohort_service_machine_extend(d, req->actor, id, &error),
-                              &error);
-        else
-            cohort_api_method_not_allowed(req, "POST");
-        return;
-    }
-    if (req->n_parts == 3 && g_strcmp0(req->parts[2], "console") == 0) {
-        if (cohort_api_is(req, "GET"))
-            cohort_api_finish(req, 200, cohort_service_machine_console(d, req->actor, id, &error),
-                              &error);
-        else
-            cohort_api_method_not_allowed(req, "GET");
-        return;
-    }
-    if (req->n_parts == 3 &&
-        g_strv_contains((const gchar *const[]){"start", "stop", "reboot", "reset", NULL},
-                        req->parts[2])) {
-        if (cohort_api_is(req, "POST"))
-            cohort_api_finish(
-                req, 202, cohort_service_machine_operate(d, req->actor, id, req->parts[2], &error),
-                &error);
-        else
-            cohort_api_method_not_allowed(req, "POST");
-        return;
-    }
-    cohort_api_fail(req, g_error_new(COHORT_ERROR, COHORT_ERROR_NOT_FOUND, "no such route"));
-}
-
-static void
-cohort_api_route_v1(CohortApiRequest *req)
-{
-    CohortService *d = req->api->service;
-    const gchar *noun = req->n_parts > 0 ? req->parts[0] : "";
-    GError *error = NULL;
-
-    if (g_strcmp0(noun, "whoami") == 0 && req->n_parts == 1) {
-        if (cohort_api_is(req, "GET"))
-            cohort_api_finish(req, 200, cohort_service_whoami(d, req->actor, &error), &error);
-        else
-            cohort_api_method_not_allowed(req, "GET");
-    } else if (g_strcmp0(noun, "redeem") == 0 && req->n_parts == 1) {
-        g_autoptr(JsonObject) body = NULL;
-        JsonNode *node;
-        if (!cohort_api_is(req, "POST")) {
-            cohort_api_method_not_allowed(req, "POST");
-            return;
-        }
-        if (cohort_api_auth_refused(req))
-            return;
-        body = cohort_api_body_object(req, &error);
-        node = body != NULL ? cohort_service_redeem(d, body, &error) : NULL;
-        if (node == NULL)
-            cohort_api_auth_failed(req);
-        cohort_api_finish(req, 200, node, &error);
-    } else if (g_strcmp0(noun, "users") == 0) {
-        cohort_api_route_users(req);
-    } else if (g_strcmp0(noun, "hosts") == 0) {
-        cohort_api_route_hosts(req);
-    } else if (g_strcmp0(noun, "templates") == 0) {
-        cohort_api_route_templates(req);
-    } else if (g_strcmp0(noun, "cohorts") == 0) {
-        cohort_api_route_cohorts(req);
-    } else if (g_strcmp0(noun, "machines") == 0) {
-        cohort_api_route_machines(req);
-    } else if (g_strcmp0(noun, "jobs") == 0 && req->n_parts == 2) {
-        gint64 id = 0;
-        if (!cohort_api_is(req, "GET")) {
-            cohort_api_method_not_allowed(req, "GET");
-            return;
-        }
-        if (!cohort_api_require_actor(req, &error) ||
-            !cohort_api_parse_id(req->parts[1], &id, &error)) {
-            cohort_api_finish(req, 0, NULL, &error);
-            return;
-        }
-        cohort_api_finish(req, 200, cohort_service_job_get(d, req->actor, id, &error), &error);
-    } else if (g_strcmp0(noun, "audit") == 0 && req->n_parts == 1) {
-        const gchar *limit_str =
-            req->query != NULL ? g_hash_table_lookup(req->query, "limit") : NULL;
-        guint64 limit = 100;
-        if (!cohort_api_is(req, "GET")) {
-            cohort_api_method_not_allowed(req, "GET");
-            return;
-        }
-        /* who asks comes before what they ask */
-        if (!cohort_api_require_actor(req, &error)) {
-            cohort_api_finish(req, 0, NULL, &error);
-            return;
-        }
-        if (limit_str != NULL &&
-            !g_ascii_string_to_unsigned(limit_str, 10, 1, 10000, &limit, NULL)) {
-            cohort_api_fail(req, g_error_new_literal(COHORT_ERROR, COHORT_ERROR_INVALID_ARGUMENT,
-                                                     "limit must be a number from 1 to 10000"));
-            return;
-        }
-        cohort_api_finish(req, 200, cohort_service_audit_list(d, req->actor, (guint)limit, &error),
-                          &error);
-    } else if (g_strcmp0(noun, "usage") == 0 && req->n_parts == 1) {
-        if (cohort_api_is(req, "GET"))
-            cohort_api_finish(req, 200, cohort_service_usage(d, req->actor, &error), &error);
-        else
-            cohort_api_method_not_allowed(req, "GET");
-    } else {
-        g_autofree gchar *path = g_strjoinv("/", req->parts);
-        cohort_api_fail(req,
-                        g_error_new(COHORT_ERROR, COHORT_ERROR_NOT_FOUND,
-                                    "no route %s /api/v1/%s (see docs/api.md)", req->method, path));
-    }
-}
-
-static gboolean
+gboolean
 cohort_api_client_is_loopback(SoupServerMessage *msg)
 {
     GSocketAddress *addr = soup_server_message_get_remote_address(msg);
@@ -602,7 +141,7 @@ cohort_api_client_is_loopback(SoupServerMessage *msg)
 }
 
 /* Prometheus text: the service's, then the API's own (connections, refusals, sign-ins). */
-static gchar *
+gchar *
 cohort_api_metrics(CohortApi *self)
 {
     g_autofree gchar *service = cohort_service_metrics(self->service);
@@ -645,17 +184,27 @@ cohort_api_metrics(CohortApi *self)
         cohort_rate_limit_get_refused_total(self->auth_failures));
 }
 
+void
+cohort_api_count(CohortApi *self, guint status)
+{
+    self->requests++;
+    if (status >= 500)
+        self->requests_5xx++;
+    else if (status >= 400)
+        self->requests_4xx++;
+}
+
+/* Every request: its bounds, its caller, then its route (cohort-api-routes.c). */
 static void
 cohort_api_handle(SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
                   gpointer user_data)
 {
     CohortApi *self = user_data;
-    CohortService *d = self->service;
     SoupMessageBody *request_body = soup_server_message_get_request_body(msg);
     const gchar *auth =
         soup_message_headers_get_one(soup_server_message_get_request_headers(msg), "Authorization");
     const gboolean has_token = auth != NULL && g_ascii_strncasecmp(auth, "Bearer ", 7) == 0;
-    g_autoptr(GBytes) body = NULL;
+    g_autoptr(GBytes) body = soup_message_body_flatten(request_body);
     g_autoptr(CohortUserRow) actor = NULL;
     g_autofree gchar *client =
         cohort_rate_limit_client_key(soup_server_message_get_remote_address(msg));
@@ -665,13 +214,11 @@ cohort_api_handle(SoupServer *server, SoupServerMessage *msg, const char *path, 
         .method = soup_server_message_get_method(msg),
         .query = query,
         .client = client,
+        .body_bytes = body,
     };
     guint status;
 
-    body = soup_message_body_flatten(request_body);
     req.body = g_bytes_get_data(body, &req.body_len);
-    req.body_bytes = body;
-
     if (req.body_len > self->limits.max_body_bytes) {
         /* the guard refuses these before they are read; kept should a path bypass it */
         g_autoptr(GError) error = g_error_new(COHORT_ERROR, COHORT_ERROR_PAYLOAD_TOO_LARGE,
@@ -679,56 +226,26 @@ cohort_api_handle(SoupServer *server, SoupServerMessage *msg, const char *path, 
                                               " bytes; at most %" G_GSIZE_FORMAT " are accepted",
                                               req.body_len, self->limits.max_body_bytes);
         cohort_api_respond_error(&req, error, NULL, NULL);
-    } else if (g_strcmp0(path, "/healthz") == 0) {
-        g_autoptr(JsonBuilder) b = json_builder_new();
-        g_autoptr(JsonNode) node = NULL;
-        json_builder_begin_object(b);
-        json_builder_set_member_name(b, "status");
-        json_builder_add_string_value(b, "ok");
-        json_builder_end_object(b);
-        node = json_builder_get_root(b);
-        cohort_api_respond(&req, 200, node);
     } else {
         /* A valid token passes whatever its address did: tokens cannot be guessed, and a
          * class behind one NAT address must not lose its work to one machine's bad tokens.
-         * A bad one costs the address a try, and is refused (429) once none is left. */
-        if (has_token) {
-            actor = cohort_service_authenticate(d, auth + 7);
+         * A bad one costs the address a try, and is refused (429) once none is left. The
+         * health check reads no token. */
+        if (has_token && g_strcmp0(path, "/healthz") != 0) {
+            actor = cohort_service_authenticate(self->service, auth + 7);
             if (actor == NULL && !cohort_api_auth_refused(&req))
                 cohort_api_auth_failed(&req);
         }
         req.actor = actor;
         if (soup_server_message_get_status(msg) != 0) {
             /* refused */
-        } else if (g_strcmp0(path, "/metrics") == 0) {
-            if (!cohort_api_client_is_loopback(msg) &&
-                (actor == NULL || g_strcmp0(actor->role, "admin") != 0)) {
-                g_autoptr(GError) error =
-                    g_error_new_literal(COHORT_ERROR, COHORT_ERROR_FORBIDDEN,
-                                        "/metrics is for loopback clients and admins");
-                cohort_api_respond_error(&req, error, NULL, NULL);
-            } else {
-                gchar *text = cohort_api_metrics(self);
-                soup_server_message_set_status(msg, 200, NULL);
-                soup_server_message_set_response(msg, "text/plain; version=0.0.4", SOUP_MEMORY_TAKE,
-                                                 text, strlen(text));
-            }
-        } else if (g_str_has_prefix(path, "/api/v1/") || g_strcmp0(path, "/api/v1") == 0) {
-            const gchar *rest = path + strlen("/api/v1");
-            g_auto(GStrv) parts = NULL;
-            while (*rest == '/')
-                rest++;
-            parts = g_strsplit(rest, "/", 8);
-            req.parts = parts;
-            req.n_parts = g_strv_length(parts);
-            /* a trailing slash is the same route */
-            if (req.n_parts > 0 && parts[req.n_parts - 1][0] == '\0')
-                req.n_parts--;
-            cohort_api_route_v1(&req);
-        } else {
+        } else if (!cohort_api_routes_dispatch(&req, path)) {
             g_autoptr(GError) error =
-                g_error_new(COHORT_ERROR, COHORT_ERROR_NOT_FOUND,
-                            "no route %s %s: the API is under /api/v1", req.method, path);
+                g_str_has_prefix(path, "/api/v1")
+                    ? g_error_new(COHORT_ERROR, COHORT_ERROR_NOT_FOUND,
+                                  "no route %s %s (see docs/api.md)", req.method, path)
+                    : g_error_new(COHORT_ERROR, COHORT_ERROR_NOT_FOUND,
+                                  "no route %s %s: the API is under /api/v1", req.method, path);
             cohort_api_respond_error(&req, error, NULL, NULL);
         }
     }

@@ -1,0 +1,605 @@
+#define G_LOG_DOMAIN "cohort-api"
+
+#include "config.h"
+
+#include "cohort-api-private.h"
+#include "cohort-api-routes.h"
+#include "cohort-error.h"
+#include "cohort-json.h"
+
+typedef void (*CohortApiHandler)(CohortApiRequest *req);
+
+struct _CohortApiRoute {
+    const gchar *method;
+    const gchar *path;
+    CohortApiHandler handler;
+    const gchar *who;
+    const gchar *op; /* what the handler is asked to do, where one serves several routes */
+};
+
+/* --- the handlers: the path's values and the body to the service, its answer back ---- */
+
+static gboolean
+cohort_api_parse_id(const gchar *text, gint64 *id, GError **error)
+{
+    if (!g_ascii_string_to_signed(text, 10, 1, G_MAXINT64, id, NULL)) {
+        g_set_error(error, COHORT_ERROR, COHORT_ERROR_NOT_FOUND, "no object with id '%s'", text);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* The {id} of the path, once the caller is known; on failure the error is answered. */
+static gboolean
+cohort_api_actor_id(CohortApiRequest *req, gint64 *id)
+{
+    GError *error = NULL;
+
+    if (cohort_api_require_actor(req, &error) &&
+        cohort_api_parse_id(cohort_api_param(req, 0), id, &error))
+        return TRUE;
+    cohort_api_finish(req, 0, NULL, &error);
+    return FALSE;
+}
+
+static void
+cohort_api_healthz(CohortApiRequest *req)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    g_autoptr(JsonNode) node = NULL;
+
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "status");
+    json_builder_add_string_value(b, "ok");
+    json_builder_end_object(b);
+    node = json_builder_get_root(b);
+    cohort_api_respond(req, 200, node);
+}
+
+static void
+cohort_api_metrics_get(CohortApiRequest *req)
+{
+    gchar *text;
+
+    if (!cohort_api_client_is_loopback(req->msg) &&
+        (req->actor == NULL || g_strcmp0(req->actor->role, "admin") != 0)) {
+        g_autoptr(GError) error = g_error_new_literal(
+            COHORT_ERROR, COHORT_ERROR_FORBIDDEN, "/metrics is for loopback clients and admins");
+        cohort_api_respond_error(req, error, NULL, NULL);
+        return;
+    }
+    text = cohort_api_metrics(req->api);
+    soup_server_message_set_status(req->msg, 200, NULL);
+    soup_server_message_set_response(req->msg, "text/plain; version=0.0.4", SOUP_MEMORY_TAKE, text,
+                                     strlen(text));
+}
+
+static void
+cohort_api_whoami(CohortApiRequest *req)
+{
+    GError *error = NULL;
+    cohort_api_finish(req, 200, cohort_service_whoami(req->api->service, req->actor, &error),
+                      &error);
+}
+
+static void
+cohort_api_redeem(CohortApiRequest *req)
+{
+    g_autoptr(JsonObject) body = NULL;
+    GError *error = NULL;
+    JsonNode *node;
+
+    if (cohort_api_auth_refused(req))
+        return;
+    body = cohort_api_body_object(req, &error);
+    node = body != NULL ? cohort_service_redeem(req->api->service, body, &error) : NULL;
+    if (node == NULL)
+        cohort_api_auth_failed(req);
+    cohort_api_finish(req, 200, node, &error);
+}
+
+static void
+cohort_api_users_list(CohortApiRequest *req)
+{
+    GError *error = NULL;
+    cohort_api_finish(req, 200, cohort_service_user_list(req->api->service, req->actor, &error),
+                      &error);
+}
+
+static void
+cohort_api_users_create(CohortApiRequest *req)
+{
+    g_autoptr(JsonObject) body = cohort_api_actor_body(req);
+    GError *error = NULL;
+
+    if (body != NULL)
+        cohort_api_finish(req, 201,
+                          cohort_service_user_create(req->api->service, req->actor, body, &error),
+                          &error);
+}
+
+static void
+cohort_api_user_token_issue(CohortApiRequest *req)
+{
+    GError *error = NULL;
+    cohort_api_finish(req, 201,
+                      cohort_service_user_token_issue(req->api->service, req->actor,
+                                                      cohort_api_param(req, 0), &error),
+                      &error);
+}
+
+static void
+cohort_api_user_token_revoke(CohortApiRequest *req)
+{
+    GError *error = NULL;
+    cohort_api_finish(req, 200,
+                      cohort_service_user_token_revoke(req->api->service, req->actor,
+                                                       cohort_api_param(req, 0), &error),
+                      &error);
+}
+
+static void
+cohort_api_hosts_list(CohortApiRequest *req)
+{
+    GError *error = NULL;
+    cohort_api_finish(req, 200, cohort_service_host_list(req->api->service, req->actor, &error),
+                      &error);
+}
+
+static void
+cohort_api_hosts_add(CohortApiRequest *req)
+{
+    g_autoptr(JsonObject) body = cohort_api_actor_body(req);
+    GError *error = NULL;
+
+    if (body != NULL)
+        cohort_api_finish(
+            req, 201, cohort_service_host_add(req->api->service, req->actor, body, &error), &error);
+}
+
+static void
+cohort_api_host_remove(CohortApiRequest *req)
+{
+    GError *error = NULL;
+    cohort_api_finish(
+        req, 200,
+        cohort_service_host_remove(req->api->service, req->actor, cohort_api_param(req, 0), &error),
+        &error);
+}
+
+static void
+cohort_api_host_drain(CohortApiRequest *req)
+{
+    GError *error = NULL;
+    cohort_api_finish(
+        req, 200,
+        cohort_service_host_drain(req->api->service, req->actor, cohort_api_param(req, 0), &error),
+        &error);
+}
+
+static void
+cohort_api_templates_list(CohortApiRequest *req)
+{
+    GError *error = NULL;
+    cohort_api_finish(req, 200, cohort_service_template_list(req->api->service, req->actor, &error),
+                      &error);
+}
+
+static void
+cohort_api_templates_reload(CohortApiRequest *req)
+{
+    g_autoptr(GError) error = NULL;
+    JsonNode *files = NULL;
+    JsonNode *node = cohort_service_template_reload(req->api->service, req->actor, &files, &error);
+
+    if (node == NULL) {
+        cohort_api_respond_error(req, error, "files", files);
+        return;
+    }
+    cohort_api_respond(req, 200, node);
+    json_node_unref(node);
+}
+
+static void
+cohort_api_template_get(CohortApiRequest *req)
+{
+    GError *error = NULL;
+    cohort_api_finish(req, 200,
+                      cohort_service_template_get(req->api->service, req->actor,
+                                                  cohort_api_param(req, 0), &error),
+                      &error);
+}
+
+static void
+cohort_api_template_base(CohortApiRequest *req)
+{
+    g_autoptr(JsonObject) body = cohort_api_actor_body(req);
+    GError *error = NULL;
+
+    if (body != NULL)
+        cohort_api_finish(req, 201,
+                          cohort_service_template_base(req->api->service, req->actor,
+                                                       cohort_api_param(req, 0), body, &error),
+                          &error);
+}
+
+static void
+cohort_api_cohorts_list(CohortApiRequest *req)
+{
+    GError *error = NULL;
+    cohort_api_finish(req, 200, cohort_service_cohort_list(req->api->service, req->actor, &error),
+                      &error);
+}
+
+static void
+cohort_api_cohorts_create(CohortApiRequest *req)
+{
+    g_autoptr(JsonObject) body = cohort_api_actor_body(req);
+    GError *error = NULL;
+
+    if (body != NULL)
+        cohort_api_finish(req, 201,
+                          cohort_service_cohort_create(req->api->service, req->actor, body, &error),
+                          &error);
+}
+
+static void
+cohort_api_cohort_get(CohortApiRequest *req)
+{
+    GError *error = NULL;
+    cohort_api_finish(
+        req, 200,
+        cohort_service_cohort_get(req->api->service, req->actor, cohort_api_param(req, 0), &error),
+        &error);
+}
+
+static void
+cohort_api_cohort_update(CohortApiRequest *req)
+{
+    g_autoptr(JsonObject) body = cohort_api_actor_body(req);
+    GError *error = NULL;
+
+    if (body != NULL)
+        cohort_api_finish(req, 200,
+                          cohort_service_cohort_update(req->api->service, req->actor,
+                                                       cohort_api_param(req, 0), body, &error),
+                          &error);
+}
+
+/* A roster is answered later: its parsing runs in a worker (cohort-service.h). */
+typedef struct {
+    CohortApi *api;
+    SoupServerMessage *msg;
+} CohortApiPending;
+
+static void
+cohort_api_roster_done(JsonNode *answer, JsonNode *line_errors, const GError *error,
+                       gpointer user_data)
+{
+    CohortApiPending *pending = user_data;
+    CohortApiRequest req = {
+        .api = pending->api,
+        .msg = pending->msg,
+        .method = soup_server_message_get_method(pending->msg),
+    };
+
+    if (answer != NULL)
+        cohort_api_respond(&req, 200, answer);
+    else
+        cohort_api_respond_error(&req, error, "lines",
+                                 line_errors != NULL ? json_node_ref(line_errors) : NULL);
+    cohort_api_count(pending->api, soup_server_message_get_status(pending->msg));
+    soup_server_message_unpause(pending->msg);
+    g_object_unref(pending->msg);
+    g_free(pending);
+}
+
+static void
+cohort_api_cohort_roster(CohortApiRequest *req)
+{
+    CohortApiPending *pending = g_new0(CohortApiPending, 1);
+
+    pending->api = req->api;
+    pending->msg = g_object_ref(req->msg);
+    soup_server_message_pause(req->msg);
+    cohort_service_cohort_roster_async(req->api->service, req->actor, cohort_api_param(req, 0),
+                                       req->body_bytes, cohort_api_roster_done, pending);
+}
+
+static void
+cohort_api_cohort_invite(CohortApiRequest *req)
+{
+    GError *error = NULL;
+    cohort_api_finish(req, 201,
+                      cohort_service_cohort_invite(req->api->service, req->actor,
+                                                   cohort_api_param(req, 0),
+                                                   cohort_api_param(req, 1), &error),
+                      &error);
+}
+
+static void
+cohort_api_cohort_unenrol(CohortApiRequest *req)
+{
+    GError *error = NULL;
+    cohort_api_finish(req, 202,
+                      cohort_service_cohort_unenrol(req->api->service, req->actor,
+                                                    cohort_api_param(req, 0),
+                                                    cohort_api_param(req, 1), &error),
+                      &error);
+}
+
+static void
+cohort_api_cohort_provision(CohortApiRequest *req)
+{
+    GError *error = NULL;
+    cohort_api_finish(req, 202,
+                      cohort_service_cohort_provision(req->api->service, req->actor,
+                                                      cohort_api_param(req, 0), &error),
+                      &error);
+}
+
+static void
+cohort_api_cohort_reclaim(CohortApiRequest *req)
+{
+    GError *error = NULL;
+    cohort_api_finish(req, 202,
+                      cohort_service_cohort_reclaim(req->api->service, req->actor,
+                                                    cohort_api_param(req, 0), &error),
+                      &error);
+}
+
+static void
+cohort_api_machines_list(CohortApiRequest *req)
+{
+    const gchar *cohort = req->query != NULL ? g_hash_table_lookup(req->query, "cohort") : NULL;
+    GError *error = NULL;
+
+    cohort_api_finish(req, 200,
+                      cohort_service_machine_list(req->api->service, req->actor, cohort, &error),
+                      &error);
+}
+
+static void
+cohort_api_machines_request(CohortApiRequest *req)
+{
+    g_autoptr(JsonObject) body = cohort_api_actor_body(req);
+    GError *error = NULL;
+
+    if (body != NULL)
+        cohort_api_finish(
+            req, 202, cohort_service_machine_request(req->api->service, req->actor, body, &error),
+            &error);
+}
+
+static void
+cohort_api_machine_get(CohortApiRequest *req)
+{
+    GError *error = NULL;
+    gint64 id = 0;
+
+    if (cohort_api_actor_id(req, &id))
+        cohort_api_finish(req, 200,
+                          cohort_service_machine_get(req->api->service, req->actor, id, &error),
+                          &error);
+}
+
+/* release (DELETE), start, stop, reboot, reset: the route says which */
+static void
+cohort_api_machine_operate(CohortApiRequest *req)
+{
+    GError *error = NULL;
+    gint64 id = 0;
+
+    if (cohort_api_actor_id(req, &id))
+        cohort_api_finish(
+            req, 202,
+            cohort_service_machine_operate(req->api->service, req->actor, id, req->op, &error),
+            &error);
+}
+
+static void
+cohort_api_machine_extend(CohortApiRequest *req)
+{
+    GError *error = NULL;
+    gint64 id = 0;
+
+    if (cohort_api_actor_id(req, &id))
+        cohort_api_finish(req, 200,
+                          cohort_service_machine_extend(req->api->service, req->actor, id, &error),
+                          &error);
+}
+
+static void
+cohort_api_machine_console(CohortApiRequest *req)
+{
+    GError *error = NULL;
+    gint64 id = 0;
+
+    if (cohort_api_actor_id(req, &id))
+        cohort_api_finish(req, 200,
+                          cohort_service_machine_console(req->api->service, req->actor, id, &error),
+                          &error);
+}
+
+static void
+cohort_api_job_get(CohortApiRequest *req)
+{
+    GError *error = NULL;
+    gint64 id = 0;
+
+    if (cohort_api_actor_id(req, &id))
+        cohort_api_finish(
+            req, 200, cohort_service_job_get(req->api->service, req->actor, id, &error), &error);
+}
+
+static void
+cohort_api_audit_list(CohortApiRequest *req)
+{
+    const gchar *limit_str = req->query != NULL ? g_hash_table_lookup(req->query, "limit") : NULL;
+    guint64 limit = 100;
+    GError *error = NULL;
+
+    /* who asks comes before what they ask */
+    if (!cohort_api_require_actor(req, &error)) {
+        cohort_api_finish(req, 0, NULL, &error);
+        return;
+    }
+    if (limit_str != NULL && !g_ascii_string_to_unsigned(limit_str, 10, 1, 10000, &limit, NULL)) {
+        g_autoptr(GError) invalid = g_error_new_literal(COHORT_ERROR, COHORT_ERROR_INVALID_ARGUMENT,
+                                                        "limit must be a number from 1 to 10000");
+        cohort_api_respond_error(req, invalid, NULL, NULL);
+        return;
+    }
+    cohort_api_finish(
+        req, 200, cohort_service_audit_list(req->api->service, req->actor, (guint)limit, &error),
+        &error);
+}
+
+static void
+cohort_api_usage(CohortApiRequest *req)
+{
+    GError *error = NULL;
+    cohort_api_finish(req, 200, cohort_service_usage(req->api->service, req->actor, &error),
+                      &error);
+}
+
+/* --- the table ---------------------------------------------------------------------- */
+
+#define ADMIN "admin"
+#define OWN_COHORT "admin, its trainer"
+#define OWN_MACHINE "owner, its trainer, admin"
+
+static const CohortApiRoute cohort_api_routes[] = {
+    {"GET", "/healthz", cohort_api_healthz, "anyone"},
+    {"GET", "/metrics", cohort_api_metrics_get, "loopback, or admin"},
+    {"GET", "/api/v1/whoami", cohort_api_whoami, "any token"},
+    {"POST", "/api/v1/redeem", cohort_api_redeem, "anyone"},
+    {"GET", "/api/v1/users", cohort_api_users_list, ADMIN},
+    {"POST", "/api/v1/users", cohort_api_users_create, ADMIN},
+    {"POST", "/api/v1/users/{login}/tokens", cohort_api_user_token_issue, ADMIN},
+    {"DELETE", "/api/v1/users/{login}/tokens", cohort_api_user_token_revoke, ADMIN},
+    {"GET", "/api/v1/hosts", cohort_api_hosts_list, ADMIN},
+    {"POST", "/api/v1/hosts", cohort_api_hosts_add, ADMIN},
+    {"DELETE", "/api/v1/hosts/{name}", cohort_api_host_remove, ADMIN},
+    {"POST", "/api/v1/hosts/{name}/drain", cohort_api_host_drain, ADMIN},
+    {"GET", "/api/v1/templates", cohort_api_templates_list, "any token (trainee: own cohorts')"},
+    {"POST", "/api/v1/templates/reload", cohort_api_templates_reload, ADMIN},
+    {"GET", "/api/v1/templates/{name}", cohort_api_template_get,
+     "any token (trainee: own cohorts')"},
+    {"POST", "/api/v1/templates/{name}/base", cohort_api_template_base, ADMIN},
+    {"GET", "/api/v1/cohorts", cohort_api_cohorts_list, "any token (own)"},
+    {"POST", "/api/v1/cohorts", cohort_api_cohorts_create, "trainer, admin"},
+    {"GET", "/api/v1/cohorts/{slug}", cohort_api_cohort_get,
+     "admin, its trainer, enrolled trainee"},
+    {"PATCH", "/api/v1/cohorts/{slug}", cohort_api_cohort_update, OWN_COHORT},
+    {"PUT", "/api/v1/cohorts/{slug}/roster", cohort_api_cohort_roster, OWN_COHORT},
+    {"POST", "/api/v1/cohorts/{slug}/trainees/{login}/invitation", cohort_api_cohort_invite,
+     "admin, its trainer when all the trainee's courses are theirs"},
+    {"DELETE", "/api/v1/cohorts/{slug}/trainees/{login}", cohort_api_cohort_unenrol, OWN_COHORT},
+    {"POST", "/api/v1/cohorts/{slug}/provision", cohort_api_cohort_provision, OWN_COHORT},
+    {"POST", "/api/v1/cohorts/{slug}/reclaim", cohort_api_cohort_reclaim, OWN_COHORT},
+    {"GET", "/api/v1/machines", cohort_api_machines_list, "any token (own)"},
+    {"POST", "/api/v1/machines", cohort_api_machines_request, "trainee (self), its trainer, admin"},
+    {"GET", "/api/v1/machines/{id}", cohort_api_machine_get, OWN_MACHINE},
+    {"DELETE", "/api/v1/machines/{id}", cohort_api_machine_operate, OWN_MACHINE, "release"},
+    {"POST", "/api/v1/machines/{id}/start", cohort_api_machine_operate, OWN_MACHINE, "start"},
+    {"POST", "/api/v1/machines/{id}/stop", cohort_api_machine_operate, OWN_MACHINE, "stop"},
+    {"POST", "/api/v1/machines/{id}/reboot", cohort_api_machine_operate, OWN_MACHINE, "reboot"},
+    {"POST", "/api/v1/machines/{id}/reset", cohort_api_machine_operate, OWN_MACHINE, "reset"},
+    {"POST", "/api/v1/machines/{id}/extend", cohort_api_machine_extend, OWN_MACHINE},
+    {"GET", "/api/v1/machines/{id}/console", cohort_api_machine_console, OWN_MACHINE},
+    {"GET", "/api/v1/jobs/{id}", cohort_api_job_get, "who started it, admin"},
+    {"GET", "/api/v1/audit", cohort_api_audit_list, ADMIN},
+    {"GET", "/api/v1/usage", cohort_api_usage, ADMIN},
+};
+
+guint
+cohort_api_routes_count(void)
+{
+    return G_N_ELEMENTS(cohort_api_routes);
+}
+
+const CohortApiRoute *
+cohort_api_routes_nth(guint index)
+{
+    g_return_val_if_fail(index < G_N_ELEMENTS(cohort_api_routes), NULL);
+    return &cohort_api_routes[index];
+}
+
+const gchar *
+cohort_api_route_get_method(const CohortApiRoute *route)
+{
+    return route->method;
+}
+
+const gchar *
+cohort_api_route_get_path(const CohortApiRoute *route)
+{
+    return route->path;
+}
+
+const gchar *
+cohort_api_route_get_who(const CohortApiRoute *route)
+{
+    return route->who;
+}
+
+/* --- matching ----------------------------------------------------------------------- */
+
+/* Whether @path's segments (@segments, a trailing empty one dropped) fit @pattern's; the
+ * {…} segments go to @params. */
+static gboolean
+cohort_api_route_fits(const CohortApiRoute *route, gchar **segments, GPtrArray *params)
+{
+    g_auto(GStrv) pattern = g_strsplit(route->path + 1, "/", -1);
+    guint n = g_strv_length(pattern);
+
+    if (g_strv_length(segments) != n)
+        return FALSE;
+    g_ptr_array_set_size(params, 0);
+    for (guint i = 0; i < n; i++) {
+        if (pattern[i][0] == '{')
+            g_ptr_array_add(params, segments[i]);
+        else if (g_strcmp0(pattern[i], segments[i]) != 0)
+            return FALSE;
+    }
+    return TRUE;
+}
+
+gboolean
+cohort_api_routes_dispatch(CohortApiRequest *req, const gchar *path)
+{
+    g_autofree gchar *trimmed = g_strdup(path);
+    g_auto(GStrv) segments = NULL;
+    g_autoptr(GPtrArray) params = g_ptr_array_new();
+    GString *allowed = NULL;
+
+    /* a trailing slash is the same route */
+    while (strlen(trimmed) > 1 && g_str_has_suffix(trimmed, "/"))
+        trimmed[strlen(trimmed) - 1] = '\0';
+    segments = g_strsplit(trimmed + 1, "/", -1);
+    for (guint i = 0; i < G_N_ELEMENTS(cohort_api_routes); i++) {
+        const CohortApiRoute *route = &cohort_api_routes[i];
+        if (!cohort_api_route_fits(route, segments, params))
+            continue;
+        if (g_strcmp0(route->method, req->method) == 0) {
+            req->params = params;
+            req->op = route->op;
+            route->handler(req);
+            req->params = NULL;
+            if (allowed != NULL)
+                g_string_free(allowed, TRUE);
+            return TRUE;
+        }
+        if (allowed == NULL)
+            allowed = g_string_new(route->method);
+        else if (strstr(allowed->str, route->method) == NULL)
+            g_string_append_printf(allowed, ", %s", route->method);
+    }
+    if (allowed != NULL) {
+        cohort_api_method_not_allowed(req, allowed->str);
+        g_string_free(allowed, TRUE);
+        return TRUE;
+    }
+    return FALSE;
+}
