@@ -16,14 +16,11 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(virNetwork, virNetworkFree)
 /* Keeps libvirt from printing to stderr; errors reach us through virGetLastError(). */
 void cohort_virt_init(void);
 
-/* libvirt's default event loop in a thread of its own, so that keepalives, close callbacks
- * and domain events work; callers hand what they learn to their main context. Call before
- * opening connections. */
+/* libvirt's default event loop, so that keepalives, close callbacks and domain events work.
+ * libvirt 9's default implementation runs on GLib's default main context, which cohortd's
+ * main loop iterates: no thread of its own (README, "libvirt and the store converge"). Call
+ * before opening connections. */
 void cohort_virt_events_init(void);
-
-/* Stops and joins that thread: after every connection is closed, before the process exits,
- * so that no libvirt code runs while the process tears itself down. */
-void cohort_virt_events_shutdown(void);
 
 /* Sets @error from libvirt's last error of this thread: "@what: libvirt's message". A lost
  * connection becomes COHORT_ERROR_HOST_UNAVAILABLE, the rest COHORT_ERROR_LIBVIRT. */
