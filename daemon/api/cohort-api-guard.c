@@ -477,6 +477,13 @@ cohort_api_guard_free(CohortApiGuard *self)
     g_free(self);
 }
 
+void
+cohort_api_guard_release(CohortApiGuard *self, GSocket *socket)
+{
+    if (socket != NULL)
+        g_hash_table_remove(self->connections, socket);
+}
+
 const CohortApiGuardStats *
 cohort_api_guard_get_stats(CohortApiGuard *self)
 {

@@ -36,6 +36,9 @@ void cohort_api_guard_free(CohortApiGuard *self);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(CohortApiGuard, cohort_api_guard_free)
 
 const CohortApiGuardStats *cohort_api_guard_get_stats(CohortApiGuard *self);
+/* The connection of @socket is no request's any more (a websocket took it): no deadline, no
+ * count against its client's connections. */
+void cohort_api_guard_release(CohortApiGuard *self, GSocket *socket);
 
 /* The reason phrase of @status, 429 included. */
 const gchar *cohort_api_status_phrase(guint status);

@@ -22,6 +22,7 @@ struct _CohortApi {
     CohortApiGuard *guard;
     CohortRateLimit *auth_failures;
     GSource *auth_report_timer;
+    struct _CohortApiConsoles *consoles;
 };
 
 /* One request as the routes see it. */

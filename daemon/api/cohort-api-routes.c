@@ -2,6 +2,7 @@
 
 #include "config.h"
 
+#include "cohort-api-console.h"
 #include "cohort-api-private.h"
 #include "cohort-api-routes.h"
 #include "cohort-error.h"
@@ -422,6 +423,12 @@ cohort_api_machine_console(CohortApiRequest *req)
 }
 
 static void
+cohort_api_console_get(CohortApiRequest *req)
+{
+    cohort_api_console_accept(req, cohort_api_param(req, 0));
+}
+
+static void
 cohort_api_job_get(CohortApiRequest *req)
 {
     GError *error = NULL;
@@ -508,6 +515,7 @@ static const CohortApiRoute cohort_api_routes[] = {
     {"POST", "/api/v1/machines/{id}/reset", cohort_api_machine_operate, OWN_MACHINE, "reset"},
     {"POST", "/api/v1/machines/{id}/extend", cohort_api_machine_extend, OWN_MACHINE},
     {"GET", "/api/v1/machines/{id}/console", cohort_api_machine_console, OWN_MACHINE},
+    {"GET", "/api/v1/console/{ticket}", cohort_api_console_get, "the ticket's holder"},
     {"GET", "/api/v1/jobs/{id}", cohort_api_job_get, "who started it, admin"},
     {"GET", "/api/v1/audit", cohort_api_audit_list, ADMIN},
     {"GET", "/api/v1/usage", cohort_api_usage, ADMIN},

@@ -4,6 +4,7 @@
 
 #include <libsoup/soup.h>
 
+#include "cohort-api-console.h"
 #include "cohort-api-private.h"
 #include "cohort-error.h"
 #include "cohort-json.h"
@@ -176,12 +177,20 @@ cohort_api_metrics(CohortApi *self)
         "# HELP cohort_auth_rate_limited_total Sign-ins refused unchecked (429) after too many "
         "failures from one address.\n"
         "# TYPE cohort_auth_rate_limited_total counter\n"
-        "cohort_auth_rate_limited_total %" G_GUINT64_FORMAT "\n",
+        "cohort_auth_rate_limited_total %" G_GUINT64_FORMAT "\n"
+        "# HELP cohort_consoles_open Machine consoles open in browsers now.\n"
+        "# TYPE cohort_consoles_open gauge\n"
+        "cohort_consoles_open %u\n"
+        "# HELP cohort_consoles_opened_total Machine consoles opened.\n"
+        "# TYPE cohort_consoles_opened_total counter\n"
+        "cohort_consoles_opened_total %" G_GUINT64_FORMAT "\n",
         service, self->requests, self->requests_4xx, self->requests_5xx, stats->connections_open,
         stats->connections_total, stats->timed_out, stats->refused_too_large,
         stats->refused_malformed, stats->refused_too_many,
         cohort_rate_limit_get_failed_total(self->auth_failures),
-        cohort_rate_limit_get_refused_total(self->auth_failures));
+        cohort_rate_limit_get_refused_total(self->auth_failures),
+        cohort_api_consoles_get_open(self->consoles),
+        cohort_api_consoles_get_opened_total(self->consoles));
 }
 
 void
@@ -341,6 +350,9 @@ cohort_api_new(CohortService *service, const gchar *address, guint port, const g
         options |= SOUP_SERVER_LISTEN_HTTPS;
     }
     soup_server_add_handler(self->server, NULL, cohort_api_handle, self, NULL);
+    /* the console's path has a websocket handler of its own: the same checks and routes first */
+    soup_server_add_handler(self->server, COHORT_API_CONSOLE_PATH, cohort_api_handle, self, NULL);
+    self->consoles = cohort_api_consoles_new(self);
     self->guard = cohort_api_guard_new(self->server, &guard_limits, cohort_api_guard_refused, self);
     sockaddr = g_inet_socket_address_new(inet, (guint16)port);
     listener = cohort_api_listener_new(sockaddr, error);
@@ -373,6 +385,7 @@ cohort_api_free(CohortApi *self)
     if (self->auth_failures != NULL)
         cohort_api_auth_report(self);
     if (self->server != NULL) {
+        cohort_api_consoles_free(self->consoles);
         cohort_api_guard_free(self->guard);
         soup_server_disconnect(self->server);
         g_object_unref(self->server);

@@ -187,8 +187,7 @@ cohort_service_machine_json(CohortService *svc, const CohortMachineRow *row)
     return cohort_json_machine(row, (const gchar *const *)pending);
 }
 
-/* The machine, if the actor may @action it; NOT_FOUND otherwise, alike. */
-static CohortMachineRow *
+CohortMachineRow *
 cohort_service_machine_lookup(CohortService *svc, const CohortUserRow *actor, gint64 id,
                               CohortAction action, GError **error)
 {
@@ -340,9 +339,7 @@ cohort_service_machine_operate(CohortService *svc, const CohortUserRow *actor, g
     return stored != NULL ? cohort_service_machine_json(svc, stored) : NULL;
 }
 
-/* The address a VNC client uses: the hypervisor's host name from its URI, or, for a local
- * hypervisor, the address VNC listens on. */
-static gchar *
+gchar *
 cohort_service_console_host(CohortService *svc, CohortHost *host)
 {
     g_autoptr(GUri) uri = g_uri_parse(host->uri, G_URI_FLAGS_NONE, NULL);
@@ -411,6 +408,7 @@ cohort_service_machine_console(CohortService *svc, const CohortUserRow *actor, g
     g_autofree gchar *address = NULL;
     g_autofree gchar *uri = NULL;
     g_autofree gchar *password = NULL;
+    g_autofree gchar *ticket = NULL;
     CohortHost *host;
     gint port;
 
@@ -435,6 +433,8 @@ cohort_service_machine_console(CohortService *svc, const CohortUserRow *actor, g
         return NULL;
     address = cohort_service_console_host(svc, host);
     uri = port > 0 ? g_strdup_printf("vnc://%s:%d", address, port) : NULL;
+    /* the browser's way in: a websocket that this one-time ticket opens */
+    ticket = cohort_service_console_ticket_new(svc, actor->id, row->id);
     cohort_service_audit(svc, actor->login, "machine.console", row->name, NULL);
     json_builder_begin_object(b);
     json_builder_set_member_name(b, "host");
@@ -448,6 +448,13 @@ cohort_service_machine_console(CohortService *svc, const CohortUserRow *actor, g
         json_builder_add_string_value(b, uri);
     else
         json_builder_add_null_value(b);
+    json_builder_set_member_name(b, "websocket");
+    if (ticket != NULL) {
+        g_autofree gchar *path = g_strconcat("/api/v1/console/", ticket, NULL);
+        json_builder_add_string_value(b, path);
+    } else {
+        json_builder_add_null_value(b);
+    }
     json_builder_end_object(b);
     return json_builder_get_root(b);
 }

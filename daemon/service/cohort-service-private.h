@@ -33,4 +33,13 @@ CohortMachineRow *cohort_service_machine_new(CohortService *svc, const CohortCoh
  * under way ("pending"). */
 JsonNode *cohort_service_machine_json(CohortService *svc, const CohortMachineRow *row);
 
+/* The machine, if the actor may @action it; NOT_FOUND otherwise, alike. */
+CohortMachineRow *cohort_service_machine_lookup(CohortService *svc, const CohortUserRow *actor,
+                                                gint64 id, CohortAction action, GError **error);
+/* The address a VNC client uses: the hypervisor's host name from its URI, or, for a local
+ * hypervisor, the address VNC listens on. */
+gchar *cohort_service_console_host(CohortService *svc, CohortHost *host);
+/* A new console ticket for @user_id and @machine_id (cohort-service-console.c). */
+gchar *cohort_service_console_ticket_new(CohortService *svc, gint64 user_id, gint64 machine_id);
+
 G_END_DECLS

@@ -21,6 +21,7 @@ cohort_service_new(CohortStore *store, CohortHosts *hosts, CohortTemplateSet *te
     self->settings.vnc_listen = g_strdup(settings->vnc_listen);
     self->settings.images_dir = g_strdup(settings->images_dir);
     self->settings.config_hosts = g_strdupv(settings->config_hosts);
+    self->console_tickets = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     return self;
 }
 
@@ -32,6 +33,7 @@ cohort_service_free(CohortService *self)
     g_free(self->settings.vnc_listen);
     g_free(self->settings.images_dir);
     g_strfreev(self->settings.config_hosts);
+    g_hash_table_unref(self->console_tickets);
     g_free(self->instance_id);
     g_free(self);
 }

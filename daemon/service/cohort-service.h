@@ -33,6 +33,7 @@ typedef struct {
     CohortLifecycle *lifecycle;
     gchar *instance_id;
     CohortServiceSettings settings;
+    GHashTable *console_tickets; /* ticket -> who may open which machine's console, until when */
 } CohortService;
 
 CohortService *cohort_service_new(CohortStore *store, CohortHosts *hosts,
@@ -140,6 +141,23 @@ JsonNode *cohort_service_machine_console(CohortService *svc, const CohortUserRow
                                          GError **error);
 JsonNode *cohort_service_job_get(CohortService *svc, const CohortUserRow *actor, gint64 id,
                                  GError **error);
+
+/* consoles (cohort-service-console.c): a ticket from the console's answer, checked without
+ * being used (a plain request), or taken for good (the websocket that opens it) */
+gboolean cohort_service_console_ticket_check(CohortService *svc, const gchar *ticket,
+                                             GError **error);
+gboolean cohort_service_console_ticket_take(CohortService *svc, const gchar *ticket,
+                                            gint64 *user_id, gint64 *machine_id, GError **error);
+/* Whether @user_id may still reach the console of @machine_id: their access, and the machine
+ * running. */
+gboolean cohort_service_console_allowed(CohortService *svc, gint64 user_id, gint64 machine_id,
+                                        GError **error);
+/* A socket to the machine's VNC server (past its password), made in a worker; @opened is
+ * called in the main context with it (NULL and the error when it cannot be had). */
+typedef void (*CohortServiceConsoleOpened)(GSocket *socket, const GError *error,
+                                           gpointer user_data);
+void cohort_service_console_open_async(CohortService *svc, gint64 user_id, gint64 machine_id,
+                                       CohortServiceConsoleOpened opened, gpointer user_data);
 
 /* Prometheus text for /metrics. */
 gchar *cohort_service_metrics(CohortService *svc);

@@ -841,6 +841,26 @@ cohort_provisioner_domain_get_vnc_port(CohortProvisioner *self, const gchar *dom
     return (gint)value;
 }
 
+gint
+cohort_provisioner_domain_open_graphics(CohortProvisioner *self, const gchar *domain_name,
+                                        gint64 machine_id, GError **error)
+{
+    g_autoptr(virDomain) dom = NULL;
+    int fd;
+
+    if (!cohort_provision_domain_require(self, domain_name, machine_id, "opening the console of",
+                                         &dom, error))
+        return -1;
+    /* libvirt hands over a socket already past VNC's authentication: the password never
+     * needs to reach the browser */
+    fd = virDomainOpenGraphicsFD(dom, 0, VIR_DOMAIN_OPEN_GRAPHICS_SKIPAUTH);
+    if (fd < 0) {
+        cohort_virt_set_error(error, "opening the domain's console");
+        return -1;
+    }
+    return fd;
+}
+
 gboolean
 cohort_provisioner_base_exists(CohortProvisioner *self, CohortTemplate *tmpl)
 {

@@ -94,6 +94,11 @@ gboolean cohort_provisioner_domain_shutdown(CohortProvisioner *self, const gchar
 gboolean cohort_provisioner_domain_reboot(CohortProvisioner *self, const gchar *domain_name,
                                           gint64 machine_id, GError **error);
 /* The VNC port of the running domain; -1 when it has none yet. */
+/* A socket to the running domain's VNC server, through libvirt and past its authentication
+ * (a local connection only: libvirt passes the descriptor over its UNIX socket); -1 with the
+ * error otherwise. The caller owns the descriptor. */
+gint cohort_provisioner_domain_open_graphics(CohortProvisioner *self, const gchar *domain_name,
+                                             gint64 machine_id, GError **error);
 gint cohort_provisioner_domain_get_vnc_port(CohortProvisioner *self, const gchar *domain_name,
                                             gint64 machine_id, GError **error);
 /* Bytes the machine's overlay takes on disk now; 0 when there is none. */

@@ -79,6 +79,9 @@ static const Case cases[] = {
     CASE("POST /api/v1/machines/{id}/extend", "UANANA", NULL),
     CASE("GET /api/v1/machines/{id}/console", "UANANA", NULL),
     /* a job is who started it's (the trainer's provisioning here) */
+    /* the ticket is the credential (a browser's websocket carries no token); without an
+     * upgrade the answer says whether it works (400) and spends nothing */
+    CASE("GET /api/v1/console/{ticket}", "AAAAAA", NULL),
     CASE("GET /api/v1/jobs/{id}", "UNNANA", NULL),
     CASE("GET /api/v1/audit", "UFFFFA", NULL),
     CASE("GET /api/v1/usage", "UFFFFA", NULL),
@@ -93,6 +96,7 @@ typedef struct {
     gint64 machine;          /* the trainee's */
     gint64 spare[ROLE_LAST]; /* more of the trainee's machines, one per authorized caller */
     gint64 job;              /* the trainer's provisioning */
+    gchar *ticket;           /* a console ticket of the trainee's */
 } Fixture;
 
 static JsonNode *
@@ -202,6 +206,15 @@ fixture_setup(void **state)
         fx->machine = json_object_get_int_member(
             json_array_get_object_element(json_node_get_array(mine), 0), "id");
     }
+    {
+        g_autofree gchar *path =
+            g_strdup_printf("/api/v1/machines/%" G_GINT64_FORMAT "/console", fx->machine);
+        g_autoptr(JsonNode) console = call(fx->d, "GET", path, fx->tokens[ROLE_TRAINEE], NULL, 200);
+        const gchar *websocket =
+            json_object_get_string_member(json_node_get_object(console), "websocket");
+        assert_true(g_str_has_prefix(websocket, "/api/v1/console/"));
+        fx->ticket = g_strdup(websocket + strlen("/api/v1/console/"));
+    }
     fx->spare[ROLE_TRAINEE] = machine_for(fx, fx->tokens[ROLE_TRAINEE]);
     fx->spare[ROLE_TRAINER] = machine_for(fx, fx->tokens[ROLE_TRAINEE]);
     fx->spare[ROLE_ADMIN] = machine_for(fx, fx->tokens[ROLE_TRAINEE]);
@@ -217,6 +230,7 @@ fixture_teardown(void **state)
     cohort_test_daemon_stop(fx->d);
     for (guint i = 0; i < ROLE_LAST; i++)
         g_free(fx->tokens[i]);
+    g_free(fx->ticket);
     g_free(fx);
     return 0;
 }
@@ -260,6 +274,8 @@ case_path(Fixture *fx, const Case *c, const gchar *path, Role role)
                 g_string_append(out, leave[role] != NULL ? leave[role] : "authz-leave-trainer");
             else
                 g_string_append(out, "authz-own");
+        } else if (g_strcmp0(s, "{ticket}") == 0) {
+            g_string_append(out, fx->ticket);
         } else if (g_strcmp0(s, "{id}") == 0) {
             if (g_str_has_prefix(path, "/api/v1/jobs"))
                 g_string_append_printf(out, "%" G_GINT64_FORMAT, fx->job);

@@ -1,0 +1,383 @@
+/* The console in the browser, on the real local libvirtd: 20 machines, 20 websockets at once
+ * through cohortd, each joined to its machine's VNC server through libvirt (each gets the RFB
+ * banner); a ticket works once; a machine that stops closes its console. */
+#define G_LOG_DOMAIN "test-console-qemu"
+
+#include "config.h"
+
+#include <glib/gstdio.h>
+#include <libsoup/soup.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cohort-test-daemon.h"
+#include "cohort-test-qemu.h"
+#include "cohort-test.h"
+
+#include "cohort-names.h"
+#include "cohort-provision.h"
+#include "cohort-virt.h"
+
+#define CONSOLES 20
+
+typedef struct {
+    virConnectPtr conn;
+    virStoragePoolPtr pool;
+    gchar *pool_name;
+    gchar *pool_dir;
+    gchar *slug;
+    gchar *foreign_name;
+    CohortTestDaemon *d;
+} Fixture;
+
+static int
+fixture_setup(void **state)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree gchar *extra = NULL;
+    Fixture *fx = g_new0(Fixture, 1);
+    guint pid = (guint)getpid();
+
+    fx->conn = cohort_virt_connect("qemu:///system", &error);
+    if (fx->conn == NULL)
+        fail_msg("%s (start libvirtd: ./cohort-dev test does it)", error->message);
+    cohort_test_qemu_remove_stale_runs(fx->conn);
+    fx->pool_name = g_strdup_printf("cohort-itest-%u", pid);
+    fx->pool_dir = g_strdup_printf("/var/lib/cohort-itest-%u", pid);
+    fx->slug = g_strdup_printf("itest-%u", pid);
+    fx->foreign_name = g_strdup_printf("admin-vm-%u", pid);
+    assert_int_equal(g_mkdir_with_parents(fx->pool_dir, 0755), 0);
+    fx->pool = cohort_test_qemu_pool_create(fx->conn, fx->pool_name, fx->pool_dir);
+    cohort_test_qemu_foreign_domain_start(fx->conn, fx->foreign_name);
+    /* tiny's guest ignores ACPI: a stop is a forced one, after stop_timeout_s */
+    extra = g_strdup_printf("[daemon]\nstop_timeout_s=2\n[host:local]\nuri=qemu:///system\n"
+                            "pool=%s\nvcpus=16\nmemory_mib=8192\n",
+                            fx->pool_name);
+    fx->d = cohort_test_daemon_start_with_config(extra, &error);
+    cohort_assert_no_error(error);
+    *state = fx;
+    return 0;
+}
+
+static guint
+count_with_prefix(GPtrArray *names, const gchar *prefix)
+{
+    guint n = 0;
+    for (guint i = 0; names != NULL && i < names->len; i++)
+        n += g_str_has_prefix(g_ptr_array_index(names, i), prefix);
+    return n;
+}
+
+/* Also when the test failed: stop cohortd, remove what is left, then ask libvirt. */
+static int
+fixture_teardown(void **state)
+{
+    Fixture *fx = *state;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(CohortProvisioner) prov = NULL;
+    g_autoptr(GPtrArray) domains = NULL;
+    g_autoptr(GPtrArray) overlays = NULL;
+    g_autoptr(virDomain) foreign = NULL;
+    g_autofree gchar *prefix = g_strconcat(COHORT_NAME_PREFIX, fx->slug, "--", NULL);
+    g_autofree gchar *network = cohort_names_network(fx->slug);
+    g_autoptr(virNetwork) net_left = NULL;
+
+    cohort_test_daemon_stop(fx->d);
+    net_left = virNetworkLookupByName(fx->conn, network);
+    foreign = virDomainLookupByName(fx->conn, fx->foreign_name);
+    assert_non_null(foreign);
+    assert_int_equal(virDomainIsActive(foreign), 1);
+    virDomainDestroy(foreign);
+    virDomainUndefine(foreign);
+
+    prov = cohort_provisioner_new(fx->conn, fx->pool_name, &error);
+    cohort_assert_no_error(error);
+    domains = cohort_provisioner_list_owned_domains(prov, &error);
+    for (guint i = 0; domains != NULL && i < domains->len; i++) {
+        const gchar *name = g_ptr_array_index(domains, i);
+        g_autoptr(virDomain) dom = virDomainLookupByName(fx->conn, name);
+        if (g_str_has_prefix(name, prefix))
+            cohort_provisioner_machine_teardown(
+                prov, name, cohort_provisioner_domain_get_machine_id(dom), NULL);
+    }
+    overlays = cohort_provisioner_list_owned_overlays(prov, &error);
+    cohort_test_qemu_remove_stale_runs(fx->conn);
+    g_rmdir(fx->pool_dir);
+    {
+        g_autoptr(virStoragePool) pool = virStoragePoolLookupByName(fx->conn, fx->pool_name);
+        assert_null(pool);
+    }
+    /* what was left for the teardown to remove counts as a leak */
+    assert_int_equal(count_with_prefix(domains, prefix), 0);
+    assert_int_equal(count_with_prefix(overlays, prefix), 0);
+    assert_null(net_left);
+
+    virStoragePoolFree(fx->pool);
+    virConnectClose(fx->conn);
+    g_free(fx->pool_name);
+    g_free(fx->pool_dir);
+    g_free(fx->slug);
+    g_free(fx->foreign_name);
+    g_free(fx);
+    return 0;
+}
+
+static JsonNode *
+http_expect(CohortTestDaemon *d, const gchar *method, const gchar *path, const gchar *token,
+            const gchar *body, const gchar *content_type, guint expect)
+{
+    guint status = 0;
+    g_autofree gchar *raw = NULL;
+    JsonNode *node = cohort_test_http(d, method, path, token, body, content_type, &status, &raw);
+
+    if (status != expect)
+        fail_msg("%s %s: expected %u, got %u: %s", method, path, expect, status, raw);
+    return node;
+}
+
+/* One console as a browser holds it. */
+typedef struct {
+    SoupWebsocketConnection *ws;
+    GError *error;
+    gchar *banner; /* the first frame, when it came */
+    gboolean closed;
+    gboolean connecting;
+} Console;
+
+static void
+console_message(SoupWebsocketConnection *ws, gint type, GBytes *message, gpointer user_data)
+{
+    Console *c = user_data;
+    gsize len = 0;
+    const gchar *data = g_bytes_get_data(message, &len);
+
+    if (c->banner == NULL)
+        c->banner = g_strndup(data, MIN(len, 12));
+}
+
+static void
+console_closed(SoupWebsocketConnection *ws, gpointer user_data)
+{
+    Console *c = user_data;
+    c->closed = TRUE;
+}
+
+static void
+console_connected(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    Console *c = user_data;
+
+    c->connecting = FALSE;
+    c->ws = soup_session_websocket_connect_finish(SOUP_SESSION(source), result, &c->error);
+    if (c->ws == NULL)
+        return;
+    g_signal_connect(c->ws, "message", G_CALLBACK(console_message), c);
+    g_signal_connect(c->ws, "closed", G_CALLBACK(console_closed), c);
+}
+
+static void
+console_open(SoupSession *session, CohortTestDaemon *d, const gchar *websocket, Console *c)
+{
+    g_autofree gchar *url = g_strconcat(d->url, websocket, NULL);
+    g_autoptr(SoupMessage) msg = soup_message_new("GET", url);
+    const char *protocols[] = {"binary", NULL};
+
+    c->connecting = TRUE;
+    soup_session_websocket_connect_async(session, msg, NULL, (char **)protocols, G_PRIORITY_DEFAULT,
+                                         NULL, console_connected, c);
+}
+
+/* Runs the main context until @done says so, for at most @timeout_s (a wait, not a figure:
+ * what is waited for happens in a few seconds, the bound only ends a broken run). */
+static gboolean
+wait_for(gboolean (*done)(gpointer), gpointer data, guint timeout_s)
+{
+    gint64 deadline = g_get_monotonic_time() + (gint64)timeout_s * G_USEC_PER_SEC;
+
+    while (!done(data)) {
+        if (g_get_monotonic_time() > deadline)
+            return FALSE;
+        g_main_context_iteration(NULL, FALSE);
+        g_usleep(2000);
+    }
+    return TRUE;
+}
+
+static gboolean
+all_bannered(gpointer data)
+{
+    Console *consoles = data;
+    for (guint i = 0; i < CONSOLES; i++) {
+        if (consoles[i].connecting ||
+            (consoles[i].ws != NULL && consoles[i].banner == NULL && !consoles[i].closed))
+            return FALSE;
+    }
+    return TRUE;
+}
+
+static gboolean
+first_closed(gpointer data)
+{
+    Console *c = data;
+    return c->closed;
+}
+
+static gchar *
+console_websocket(CohortTestDaemon *d, const gchar *token, gint64 id)
+{
+    g_autofree gchar *path = g_strdup_printf("/api/v1/machines/%" G_GINT64_FORMAT "/console", id);
+    g_autoptr(JsonNode) console = http_expect(d, "GET", path, token, NULL, NULL, 200);
+    const gchar *websocket =
+        json_object_get_string_member(json_node_get_object(console), "websocket");
+
+    assert_non_null(websocket);
+    assert_true(g_str_has_prefix(websocket, "/api/v1/console/"));
+    return g_strdup(websocket);
+}
+
+static gboolean
+metric_at_most(CohortTestDaemon *d, const gchar *name, guint64 most)
+{
+    guint status = 0;
+    g_autofree gchar *raw = NULL;
+    g_autofree gchar *needle = g_strconcat("\n", name, " ", NULL);
+    g_autoptr(JsonNode) none =
+        cohort_test_http(d, "GET", "/metrics", NULL, NULL, NULL, &status, &raw);
+    const gchar *at = strstr(raw, needle);
+
+    assert_non_null(at);
+    return g_ascii_strtoull(at + strlen(needle), NULL, 10) <= most;
+}
+
+static void
+test_console_qemu_websockets(void **state)
+{
+    Fixture *fx = *state;
+    g_autoptr(JsonNode) trainer = NULL;
+    g_autoptr(JsonNode) started = NULL;
+    g_autoptr(JsonNode) job = NULL;
+    g_autoptr(JsonNode) list = NULL;
+    g_autoptr(JsonNode) reclaim = NULL;
+    g_autoptr(SoupSession) session = soup_session_new();
+    g_autofree gchar *body = NULL;
+    g_autofree gchar *path = NULL;
+    GString *csv = g_string_new("login,display_name\n");
+    Console consoles[CONSOLES] = {0};
+    JsonArray *machines;
+    const gchar *token;
+    guint bannered = 0;
+    gint64 t0;
+
+    json_node_unref(http_expect(fx->d, "POST", "/api/v1/templates/tiny/base", fx->d->admin_token,
+                                "{\"blank\":true}", NULL, 201));
+    trainer = http_expect(fx->d, "POST", "/api/v1/users", fx->d->admin_token,
+                          "{\"login\":\"trainer1\",\"role\":\"trainer\"}", NULL, 201);
+    token = json_object_get_string_member(json_node_get_object(trainer), "token");
+    body = g_strdup_printf("{\"slug\":\"%s\",\"template\":\"tiny\",\"starts_at\":"
+                           "\"2026-01-01T00:00:00Z\",\"ends_at\":\"2099-01-01T00:00:00Z\"}",
+                           fx->slug);
+    json_node_unref(http_expect(fx->d, "POST", "/api/v1/cohorts", token, body, NULL, 201));
+    for (guint i = 1; i <= CONSOLES; i++)
+        g_string_append_printf(csv, "console-%u,Console %u\n", i, i);
+    path = g_strdup_printf("/api/v1/cohorts/%s/roster", fx->slug);
+    json_node_unref(http_expect(fx->d, "PUT", path, token, csv->str, "text/csv", 200));
+    g_string_free(csv, TRUE);
+    g_free(path);
+    path = g_strdup_printf("/api/v1/cohorts/%s/provision", fx->slug);
+    started = http_expect(fx->d, "POST", path, token, NULL, NULL, 202);
+    job = cohort_test_job_wait(fx->d, token,
+                               json_object_get_int_member(json_node_get_object(started), "job"));
+    assert_int_equal(json_object_get_int_member(json_node_get_object(job), "done"), CONSOLES);
+    g_free(path);
+    path = g_strdup_printf("/api/v1/machines?cohort=%s", fx->slug);
+    list = http_expect(fx->d, "GET", path, token, NULL, NULL, 200);
+    machines = json_node_get_array(list);
+    assert_int_equal(json_array_get_length(machines), CONSOLES);
+
+    /* 20 at once */
+    t0 = g_get_monotonic_time();
+    for (guint i = 0; i < CONSOLES; i++) {
+        gint64 id = json_object_get_int_member(json_array_get_object_element(machines, i), "id");
+        g_autofree gchar *websocket = console_websocket(fx->d, token, id);
+        console_open(session, fx->d, websocket, &consoles[i]);
+    }
+    assert_true(wait_for(all_bannered, consoles, 60));
+    for (guint i = 0; i < CONSOLES; i++) {
+        if (consoles[i].error != NULL)
+            fail_msg("console %u: %s", i, consoles[i].error->message);
+        if (consoles[i].banner == NULL)
+            fail_msg("console %u closed without the RFB banner", i);
+        assert_true(g_str_has_prefix(consoles[i].banner, "RFB 003."));
+        bannered++;
+    }
+    g_print("# figures: %u consoles through cohortd, all with their RFB banner in %.2f s\n",
+            bannered, (g_get_monotonic_time() - t0) / 1e6);
+    assert_false(metric_at_most(fx->d, "cohort_consoles_open", CONSOLES - 1));
+
+    /* a ticket works once */
+    {
+        gint64 id = json_object_get_int_member(json_array_get_object_element(machines, 0), "id");
+        g_autofree gchar *websocket = console_websocket(fx->d, token, id);
+        Console again = {0};
+        Console used = {0};
+        guint status = 0;
+        g_autofree gchar *raw = NULL;
+        g_autoptr(JsonNode) plain = NULL;
+
+        /* a plain request says whether it works, without spending it */
+        plain = cohort_test_http(fx->d, "GET", websocket, NULL, NULL, NULL, &status, &raw);
+        assert_int_equal(status, 400);
+        cohort_assert_contains(raw, "opens as a websocket");
+        console_open(session, fx->d, websocket, &again);
+        while (again.connecting)
+            g_main_context_iteration(NULL, TRUE);
+        cohort_assert_no_error(again.error);
+        console_open(session, fx->d, websocket, &used);
+        while (used.connecting)
+            g_main_context_iteration(NULL, TRUE);
+        assert_non_null(used.error);
+        assert_null(used.ws);
+        g_clear_error(&used.error);
+        soup_websocket_connection_close(again.ws, SOUP_WEBSOCKET_CLOSE_NORMAL, NULL);
+        while (!again.closed)
+            g_main_context_iteration(NULL, TRUE);
+        g_clear_object(&again.ws);
+        g_free(again.banner);
+    }
+
+    /* a machine that stops closes its console */
+    {
+        gint64 id = json_object_get_int_member(json_array_get_object_element(machines, 0), "id");
+        g_autofree gchar *stop = g_strdup_printf("/api/v1/machines/%" G_GINT64_FORMAT "/stop", id);
+        json_node_unref(http_expect(fx->d, "POST", stop, token, NULL, NULL, 202));
+        if (!wait_for(first_closed, &consoles[0], 90))
+            fail_msg("the console of a machine that stopped stayed open");
+    }
+
+    for (guint i = 0; i < CONSOLES; i++) {
+        if (consoles[i].ws != NULL && !consoles[i].closed)
+            soup_websocket_connection_close(consoles[i].ws, SOUP_WEBSOCKET_CLOSE_NORMAL, NULL);
+    }
+    g_free(path);
+    path = g_strdup_printf("/api/v1/cohorts/%s/reclaim", fx->slug);
+    reclaim = http_expect(fx->d, "POST", path, token, NULL, NULL, 202);
+    json_node_unref(cohort_test_job_wait(
+        fx->d, token, json_object_get_int_member(json_node_get_object(reclaim), "job")));
+    for (guint i = 0; i < CONSOLES; i++) {
+        while (consoles[i].ws != NULL && !consoles[i].closed)
+            g_main_context_iteration(NULL, TRUE);
+        g_clear_object(&consoles[i].ws);
+        g_free(consoles[i].banner);
+        g_clear_error(&consoles[i].error);
+    }
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_console_qemu_websockets, fixture_setup,
+                                        fixture_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
