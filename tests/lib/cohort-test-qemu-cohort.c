@@ -16,7 +16,6 @@
 #include "cohort-provision.h"
 #include "cohort-virt.h"
 
-
 CohortTestQemuCohort *
 cohort_test_qemu_cohort_setup(const gchar *daemon_config)
 {
