@@ -48,6 +48,7 @@ static const CohortConfigKey cohort_config_daemon_keys[] = {
     {"state_dir", COHORT_CONFIG_KIND_PATH, COHORT_CONFIG_DAEMON(state_dir)},
     {"templates_dir", COHORT_CONFIG_KIND_PATH, COHORT_CONFIG_DAEMON(templates_dir)},
     {"images_dir", COHORT_CONFIG_KIND_PATH, COHORT_CONFIG_DAEMON(images_dir)},
+    {"web_dir", COHORT_CONFIG_KIND_PATH, COHORT_CONFIG_DAEMON(web_dir)},
     {"allow_test_hosts", COHORT_CONFIG_KIND_BOOLEAN, COHORT_CONFIG_DAEMON(allow_test_hosts)},
     {"vnc_listen", COHORT_CONFIG_KIND_ADDRESS, COHORT_CONFIG_DAEMON(vnc_listen)},
     {"max_body_kib", COHORT_CONFIG_KIND_UINT, COHORT_CONFIG_DAEMON(max_body_kib), 1, 1048576},
@@ -127,6 +128,7 @@ cohort_config_clear(CohortConfig *self)
     g_free(self->state_dir);
     g_free(self->templates_dir);
     g_free(self->images_dir);
+    g_free(self->web_dir);
     g_free(self->vnc_listen);
     g_clear_pointer(&self->hosts, g_ptr_array_unref);
 }
@@ -153,6 +155,15 @@ cohort_config_default_state_dir(void)
     return g_build_filename(g_get_user_state_dir(), "cohort", NULL);
 }
 
+/* The installed page, or the source tree's for a build that is not installed. */
+static gchar *
+cohort_config_default_web_dir(void)
+{
+    if (g_file_test(COHORT_WEBDIR, G_FILE_TEST_IS_DIR))
+        return g_strdup(COHORT_WEBDIR);
+    return g_strdup(COHORT_SOURCE_WEBDIR);
+}
+
 CohortConfig *
 cohort_config_new_default(void)
 {
@@ -163,6 +174,7 @@ cohort_config_new_default(void)
     self->state_dir = cohort_config_default_state_dir();
     self->templates_dir = g_strdup(COHORT_TEMPLATESDIR);
     self->images_dir = g_strdup(COHORT_CONFIG_DEFAULT_IMAGES_DIR);
+    self->web_dir = cohort_config_default_web_dir();
     self->vnc_listen = g_strdup("127.0.0.1");
     self->max_body_kib = 1024;
     self->request_timeout_s = 30;
@@ -193,6 +205,7 @@ cohort_config_copy(const CohortConfig *self)
     copy->state_dir = g_strdup(self->state_dir);
     copy->templates_dir = g_strdup(self->templates_dir);
     copy->images_dir = g_strdup(self->images_dir);
+    copy->web_dir = g_strdup(self->web_dir);
     copy->vnc_listen = g_strdup(self->vnc_listen);
     copy->hosts = g_ptr_array_new_with_free_func((GDestroyNotify)cohort_config_host_free);
     for (guint i = 0; i < self->hosts->len; i++)
@@ -471,9 +484,9 @@ cohort_config_log(CohortConfig *self)
     g_debug("[daemon] listen=%s port=%u tls=%s allow_plain_http=%s", self->listen, self->port,
             cohort_config_has_tls(self) ? self->tls_cert : "off",
             self->allow_plain_http ? "true" : "false");
-    g_debug("[daemon] state_dir=%s templates_dir=%s images_dir=%s vnc_listen=%s "
+    g_debug("[daemon] state_dir=%s templates_dir=%s images_dir=%s web_dir=%s vnc_listen=%s "
             "allow_test_hosts=%s",
-            self->state_dir, self->templates_dir, self->images_dir, self->vnc_listen,
+            self->state_dir, self->templates_dir, self->images_dir, self->web_dir, self->vnc_listen,
             self->allow_test_hosts ? "true" : "false");
     g_debug("[daemon] request_timeout_s=%u max_connections_per_client=%u "
             "auth_failures_per_minute=%u",

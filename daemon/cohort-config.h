@@ -37,6 +37,7 @@ typedef struct {
     gchar *state_dir;          /* database and keys; absolute */
     gchar *templates_dir;      /* domain templates; absolute */
     gchar *images_dir;         /* where base images for POST /templates/NAME/base are; absolute */
+    gchar *web_dir;            /* the web page's files, served at /; absolute */
     gboolean allow_test_hosts; /* test:/// host URIs (they read files): tests and demos only */
     gchar *vnc_listen;         /* where machines' VNC servers listen on their host */
     guint max_body_kib;        /* largest request body */
@@ -61,7 +62,8 @@ typedef struct {
 /* The compiled-in defaults. state_dir: $STATE_DIRECTORY when systemd sets it (the unit's
  * StateDirectory=), else /var/lib/cohort for root, else $XDG_STATE_HOME/cohort
  * (~/.local/state/cohort). templates_dir: COHORT_TEMPLATESDIR. images_dir:
- * COHORT_CONFIG_DEFAULT_IMAGES_DIR. No test hosts, no hosts. */
+ * COHORT_CONFIG_DEFAULT_IMAGES_DIR. web_dir: COHORT_WEBDIR when it exists (installed), else the
+ * source tree's web/. No test hosts, no hosts. */
 CohortConfig *cohort_config_new_default(void);
 /* Apply a key file on top of the current values and validate the result. On failure
  * (COHORT_ERROR_INVALID_ARGUMENT naming "[group] key" and the value; NOT_FOUND for a missing

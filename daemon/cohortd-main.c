@@ -228,6 +228,8 @@ cohortd_run(CohortConfig *config)
         api = cohort_api_new(daemon->service, config->listen, config->port, config->tls_cert,
                              config->tls_key, &limits, &error);
     }
+    if (api != NULL)
+        cohort_api_set_web_dir(api, config->web_dir);
     if (api == NULL) {
         g_printerr("cohortd: %s\n", error->message);
         return 1;

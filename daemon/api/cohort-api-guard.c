@@ -260,7 +260,8 @@ cohort_api_guard_answer_on(CohortApiGuard *self, GIOStream *stream, const GError
 
     g_string_append_printf(answer,
                            "HTTP/1.1 %u %s\r\nContent-Type: application/json\r\nContent-Length: "
-                           "%" G_GSIZE_FORMAT "\r\nConnection: close\r\nServer: cohortd/%s\r\n\r\n",
+                           "%" G_GSIZE_FORMAT "\r\nConnection: close\r\nServer: cohortd/%s\r\n"
+                           "X-Content-Type-Options: nosniff\r\nCache-Control: no-store\r\n\r\n",
                            status, cohort_api_status_phrase(status), strlen(body), PACKAGE_VERSION);
     g_string_append(answer, body);
     g_debug("refusing a request early: %u %s", status, error->message);

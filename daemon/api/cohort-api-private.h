@@ -5,6 +5,7 @@
 #include <libsoup/soup.h>
 
 #include "cohort-api-guard.h"
+#include "cohort-api-static.h"
 #include "cohort-api.h"
 #include "cohort-rate-limit.h"
 #include "cohort-service.h"
@@ -23,6 +24,7 @@ struct _CohortApi {
     CohortRateLimit *auth_failures;
     GSource *auth_report_timer;
     struct _CohortApiConsoles *consoles;
+    CohortApiStatic *web; /* the web page's files; NULL: none */
 };
 
 /* One request as the routes see it. */

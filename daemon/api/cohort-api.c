@@ -227,6 +227,7 @@ cohort_api_handle(SoupServer *server, SoupServerMessage *msg, const char *path, 
     };
     guint status;
 
+    cohort_api_static_add_headers(msg);
     req.body = g_bytes_get_data(body, &req.body_len);
     if (req.body_len > self->limits.max_body_bytes) {
         /* the guard refuses these before they are read; kept should a path bypass it */
@@ -249,13 +250,13 @@ cohort_api_handle(SoupServer *server, SoupServerMessage *msg, const char *path, 
         if (soup_server_message_get_status(msg) != 0) {
             /* refused */
         } else if (!cohort_api_routes_dispatch(&req, path)) {
-            g_autoptr(GError) error =
-                g_str_has_prefix(path, "/api/v1")
-                    ? g_error_new(COHORT_ERROR, COHORT_ERROR_NOT_FOUND,
-                                  "no route %s %s (see docs/api.md)", req.method, path)
-                    : g_error_new(COHORT_ERROR, COHORT_ERROR_NOT_FOUND,
-                                  "no route %s %s: the API is under /api/v1", req.method, path);
-            cohort_api_respond_error(&req, error, NULL, NULL);
+            g_autoptr(GError) error = NULL;
+            /* outside the API: the web page's files */
+            if (g_str_has_prefix(path, "/api/v1"))
+                error = g_error_new(COHORT_ERROR, COHORT_ERROR_NOT_FOUND,
+                                    "no route %s %s (see docs/api.md)", req.method, path);
+            if (error != NULL || !cohort_api_static_serve(self->web, msg, path, &error))
+                cohort_api_respond_error(&req, error, NULL, NULL);
         }
     }
 
@@ -391,8 +392,17 @@ cohort_api_free(CohortApi *self)
         g_object_unref(self->server);
     }
     cohort_rate_limit_free(self->auth_failures);
+    cohort_api_static_free(self->web);
     g_free(self->url);
     g_free(self);
+}
+
+void
+cohort_api_set_web_dir(CohortApi *self, const gchar *web_dir)
+{
+    g_clear_pointer(&self->web, cohort_api_static_free);
+    if (web_dir != NULL)
+        self->web = cohort_api_static_new(web_dir);
 }
 
 const gchar *

@@ -23,6 +23,9 @@ CohortApi *cohort_api_new(CohortService *service, const gchar *address, guint po
                           const CohortApiLimits *limits, GError **error);
 void cohort_api_free(CohortApi *self);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(CohortApi, cohort_api_free)
+/* Serves the web page's files from @web_dir at / and every path outside the API (NULL:
+ * none, those paths are not found). daemon/api/cohort-api-static.h says how. */
+void cohort_api_set_web_dir(CohortApi *self, const gchar *web_dir);
 /* The base URL it listens on, e.g. http://127.0.0.1:8580 */
 const gchar *cohort_api_get_url(CohortApi *self);
 

@@ -38,6 +38,8 @@ test_config_assert_defaults(CohortConfig *config)
     assert_false(cohort_config_has_tls(config));
     assert_string_equal(config->templates_dir, COHORT_TEMPLATESDIR);
     assert_string_equal(config->images_dir, "/var/lib/cohort/images");
+    assert_true(g_path_is_absolute(config->web_dir));
+    assert_true(g_str_has_suffix(config->web_dir, "/web"));
     assert_false(config->allow_test_hosts);
     assert_string_equal(config->vnc_listen, "127.0.0.1");
     assert_int_equal(config->max_body_kib, 1024);
@@ -147,6 +149,7 @@ test_config_bad_values(void **state)
         {"[host:lab1]\nuri=qemu:///system\nvcpus=-4\n", "[host:lab1] vcpus: '-4'"},
         {"[host:lab1]\nuri=qemu:///system\nname=lab1\n", "[host:lab1] name: unknown key"},
         {"[daemon]\nimages_dir=images\n", "[daemon] images_dir: 'images' is not an absolute path"},
+        {"[daemon]\nweb_dir=web\n", "[daemon] web_dir: 'web' is not an absolute path"},
         {"[daemon]\nallow_test_hosts=maybe\n",
          "[daemon] allow_test_hosts: 'maybe' is not a boolean"},
         /* URIs that would read cohortd's files or run programs */
@@ -305,6 +308,7 @@ test_config_hosts(void **state)
     assert_true(cohort_config_load_data(config,
                                         "[daemon]\nallow_test_hosts=true\n"
                                         "images_dir=/srv/cohort/images\n"
+                                        "web_dir=/srv/cohort/web\n"
                                         "[host:lab1]\nvcpus=32\n"
                                         "[host:lab3]\nuri=test:///default\n",
                                         &error));
@@ -317,6 +321,7 @@ test_config_hosts(void **state)
     assert_string_equal(cohort_config_get_host(config, "lab3")->uri, "test:///default");
     assert_true(config->allow_test_hosts);
     assert_string_equal(config->images_dir, "/srv/cohort/images");
+    assert_string_equal(config->web_dir, "/srv/cohort/web");
 }
 
 static void
