@@ -558,6 +558,151 @@ cohort_ctl_cohort_invite(CohortCtl *ctl, gint argc, gchar **argv, GError **error
     return TRUE;
 }
 
+/* One CSV field (RFC 4180): quoted when it holds a comma, a quote or a line break. */
+static void
+cohort_ctl_csv_field(GString *out, const gchar *value, gboolean last)
+{
+    if (value == NULL)
+        value = "";
+    if (strpbrk(value, ",\"\r\n") != NULL) {
+        g_string_append_c(out, '"');
+        for (const gchar *p = value; *p != '\0'; p++) {
+            if (*p == '"')
+                g_string_append_c(out, '"');
+            g_string_append_c(out, *p);
+        }
+        g_string_append_c(out, '"');
+    } else {
+        g_string_append(out, value);
+    }
+    g_string_append(out, last ? "\r\n" : ",");
+}
+
+/* The logins of an answer's array member, comma-separated; NULL for none. */
+static gchar *
+cohort_ctl_logins(JsonObject *r, const gchar *member)
+{
+    JsonNode *node = json_object_get_member(r, member);
+    GString *logins = g_string_new(NULL);
+
+    for (guint i = 0; node != NULL && JSON_NODE_HOLDS_ARRAY(node) &&
+                      i < json_array_get_length(json_node_get_array(node));
+         i++) {
+        g_autofree gchar *login = cohort_client_member_text(
+            cohort_ctl_array_object(json_node_get_array(node), i), "login");
+        g_string_append_printf(logins, "%s%s", i > 0 ? ", " : "", login);
+    }
+    if (logins->len == 0) {
+        g_string_free(logins, TRUE);
+        return NULL;
+    }
+    return g_string_free(logins, FALSE);
+}
+
+gboolean
+cohort_ctl_cohort_invitations(CohortCtl *ctl, gint argc, gchar **argv, GError **error)
+{
+    static const gchar *const headers[] = {"LOGIN", "NAME", "CODE", "EXPIRES", NULL};
+    static const gchar *const members[] = {"login", "display_name", "code", "expires_at", NULL};
+    gboolean csv = FALSE;
+    gboolean reissue = FALSE;
+    const GOptionEntry entries[] = {
+        {"csv", 0, 0, G_OPTION_ARG_NONE, &csv,
+         "Print CSV (login,display_name,code,expires_at,url): one invitation card a line", NULL},
+        {"reissue", 0, 0, G_OPTION_ARG_NONE, &reissue,
+         "A new code for every trainee, also those whose code is not redeemed yet (it stops "
+         "working)",
+         NULL},
+        {NULL},
+    };
+    CohortClient *client;
+    g_autoptr(JsonNode) answer = NULL;
+    g_autoptr(JsonNode) body = json_node_new(JSON_NODE_OBJECT);
+    g_autoptr(CohortTable) table = cohort_table_new(headers);
+    g_autofree gchar *slug = NULL;
+    g_autofree gchar *path = NULL;
+    g_autofree gchar *kept = NULL;
+    g_autofree gchar *admin = NULL;
+    JsonObject *r;
+    JsonNode *invitations;
+    GString *out = g_string_new(NULL);
+
+    if (!cohort_ctl_parse(
+            ctl, &argc, &argv, entries, "SLUG [--csv] [--reissue]",
+            "Invitation codes for a cohort's trainees in one go (trainer, admin): a code for "
+            "every trainee who has none (a returning class, a code redeemed or expired); with "
+            "--reissue, for everyone (for a trainee who lost theirs: their unredeemed codes stop "
+            "working). Tokens already redeemed keep working. A trainee who is also in another "
+            "trainer's course gets a code only from an admin; they are listed. --csv prints the "
+            "cards' data, with the URL of the web page where the code is redeemed.",
+            "  cohortctl cohort invitations cloud-101\n"
+            "  cohortctl cohort invitations cloud-101 --reissue --csv > cards.csv\n",
+            1, 1, error)) {
+        g_string_free(out, TRUE);
+        return FALSE;
+    }
+    if ((client = cohort_ctl_client(ctl, TRUE, error)) == NULL) {
+        g_string_free(out, TRUE);
+        return FALSE;
+    }
+    json_node_take_object(body, json_object_new());
+    if (reissue)
+        json_object_set_boolean_member(json_node_get_object(body), "reissue", TRUE);
+    slug = cohort_client_escape(argv[1]);
+    path = g_strdup_printf("/api/v1/cohorts/%s/invitations", slug);
+    answer = cohort_client_call(client, "POST", path, body, error);
+    if (answer == NULL || (r = cohort_ctl_expect_object(answer, "invitations", error)) == NULL) {
+        g_string_free(out, TRUE);
+        return FALSE;
+    }
+    if (ctl->json) {
+        g_string_free(out, TRUE);
+        cohort_ctl_print_json(answer);
+        return TRUE;
+    }
+    if (csv)
+        g_string_append(out, "login,display_name,code,expires_at,url\r\n");
+    invitations = json_object_get_member(r, "invitations");
+    for (guint i = 0; invitations != NULL && JSON_NODE_HOLDS_ARRAY(invitations) &&
+                      i < json_array_get_length(json_node_get_array(invitations));
+         i++) {
+        JsonObject *inv = cohort_ctl_array_object(json_node_get_array(invitations), i);
+        gchar *cells[G_N_ELEMENTS(members) - 1];
+        for (guint c = 0; members[c] != NULL; c++)
+            cells[c] = cohort_client_member_text(inv, members[c]);
+        if (csv) {
+            for (guint c = 0; members[c] != NULL; c++)
+                cohort_ctl_csv_field(out, cells[c], FALSE);
+            cohort_ctl_csv_field(out, cohort_client_get_url(client), TRUE);
+        } else if (ctl->quiet) {
+            g_string_append_printf(out, "%s %s\n", cells[0], cells[2]);
+        }
+        cohort_table_add_row_take(table, cells);
+    }
+    kept = cohort_ctl_logins(r, "pending");
+    admin = cohort_ctl_logins(r, "needs_admin");
+    if (csv || ctl->quiet) {
+        fputs(out->str, stdout);
+    } else if (cohort_table_get_n_rows(table) > 0) {
+        printf("Invitations (hand each trainee their code; it works once, at %s or with "
+               "'cohortctl redeem CODE'):\n",
+               cohort_client_get_url(client));
+        cohort_ctl_print_table(table);
+    } else {
+        printf("No new code.\n");
+    }
+    g_string_free(out, TRUE);
+    /* what was not done goes to stderr with --csv, so that the file holds only cards */
+    if (kept != NULL)
+        fprintf(csv ? stderr : stdout,
+                "Kept their code, not redeemed yet (--reissue replaces it): %s\n", kept);
+    if (admin != NULL)
+        fprintf(csv ? stderr : stdout,
+                "Also in another trainer's course, so only an admin can give them a code: %s\n",
+                admin);
+    return TRUE;
+}
+
 static gboolean cohort_ctl_cohort_job_started(CohortCtl *ctl, JsonNode *answer, const gchar *verb,
                                               const gchar *label, gboolean no_wait, GError **error);
 

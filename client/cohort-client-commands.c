@@ -34,6 +34,8 @@ static const CohortCtlCommand cohort_ctl_command_table[] = {
      "change title, end, grace period, quota or lease"},
     {"cohort", "roster", cohort_ctl_cohort_roster, "load a roster (CSV) and print invitations"},
     {"cohort", "invite", cohort_ctl_cohort_invite, "a new invitation code for one trainee"},
+    {"cohort", "invitations", cohort_ctl_cohort_invitations,
+     "codes for every trainee who has none (--reissue: all), as cards (--csv)"},
     {"cohort", "unenrol", cohort_ctl_cohort_unenrol, "take a trainee out (their machines go)"},
     {"cohort", "provision", cohort_ctl_cohort_provision, "make a machine for every trainee"},
     {"cohort", "reclaim", cohort_ctl_cohort_reclaim, "reclaim every machine of a cohort"},
@@ -68,6 +70,7 @@ static const gchar *const cohort_ctl_noun_examples[][2] = {
                "      --starts 2026-03-02 --ends 2026-03-13 --max-machines 1\n"
                "  cohortctl cohort roster cloud-101 trainees.csv\n"
                "  cohortctl cohort invite cloud-101 sok-dara\n"
+               "  cohortctl cohort invitations cloud-101 --csv > cards.csv\n"
                "  cohortctl cohort provision cloud-101\n"},
     {"machine", "  cohortctl machine list --cohort cloud-101\n"
                 "  cohortctl machine reset cloud-101/sok-dara\n"
@@ -119,7 +122,7 @@ cohort_ctl_noun_help(const gchar *noun)
     g_string_append_printf(out, "Usage:\n  cohortctl [OPTION…] %s VERB [ARGS…]\n\nVerbs:\n", noun);
     for (const CohortCtlCommand *c = cohort_ctl_command_table; c->noun != NULL; c++) {
         if (g_strcmp0(c->noun, noun) == 0 && c->verb != NULL)
-            g_string_append_printf(out, "  %-10s %s\n", c->verb, c->summary);
+            g_string_append_printf(out, "  %-11s %s\n", c->verb, c->summary);
     }
     for (guint i = 0; i < G_N_ELEMENTS(cohort_ctl_noun_examples); i++) {
         if (g_strcmp0(cohort_ctl_noun_examples[i][0], noun) == 0)
@@ -141,7 +144,7 @@ cohort_ctl_global_help(void)
         if (last != NULL && g_strcmp0(last, c->noun) != 0 && c->verb != NULL)
             g_string_append_c(out, '\n');
         last = c->noun;
-        g_string_append_printf(out, "  %-18s %s\n", name, c->summary);
+        g_string_append_printf(out, "  %-19s %s\n", name, c->summary);
     }
     g_string_append(
         out,

@@ -100,6 +100,7 @@ gboolean cohort_ctl_cohort_update(CohortCtl *ctl, gint argc, gchar **argv, GErro
 gboolean cohort_ctl_cohort_roster(CohortCtl *ctl, gint argc, gchar **argv, GError **error);
 gboolean cohort_ctl_template_reload(CohortCtl *ctl, gint argc, gchar **argv, GError **error);
 gboolean cohort_ctl_cohort_invite(CohortCtl *ctl, gint argc, gchar **argv, GError **error);
+gboolean cohort_ctl_cohort_invitations(CohortCtl *ctl, gint argc, gchar **argv, GError **error);
 gboolean cohort_ctl_cohort_unenrol(CohortCtl *ctl, gint argc, gchar **argv, GError **error);
 gboolean cohort_ctl_cohort_provision(CohortCtl *ctl, gint argc, gchar **argv, GError **error);
 gboolean cohort_ctl_cohort_reclaim(CohortCtl *ctl, gint argc, gchar **argv, GError **error);

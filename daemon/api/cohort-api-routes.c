@@ -318,6 +318,21 @@ cohort_api_cohort_invite(CohortApiRequest *req)
                       &error);
 }
 
+/* The body is optional: none is {}. */
+static void
+cohort_api_cohort_invitations(CohortApiRequest *req)
+{
+    GError *error = NULL;
+    g_autoptr(JsonObject) body = req->body_len > 0 ? cohort_api_actor_body(req) : json_object_new();
+
+    if (body == NULL)
+        return;
+    cohort_api_finish(req, 200,
+                      cohort_service_cohort_invitations(req->api->service, req->actor,
+                                                        cohort_api_param(req, 0), body, &error),
+                      &error);
+}
+
 static void
 cohort_api_cohort_unenrol(CohortApiRequest *req)
 {
@@ -502,6 +517,8 @@ static const CohortApiRoute cohort_api_routes[] = {
     {"PUT", "/api/v1/cohorts/{slug}/roster", cohort_api_cohort_roster, OWN_COHORT},
     {"POST", "/api/v1/cohorts/{slug}/trainees/{login}/invitation", cohort_api_cohort_invite,
      "admin, its trainer when all the trainee's courses are theirs"},
+    {"POST", "/api/v1/cohorts/{slug}/invitations", cohort_api_cohort_invitations,
+     "admin, its trainer (per trainee: when all their courses are theirs)"},
     {"DELETE", "/api/v1/cohorts/{slug}/trainees/{login}", cohort_api_cohort_unenrol, OWN_COHORT},
     {"POST", "/api/v1/cohorts/{slug}/provision", cohort_api_cohort_provision, OWN_COHORT},
     {"POST", "/api/v1/cohorts/{slug}/reclaim", cohort_api_cohort_reclaim, OWN_COHORT},

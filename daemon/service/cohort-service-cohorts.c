@@ -786,6 +786,130 @@ cohort_service_cohort_invite(CohortService *svc, const CohortUserRow *actor, con
     return node;
 }
 
+/* {"login","display_name"} of a trainee, and one more member. */
+static JsonObject *
+cohort_service_trainee_entry(const CohortUserRow *user, const gchar *member, const gchar *value)
+{
+    JsonObject *obj = json_object_new();
+
+    json_object_set_string_member(obj, "login", user->login);
+    json_object_set_string_member(obj, "display_name", user->display_name);
+    json_object_set_string_member(obj, member, value);
+    return obj;
+}
+
+/* One trainee's turn in cohort_service_cohort_invitations(): a new code into @issued, or a
+ * line in @pending (a code not yet redeemed, kept without @reissue) or @needs_admin. */
+static gboolean
+cohort_service_invitations_one(CohortService *svc, const CohortUserRow *actor,
+                               const CohortCohortRow *cohort, const CohortUserRow *user,
+                               gboolean reissue, const gchar *now, const gchar *expires_at,
+                               JsonArray *issued, JsonArray *pending, JsonArray *needs_admin,
+                               GError **error)
+{
+    g_autoptr(GError) not_theirs = NULL;
+    g_autofree gchar *until = NULL;
+    g_autofree gchar *code = NULL;
+    g_autofree gchar *hash = NULL;
+    JsonObject *entry;
+    guint withdrawn = 0;
+
+    if (!cohort_service_trainee_is_theirs(svc, actor, user, &not_theirs)) {
+        if (!g_error_matches(not_theirs, COHORT_ERROR, COHORT_ERROR_FORBIDDEN)) {
+            g_propagate_error(error, g_steal_pointer(&not_theirs));
+            return FALSE;
+        }
+        json_array_add_object_element(
+            needs_admin, cohort_service_trainee_entry(user, "message", not_theirs->message));
+        return TRUE;
+    }
+    if (!reissue) {
+        if (!cohort_store_invitation_pending(svc->store, user->id, now, &until, error))
+            return FALSE;
+        if (until != NULL) {
+            json_array_add_object_element(pending,
+                                          cohort_service_trainee_entry(user, "expires_at", until));
+            return TRUE;
+        }
+    }
+    code = cohort_auth_invitation_code_new();
+    hash = cohort_auth_invitation_code_hash(code);
+    if (!cohort_store_invitation_withdraw_unused(svc->store, user->id, 0, &withdrawn, error) ||
+        !cohort_store_invitation_insert(svc->store, user->id, cohort->id, hash, expires_at, error))
+        return FALSE;
+    entry = cohort_service_invitation_json(user, code, expires_at);
+    json_object_set_int_member(entry, "withdrawn", withdrawn);
+    json_array_add_object_element(issued, entry);
+    return TRUE;
+}
+
+JsonNode *
+cohort_service_cohort_invitations(CohortService *svc, const CohortUserRow *actor, const gchar *slug,
+                                  JsonObject *body, GError **error)
+{
+    static const gchar *const known[] = {"reissue", NULL};
+    g_autoptr(CohortCohortRow) cohort =
+        cohort_service_cohort_lookup(svc, actor, slug, COHORT_ACTION_COHORT_MANAGE, error);
+    g_autoptr(GPtrArray) trainees = NULL;
+    g_autofree gchar *now = cohort_store_now();
+    g_autofree gchar *expires_at = NULL;
+    JsonArray *issued;
+    JsonArray *pending;
+    JsonArray *needs_admin;
+    JsonObject *answer;
+    JsonNode *node;
+    gboolean reissue = FALSE;
+
+    if (cohort == NULL)
+        return NULL;
+    if (!cohort_json_check_members(body, known, error) ||
+        !cohort_json_get_bool(body, "reissue", &reissue, error))
+        return NULL;
+    if (g_strcmp0(cohort_store_cohort_state(cohort), "reclaimed") == 0) {
+        g_set_error(error, COHORT_ERROR, COHORT_ERROR_CONFLICT,
+                    "cohort '%s' is reclaimed: it takes no one any more", slug);
+        cohort_service_audit(svc, actor->login, "cohort.invitations", slug, *error);
+        return NULL;
+    }
+    trainees = cohort_store_enrollment_list(svc->store, cohort->id, error);
+    if (trainees == NULL)
+        return NULL;
+    expires_at = cohort_service_invitation_expiry(svc);
+    issued = json_array_new();
+    pending = json_array_new();
+    needs_admin = json_array_new();
+    answer = json_object_new();
+    json_object_set_string_member(answer, "cohort", slug);
+    json_object_set_array_member(answer, "invitations", issued);
+    json_object_set_array_member(answer, "pending", pending);
+    json_object_set_array_member(answer, "needs_admin", needs_admin);
+    node = json_node_new(JSON_NODE_OBJECT);
+    json_node_take_object(node, answer);
+    /* every code or none */
+    if (!cohort_store_begin(svc->store, error)) {
+        json_node_unref(node);
+        return NULL;
+    }
+    for (guint i = 0; i < trainees->len; i++) {
+        CohortUserRow *user = g_ptr_array_index(trainees, i);
+        if (g_strcmp0(user->role, "trainee") != 0)
+            continue;
+        if (!cohort_service_invitations_one(svc, actor, cohort, user, reissue, now, expires_at,
+                                            issued, pending, needs_admin, error)) {
+            cohort_store_rollback(svc->store);
+            json_node_unref(node);
+            return NULL;
+        }
+    }
+    if (!cohort_store_commit(svc->store, error)) {
+        cohort_store_rollback(svc->store);
+        json_node_unref(node);
+        return NULL;
+    }
+    cohort_service_audit(svc, actor->login, "cohort.invitations", slug, NULL);
+    return node;
+}
+
 JsonNode *
 cohort_service_redeem(CohortService *svc, JsonObject *body, GError **error)
 {

@@ -114,6 +114,15 @@ void cohort_service_cohort_roster_async(CohortService *svc, const CohortUserRow 
  * expire; codes of theirs never redeemed stop working. */
 JsonNode *cohort_service_cohort_invite(CohortService *svc, const CohortUserRow *actor,
                                        const gchar *slug, const gchar *login, GError **error);
+/* Codes for the cohort's trainees in one call, all or none: {"cohort","invitations":[{"login",
+ * "display_name","code","expires_at","withdrawn"}],"pending":[{"login","display_name",
+ * "expires_at"}],"needs_admin":[{"login","display_name","message"}]}. A trainee with a code
+ * neither redeemed nor expired keeps it (pending) unless @body says {"reissue":true}; a new
+ * code withdraws the unredeemed ones. A trainer gives codes only to trainees all of whose
+ * courses are theirs (cohort_service_cohort_invite()); the others are listed as needing an
+ * admin. */
+JsonNode *cohort_service_cohort_invitations(CohortService *svc, const CohortUserRow *actor,
+                                            const gchar *slug, JsonObject *body, GError **error);
 /* Takes a trainee out of the cohort: their machines there are torn down by a job (the
  * answer: {"job","login","machines","withdrawn"}), their unused codes for it withdrawn. */
 JsonNode *cohort_service_cohort_unenrol(CohortService *svc, const CohortUserRow *actor,

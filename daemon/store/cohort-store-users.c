@@ -234,6 +234,30 @@ cohort_store_invitation_withdraw_unused(CohortStore *self, gint64 user_id, gint6
     return TRUE;
 }
 
+gboolean
+cohort_store_invitation_pending(CohortStore *self, gint64 user_id, const gchar *now,
+                                gchar **expires_at, GError **error)
+{
+    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autofree gchar *what = g_strdup_printf("codes of user %" G_GINT64_FORMAT, user_id);
+
+    g_return_val_if_fail(expires_at != NULL, FALSE);
+
+    *expires_at = NULL;
+    stmt = cohort_store_prepare(self,
+                                "SELECT MAX(expires_at) FROM invitations WHERE user_id = ?1"
+                                " AND used_at IS NULL AND expires_at > ?2",
+                                what, error);
+    if (stmt == NULL)
+        return FALSE;
+    cohort_store_bind_int64(stmt, 1, user_id);
+    cohort_store_bind_text(stmt, 2, now);
+    if (!cohort_store_step_row(self, stmt, what, error))
+        return FALSE;
+    *expires_at = cohort_store_column_text(stmt, 0);
+    return TRUE;
+}
+
 gint64
 cohort_store_invitation_redeem(CohortStore *self, const gchar *code_hash, const gchar *now,
                                GError **error)

@@ -194,6 +194,10 @@ gboolean cohort_store_invitation_insert(CohortStore *self, gint64 user_id, gint6
  * @cohort_id only, or every cohort's for 0; @count, if given, says how many. */
 gboolean cohort_store_invitation_withdraw_unused(CohortStore *self, gint64 user_id,
                                                  gint64 cohort_id, guint *count, GError **error);
+/* When the last of @user_id's codes that are neither redeemed nor expired at @now expires, in
+ * @expires_at; NULL there when they have none. */
+gboolean cohort_store_invitation_pending(CohortStore *self, gint64 user_id, const gchar *now,
+                                         gchar **expires_at, GError **error);
 /* Marks the invitation used and returns its user id; NOT_FOUND for an unknown, used or
  * expired (expires_at <= @now) code, all three alike so codes cannot be probed. 0 on error. */
 gint64 cohort_store_invitation_redeem(CohortStore *self, const gchar *code_hash, const gchar *now,

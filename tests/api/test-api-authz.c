@@ -64,6 +64,8 @@ static const Case cases[] = {
     CASE("PATCH /api/v1/cohorts/{slug}", "UFFANA", "{}"),
     CASE("PUT /api/v1/cohorts/{slug}/roster", "UFFANA", "login,display_name\nauthz-extra,E\n"),
     CASE("POST /api/v1/cohorts/{slug}/trainees/{login}/invitation", "UFFANA", NULL),
+    /* codes for the whole cohort: without "reissue" no code held is withdrawn */
+    CASE("POST /api/v1/cohorts/{slug}/invitations", "UFFANA", NULL),
     {"DELETE /api/v1/cohorts/{slug}/trainees/{login}", "UFFANA", NULL, "{login}"},
     CASE("POST /api/v1/cohorts/{slug}/provision", "UFFANA", NULL),
     CASE("POST /api/v1/cohorts/{slug}/reclaim", "UFFANA", NULL),

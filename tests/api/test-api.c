@@ -402,6 +402,10 @@ test_api_authorization(void **state)
                "forbidden");
     http_fails(fx->d, "POST", "/api/v1/cohorts/cloud-103/provision", token_a, NULL, 403,
                "forbidden");
+    http_fails(fx->d, "POST", "/api/v1/cohorts/cloud-103/invitations", token_a, NULL, 403,
+               "forbidden");
+    http_fails(fx->d, "POST", "/api/v1/cohorts/cloud-103/invitations", NULL, NULL, 401,
+               "unauthenticated");
     http_fails(fx->d, "GET", "/api/v1/audit", fx->trainer_token, NULL, 403, "forbidden");
     /* hosts are the admin's: removing one too, whoever else asks */
     http_fails(fx->d, "DELETE", "/api/v1/hosts/lab", NULL, NULL, 401, "unauthenticated");
@@ -439,6 +443,8 @@ test_api_authorization(void **state)
                "not-found");
     http_fails(fx->d, "POST", "/api/v1/cohorts/cloud-103/reclaim", member_string(other, "token"),
                NULL, 404, "not-found");
+    http_fails(fx->d, "POST", "/api/v1/cohorts/cloud-103/invitations",
+               member_string(other, "token"), "{\"reissue\":true}", 404, "not-found");
     {
         g_autofree gchar *stop = g_strconcat(path, "/stop", NULL);
         http_fails(fx->d, "POST", stop, token_b, NULL, 404, "not-found");
@@ -906,6 +912,130 @@ test_api_invitation_reissue(void **state)
         /* refusals are audited too */
         assert_string_equal(json_object_get_string_member(last, "target"), "cloud-105/trainer2");
         assert_string_equal(json_object_get_string_member(last, "result"), "not-found");
+    }
+}
+
+static JsonArray *
+member_array(JsonNode *node, const gchar *member)
+{
+    return json_object_get_array_member(json_node_get_object(node), member);
+}
+
+static const gchar *
+element_string(JsonArray *array, guint i, const gchar *member)
+{
+    return json_object_get_string_member(json_array_get_object_element(array, i), member);
+}
+
+/* Codes for a whole cohort in one call: for those who have none, or new ones for everyone;
+ * trainees another trainer also teaches are left to an admin. */
+static void
+test_api_invitations_bulk(void **state)
+{
+    Fixture *fx = *state;
+    const gchar *path = "/api/v1/cohorts/cloud-107/invitations";
+    g_autoptr(JsonNode) roster = NULL;
+    g_autoptr(JsonNode) first = NULL;
+    g_autoptr(JsonNode) second = NULL;
+    g_autoptr(JsonNode) reissued = NULL;
+    g_autoptr(JsonNode) other = NULL;
+    g_autoptr(JsonNode) shared = NULL;
+    g_autoptr(JsonNode) by_admin = NULL;
+    g_autofree gchar *old_b = NULL;
+    g_autofree gchar *token_a = NULL;
+    JsonArray *inv;
+
+    cohort_create(fx, "cloud-107", 1);
+    roster = roster_load(fx, "cloud-107",
+                         "login,display_name\nbopha,\"<img src=x onerror=alert(1)>\"\n"
+                         "dara,ដារ៉ា\nmya,မြ\n",
+                         200);
+    inv = member_array(roster, "invitations");
+    old_b = g_strdup_printf("{\"code\":\"%s\"}", element_string(inv, 1, "code"));
+
+    /* everyone holds the roster's code: nothing to issue, each listed with its expiry */
+    first = http_ok(fx->d, "POST", path, fx->trainer_token, NULL, 200);
+    assert_string_equal(member_string(first, "cohort"), "cloud-107");
+    assert_int_equal(json_array_get_length(member_array(first, "invitations")), 0);
+    assert_int_equal(json_array_get_length(member_array(first, "pending")), 3);
+    assert_string_equal(element_string(member_array(first, "pending"), 0, "login"), "bopha");
+    assert_non_null(element_string(member_array(first, "pending"), 0, "expires_at"));
+    assert_int_equal(json_array_get_length(member_array(first, "needs_admin")), 0);
+
+    /* bopha redeemed theirs: she has none now, and gets one; the others keep theirs */
+    token_a = redeem(fx, element_string(inv, 0, "code"), "bopha");
+    second = http_ok(fx->d, "POST", path, fx->trainer_token, "{}", 200);
+    inv = member_array(second, "invitations");
+    assert_int_equal(json_array_get_length(inv), 1);
+    assert_string_equal(element_string(inv, 0, "login"), "bopha");
+    /* names are data, byte for byte */
+    assert_string_equal(element_string(inv, 0, "display_name"), "<img src=x onerror=alert(1)>");
+    assert_int_equal(strlen(element_string(inv, 0, "code")), 19);
+    assert_int_equal(json_array_get_length(member_array(second, "pending")), 2);
+    {
+        g_autofree gchar *t = redeem(fx, element_string(inv, 0, "code"), "bopha");
+    }
+
+    /* reissue: a new code for everyone, the unredeemed ones withdrawn */
+    reissued = http_ok(fx->d, "POST", path, fx->trainer_token, "{\"reissue\":true}", 200);
+    inv = member_array(reissued, "invitations");
+    assert_int_equal(json_array_get_length(inv), 3);
+    assert_int_equal(json_array_get_length(member_array(reissued, "pending")), 0);
+    assert_string_equal(element_string(inv, 1, "login"), "dara");
+    assert_int_equal(json_object_get_int_member(json_array_get_object_element(inv, 1), "withdrawn"),
+                     1);
+    http_fails(fx->d, "POST", "/api/v1/redeem", NULL, old_b, 404, "not-found");
+    {
+        g_autofree gchar *t = redeem(fx, element_string(inv, 1, "code"), "dara");
+    }
+
+    /* mya is also in another trainer's course: a trainer's call leaves her to an admin and
+     * touches none of her codes; an admin's gives her one */
+    other = http_ok(fx->d, "POST", "/api/v1/users", fx->d->admin_token,
+                    "{\"login\":\"trainer-c\",\"display_name\":\"C\",\"role\":\"trainer\"}", 201);
+    json_node_unref(http_ok(fx->d, "POST", "/api/v1/cohorts", member_string(other, "token"),
+                            "{\"slug\":\"other-101\",\"template\":\"tiny\",\"starts_at\":"
+                            "\"2026-01-01T00:00:00Z\",\"ends_at\":\"2099-01-01T00:00:00Z\"}",
+                            201));
+    {
+        guint st = 0;
+        json_node_unref(cohort_test_http(fx->d, "PUT", "/api/v1/cohorts/other-101/roster",
+                                         member_string(other, "token"),
+                                         "login,display_name\nmya,M\n", "text/csv", &st, NULL));
+        assert_int_equal(st, 200);
+    }
+    shared = http_ok(fx->d, "POST", path, fx->trainer_token, "{\"reissue\":true}", 200);
+    assert_int_equal(json_array_get_length(member_array(shared, "invitations")), 2);
+    assert_int_equal(json_array_get_length(member_array(shared, "needs_admin")), 1);
+    assert_string_equal(element_string(member_array(shared, "needs_admin"), 0, "login"), "mya");
+    cohort_assert_contains(element_string(member_array(shared, "needs_admin"), 0, "message"),
+                           "only an admin");
+    {
+        /* her code from the reissue before still works */
+        g_autofree gchar *t =
+            redeem(fx, element_string(member_array(reissued, "invitations"), 2, "code"), "mya");
+    }
+    by_admin = http_ok(fx->d, "POST", path, fx->d->admin_token, NULL, 200);
+    assert_int_equal(json_array_get_length(member_array(by_admin, "invitations")), 1);
+    assert_string_equal(element_string(member_array(by_admin, "invitations"), 0, "login"), "mya");
+    assert_int_equal(json_array_get_length(member_array(by_admin, "pending")), 2);
+
+    /* bad bodies, methods, and who may not */
+    http_fails(fx->d, "POST", path, fx->trainer_token, "{\"reissue\":\"yes\"}", 400,
+               "invalid-argument");
+    http_fails(fx->d, "POST", path, fx->trainer_token, "{\"resissue\":true}", 400,
+               "invalid-argument");
+    http_fails(fx->d, "POST", path, fx->trainer_token, "[]", 400, "invalid-argument");
+    http_fails(fx->d, "GET", path, fx->trainer_token, NULL, 405, "method-not-allowed");
+    http_fails(fx->d, "POST", path, token_a, NULL, 403, "forbidden");
+    http_fails(fx->d, "POST", "/api/v1/cohorts/nope/invitations", fx->trainer_token, NULL, 404,
+               "not-found");
+    {
+        g_autoptr(JsonNode) audit =
+            http_ok(fx->d, "GET", "/api/v1/audit?limit=1", fx->d->admin_token, NULL, 200);
+        JsonObject *last = json_array_get_object_element(json_node_get_array(audit), 0);
+        assert_string_equal(json_object_get_string_member(last, "action"), "cohort.invitations");
+        assert_string_equal(json_object_get_string_member(last, "target"), "cloud-107");
     }
 }
 
@@ -2066,6 +2196,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_api_invitation_reissue, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_api_base_path, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_api_invitations_bulk, fixture_setup, fixture_teardown),
         cmocka_unit_test(test_api_placement_two_hosts),
         cmocka_unit_test(test_api_leases_usage_freed),
         cmocka_unit_test(test_api_template_reload),

@@ -551,6 +551,70 @@ test_cohortctl_redeem(void **state)
     }
 }
 
+/* Codes for a whole cohort: who kept theirs, new ones for all, the cards as CSV. */
+static void
+test_cohortctl_invitations(void **state)
+{
+    Fixture *f = *state;
+    g_autofree gchar *slug = new_slug(f, "cards");
+    g_autoptr(JsonNode) roster = make_cohort(f, slug, "1");
+    g_autofree gchar *sok_login = sok(slug);
+    g_autofree gchar *zaw_login = zaw(slug);
+    g_autoptr(Run) kept = CTL(f, f->trainer, "cohort", "invitations", slug);
+    g_autoptr(Run) cards = CTL(f, f->trainer, "cohort", "invitations", slug, "--reissue", "--csv");
+    g_autoptr(Run) quiet = CTL(f, f->trainer, "-q", "cohort", "invitations", slug, "--reissue");
+    g_autoptr(Run) json = CTL(f, f->trainer, "--json", "cohort", "invitations", slug);
+    g_autoptr(Run) missing = CTL(f, f->trainer, "cohort", "invitations", "no-such-cohort");
+    g_auto(GStrv) lines = NULL;
+    g_auto(GStrv) fields = NULL;
+    g_autofree gchar *zaw_line = NULL;
+
+    /* both hold the roster's code: kept, none new */
+    expect_ok(kept);
+    assert_contains(kept->out, "No new code.");
+    assert_contains(kept->out, "Kept their code");
+    assert_contains(kept->out, sok_login);
+    assert_contains(kept->out, zaw_login);
+
+    /* the cards: a header, one line per trainee, the name quoted where it holds a comma */
+    expect_ok(cards);
+    lines = g_strsplit(cards->out, "\r\n", -1);
+    assert_int_equal(g_strv_length(lines), 4);
+    assert_string_equal(lines[0], "login,display_name,code,expires_at,url");
+    assert_string_equal(lines[3], "");
+    fields = g_strsplit(lines[1], ",", -1);
+    assert_string_equal(fields[0], sok_login);
+    assert_string_equal(fields[1], "សុខ ដារា (Sok Dara)");
+    assert_int_equal(strlen(fields[2]), 19);
+    assert_string_equal(fields[4], f->daemon->url);
+    zaw_line = g_strdup_printf("%s,\"ဇော်မင်း (Zaw Min), Yangon\",", zaw_login);
+    assert_true(g_str_has_prefix(lines[2], zaw_line));
+    /* nothing but cards on stdout, nothing kept to say on stderr */
+    assert_string_equal(cards->err, "");
+
+    /* -q: login and code; reissued again, so the CSV's codes no longer work */
+    expect_ok(quiet);
+    assert_contains(quiet->out, sok_login);
+    assert_int_equal(strlen(quiet->out),
+                     (strlen(sok_login) + 1 + 19 + 1) + (strlen(zaw_login) + 1 + 19 + 1));
+    {
+        g_autoptr(Run) stale = ctl_run_full(
+            f, NULL, NULL, NULL,
+            (const gchar *const[]){"redeem", fields[2], "--url", f->daemon->url, NULL});
+        assert_true(stale->status != 0);
+        g_unlink(f->conf);
+    }
+    expect_ok(json);
+    {
+        g_autoptr(JsonNode) node = parse_json(json);
+        JsonObject *o = json_node_get_object(node);
+        assert_int_equal(json_array_get_length(json_object_get_array_member(o, "invitations")), 0);
+        assert_int_equal(json_array_get_length(json_object_get_array_member(o, "pending")), 2);
+    }
+    expect_error(missing, 4, "not-found");
+    (void)roster;
+}
+
 /* --- exit codes -------------------------------------------------------------------------- */
 
 static void
@@ -1555,6 +1619,7 @@ main(void)
         cmocka_unit_test(test_cohortctl_whoami),
         cmocka_unit_test(test_cohortctl_login_conf),
         cmocka_unit_test(test_cohortctl_redeem),
+        cmocka_unit_test(test_cohortctl_invitations),
         cmocka_unit_test(test_cohortctl_exit_auth),
         cmocka_unit_test(test_cohortctl_exit_not_found),
         cmocka_unit_test(test_cohortctl_exit_conflict),
