@@ -367,6 +367,25 @@ test_api_static_mime_types(void **state)
     assert_null(cohort_api_static_mime_type("README"));
 }
 
+/* With no web_dir set, a build that is not installed serves its source tree's page. */
+static void
+test_api_static_default_page(void **state)
+{
+    g_autoptr(GError) error = NULL;
+    CohortTestDaemon *d = cohort_test_daemon_start(&error);
+    g_autofree gchar *raw = NULL;
+    guint status = 0;
+    JsonNode *node;
+
+    cohort_assert_no_error(error);
+    node = cohort_test_http(d, "GET", "/", NULL, NULL, NULL, &status, &raw);
+    /* HTML, not JSON */
+    assert_null(node);
+    assert_int_equal(status, 200);
+    cohort_assert_contains(raw, "data-testid=\"invitation-code\"");
+    cohort_test_daemon_stop(d);
+}
+
 int
 main(void)
 {
@@ -376,6 +395,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_api_static_api_headers, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test(test_api_static_mime_types),
+        cmocka_unit_test(test_api_static_default_page),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
