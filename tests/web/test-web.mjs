@@ -14,11 +14,14 @@
 import {after, before, test} from 'node:test';
 import assert from 'node:assert/strict';
 import {execFileSync, spawn} from 'node:child_process';
-import {mkdirSync, mkdtempSync, rmSync, writeFileSync, copyFileSync} from 'node:fs';
+import {copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {createInterface} from 'node:readline';
-import {chromium} from 'playwright-core';
+
+const {chromium} = await import('playwright-core').catch((e) => {
+  throw new Error(`playwright-core is missing: run "npm ci" in tests/web (./cohort-dev test does): ${e.message}`);
+});
 
 const COHORTD = process.env.COHORTD;
 const SRC = process.env.COHORT_SOURCE_ROOT;
@@ -44,6 +47,7 @@ const run = {dir: null, daemon: null, url: null, admin: null, trainer: null, cod
              browser: null, alerts: [], poolDir: null};
 
 assert.ok(COHORTD && SRC, 'COHORTD and COHORT_SOURCE_ROOT must be set (meson sets them)');
+assert.ok(existsSync(CHROMIUM), `no ${CHROMIUM}: apt-get install chromium (./cohort-dev test does)`);
 
 function virsh(...args) {
   return execFileSync('virsh', [...VIRSH, ...args], {encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe']}).trim();
