@@ -14,7 +14,7 @@
 import {after, before, test} from 'node:test';
 import assert from 'node:assert/strict';
 import {execFileSync, spawn} from 'node:child_process';
-import {copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs';
+import {copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {createInterface} from 'node:readline';
@@ -75,6 +75,11 @@ function removeStale() {
   }
   for (const name of virsh('pool-list', '--all', '--name').split('\n')) {
     if (name.startsWith('cohort-wtest-')) removePool(name);
+  }
+  // and their directories (runs are one at a time: ./cohort-dev test holds the lock)
+  for (const name of readdirSync('/var/lib')) {
+    if (name.startsWith('cohort-wtest-') && name !== `cohort-${RUN}`)
+      rmSync(join('/var/lib', name), {recursive: true, force: true});
   }
 }
 
