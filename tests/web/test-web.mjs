@@ -2,7 +2,8 @@
 // a cohortd of its own on qemu:///system with the tiny template (blank base, real QEMU under
 // TCG). A trainer signs in, provisions the course from the grid and watches it fill; a
 // trainee signs in with a code, stops and starts their machine from the page while libvirt
-// (virsh) says it happened, opens the console, requests one more machine and gives it back;
+// (virsh) says it happened, opens the console in the page (noVNC through cohortd's websocket),
+// requests one more machine and gives it back;
 // the trainer resets a machine, prints the invitation cards and reclaims the course. A display name that is markup
 // stays text; the CSP header is there; Khmer, Burmese and Chinese names render in fonts of
 // their scripts. Everything made in libvirt is reclaimed, and virsh checks nothing is left.
@@ -343,7 +344,7 @@ test('a trainee signs in with a code, stops and starts their machine, opens the 
   await page.waitForSelector('[data-testid="machine"][data-state="running"]');
   // no readiness line from a cohortd without issue 12's fields
   assert.equal(await machine.locator('[data-testid="machine-ready"]').count(), 0);
-  await shot(page, 'trainee', 'web-trainee.png');
+  await shot(page, 'trainee');
 
   assert.ok(await machine.locator('[data-testid="op-start"]').isDisabled());
   await machine.locator('[data-testid="op-stop"]').click();
@@ -354,14 +355,19 @@ test('a trainee signs in with a code, stops and starts their machine, opens the 
   await waitFor('libvirt to report the domain running', () => domainState(domain('dara')) === 'running');
   await page.waitForSelector('[data-testid="machine"][data-state="running"]', {timeout: 30000});
 
-  // the console: where a VNC viewer connects, as libvirt has it
+  // the console in the page: noVNC through cohortd's websocket, under the page's CSP
   await machine.locator('[data-testid="open-console"]').click();
-  await page.waitForSelector('[data-testid="console"] [data-testid="console-port"]');
+  await page.waitForSelector('[data-testid="console-canvas"] canvas');
+  await page.waitForSelector('[data-testid="console-canvas"]:is([data-state="connected"], [data-state="failed"], [data-state="closed"])',
+                             {timeout: 30000});
+  assert.equal(await page.getAttribute('[data-testid="console-canvas"]', 'data-state'), 'connected');
+  // and where a VNC viewer connects, as libvirt has it
+  await page.click('[data-testid="console"] details.viewer summary');
   const port = Number(await page.textContent('[data-testid="console-port"]'));
   const display = virsh('vncdisplay', domain('dara')); // 127.0.0.1:N
   assert.equal(port, 5900 + Number(display.split(':').pop()));
   assert.equal((await page.textContent('[data-testid="console-password"]')).length, 8);
-  await shot(page, 'trainee-console');
+  await shot(page, 'trainee-console', 'web-trainee.png');
   await page.click('[data-testid="close-console"]');
 
   // one more within the quota of 2, then given back
