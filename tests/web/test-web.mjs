@@ -361,6 +361,16 @@ test('a trainee signs in with a code, stops and starts their machine, opens the 
   await page.waitForSelector('[data-testid="console-canvas"]:is([data-state="connected"], [data-state="failed"], [data-state="closed"])',
                              {timeout: 30000});
   assert.equal(await page.getAttribute('[data-testid="console-canvas"]', 'data-state'), 'connected');
+  // the canvas shows the guest's screen (SeaBIOS' text on black), not one colour
+  await page.waitForFunction(() => {
+    const canvas = document.querySelector('[data-testid="console-canvas"] canvas');
+    if (!canvas || canvas.width < 8 || canvas.height < 8) return false;
+    const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+    const colours = new Set();
+    for (let i = 0; i < data.length && colours.size < 2; i += 4 * 97)
+      colours.add((data[i] << 16) | (data[i + 1] << 8) | data[i + 2]);
+    return colours.size > 1;
+  }, null, {timeout: 30000});
   // and where a VNC viewer connects, as libvirt has it
   await page.click('[data-testid="console"] details.viewer summary');
   const port = Number(await page.textContent('[data-testid="console-port"]'));
