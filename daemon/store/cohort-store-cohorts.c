@@ -19,6 +19,7 @@ cohort_cohort_row_free(CohortCohortRow *row)
     g_free(row->state);
     g_free(row->created_at);
     g_free(row->network);
+    g_free(row->placement);
     g_free(row);
 }
 
@@ -43,7 +44,7 @@ cohort_store_cohort_state(const CohortCohortRow *cohort)
 #define COHORT_SELECT                                                                              \
     "SELECT c.id, c.slug, c.title, c.template_name, c.trainer_id, u.login, c.starts_at,"           \
     " c.ends_at, c.grace_hours, c.quota_machines, c.quota_vcpus, c.quota_memory_mib, c.state,"     \
-    " c.created_at, c.network FROM cohorts c JOIN users u ON u.id = c.trainer_id"
+    " c.created_at, c.network, c.placement FROM cohorts c JOIN users u ON u.id = c.trainer_id"
 
 static gpointer
 cohort_store_cohort_read(sqlite3_stmt *stmt)
@@ -65,6 +66,7 @@ cohort_store_cohort_read(sqlite3_stmt *stmt)
     row->state = cohort_store_column_text(stmt, 12);
     row->created_at = cohort_store_column_text(stmt, 13);
     row->network = cohort_store_column_text(stmt, 14);
+    row->placement = cohort_store_column_text(stmt, 15);
     return row;
 }
 
@@ -86,8 +88,9 @@ cohort_store_cohort_insert(CohortStore *self, CohortCohortRow *row, GError **err
     stmt = cohort_store_prepare(self,
                                 "INSERT INTO cohorts (slug, title, template_name, trainer_id,"
                                 " starts_at, ends_at, grace_hours, quota_machines, quota_vcpus,"
-                                " quota_memory_mib, state, created_at, network)"
-                                " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                                " quota_memory_mib, state, created_at, network, placement)"
+                                " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
+                                " ?14)",
                                 what, error);
     if (stmt == NULL)
         return FALSE;
@@ -104,6 +107,7 @@ cohort_store_cohort_insert(CohortStore *self, CohortCohortRow *row, GError **err
     cohort_store_bind_text(stmt, 11, state);
     cohort_store_bind_text(stmt, 12, row->created_at != NULL ? row->created_at : now);
     cohort_store_bind_text(stmt, 13, row->network != NULL ? row->network : "isolated");
+    cohort_store_bind_text(stmt, 14, row->placement);
     if (!cohort_store_run(self, stmt, what, conflict, "trainer", error))
         return FALSE;
     row->id = sqlite3_last_insert_rowid(self->db);
@@ -184,7 +188,7 @@ cohort_store_cohort_update(CohortStore *self, const CohortCohortRow *row, GError
     stmt = cohort_store_prepare(self,
                                 "UPDATE cohorts SET title = ?2, ends_at = ?3, grace_hours = ?4,"
                                 " quota_machines = ?5, quota_vcpus = ?6, quota_memory_mib = ?7,"
-                                " state = ?8 WHERE id = ?1",
+                                " state = ?8, placement = ?9 WHERE id = ?1",
                                 what, error);
     if (stmt == NULL)
         return FALSE;
@@ -196,6 +200,7 @@ cohort_store_cohort_update(CohortStore *self, const CohortCohortRow *row, GError
     cohort_store_bind_uint(stmt, 6, row->quota_vcpus);
     cohort_store_bind_uint64(stmt, 7, row->quota_memory_mib);
     cohort_store_bind_text(stmt, 8, row->state);
+    cohort_store_bind_text(stmt, 9, row->placement);
     return cohort_store_run_update(self, stmt, what, NULL, error);
 }
 

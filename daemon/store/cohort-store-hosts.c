@@ -22,8 +22,8 @@ cohort_host_row_free(CohortHostRow *row)
 /* ---- hosts ---- */
 
 #define HOST_SELECT                                                                                \
-    "SELECT id, name, uri, pool, vcpus, memory_mib, cpu_ratio, memory_ratio, state, created_at "   \
-    "FROM hosts"
+    "SELECT id, name, uri, pool, vcpus, memory_mib, cpu_ratio, memory_ratio, state, created_at,"   \
+    " disk_ratio FROM hosts"
 
 static gpointer
 cohort_store_host_read(sqlite3_stmt *stmt)
@@ -40,6 +40,7 @@ cohort_store_host_read(sqlite3_stmt *stmt)
     row->memory_ratio = sqlite3_column_double(stmt, 7);
     row->state = cohort_store_column_text(stmt, 8);
     row->created_at = cohort_store_column_text(stmt, 9);
+    row->disk_ratio = sqlite3_column_double(stmt, 10);
     return row;
 }
 
@@ -53,6 +54,7 @@ cohort_store_host_insert(CohortStore *self, CohortHostRow *row, GError **error)
     const gchar *state;
     gdouble cpu_ratio;
     gdouble memory_ratio;
+    gdouble disk_ratio;
 
     g_return_val_if_fail(self != NULL, FALSE);
     g_return_val_if_fail(row != NULL, FALSE);
@@ -61,6 +63,7 @@ cohort_store_host_insert(CohortStore *self, CohortHostRow *row, GError **error)
     /* 0 is a ratio nobody means: the field was left unset, so no overcommit. */
     cpu_ratio = row->cpu_ratio != 0 ? row->cpu_ratio : 1.0;
     memory_ratio = row->memory_ratio != 0 ? row->memory_ratio : 1.0;
+    disk_ratio = row->disk_ratio != 0 ? row->disk_ratio : 1.0;
     what = g_strdup_printf("host '%s'", row->name);
     conflict = g_strdup_printf("a host named '%s' already exists", row->name);
     /* a removed host's id is never given again: work still under way for it, or a log
@@ -68,10 +71,10 @@ cohort_store_host_insert(CohortStore *self, CohortHostRow *row, GError **error)
     stmt = cohort_store_prepare(
         self,
         "INSERT INTO hosts (id, name, uri, pool, vcpus, memory_mib, cpu_ratio, memory_ratio,"
-        " state, created_at)"
+        " state, created_at, disk_ratio)"
         " VALUES (MAX(COALESCE((SELECT MAX(id) FROM hosts), 0),"
         " COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'host_id_removed'), 0))"
-        " + 1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        " + 1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         what, error);
     if (stmt == NULL)
         return FALSE;
@@ -84,11 +87,13 @@ cohort_store_host_insert(CohortStore *self, CohortHostRow *row, GError **error)
     cohort_store_bind_double(stmt, 7, memory_ratio);
     cohort_store_bind_text(stmt, 8, state);
     cohort_store_bind_text(stmt, 9, row->created_at != NULL ? row->created_at : now);
+    cohort_store_bind_double(stmt, 10, disk_ratio);
     if (!cohort_store_run(self, stmt, what, conflict, NULL, error))
         return FALSE;
     row->id = sqlite3_last_insert_rowid(self->db);
     row->cpu_ratio = cpu_ratio;
     row->memory_ratio = memory_ratio;
+    row->disk_ratio = disk_ratio;
     cohort_store_take_default(&row->state, state);
     cohort_store_take_default(&row->created_at, now);
     return TRUE;
@@ -178,8 +183,50 @@ cohort_store_host_set_capacity(CohortStore *self, gint64 id, guint vcpus, guint6
 }
 
 gboolean
+cohort_store_host_update(CohortStore *self, const CohortHostRow *row, GError **error)
+{
+    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autofree gchar *what = NULL;
+
+    g_return_val_if_fail(self != NULL, FALSE);
+    g_return_val_if_fail(row != NULL, FALSE);
+
+    what = g_strdup_printf("host '%s'", row->name);
+    stmt = cohort_store_prepare(self,
+                                "UPDATE hosts SET uri = ?2, pool = ?3, vcpus = ?4, memory_mib = ?5,"
+                                " cpu_ratio = ?6, memory_ratio = ?7, disk_ratio = ?8 WHERE id = ?1",
+                                what, error);
+    if (stmt == NULL)
+        return FALSE;
+    cohort_store_bind_int64(stmt, 1, row->id);
+    cohort_store_bind_text(stmt, 2, row->uri);
+    cohort_store_bind_text(stmt, 3, row->pool);
+    cohort_store_bind_uint(stmt, 4, row->vcpus);
+    cohort_store_bind_uint64(stmt, 5, row->memory_mib);
+    cohort_store_bind_double(stmt, 6, row->cpu_ratio);
+    cohort_store_bind_double(stmt, 7, row->memory_ratio);
+    cohort_store_bind_double(stmt, 8, row->disk_ratio);
+    return cohort_store_run_update(self, stmt, what, NULL, error);
+}
+
+gboolean
 cohort_store_host_get_usage(CohortStore *self, gint64 id, guint *vcpus, guint64 *memory_mib,
                             GError **error)
+{
+    CohortHostUsage usage = {0};
+
+    if (!cohort_store_host_get_usage_full(self, id, &usage, error))
+        return FALSE;
+    if (vcpus != NULL)
+        *vcpus = usage.vcpus;
+    if (memory_mib != NULL)
+        *memory_mib = usage.memory_mib;
+    return TRUE;
+}
+
+gboolean
+cohort_store_host_get_usage_full(CohortStore *self, gint64 id, CohortHostUsage *usage,
+                                 GError **error)
 {
     g_autoptr(sqlite3_stmt) stmt = NULL;
     g_autofree gchar *what = NULL;
@@ -191,20 +238,21 @@ cohort_store_host_get_usage(CohortStore *self, gint64 id, guint *vcpus, guint64 
     stmt = cohort_store_prepare(
         self,
         /* the live machines' own index, which the planner, without statistics, would not pick */
-        "SELECT (SELECT COALESCE(SUM(vcpus), 0) FROM machines INDEXED BY machines_holding_by_host"
-        " WHERE host_id = ?1 AND state NOT IN ('reclaimed', 'failed')),"
-        " (SELECT COALESCE(SUM(memory_mib), 0) FROM machines INDEXED BY machines_holding_by_host"
-        " WHERE host_id = ?1 AND state NOT IN ('reclaimed', 'failed')) FROM hosts WHERE id = ?1",
+        "SELECT u.vcpus, u.memory_mib, u.disk_mib, u.machines FROM hosts h,"
+        " (SELECT COALESCE(SUM(vcpus), 0) AS vcpus, COALESCE(SUM(memory_mib), 0) AS memory_mib,"
+        " COALESCE(SUM(disk_mib), 0) AS disk_mib, COUNT(*) AS machines"
+        " FROM machines INDEXED BY machines_holding_by_host"
+        " WHERE host_id = ?1 AND state NOT IN ('reclaimed', 'failed')) u WHERE h.id = ?1",
         what, error);
     if (stmt == NULL)
         return FALSE;
     cohort_store_bind_int64(stmt, 1, id);
     if (!cohort_store_step_row(self, stmt, what, error))
         return FALSE;
-    if (vcpus != NULL)
-        *vcpus = cohort_store_column_uint(stmt, 0);
-    if (memory_mib != NULL)
-        *memory_mib = (guint64)sqlite3_column_int64(stmt, 1);
+    usage->vcpus = cohort_store_column_uint(stmt, 0);
+    usage->memory_mib = (guint64)sqlite3_column_int64(stmt, 1);
+    usage->disk_mib = (guint64)sqlite3_column_int64(stmt, 2);
+    usage->machines = cohort_store_column_uint(stmt, 3);
     return TRUE;
 }
 

@@ -27,14 +27,15 @@ cohort_job_error_row_free(CohortJobErrorRow *row)
     g_free(row->machine);
     g_free(row->code);
     g_free(row->message);
+    g_free(row->host);
     g_free(row);
 }
 
 /* ---- jobs ---- */
 
 #define JOB_SELECT                                                                                 \
-    "SELECT id, kind, user_id, target, state, total, done, failed, created_at, finished_at"        \
-    " FROM jobs"
+    "SELECT id, kind, user_id, target, state, total, done, failed, created_at, finished_at,"       \
+    " bytes_done, bytes_total FROM jobs"
 
 static gpointer
 cohort_store_job_read(sqlite3_stmt *stmt)
@@ -51,6 +52,8 @@ cohort_store_job_read(sqlite3_stmt *stmt)
     row->failed = cohort_store_column_uint(stmt, 7);
     row->created_at = cohort_store_column_text(stmt, 8);
     row->finished_at = cohort_store_column_text(stmt, 9);
+    row->bytes_done = (guint64)sqlite3_column_int64(stmt, 10);
+    row->bytes_total = (guint64)sqlite3_column_int64(stmt, 11);
     return row;
 }
 
@@ -69,8 +72,8 @@ cohort_store_job_insert(CohortStore *self, CohortJobRow *row, GError **error)
     what = g_strdup_printf("%s job on '%s'", row->kind, row->target);
     stmt = cohort_store_prepare(self,
                                 "INSERT INTO jobs (kind, user_id, target, state, total, done,"
-                                " failed, created_at, finished_at)"
-                                " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                                " failed, created_at, finished_at, bytes_done, bytes_total)"
+                                " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                                 what, error);
     if (stmt == NULL)
         return FALSE;
@@ -83,6 +86,8 @@ cohort_store_job_insert(CohortStore *self, CohortJobRow *row, GError **error)
     cohort_store_bind_uint(stmt, 7, row->failed);
     cohort_store_bind_text(stmt, 8, row->created_at != NULL ? row->created_at : now);
     cohort_store_bind_text(stmt, 9, row->finished_at);
+    cohort_store_bind_uint64(stmt, 10, row->bytes_done);
+    cohort_store_bind_uint64(stmt, 11, row->bytes_total);
     if (!cohort_store_run(self, stmt, what, NULL, "user", error))
         return FALSE;
     row->id = sqlite3_last_insert_rowid(self->db);
@@ -117,10 +122,11 @@ cohort_store_job_update(CohortStore *self, const CohortJobRow *row, GError **err
     g_return_val_if_fail(row != NULL, FALSE);
 
     what = g_strdup_printf("job %" G_GINT64_FORMAT, row->id);
-    stmt = cohort_store_prepare(self,
-                                "UPDATE jobs SET state = ?1, total = ?2, done = ?3, failed = ?4,"
-                                " finished_at = ?5 WHERE id = ?6",
-                                what, error);
+    stmt =
+        cohort_store_prepare(self,
+                             "UPDATE jobs SET state = ?1, total = ?2, done = ?3, failed = ?4,"
+                             " finished_at = ?5, bytes_done = ?7, bytes_total = ?8 WHERE id = ?6",
+                             what, error);
     if (stmt == NULL)
         return FALSE;
     cohort_store_bind_text(stmt, 1, row->state);
@@ -129,6 +135,8 @@ cohort_store_job_update(CohortStore *self, const CohortJobRow *row, GError **err
     cohort_store_bind_uint(stmt, 4, row->failed);
     cohort_store_bind_text(stmt, 5, row->finished_at);
     cohort_store_bind_int64(stmt, 6, row->id);
+    cohort_store_bind_uint64(stmt, 7, row->bytes_done);
+    cohort_store_bind_uint64(stmt, 8, row->bytes_total);
     return cohort_store_run_update(self, stmt, what, NULL, error);
 }
 
@@ -136,15 +144,24 @@ gboolean
 cohort_store_job_error_insert(CohortStore *self, gint64 job_id, const gchar *machine,
                               const gchar *code, const gchar *message, GError **error)
 {
+    return cohort_store_job_error_insert_host(self, job_id, NULL, machine, code, message, error);
+}
+
+gboolean
+cohort_store_job_error_insert_host(CohortStore *self, gint64 job_id, const gchar *host,
+                                   const gchar *machine, const gchar *code, const gchar *message,
+                                   GError **error)
+{
     g_autoptr(sqlite3_stmt) stmt = NULL;
     g_autofree gchar *what = NULL;
 
     g_return_val_if_fail(self != NULL, FALSE);
 
-    what = g_strdup_printf("error of job %" G_GINT64_FORMAT " on machine '%s'", job_id, machine);
+    what = g_strdup_printf("error of job %" G_GINT64_FORMAT " on %s '%s'", job_id,
+                           machine != NULL ? "machine" : "host", machine != NULL ? machine : host);
     stmt = cohort_store_prepare(self,
-                                "INSERT INTO job_errors (job_id, machine, code, message)"
-                                " VALUES (?1, ?2, ?3, ?4)",
+                                "INSERT INTO job_errors (job_id, machine, code, message, host)"
+                                " VALUES (?1, ?2, ?3, ?4, ?5)",
                                 what, error);
     if (stmt == NULL)
         return FALSE;
@@ -152,6 +169,7 @@ cohort_store_job_error_insert(CohortStore *self, gint64 job_id, const gchar *mac
     cohort_store_bind_text(stmt, 2, machine);
     cohort_store_bind_text(stmt, 3, code);
     cohort_store_bind_text(stmt, 4, message);
+    cohort_store_bind_text(stmt, 5, host);
     return cohort_store_run(self, stmt, what, NULL, "job", error);
 }
 
@@ -163,6 +181,7 @@ cohort_store_job_error_read(sqlite3_stmt *stmt)
     row->machine = cohort_store_column_text(stmt, 0);
     row->code = cohort_store_column_text(stmt, 1);
     row->message = cohort_store_column_text(stmt, 2);
+    row->host = cohort_store_column_text(stmt, 3);
     return row;
 }
 
@@ -176,7 +195,7 @@ cohort_store_job_error_list(CohortStore *self, gint64 job_id, GError **error)
 
     what = g_strdup_printf("errors of job %" G_GINT64_FORMAT, job_id);
     stmt = cohort_store_prepare(self,
-                                "SELECT machine, code, message FROM job_errors"
+                                "SELECT machine, code, message, host FROM job_errors"
                                 " WHERE job_id = ?1 ORDER BY id",
                                 what, error);
     if (stmt == NULL)

@@ -31,13 +31,13 @@ cohort_machine_row_free(CohortMachineRow *row)
 #define MACHINE_SELECT                                                                             \
     "SELECT m.id, m.name, m.cohort_id, c.slug, m.user_id, u.login, m.host_id, h.name,"             \
     " m.template_name, m.idx, m.state, m.vcpus, m.memory_mib, m.uuid,"                             \
-    " m.created_at, m.expires_at, m.error FROM machines m"                                         \
+    " m.created_at, m.expires_at, m.error, m.disk_mib FROM machines m"                             \
     " JOIN cohorts c ON c.id = m.cohort_id JOIN users u ON u.id = m.user_id"                       \
     " LEFT JOIN hosts h ON h.id = m.host_id"
 
 static const gchar *const cohort_store_machine_states[] = {
-    "requested", "provisioning", "running",    "stopped",   "starting", "stopping",
-    "rebooting", "resetting",    "reclaiming", "reclaimed", "failed",
+    "requested", "provisioning", "running", "stopped",    "starting",  "stopping",
+    "rebooting", "resetting",    "moving",  "reclaiming", "reclaimed", "failed",
 };
 
 static gpointer
@@ -62,6 +62,7 @@ cohort_store_machine_read(sqlite3_stmt *stmt)
     row->created_at = cohort_store_column_text(stmt, 14);
     row->expires_at = cohort_store_column_text(stmt, 15);
     row->error = cohort_store_column_text(stmt, 16);
+    row->disk_mib = (guint64)sqlite3_column_int64(stmt, 17);
     return row;
 }
 
@@ -113,9 +114,10 @@ cohort_store_machine_insert(CohortStore *self, CohortMachineRow *row, const gcha
     stmt = cohort_store_prepare(self,
                                 "INSERT INTO machines (name, cohort_id, user_id, host_id,"
                                 " template_name, idx, state, vcpus, memory_mib,"
-                                " vnc_password_sealed, uuid, created_at, expires_at, error)"
+                                " vnc_password_sealed, uuid, created_at, expires_at, error,"
+                                " disk_mib)"
                                 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
-                                " ?14)",
+                                " ?14, ?15)",
                                 what, error);
     if (stmt == NULL)
         return FALSE;
@@ -133,6 +135,7 @@ cohort_store_machine_insert(CohortStore *self, CohortMachineRow *row, const gcha
     cohort_store_bind_text(stmt, 12, row->created_at != NULL ? row->created_at : now);
     cohort_store_bind_text(stmt, 13, row->expires_at);
     cohort_store_bind_text(stmt, 14, row->error);
+    cohort_store_bind_uint64(stmt, 15, row->disk_mib);
     if (sqlite3_step(stmt) != SQLITE_DONE) {
         if (sqlite3_extended_errcode(self->db) == SQLITE_CONSTRAINT_UNIQUE)
             conflict = cohort_store_machine_conflict(self, row);

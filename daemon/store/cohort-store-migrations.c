@@ -229,6 +229,76 @@ static const gchar *const cohort_store_migrations[] = {
     "  PRIMARY KEY (job_id, machine_id)"
     ") WITHOUT ROWID;"
     "CREATE INDEX job_machines_by_machine ON job_machines(machine_id);",
+
+    /* 8: many hosts. A host's disk overcommit (what its pool may promise overlays that grow);
+     * a cohort's placement policy (NULL: the installation's); a machine's planned disk (its
+     * overlay may grow to it) and the state of a machine whose disk moves to another host
+     * ("moving": the table is made again, as in step 7). Template bases: where each came
+     * from (a file, or blank), so that a host added later gets it too, and per host whether
+     * an upload is under way or verified (an interrupted one is made again, never used).
+     * What a move left on a host that was down, for reconcile to remove when it is back. Job
+     * errors may name a host, and jobs count the bytes they send. */
+    "ALTER TABLE hosts ADD COLUMN disk_ratio REAL NOT NULL DEFAULT 1.0 CHECK (disk_ratio > 0);"
+    "ALTER TABLE cohorts ADD COLUMN placement TEXT"
+    "  CHECK (placement IS NULL OR placement IN ('spread', 'pack'));"
+
+    "CREATE TABLE machines_new ("
+    "  id INTEGER PRIMARY KEY,"
+    "  name TEXT NOT NULL UNIQUE CHECK (name <> ''),"
+    "  cohort_id INTEGER NOT NULL REFERENCES cohorts(id),"
+    "  user_id INTEGER NOT NULL REFERENCES users(id),"
+    "  host_id INTEGER REFERENCES hosts(id),"
+    "  template_name TEXT NOT NULL CHECK (template_name <> ''),"
+    "  idx INTEGER NOT NULL CHECK (idx > 0),"
+    "  state TEXT NOT NULL CHECK (state IN ('requested', 'provisioning', 'running', 'stopped',"
+    "                                       'starting', 'stopping', 'rebooting', 'resetting',"
+    "                                       'moving', 'reclaiming', 'reclaimed', 'failed')),"
+    "  vcpus INTEGER NOT NULL CHECK (vcpus > 0),"
+    "  memory_mib INTEGER NOT NULL CHECK (memory_mib > 0),"
+    "  uuid TEXT UNIQUE,"
+    "  created_at TEXT NOT NULL CHECK " IS_TS("created_at") ","
+    "  expires_at TEXT CHECK " IS_TS_OR_NULL("expires_at") ","
+    "  error TEXT,"
+    "  extensions INTEGER NOT NULL DEFAULT 0 CHECK (extensions >= 0),"
+    "  vnc_password_sealed TEXT CHECK " IS_SEALED_OR_NULL("vnc_password_sealed") ","
+    "  disk_mib INTEGER NOT NULL DEFAULT 0 CHECK (disk_mib >= 0),"
+    "  UNIQUE (cohort_id, user_id, idx));"
+    "INSERT INTO machines_new (id, name, cohort_id, user_id, host_id, template_name, idx, state,"
+    "  vcpus, memory_mib, uuid, created_at, expires_at, error, extensions, vnc_password_sealed)"
+    "  SELECT id, name, cohort_id, user_id, host_id, template_name, idx, state, vcpus,"
+    "  memory_mib, uuid, created_at, expires_at, error, extensions, vnc_password_sealed"
+    "  FROM machines;"
+    "DROP TABLE machines;"
+    "ALTER TABLE machines_new RENAME TO machines;"
+    "CREATE INDEX machines_by_user ON machines(user_id);"
+    "CREATE INDEX machines_by_host ON machines(host_id);"
+    "CREATE INDEX machines_holding_by_host ON machines(host_id, vcpus, memory_mib, disk_mib)"
+    "  WHERE state NOT IN ('reclaimed', 'failed');"
+
+    "CREATE TABLE bases ("
+    "  volume TEXT PRIMARY KEY CHECK (volume <> ''),"
+    "  source TEXT CHECK (source IS NULL OR source <> ''),"
+    "  size_bytes INTEGER NOT NULL CHECK (size_bytes >= 0),"
+    "  sha256 TEXT CHECK (sha256 IS NULL OR " IS_SHA256("sha256") "),"
+    "  created_at TEXT NOT NULL CHECK " IS_TS("created_at") ");"
+    "CREATE TABLE host_bases ("
+    "  host_id INTEGER NOT NULL REFERENCES hosts(id) ON DELETE CASCADE,"
+    "  volume TEXT NOT NULL CHECK (volume <> ''),"
+    "  state TEXT NOT NULL CHECK (state IN ('uploading', 'present')),"
+    "  updated_at TEXT NOT NULL CHECK " IS_TS("updated_at") ","
+    "  PRIMARY KEY (host_id, volume)"
+    ") WITHOUT ROWID;"
+    "CREATE TABLE machine_leftovers ("
+    "  machine_id INTEGER NOT NULL REFERENCES machines(id) ON DELETE CASCADE,"
+    "  host_id INTEGER NOT NULL REFERENCES hosts(id) ON DELETE CASCADE,"
+    "  created_at TEXT NOT NULL CHECK " IS_TS("created_at") ","
+    "  PRIMARY KEY (host_id, machine_id)"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX machine_leftovers_by_machine ON machine_leftovers(machine_id);"
+    "ALTER TABLE job_errors ADD COLUMN host TEXT;"
+    "ALTER TABLE jobs ADD COLUMN bytes_done INTEGER NOT NULL DEFAULT 0 CHECK (bytes_done >= 0);"
+    "ALTER TABLE jobs ADD COLUMN bytes_total INTEGER NOT NULL DEFAULT 0"
+    "  CHECK (bytes_total >= 0);",
 };
 /* clang-format on */
 

@@ -21,6 +21,8 @@ typedef struct {
     guint64 memory_mib;   /* capacity */
     gdouble cpu_ratio;    /* overcommit: vCPUs allowed = vcpus * cpu_ratio */
     gdouble memory_ratio; /* overcommit for memory */
+    gdouble disk_ratio;   /* overcommit of the pool: overlays' planned growth allowed =
+                           * what the pool can give them * disk_ratio */
     gchar *state;         /* "up", "draining", "down" */
     gchar *created_at;
 } CohortHostRow;
@@ -48,7 +50,8 @@ typedef struct {
     guint64 quota_memory_mib;
     gchar *state; /* "planned", "active", "ended", "reclaimed" */
     gchar *created_at;
-    gchar *network; /* "isolated" (its own), or a shared libvirt network's name */
+    gchar *network;   /* "isolated" (its own), or a shared libvirt network's name */
+    gchar *placement; /* "spread", "pack", or NULL: the installation's */
 } CohortCohortRow;
 
 typedef struct {
@@ -63,9 +66,10 @@ typedef struct {
     gchar *template_name;
     guint idx;    /* the trainee's n-th machine in the cohort, from 1 */
     gchar *state; /* requested provisioning running stopped starting stopping rebooting
-                   * resetting reclaiming reclaimed failed */
+                   * resetting moving reclaiming reclaimed failed */
     guint vcpus;
     guint64 memory_mib;
+    guint64 disk_mib; /* planned: the overlay may grow to it (0 in rows from before) */
     gchar *uuid;
     gchar *created_at;
     gchar *expires_at; /* NULL: none */
@@ -83,13 +87,25 @@ typedef struct {
     guint failed;
     gchar *created_at;
     gchar *finished_at; /* NULL while not finished */
+    guint64 bytes_done; /* of what it sends (uploads, disks moved): recorded per item */
+    guint64 bytes_total;
 } CohortJobRow;
 
 typedef struct {
-    gchar *machine; /* machine name */
+    gchar *machine; /* machine name, NULL for an error of a host */
     gchar *code;    /* stable API error code */
     gchar *message;
+    gchar *host; /* the host it happened on, when the job says (NULL otherwise) */
 } CohortJobErrorRow;
+
+/* A template base: where it came from, so that hosts added later get it too. */
+typedef struct {
+    gchar *volume;
+    gchar *source; /* the image file on cohortd's machine; NULL: a blank base */
+    guint64 size_bytes;
+    gchar *sha256; /* of the file, NULL for a blank base */
+    gchar *created_at;
+} CohortBaseRow;
 
 typedef struct {
     gint64 id;
@@ -108,6 +124,7 @@ void cohort_machine_row_free(CohortMachineRow *row);
 void cohort_job_row_free(CohortJobRow *row);
 void cohort_job_error_row_free(CohortJobErrorRow *row);
 void cohort_audit_row_free(CohortAuditRow *row);
+void cohort_base_row_free(CohortBaseRow *row);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(CohortHostRow, cohort_host_row_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(CohortUserRow, cohort_user_row_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(CohortCohortRow, cohort_cohort_row_free)
@@ -115,6 +132,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(CohortMachineRow, cohort_machine_row_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(CohortJobRow, cohort_job_row_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(CohortJobErrorRow, cohort_job_error_row_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(CohortAuditRow, cohort_audit_row_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(CohortBaseRow, cohort_base_row_free)
 
 /* The current time as the store writes it. */
 gchar *cohort_store_now(void);
@@ -157,9 +175,21 @@ gboolean cohort_store_host_set_state(CohortStore *self, gint64 id, const gchar *
 /* Capacity learnt from libvirt's node info (0 in a row means "ask libvirt"). */
 gboolean cohort_store_host_set_capacity(CohortStore *self, gint64 id, guint vcpus,
                                         guint64 memory_mib, GError **error);
+/* Writes uri, pool, vcpus, memory_mib and the ratios of @row (matched by id). */
+gboolean cohort_store_host_update(CohortStore *self, const CohortHostRow *row, GError **error);
 /* vCPUs and memory of the machines placed on the host that are not reclaimed or failed. */
 gboolean cohort_store_host_get_usage(CohortStore *self, gint64 id, guint *vcpus,
                                      guint64 *memory_mib, GError **error);
+/* What placement counts on a host: the machines placed there that hold resources (not
+ * reclaimed, not failed), their vCPUs, memory and planned disk. */
+typedef struct {
+    guint machines;
+    guint vcpus;
+    guint64 memory_mib;
+    guint64 disk_mib;
+} CohortHostUsage;
+gboolean cohort_store_host_get_usage_full(CohortStore *self, gint64 id, CohortHostUsage *usage,
+                                          GError **error);
 
 /* Machines placed on the host that are not reclaimed (failed ones count: they may leave
  * something on the host), and the slugs of their cohorts, sorted. */
@@ -214,7 +244,7 @@ GPtrArray *cohort_store_cohort_list(CohortStore *self, gint64 trainer_id, gint64
                                     GError **error);
 /* planned, active, ended (by its dates, now) or reclaimed (stored). */
 const gchar *cohort_store_cohort_state(const CohortCohortRow *cohort);
-/* Writes title, ends_at, grace_hours, quota_* and state of @row (matched by id). */
+/* Writes title, ends_at, grace_hours, quota_*, state and placement of @row (matched by id). */
 gboolean cohort_store_cohort_update(CohortStore *self, const CohortCohortRow *row, GError **error);
 /* Adding an enrollment that exists is not an error. */
 gboolean cohort_store_enrollment_insert(CohortStore *self, gint64 cohort_id, gint64 user_id,
@@ -283,8 +313,39 @@ CohortJobRow *cohort_store_job_get(CohortStore *self, gint64 id, GError **error)
 gboolean cohort_store_job_update(CohortStore *self, const CohortJobRow *row, GError **error);
 gboolean cohort_store_job_error_insert(CohortStore *self, gint64 job_id, const gchar *machine,
                                        const gchar *code, const gchar *message, GError **error);
+/* An error of a job's item on @host (a base upload, a machine moved); @machine may be NULL. */
+gboolean cohort_store_job_error_insert_host(CohortStore *self, gint64 job_id, const gchar *host,
+                                            const gchar *machine, const gchar *code,
+                                            const gchar *message, GError **error);
 GPtrArray * /* of CohortJobErrorRow, in order of insertion */
 cohort_store_job_error_list(CohortStore *self, gint64 job_id, GError **error);
+
+/* template bases (cohort-store-bases.c) */
+/* Records where @row->volume comes from (replacing what was recorded). */
+gboolean cohort_store_base_set(CohortStore *self, const CohortBaseRow *row, GError **error);
+/* NOT_FOUND when nothing is recorded (a base made before cohortd recorded them). */
+CohortBaseRow *cohort_store_base_get(CohortStore *self, const gchar *volume, GError **error);
+/* A base on a host: "uploading" is written before the first byte goes, "present" once the
+ * upload is verified; a base that is "uploading" on a host is not used and is made again. */
+gboolean cohort_store_host_base_set(CohortStore *self, gint64 host_id, const gchar *volume,
+                                    const gchar *state, GError **error);
+gboolean cohort_store_host_base_delete(CohortStore *self, gint64 host_id, const gchar *volume,
+                                       GError **error);
+/* volume -> state of what is recorded on the host. */
+GHashTable *cohort_store_host_base_list(CohortStore *self, gint64 host_id, GError **error);
+/* Machines living on @host_id made from a template whose base is @volume (@templates: the
+ * names of those templates, NULL-terminated); how many, 0 when none. */
+gboolean cohort_store_host_base_count_users(CohortStore *self, gint64 host_id,
+                                            const gchar *const *templates, guint *machines,
+                                            GError **error);
+
+/* leftovers: what a machine moved away from a host that was down left there */
+gboolean cohort_store_leftover_insert(CohortStore *self, gint64 machine_id, gint64 host_id,
+                                      GError **error);
+gboolean cohort_store_leftover_delete(CohortStore *self, gint64 machine_id, gint64 host_id,
+                                      GError **error);
+/* The ids (gint64) of the machines that left something on the host. */
+GArray *cohort_store_leftover_list(CohortStore *self, gint64 host_id, GError **error);
 
 /* audit */
 gboolean cohort_store_audit_insert(CohortStore *self, const gchar *actor, const gchar *action,

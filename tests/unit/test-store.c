@@ -546,6 +546,185 @@ test_store_host_usage(void **state)
     cohort_assert_error(error, COHORT_ERROR_NOT_FOUND);
 }
 
+/* What placement counts: planned disk and the number of machines too; an admin's change of
+ * capacity, ratios and pool is kept. */
+static void
+test_store_host_usage_full_and_update(void **state)
+{
+    CohortStore *store = *state;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(CohortHostRow) row = NULL;
+    Scene s = scene_new(store);
+    CohortHostUsage usage = {0};
+    CohortMachineRow m;
+
+    machine_row_init(&m, "m-disk", s.cohort, s.sok, s.host, 1, "running", 2, 2048);
+    m.disk_mib = 10240;
+    assert_true(cohort_store_machine_insert(store, &m, NULL, &error));
+    cohort_assert_no_error(error);
+    add_machine(store, "m-failed", s.cohort, s.sok, s.host, 2, "failed", 8, 8192);
+    assert_true(cohort_store_host_get_usage_full(store, s.host, &usage, &error));
+    cohort_assert_no_error(error);
+    assert_int_equal(usage.machines, 1);
+    assert_int_equal(usage.vcpus, 2);
+    assert_int_equal(usage.memory_mib, 2048);
+    assert_int_equal(usage.disk_mib, 10240);
+    {
+        g_autoptr(CohortMachineRow) read = cohort_store_machine_get_by_name(store, "m-disk", NULL);
+        assert_int_equal(read->disk_mib, 10240);
+    }
+
+    row = cohort_store_host_get_by_id(store, s.host, &error);
+    cohort_assert_no_error(error);
+    assert_true(row->disk_ratio == 1.0);
+    row->vcpus = 12;
+    row->memory_mib = 4096;
+    row->cpu_ratio = 2.5;
+    row->memory_ratio = 1.5;
+    row->disk_ratio = 4.0;
+    g_free(row->pool);
+    row->pool = g_strdup("fast");
+    assert_true(cohort_store_host_update(store, row, &error));
+    cohort_assert_no_error(error);
+    {
+        g_autoptr(CohortHostRow) read = cohort_store_host_get_by_id(store, s.host, &error);
+        assert_int_equal(read->vcpus, 12);
+        assert_int_equal(read->memory_mib, 4096);
+        assert_true(read->cpu_ratio == 2.5 && read->memory_ratio == 1.5 && read->disk_ratio == 4.0);
+        assert_string_equal(read->pool, "fast");
+    }
+    /* a ratio of 0 is no ratio at all: refused */
+    row->disk_ratio = 0;
+    assert_false(cohort_store_host_update(store, row, &error));
+    cohort_assert_error(error, COHORT_ERROR_INVALID_ARGUMENT);
+}
+
+/* Where a base came from, where it is on each host, and what uses it there. */
+static void
+test_store_bases(void **state)
+{
+    CohortStore *store = *state;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(CohortBaseRow) read = NULL;
+    g_autoptr(GHashTable) on_host = NULL;
+    Scene s = scene_new(store);
+    CohortBaseRow row = {.volume = (gchar *)"tiny-base.qcow2",
+                         .source = (gchar *)"/srv/images/tiny.qcow2",
+                         .size_bytes = 1234,
+                         .sha256 = (gchar *)"0123456789abcdef0123456789abcdef"
+                                            "0123456789abcdef0123456789abcdef"};
+    const gchar *const tiny[] = {"tiny", "tiny-lan", NULL};
+    guint users = 99;
+
+    read = cohort_store_base_get(store, "tiny-base.qcow2", &error);
+    assert_null(read);
+    cohort_assert_error(error, COHORT_ERROR_NOT_FOUND);
+    g_clear_error(&error);
+    assert_true(cohort_store_base_set(store, &row, &error));
+    cohort_assert_no_error(error);
+    /* a new upload replaces what was recorded: a blank one has no file and no checksum */
+    row.source = NULL;
+    row.sha256 = NULL;
+    row.size_bytes = 32 * 1024 * 1024;
+    assert_true(cohort_store_base_set(store, &row, &error));
+    read = cohort_store_base_get(store, "tiny-base.qcow2", &error);
+    cohort_assert_no_error(error);
+    assert_null(read->source);
+    assert_null(read->sha256);
+    assert_int_equal(read->size_bytes, 32 * 1024 * 1024);
+    /* a checksum is 64 lowercase hex digits, nothing else */
+    row.sha256 = (gchar *)"not-a-checksum";
+    assert_false(cohort_store_base_set(store, &row, &error));
+    cohort_assert_error(error, COHORT_ERROR_INVALID_ARGUMENT);
+    g_clear_error(&error);
+
+    assert_true(cohort_store_host_base_set(store, s.host, "tiny-base.qcow2", "uploading", &error));
+    assert_true(cohort_store_host_base_set(store, s.host, "tiny-base.qcow2", "present", &error));
+    assert_false(cohort_store_host_base_set(store, s.host, "x.qcow2", "half", &error));
+    cohort_assert_error(error, COHORT_ERROR_INVALID_ARGUMENT);
+    g_clear_error(&error);
+    on_host = cohort_store_host_base_list(store, s.host, &error);
+    cohort_assert_no_error(error);
+    assert_int_equal(g_hash_table_size(on_host), 1);
+    assert_string_equal(g_hash_table_lookup(on_host, "tiny-base.qcow2"), "present");
+
+    add_machine(store, "m-a", s.cohort, s.sok, s.host, 1, "running", 1, 64);
+    add_machine(store, "m-b", s.cohort, s.sok, s.host, 2, "reclaimed", 1, 64);
+    assert_true(cohort_store_host_base_count_users(store, s.host, tiny, &users, &error));
+    cohort_assert_no_error(error);
+    /* add_machine's template is "tiny": the reclaimed machine does not count */
+    assert_int_equal(users, 1);
+    {
+        const gchar *const small[] = {"small-linux", NULL};
+        assert_true(cohort_store_host_base_count_users(store, s.host, small, &users, &error));
+        assert_int_equal(users, 0);
+    }
+    assert_true(cohort_store_host_base_delete(store, s.host, "tiny-base.qcow2", &error));
+    g_hash_table_unref(on_host);
+    on_host = cohort_store_host_base_list(store, s.host, &error);
+    assert_int_equal(g_hash_table_size(on_host), 0);
+}
+
+/* What a move left on a host that was down: recorded once, listed, removed. */
+static void
+test_store_leftovers(void **state)
+{
+    CohortStore *store = *state;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GArray) ids = NULL;
+    Scene s = scene_new(store);
+    gint64 lab2 = add_host(store, "lab2");
+    gint64 m = add_machine(store, "m-moved", s.cohort, s.sok, lab2, 1, "running", 1, 64);
+
+    assert_true(cohort_store_leftover_insert(store, m, s.host, &error));
+    assert_true(cohort_store_leftover_insert(store, m, s.host, &error));
+    cohort_assert_no_error(error);
+    ids = cohort_store_leftover_list(store, s.host, &error);
+    cohort_assert_no_error(error);
+    assert_int_equal(ids->len, 1);
+    assert_int_equal(g_array_index(ids, gint64, 0), m);
+    g_array_unref(ids);
+    ids = cohort_store_leftover_list(store, lab2, &error);
+    assert_int_equal(ids->len, 0);
+    g_array_unref(ids);
+    assert_false(cohort_store_leftover_insert(store, m, lab2 + 100, &error));
+    cohort_assert_error(error, COHORT_ERROR_INVALID_ARGUMENT);
+    g_clear_error(&error);
+    assert_true(cohort_store_leftover_delete(store, m, s.host, &error));
+    ids = cohort_store_leftover_list(store, s.host, &error);
+    assert_int_equal(ids->len, 0);
+}
+
+/* A job's errors may name a host, and its bytes are kept. */
+static void
+test_store_job_hosts_and_bytes(void **state)
+{
+    CohortStore *store = *state;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GPtrArray) errors = NULL;
+    g_autoptr(CohortJobRow) read = NULL;
+    CohortJobRow job = {.kind = (gchar *)"base", .target = (gchar *)"tiny", .total = 2};
+
+    assert_true(cohort_store_job_insert(store, &job, &error));
+    cohort_assert_no_error(error);
+    job.bytes_total = 2048;
+    job.bytes_done = 1024;
+    job.done = 1;
+    assert_true(cohort_store_job_update(store, &job, &error));
+    assert_true(cohort_store_job_error_insert_host(store, job.id, "lab2", NULL, "host-unavailable",
+                                                   "lost", &error));
+    cohort_assert_no_error(error);
+    read = cohort_store_job_get(store, job.id, &error);
+    assert_int_equal(read->bytes_done, 1024);
+    assert_int_equal(read->bytes_total, 2048);
+    errors = cohort_store_job_error_list(store, job.id, &error);
+    assert_int_equal(errors->len, 1);
+    assert_string_equal(((CohortJobErrorRow *)g_ptr_array_index(errors, 0))->host, "lab2");
+    assert_null(((CohortJobErrorRow *)g_ptr_array_index(errors, 0))->machine);
+    g_free(job.state);
+    g_free(job.created_at);
+}
+
 /* A host goes only when every machine placed there is reclaimed; those keep their rows. */
 static void
 test_store_host_delete(void **state)
@@ -1438,9 +1617,10 @@ test_store_machine_count_by_state(void **state)
     counts = cohort_store_machine_count_by_state(store, &error);
     cohort_assert_no_error(error);
     /* every state but reclaimed, the transitional ones too */
-    assert_int_equal(g_hash_table_size(counts), 10);
+    assert_int_equal(g_hash_table_size(counts), 11);
     assert_int_equal(GPOINTER_TO_UINT(g_hash_table_lookup(counts, "stopping")), 1);
     assert_true(g_hash_table_contains(counts, "resetting"));
+    assert_true(g_hash_table_contains(counts, "moving"));
     assert_int_equal(GPOINTER_TO_UINT(g_hash_table_lookup(counts, "running")), 3);
     assert_int_equal(GPOINTER_TO_UINT(g_hash_table_lookup(counts, "failed")), 1);
     assert_int_equal(GPOINTER_TO_UINT(g_hash_table_lookup(counts, "stopped")), 1);
@@ -2023,6 +2203,10 @@ main(void)
         STORE_TEST(test_store_host_errors),
         STORE_TEST(test_store_host_usage),
         STORE_TEST(test_store_host_delete),
+        STORE_TEST(test_store_host_usage_full_and_update),
+        STORE_TEST(test_store_bases),
+        STORE_TEST(test_store_leftovers),
+        STORE_TEST(test_store_job_hosts_and_bytes),
         STORE_TEST(test_store_user_roundtrip),
         STORE_TEST(test_store_user_errors),
         STORE_TEST(test_store_user_display_name_bytes),
