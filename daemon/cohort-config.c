@@ -68,6 +68,7 @@ static const CohortConfigKey cohort_config_daemon_keys[] = {
     {"idle_shutdown_s", COHORT_CONFIG_KIND_UINT, COHORT_CONFIG_DAEMON(idle_shutdown_s), 0, 604800},
     {"idle_cpu_percent", COHORT_CONFIG_KIND_UINT, COHORT_CONFIG_DAEMON(idle_cpu_percent), 0, 100},
     {"stop_timeout_s", COHORT_CONFIG_KIND_UINT, COHORT_CONFIG_DAEMON(stop_timeout_s), 1, 3600},
+    {"placement", COHORT_CONFIG_KIND_STRING, COHORT_CONFIG_DAEMON(placement)},
 };
 
 static const CohortConfigKey cohort_config_quota_keys[] = {
@@ -84,6 +85,7 @@ static const CohortConfigKey cohort_config_host_keys[] = {
     {"memory_mib", COHORT_CONFIG_KIND_UINT64, COHORT_CONFIG_HOST(memory_mib), 0, G_MAXUINT32},
     {"cpu_ratio", COHORT_CONFIG_KIND_DOUBLE, COHORT_CONFIG_HOST(cpu_ratio), 0, 64},
     {"memory_ratio", COHORT_CONFIG_KIND_DOUBLE, COHORT_CONFIG_HOST(memory_ratio), 0, 16},
+    {"disk_ratio", COHORT_CONFIG_KIND_DOUBLE, COHORT_CONFIG_HOST(disk_ratio), 0, 100},
 };
 
 static void
@@ -104,6 +106,7 @@ cohort_config_host_new(const gchar *name)
     host->pool = g_strdup(COHORT_CONFIG_DEFAULT_POOL);
     host->cpu_ratio = 4.0;
     host->memory_ratio = 1.0;
+    host->disk_ratio = 1.0;
     return host;
 }
 
@@ -130,6 +133,7 @@ cohort_config_clear(CohortConfig *self)
     g_free(self->images_dir);
     g_free(self->web_dir);
     g_free(self->vnc_listen);
+    g_free(self->placement);
     g_clear_pointer(&self->hosts, g_ptr_array_unref);
 }
 
@@ -190,6 +194,7 @@ cohort_config_new_default(void)
     self->quota_machines = 1;
     self->quota_vcpus = 2;
     self->quota_memory_mib = 2048;
+    self->placement = g_strdup("spread");
     self->hosts = g_ptr_array_new_with_free_func((GDestroyNotify)cohort_config_host_free);
     return self;
 }
@@ -207,6 +212,7 @@ cohort_config_copy(const CohortConfig *self)
     copy->images_dir = g_strdup(self->images_dir);
     copy->web_dir = g_strdup(self->web_dir);
     copy->vnc_listen = g_strdup(self->vnc_listen);
+    copy->placement = g_strdup(self->placement);
     copy->hosts = g_ptr_array_new_with_free_func((GDestroyNotify)cohort_config_host_free);
     for (guint i = 0; i < self->hosts->len; i++)
         g_ptr_array_add(copy->hosts, cohort_config_host_copy(g_ptr_array_index(self->hosts, i)));
@@ -471,6 +477,10 @@ cohort_config_validate(CohortConfig *self, GError **error)
             "is not a loopback address and TLS is off: API tokens would cross the network in "
             "clear text. Set [daemon] tls_cert and tls_key, or [daemon] allow_plain_http=true "
             "when a TLS proxy is in front");
+    if (g_strcmp0(self->placement, "spread") != 0 && g_strcmp0(self->placement, "pack") != 0)
+        return cohort_config_bad_value(error, "daemon", "placement", self->placement,
+                                       "is neither spread (the least used host first) nor pack "
+                                       "(fill a host before the next)");
     for (guint i = 0; i < self->hosts->len; i++) {
         if (!cohort_config_validate_host(self, g_ptr_array_index(self->hosts, i), error))
             return FALSE;
@@ -493,18 +503,18 @@ cohort_config_log(CohortConfig *self)
             self->request_timeout_s, self->max_connections_per_client,
             self->auth_failures_per_minute);
     g_debug("[daemon] max_body_kib=%u workers=%u reaper_interval_s=%u reconcile_interval_s=%u "
-            "invitation_ttl_hours=%u",
+            "invitation_ttl_hours=%u placement=%s",
             self->max_body_kib, self->workers, self->reaper_interval_s, self->reconcile_interval_s,
-            self->invitation_ttl_hours);
+            self->invitation_ttl_hours, self->placement);
     g_debug("[quota] machines=%u vcpus=%u memory_mib=%" G_GUINT64_FORMAT, self->quota_machines,
             self->quota_vcpus, self->quota_memory_mib);
     for (guint i = 0; i < self->hosts->len; i++) {
         const CohortConfigHost *host = g_ptr_array_index(self->hosts, i);
 
         g_debug("[host:%s] uri=%s pool=%s vcpus=%u memory_mib=%" G_GUINT64_FORMAT
-                " cpu_ratio=%g memory_ratio=%g",
+                " cpu_ratio=%g memory_ratio=%g disk_ratio=%g",
                 host->name, host->uri, host->pool, host->vcpus, host->memory_mib, host->cpu_ratio,
-                host->memory_ratio);
+                host->memory_ratio, host->disk_ratio);
     }
     if (self->hosts->len == 0)
         g_debug("no [host:NAME] group");

@@ -24,6 +24,7 @@ typedef struct {
     guint64 memory_mib; /* capacity; 0: ask libvirt's node info when connecting */
     gdouble cpu_ratio;  /* overcommit: vCPUs allowed = vcpus * cpu_ratio */
     gdouble memory_ratio;
+    gdouble disk_ratio; /* overcommit of the pool for overlays' planned growth */
 } CohortConfigHost;
 
 /* Read-only for callers: change it through cohort_config_load_*(), which validate. */
@@ -51,6 +52,7 @@ typedef struct {
     guint stop_timeout_s; /* a graceful shutdown, then forced off */
     guint reconcile_interval_s;
     guint invitation_ttl_hours;
+    gchar *placement; /* "spread" or "pack": where the machines of cohorts that name none go */
     /* [quota]: per trainee, the defaults of a new cohort */
     guint quota_machines;
     guint quota_vcpus;

@@ -66,6 +66,7 @@ cohort_daemon_new(const CohortDaemonSettings *settings, CohortStore *store, GErr
         .vnc_listen = settings->vnc_listen,
         .images_dir = settings->images_dir,
         .config_hosts = settings->config_hosts,
+        .placement = settings->placement,
     };
 
     self->settings = *settings;
@@ -99,6 +100,7 @@ cohort_daemon_new(const CohortDaemonSettings *settings, CohortStore *store, GErr
     if (rows == NULL)
         return NULL;
     cohort_hosts_set_owner(self->hosts, self->instance_id);
+    cohort_hosts_set_store(self->hosts, store);
     cohort_hosts_set_uri_policy(self->hosts, settings->allow_test_hosts,
                                 settings->builtin_test_uri);
     /* the oldest entry first: of two for one libvirt host, the later one stays down */
@@ -143,4 +145,19 @@ void
 cohort_daemon_start(CohortDaemon *self)
 {
     cohort_lifecycle_start(self->lifecycle);
+}
+
+void
+cohort_daemon_wait_hosts(CohortDaemon *self, guint timeout_s)
+{
+    gint64 deadline = g_get_monotonic_time() + (gint64)timeout_s * G_USEC_PER_SEC;
+
+    while (cohort_hosts_any_connecting(self->hosts) && g_get_monotonic_time() < deadline) {
+        if (!g_main_context_iteration(self->context, FALSE))
+            g_usleep(10 * 1000);
+    }
+    if (cohort_hosts_any_connecting(self->hosts))
+        g_message("some hosts are still connecting after %u s: serving; they join when they "
+                  "answer",
+                  timeout_s);
 }

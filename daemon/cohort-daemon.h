@@ -31,6 +31,7 @@ typedef struct {
     gboolean allow_test_hosts; /* test:/// host URIs, which read files: tests and demos */
     gchar *builtin_test_uri;   /* the fallback lab host's URI, allowed anyway; NULL: none */
     GStrv config_hosts;        /* names of cohortd.conf's [host:NAME] groups; NULL: none */
+    CohortPlacement placement; /* of cohorts that name none */
 } CohortDaemonSettings;
 
 /* The wiring: every layer's object, made and freed in order. */
@@ -51,7 +52,7 @@ void cohort_daemon_settings_init(CohortDaemonSettings *settings);
 void cohort_daemon_settings_clear(CohortDaemonSettings *settings);
 
 /* Takes @store. Loads the templates (a bad one is logged and skipped, the rest load), and
- * connects to every host in the store. */
+ * starts connecting to every host in the store, each in a thread. */
 CohortDaemon *cohort_daemon_new(const CohortDaemonSettings *settings, CohortStore *store,
                                 GError **error);
 void cohort_daemon_free(CohortDaemon *self);
@@ -60,5 +61,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(CohortDaemon, cohort_daemon_free)
 /* Resumes the jobs a stop or a crash interrupted, starts reconcile (now, on events, on a
  * timer) and the reaper. */
 void cohort_daemon_start(CohortDaemon *self);
+/* Runs the main context until every host's first connection attempt is over, or @timeout_s
+ * passed (a host that hangs is then left to its thread: it joins when it answers). */
+void cohort_daemon_wait_hosts(CohortDaemon *self, guint timeout_s);
 
 G_END_DECLS

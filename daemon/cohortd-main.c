@@ -104,6 +104,8 @@ cohortd_backup(CohortConfig *config, const gchar *dest)
     return 0;
 }
 
+#define COHORTD_HOSTS_WAIT_S 5
+
 /* The embedded lab-size test host: installed, or in the source tree of an uninstalled build. */
 static gchar *
 cohortd_lab_host_uri(void)
@@ -114,7 +116,8 @@ cohortd_lab_host_uri(void)
     return g_strconcat("test://", COHORT_SOURCE_DATADIR "/lab-host.xml", NULL);
 }
 
-/* Config hosts enter the store the first time they are seen; the store keeps the rest
+/* Config hosts enter the store the first time they are seen, and take the file's values at
+ * every start (its capacity, ratios and pool: the file says); the store keeps the rest
  * (hosts added through the API). With no host anywhere, the embedded test host. */
 static gboolean
 cohortd_hosts_sync(CohortConfig *config, CohortStore *store, GError **error)
@@ -127,8 +130,30 @@ cohortd_hosts_sync(CohortConfig *config, CohortStore *store, GError **error)
     for (guint i = 0; i < hosts->len; i++) {
         CohortConfigHost *ch = g_ptr_array_index(hosts, i);
         g_autoptr(CohortHostRow) row = cohort_store_host_get_by_name(store, ch->name, NULL);
-        if (row != NULL)
+        if (row != NULL) {
+            if (g_strcmp0(row->uri, ch->uri) == 0 && g_strcmp0(row->pool, ch->pool) == 0 &&
+                row->vcpus == ch->vcpus && row->memory_mib == ch->memory_mib &&
+                row->cpu_ratio == ch->cpu_ratio && row->memory_ratio == ch->memory_ratio &&
+                row->disk_ratio == ch->disk_ratio)
+                continue;
+            g_message("[host:%s] of the configuration changed: uri=%s pool=%s vcpus=%u "
+                      "memory_mib=%" G_GUINT64_FORMAT " cpu_ratio=%g memory_ratio=%g "
+                      "disk_ratio=%g",
+                      ch->name, ch->uri, ch->pool, ch->vcpus, ch->memory_mib, ch->cpu_ratio,
+                      ch->memory_ratio, ch->disk_ratio);
+            g_free(row->uri);
+            row->uri = g_strdup(ch->uri);
+            g_free(row->pool);
+            row->pool = g_strdup(ch->pool);
+            row->vcpus = ch->vcpus;
+            row->memory_mib = ch->memory_mib;
+            row->cpu_ratio = ch->cpu_ratio;
+            row->memory_ratio = ch->memory_ratio;
+            row->disk_ratio = ch->disk_ratio;
+            if (!cohort_store_host_update(store, row, error))
+                return FALSE;
             continue;
+        }
         row = g_new0(CohortHostRow, 1);
         row->name = g_strdup(ch->name);
         row->uri = g_strdup(ch->uri);
@@ -137,6 +162,7 @@ cohortd_hosts_sync(CohortConfig *config, CohortStore *store, GError **error)
         row->memory_mib = ch->memory_mib;
         row->cpu_ratio = ch->cpu_ratio;
         row->memory_ratio = ch->memory_ratio;
+        row->disk_ratio = ch->disk_ratio;
         row->state = g_strdup("up");
         if (!cohort_store_host_insert(store, row, error))
             return FALSE;
@@ -202,6 +228,7 @@ cohortd_run(CohortConfig *config)
     g_free(settings.images_dir);
     settings.images_dir = g_strdup(config->images_dir);
     settings.allow_test_hosts = config->allow_test_hosts;
+    cohort_placement_from_string(config->placement, &settings.placement);
     /* the fallback lab host reads cohortd's own file: allowed without allow_test_hosts */
     settings.builtin_test_uri = cohortd_lab_host_uri();
     {
@@ -235,6 +262,9 @@ cohortd_run(CohortConfig *config)
         return 1;
     }
     cohort_daemon_start(daemon);
+    /* the hosts connect in threads; a few seconds for them, so that a lab that answers at
+     * once is up when cohortd does, and one that does not is not waited for */
+    cohort_daemon_wait_hosts(daemon, COHORTD_HOSTS_WAIT_S);
     /* before anyone learns where to reach it: a SIGTERM right after the line below stops it
      * cleanly instead of killing it */
     sigterm = g_unix_signal_add(SIGTERM, cohortd_quit, loop);

@@ -172,10 +172,35 @@ static void
 cohort_api_host_drain(CohortApiRequest *req)
 {
     GError *error = NULL;
-    cohort_api_finish(
-        req, 200,
-        cohort_service_host_drain(req->api->service, req->actor, cohort_api_param(req, 0), &error),
-        &error);
+    cohort_api_finish(req, 200,
+                      cohort_service_host_drain(req->api->service, req->actor,
+                                                cohort_api_param(req, 0),
+                                                g_strcmp0(req->op, "undrain") != 0, &error),
+                      &error);
+}
+
+static void
+cohort_api_host_update(CohortApiRequest *req)
+{
+    g_autoptr(JsonObject) body = cohort_api_actor_body(req);
+    GError *error = NULL;
+
+    if (body != NULL)
+        cohort_api_finish(req, 200,
+                          cohort_service_host_update(req->api->service, req->actor,
+                                                     cohort_api_param(req, 0), body, &error),
+                          &error);
+}
+
+static void
+cohort_api_host_base_remove(CohortApiRequest *req)
+{
+    GError *error = NULL;
+    cohort_api_finish(req, 202,
+                      cohort_service_host_base_remove(req->api->service, req->actor,
+                                                      cohort_api_param(req, 0),
+                                                      cohort_api_param(req, 1), &error),
+                      &error);
 }
 
 static void
@@ -218,7 +243,7 @@ cohort_api_template_base(CohortApiRequest *req)
     GError *error = NULL;
 
     if (body != NULL)
-        cohort_api_finish(req, 201,
+        cohort_api_finish(req, 202,
                           cohort_service_template_base(req->api->service, req->actor,
                                                        cohort_api_param(req, 0), body, &error),
                           &error);
@@ -502,8 +527,11 @@ static const CohortApiRoute cohort_api_routes[] = {
     {"DELETE", "/api/v1/users/{login}/tokens", cohort_api_user_token_revoke, ADMIN},
     {"GET", "/api/v1/hosts", cohort_api_hosts_list, ADMIN},
     {"POST", "/api/v1/hosts", cohort_api_hosts_add, ADMIN},
+    {"PATCH", "/api/v1/hosts/{name}", cohort_api_host_update, ADMIN},
     {"DELETE", "/api/v1/hosts/{name}", cohort_api_host_remove, ADMIN},
-    {"POST", "/api/v1/hosts/{name}/drain", cohort_api_host_drain, ADMIN},
+    {"POST", "/api/v1/hosts/{name}/drain", cohort_api_host_drain, ADMIN, "drain"},
+    {"POST", "/api/v1/hosts/{name}/undrain", cohort_api_host_drain, ADMIN, "undrain"},
+    {"DELETE", "/api/v1/hosts/{name}/bases/{template}", cohort_api_host_base_remove, ADMIN},
     {"GET", "/api/v1/templates", cohort_api_templates_list, "any token (trainee: own cohorts')"},
     {"POST", "/api/v1/templates/reload", cohort_api_templates_reload, ADMIN},
     {"GET", "/api/v1/templates/{name}", cohort_api_template_get,

@@ -122,7 +122,7 @@ cohort_idle_run(CohortLifecycle *l)
     for (guint i = 0; i < hosts->len; i++) {
         CohortHost *host = g_ptr_array_index(hosts, i);
         CohortIdleScan *scan;
-        if (host->prov == NULL || g_strcmp0(host->state, "down") == 0)
+        if (!cohort_host_is_usable(host))
             continue;
         scan = g_new0(CohortIdleScan, 1);
         scan->lifecycle = l;

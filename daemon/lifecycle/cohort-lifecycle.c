@@ -2,6 +2,7 @@
 
 #include "config.h"
 
+#include "cohort-base-work.h"
 #include "cohort-idle.h"
 #include "cohort-lifecycle.h"
 #include "cohort-names.h"
@@ -112,11 +113,16 @@ cohort_lifecycle_on_host_changed(CohortHost *host, gpointer user_data)
     CohortLifecycle *self = user_data;
     g_autoptr(GError) error = NULL;
 
-    if (!cohort_store_host_set_state(self->store, host->id, host->state, &error))
+    /* the store keeps whether it drains; whether it answers is this process's to learn */
+    if (!cohort_store_host_set_state(self->store, host->id, host->draining ? "draining" : "up",
+                                     &error))
         g_warning("host %s: %s", host->name, error->message);
-    /* back: whatever happened meanwhile is found and repaired */
-    if (g_strcmp0(host->state, "down") != 0)
+    /* back: whatever happened meanwhile is found and repaired, and the bases the cohorts
+     * use that it lacks (or holds only in part) are installed */
+    if (cohort_host_is_usable(host)) {
         cohort_reconcile_host(self, host);
+        cohort_base_work_sync_host(self->work, host);
+    }
 }
 
 void

@@ -20,6 +20,8 @@ typedef struct {
     GHashTable *domains; /* name -> CohortScanDomain */
     GPtrArray *overlays; /* names */
     GPtrArray *networks; /* names of this installation's cohort networks */
+    gboolean pool_known;
+    CohortPoolUsage pool_usage; /* what the pool can give, for placement */
 } CohortReconcileScan;
 
 static void
@@ -48,7 +50,10 @@ cohort_reconcile_scan_run(gpointer item, GError **error)
     if (scan->overlays == NULL)
         return FALSE;
     scan->networks = cohort_provisioner_list_owned_networks(scan->prov, scan->owner, error);
-    return scan->networks != NULL;
+    if (scan->networks == NULL)
+        return FALSE;
+    scan->pool_known = cohort_provisioner_pool_usage(scan->prov, &scan->pool_usage, NULL);
+    return TRUE;
 }
 
 /* Whether the cohort's network on this host must stay: the cohort lives, or something of
@@ -218,6 +223,8 @@ cohort_reconcile_scan_done(gpointer item, const GError *error, gpointer user_dat
                   error != NULL ? error->message : "host gone");
         return;
     }
+    if (scan->pool_known && host->prov == scan->prov)
+        cohort_host_set_pool_usage(host, &scan->pool_usage);
     machines = cohort_store_machine_list(l->store, 0, 0, 0, TRUE, &error_local);
     if (machines == NULL) {
         g_warning("reconcile: %s", error_local->message);
@@ -299,7 +306,7 @@ cohort_reconcile_host(CohortLifecycle *l, CohortHost *host)
 {
     CohortReconcileScan *scan;
 
-    if (host->prov == NULL || g_strcmp0(host->state, "down") == 0)
+    if (!cohort_host_is_usable(host))
         return;
     scan = g_new0(CohortReconcileScan, 1);
     scan->lifecycle = l;

@@ -38,26 +38,44 @@ cohort_json_user(const CohortUserRow *row)
 }
 
 JsonNode *
-cohort_json_host(const CohortHost *host, const gchar *pool, guint used_vcpus,
-                 guint64 used_memory_mib)
+cohort_json_host(const CohortHost *host, const CohortHostUsage *used)
 {
     g_autoptr(JsonBuilder) b = json_builder_new();
 
     json_builder_begin_object(b);
     cohort_json_add_string(b, "name", host->name);
     cohort_json_add_string(b, "uri", host->uri);
-    cohort_json_add_string(b, "pool", pool);
+    cohort_json_add_string(b, "pool", host->pool);
     cohort_json_add_int(b, "vcpus", host->vcpus);
     cohort_json_add_int(b, "memory_mib", (gint64)host->memory_mib);
     json_builder_set_member_name(b, "cpu_ratio");
     json_builder_add_double_value(b, host->cpu_ratio);
     json_builder_set_member_name(b, "memory_ratio");
     json_builder_add_double_value(b, host->memory_ratio);
+    json_builder_set_member_name(b, "disk_ratio");
+    json_builder_add_double_value(b, host->disk_ratio);
     cohort_json_add_string(b, "state", host->state);
     json_builder_set_member_name(b, "draining");
     json_builder_add_boolean_value(b, host->draining);
-    cohort_json_add_int(b, "used_vcpus", used_vcpus);
-    cohort_json_add_int(b, "used_memory_mib", (gint64)used_memory_mib);
+    json_builder_set_member_name(b, "connecting");
+    json_builder_add_boolean_value(b, host->connecting);
+    /* what placement allows (capacity times the ratio) beside what is placed */
+    cohort_json_add_int(b, "allowed_vcpus", cohort_host_allowed_vcpus(host));
+    cohort_json_add_int(b, "allowed_memory_mib", (gint64)cohort_host_allowed_memory_mib(host));
+    json_builder_set_member_name(b, "allowed_disk_mib");
+    if (host->pool_known)
+        json_builder_add_int_value(b, (gint64)cohort_host_allowed_disk_mib(host));
+    else
+        json_builder_add_null_value(b);
+    cohort_json_add_int(b, "machines", used->machines);
+    cohort_json_add_int(b, "used_vcpus", used->vcpus);
+    cohort_json_add_int(b, "used_memory_mib", (gint64)used->memory_mib);
+    cohort_json_add_int(b, "used_disk_mib", (gint64)used->disk_mib);
+    json_builder_set_member_name(b, "pool_available_bytes");
+    if (host->pool_known)
+        json_builder_add_int_value(b, (gint64)host->pool_usage.available_bytes);
+    else
+        json_builder_add_null_value(b);
     cohort_json_add_string(b, "error", host->last_error);
     json_builder_end_object(b);
     return json_builder_get_root(b);
@@ -136,6 +154,7 @@ cohort_json_job(const CohortJobRow *row, GPtrArray *errors)
         CohortJobErrorRow *err = g_ptr_array_index(errors, i);
         json_builder_begin_object(b);
         cohort_json_add_string(b, "machine", err->machine);
+        cohort_json_add_string(b, "host", err->host);
         cohort_json_add_string(b, "code", err->code);
         cohort_json_add_string(b, "message", err->message);
         json_builder_end_object(b);

@@ -11,8 +11,8 @@
 G_BEGIN_DECLS
 
 JsonNode *cohort_json_user(const CohortUserRow *row);
-JsonNode *cohort_json_host(const CohortHost *host, const gchar *pool, guint used_vcpus,
-                           guint64 used_memory_mib);
+/* A host, what placement allows on it and what its machines hold (@used). */
+JsonNode *cohort_json_host(const CohortHost *host, const CohortHostUsage *used);
 JsonNode *cohort_json_cohort(const CohortCohortRow *row);
 /* @pending: the operations queued behind the one under way (NULL: none). */
 JsonNode *cohort_json_machine(const CohortMachineRow *row, const gchar *const *pending);

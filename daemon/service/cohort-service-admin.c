@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "cohort-auth.h"
+#include "cohort-base-work.h"
 #include "cohort-error.h"
 #include "cohort-json.h"
 #include "cohort-service-private.h"
@@ -202,13 +203,11 @@ cohort_service_admin_bootstrap(CohortStore *store, const gchar *login, GError **
 static JsonNode *
 cohort_service_host_json(CohortService *svc, CohortHost *host, GError **error)
 {
-    g_autoptr(CohortHostRow) row = cohort_store_host_get_by_id(svc->store, host->id, error);
-    guint vcpus = 0;
-    guint64 memory = 0;
+    CohortHostUsage usage = {0};
 
-    if (row == NULL || !cohort_store_host_get_usage(svc->store, host->id, &vcpus, &memory, error))
+    if (!cohort_store_host_get_usage_full(svc->store, host->id, &usage, error))
         return NULL;
-    return cohort_json_host(host, row->pool, vcpus, memory);
+    return cohort_json_host(host, &usage);
 }
 
 JsonNode *
@@ -230,24 +229,6 @@ cohort_service_host_list(CohortService *svc, const CohortUserRow *actor, GError 
     return cohort_json_array_new(nodes);
 }
 
-/* Connects to a new host (checked, inserted: cohort_hosts_add_new()) and records its
- * capacity and state. */
-static CohortHost *
-cohort_service_host_connect(CohortService *svc, CohortHostRow *row, GError **error)
-{
-    CohortHost *host = cohort_hosts_add_new(svc->hosts, svc->store, row,
-                                            cohort_template_set_get_table(svc->templates), error);
-
-    if (host == NULL)
-        return NULL;
-    /* capacity learnt from libvirt is kept */
-    if (!cohort_store_host_set_capacity(svc->store, row->id, row->vcpus, row->memory_mib, error))
-        return NULL;
-    if (!cohort_store_host_set_state(svc->store, row->id, host->state, error))
-        return NULL;
-    return host;
-}
-
 /* Removes @host from the store (its reclaimed machines keep their rows, without a host) and
  * from the registry; its connections close once the work under way is done. The caller
  * checked that no machine lives there. */
@@ -264,30 +245,57 @@ cohort_service_host_disconnect(CohortService *svc, CohortHost *host, guint *deta
     return TRUE;
 }
 
+/* Capacity and ratios of a body (add, or change: members left out keep @row's values). */
+static gboolean
+cohort_service_host_read_capacity(JsonObject *body, CohortHostRow *row, GError **error)
+{
+    guint64 vcpus = row->vcpus;
+    guint64 memory = row->memory_mib;
+
+    if (!cohort_json_get_uint(body, "vcpus", FALSE, 0, 65536, &vcpus, error) ||
+        !cohort_json_get_uint(body, "memory_mib", FALSE, 0, G_MAXUINT32 * 16ULL, &memory, error) ||
+        !cohort_json_get_double(body, "cpu_ratio", 0.1, 64, &row->cpu_ratio, error) ||
+        !cohort_json_get_double(body, "memory_ratio", 0.1, 16, &row->memory_ratio, error) ||
+        !cohort_json_get_double(body, "disk_ratio", 0.1, 100, &row->disk_ratio, error))
+        return FALSE;
+    row->vcpus = (guint)vcpus;
+    row->memory_mib = memory;
+    return TRUE;
+}
+
+static gboolean
+cohort_service_pool_validate(const gchar *pool, GError **error)
+{
+    if (pool[0] == '\0' || strchr(pool, '/') != NULL) {
+        g_set_error(error, COHORT_ERROR, COHORT_ERROR_INVALID_ARGUMENT,
+                    "\"pool\" must be the name of a libvirt storage pool on the host, not '%s'",
+                    pool);
+        return FALSE;
+    }
+    return TRUE;
+}
+
 JsonNode *
 cohort_service_host_add(CohortService *svc, const CohortUserRow *actor, JsonObject *body,
                         GError **error)
 {
-    static const gchar *const known[] = {"name",       "uri",       "pool",         "vcpus",
-                                         "memory_mib", "cpu_ratio", "memory_ratio", NULL};
+    static const gchar *const known[] = {"name",         "uri",        "pool",
+                                         "vcpus",        "memory_mib", "cpu_ratio",
+                                         "memory_ratio", "disk_ratio", NULL};
     g_autoptr(CohortHostRow) row = g_new0(CohortHostRow, 1);
-    guint64 vcpus = 0;
-    guint64 memory = 0;
-    gdouble cpu_ratio = 4.0;
-    gdouble memory_ratio = 1.0;
     CohortHost *host;
 
     if (!cohort_auth_check(cohort_service_role(actor), COHORT_ACTION_HOST_MANAGE, NULL, NULL,
                            error))
         return NULL;
+    row->cpu_ratio = 4.0;
+    row->memory_ratio = 1.0;
+    row->disk_ratio = 1.0;
     if (!cohort_json_check_members(body, known, error) ||
         !cohort_json_get_string(body, "name", TRUE, 64, &row->name, error) ||
         !cohort_json_get_string(body, "uri", TRUE, 1024, &row->uri, error) ||
         !cohort_json_get_string(body, "pool", FALSE, 256, &row->pool, error) ||
-        !cohort_json_get_uint(body, "vcpus", FALSE, 0, 65536, &vcpus, error) ||
-        !cohort_json_get_uint(body, "memory_mib", FALSE, 0, G_MAXUINT32 * 16ULL, &memory, error) ||
-        !cohort_json_get_double(body, "cpu_ratio", 0.1, 64, &cpu_ratio, error) ||
-        !cohort_json_get_double(body, "memory_ratio", 0.1, 16, &memory_ratio, error))
+        !cohort_service_host_read_capacity(body, row, error))
         return NULL;
     if (!cohort_slug_validate(row->name, "host name", error))
         return NULL;
@@ -298,21 +306,23 @@ cohort_service_host_add(CohortService *svc, const CohortUserRow *actor, JsonObje
     }
     if (row->pool == NULL)
         row->pool = g_strdup("default");
-    row->vcpus = (guint)vcpus;
-    row->memory_mib = memory;
-    row->cpu_ratio = cpu_ratio;
-    row->memory_ratio = memory_ratio;
+    if (!cohort_service_pool_validate(row->pool, error))
+        return NULL;
     row->state = g_strdup("up");
-    host = cohort_service_host_connect(svc, row, error);
+    /* checked and recorded at once; the connection is made in a thread: the answer says
+     * "connecting", and GET /api/v1/hosts what came of it */
+    host = cohort_hosts_add_new(svc->hosts, svc->store, row,
+                                cohort_template_set_get_table(svc->templates), error);
     if (host == NULL)
         return NULL;
     cohort_service_audit(svc, actor->login, "host.add", row->name, NULL);
     return cohort_service_host_json(svc, host, error);
 }
 
-JsonNode *
-cohort_service_host_drain(CohortService *svc, const CohortUserRow *actor, const gchar *name,
-                          GError **error)
+/* The host, by name, for an admin. */
+static CohortHost *
+cohort_service_host_lookup(CohortService *svc, const CohortUserRow *actor, const gchar *name,
+                           GError **error)
 {
     CohortHost *host;
 
@@ -320,15 +330,88 @@ cohort_service_host_drain(CohortService *svc, const CohortUserRow *actor, const 
                            error))
         return NULL;
     host = cohort_hosts_lookup_by_name(svc->hosts, name);
-    if (host == NULL) {
+    if (host == NULL)
         g_set_error(error, COHORT_ERROR, COHORT_ERROR_NOT_FOUND, "no host '%s'", name);
+    return host;
+}
+
+static gboolean
+cohort_service_host_is_configured(CohortService *svc, const gchar *name)
+{
+    return svc->settings.config_hosts != NULL &&
+           g_strv_contains((const gchar *const *)svc->settings.config_hosts, name);
+}
+
+JsonNode *
+cohort_service_host_update(CohortService *svc, const CohortUserRow *actor, const gchar *name,
+                           JsonObject *body, GError **error)
+{
+    static const gchar *const known[] = {"vcpus",      "memory_mib", "cpu_ratio", "memory_ratio",
+                                         "disk_ratio", "pool",       NULL};
+    g_autoptr(CohortHostRow) row = NULL;
+    g_autofree gchar *pool = NULL;
+    CohortHost *host = cohort_service_host_lookup(svc, actor, name, error);
+
+    if (host == NULL)
+        return NULL;
+    if (!cohort_json_check_members(body, known, error))
+        return NULL;
+    /* cohortd.conf's hosts take the file's values at every start: the file says */
+    if (cohort_service_host_is_configured(svc, name)) {
+        g_set_error(error, COHORT_ERROR, COHORT_ERROR_CONFLICT,
+                    "host '%s' is defined in cohortd.conf ([host:%s]), whose values it takes at "
+                    "every start: change them there and restart cohortd",
+                    name, name);
         return NULL;
     }
-    if (!cohort_store_host_set_state(svc->store, host->id, "draining", error))
+    row = cohort_store_host_get_by_id(svc->store, host->id, error);
+    if (row == NULL || !cohort_service_host_read_capacity(body, row, error) ||
+        !cohort_json_get_string(body, "pool", FALSE, 256, &pool, error))
+        return NULL;
+    if (pool != NULL && !cohort_service_pool_validate(pool, error))
+        return NULL;
+    if (pool != NULL && g_strcmp0(pool, row->pool) != 0) {
+        guint living = 0;
+        if (!cohort_store_host_get_living(svc->store, host->id, &living, NULL, error))
+            return NULL;
+        /* their disks are in the old pool */
+        if (living > 0) {
+            g_set_error(error, COHORT_ERROR, COHORT_ERROR_CONFLICT,
+                        "host '%s' holds %u machine%s whose disks are in pool '%s': evacuate it "
+                        "('cohortctl host evacuate %s') or reclaim them before its pool changes",
+                        name, living, living == 1 ? "" : "s", row->pool, name);
+            return NULL;
+        }
+        g_free(row->pool);
+        row->pool = g_strdup(pool);
+    } else {
+        g_clear_pointer(&pool, g_free);
+    }
+    if (!cohort_store_host_update(svc->store, row, error))
+        return NULL;
+    cohort_hosts_set_capacity(svc->hosts, host, row);
+    if (pool != NULL)
+        cohort_hosts_set_pool(svc->hosts, host, pool);
+    cohort_service_audit(svc, actor->login, "host.update", name, NULL);
+    return cohort_service_host_json(svc, host, error);
+}
+
+JsonNode *
+cohort_service_host_drain(CohortService *svc, const CohortUserRow *actor, const gchar *name,
+                          gboolean drain, GError **error)
+{
+    CohortHost *host = cohort_service_host_lookup(svc, actor, name, error);
+
+    if (host == NULL)
+        return NULL;
+    if (!cohort_store_host_set_state(svc->store, host->id, drain ? "draining" : "up", error))
         return NULL;
     /* a draining host keeps its machines and takes no new ones */
-    cohort_hosts_drain(svc->hosts, host);
-    cohort_service_audit(svc, actor->login, "host.drain", name, NULL);
+    if (drain)
+        cohort_hosts_drain(svc->hosts, host);
+    else
+        cohort_hosts_undrain(svc->hosts, host);
+    cohort_service_audit(svc, actor->login, drain ? "host.drain" : "host.undrain", name, NULL);
     return cohort_service_host_json(svc, host, error);
 }
 
@@ -351,8 +434,7 @@ cohort_service_host_remove(CohortService *svc, const CohortUserRow *actor, const
         return NULL;
     }
     /* cohortd.conf's hosts enter the store at every start: the file says first */
-    if (svc->settings.config_hosts != NULL &&
-        g_strv_contains((const gchar *const *)svc->settings.config_hosts, name)) {
+    if (cohort_service_host_is_configured(svc, name)) {
         g_set_error(error, COHORT_ERROR, COHORT_ERROR_CONFLICT,
                     "host '%s' is defined in cohortd.conf ([host:%s]), which would add it again "
                     "at the next start: remove that group from the file and restart cohortd, "
@@ -423,8 +505,7 @@ cohort_service_template_json(CohortService *svc, CohortTemplate *tmpl, gboolean 
             json_builder_set_member_name(b, "host");
             json_builder_add_string_value(b, host->name);
             json_builder_set_member_name(b, "has_base");
-            json_builder_add_boolean_value(
-                b, g_hash_table_contains(host->bases, cohort_template_get_name(tmpl)));
+            json_builder_add_boolean_value(b, cohort_host_has_base(host, tmpl));
             json_builder_end_object(b);
         }
         json_builder_end_array(b);
@@ -552,24 +633,6 @@ cohort_service_template_get(CohortService *svc, const CohortUserRow *actor, cons
     return cohort_service_template_json(svc, tmpl, TRUE);
 }
 
-/* Templates may share a base volume (tiny and tiny-lan do): each of them can use it now. */
-static void
-cohort_service_host_mark_base(CohortService *svc, CohortHost *host, CohortTemplate *tmpl)
-{
-    GHashTableIter iter;
-    gpointer key;
-    gpointer value;
-
-    g_hash_table_iter_init(&iter, cohort_template_set_get_table(svc->templates));
-    while (g_hash_table_iter_next(&iter, &key, &value)) {
-        if (g_strcmp0(cohort_template_get_base_pool(value), cohort_template_get_base_pool(tmpl)) ==
-                0 &&
-            g_strcmp0(cohort_template_get_base_volume(value),
-                      cohort_template_get_base_volume(tmpl)) == 0)
-            g_hash_table_add(host->bases, g_strdup(key));
-    }
-}
-
 /* Whether @path is inside the directory @dir (both absolute, without a trailing slash). */
 static gboolean
 cohort_service_path_is_under(const gchar *path, const gchar *dir)
@@ -661,10 +724,11 @@ cohort_service_template_base(CohortService *svc, const CohortUserRow *actor, con
 {
     static const gchar *const known[] = {"path", "blank", NULL};
     g_autoptr(JsonBuilder) b = json_builder_new();
-    g_autoptr(GPtrArray) hosts = NULL;
+    g_autoptr(GPtrArray) targets = NULL;
     g_autofree gchar *path = NULL;
     gboolean blank = FALSE;
     CohortTemplate *tmpl;
+    gint64 job_id;
 
     if (!cohort_auth_check(cohort_service_role(actor), COHORT_ACTION_TEMPLATE_MANAGE, NULL, NULL,
                            error))
@@ -690,50 +754,79 @@ cohort_service_template_base(CohortService *svc, const CohortUserRow *actor, con
         path = image;
     }
 
-    /* Every up host, one after the other: an upload is bounded by the disk or the network,
-     * not by how many run at once. */
+    job_id = cohort_base_work_install(svc->work, actor, tmpl, path, &targets, error);
+    if (job_id == 0)
+        return NULL;
     json_builder_begin_object(b);
+    json_builder_set_member_name(b, "job");
+    json_builder_add_int_value(b, job_id);
     json_builder_set_member_name(b, "template");
     json_builder_add_string_value(b, name);
     json_builder_set_member_name(b, "hosts");
     json_builder_begin_array(b);
-    hosts = cohort_hosts_list(svc->hosts);
-    for (guint i = 0; i < hosts->len; i++) {
-        CohortHost *host = g_ptr_array_index(hosts, i);
-        g_autoptr(GError) error_local = NULL;
-        const gchar *state;
-
-        if (host->prov == NULL || g_strcmp0(host->state, "up") != 0)
-            continue;
-        if (g_hash_table_contains(host->bases, name) ||
-            cohort_provisioner_base_exists(host->prov, tmpl)) {
-            state = "present";
-        } else if (blank ? cohort_provisioner_base_ensure_blank(host->prov, tmpl, &error_local)
-                         : cohort_provisioner_base_upload(host->prov, tmpl, path, &error_local)) {
-            state = "created";
-        } else {
-            g_warning("base of %s on %s: %s", name, host->name, error_local->message);
-            state = "failed";
-        }
-        if (error_local == NULL)
-            cohort_service_host_mark_base(svc, host, tmpl);
+    for (guint i = 0; i < targets->len; i++) {
+        CohortBaseTarget *target = g_ptr_array_index(targets, i);
         json_builder_begin_object(b);
         json_builder_set_member_name(b, "host");
-        json_builder_add_string_value(b, host->name);
+        json_builder_add_string_value(b, target->host);
         json_builder_set_member_name(b, "volume");
         json_builder_add_string_value(b, cohort_template_get_base_volume(tmpl));
         json_builder_set_member_name(b, "state");
-        json_builder_add_string_value(b, state);
-        json_builder_set_member_name(b, "error");
-        if (error_local != NULL)
-            json_builder_add_string_value(b, error_local->message);
-        else
-            json_builder_add_null_value(b);
+        json_builder_add_string_value(b, target->state);
         json_builder_end_object(b);
     }
     json_builder_end_array(b);
     json_builder_end_object(b);
     cohort_service_audit(svc, actor->login, "template.base", name, NULL);
+    return json_builder_get_root(b);
+}
+
+JsonNode *
+cohort_service_host_base_remove(CohortService *svc, const CohortUserRow *actor,
+                                const gchar *host_name, const gchar *template_name, GError **error)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    g_autoptr(GStrvBuilder) sharing = g_strv_builder_new();
+    g_auto(GStrv) names = NULL;
+    g_autofree gchar *target = NULL;
+    CohortHost *host = cohort_service_host_lookup(svc, actor, host_name, error);
+    CohortTemplate *tmpl;
+    GHashTableIter iter;
+    gpointer key;
+    gpointer value;
+    gint64 job_id;
+
+    if (host == NULL)
+        return NULL;
+    tmpl = cohort_template_set_get(svc->templates, template_name, error);
+    if (tmpl == NULL)
+        return NULL;
+    /* templates may share a base (tiny and tiny-lan do): the machines of each use it */
+    g_hash_table_iter_init(&iter, cohort_template_set_get_table(svc->templates));
+    while (g_hash_table_iter_next(&iter, &key, &value)) {
+        if (g_strcmp0(cohort_template_get_base_volume(value),
+                      cohort_template_get_base_volume(tmpl)) == 0)
+            g_strv_builder_add(sharing, key);
+    }
+    names = g_strv_builder_end(sharing);
+    target = g_strdup_printf("%s@%s", template_name, host_name);
+    job_id =
+        cohort_base_work_remove(svc->work, actor, tmpl, (const gchar *const *)names, host, error);
+    if (job_id == 0) {
+        cohort_service_audit(svc, actor->login, "template.base-remove", target, *error);
+        return NULL;
+    }
+    cohort_service_audit(svc, actor->login, "template.base-remove", target, NULL);
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "job");
+    json_builder_add_int_value(b, job_id);
+    json_builder_set_member_name(b, "template");
+    json_builder_add_string_value(b, template_name);
+    json_builder_set_member_name(b, "host");
+    json_builder_add_string_value(b, host_name);
+    json_builder_set_member_name(b, "volume");
+    json_builder_add_string_value(b, cohort_template_get_base_volume(tmpl));
+    json_builder_end_object(b);
     return json_builder_get_root(b);
 }
 

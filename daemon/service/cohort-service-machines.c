@@ -50,6 +50,16 @@ cohort_service_cohort_lookup(CohortService *svc, const CohortUserRow *actor, con
     return g_steal_pointer(&cohort);
 }
 
+CohortPlacement
+cohort_service_cohort_placement(CohortService *svc, const CohortCohortRow *cohort)
+{
+    CohortPlacement placement = svc->settings.placement;
+
+    if (cohort->placement != NULL)
+        cohort_placement_from_string(cohort->placement, &placement);
+    return placement;
+}
+
 static gchar *
 cohort_service_vnc_password_new(void)
 {
@@ -96,10 +106,18 @@ cohort_service_machine_new(CohortService *svc, const CohortCohortRow *cohort,
                     cohort_template_get_memory_mib(tmpl));
         return NULL;
     }
-    host = cohort_hosts_place(svc->hosts, svc->store, tmpl, cohort_template_get_vcpus(tmpl),
-                              cohort_template_get_memory_mib(tmpl), error);
-    if (host == NULL)
-        return NULL;
+    {
+        CohortPlacementRequest request = {
+            .tmpl = tmpl,
+            .vcpus = cohort_template_get_vcpus(tmpl),
+            .memory_mib = cohort_template_get_memory_mib(tmpl),
+            .disk_mib = cohort_template_get_disk_mib(tmpl),
+            .policy = cohort_service_cohort_placement(svc, cohort),
+        };
+        host = cohort_hosts_place(svc->hosts, svc->store, &request, error);
+        if (host == NULL)
+            return NULL;
+    }
     idx = cohort_store_machine_next_idx(svc->store, cohort->id, trainee->id, NULL);
     row->name = cohort_names_domain(cohort->slug, trainee->login, idx);
     row->cohort_id = cohort->id;
@@ -111,6 +129,7 @@ cohort_service_machine_new(CohortService *svc, const CohortCohortRow *cohort,
     row->state = g_strdup("provisioning");
     row->vcpus = cohort_template_get_vcpus(tmpl);
     row->memory_mib = cohort_template_get_memory_mib(tmpl);
+    row->disk_mib = cohort_template_get_disk_mib(tmpl);
     row->uuid = g_uuid_string_random();
     if (!cohort_store_machine_insert(svc->store, row, vnc_password, error))
         return NULL;
@@ -459,6 +478,80 @@ cohort_service_machine_console(CohortService *svc, const CohortUserRow *actor, g
     return json_builder_get_root(b);
 }
 
+/* What a job's items send (bases, disks): bytes, the rate so far and what is left at that
+ * rate; per item while cohortd runs, the totals the store kept after a restart. */
+static JsonNode *
+cohort_service_job_progress(CohortService *svc, const CohortJobRow *job)
+{
+    GPtrArray *transfers = cohort_work_transfer_list(svc->work, job->id);
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    gboolean finished = g_strcmp0(job->state, "done") == 0 || g_strcmp0(job->state, "failed") == 0;
+    gint64 now = g_get_monotonic_time();
+    gint64 first = 0;
+    gint64 last = 0;
+    guint64 done = 0;
+    guint64 total = 0;
+    gdouble rate = 0;
+
+    for (guint i = 0; transfers != NULL && i < transfers->len; i++) {
+        CohortTransfer *t = g_ptr_array_index(transfers, i);
+        gint64 started = g_atomic_pointer_get(&t->started_usec);
+        gint64 ended = g_atomic_pointer_get(&t->finished_usec);
+        done += (guint64)g_atomic_pointer_get(&t->bytes_done);
+        total += (guint64)g_atomic_pointer_get(&t->bytes_total);
+        if (started > 0 && (first == 0 || started < first))
+            first = started;
+        last = MAX(last, ended > 0 ? ended : now);
+    }
+    if (transfers == NULL) {
+        done = job->bytes_done;
+        total = job->bytes_total;
+    }
+    if (first > 0 && last > first)
+        rate = (gdouble)done * G_USEC_PER_SEC / (gdouble)(last - first);
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "bytes_done");
+    json_builder_add_int_value(b, (gint64)done);
+    json_builder_set_member_name(b, "bytes_total");
+    json_builder_add_int_value(b, (gint64)total);
+    json_builder_set_member_name(b, "rate_bytes_per_s");
+    if (rate > 0)
+        json_builder_add_int_value(b, (gint64)rate);
+    else
+        json_builder_add_null_value(b);
+    json_builder_set_member_name(b, "eta_s");
+    if (!finished && rate > 0 && total >= done)
+        json_builder_add_double_value(b, (gdouble)((gint64)((total - done) / rate * 10)) / 10);
+    else if (finished)
+        json_builder_add_int_value(b, 0);
+    else
+        json_builder_add_null_value(b);
+    json_builder_set_member_name(b, "items");
+    json_builder_begin_array(b);
+    for (guint i = 0; transfers != NULL && i < transfers->len; i++) {
+        CohortTransfer *t = g_ptr_array_index(transfers, i);
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "host");
+        json_builder_add_string_value(b, t->host);
+        json_builder_set_member_name(b, "machine");
+        if (t->machine != NULL)
+            json_builder_add_string_value(b, t->machine);
+        else
+            json_builder_add_null_value(b);
+        json_builder_set_member_name(b, "state");
+        json_builder_add_string_value(b,
+                                      cohort_transfer_state_to_string(g_atomic_int_get(&t->state)));
+        json_builder_set_member_name(b, "bytes_done");
+        json_builder_add_int_value(b, g_atomic_pointer_get(&t->bytes_done));
+        json_builder_set_member_name(b, "bytes_total");
+        json_builder_add_int_value(b, g_atomic_pointer_get(&t->bytes_total));
+        json_builder_end_object(b);
+    }
+    json_builder_end_array(b);
+    json_builder_end_object(b);
+    return json_builder_get_root(b);
+}
+
 JsonNode *
 cohort_service_job_get(CohortService *svc, const CohortUserRow *actor, gint64 id, GError **error)
 {
@@ -482,6 +575,9 @@ cohort_service_job_get(CohortService *svc, const CohortUserRow *actor, gint64 id
     if (errors == NULL)
         return NULL;
     node = cohort_json_job(job, errors);
+    if (job->bytes_total > 0 || cohort_work_transfer_list(svc->work, id) != NULL)
+        json_object_set_member(json_node_get_object(node), "progress",
+                               cohort_service_job_progress(svc, job));
     if (g_strcmp0(job->kind, "reclaim") == 0) {
         /* what the course gave back */
         JsonObject *freed = json_object_new();

@@ -25,6 +25,8 @@ CohortCohortRow *cohort_service_cohort_lookup(CohortService *svc, const CohortUs
  * outside their courses. */
 CohortUserRow *cohort_service_enrolled_trainee(CohortService *svc, const CohortCohortRow *cohort,
                                                const gchar *login, GError **error);
+/* Where the cohort's machines go: its own policy, or the installation's. */
+CohortPlacement cohort_service_cohort_placement(CohortService *svc, const CohortCohortRow *cohort);
 /* Places and records a new machine for @trainee (quota checked); no libvirt work yet. */
 CohortMachineRow *cohort_service_machine_new(CohortService *svc, const CohortCohortRow *cohort,
                                              const CohortUserRow *trainee, GError **error);

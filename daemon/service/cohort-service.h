@@ -19,9 +19,10 @@ typedef struct {
     guint default_quota_machines;
     guint default_quota_vcpus;
     guint64 default_quota_memory_mib;
-    gchar *vnc_listen;  /* where machines' VNC listens, for the console's answer */
-    gchar *images_dir;  /* base images may be installed from files under it only */
-    GStrv config_hosts; /* names of cohortd.conf's [host:NAME] groups; NULL: none */
+    gchar *vnc_listen;         /* where machines' VNC listens, for the console's answer */
+    gchar *images_dir;         /* base images may be installed from files under it only */
+    GStrv config_hosts;        /* names of cohortd.conf's [host:NAME] groups; NULL: none */
+    CohortPlacement placement; /* of cohorts that name none */
 } CohortServiceSettings;
 
 /* The service layer: what it works with, all borrowed, and its settings. */
@@ -67,8 +68,18 @@ gchar *cohort_service_admin_bootstrap(CohortStore *store, const gchar *login, GE
 JsonNode *cohort_service_host_list(CohortService *svc, const CohortUserRow *actor, GError **error);
 JsonNode *cohort_service_host_add(CohortService *svc, const CohortUserRow *actor, JsonObject *body,
                                   GError **error);
+/* POST /api/v1/hosts/NAME/drain (@drain) and /undrain. */
 JsonNode *cohort_service_host_drain(CohortService *svc, const CohortUserRow *actor,
-                                    const gchar *name, GError **error);
+                                    const gchar *name, gboolean drain, GError **error);
+/* PATCH /api/v1/hosts/NAME: capacity, ratios, pool (not while machines live there); refused
+ * for a host of cohortd.conf, which takes the file's values at every start. */
+JsonNode *cohort_service_host_update(CohortService *svc, const CohortUserRow *actor,
+                                     const gchar *name, JsonObject *body, GError **error);
+/* DELETE /api/v1/hosts/NAME/bases/TEMPLATE: a job removing the template's base from the
+ * host; refused while machines there use it. */
+JsonNode *cohort_service_host_base_remove(CohortService *svc, const CohortUserRow *actor,
+                                          const gchar *host_name, const gchar *template_name,
+                                          GError **error);
 /* DELETE /api/v1/hosts/NAME: not while machines that are not reclaimed live there, nor for a
  * host of cohortd.conf (COHORT_ERROR_CONFLICT saying what to do); reclaimed machines keep
  * their rows, with no host. */
@@ -84,6 +95,8 @@ JsonNode *cohort_service_template_reload(CohortService *svc, const CohortUserRow
                                          JsonNode **files, GError **error);
 JsonNode *cohort_service_template_get(CohortService *svc, const CohortUserRow *actor,
                                       const gchar *name, GError **error);
+/* POST /api/v1/templates/NAME/base: a job (202) installing the base on every host that is up
+ * and lacks it; the answer lists every host and what happens there. */
 JsonNode *cohort_service_template_base(CohortService *svc, const CohortUserRow *actor,
                                        const gchar *name, JsonObject *body, GError **error);
 

@@ -284,7 +284,7 @@ static const gchar *const cohort_store_migrations[] = {
     "CREATE TABLE host_bases ("
     "  host_id INTEGER NOT NULL REFERENCES hosts(id) ON DELETE CASCADE,"
     "  volume TEXT NOT NULL CHECK (volume <> ''),"
-    "  state TEXT NOT NULL CHECK (state IN ('uploading', 'present')),"
+    "  state TEXT NOT NULL CHECK (state IN ('uploading', 'present', 'removed')),"
     "  updated_at TEXT NOT NULL CHECK " IS_TS("updated_at") ","
     "  PRIMARY KEY (host_id, volume)"
     ") WITHOUT ROWID;"

@@ -326,7 +326,8 @@ gboolean cohort_store_base_set(CohortStore *self, const CohortBaseRow *row, GErr
 /* NOT_FOUND when nothing is recorded (a base made before cohortd recorded them). */
 CohortBaseRow *cohort_store_base_get(CohortStore *self, const gchar *volume, GError **error);
 /* A base on a host: "uploading" is written before the first byte goes, "present" once the
- * upload is verified; a base that is "uploading" on a host is not used and is made again. */
+ * upload is verified; a base that is "uploading" on a host is not used and is made again.
+ * "removed": an admin removed it from the host, which is not given it again by itself. */
 gboolean cohort_store_host_base_set(CohortStore *self, gint64 host_id, const gchar *volume,
                                     const gchar *state, GError **error);
 gboolean cohort_store_host_base_delete(CohortStore *self, gint64 host_id, const gchar *volume,

@@ -10,7 +10,8 @@
 #include "cohort-virt.h"
 
 struct _CohortHosts {
-    GPtrArray *hosts; /* of CohortHost */
+    GPtrArray *hosts;   /* of CohortHost */
+    CohortStore *store; /* borrowed: which bases are only partly uploaded */
     gchar *owner;
     GHashTable *templates; /* borrowed from the daemon, for the base check on reconnect */
     GMainContext *context;
@@ -38,7 +39,6 @@ cohort_hosts_event_free(CohortHostsEvent *ev)
     g_free(ev);
 }
 
-static gboolean cohort_hosts_connect(CohortHosts *self, CohortHost *host, GError **error);
 static void cohort_hosts_unwatch(CohortHost *host);
 
 void
@@ -89,6 +89,102 @@ cohort_hosts_free(CohortHosts *self)
 }
 
 void
+cohort_hosts_set_store(CohortHosts *self, CohortStore *store)
+{
+    self->store = store;
+}
+
+gboolean
+cohort_placement_from_string(const gchar *text, CohortPlacement *placement)
+{
+    if (g_strcmp0(text, "spread") == 0)
+        *placement = COHORT_PLACEMENT_SPREAD;
+    else if (g_strcmp0(text, "pack") == 0)
+        *placement = COHORT_PLACEMENT_PACK;
+    else
+        return FALSE;
+    return TRUE;
+}
+
+const gchar *
+cohort_placement_to_string(CohortPlacement placement)
+{
+    return placement == COHORT_PLACEMENT_PACK ? "pack" : "spread";
+}
+
+gboolean
+cohort_host_is_usable(const CohortHost *host)
+{
+    return host->prov != NULL &&
+           (g_strcmp0(host->state, "up") == 0 || g_strcmp0(host->state, "draining") == 0);
+}
+
+gboolean
+cohort_host_has_base(const CohortHost *host, CohortTemplate *tmpl)
+{
+    return g_hash_table_contains(host->bases, cohort_template_get_base_volume(tmpl));
+}
+
+void
+cohort_host_set_base(CohortHost *host, const gchar *volume, gboolean present)
+{
+    if (present)
+        g_hash_table_add(host->bases, g_strdup(volume));
+    else
+        g_hash_table_remove(host->bases, volume);
+}
+
+void
+cohort_host_set_pool_usage(CohortHost *host, const CohortPoolUsage *usage)
+{
+    host->pool_usage = *usage;
+    host->pool_known = TRUE;
+}
+
+guint
+cohort_host_allowed_vcpus(const CohortHost *host)
+{
+    return (guint)(host->vcpus * host->cpu_ratio + 1e-9);
+}
+
+guint64
+cohort_host_allowed_memory_mib(const CohortHost *host)
+{
+    return (guint64)(host->memory_mib * host->memory_ratio + 1e-9);
+}
+
+guint64
+cohort_host_allowed_disk_mib(const CohortHost *host)
+{
+    guint64 room;
+
+    if (!host->pool_known)
+        return 0;
+    /* what the pool has free, and what Cohort's overlays take of it already */
+    room = (host->pool_usage.available_bytes + host->pool_usage.overlays_bytes) / (1024 * 1024);
+    return (guint64)(room * host->disk_ratio + 1e-9);
+}
+
+/* Capacity placement counts: what the admin set, or what libvirt reports where that is 0. */
+static void
+cohort_host_update_capacity(CohortHost *host)
+{
+    host->vcpus = host->row_vcpus != 0 ? host->row_vcpus : host->node_vcpus;
+    host->memory_mib = host->row_memory_mib != 0 ? host->row_memory_mib : host->node_memory_mib;
+}
+
+void
+cohort_hosts_set_capacity(CohortHosts *self, CohortHost *host, const CohortHostRow *row)
+{
+    host->row_vcpus = row->vcpus;
+    host->row_memory_mib = row->memory_mib;
+    host->cpu_ratio = row->cpu_ratio > 0 ? row->cpu_ratio : 1.0;
+    host->memory_ratio = row->memory_ratio > 0 ? row->memory_ratio : 1.0;
+    host->disk_ratio = row->disk_ratio > 0 ? row->disk_ratio : 1.0;
+    cohort_host_update_capacity(host);
+}
+
+void
 cohort_hosts_set_uri_policy(CohortHosts *self, gboolean allow_test, const gchar *builtin_test_uri)
 {
     self->allow_test = allow_test;
@@ -97,19 +193,27 @@ cohort_hosts_set_uri_policy(CohortHosts *self, gboolean allow_test, const gchar 
 }
 
 /* Another host that is this libvirt: the same URI, or the same host UUID (@uuid NULL: the
- * URI alone). @host itself (NULL for a new one) does not count. */
+ * URI alone). @host itself (NULL for a new one) does not count, nor, with @connected, hosts
+ * that were never reached. */
 static CohortHost *
-cohort_hosts_find_same(CohortHosts *self, CohortHost *host, const gchar *uri, const gchar *uuid)
+cohort_hosts_find_same_full(CohortHosts *self, CohortHost *host, const gchar *uri,
+                            const gchar *uuid, gboolean connected)
 {
     for (guint i = 0; i < self->hosts->len; i++) {
         CohortHost *other = g_ptr_array_index(self->hosts, i);
-        if (other == host)
+        if (other == host || (connected && other->prov == NULL))
             continue;
         if (cohort_host_uri_same(other->uri, uri) ||
             (uuid != NULL && g_strcmp0(other->host_uuid, uuid) == 0))
             return other;
     }
     return NULL;
+}
+
+static CohortHost *
+cohort_hosts_find_same(CohortHosts *self, CohortHost *host, const gchar *uri, const gchar *uuid)
+{
+    return cohort_hosts_find_same_full(self, host, uri, uuid, FALSE);
 }
 
 static void
@@ -155,9 +259,19 @@ void
 cohort_hosts_drain(CohortHosts *self, CohortHost *host)
 {
     host->draining = TRUE;
-    if (g_strcmp0(host->state, "down") != 0) {
+    if (g_strcmp0(host->state, "up") == 0) {
         g_free(host->state);
         host->state = g_strdup("draining");
+    }
+}
+
+void
+cohort_hosts_undrain(CohortHosts *self, CohortHost *host)
+{
+    host->draining = FALSE;
+    if (g_strcmp0(host->state, "draining") == 0) {
+        g_free(host->state);
+        host->state = g_strdup("up");
     }
 }
 
@@ -288,37 +402,42 @@ cohort_hosts_watch(CohortHosts *self, CohortHost *host, virConnectPtr conn)
         g_debug("host %s: no domain events: %s", host->name, virGetLastErrorMessage());
 }
 
-/* Which templates' base volumes the host holds, asked of libvirt. */
-static void
-cohort_hosts_check_bases(CohortHosts *self, CohortHost *host)
+/* Every template's base volume name, once each (templates may share one). */
+static GPtrArray *
+cohort_hosts_base_volumes(GHashTable *templates)
 {
+    GPtrArray *volumes = g_ptr_array_new_with_free_func(g_free);
     GHashTableIter iter;
-    gpointer key;
     gpointer value;
 
-    g_hash_table_remove_all(host->bases);
-    if (self->templates == NULL)
-        return;
-    g_hash_table_iter_init(&iter, self->templates);
-    while (g_hash_table_iter_next(&iter, &key, &value)) {
-        if (cohort_provisioner_base_exists(host->prov, value))
-            g_hash_table_add(host->bases, g_strdup(key));
+    if (templates == NULL)
+        return volumes;
+    g_hash_table_iter_init(&iter, templates);
+    while (g_hash_table_iter_next(&iter, NULL, &value)) {
+        const gchar *volume = cohort_template_get_base_volume(value);
+        if (!g_ptr_array_find_with_equal_func(volumes, volume, g_str_equal, NULL))
+            g_ptr_array_add(volumes, g_strdup(volume));
     }
+    return volumes;
 }
 
-/* What opening a connection learns: it runs in a thread for a reconnect (libvirt may take
- * as long as TCP does to find a remote host unreachable, and the API must not wait), in
- * the main context at start and for a new host. Touches nothing shared. */
+/* What opening a connection learns, in a thread (libvirt may take as long as TCP does to find
+ * a remote host unreachable, and the API must not wait). Touches nothing shared. */
 typedef struct {
     gint64 host_id;
+    guint generation;
     gchar *uri;
     gchar *pool;
     gchar *owner;
-    GPtrArray *templates; /* references: a reload may change the daemon's table meanwhile */
+    GPtrArray *volumes; /* base volume names to look for */
     GCancellable *cancellable;
     CohortProvisioner *prov; /* the result */
     gchar *host_uuid;        /* what libvirt says the host is, NULL when it does not say */
-    GPtrArray *bases;        /* names of the templates whose base the host holds */
+    GPtrArray *found;        /* the base volumes the host holds */
+    guint node_vcpus;
+    guint64 node_memory_mib;
+    gboolean pool_known;
+    CohortPoolUsage pool_usage;
 } CohortHostsAttempt;
 
 static void
@@ -327,41 +446,37 @@ cohort_hosts_attempt_free(CohortHostsAttempt *attempt)
     g_free(attempt->uri);
     g_free(attempt->pool);
     g_free(attempt->owner);
-    g_ptr_array_unref(attempt->templates);
+    g_ptr_array_unref(attempt->volumes);
     g_clear_object(&attempt->cancellable);
     cohort_provisioner_free(attempt->prov);
     g_free(attempt->host_uuid);
-    g_ptr_array_unref(attempt->bases);
+    g_ptr_array_unref(attempt->found);
     g_free(attempt);
 }
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(CohortHostsAttempt, cohort_hosts_attempt_free)
 
 static CohortHostsAttempt *
-cohort_hosts_attempt_new(CohortHosts *self, gint64 host_id, const gchar *uri, const gchar *pool)
+cohort_hosts_attempt_new(CohortHosts *self, CohortHost *host)
 {
     CohortHostsAttempt *attempt = g_new0(CohortHostsAttempt, 1);
 
-    attempt->host_id = host_id;
-    attempt->uri = g_strdup(uri);
-    attempt->pool = g_strdup(pool);
+    attempt->host_id = host->id;
+    attempt->generation = host->generation;
+    attempt->uri = g_strdup(host->uri);
+    attempt->pool = g_strdup(host->pool);
     attempt->owner = g_strdup(self->owner);
-    attempt->templates = g_ptr_array_new_with_free_func((GDestroyNotify)cohort_template_unref);
+    attempt->volumes = cohort_hosts_base_volumes(self->templates);
     attempt->cancellable = g_object_ref(self->cancellable);
-    attempt->bases = g_ptr_array_new_with_free_func(g_free);
-    if (self->templates != NULL) {
-        GHashTableIter iter;
-        gpointer value;
-        g_hash_table_iter_init(&iter, self->templates);
-        while (g_hash_table_iter_next(&iter, NULL, &value))
-            g_ptr_array_add(attempt->templates, cohort_template_ref(value));
-    }
+    attempt->found = g_ptr_array_new_with_free_func(g_free);
     return attempt;
 }
 
+/* Worker thread. */
 static gboolean
 cohort_hosts_attempt_open(CohortHostsAttempt *attempt, GError **error)
 {
     g_autoptr(virConnect) conn = cohort_virt_connect(attempt->uri, error);
+    g_autoptr(GError) error_local = NULL;
 
     if (conn == NULL)
         return FALSE;
@@ -370,12 +485,39 @@ cohort_hosts_attempt_open(CohortHostsAttempt *attempt, GError **error)
     if (attempt->prov == NULL)
         return FALSE;
     cohort_provisioner_set_owner(attempt->prov, attempt->owner);
-    for (guint i = 0; i < attempt->templates->len; i++) {
-        CohortTemplate *tmpl = g_ptr_array_index(attempt->templates, i);
-        if (cohort_provisioner_base_exists(attempt->prov, tmpl))
-            g_ptr_array_add(attempt->bases, g_strdup(cohort_template_get_name(tmpl)));
+    if (!cohort_provisioner_node_info(attempt->prov, &attempt->node_vcpus,
+                                      &attempt->node_memory_mib, &error_local)) {
+        g_debug("%s: %s", attempt->uri, error_local->message);
+        g_clear_error(&error_local);
+    }
+    attempt->pool_known =
+        cohort_provisioner_pool_usage(attempt->prov, &attempt->pool_usage, &error_local);
+    if (!attempt->pool_known)
+        g_debug("%s: %s", attempt->uri, error_local->message);
+    for (guint i = 0; i < attempt->volumes->len; i++) {
+        const gchar *volume = g_ptr_array_index(attempt->volumes, i);
+        if (cohort_provisioner_volume_exists(attempt->prov, volume))
+            g_ptr_array_add(attempt->found, g_strdup(volume));
     }
     return TRUE;
+}
+
+/* The bases the host holds: the volumes there, but for those the store says are only partly
+ * uploaded (an upload cut short is made again, never used). */
+static void
+cohort_hosts_take_bases(CohortHosts *self, CohortHost *host, GPtrArray *found)
+{
+    g_autoptr(GHashTable) recorded = NULL;
+
+    if (self->store != NULL && host->id > 0)
+        recorded = cohort_store_host_base_list(self->store, host->id, NULL);
+    g_hash_table_remove_all(host->bases);
+    for (guint i = 0; i < found->len; i++) {
+        const gchar *volume = g_ptr_array_index(found, i);
+        if (recorded != NULL && g_strcmp0(g_hash_table_lookup(recorded, volume), "uploading") == 0)
+            continue;
+        g_hash_table_add(host->bases, g_strdup(volume));
+    }
 }
 
 /* Main context: the host takes the new connection; the old provisioner is retired, not
@@ -392,15 +534,31 @@ cohort_hosts_attempt_apply(CohortHosts *self, CohortHost *host, CohortHostsAttem
     g_free(host->state);
     host->state = g_strdup(host->draining ? "draining" : "up");
     g_clear_pointer(&host->last_error, g_free);
-    g_hash_table_remove_all(host->bases);
-    for (guint i = 0; i < attempt->bases->len; i++)
-        g_hash_table_add(host->bases, g_strdup(g_ptr_array_index(attempt->bases, i)));
+    host->node_vcpus = attempt->node_vcpus;
+    host->node_memory_mib = attempt->node_memory_mib;
+    cohort_host_update_capacity(host);
+    if (attempt->pool_known)
+        cohort_host_set_pool_usage(host, &attempt->pool_usage);
+    cohort_hosts_take_bases(self, host, attempt->found);
     cohort_hosts_watch(self, host, cohort_provisioner_get_connection(host->prov));
+    g_message("host %s (%s): %u vCPUs, %" G_GUINT64_FORMAT " MiB, %u template bases", host->name,
+              host->uri, host->vcpus, host->memory_mib, g_hash_table_size(host->bases));
+}
+
+/* Not reached (@message says why): "down" (a host never reached yet stays "connecting" only
+ * while its first attempt runs). */
+static void
+cohort_hosts_host_down(CohortHost *host, const gchar *message)
+{
+    g_free(host->last_error);
+    host->last_error = g_strdup(message);
+    g_free(host->state);
+    host->state = g_strdup("down");
 }
 
 static void
-cohort_hosts_reconnect_thread(GTask *task, gpointer source, gpointer task_data,
-                              GCancellable *cancellable)
+cohort_hosts_connect_thread(GTask *task, gpointer source, gpointer task_data,
+                            GCancellable *cancellable)
 {
     GError *error = NULL;
 
@@ -411,11 +569,12 @@ cohort_hosts_reconnect_thread(GTask *task, gpointer source, gpointer task_data,
 }
 
 static void
-cohort_hosts_reconnect_done(GObject *source, GAsyncResult *result, gpointer user_data)
+cohort_hosts_connect_done(GObject *source, GAsyncResult *result, gpointer user_data)
 {
     CohortHosts *self = user_data;
     CohortHostsAttempt *attempt = g_task_get_task_data(G_TASK(result));
     g_autoptr(GError) error = NULL;
+    gboolean first;
     CohortHost *host;
 
     /* the hosts are gone (cohortd stops): nothing to tell */
@@ -425,75 +584,155 @@ cohort_hosts_reconnect_done(GObject *source, GAsyncResult *result, gpointer user
     if (host == NULL)
         return;
     host->connecting = FALSE;
-    if (g_task_propagate_boolean(G_TASK(result), &error)) {
-        CohortHost *same = cohort_hosts_find_same(self, host, host->uri, attempt->host_uuid);
-        if (same != NULL)
-            cohort_hosts_set_same_error(&error, same, host->uri, attempt->host_uuid);
-    }
-    if (error != NULL) {
-        g_free(host->last_error);
-        host->last_error = g_strdup(error->message);
-        g_debug("host %s still down: %s", host->name, error->message);
+    /* a pool changed meanwhile: this attempt is moot, the one for the new pool follows */
+    if (attempt->generation != host->generation) {
         cohort_hosts_schedule_reconnect(self, host);
         return;
     }
+    first = host->prov == NULL;
+    if (g_task_propagate_boolean(G_TASK(result), &error)) {
+        CohortHost *same =
+            cohort_hosts_find_same_full(self, host, host->uri, attempt->host_uuid, TRUE);
+        if (same != NULL) {
+            cohort_hosts_set_same_error(&error, same, host->uri, attempt->host_uuid);
+            g_prefix_error(&error, "not connected: ");
+        }
+    }
+    if (error != NULL) {
+        gboolean was_down = g_strcmp0(host->state, "down") == 0;
+        if (!was_down || first)
+            g_warning("host %s (%s) is down: %s", host->name, host->uri, error->message);
+        else
+            g_debug("host %s still down: %s", host->name, error->message);
+        cohort_hosts_host_down(host, error->message);
+        cohort_hosts_schedule_reconnect(self, host);
+        if (!was_down && self->changed != NULL)
+            self->changed(host, self->user_data);
+        return;
+    }
     cohort_hosts_attempt_apply(self, host, attempt);
-    g_message("host %s is back", host->name);
+    if (!first)
+        g_message("host %s is back", host->name);
     host->reconnect_delay_s = 0;
     if (self->changed != NULL)
         self->changed(host, self->user_data);
+}
+
+/* Starts an attempt in a thread, unless one runs already or another host has this URI (no
+ * second connection to it, until that host is gone). */
+static void
+cohort_hosts_connect_start(CohortHosts *self, CohortHost *host)
+{
+    g_autoptr(GTask) task = NULL;
+    CohortHost *same;
+
+    if (host->connecting)
+        return;
+    same = cohort_hosts_find_same(self, host, host->uri, NULL);
+    if (same != NULL) {
+        g_autoptr(GError) error = NULL;
+        cohort_hosts_set_same_error(&error, same, host->uri, NULL);
+        g_prefix_error(&error, "not connected: ");
+        if (g_strcmp0(host->last_error, error->message) != 0)
+            g_warning("host %s (%s) is down: %s", host->name, host->uri, error->message);
+        cohort_hosts_host_down(host, error->message);
+        cohort_hosts_schedule_reconnect(self, host);
+        return;
+    }
+    host->connecting = TRUE;
+    g_main_context_push_thread_default(self->context);
+    task = g_task_new(NULL, self->cancellable, cohort_hosts_connect_done, self);
+    g_main_context_pop_thread_default(self->context);
+    g_task_set_task_data(task, cohort_hosts_attempt_new(self, host),
+                         (GDestroyNotify)cohort_hosts_attempt_free);
+    /* not cancelled by the cancellable: a thread in libvirt cannot be stopped, its result is
+     * dropped instead */
+    g_task_set_check_cancellable(task, FALSE);
+    g_task_run_in_thread(task, cohort_hosts_connect_thread);
 }
 
 static gboolean
 cohort_hosts_reconnect_cb(gpointer user_data)
 {
     CohortHost *host = user_data;
-    CohortHosts *self = host->registry;
-    g_autoptr(GTask) task = NULL;
 
     g_source_unref(host->reconnect);
     host->reconnect = NULL;
-    if (host->connecting)
-        return G_SOURCE_REMOVE;
-    /* another host has this URI: no second connection to it, until that host is gone */
-    if (cohort_hosts_find_same(self, host, host->uri, NULL) != NULL) {
-        cohort_hosts_schedule_reconnect(self, host);
-        return G_SOURCE_REMOVE;
-    }
-    host->connecting = TRUE;
-    g_main_context_push_thread_default(self->context);
-    task = g_task_new(NULL, self->cancellable, cohort_hosts_reconnect_done, self);
-    g_main_context_pop_thread_default(self->context);
-    g_task_set_task_data(task, cohort_hosts_attempt_new(self, host->id, host->uri, host->pool),
-                         (GDestroyNotify)cohort_hosts_attempt_free);
-    /* not cancelled by the cancellable: a thread in libvirt cannot be stopped, its result is
-     * dropped instead */
-    g_task_set_check_cancellable(task, FALSE);
-    g_task_run_in_thread(task, cohort_hosts_reconnect_thread);
+    cohort_hosts_connect_start(host->registry, host);
     return G_SOURCE_REMOVE;
 }
 
-/* At start: in the main context, so that the host is up or down when cohortd serves. A
- * second entry for a libvirt host another one has stays down, saying which. */
-static gboolean
-cohort_hosts_connect(CohortHosts *self, CohortHost *host, GError **error)
+void
+cohort_hosts_set_pool(CohortHosts *self, CohortHost *host, const gchar *pool)
 {
-    g_autoptr(CohortHostsAttempt) attempt =
-        cohort_hosts_attempt_new(self, host->id, host->uri, host->pool);
-    CohortHost *same = cohort_hosts_find_same(self, host, host->uri, NULL);
+    g_free(host->pool);
+    host->pool = g_strdup(pool);
+    host->generation++;
+    if (host->reconnect != NULL) {
+        g_source_destroy(host->reconnect);
+        g_clear_pointer(&host->reconnect, g_source_unref);
+    }
+    host->reconnect_delay_s = 0;
+    /* one under way finishes first, and is followed by one on the new pool */
+    cohort_hosts_connect_start(self, host);
+}
 
-    if (same == NULL) {
-        if (!cohort_hosts_attempt_open(attempt, error))
-            return FALSE;
-        same = cohort_hosts_find_same(self, host, host->uri, attempt->host_uuid);
+gboolean
+cohort_hosts_any_connecting(CohortHosts *self)
+{
+    for (guint i = 0; i < self->hosts->len; i++) {
+        CohortHost *host = g_ptr_array_index(self->hosts, i);
+        if (host->connecting && host->prov == NULL)
+            return TRUE;
     }
-    if (same != NULL) {
-        cohort_hosts_set_same_error(error, same, host->uri, attempt->host_uuid);
-        g_prefix_error(error, "not connected: ");
-        return FALSE;
+    return FALSE;
+}
+
+/* --- which bases each host holds, asked again after a template reload --------------- */
+
+typedef struct {
+    gint64 host_id;
+    CohortProvisioner *prov; /* borrowed: retired provisioners live until cohortd stops */
+    GPtrArray *volumes;
+    GPtrArray *found;
+} CohortHostsBaseCheck;
+
+static void
+cohort_hosts_base_check_free(CohortHostsBaseCheck *check)
+{
+    g_ptr_array_unref(check->volumes);
+    g_ptr_array_unref(check->found);
+    g_free(check);
+}
+
+static void
+cohort_hosts_base_check_thread(GTask *task, gpointer source, gpointer task_data,
+                               GCancellable *cancellable)
+{
+    CohortHostsBaseCheck *check = task_data;
+
+    for (guint i = 0; i < check->volumes->len; i++) {
+        const gchar *volume = g_ptr_array_index(check->volumes, i);
+        if (cohort_provisioner_volume_exists(check->prov, volume))
+            g_ptr_array_add(check->found, g_strdup(volume));
     }
-    cohort_hosts_attempt_apply(self, host, attempt);
-    return TRUE;
+    g_task_return_boolean(task, TRUE);
+}
+
+static void
+cohort_hosts_base_check_done(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    CohortHosts *self = user_data;
+    CohortHostsBaseCheck *check = g_task_get_task_data(G_TASK(result));
+    CohortHost *host;
+
+    if (g_cancellable_is_cancelled(self->cancellable))
+        return;
+    host = cohort_hosts_lookup_by_id(self, check->host_id);
+    /* the connection was replaced meanwhile: its own attempt looked */
+    if (host == NULL || host->prov != check->prov)
+        return;
+    cohort_hosts_take_bases(self, host, check->found);
 }
 
 void
@@ -501,8 +740,24 @@ cohort_hosts_refresh_bases(CohortHosts *self)
 {
     for (guint i = 0; i < self->hosts->len; i++) {
         CohortHost *host = g_ptr_array_index(self->hosts, i);
-        if (host->prov != NULL && g_strcmp0(host->state, "down") != 0)
-            cohort_hosts_check_bases(self, host);
+        g_autoptr(GTask) task = NULL;
+        CohortHostsBaseCheck *check;
+
+        if (!cohort_host_is_usable(host))
+            continue;
+        check = g_new0(CohortHostsBaseCheck, 1);
+        check->host_id = host->id;
+        check->prov = host->prov;
+        check->volumes = cohort_hosts_base_volumes(self->templates);
+        check->found = g_ptr_array_new_with_free_func(g_free);
+        if (self->context != NULL)
+            g_main_context_push_thread_default(self->context);
+        task = g_task_new(NULL, self->cancellable, cohort_hosts_base_check_done, self);
+        if (self->context != NULL)
+            g_main_context_pop_thread_default(self->context);
+        g_task_set_task_data(task, check, (GDestroyNotify)cohort_hosts_base_check_free);
+        g_task_set_check_cancellable(task, FALSE);
+        g_task_run_in_thread(task, cohort_hosts_base_check_thread);
     }
 }
 
@@ -517,8 +772,8 @@ cohort_hosts_host_new(CohortHosts *self, CohortHostRow *row, GHashTable *templat
     host->name = g_strdup(row->name);
     host->uri = g_strdup(row->uri);
     host->pool = g_strdup(row->pool);
-    host->cpu_ratio = row->cpu_ratio > 0 ? row->cpu_ratio : 1.0;
-    host->memory_ratio = row->memory_ratio > 0 ? row->memory_ratio : 1.0;
+    host->state = g_strdup("connecting");
+    cohort_hosts_set_capacity(self, host, row);
     host->draining = g_strcmp0(row->state, "draining") == 0;
     host->bases = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     host->retired = g_ptr_array_new_with_free_func((GDestroyNotify)cohort_provisioner_free);
@@ -526,41 +781,6 @@ cohort_hosts_host_new(CohortHosts *self, CohortHostRow *row, GHashTable *templat
     if (templates != NULL)
         self->templates = templates;
     return host;
-}
-
-/* Not reached (@error says why): kept, "down", reconnecting unless @retry is FALSE. */
-static void
-cohort_hosts_host_down(CohortHosts *self, CohortHost *host, CohortHostRow *row, const GError *error,
-                       gboolean retry)
-{
-    g_warning("host %s (%s) is down: %s", row->name, row->uri, error->message);
-    g_free(host->last_error);
-    host->last_error = g_strdup(error->message);
-    g_free(host->state);
-    host->state = g_strdup("down");
-    host->vcpus = row->vcpus;
-    host->memory_mib = row->memory_mib;
-    if (retry && self->context != NULL)
-        cohort_hosts_schedule_reconnect(self, host);
-}
-
-/* Connected: capacity from libvirt's node info where the row has none. */
-static void
-cohort_hosts_host_up(CohortHosts *self, CohortHost *host, CohortHostRow *row)
-{
-    if (row->vcpus == 0 || row->memory_mib == 0) {
-        virNodeInfo info;
-        if (virNodeGetInfo(cohort_provisioner_get_connection(host->prov), &info) == 0) {
-            if (row->vcpus == 0)
-                row->vcpus = info.cpus;
-            if (row->memory_mib == 0)
-                row->memory_mib = info.memory / 1024;
-        }
-    }
-    host->vcpus = row->vcpus;
-    host->memory_mib = row->memory_mib;
-    g_message("host %s (%s): %u vCPUs, %" G_GUINT64_FORMAT " MiB, %u template bases", host->name,
-              host->uri, host->vcpus, host->memory_mib, g_hash_table_size(host->bases));
 }
 
 CohortHost *
@@ -573,14 +793,15 @@ cohort_hosts_add(CohortHosts *self, CohortHostRow *row, GHashTable *templates)
      * down, saying why, until an admin removes it or allows it */
     if (!cohort_host_uri_check(row->uri, self->allow_test, self->builtin_test_uri, &error)) {
         g_prefix_error(&error, "its URI is refused: it ");
-        cohort_hosts_host_down(self, host, row, error, FALSE);
+        g_warning("host %s (%s) is down: %s", row->name, row->uri, error->message);
+        cohort_hosts_host_down(host, error->message);
         return host;
     }
-    if (!cohort_hosts_connect(self, host, &error)) {
-        cohort_hosts_host_down(self, host, row, error, TRUE);
+    if (self->context == NULL) {
+        cohort_hosts_host_down(host, "cohortd has no main context to connect from");
         return host;
     }
-    cohort_hosts_host_up(self, host, row);
+    cohort_hosts_connect_start(self, host);
     return host;
 }
 
@@ -588,10 +809,7 @@ CohortHost *
 cohort_hosts_add_new(CohortHosts *self, CohortStore *store, CohortHostRow *row,
                      GHashTable *templates, GError **error)
 {
-    g_autoptr(CohortHostsAttempt) attempt = cohort_hosts_attempt_new(self, 0, row->uri, row->pool);
-    g_autoptr(GError) error_connect = NULL;
     CohortHost *same;
-    CohortHost *host;
 
     g_return_val_if_fail(row->id == 0, NULL);
 
@@ -600,26 +818,13 @@ cohort_hosts_add_new(CohortHosts *self, CohortStore *store, CohortHostRow *row,
         return NULL;
     }
     same = cohort_hosts_find_same(self, NULL, row->uri, NULL);
-    /* the UUID is learnt before the pool is looked up: a host without it is known too */
-    if (same == NULL && !cohort_hosts_attempt_open(attempt, &error_connect))
-        g_debug("new host %s: %s", row->name, error_connect->message);
-    if (same == NULL && attempt->host_uuid != NULL)
-        same = cohort_hosts_find_same(self, NULL, row->uri, attempt->host_uuid);
     if (same != NULL) {
-        cohort_hosts_set_same_error(error, same, row->uri, attempt->host_uuid);
+        cohort_hosts_set_same_error(error, same, row->uri, NULL);
         return NULL;
     }
     if (!cohort_store_host_insert(store, row, error))
         return NULL;
-    host = cohort_hosts_host_new(self, row, templates);
-    if (error_connect != NULL) {
-        host->host_uuid = g_steal_pointer(&attempt->host_uuid);
-        cohort_hosts_host_down(self, host, row, error_connect, TRUE);
-        return host;
-    }
-    cohort_hosts_attempt_apply(self, host, attempt);
-    cohort_hosts_host_up(self, host, row);
-    return host;
+    return cohort_hosts_add(self, row, templates);
 }
 
 void
@@ -678,56 +883,136 @@ cohort_hosts_list(CohortHosts *self)
     return list;
 }
 
-CohortHost *
-cohort_hosts_place(CohortHosts *self, CohortStore *store, CohortTemplate *tmpl, guint vcpus,
-                   guint64 memory_mib, GError **error)
+/* Why a host takes no machine, for the no-capacity answer. */
+static void
+cohort_hosts_place_why_full(GString *why, const CohortHost *host, const gchar *what, guint64 used,
+                            guint64 want, guint64 capacity, gdouble ratio, guint64 allowed,
+                            const gchar *unit, const gchar *ratio_name,
+                            const gchar *capacity_option)
 {
-    const gchar *template_name = cohort_template_get_name(tmpl);
+    g_autofree gchar *ratio_option = g_strdelimit(g_strdup(ratio_name), "_", '-');
+
+    g_string_append_printf(why,
+                           "%s: %s full (%" G_GUINT64_FORMAT "%s placed, %" G_GUINT64_FORMAT
+                           "%s more wanted, %" G_GUINT64_FORMAT "%s allowed = %" G_GUINT64_FORMAT
+                           "%s x %s %g; raise it with 'cohortctl host set %s --%s R'",
+                           host->name, what, used, unit, want, unit, allowed, unit, capacity, unit,
+                           ratio_name, ratio, host->name, ratio_option);
+    if (capacity_option != NULL)
+        g_string_append_printf(why, " or '%s N'", capacity_option);
+    g_string_append(why, ")");
+}
+
+/* spread: the least loaded host (then the one with fewest machines); pack: the most loaded
+ * that still fits; ties go to the host registered first. */
+static gboolean
+cohort_hosts_place_better(CohortPlacement policy, gdouble load, guint machines, gint64 id,
+                          gdouble best_load, guint best_machines, gint64 best_id)
+{
+    if (load < best_load - 1e-9)
+        return policy == COHORT_PLACEMENT_SPREAD;
+    if (load > best_load + 1e-9)
+        return policy == COHORT_PLACEMENT_PACK;
+    if (policy == COHORT_PLACEMENT_SPREAD && machines != best_machines)
+        return machines < best_machines;
+    return id < best_id;
+}
+
+CohortHost *
+cohort_hosts_place(CohortHosts *self, CohortStore *store, const CohortPlacementRequest *request,
+                   GError **error)
+{
+    const gchar *template_name = cohort_template_get_name(request->tmpl);
+    g_autoptr(GString) why = g_string_new(NULL);
     CohortHost *best = NULL;
-    gint64 best_memory_left = G_MININT64;
-    gint64 least_vcpus_missing = G_MAXINT64;
-    gint64 least_memory_missing = G_MAXINT64;
-    guint candidates = 0;
+    gdouble best_load = 0;
+    guint best_machines = 0;
 
     for (guint i = 0; i < self->hosts->len; i++) {
         CohortHost *host = g_ptr_array_index(self->hosts, i);
-        guint used_vcpus = 0;
-        guint64 used_memory = 0;
-        gint64 vcpus_left;
-        gint64 memory_left;
+        CohortHostUsage usage = {0};
+        guint64 vcpus_allowed = cohort_host_allowed_vcpus(host);
+        guint64 memory_allowed = cohort_host_allowed_memory_mib(host);
+        guint64 disk_allowed = cohort_host_allowed_disk_mib(host);
+        gdouble load;
 
-        if (g_strcmp0(host->state, "up") != 0 || host->prov == NULL ||
-            !g_hash_table_contains(host->bases, template_name))
-            continue;
-        candidates++;
-        if (!cohort_store_host_get_usage(store, host->id, &used_vcpus, &used_memory, error))
-            return NULL;
-        vcpus_left = (gint64)(host->vcpus * host->cpu_ratio) - used_vcpus - vcpus;
-        memory_left = (gint64)(host->memory_mib * host->memory_ratio) - (gint64)used_memory -
-                      (gint64)memory_mib;
-        if (vcpus_left < 0 || memory_left < 0) {
-            least_vcpus_missing = MIN(least_vcpus_missing, MAX(0, -vcpus_left));
-            least_memory_missing = MIN(least_memory_missing, MAX(0, -memory_left));
+        if (why->len > 0)
+            g_string_append(why, "; ");
+        if (host->id == request->exclude_host_id) {
+            g_string_append_printf(why, "%s: the machine moves away from it", host->name);
             continue;
         }
-        if (memory_left > best_memory_left) {
+        if (g_strcmp0(host->state, "up") != 0 || host->prov == NULL) {
+            if (g_strcmp0(host->state, "draining") == 0)
+                g_string_append_printf(why,
+                                       "%s: draining ('cohortctl host undrain %s' takes it "
+                                       "back)",
+                                       host->name, host->name);
+            else if (g_strcmp0(host->state, "connecting") == 0)
+                g_string_append_printf(why, "%s: still connecting; try again in a moment",
+                                       host->name);
+            else
+                g_string_append_printf(why, "%s: down (%s)", host->name,
+                                       host->last_error != NULL ? host->last_error
+                                                                : "not connected");
+            continue;
+        }
+        if (!cohort_host_has_base(host, request->tmpl)) {
+            g_string_append_printf(why,
+                                   "%s: no base of template '%s' ('cohortctl template base %s' "
+                                   "installs it)",
+                                   host->name, template_name, template_name);
+            continue;
+        }
+        if (!cohort_store_host_get_usage_full(store, host->id, &usage, error))
+            return NULL;
+        if (usage.vcpus + request->vcpus > vcpus_allowed) {
+            cohort_hosts_place_why_full(why, host, "vCPUs", usage.vcpus, request->vcpus,
+                                        host->vcpus, host->cpu_ratio, vcpus_allowed, "",
+                                        "cpu_ratio", "--vcpus");
+            continue;
+        }
+        if (usage.memory_mib + request->memory_mib > memory_allowed) {
+            cohort_hosts_place_why_full(why, host, "memory", usage.memory_mib, request->memory_mib,
+                                        host->memory_mib, host->memory_ratio, memory_allowed,
+                                        " MiB", "memory_ratio", "--memory-mib");
+            continue;
+        }
+        if (host->pool_known && usage.disk_mib + request->disk_mib > disk_allowed) {
+            guint64 room = (host->pool_usage.available_bytes + host->pool_usage.overlays_bytes) /
+                           (1024 * 1024);
+            cohort_hosts_place_why_full(why, host, "disk", usage.disk_mib, request->disk_mib, room,
+                                        host->disk_ratio, disk_allowed, " MiB", "disk_ratio", NULL);
+            g_string_truncate(why, why->len - 1);
+            g_string_append_printf(why, ", or free space in pool '%s')", host->pool);
+            continue;
+        }
+        g_string_append_printf(why, "%s: room", host->name);
+        /* how full the host is with this machine, by its fullest resource */
+        load = MAX((gdouble)(usage.vcpus + request->vcpus) / MAX(vcpus_allowed, 1),
+                   (gdouble)(usage.memory_mib + request->memory_mib) / MAX(memory_allowed, 1));
+        if (host->pool_known)
+            load = MAX(load, (gdouble)(usage.disk_mib + request->disk_mib) / MAX(disk_allowed, 1));
+        if (best == NULL ||
+            cohort_hosts_place_better(request->policy, load, usage.machines, host->id, best_load,
+                                      best_machines, best->id)) {
             best = host;
-            best_memory_left = memory_left;
+            best_load = load;
+            best_machines = usage.machines;
         }
     }
     if (best != NULL)
         return best;
-    if (candidates == 0) {
-        g_set_error(error, COHORT_ERROR, COHORT_ERROR_NO_CAPACITY,
-                    "no host that is up holds the base volume of template '%s': an admin "
-                    "installs it with 'cohortctl template base %s'",
-                    template_name, template_name);
+    if (self->hosts->len == 0) {
+        g_set_error_literal(error, COHORT_ERROR, COHORT_ERROR_NO_CAPACITY,
+                            "cohortd has no host: an admin adds one with 'cohortctl host add'");
         return NULL;
     }
     g_set_error(error, COHORT_ERROR, COHORT_ERROR_NO_CAPACITY,
-                "no host has room for %u vCPUs and %" G_GUINT64_FORMAT
-                " MiB: the closest lacks %" G_GINT64_FORMAT " vCPUs and %" G_GINT64_FORMAT
-                " MiB of memory; release machines or add a host",
-                vcpus, memory_mib, least_vcpus_missing, least_memory_missing);
+                "no host has room for a machine of template '%s' (%u vCPU%s, %" G_GUINT64_FORMAT
+                " MiB of memory, %" G_GUINT64_FORMAT " MiB of disk): %s; release machines, "
+                "raise a limit or add a host",
+                template_name, request->vcpus, request->vcpus == 1 ? "" : "s", request->memory_mib,
+                request->disk_mib, why->str);
     return NULL;
 }

@@ -90,6 +90,12 @@ cohort_provisioner_get_pool(CohortProvisioner *self)
     return self->pool_name;
 }
 
+virStoragePoolPtr
+cohort_provisioner_get_storage_pool(CohortProvisioner *self)
+{
+    return self->pool;
+}
+
 static void
 cohort_provision_set_step_error(GError **error, CohortProvisionStep step, const gchar *object)
 {

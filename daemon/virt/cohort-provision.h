@@ -29,6 +29,7 @@ CohortProvisioner *cohort_provisioner_new(virConnectPtr conn, const gchar *pool,
 void cohort_provisioner_free(CohortProvisioner *self);
 virConnectPtr cohort_provisioner_get_connection(CohortProvisioner *self);
 const gchar *cohort_provisioner_get_pool(CohortProvisioner *self);
+virStoragePoolPtr cohort_provisioner_get_storage_pool(CohortProvisioner *self);
 
 /* Makes @tmpl's base volume an empty one of the template's disk size if it does not exist
  * yet (tests, the demo, and courses that install from the network). */

@@ -313,7 +313,7 @@ cohort_machine_work_push_network_drop(CohortWork *w, CohortJobRow *job)
     hosts = cohort_hosts_list(w->hosts);
     for (guint i = 0; i < hosts->len; i++) {
         CohortHost *host = g_ptr_array_index(hosts, i);
-        if (host->prov != NULL && g_strcmp0(host->state, "down") != 0)
+        if (cohort_host_is_usable(host))
             g_ptr_array_add(work->provs, host->prov);
     }
     cohort_network_work_push(w, work);
@@ -595,7 +595,7 @@ cohort_machine_work_push_full(CohortWork *w, const CohortMachineRow *row, Cohort
     g_autofree gchar *vnc_password = NULL;
     CohortMachineWork *work;
 
-    if (host == NULL || host->prov == NULL || g_strcmp0(host->state, "down") == 0) {
+    if (host == NULL || !cohort_host_is_usable(host)) {
         g_set_error(error, COHORT_ERROR, COHORT_ERROR_HOST_UNAVAILABLE,
                     "host %s of machine %s is down (%s); cohortd reconnects by itself: try "
                     "again in a minute",

@@ -2,8 +2,17 @@
 
 #include "config.h"
 
+#include "cohort-error.h"
 #include "cohort-machine-work.h"
 #include "cohort-work.h"
+
+static void
+cohort_transfer_free(CohortTransfer *transfer)
+{
+    g_free(transfer->host);
+    g_free(transfer->machine);
+    g_free(transfer);
+}
 
 CohortWork *
 cohort_work_new(CohortStore *store, CohortHosts *hosts, GHashTable *templates,
@@ -21,6 +30,10 @@ cohort_work_new(CohortStore *store, CohortHosts *hosts, GHashTable *templates,
     self->inflight = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
     self->waiting = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
     self->settled = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, g_free);
+    self->progress = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free,
+                                           (GDestroyNotify)g_ptr_array_unref);
+    self->sending = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    self->cancellable = g_cancellable_new();
     self->jobs = cohort_jobs_new(MAX(settings->workers, 1), context);
     return self;
 }
@@ -32,8 +45,13 @@ cohort_work_free(CohortWork *self)
         return;
     /* work waiting behind other work joins the queue, which fails what it still holds */
     cohort_machine_work_release_waiting(self);
+    /* transfers under way give up (a partial base is uploaded again at the next start) */
+    g_cancellable_cancel(self->cancellable);
     /* workers first: they use the hosts' provisioners and the templates */
     cohort_jobs_free(self->jobs);
+    g_hash_table_unref(self->progress);
+    g_hash_table_unref(self->sending);
+    g_object_unref(self->cancellable);
     g_hash_table_unref(self->waiting);
     g_hash_table_unref(self->inflight);
     g_hash_table_unref(self->settled);
@@ -83,4 +101,94 @@ cohort_work_settled_since(CohortWork *self, gint64 machine_id, guint64 epoch)
 {
     const guint64 *settled = g_hash_table_lookup(self->settled, &machine_id);
     return settled != NULL && *settled > epoch;
+}
+
+static const gchar *const cohort_transfer_states[] = {
+    [COHORT_TRANSFER_QUEUED] = "queued",   [COHORT_TRANSFER_CHECKING] = "checking",
+    [COHORT_TRANSFER_SENDING] = "sending", [COHORT_TRANSFER_DONE] = "done",
+    [COHORT_TRANSFER_FAILED] = "failed",
+};
+
+const gchar *
+cohort_transfer_state_to_string(CohortTransferState state)
+{
+    g_return_val_if_fail(state <= COHORT_TRANSFER_FAILED, "unknown");
+    return cohort_transfer_states[state];
+}
+
+CohortTransfer *
+cohort_work_transfer_new(CohortWork *self, gint64 job_id, const gchar *host, const gchar *machine,
+                         guint64 bytes_total)
+{
+    GPtrArray *list = g_hash_table_lookup(self->progress, &job_id);
+    CohortTransfer *transfer = g_new0(CohortTransfer, 1);
+
+    if (list == NULL) {
+        list = g_ptr_array_new_with_free_func((GDestroyNotify)cohort_transfer_free);
+        g_hash_table_insert(self->progress, g_memdup2(&job_id, sizeof(job_id)), list);
+    }
+    transfer->host = g_strdup(host);
+    transfer->machine = g_strdup(machine);
+    transfer->bytes_total = (gint64)bytes_total;
+    g_ptr_array_add(list, transfer);
+    return transfer;
+}
+
+void
+cohort_transfer_set_state(CohortTransfer *transfer, CohortTransferState state)
+{
+    if (state == COHORT_TRANSFER_SENDING && g_atomic_pointer_get(&transfer->started_usec) == 0)
+        g_atomic_pointer_set(&transfer->started_usec, g_get_monotonic_time());
+    if (state == COHORT_TRANSFER_DONE || state == COHORT_TRANSFER_FAILED)
+        g_atomic_pointer_set(&transfer->finished_usec, g_get_monotonic_time());
+    g_atomic_int_set(&transfer->state, state);
+}
+
+void
+cohort_transfer_set_bytes(CohortTransfer *transfer, guint64 done, guint64 total)
+{
+    g_atomic_pointer_set(&transfer->bytes_done, (gint64)done);
+    g_atomic_pointer_set(&transfer->bytes_total, (gint64)total);
+}
+
+GPtrArray *
+cohort_work_transfer_list(CohortWork *self, gint64 job_id)
+{
+    return g_hash_table_lookup(self->progress, &job_id);
+}
+
+void
+cohort_work_job_item_settle(CohortWork *self, gint64 job_id, const gchar *host,
+                            const gchar *machine, const GError *error, guint64 bytes)
+{
+    g_autoptr(GError) error_local = NULL;
+    g_autoptr(CohortJobRow) job = cohort_store_job_get(self->store, job_id, &error_local);
+
+    if (job == NULL) {
+        g_warning("job %" G_GINT64_FORMAT ": %s", job_id, error_local->message);
+        return;
+    }
+    if (error != NULL) {
+        job->failed++;
+        cohort_store_job_error_insert_host(self->store, job_id, host, machine,
+                                           cohort_error_code_to_string(error->domain == COHORT_ERROR
+                                                                           ? error->code
+                                                                           : COHORT_ERROR_INTERNAL),
+                                           error->message, NULL);
+    } else {
+        job->done++;
+    }
+    job->bytes_done += bytes;
+    g_free(job->state);
+    if (job->done + job->failed >= job->total) {
+        job->state = g_strdup(job->failed > 0 && job->done == 0 ? "failed" : "done");
+        g_free(job->finished_at);
+        job->finished_at = cohort_store_now();
+        g_message("job %" G_GINT64_FORMAT " (%s %s) finished: %u done, %u failed", job->id,
+                  job->kind, job->target, job->done, job->failed);
+    } else {
+        job->state = g_strdup("running");
+    }
+    if (!cohort_store_job_update(self->store, job, &error_local))
+        g_warning("job %" G_GINT64_FORMAT ": %s", job_id, error_local->message);
 }

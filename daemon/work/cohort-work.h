@@ -34,11 +34,50 @@ typedef struct {
     CohortJobs *jobs;
     CohortWorkSettings settings;
     CohortWorkCounters counters;
-    GHashTable *inflight; /* machine id -> number of work items queued or running */
-    GHashTable *waiting;  /* machine id -> GQueue of work behind the one under way */
-    GHashTable *settled;  /* machine id -> epoch when its last work settled */
-    guint64 epoch;        /* counts settled work */
+    GHashTable *inflight;      /* machine id -> number of work items queued or running */
+    GHashTable *waiting;       /* machine id -> GQueue of work behind the one under way */
+    GHashTable *settled;       /* machine id -> epoch when its last work settled */
+    guint64 epoch;             /* counts settled work */
+    GHashTable *progress;      /* job id -> GPtrArray of CohortTransfer: what its items send */
+    GHashTable *sending;       /* "host id/volume" of base uploads queued or under way */
+    GCancellable *cancellable; /* cancelled when cohortd stops: transfers give up */
 } CohortWork;
+
+/* What one item of a job sends (a base to a host, a disk to another host): workers add to
+ * the bytes as they go, the main context reads them for the job's progress. */
+typedef enum {
+    COHORT_TRANSFER_QUEUED,
+    COHORT_TRANSFER_CHECKING, /* the image is hashed before it is sent */
+    COHORT_TRANSFER_SENDING,
+    COHORT_TRANSFER_DONE,
+    COHORT_TRANSFER_FAILED,
+} CohortTransferState;
+
+typedef struct {
+    gchar *host;          /* where it goes */
+    gchar *machine;       /* the machine whose disk it is, NULL for a base */
+    gint state;           /* CohortTransferState; atomic */
+    gint64 bytes_done;    /* atomic */
+    gint64 bytes_total;   /* atomic */
+    gint64 started_usec;  /* monotonic, when it began sending (0: not yet); atomic */
+    gint64 finished_usec; /* atomic */
+} CohortTransfer;
+
+const gchar *cohort_transfer_state_to_string(CohortTransferState state);
+/* A new transfer of job @job_id, owned by the work layer until cohortd stops. */
+CohortTransfer *cohort_work_transfer_new(CohortWork *self, gint64 job_id, const gchar *host,
+                                         const gchar *machine, guint64 bytes_total);
+/* Worker threads: */
+void cohort_transfer_set_state(CohortTransfer *transfer, CohortTransferState state);
+void cohort_transfer_set_bytes(CohortTransfer *transfer, guint64 done, guint64 total);
+/* The job's transfers (borrowed), NULL when it has none in this cohortd's life. */
+GPtrArray *cohort_work_transfer_list(CohortWork *self, gint64 job_id);
+
+/* One item of a job of hosts (an upload, a disk moved) is over: counted as done or failed
+ * (its error recorded, naming the host and the machine if any), its bytes added; with the
+ * last item the job is finished. */
+void cohort_work_job_item_settle(CohortWork *self, gint64 job_id, const gchar *host,
+                                 const gchar *machine, const GError *error, guint64 bytes);
 
 /* Starts @settings->workers threads; results come back to @context. */
 CohortWork *cohort_work_new(CohortStore *store, CohortHosts *hosts, GHashTable *templates,

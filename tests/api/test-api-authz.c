@@ -52,7 +52,10 @@ static const Case cases[] = {
     CASE("GET /api/v1/hosts", "UFFFFA", NULL),
     CASE("POST /api/v1/hosts", "UFFFFA", "{}"),
     CASE("DELETE /api/v1/hosts/{name}", "UFFFFA", NULL),
+    CASE("PATCH /api/v1/hosts/{name}", "UFFFFA", "{}"),
     CASE("POST /api/v1/hosts/{name}/drain", "UFFFFA", NULL),
+    CASE("POST /api/v1/hosts/{name}/undrain", "UFFFFA", NULL),
+    CASE("DELETE /api/v1/hosts/{name}/bases/{template}", "UFFFFA", NULL),
     CASE("GET /api/v1/templates", "UAAAAA", NULL),
     CASE("POST /api/v1/templates/reload", "UFFFFA", NULL),
     /* a trainee sees the templates of their own cohorts only */
@@ -160,8 +163,7 @@ fixture_setup(void **state)
     fx->d = cohort_test_daemon_start(&error);
     cohort_assert_no_error(error);
     fx->tokens[ROLE_ADMIN] = g_strdup(fx->d->admin_token);
-    json_node_unref(call(fx->d, "POST", "/api/v1/templates/tiny/base", fx->d->admin_token,
-                         "{\"blank\":true}", 201));
+    json_node_unref(cohort_test_base_install(fx->d, "tiny", "{\"blank\":true}"));
     trainer = call(fx->d, "POST", "/api/v1/users", fx->d->admin_token,
                    "{\"login\":\"authz-trainer\",\"role\":\"trainer\"}", 201);
     other = call(fx->d, "POST", "/api/v1/users", fx->d->admin_token,
@@ -269,6 +271,9 @@ case_path(Fixture *fx, const Case *c, const gchar *path, Role role)
             /* hosts: the lab (machines live there: its removal is refused); templates: the
              * cohort's */
             g_string_append(out, g_str_has_prefix(path, "/api/v1/hosts") ? "lab" : "tiny");
+        } else if (g_strcmp0(s, "{template}") == 0) {
+            /* the cohort's: its machines use the base, so its removal is refused */
+            g_string_append(out, "tiny");
         } else if (g_strcmp0(s, "{login}") == 0) {
             if (g_str_has_prefix(path, "/api/v1/users"))
                 g_string_append(out, "authz-throwaway");

@@ -78,8 +78,7 @@ fixture_setup(void **state)
                    "{\"login\":\"trainer1\",\"display_name\":\"Trainer One\",\"role\":\"trainer\"}",
                    201);
     fx->trainer_token = g_strdup(member_string(user, "token"));
-    base = http_ok(fx->d, "POST", "/api/v1/templates/tiny/base", fx->d->admin_token,
-                   "{\"blank\":true}", 201);
+    base = cohort_test_base_install(fx->d, "tiny", "{\"blank\":true}");
     *state = fx;
     return 0;
 }
@@ -663,8 +662,7 @@ test_api_placement_two_hosts(void **state)
     trainer = http_ok(d, "POST", "/api/v1/users", d->admin_token,
                       "{\"login\":\"trainer1\",\"display_name\":\"T\",\"role\":\"trainer\"}", 201);
     token = member_string(trainer, "token");
-    base =
-        http_ok(d, "POST", "/api/v1/templates/tiny/base", d->admin_token, "{\"blank\":true}", 201);
+    base = cohort_test_base_install(d, "tiny", "{\"blank\":true}");
     cohort = http_ok(d, "POST", "/api/v1/cohorts", token,
                      "{\"slug\":\"small\",\"template\":\"tiny\",\"starts_at\":"
                      "\"2026-01-01T00:00:00Z\",\"ends_at\":\"2099-01-01T00:00:00Z\"}",
@@ -688,9 +686,16 @@ test_api_placement_two_hosts(void **state)
     assert_string_equal(
         json_object_get_string_member(json_array_get_object_element(errors, 0), "code"),
         "no-capacity");
-    cohort_assert_contains(
-        json_object_get_string_member(json_array_get_object_element(errors, 0), "message"),
-        "lacks 1 vCPUs");
+    {
+        /* which limit of which host, and how to raise it */
+        const gchar *message =
+            json_object_get_string_member(json_array_get_object_element(errors, 0), "message");
+        cohort_assert_contains(message, "small-a: vCPUs full (4 placed, 1 more wanted, 4 allowed "
+                                        "= 4 x cpu_ratio 1");
+        cohort_assert_contains(message, "'cohortctl host set small-a --cpu-ratio R' or "
+                                        "'--vcpus N'");
+        cohort_assert_contains(message, "small-b: vCPUs full");
+    }
     hosts = http_ok(d, "GET", "/api/v1/hosts", d->admin_token, NULL, 200);
     for (guint i = 0; i < 2; i++) {
         JsonObject *h = json_array_get_object_element(json_node_get_array(hosts), i);
@@ -1285,8 +1290,7 @@ test_api_leases_usage_freed(void **state)
     trainer = http_ok(d, "POST", "/api/v1/users", d->admin_token,
                       "{\"login\":\"trainer1\",\"display_name\":\"T\",\"role\":\"trainer\"}", 201);
     token = member_string(trainer, "token");
-    base =
-        http_ok(d, "POST", "/api/v1/templates/tiny/base", d->admin_token, "{\"blank\":true}", 201);
+    base = cohort_test_base_install(d, "tiny", "{\"blank\":true}");
     cohort = http_ok(d, "POST", "/api/v1/cohorts", token,
                      "{\"slug\":\"leased\",\"template\":\"tiny\",\"starts_at\":"
                      "\"2026-01-01T00:00:00Z\",\"ends_at\":\"2099-01-01T00:00:00Z\","
@@ -1553,8 +1557,7 @@ test_api_machine_states_pending(void **state)
     trainer = http_ok(d, "POST", "/api/v1/users", d->admin_token,
                       "{\"login\":\"trainer1\",\"display_name\":\"T\",\"role\":\"trainer\"}", 201);
     token = member_string(trainer, "token");
-    base =
-        http_ok(d, "POST", "/api/v1/templates/tiny/base", d->admin_token, "{\"blank\":true}", 201);
+    base = cohort_test_base_install(d, "tiny", "{\"blank\":true}");
     cohort = http_ok(d, "POST", "/api/v1/cohorts", token,
                      "{\"slug\":\"states\",\"template\":\"tiny\",\"starts_at\":"
                      "\"2026-01-01T00:00:00Z\",\"ends_at\":\"2099-01-01T00:00:00Z\"}",
@@ -2032,8 +2035,7 @@ test_api_hosts(void **state)
     trainer = http_ok(d, "POST", "/api/v1/users", d->admin_token,
                       "{\"login\":\"trainer1\",\"display_name\":\"T\",\"role\":\"trainer\"}", 201);
     token = member_string(trainer, "token");
-    json_node_unref(
-        http_ok(d, "POST", "/api/v1/templates/tiny/base", d->admin_token, "{\"blank\":true}", 201));
+    json_node_unref(cohort_test_base_install(d, "tiny", "{\"blank\":true}"));
     cohort = http_ok(d, "POST", "/api/v1/cohorts", token,
                      "{\"slug\":\"hosted\",\"template\":\"tiny\",\"starts_at\":"
                      "\"2026-01-01T00:00:00Z\",\"ends_at\":\"2099-01-01T00:00:00Z\"}",
@@ -2083,8 +2085,7 @@ test_api_hosts(void **state)
     }
     /* the rest goes on: a machine on the host that is left; the URI may be registered again */
     g_clear_pointer(&machine, json_node_unref);
-    json_node_unref(
-        http_ok(d, "POST", "/api/v1/templates/tiny/base", d->admin_token, "{\"blank\":true}", 201));
+    json_node_unref(cohort_test_base_install(d, "tiny", "{\"blank\":true}"));
     machine = http_ok(d, "POST", "/api/v1/machines", token,
                       "{\"cohort\":\"hosted\",\"trainee\":\"sok-dara\"}", 202);
     g_clear_pointer(&machine, json_node_unref);
@@ -2155,14 +2156,27 @@ test_api_base_path(void **state)
     assert_int_equal(symlink("/etc/passwd", link), 0);
     body = g_strdup_printf("{\"path\":\"%s\"}", image);
     installed =
-        http_ok(fx->d, "POST", "/api/v1/templates/small-linux/base", fx->d->admin_token, body, 201);
+        http_ok(fx->d, "POST", "/api/v1/templates/small-linux/base", fx->d->admin_token, body, 202);
     host = json_array_get_object_element(
         json_object_get_array_member(json_node_get_object(installed), "hosts"), 0);
     assert_string_equal(json_object_get_string_member(host, "host"), "lab");
-    /* taken, and handed to libvirt (whose test driver cannot upload: a real host does) */
-    assert_string_equal(json_object_get_string_member(host, "state"), "failed");
-    cohort_assert_contains(json_object_get_string_member(host, "error"), image);
-    cohort_assert_contains(json_object_get_string_member(host, "error"), "virStorageVolUpload");
+    assert_string_equal(json_object_get_string_member(host, "state"), "queued");
+    {
+        /* taken, and handed to libvirt (whose test driver cannot upload: a real host does);
+         * the job says which host failed and why */
+        g_autoptr(JsonNode) job =
+            cohort_test_job_wait(fx->d, fx->d->admin_token, member_int(installed, "job"));
+        JsonObject *err = NULL;
+        assert_string_equal(member_string(job, "state"), "failed");
+        assert_string_equal(member_string(job, "kind"), "base");
+        assert_int_equal(member_int(job, "failed"), 1);
+        err = json_array_get_object_element(
+            json_object_get_array_member(json_node_get_object(job), "errors"), 0);
+        assert_string_equal(json_object_get_string_member(err, "host"), "lab");
+        cohort_assert_contains(json_object_get_string_member(err, "message"), image);
+        cohort_assert_contains(json_object_get_string_member(err, "message"),
+                               "virStorageVolUpload");
+    }
     g_free(body);
     body = g_strdup_printf("{\"path\":\"%s\"}", link);
     message = http_fails_message(fx->d, "POST", "/api/v1/templates/small-linux/base",

@@ -217,8 +217,7 @@ machine_reset_wait(CohortTestDaemon *d, const gchar *token, gint64 id)
             break;
         g_usleep(20 * 1000);
     }
-    json_node_unref(http_ok(d, "POST", "/api/v1/templates/tiny/base", d->admin_token,
-                            "{\"blank\":true}", NULL, 201));
+    json_node_unref(cohort_test_base_install(d, "tiny", "{\"blank\":true}"));
     json_node_unref(http_ok(d, "POST", reset, token, NULL, NULL, 202));
     machine_wait_running(d, token, id);
 }
@@ -248,8 +247,7 @@ test_state_vnc_password_sealed(void **state)
         http_ok(d, "POST", "/api/v1/users", d->admin_token,
                 "{\"login\":\"trainer1\",\"display_name\":\"T\",\"role\":\"trainer\"}", NULL, 201);
     token = json_object_get_string_member(json_node_get_object(trainer), "token");
-    base = http_ok(d, "POST", "/api/v1/templates/tiny/base", d->admin_token, "{\"blank\":true}",
-                   NULL, 201);
+    base = cohort_test_base_install(d, "tiny", "{\"blank\":true}");
     cohort = http_ok(d, "POST", "/api/v1/cohorts", token,
                      "{\"slug\":\"cloud-101\",\"title\":\"Cloud\",\"template\":\"tiny\","
                      "\"starts_at\":\"2026-01-01T08:00:00Z\",\"ends_at\":\"2099-12-12T17:00:00Z\"}",

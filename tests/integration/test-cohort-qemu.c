@@ -77,8 +77,7 @@ test_cohort_qemu_provision_reclaim(void **state)
     gdouble t_provision;
     gdouble t_reclaim;
 
-    base = cohort_test_http_expect(fx->d, "POST", "/api/v1/templates/tiny-lan/base",
-                                   fx->d->admin_token, "{\"blank\":true}", NULL, 201);
+    base = cohort_test_base_install(fx->d, "tiny-lan", "{\"blank\":true}");
     trainer = cohort_test_http_expect(
         fx->d, "POST", "/api/v1/users", fx->d->admin_token,
         "{\"login\":\"trainer1\",\"display_name\":\"T\",\"role\":\"trainer\"}", NULL, 201);

@@ -179,8 +179,7 @@ test_console_qemu_websockets(void **state)
     guint bannered = 0;
     gint64 t0;
 
-    json_node_unref(cohort_test_http_expect(fx->d, "POST", "/api/v1/templates/tiny/base",
-                                            fx->d->admin_token, "{\"blank\":true}", NULL, 201));
+    json_node_unref(cohort_test_base_install(fx->d, "tiny", "{\"blank\":true}"));
     trainer = cohort_test_http_expect(fx->d, "POST", "/api/v1/users", fx->d->admin_token,
                                       "{\"login\":\"trainer1\",\"role\":\"trainer\"}", NULL, 201);
     token = json_object_get_string_member(json_node_get_object(trainer), "token");

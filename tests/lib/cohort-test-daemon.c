@@ -297,3 +297,25 @@ cohort_test_job_wait(CohortTestDaemon *d, const gchar *token, gint64 job)
     fail_msg("job %" G_GINT64_FORMAT " did not finish within 120 s", job);
     return NULL;
 }
+
+JsonNode *
+cohort_test_base_install(CohortTestDaemon *d, const gchar *tmpl, const gchar *body)
+{
+    g_autofree gchar *path = g_strdup_printf("/api/v1/templates/%s/base", tmpl);
+    g_autofree gchar *raw = NULL;
+    g_autoptr(JsonNode) answer = NULL;
+    JsonNode *job;
+    guint status = 0;
+
+    answer = cohort_test_http(d, "POST", path, d->admin_token, body, NULL, &status, &raw);
+    if (status != 202)
+        fail_msg("POST %s: expected 202, got %u: %s", path, status, raw);
+    job = cohort_test_job_wait(d, d->admin_token,
+                               json_object_get_int_member(json_node_get_object(answer), "job"));
+    if (json_object_get_int_member(json_node_get_object(job), "failed") != 0) {
+        g_autofree gchar *text = json_to_string(job, FALSE);
+        fail_msg("installing the base of %s failed: %s", tmpl, text);
+    }
+    json_node_unref(job);
+    return g_steal_pointer(&answer);
+}

@@ -47,5 +47,8 @@ gchar *cohort_test_daemon_instance_id(CohortTestDaemon *d);
 const gchar *cohort_test_error_code(JsonNode *node);
 /* Polls GET /api/v1/jobs/ID until it is done or failed (at most 120 s). */
 JsonNode *cohort_test_job_wait(CohortTestDaemon *d, const gchar *token, gint64 job);
+/* POST /api/v1/templates/TMPL/base with @body as the admin (202), then waits for its job,
+ * which must not fail; the answer of the POST. */
+JsonNode *cohort_test_base_install(CohortTestDaemon *d, const gchar *tmpl, const gchar *body);
 
 G_END_DECLS

@@ -210,7 +210,8 @@ daemon_settle(CohortDaemon *d)
         while (g_main_context_iteration(d->context, FALSE))
             ;
         if (cohort_jobs_get_pending(d->work->jobs) == 0 &&
-            g_hash_table_size(d->lifecycle->reconcile_pending) == 0)
+            g_hash_table_size(d->lifecycle->reconcile_pending) == 0 &&
+            !cohort_hosts_any_connecting(d->hosts))
             return;
         if (g_get_monotonic_time() > deadline)
             fail_msg("cohortd's work did not settle within 30 s");

@@ -196,7 +196,13 @@ function domain(login, n) {
 before(async () => {
   removeStale();
   await startDaemon();
-  await api('POST', '/api/v1/templates/tiny/base', run.admin, {blank: true});
+  // a job: the base is there once it is done
+  const base = await api('POST', '/api/v1/templates/tiny/base', run.admin, {blank: true});
+  await waitFor('the base job', async () => {
+    const job = await api('GET', `/api/v1/jobs/${base.job}`, run.admin);
+    if (job.state === 'failed') throw new Error(`the base job failed: ${JSON.stringify(job)}`);
+    return job.state === 'done';
+  });
   run.trainer = (await api('POST', '/api/v1/users', run.admin,
                            {login: 'chan-dara', display_name: 'ចាន់ ដារ៉ា', role: 'trainer'})).token;
   await api('POST', '/api/v1/cohorts', run.trainer, {
