@@ -51,6 +51,7 @@ cohort_daemon_new(const CohortDaemonSettings *settings, CohortStore *store, GErr
         .vnc_listen = settings->vnc_listen,
         .stop_timeout_s = settings->stop_timeout_s,
         .workers = settings->workers,
+        .placement = settings->placement,
     };
     const CohortLifecycleSettings lifecycle_settings = {
         .reaper_interval_s = settings->reaper_interval_s,

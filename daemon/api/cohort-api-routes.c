@@ -193,6 +193,16 @@ cohort_api_host_update(CohortApiRequest *req)
 }
 
 static void
+cohort_api_host_evacuate(CohortApiRequest *req)
+{
+    GError *error = NULL;
+    cohort_api_finish(req, 202,
+                      cohort_service_host_evacuate(req->api->service, req->actor,
+                                                   cohort_api_param(req, 0), &error),
+                      &error);
+}
+
+static void
 cohort_api_host_base_remove(CohortApiRequest *req)
 {
     GError *error = NULL;
@@ -451,6 +461,26 @@ cohort_api_machine_extend(CohortApiRequest *req)
 }
 
 static void
+cohort_api_machine_move(CohortApiRequest *req)
+{
+    g_autoptr(JsonObject) body = NULL;
+    GError *error = NULL;
+    gint64 id = 0;
+
+    if (!cohort_api_actor_id(req, &id))
+        return;
+    /* no body: anywhere there is room, the disk copied when it can be */
+    body = req->body_len == 0 ? json_object_new() : cohort_api_body_object(req, &error);
+    if (body == NULL) {
+        cohort_api_finish(req, 0, NULL, &error);
+        return;
+    }
+    cohort_api_finish(req, 202,
+                      cohort_service_machine_move(req->api->service, req->actor, id, body, &error),
+                      &error);
+}
+
+static void
 cohort_api_machine_console(CohortApiRequest *req)
 {
     GError *error = NULL;
@@ -531,6 +561,7 @@ static const CohortApiRoute cohort_api_routes[] = {
     {"DELETE", "/api/v1/hosts/{name}", cohort_api_host_remove, ADMIN},
     {"POST", "/api/v1/hosts/{name}/drain", cohort_api_host_drain, ADMIN, "drain"},
     {"POST", "/api/v1/hosts/{name}/undrain", cohort_api_host_drain, ADMIN, "undrain"},
+    {"POST", "/api/v1/hosts/{name}/evacuate", cohort_api_host_evacuate, ADMIN},
     {"DELETE", "/api/v1/hosts/{name}/bases/{template}", cohort_api_host_base_remove, ADMIN},
     {"GET", "/api/v1/templates", cohort_api_templates_list, "any token (trainee: own cohorts')"},
     {"POST", "/api/v1/templates/reload", cohort_api_templates_reload, ADMIN},
@@ -559,6 +590,7 @@ static const CohortApiRoute cohort_api_routes[] = {
     {"POST", "/api/v1/machines/{id}/reboot", cohort_api_machine_operate, OWN_MACHINE, "reboot"},
     {"POST", "/api/v1/machines/{id}/reset", cohort_api_machine_operate, OWN_MACHINE, "reset"},
     {"POST", "/api/v1/machines/{id}/extend", cohort_api_machine_extend, OWN_MACHINE},
+    {"POST", "/api/v1/machines/{id}/move", cohort_api_machine_move, "its trainer, admin"},
     {"GET", "/api/v1/machines/{id}/console", cohort_api_machine_console, OWN_MACHINE},
     {"GET", "/api/v1/console/{ticket}", cohort_api_console_get, "the ticket's holder"},
     {"GET", "/api/v1/jobs/{id}", cohort_api_job_get, "who started it, admin"},

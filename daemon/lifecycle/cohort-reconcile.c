@@ -187,6 +187,17 @@ cohort_reconcile_machine(CohortLifecycle *l, CohortReconcileScan *scan, const Co
         cohort_reconcile_push(l, m, COHORT_MACHINE_OP_RESET);
     } else if (g_strcmp0(m->state, "reclaiming") == 0) {
         cohort_reconcile_push(l, m, COHORT_MACHINE_OP_TEARDOWN);
+    } else if (g_strcmp0(m->state, "moving") == 0) {
+        /* a move cohortd did not see to its end: the machine stays here; what the copy left on
+         * the other host is recorded there, and goes when that host is reconciled */
+        if (sd != NULL)
+            cohort_reconcile_set_state(l, m, "stopped",
+                                       "cohortd stopped before the move was done: the machine "
+                                       "stays where it was; move it again");
+        else
+            cohort_reconcile_set_state(l, m, "failed",
+                                       "its domain was removed outside Cohort: reset the "
+                                       "machine to make it again, or release it");
     } else if (g_strcmp0(m->state, "starting") == 0 || g_strcmp0(m->state, "stopping") == 0 ||
                g_strcmp0(m->state, "rebooting") == 0) {
         cohort_reconcile_settle(l, m, sd);
@@ -215,6 +226,8 @@ cohort_reconcile_scan_done(gpointer item, const GError *error, gpointer user_dat
     g_autoptr(GError) error_local = NULL;
     g_autoptr(GHashTable) known = g_hash_table_new(g_str_hash, g_str_equal);
     g_autoptr(GHashTable) by_id = g_hash_table_new(g_int64_hash, g_int64_equal);
+    g_autoptr(GHashTable) left = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
+    g_autoptr(GArray) leftovers = NULL;
     GHashTableIter iter;
     gpointer value;
 
@@ -244,6 +257,30 @@ cohort_reconcile_scan_done(gpointer item, const GError *error, gpointer user_dat
         cohort_reconcile_machine(l, scan, m);
     }
 
+    /* what machines that moved away left here: removed (the record says it is theirs) */
+    leftovers = cohort_store_leftover_list(l->store, scan->host_id, &error_local);
+    if (leftovers == NULL) {
+        g_warning("reconcile: %s", error_local->message);
+        g_clear_error(&error_local);
+    }
+    for (guint i = 0; leftovers != NULL && i < leftovers->len; i++) {
+        gint64 id = g_array_index(leftovers, gint64, i);
+        CohortMachineRow *m = g_hash_table_lookup(by_id, &id);
+        g_autoptr(GError) error_push = NULL;
+        g_hash_table_add(left, g_memdup2(&id, sizeof(id)));
+        /* the row came back here (moved back): nothing of it is left over */
+        if (m == NULL || m->host_id == scan->host_id) {
+            cohort_store_leftover_delete(l->store, id, scan->host_id, NULL);
+            continue;
+        }
+        if (cohort_work_inflight_contains(l->work, id))
+            continue;
+        g_message("reconcile: removing what %s left on host %s when it moved to %s", m->name,
+                  host->name, m->host_name != NULL ? m->host_name : "(none)");
+        if (!cohort_machine_work_push_leftover(l->work, host, id, m->name, &error_push))
+            g_warning("reconcile: %s: %s", m->name, error_push->message);
+    }
+
     /* domains of this installation that no living row claims */
     g_hash_table_iter_init(&iter, scan->domains);
     while (g_hash_table_iter_next(&iter, NULL, &value)) {
@@ -252,6 +289,8 @@ cohort_reconcile_scan_done(gpointer item, const GError *error, gpointer user_dat
         CohortMachineRow *elsewhere = g_hash_table_lookup(by_id, &sd->id);
         g_autoptr(GError) error_push = NULL;
         if (m != NULL && m->id == sd->id && g_strcmp0(m->state, "reclaimed") != 0)
+            continue;
+        if (g_hash_table_contains(left, &sd->id))
             continue;
         /* a living machine the store places on another host (moved by hand, or one libvirt
          * registered twice): someone's machine, not an orphan */

@@ -23,6 +23,15 @@ cohort_resume_outcome(CohortLifecycle *l, const CohortJobRow *job, CohortMachine
             g_warning("job %" G_GINT64_FORMAT ": %s: %s", job->id, m->name, error_local->message);
         return FALSE;
     }
+    if (g_strcmp0(job->kind, "evacuate") == 0) {
+        /* moved, or not: a move cut short left it where it was (reconcile settles its state) */
+        if (g_strcmp0(m->host_name, job->target) == 0)
+            *failure = g_error_new(COHORT_ERROR, COHORT_ERROR_HOST_UNAVAILABLE,
+                                   "cohortd stopped before machine %s moved off host %s: "
+                                   "evacuate the host again",
+                                   m->name, job->target);
+        return TRUE;
+    }
     if (g_strcmp0(m->state, "provisioning") == 0 || g_strcmp0(m->state, "requested") == 0)
         return FALSE;
     if (g_strcmp0(m->state, "failed") == 0)
@@ -55,6 +64,31 @@ cohort_resume_fail(CohortLifecycle *l, CohortJobRow *job)
               job->id, job->kind, job->target);
 }
 
+/* A job of hosts (bases installed or removed) that a stop or a crash cut short: what it had
+ * not done is not redone by itself, but a base only partly uploaded is never used, and is
+ * uploaded again when its host connects if a cohort uses it. */
+static void
+cohort_resume_fail_hosts(CohortLifecycle *l, CohortJobRow *job)
+{
+    g_autoptr(GError) error_local = NULL;
+
+    g_free(job->state);
+    job->state = g_strdup(job->done > 0 ? "done" : "failed");
+    g_free(job->finished_at);
+    job->finished_at = cohort_store_now();
+    job->failed = job->total - job->done;
+    if (!cohort_store_job_error_insert(l->store, job->id, NULL, "host-unavailable",
+                                       "cohortd stopped before this job was done: a base only "
+                                       "partly uploaded is not used, and is uploaded again when "
+                                       "its host connects if a cohort uses it; run the job again "
+                                       "for the rest",
+                                       &error_local) ||
+        !cohort_store_job_update(l->store, job, &error_local))
+        g_warning("job %" G_GINT64_FORMAT ": %s", job->id, error_local->message);
+    g_message("job %" G_GINT64_FORMAT " (%s %s) was cut short by a stop", job->id, job->kind,
+              job->target);
+}
+
 static void
 cohort_resume_job(CohortLifecycle *l, CohortJobRow *job)
 {
@@ -64,6 +98,10 @@ cohort_resume_job(CohortLifecycle *l, CohortJobRow *job)
     guint recorded = 0;
     guint left = 0;
 
+    if (g_str_has_prefix(job->kind, "base")) {
+        cohort_resume_fail_hosts(l, job);
+        return;
+    }
     pending = cohort_store_job_machine_list_pending(l->store, job->id, &recorded, &error_local);
     if (pending == NULL) {
         g_warning("job %" G_GINT64_FORMAT ": %s", job->id, error_local->message);

@@ -12,6 +12,7 @@
 #include "cohort-base-work.h"
 #include "cohort-error.h"
 #include "cohort-json.h"
+#include "cohort-machine-work.h"
 #include "cohort-service-private.h"
 #include "cohort-service.h"
 #include "cohort-slug.h"
@@ -394,6 +395,85 @@ cohort_service_host_update(CohortService *svc, const CohortUserRow *actor, const
         cohort_hosts_set_pool(svc->hosts, host, pool);
     cohort_service_audit(svc, actor->login, "host.update", name, NULL);
     return cohort_service_host_json(svc, host, error);
+}
+
+JsonNode *
+cohort_service_host_evacuate(CohortService *svc, const CohortUserRow *actor, const gchar *name,
+                             GError **error)
+{
+    g_autoptr(GPtrArray) all = NULL;
+    g_autoptr(GPtrArray) machines = g_ptr_array_new();
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    CohortHost *host = cohort_service_host_lookup(svc, actor, name, error);
+    guint copied = 0;
+    guint remade = 0;
+    guint failed = 0;
+    gint64 job_id;
+
+    if (host == NULL)
+        return NULL;
+    /* nothing new goes there meanwhile */
+    if (!cohort_store_host_set_state(svc->store, host->id, "draining", error))
+        return NULL;
+    cohort_hosts_drain(svc->hosts, host);
+    all = cohort_store_machine_list(svc->store, 0, 0, 0, FALSE, error);
+    if (all == NULL)
+        return NULL;
+    for (guint i = 0; i < all->len; i++) {
+        CohortMachineRow *m = g_ptr_array_index(all, i);
+        if (m->host_id == host->id && g_strcmp0(m->state, "reclaiming") != 0 &&
+            g_strcmp0(m->state, "moving") != 0)
+            g_ptr_array_add(machines, m);
+    }
+    /* intent first: the job and its machines in one commit */
+    if (!cohort_store_begin(svc->store, error))
+        return NULL;
+    job_id = cohort_machine_work_job_new(svc->work, actor, "evacuate", name, machines->len, error);
+    for (guint i = 0; job_id > 0 && i < machines->len; i++) {
+        CohortMachineRow *m = g_ptr_array_index(machines, i);
+        if (!cohort_store_job_machine_insert(svc->store, job_id, m->id,
+                                             g_strcmp0(m->state, "failed") != 0, error))
+            job_id = 0;
+    }
+    if (job_id == 0 || !cohort_store_commit(svc->store, error)) {
+        cohort_store_rollback(svc->store);
+        return NULL;
+    }
+    for (guint i = 0; i < machines->len; i++) {
+        CohortMachineRow *m = g_ptr_array_index(machines, i);
+        g_autoptr(GError) error_local = NULL;
+        gboolean copy = cohort_host_is_usable(host) && g_strcmp0(m->state, "stopped") == 0;
+        CohortHost *target = cohort_service_move_target(svc, m, NULL, &error_local);
+        if (target == NULL ||
+            !cohort_machine_work_move(svc->work, m, target, !copy, job_id, &error_local)) {
+            cohort_machine_work_job_count(svc->work, job_id, m->id, m->name, error_local);
+            failed++;
+            continue;
+        }
+        if (copy)
+            copied++;
+        else
+            remade++;
+    }
+    cohort_service_audit(svc, actor->login, "host.evacuate", name, NULL);
+    g_message("host %s is evacuated (job %" G_GINT64_FORMAT "): %u machines copied, %u made "
+              "anew elsewhere, %u with no room",
+              name, job_id, copied, remade, failed);
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "job");
+    json_builder_add_int_value(b, job_id);
+    json_builder_set_member_name(b, "host");
+    json_builder_add_string_value(b, name);
+    json_builder_set_member_name(b, "machines");
+    json_builder_add_int_value(b, machines->len);
+    json_builder_set_member_name(b, "copied");
+    json_builder_add_int_value(b, copied);
+    json_builder_set_member_name(b, "remade");
+    json_builder_add_int_value(b, remade);
+    json_builder_set_member_name(b, "failed");
+    json_builder_add_int_value(b, failed);
+    json_builder_end_object(b);
+    return json_builder_get_root(b);
 }
 
 JsonNode *

@@ -42,6 +42,10 @@ cohort_service_cohort_json(CohortService *svc, const CohortCohortRow *cohort)
     json_object_set_object_member(obj, "lease", lease);
     json_object_set_string_member(obj, "network",
                                   cohort->network != NULL ? cohort->network : "isolated");
+    /* where its machines go: its own policy, or the installation's */
+    json_object_set_string_member(
+        obj, "placement", cohort_placement_to_string(cohort_service_cohort_placement(svc, cohort)));
+    json_object_set_boolean_member(obj, "placement_default", cohort->placement == NULL);
     return node;
 }
 
@@ -65,6 +69,39 @@ cohort_service_network_validate(const gchar *network, GError **error)
                     "\"isolated\" for the cohort's own network, or name a shared one");
         return FALSE;
     }
+    return TRUE;
+}
+
+/* "placement": "spread" or "pack", or "default" (null) for the installation's. */
+static gboolean
+cohort_service_cohort_read_placement(JsonObject *body, CohortCohortRow *row, GError **error)
+{
+    JsonNode *node = json_object_get_member(body, "placement");
+    CohortPlacement placement;
+    const gchar *text;
+
+    if (node == NULL)
+        return TRUE;
+    if (JSON_NODE_HOLDS_NULL(node)) {
+        g_clear_pointer(&row->placement, g_free);
+        return TRUE;
+    }
+    text = JSON_NODE_HOLDS_VALUE(node) && json_node_get_value_type(node) == G_TYPE_STRING
+               ? json_node_get_string(node)
+               : NULL;
+    if (g_strcmp0(text, "default") == 0) {
+        g_clear_pointer(&row->placement, g_free);
+        return TRUE;
+    }
+    if (text == NULL || !cohort_placement_from_string(text, &placement)) {
+        g_set_error_literal(error, COHORT_ERROR, COHORT_ERROR_INVALID_ARGUMENT,
+                            "\"placement\" must be \"spread\" (the least used host first), "
+                            "\"pack\" (fill a host before the next) or \"default\" (the "
+                            "installation's)");
+        return FALSE;
+    }
+    g_free(row->placement);
+    row->placement = g_strdup(cohort_placement_to_string(placement));
     return TRUE;
 }
 
@@ -183,9 +220,9 @@ JsonNode *
 cohort_service_cohort_create(CohortService *svc, const CohortUserRow *actor, JsonObject *body,
                              GError **error)
 {
-    static const gchar *const known[] = {"slug",    "title",   "template", "starts_at",
-                                         "ends_at", "quota",   "lease",    "grace_hours",
-                                         "trainer", "network", NULL};
+    static const gchar *const known[] = {"slug",    "title",   "template",  "starts_at",
+                                         "ends_at", "quota",   "lease",     "grace_hours",
+                                         "trainer", "network", "placement", NULL};
     g_autoptr(CohortCohortRow) row = g_new0(CohortCohortRow, 1);
     g_autoptr(CohortCohortRow) stored = NULL;
     g_autofree gchar *trainer = NULL;
@@ -201,7 +238,8 @@ cohort_service_cohort_create(CohortService *svc, const CohortUserRow *actor, Jso
         !cohort_json_get_string(body, "template", TRUE, 64, &row->template_name, error) ||
         !cohort_json_get_string(body, "trainer", FALSE, 64, &trainer, error) ||
         !cohort_json_get_string(body, "network", FALSE, 64, &row->network, error) ||
-        !cohort_json_get_uint(body, "grace_hours", FALSE, 0, 24 * 365, &grace, error))
+        !cohort_json_get_uint(body, "grace_hours", FALSE, 0, 24 * 365, &grace, error) ||
+        !cohort_service_cohort_read_placement(body, row, error))
         return NULL;
     if (!cohort_slug_validate(row->slug, "cohort slug", error))
         return NULL;
@@ -354,7 +392,8 @@ JsonNode *
 cohort_service_cohort_update(CohortService *svc, const CohortUserRow *actor, const gchar *slug,
                              JsonObject *body, GError **error)
 {
-    static const gchar *const known[] = {"title", "ends_at", "grace_hours", "quota", "lease", NULL};
+    static const gchar *const known[] = {"title", "ends_at",   "grace_hours", "quota",
+                                         "lease", "placement", NULL};
     g_autoptr(CohortCohortRow) cohort =
         cohort_service_cohort_lookup(svc, actor, slug, COHORT_ACTION_COHORT_MANAGE, error);
     g_autoptr(CohortCohortRow) stored = NULL;
@@ -367,7 +406,8 @@ cohort_service_cohort_update(CohortService *svc, const CohortUserRow *actor, con
         !cohort_json_get_string(body, "title", FALSE, COHORT_TITLE_MAX, &cohort->title, error) ||
         !cohort_json_get_uint(body, "grace_hours", FALSE, 0, 24 * 365, &grace, error) ||
         !cohort_service_cohort_read_times(body, cohort, error) ||
-        !cohort_service_cohort_read_quota(body, cohort, error))
+        !cohort_service_cohort_read_quota(body, cohort, error) ||
+        !cohort_service_cohort_read_placement(body, cohort, error))
         return NULL;
     if (g_strcmp0(cohort->state, "reclaimed") == 0) {
         g_set_error(error, COHORT_ERROR, COHORT_ERROR_CONFLICT,

@@ -202,8 +202,25 @@ JsonNode *
 cohort_service_machine_json(CohortService *svc, const CohortMachineRow *row)
 {
     g_auto(GStrv) pending = cohort_machine_work_pending_new(svc->work, row->id);
+    JsonNode *node = cohort_json_machine(row, (const gchar *const *)pending);
+    CohortHost *host =
+        row->host_id > 0 ? cohort_hosts_lookup_by_id(svc->hosts, row->host_id) : NULL;
+    JsonObject *obj = json_node_get_object(node);
 
-    return cohort_json_machine(row, (const gchar *const *)pending);
+    /* a machine whose host does not answer is unavailable, whatever it was last: the trainer
+     * may move it to another host */
+    if (host != NULL)
+        json_object_set_string_member(obj, "host_state", host->state);
+    else
+        json_object_set_null_member(obj, "host_state");
+    if (host != NULL && !cohort_host_is_usable(host) && g_strcmp0(row->state, "reclaimed") != 0 &&
+        g_strcmp0(row->state, "failed") != 0) {
+        json_object_set_string_member(obj, "state", "host-unavailable");
+        json_object_set_string_member(obj, "last_state", row->state);
+    } else {
+        json_object_set_null_member(obj, "last_state");
+    }
+    return node;
 }
 
 CohortMachineRow *
@@ -356,6 +373,131 @@ cohort_service_machine_operate(CohortService *svc, const CohortUserRow *actor, g
     /* the state of the work under way (this one's, or the one it waits behind) */
     stored = cohort_store_machine_get_by_id(svc->store, row->id, error);
     return stored != NULL ? cohort_service_machine_json(svc, stored) : NULL;
+}
+
+/* Where a machine moved away from @source goes: @name when given (it must have room), else
+ * where its cohort's placement puts it, away from @source. */
+CohortHost *
+cohort_service_move_target(CohortService *svc, const CohortMachineRow *row, const gchar *name,
+                           GError **error)
+{
+    g_autoptr(CohortCohortRow) cohort =
+        cohort_store_cohort_get_by_id(svc->store, row->cohort_id, error);
+    CohortTemplate *tmpl;
+    CohortPlacementRequest request = {0};
+
+    if (cohort == NULL)
+        return NULL;
+    tmpl = cohort_template_set_get(svc->templates, row->template_name, error);
+    if (tmpl == NULL)
+        return NULL;
+    request.tmpl = tmpl;
+    request.vcpus = row->vcpus;
+    request.memory_mib = row->memory_mib;
+    request.disk_mib = row->disk_mib;
+    request.policy = cohort_service_cohort_placement(svc, cohort);
+    request.exclude_host_id = row->host_id;
+    if (name != NULL) {
+        CohortHost *named = cohort_hosts_lookup_by_name(svc->hosts, name);
+        if (named == NULL) {
+            g_set_error(error, COHORT_ERROR, COHORT_ERROR_NOT_FOUND, "no host '%s'", name);
+            return NULL;
+        }
+        if (named->id == row->host_id) {
+            g_set_error(error, COHORT_ERROR, COHORT_ERROR_INVALID_ARGUMENT,
+                        "machine %s is on host %s already: name another host", row->name, name);
+            return NULL;
+        }
+        request.only_host_id = named->id;
+    }
+    return cohort_hosts_place(svc->hosts, svc->store, &request, error);
+}
+
+JsonNode *
+cohort_service_machine_move(CohortService *svc, const CohortUserRow *actor, gint64 id,
+                            JsonObject *body, GError **error)
+{
+    static const gchar *const known[] = {"host", "fresh", NULL};
+    g_autoptr(CohortMachineRow) row = NULL;
+    g_autoptr(CohortMachineRow) stored = NULL;
+    g_autofree gchar *to = NULL;
+    g_autofree gchar *warning = NULL;
+    gboolean fresh = FALSE;
+    gboolean source_up;
+    CohortHost *source;
+    CohortHost *target;
+    JsonNode *node;
+
+    row = cohort_service_machine_lookup(svc, actor, id, COHORT_ACTION_MACHINE_OPERATE, error);
+    if (row == NULL)
+        return NULL;
+    if (cohort_service_role(actor) == COHORT_ROLE_TRAINEE) {
+        g_set_error_literal(error, COHORT_ERROR, COHORT_ERROR_FORBIDDEN,
+                            "moving a machine to another host is for its trainer or an admin");
+        return NULL;
+    }
+    if (!cohort_json_check_members(body, known, error) ||
+        !cohort_json_get_string(body, "host", FALSE, 64, &to, error) ||
+        !cohort_json_get_bool(body, "fresh", &fresh, error))
+        return NULL;
+    if (g_strcmp0(row->state, "reclaiming") == 0 || g_strcmp0(row->state, "reclaimed") == 0 ||
+        g_strcmp0(row->state, "moving") == 0) {
+        g_set_error(error, COHORT_ERROR, COHORT_ERROR_CONFLICT, "machine %s is %s: it cannot move",
+                    row->name, row->state);
+        return NULL;
+    }
+    source = cohort_hosts_lookup_by_id(svc->hosts, row->host_id);
+    source_up = source != NULL && cohort_host_is_usable(source);
+    /* its work under way is on a host that answers: the move waits its turn, and a copy is
+     * only of a machine at rest */
+    if (source_up && !fresh && g_strcmp0(row->state, "stopped") != 0) {
+        g_set_error(error, COHORT_ERROR, COHORT_ERROR_CONFLICT,
+                    "machine %s is %s on host %s, which is up: stop it first (its disk is "
+                    "copied while it is off), or move it with \"fresh\": true (made anew from "
+                    "its template on the other host: what its disk holds is lost)",
+                    row->name, row->state, row->host_name);
+        return NULL;
+    }
+    if (cohort_work_inflight_contains(svc->work, row->id) && source_up) {
+        g_set_error(error, COHORT_ERROR, COHORT_ERROR_CONFLICT,
+                    "machine %s has work under way: move it when that is done", row->name);
+        return NULL;
+    }
+    target = cohort_service_move_target(svc, row, to, error);
+    if (target == NULL) {
+        cohort_service_audit(svc, actor->login, "machine.move", row->name, *error);
+        return NULL;
+    }
+    if (!source_up)
+        warning = g_strdup_printf(
+            "host %s is %s: machine %s is made anew from template %s on host %s, and what its "
+            "disk held stays on %s (cohortd removes it from there when %s is back; it cannot be "
+            "had through Cohort)",
+            row->host_name != NULL ? row->host_name : "(none)",
+            source != NULL ? source->state : "gone", row->name, row->template_name, target->name,
+            row->host_name != NULL ? row->host_name : "that host",
+            row->host_name != NULL ? row->host_name : "it");
+    else if (fresh)
+        warning = g_strdup_printf("machine %s is made anew from template %s on host %s: what its "
+                                  "disk held is lost (its copy on %s is removed now)",
+                                  row->name, row->template_name, target->name, row->host_name);
+    if (!cohort_machine_work_move(svc->work, row, target, fresh || !source_up, 0, error))
+        return NULL;
+    cohort_service_audit(svc, actor->login, "machine.move", row->name, NULL);
+    g_message("machine %s moves from host %s to host %s (%s)", row->name,
+              row->host_name != NULL ? row->host_name : "(none)", target->name,
+              warning != NULL ? "made anew" : "its disk is copied");
+    stored = cohort_store_machine_get_by_id(svc->store, row->id, error);
+    if (stored == NULL)
+        return NULL;
+    node = cohort_service_machine_json(svc, stored);
+    json_object_set_string_member(json_node_get_object(node), "to", target->name);
+    json_object_set_boolean_member(json_node_get_object(node), "fresh", warning != NULL);
+    if (warning != NULL)
+        json_object_set_string_member(json_node_get_object(node), "warning", warning);
+    else
+        json_object_set_null_member(json_node_get_object(node), "warning");
+    return node;
 }
 
 gchar *

@@ -31,6 +31,11 @@ CohortPlacement cohort_service_cohort_placement(CohortService *svc, const Cohort
 CohortMachineRow *cohort_service_machine_new(CohortService *svc, const CohortCohortRow *cohort,
                                              const CohortUserRow *trainee, GError **error);
 
+/* Where @row goes when it moves away from its host: the host named @name (NULL: any, by its
+ * cohort's placement), which must have room; COHORT_ERROR_NO_CAPACITY otherwise. */
+CohortHost *cohort_service_move_target(CohortService *svc, const CohortMachineRow *row,
+                                       const gchar *name, GError **error);
+
 /* The machine as the API shows it: the row, and the operations waiting behind the one
  * under way ("pending"). */
 JsonNode *cohort_service_machine_json(CohortService *svc, const CohortMachineRow *row);

@@ -156,6 +156,15 @@ JsonNode *cohort_service_machine_get(CohortService *svc, const CohortUserRow *ac
 /* @op: "start", "stop", "reboot", "reset" or "release" */
 JsonNode *cohort_service_machine_operate(CohortService *svc, const CohortUserRow *actor, gint64 id,
                                          const gchar *op, GError **error);
+/* POST /api/v1/machines/ID/move {"host"?, "fresh"?} (its trainer, an admin): to another host.
+ * A stopped machine on a host that is up is copied there; one whose host is down (or with
+ * "fresh") is made anew there, and the answer's "warning" says that its disk stays behind. */
+JsonNode *cohort_service_machine_move(CohortService *svc, const CohortUserRow *actor, gint64 id,
+                                      JsonObject *body, GError **error);
+/* POST /api/v1/hosts/NAME/evacuate: the host drains, and a job moves every machine on it
+ * elsewhere (stopped ones by their disks, the others made anew). */
+JsonNode *cohort_service_host_evacuate(CohortService *svc, const CohortUserRow *actor,
+                                       const gchar *name, GError **error);
 /* One more lease period, within the cohort's max_extensions. */
 JsonNode *cohort_service_machine_extend(CohortService *svc, const CohortUserRow *actor, gint64 id,
                                         GError **error);

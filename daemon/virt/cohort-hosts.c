@@ -936,6 +936,8 @@ cohort_hosts_place(CohortHosts *self, CohortStore *store, const CohortPlacementR
         guint64 disk_allowed = cohort_host_allowed_disk_mib(host);
         gdouble load;
 
+        if (request->only_host_id > 0 && host->id != request->only_host_id)
+            continue;
         if (why->len > 0)
             g_string_append(why, "; ");
         if (host->id == request->exclude_host_id) {

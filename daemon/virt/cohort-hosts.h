@@ -137,6 +137,7 @@ typedef struct {
     guint64 disk_mib; /* the overlay's planned growth */
     CohortPlacement policy;
     gint64 exclude_host_id; /* a machine moved from there: somewhere else; 0 for none */
+    gint64 only_host_id;    /* a host an admin named: there or nowhere; 0 for any */
 } CohortPlacementRequest;
 
 /* The "up" host holding the base with room for the machine after what the store says is

@@ -22,7 +22,8 @@ typedef struct {
     const gchar *transitional; /* the row's state while the work runs */
     gchar *note;               /* the row's message when the work succeeds: why cohortd did it */
     gboolean orphan;           /* a tagged domain without a row: nothing to record */
-    guint64 freed_disk_bytes;  /* what the overlay took, measured before a teardown */
+    gboolean leftover; /* what the machine left on a host it moved away from: its record goes */
+    guint64 freed_disk_bytes; /* what the overlay took, measured before a teardown */
     guint vcpus;
     guint64 memory_mib;
     gint64 host_id;
@@ -30,8 +31,13 @@ typedef struct {
     CohortTemplate *tmpl;    /* a reference: a reload may replace the daemon's meanwhile */
     gchar *vnc_listen;
     guint stop_timeout_s;
-    gchar *network;      /* what the NICs join; NULL: as the template says */
-    gchar *network_uuid; /* set when the network is the cohort's own, made if missing */
+    gchar *network;                 /* what the NICs join; NULL: as the template says */
+    gchar *network_uuid;            /* set when the network is the cohort's own, made if missing */
+    CohortProvisioner *target_prov; /* a move's: where the disk goes (borrowed) */
+    gint64 target_host_id;
+    gchar *target_host_name;
+    CohortTransfer *transfer; /* a move's bytes, borrowed from the work layer */
+    guint64 moved_bytes;
 } CohortMachineWork;
 
 static void
@@ -47,6 +53,7 @@ cohort_machine_work_free(CohortMachineWork *work)
     g_free(work->vnc_listen);
     g_free(work->network);
     g_free(work->network_uuid);
+    g_free(work->target_host_name);
     if (work->tmpl != NULL)
         cohort_template_unref(work->tmpl);
     g_free(work);
@@ -58,14 +65,73 @@ static const gchar *const cohort_machine_work_op_names[] = {
     [COHORT_MACHINE_OP_CREATE] = "provision", [COHORT_MACHINE_OP_START] = "start",
     [COHORT_MACHINE_OP_STOP] = "stop",        [COHORT_MACHINE_OP_REBOOT] = "reboot",
     [COHORT_MACHINE_OP_RESET] = "reset",      [COHORT_MACHINE_OP_TEARDOWN] = "reclaim",
+    [COHORT_MACHINE_OP_MOVE] = "move",
 };
 static const gchar *const cohort_machine_work_transitional[] = {
     [COHORT_MACHINE_OP_CREATE] = "provisioning", [COHORT_MACHINE_OP_START] = "starting",
     [COHORT_MACHINE_OP_STOP] = "stopping",       [COHORT_MACHINE_OP_REBOOT] = "rebooting",
     [COHORT_MACHINE_OP_RESET] = "resetting",     [COHORT_MACHINE_OP_TEARDOWN] = "reclaiming",
+    [COHORT_MACHINE_OP_MOVE] = "moving",
 };
-G_STATIC_ASSERT(G_N_ELEMENTS(cohort_machine_work_op_names) == COHORT_MACHINE_OP_TEARDOWN + 1);
-G_STATIC_ASSERT(G_N_ELEMENTS(cohort_machine_work_transitional) == COHORT_MACHINE_OP_TEARDOWN + 1);
+G_STATIC_ASSERT(G_N_ELEMENTS(cohort_machine_work_op_names) == COHORT_MACHINE_OP_MOVE + 1);
+G_STATIC_ASSERT(G_N_ELEMENTS(cohort_machine_work_transitional) == COHORT_MACHINE_OP_MOVE + 1);
+
+/* The cohort's network on @prov's host first: the domain cannot start without it. */
+static gboolean
+cohort_machine_work_network(CohortMachineWork *work, CohortProvisioner *prov, GError **error)
+{
+    if (work->network_uuid != NULL &&
+        !cohort_provisioner_network_ensure(prov, work->network, work->network_uuid, error))
+        return FALSE;
+    if (work->network_uuid == NULL && work->network != NULL &&
+        !cohort_provisioner_network_require(prov, work->network, error))
+        return FALSE;
+    return TRUE;
+}
+
+static void
+cohort_machine_work_move_progress(guint64 done, guint64 total, gpointer user_data)
+{
+    CohortMachineWork *work = user_data;
+
+    if (work->transfer != NULL)
+        cohort_transfer_set_bytes(work->transfer, done, total);
+}
+
+/* A stopped machine to another host: its overlay through two streams, then its domain defined
+ * there on the copy. The old host keeps its copy until the store says the machine moved. */
+static gboolean
+cohort_machine_work_move_run(CohortMachineWork *work, GError **error)
+{
+    g_autofree gchar *disk = NULL;
+    CohortMachineSpec spec = {
+        .domain_name = work->domain_name,
+        .machine_id = work->machine_id,
+        .cohort = work->cohort,
+        .trainee = work->trainee,
+        .display_name = work->display_name,
+        .vcpus = work->vcpus,
+        .memory_mib = work->memory_mib,
+        .vnc_password = work->vnc_password,
+        .vnc_listen = work->vnc_listen,
+        .network = work->network,
+    };
+
+    if (work->transfer != NULL)
+        cohort_transfer_set_state(work->transfer, COHORT_TRANSFER_SENDING);
+    if (!cohort_machine_work_network(work, work->target_prov, error) ||
+        !cohort_provisioner_overlay_copy(work->prov, work->target_prov, work->tmpl,
+                                         work->domain_name, cohort_machine_work_move_progress, work,
+                                         &work->moved_bytes, error))
+        return FALSE;
+    /* the copy names the same base by the same path: this finds it, it makes nothing */
+    disk =
+        cohort_provisioner_overlay_create(work->target_prov, work->tmpl, work->domain_name, error);
+    if (disk == NULL)
+        return FALSE;
+    spec.disk_path = disk;
+    return cohort_provisioner_domain_define(work->target_prov, work->tmpl, &spec, error);
+}
 
 static gboolean
 cohort_machine_work_create(CohortMachineWork *work, GError **error)
@@ -82,12 +148,7 @@ cohort_machine_work_create(CohortMachineWork *work, GError **error)
         .vnc_listen = work->vnc_listen,
         .network = work->network,
     };
-    /* the cohort's network first: the domain cannot start without it */
-    if (work->network_uuid != NULL &&
-        !cohort_provisioner_network_ensure(work->prov, work->network, work->network_uuid, error))
-        return FALSE;
-    if (work->network_uuid == NULL && work->network != NULL &&
-        !cohort_provisioner_network_require(work->prov, work->network, error))
+    if (!cohort_machine_work_network(work, work->prov, error))
         return FALSE;
     return cohort_provisioner_machine_create(work->prov, work->tmpl, &spec, error);
 }
@@ -131,6 +192,12 @@ cohort_machine_work_run(gpointer item, GError **error)
         ok = cohort_provisioner_machine_teardown(work->prov, work->domain_name, work->machine_id,
                                                  error);
         break;
+    case COHORT_MACHINE_OP_MOVE:
+        ok = cohort_machine_work_move_run(work, error);
+        if (work->transfer != NULL)
+            cohort_transfer_set_state(work->transfer,
+                                      ok ? COHORT_TRANSFER_DONE : COHORT_TRANSFER_FAILED);
+        break;
     }
     g_atomic_pointer_add(&counters->libvirt_calls, 1);
     g_atomic_pointer_add(&counters->libvirt_usec, g_get_monotonic_time() - t0);
@@ -146,6 +213,7 @@ cohort_machine_work_state_after(CohortMachineWork *work, const GError *error)
     if (error == NULL) {
         switch (work->op) {
         case COHORT_MACHINE_OP_STOP:
+        case COHORT_MACHINE_OP_MOVE:
             return "stopped";
         case COHORT_MACHINE_OP_TEARDOWN:
             return "reclaimed";
@@ -483,6 +551,13 @@ cohort_machine_work_next(CohortWork *w, gint64 machine_id, const gchar *state)
         g_hash_table_remove(w->waiting, &machine_id);
         return;
     }
+    /* the machine may have moved meanwhile: its next work runs where it is now */
+    {
+        g_autoptr(CohortMachineRow) row =
+            cohort_store_machine_get_by_id(w->store, machine_id, NULL);
+        if (row != NULL && row->host_id > 0)
+            next->host_id = row->host_id;
+    }
     host = cohort_hosts_lookup_by_id(w->hosts, next->host_id);
     if (host != NULL && host->prov != NULL)
         next->prov = host->prov;
@@ -529,13 +604,127 @@ cohort_machine_work_done(gpointer item, const GError *error, gpointer user_data)
         g_warning("machine %s: recording the result: %s", work->domain_name, error_local->message);
 }
 
+/* What a work item is besides a machine's own work: a tagged domain without a row, or what a
+ * moved machine left on a host; neither is queued behind the machine's work. */
+enum {
+    COHORT_MACHINE_WORK_ORPHAN = 1 << 0,
+    COHORT_MACHINE_WORK_LEFTOVER = 1 << 1,
+};
+
+static gboolean cohort_machine_work_push_full(CohortWork *w, const CohortMachineRow *row,
+                                              CohortMachineOp op, gint64 job_id, const gchar *note,
+                                              guint flags, CohortHost *target, GError **error);
+
+/* Main context: a machine whose host was lost while it was made is placed again, away from
+ * that host, and made there in the same job. FALSE when no other host has room (for a job,
+ * @failure then says so: the machine fails and is counted). */
+static gboolean
+cohort_machine_work_replace(CohortWork *w, CohortMachineWork *work, GError **failure)
+{
+    g_autoptr(CohortMachineRow) row =
+        cohort_store_machine_get_by_id(w->store, work->machine_id, NULL);
+    g_autoptr(CohortCohortRow) cohort = NULL;
+    g_autoptr(GError) error_place = NULL;
+    g_autoptr(GError) error_local = NULL;
+    CohortPlacementRequest request = {
+        .tmpl = work->tmpl,
+        .vcpus = work->vcpus,
+        .memory_mib = work->memory_mib,
+        .policy = w->settings.placement,
+        .exclude_host_id = work->host_id,
+    };
+    CohortHost *host;
+
+    if (row == NULL || work->tmpl == NULL || cohort_machine_work_superseded(w, work) ||
+        g_strcmp0(row->state, "provisioning") != 0 || row->host_id != work->host_id)
+        return FALSE;
+    cohort = cohort_store_cohort_get_by_id(w->store, row->cohort_id, NULL);
+    if (cohort != NULL && cohort->placement != NULL)
+        cohort_placement_from_string(cohort->placement, &request.policy);
+    request.disk_mib = row->disk_mib;
+    host = cohort_hosts_place(w->hosts, w->store, &request, &error_place);
+    if (host == NULL) {
+        g_message("machine %s: its host was lost while it was made, and %s", work->domain_name,
+                  error_place->message);
+        /* a trainee's own request waits for the host; a job reports it and goes on */
+        if (work->job_id > 0)
+            *failure = g_error_new(COHORT_ERROR, COHORT_ERROR_NO_CAPACITY,
+                                   "its host was lost while it was made (%s), and it could not "
+                                   "be placed elsewhere: %s",
+                                   work->domain_name, error_place->message);
+        return FALSE;
+    }
+    /* intent first: what it may have left on the lost host, and its new host */
+    if (!cohort_store_leftover_insert(w->store, row->id, work->host_id, &error_local) ||
+        !cohort_store_machine_set_host(w->store, row->id, host->id, &error_local)) {
+        g_warning("machine %s: %s", work->domain_name, error_local->message);
+        return FALSE;
+    }
+    g_message("machine %s: its host was lost while it was made; making it on host %s instead",
+              work->domain_name, host->name);
+    g_clear_pointer(&row, cohort_machine_row_free);
+    row = cohort_store_machine_get_by_id(w->store, work->machine_id, &error_local);
+    if (row == NULL || !cohort_machine_work_push_full(w, row, COHORT_MACHINE_OP_CREATE,
+                                                      work->job_id, NULL, 0, NULL, &error_local)) {
+        g_warning("machine %s: %s", work->domain_name,
+                  error_local != NULL ? error_local->message : "gone");
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* Main context: a move's outcome. Done: the machine is on the other host, and what is left on
+ * the old one goes (now, or when it is back). Failed: the copy on the other host goes. */
+static void
+cohort_machine_work_move_settle(CohortWork *w, CohortMachineWork *work, const GError *error)
+{
+    g_autoptr(GError) error_local = NULL;
+    gint64 leave_host = error == NULL ? work->host_id : work->target_host_id;
+    CohortHost *left;
+
+    if (error == NULL &&
+        (!cohort_store_machine_set_host(w->store, work->machine_id, work->target_host_id,
+                                        &error_local) ||
+         !cohort_store_leftover_delete(w->store, work->machine_id, work->target_host_id,
+                                       &error_local) ||
+         !cohort_store_leftover_insert(w->store, work->machine_id, work->host_id, &error_local))) {
+        g_warning("machine %s: %s", work->domain_name, error_local->message);
+        return;
+    }
+    if (error == NULL)
+        g_log_structured(G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE, "COHORT_COHORT", work->cohort,
+                         "COHORT_MACHINE", work->domain_name, "MESSAGE",
+                         "machine %s moved to host %s (%" G_GUINT64_FORMAT " bytes of disk)",
+                         work->domain_name, work->target_host_name, work->moved_bytes);
+    left = cohort_hosts_lookup_by_id(w->hosts, leave_host);
+    if (left != NULL && cohort_host_is_usable(left) &&
+        !cohort_machine_work_push_leftover(w, left, work->machine_id, work->domain_name,
+                                           &error_local))
+        g_warning("machine %s: %s", work->domain_name, error_local->message);
+}
+
 static void
 cohort_machine_work_settle(CohortWork *w, CohortMachineWork *work, const GError *error)
 {
     g_autoptr(GError) error_local = NULL;
-    const gchar *state = cohort_machine_work_state_after(work, error);
+    g_autoptr(GError) replaced_error = NULL;
+    const gchar *state;
 
     cohort_work_inflight_remove(w, work->machine_id);
+    if (work->leftover) {
+        if (error != NULL) {
+            g_warning("removing what %s left on host %" G_GINT64_FORMAT " when it moved: %s",
+                      work->domain_name, work->host_id, error->message);
+            return;
+        }
+        g_message("removed what %s left on host %" G_GINT64_FORMAT " when it moved away",
+                  work->domain_name, work->host_id);
+        if (!cohort_store_leftover_delete(w->store, work->machine_id, work->host_id, &error_local))
+            g_warning("machine %s: %s", work->domain_name, error_local->message);
+        cohort_store_audit_record(w->store, "system", "machine.leftover-remove", work->domain_name,
+                                  NULL);
+        return;
+    }
     if (work->orphan) {
         if (error != NULL)
             g_warning("removing %s, left without a row: %s", work->domain_name, error->message);
@@ -547,6 +736,17 @@ cohort_machine_work_settle(CohortWork *w, CohortMachineWork *work, const GError 
                                   error);
         return;
     }
+    /* a machine whose host was lost while it was made goes to another host if one has room:
+     * its job finishes on the hosts that are left */
+    if (error != NULL && work->op == COHORT_MACHINE_OP_CREATE &&
+        g_error_matches(error, COHORT_ERROR, COHORT_ERROR_HOST_UNAVAILABLE) &&
+        !cohort_jobs_is_stopping(w->jobs) && cohort_machine_work_replace(w, work, &replaced_error))
+        return;
+    if (replaced_error != NULL)
+        error = replaced_error;
+    state = cohort_machine_work_state_after(work, error);
+    if (work->op == COHORT_MACHINE_OP_MOVE)
+        cohort_machine_work_move_settle(w, work, error);
     /* running time: a run opens when the machine runs, closes when it stops or goes */
     if (g_strcmp0(state, "running") == 0 && error == NULL)
         cohort_store_machine_run_begin(w->store, work->machine_id, NULL);
@@ -584,8 +784,11 @@ cohort_machine_work_settle(CohortWork *w, CohortMachineWork *work, const GError 
 
 static gboolean
 cohort_machine_work_push_full(CohortWork *w, const CohortMachineRow *row, CohortMachineOp op,
-                              gint64 job_id, const gchar *note, gboolean orphan, GError **error)
+                              gint64 job_id, const gchar *note, guint flags, CohortHost *target,
+                              GError **error)
 {
+    /* neither has a row of its own to read or write */
+    gboolean orphan = flags != 0;
     CohortHost *host = cohort_hosts_lookup_by_id(w->hosts, row->host_id);
     /* an orphan (a tagged domain without a row) has no template: only a teardown, which
      * needs none */
@@ -598,12 +801,18 @@ cohort_machine_work_push_full(CohortWork *w, const CohortMachineRow *row, Cohort
     if (host == NULL || !cohort_host_is_usable(host)) {
         g_set_error(error, COHORT_ERROR, COHORT_ERROR_HOST_UNAVAILABLE,
                     "host %s of machine %s is down (%s); cohortd reconnects by itself: try "
-                    "again in a minute",
+                    "again in a minute, or have its trainer move it to another host "
+                    "('cohortctl machine move %" G_GINT64_FORMAT "': it is made anew there, its "
+                    "disk stays on %s)",
                     row->host_name != NULL ? row->host_name : "(none)", row->name,
-                    host != NULL && host->last_error != NULL ? host->last_error : "not connected");
+                    host != NULL && host->last_error != NULL ? host->last_error : "not connected",
+                    row->id, row->host_name != NULL ? row->host_name : "the lost host");
         return FALSE;
     }
-    if (tmpl == NULL && (op == COHORT_MACHINE_OP_CREATE || op == COHORT_MACHINE_OP_RESET)) {
+    gboolean renders = op == COHORT_MACHINE_OP_CREATE || op == COHORT_MACHINE_OP_RESET ||
+                       op == COHORT_MACHINE_OP_MOVE;
+
+    if (tmpl == NULL && renders) {
         g_set_error(error, COHORT_ERROR, COHORT_ERROR_NOT_FOUND,
                     "template '%s' of machine %s is no longer installed", row->template_name,
                     row->name);
@@ -612,7 +821,7 @@ cohort_machine_work_push_full(CohortWork *w, const CohortMachineRow *row, Cohort
     if (!orphan)
         trainee = cohort_store_user_get_by_id(w->store, row->user_id, NULL);
     /* the one secret a rendering needs leaves the store only for it */
-    if (!orphan && (op == COHORT_MACHINE_OP_CREATE || op == COHORT_MACHINE_OP_RESET)) {
+    if (!orphan && renders) {
         vnc_password = cohort_store_machine_get_vnc_password(w->store, row->id, error);
         if (vnc_password == NULL)
             return FALSE;
@@ -631,6 +840,7 @@ cohort_machine_work_push_full(CohortWork *w, const CohortMachineRow *row, Cohort
     work->transitional = cohort_machine_work_transitional[op];
     work->note = g_strdup(note);
     work->orphan = orphan;
+    work->leftover = (flags & COHORT_MACHINE_WORK_LEFTOVER) != 0;
     work->vcpus = row->vcpus;
     work->memory_mib = row->memory_mib;
     work->host_id = row->host_id;
@@ -638,8 +848,13 @@ cohort_machine_work_push_full(CohortWork *w, const CohortMachineRow *row, Cohort
     work->tmpl = tmpl != NULL ? cohort_template_ref(tmpl) : NULL;
     work->vnc_listen = g_strdup(w->settings.vnc_listen);
     work->stop_timeout_s = w->settings.stop_timeout_s;
-    if (tmpl != NULL && cohort_template_get_n_interfaces(tmpl) > 0 &&
-        (op == COHORT_MACHINE_OP_CREATE || op == COHORT_MACHINE_OP_RESET)) {
+    if (target != NULL) {
+        work->target_prov = target->prov;
+        work->target_host_id = target->id;
+        work->target_host_name = g_strdup(target->name);
+        work->transfer = cohort_work_transfer_new(w, job_id, target->name, row->name, 0);
+    }
+    if (tmpl != NULL && cohort_template_get_n_interfaces(tmpl) > 0 && renders) {
         g_autoptr(CohortCohortRow) cohort =
             cohort_store_cohort_get_by_id(w->store, row->cohort_id, NULL);
         if (cohort != NULL && g_strcmp0(cohort->network, "isolated") == 0) {
@@ -658,14 +873,14 @@ gboolean
 cohort_machine_work_push(CohortWork *w, const CohortMachineRow *row, CohortMachineOp op,
                          gint64 job_id, GError **error)
 {
-    return cohort_machine_work_push_full(w, row, op, job_id, NULL, FALSE, error);
+    return cohort_machine_work_push_full(w, row, op, job_id, NULL, 0, NULL, error);
 }
 
 gboolean
 cohort_machine_work_push_note(CohortWork *w, const CohortMachineRow *row, CohortMachineOp op,
                               const gchar *note, GError **error)
 {
-    return cohort_machine_work_push_full(w, row, op, 0, note, FALSE, error);
+    return cohort_machine_work_push_full(w, row, op, 0, note, 0, NULL, error);
 }
 
 gboolean
@@ -683,7 +898,60 @@ cohort_machine_work_push_orphan(CohortWork *w, gint64 host_id, const gchar *doma
 
     if (host == NULL)
         return FALSE;
-    return cohort_machine_work_push_full(w, &row, COHORT_MACHINE_OP_TEARDOWN, 0, NULL, TRUE, error);
+    return cohort_machine_work_push_full(w, &row, COHORT_MACHINE_OP_TEARDOWN, 0, NULL,
+                                         COHORT_MACHINE_WORK_ORPHAN, NULL, error);
+}
+
+gboolean
+cohort_machine_work_push_leftover(CohortWork *w, CohortHost *host, gint64 machine_id,
+                                  const gchar *domain_name, GError **error)
+{
+    CohortMachineRow row = {
+        .id = machine_id,
+        .name = (gchar *)domain_name,
+        .host_id = host->id,
+        .host_name = host->name,
+        .state = (gchar *)"moved",
+    };
+
+    return cohort_machine_work_push_full(w, &row, COHORT_MACHINE_OP_TEARDOWN, 0, NULL,
+                                         COHORT_MACHINE_WORK_LEFTOVER, NULL, error);
+}
+
+gboolean
+cohort_machine_work_move(CohortWork *w, const CohortMachineRow *row, CohortHost *target,
+                         gboolean fresh, gint64 job_id, GError **error)
+{
+    CohortHost *source = cohort_hosts_lookup_by_id(w->hosts, row->host_id);
+    g_autoptr(CohortMachineRow) moved = NULL;
+    gboolean copy = !fresh && source != NULL && cohort_host_is_usable(source) &&
+                    g_strcmp0(row->state, "stopped") == 0;
+
+    g_return_val_if_fail(target != NULL && target->id != row->host_id, FALSE);
+
+    if (copy) {
+        /* what the copy may leave on the other host if it is cut short */
+        if (!cohort_store_leftover_insert(w->store, row->id, target->id, error))
+            return FALSE;
+        return cohort_machine_work_push_full(w, row, COHORT_MACHINE_OP_MOVE, job_id, NULL, 0,
+                                             target, error);
+    }
+    /* made anew there: the old host's copy is what it leaves behind */
+    if (row->host_id > 0 && !cohort_store_leftover_insert(w->store, row->id, row->host_id, error))
+        return FALSE;
+    if (!cohort_store_machine_set_host(w->store, row->id, target->id, error) ||
+        !cohort_store_machine_set_state(w->store, row->id, "resetting", NULL, error))
+        return FALSE;
+    moved = cohort_store_machine_get_by_id(w->store, row->id, error);
+    if (moved == NULL || !cohort_machine_work_push_full(w, moved, COHORT_MACHINE_OP_RESET, job_id,
+                                                        NULL, 0, NULL, error))
+        return FALSE;
+    if (source != NULL && cohort_host_is_usable(source)) {
+        g_autoptr(GError) error_local = NULL;
+        if (!cohort_machine_work_push_leftover(w, source, row->id, row->name, &error_local))
+            g_warning("machine %s: %s", row->name, error_local->message);
+    }
+    return TRUE;
 }
 
 gint64

@@ -13,6 +13,7 @@ typedef enum {
     COHORT_MACHINE_OP_REBOOT,
     COHORT_MACHINE_OP_RESET,
     COHORT_MACHINE_OP_TEARDOWN,
+    COHORT_MACHINE_OP_MOVE, /* a stopped machine's disk and domain to another host */
 } CohortMachineOp;
 
 /* Queues @op on machine @row, counted in job @job_id when > 0. One machine's work runs one
@@ -54,6 +55,19 @@ void cohort_machine_work_reclaim_empty(CohortWork *w, gint64 job_id);
 /* Reconcile's: removes a finished cohort's own network from @host, in a worker. */
 void cohort_machine_work_push_network_remove(CohortWork *w, CohortHost *host,
                                              const gchar *cohort_slug);
+/* Moves machine @row to @target (a host that is up, chosen by the caller). @fresh, or a host
+ * of the machine's that is not up: the machine is made anew from its template on @target (a
+ * reset there; what its disk held is lost), and what it leaves on its old host is removed
+ * now if that host is up, else when it is back. Otherwise (the machine is stopped, its host
+ * up) its overlay is copied to @target through storage streams and its domain defined there;
+ * the old host's copy goes once that is done. Intent first: the row and what a move may
+ * leave behind are written before libvirt is touched. Counted in job @job_id when > 0. */
+gboolean cohort_machine_work_move(CohortWork *w, const CohortMachineRow *row, CohortHost *target,
+                                  gboolean fresh, gint64 job_id, GError **error);
+/* Removes what machine @machine_id (named @domain_name) left on @host after it moved away,
+ * and then the record of it; nothing is recorded beyond that. */
+gboolean cohort_machine_work_push_leftover(CohortWork *w, CohortHost *host, gint64 machine_id,
+                                           const gchar *domain_name, GError **error);
 /* At stop: work that waits behind a machine's work under way goes to the workers' queue,
  * so that it is failed and recorded like the rest of the queue. */
 void cohort_machine_work_release_waiting(CohortWork *w);

@@ -17,6 +17,7 @@ typedef struct {
     gchar *vnc_listen;    /* where machines' VNC listens */
     guint stop_timeout_s; /* graceful shutdown before a machine is forced off */
     guint workers;
+    CohortPlacement placement; /* of cohorts that name none, when a machine is placed again */
 } CohortWorkSettings;
 
 typedef struct {

@@ -731,6 +731,298 @@ test_api_placement_two_hosts(void **state)
     cohort_test_daemon_stop(d);
 }
 
+static JsonObject *host_named(JsonNode *hosts, const gchar *name);
+static gchar *http_fails_message(CohortTestDaemon *d, const gchar *method, const gchar *path,
+                                 const gchar *token, const gchar *body, guint expect,
+                                 const gchar *code);
+
+/* A host added through the API answers "connecting" at once, and comes up in a while. */
+static JsonNode *
+host_add_wait_up(CohortTestDaemon *d, const gchar *body, const gchar *name)
+{
+    g_autoptr(JsonNode) added = http_ok(d, "POST", "/api/v1/hosts", d->admin_token, body, 201);
+    gint64 deadline = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
+
+    assert_string_equal(member_string(added, "state"), "connecting");
+    while (g_get_monotonic_time() < deadline) {
+        g_autoptr(JsonNode) hosts = http_ok(d, "GET", "/api/v1/hosts", d->admin_token, NULL, 200);
+        JsonObject *h = host_named(hosts, name);
+        if (g_strcmp0(json_object_get_string_member(h, "state"), "up") == 0) {
+            JsonNode *node = json_node_new(JSON_NODE_OBJECT);
+            json_node_set_object(node, h);
+            return node;
+        }
+        g_usleep(20 * 1000);
+    }
+    fail_msg("host %s never came up", name);
+    return NULL;
+}
+
+/* Machines of cohort @slug on host @host. */
+static guint
+machines_on(CohortTestDaemon *d, const gchar *token, const gchar *slug, const gchar *host)
+{
+    g_autofree gchar *path = g_strdup_printf("/api/v1/machines?cohort=%s", slug);
+    g_autoptr(JsonNode) machines = http_ok(d, "GET", path, token, NULL, 200);
+    JsonArray *list = json_node_get_array(machines);
+    guint n = 0;
+
+    for (guint i = 0; i < json_array_get_length(list); i++) {
+        JsonObject *m = json_array_get_object_element(list, i);
+        n += g_strcmp0(json_object_get_string_member(m, "host"), host) == 0;
+    }
+    return n;
+}
+
+static void
+roster_fill(CohortTestDaemon *d, const gchar *token, const gchar *slug, const gchar *prefix,
+            guint n)
+{
+    g_autoptr(GString) csv = g_string_new("login,display_name\n");
+    g_autofree gchar *path = g_strdup_printf("/api/v1/cohorts/%s/roster", slug);
+    g_autoptr(JsonNode) roster = NULL;
+    guint status = 0;
+
+    for (guint i = 1; i <= n; i++)
+        g_string_append_printf(csv, "%s-%u,Trainee %u\n", prefix, i, i);
+    roster = cohort_test_http(d, "PUT", path, token, csv->str, "text/csv", &status, NULL);
+    assert_int_equal(status, 200);
+}
+
+/* Placement by policy on two small hosts added through the API (4 vCPUs each, no overcommit):
+ * spread halves a cohort, pack fills the first host before the second; host list shows what
+ * placement allows beside what is used; a no-capacity error names each host's limit and the
+ * option that raises it; PATCH changes capacity at once; drain and undrain; a template's base
+ * leaves a host only when no machine there uses it; a machine is moved, made anew on the
+ * other host, with a warning; a host is evacuated by a job. */
+static void
+test_api_placement_policies(void **state)
+{
+    g_autoptr(GError) error = NULL;
+    CohortTestDaemon *d = cohort_test_daemon_start(&error);
+    g_autofree gchar *body_a = NULL;
+    g_autofree gchar *body_b = NULL;
+    g_autofree gchar *message = NULL;
+    g_autoptr(JsonNode) a = NULL;
+    g_autoptr(JsonNode) b = NULL;
+    g_autoptr(JsonNode) trainer = NULL;
+    g_autoptr(JsonNode) base = NULL;
+    g_autoptr(JsonNode) hosts = NULL;
+    const gchar *token;
+
+    cohort_assert_no_error(error);
+    /* the embedded lab host would take everything */
+    json_node_unref(http_ok(d, "DELETE", "/api/v1/hosts/lab", d->admin_token, NULL, 200));
+    body_a = g_strdup_printf("{\"name\":\"small-a\",\"uri\":\"test://%s/small-host.xml\","
+                             "\"cpu_ratio\":1}",
+                             COHORT_TEST_DATADIR);
+    body_b = g_strdup_printf("{\"name\":\"small-b\",\"uri\":\"test://%s/small-host-b.xml\","
+                             "\"cpu_ratio\":1,\"disk_ratio\":2.5}",
+                             COHORT_TEST_DATADIR);
+    a = host_add_wait_up(d, body_a, "small-a");
+    b = host_add_wait_up(d, body_b, "small-b");
+    assert_int_equal(member_int(a, "allowed_vcpus"), 4);
+    assert_int_equal(member_int(a, "allowed_memory_mib"), 1024);
+    /* 100 GiB free in the pool, times the ratio */
+    assert_int_equal(member_int(b, "allowed_disk_mib"), 256000);
+    trainer = http_ok(d, "POST", "/api/v1/users", d->admin_token,
+                      "{\"login\":\"trainer1\",\"display_name\":\"T\",\"role\":\"trainer\"}", 201);
+    token = member_string(trainer, "token");
+    {
+        /* one base job for both hosts: an item each, with progress */
+        g_autoptr(JsonNode) job = NULL;
+        JsonObject *progress;
+        base = cohort_test_base_install(d, "tiny", "{\"blank\":true}");
+        job = cohort_test_job_wait(d, d->admin_token, member_int(base, "job"));
+        assert_int_equal(member_int(job, "total"), 2);
+        assert_int_equal(member_int(job, "done"), 2);
+        progress = json_object_get_object_member(json_node_get_object(job), "progress");
+        assert_int_equal(json_object_get_int_member(progress, "bytes_total"), 2 * 32 * 1024 * 1024);
+        assert_int_equal(json_object_get_int_member(progress, "bytes_done"), 2 * 32 * 1024 * 1024);
+        assert_int_equal(json_array_get_length(json_object_get_array_member(progress, "items")), 2);
+    }
+    json_node_unref(http_ok(d, "POST", "/api/v1/cohorts", token,
+                            "{\"slug\":\"spread\",\"template\":\"tiny\",\"placement\":\"spread\","
+                            "\"starts_at\":\"2026-01-01T00:00:00Z\",\"ends_at\":"
+                            "\"2099-01-01T00:00:00Z\"}",
+                            201));
+    {
+        g_autoptr(JsonNode) packed =
+            http_ok(d, "POST", "/api/v1/cohorts", token,
+                    "{\"slug\":\"pack\",\"template\":\"tiny\",\"placement\":\"pack\",\"starts_at\":"
+                    "\"2026-01-01T00:00:00Z\",\"ends_at\":\"2099-01-01T00:00:00Z\"}",
+                    201);
+        assert_string_equal(member_string(packed, "placement"), "pack");
+        http_fails(d, "POST", "/api/v1/cohorts", token,
+                   "{\"slug\":\"bad\",\"template\":\"tiny\",\"placement\":\"random\","
+                   "\"starts_at\":\"2026-01-01T00:00:00Z\",\"ends_at\":\"2099-01-01T00:00:00Z\"}",
+                   400, "invalid-argument");
+    }
+    roster_fill(d, token, "spread", "spread", 4);
+    roster_fill(d, token, "pack", "pack", 3);
+    {
+        g_autoptr(JsonNode) started =
+            http_ok(d, "POST", "/api/v1/cohorts/spread/provision", token, NULL, 202);
+        g_autoptr(JsonNode) job = cohort_test_job_wait(d, token, job_of(started));
+        assert_int_equal(member_int(job, "done"), 4);
+    }
+    assert_int_equal(machines_on(d, token, "spread", "small-a"), 2);
+    assert_int_equal(machines_on(d, token, "spread", "small-b"), 2);
+    {
+        g_autoptr(JsonNode) started =
+            http_ok(d, "POST", "/api/v1/cohorts/pack/provision", token, NULL, 202);
+        g_autoptr(JsonNode) job = cohort_test_job_wait(d, token, job_of(started));
+        assert_int_equal(member_int(job, "done"), 3);
+    }
+    /* the first host up to what it allows, then the other */
+    assert_int_equal(machines_on(d, token, "pack", "small-a"), 2);
+    assert_int_equal(machines_on(d, token, "pack", "small-b"), 1);
+    hosts = http_ok(d, "GET", "/api/v1/hosts", d->admin_token, NULL, 200);
+    assert_int_equal(json_object_get_int_member(host_named(hosts, "small-a"), "used_vcpus"), 4);
+    assert_int_equal(json_object_get_int_member(host_named(hosts, "small-a"), "machines"), 4);
+    assert_int_equal(json_object_get_int_member(host_named(hosts, "small-b"), "used_vcpus"), 3);
+    assert_int_equal(json_object_get_int_member(host_named(hosts, "small-b"), "used_disk_mib"),
+                     3 * 32);
+
+    /* one more trainee: small-a is full on vCPUs, small-b (after a PATCH) on memory */
+    roster_fill(d, token, "pack", "pack", 4);
+    {
+        g_autoptr(JsonNode) patched = http_ok(d, "PATCH", "/api/v1/hosts/small-b", d->admin_token,
+                                              "{\"memory_mib\":200}", 200);
+        assert_int_equal(member_int(patched, "allowed_memory_mib"), 200);
+        assert_int_equal(member_int(patched, "used_memory_mib"), 192);
+    }
+    http_fails(d, "PATCH", "/api/v1/hosts/small-b", d->admin_token, "{\"cpu_ratio\":0}", 400,
+               "invalid-argument");
+    http_fails(d, "PATCH", "/api/v1/hosts/small-b", d->admin_token, "{\"vcpu\":4}", 400,
+               "invalid-argument");
+    message = http_fails_message(d, "PATCH", "/api/v1/hosts/small-b", d->admin_token,
+                                 "{\"pool\":\"other\"}", 409, "conflict");
+    cohort_assert_contains(message, "cohortctl host evacuate small-b");
+    g_clear_pointer(&message, g_free);
+    message =
+        http_fails_message(d, "POST", "/api/v1/machines", token,
+                           "{\"cohort\":\"pack\",\"trainee\":\"pack-4\"}", 503, "no-capacity");
+    cohort_assert_contains(message, "small-a: vCPUs full (4 placed, 1 more wanted, 4 allowed = 4 x "
+                                    "cpu_ratio 1; raise it with 'cohortctl host set small-a "
+                                    "--cpu-ratio R' or '--vcpus N')");
+    cohort_assert_contains(message, "small-b: memory full (192 MiB placed, 64 MiB more wanted, "
+                                    "200 MiB allowed = 200 MiB x memory_ratio 1");
+    cohort_assert_contains(message, "--memory-ratio R' or '--memory-mib N'");
+    g_clear_pointer(&message, g_free);
+    /* a drained host is named so */
+    json_node_unref(http_ok(d, "POST", "/api/v1/hosts/small-b/drain", d->admin_token, NULL, 200));
+    json_node_unref(
+        http_ok(d, "PATCH", "/api/v1/hosts/small-b", d->admin_token, "{\"memory_mib\":0}", 200));
+    message =
+        http_fails_message(d, "POST", "/api/v1/machines", token,
+                           "{\"cohort\":\"pack\",\"trainee\":\"pack-4\"}", 503, "no-capacity");
+    cohort_assert_contains(message, "small-b: draining ('cohortctl host undrain small-b'");
+    g_clear_pointer(&message, g_free);
+    {
+        g_autoptr(JsonNode) undrained =
+            http_ok(d, "POST", "/api/v1/hosts/small-b/undrain", d->admin_token, NULL, 200);
+        g_autoptr(JsonNode) machine = NULL;
+        assert_string_equal(member_string(undrained, "state"), "up");
+        /* memory_mib 0 is libvirt's again: 1 GiB */
+        assert_int_equal(member_int(undrained, "allowed_memory_mib"), 1024);
+        machine = http_ok(d, "POST", "/api/v1/machines", token,
+                          "{\"cohort\":\"pack\",\"trainee\":\"pack-4\"}", 202);
+        assert_string_equal(member_string(machine, "host"), "small-b");
+    }
+
+    /* a base goes from a host only when no machine there uses it */
+    message = http_fails_message(d, "DELETE", "/api/v1/hosts/small-a/bases/tiny-lan",
+                                 d->admin_token, NULL, 409, "conflict");
+    cohort_assert_contains(message, "4 machines on host small-a are made from base "
+                                    "tiny-base.qcow2");
+    g_clear_pointer(&message, g_free);
+
+    /* a running machine on a host that is up moves made anew only: the answer warns */
+    {
+        g_autoptr(JsonNode) machines =
+            http_ok(d, "GET", "/api/v1/machines?cohort=spread", token, NULL, 200);
+        JsonObject *m = NULL;
+        g_autofree gchar *path = NULL;
+        g_autoptr(JsonNode) moved = NULL;
+        g_autoptr(JsonNode) settled = NULL;
+        JsonArray *list = json_node_get_array(machines);
+        for (guint i = 0; i < json_array_get_length(list) && m == NULL; i++) {
+            JsonObject *o = json_array_get_object_element(list, i);
+            if (g_strcmp0(json_object_get_string_member(o, "host"), "small-a") == 0)
+                m = o;
+        }
+        assert_non_null(m);
+        path = g_strdup_printf("/api/v1/machines/%" G_GINT64_FORMAT "/move",
+                               json_object_get_int_member(m, "id"));
+        json_node_unref(machine_wait(d, token, json_object_get_int_member(m, "id"), "running"));
+        message = http_fails_message(d, "POST", path, token, "{}", 409, "conflict");
+        cohort_assert_contains(message, "stop it first");
+        cohort_assert_contains(message, "\"fresh\": true");
+        g_clear_pointer(&message, g_free);
+        /* small-b is full: twice its vCPUs allowed makes room */
+        message =
+            http_fails_message(d, "POST", path, token, "{\"fresh\":true}", 503, "no-capacity");
+        cohort_assert_contains(message, "small-a: the machine moves away from it");
+        g_clear_pointer(&message, g_free);
+        json_node_unref(
+            http_ok(d, "PATCH", "/api/v1/hosts/small-b", d->admin_token, "{\"cpu_ratio\":2}", 200));
+        moved = http_ok(d, "POST", path, token, "{\"fresh\":true}", 202);
+        assert_string_equal(member_string(moved, "to"), "small-b");
+        assert_string_equal(member_string(moved, "host"), "small-b");
+        cohort_assert_contains(member_string(moved, "warning"), "what its disk held is lost");
+        settled = machine_wait(d, token, json_object_get_int_member(m, "id"), "running");
+        assert_string_equal(member_string(settled, "host"), "small-b");
+        {
+            /* its old domain and disk on small-a are gone: removed as what it left there */
+            gint64 deadline = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
+            gboolean removed = FALSE;
+            while (!removed && g_get_monotonic_time() < deadline) {
+                g_autoptr(JsonNode) audit =
+                    http_ok(d, "GET", "/api/v1/audit?limit=50", d->admin_token, NULL, 200);
+                JsonArray *entries = json_node_get_array(audit);
+                for (guint i = 0; i < json_array_get_length(entries); i++) {
+                    JsonObject *e = json_array_get_object_element(entries, i);
+                    if (g_strcmp0(json_object_get_string_member(e, "action"),
+                                  "machine.leftover-remove") == 0 &&
+                        g_strcmp0(json_object_get_string_member(e, "target"),
+                                  member_string(settled, "name")) == 0)
+                        removed = TRUE;
+                }
+                g_usleep(20 * 1000);
+            }
+            assert_true(removed);
+        }
+    }
+    assert_int_equal(machines_on(d, token, "spread", "small-a"), 1);
+    assert_int_equal(machines_on(d, token, "spread", "small-b"), 3);
+
+    /* evacuating small-b: it drains, and what it holds goes to small-a as far as it has room
+     * (1 vCPU free there now) */
+    {
+        g_autoptr(JsonNode) evac =
+            http_ok(d, "POST", "/api/v1/hosts/small-b/evacuate", d->admin_token, NULL, 202);
+        g_autoptr(JsonNode) job = cohort_test_job_wait(d, d->admin_token, job_of(evac));
+        assert_int_equal(member_int(evac, "machines"), 5);
+        assert_int_equal(member_int(job, "total"), 5);
+        assert_int_equal(member_int(job, "done"), 1);
+        assert_int_equal(member_int(job, "failed"), 4);
+        assert_string_equal(
+            json_object_get_string_member(
+                json_array_get_object_element(
+                    json_object_get_array_member(json_node_get_object(job), "errors"), 0),
+                "code"),
+            "no-capacity");
+    }
+    g_clear_pointer(&hosts, json_node_unref);
+    hosts = http_ok(d, "GET", "/api/v1/hosts", d->admin_token, NULL, 200);
+    assert_string_equal(json_object_get_string_member(host_named(hosts, "small-b"), "state"),
+                        "draining");
+    assert_int_equal(json_object_get_int_member(host_named(hosts, "small-a"), "used_vcpus"), 4);
+    assert_int_equal(json_object_get_int_member(host_named(hosts, "small-b"), "machines"), 4);
+    cohort_test_daemon_stop(d);
+}
+
 /* A cohort's network: its own isolated one unless it names a shared one; made with its first
  * machine, removed when a reclaim has taken the last, and counted in what the reclaim freed. */
 static void
@@ -2197,6 +2489,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_api_trainer_flow, fixture_setup, fixture_teardown),
+        cmocka_unit_test(test_api_placement_policies),
         cmocka_unit_test_setup_teardown(test_api_trainee_flow, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_api_authorization, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_api_bad_input, fixture_setup, fixture_teardown),
