@@ -46,12 +46,12 @@ static gboolean
 cohort_ctl_print_cohort(CohortCtl *ctl, JsonNode *answer, GError **error)
 {
     static const gchar *const members[] = {
-        "slug",    "title",       "state",      "template", "trainer", "starts_at",
-        "ends_at", "grace_hours", "created_at", "network",  NULL,
+        "slug",    "title",       "state",      "template", "trainer",   "starts_at",
+        "ends_at", "grace_hours", "created_at", "network",  "placement", NULL,
     };
     static const gchar *const labels[] = {
-        "Slug", "Title",         "State",   "Template", "Trainer", "Starts",
-        "Ends", "Grace (hours)", "Created", "Network",  NULL,
+        "Slug", "Title",         "State",   "Template", "Trainer",   "Starts",
+        "Ends", "Grace (hours)", "Created", "Network",  "Placement", NULL,
     };
     JsonObject *c = cohort_ctl_expect_object(answer, "cohort", error);
     JsonNode *quota;
@@ -99,6 +99,7 @@ typedef struct {
     gchar *lease_hours;
     gchar *lease_extensions;
     gchar *network;
+    gchar *placement;
 } CohortCtlCohortOptions;
 
 static void
@@ -115,6 +116,7 @@ cohort_ctl_cohort_options_clear(CohortCtlCohortOptions *o)
     g_free(o->lease_hours);
     g_free(o->lease_extensions);
     g_free(o->network);
+    g_free(o->placement);
 }
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(CohortCtlCohortOptions, cohort_ctl_cohort_options_clear)
 
@@ -165,6 +167,13 @@ cohort_ctl_cohort_body(CohortCtlCohortOptions *o, JsonObject *b, GError **error)
             return FALSE;
         json_object_set_string_member(b, "network", o->network);
     }
+    if (o->placement != NULL) {
+        if (g_strcmp0(o->placement, "spread") != 0 && g_strcmp0(o->placement, "pack") != 0 &&
+            g_strcmp0(o->placement, "default") != 0)
+            return cohort_ctl_usage_error(
+                error, "--placement takes spread, pack or default, not '%s'", o->placement);
+        json_object_set_string_member(b, "placement", o->placement);
+    }
     if (o->title != NULL) {
         if (!cohort_ctl_check_utf8(o->title, "--title", error))
             return FALSE;
@@ -212,6 +221,10 @@ cohort_ctl_cohort_create(CohortCtl *ctl, gint argc, gchar **argv, GError **error
          "'isolated' (default: the cohort's own network on each host, removed at reclaim) or "
          "the name of a libvirt network the hosts share",
          "NET"},
+        {"placement", 0, 0, G_OPTION_ARG_STRING, &o.placement,
+         "Where its machines go: spread (least used host first), pack (fill a host before the "
+         "next) or default (cohortd's [daemon] placement)",
+         "POLICY"},
         {NULL},
     };
     CohortClient *client;
@@ -224,7 +237,7 @@ cohort_ctl_cohort_create(CohortCtl *ctl, gint argc, gchar **argv, GError **error
             ctl, &argc, &argv, entries,
             "SLUG --template T --title TITLE --starts DATE --ends DATE --max-machines N "
             "[--max-vcpus N] [--max-memory-mib N] [--grace-hours N] [--lease-hours N "
-            "--max-extensions N] [--network isolated|NET]",
+            "--max-extensions N] [--network isolated|NET] [--placement spread|pack]",
             "Create a cohort (trainer, admin). DATE is YYYY-MM-DD or an RFC 3339 time; --ends "
             "YYYY-MM-DD means the end of that day (23:59:59 UTC).",
             "  cohortctl cohort create cloud-101 --template small-linux --title 'Cloud 101' \\\n"
@@ -261,6 +274,10 @@ cohort_ctl_cohort_update(CohortCtl *ctl, gint argc, gchar **argv, GError **error
          "Machines expire this many hours after they are made (0: no lease)", "N"},
         {"max-extensions", 0, 0, G_OPTION_ARG_STRING, &o.lease_extensions,
          "How often a machine's lease may be extended", "N"},
+        {"placement", 0, 0, G_OPTION_ARG_STRING, &o.placement,
+         "Where its machines go: spread (least used host first), pack (fill a host before the "
+         "next) or default (cohortd's [daemon] placement)",
+         "POLICY"},
         {NULL},
     };
     CohortClient *client;
@@ -274,7 +291,7 @@ cohort_ctl_cohort_update(CohortCtl *ctl, gint argc, gchar **argv, GError **error
     if (!cohort_ctl_parse(ctl, &argc, &argv, entries,
                           "SLUG [--title T] [--ends DATE] [--grace-hours N] [--max-machines N] "
                           "[--max-vcpus N] [--max-memory-mib N] [--lease-hours N] "
-                          "[--max-extensions N]",
+                          "[--max-extensions N] [--placement spread|pack|default]",
                           "Change a cohort (trainer of it, admin); only the options given are "
                           "sent (PATCH).",
                           "  cohortctl cohort update cloud-101 --ends 2026-03-20\n"
@@ -286,7 +303,8 @@ cohort_ctl_cohort_update(CohortCtl *ctl, gint argc, gchar **argv, GError **error
     if (json_object_get_size(b) == 0)
         return cohort_ctl_usage_error(
             error, "cohort update: nothing to change; give at least "
-                   "one of --title, --ends, --grace-hours, --max-*, --lease-hours");
+                   "one of --title, --ends, --grace-hours, --max-*, --lease-hours, "
+                   "--placement");
     if ((client = cohort_ctl_client(ctl, TRUE, error)) == NULL)
         return FALSE;
     slug = cohort_client_escape(argv[1]);

@@ -7,23 +7,23 @@
 #include "cohort-client-commands.h"
 #include "cohort-client-error.h"
 
-static gchar *
-cohort_ctl_used_of(JsonObject *obj, const gchar *used, const gchar *total)
-{
-    g_autofree gchar *u = cohort_client_member_text(obj, used);
-    g_autofree gchar *t = cohort_client_member_text(obj, total);
-
-    return g_strdup_printf("%s/%s", u, t);
-}
-
+/* What placement allows (capacity times the ratio) beside what is used. */
 static void
 cohort_ctl_host_row(CohortTable *table, JsonObject *h)
 {
+    JsonNode *disk = json_object_get_member(h, "allowed_disk_mib");
     gchar *cells[] = {
         cohort_client_member_text(h, "name"),
         cohort_client_member_text(h, "state"),
-        cohort_ctl_used_of(h, "used_vcpus", "vcpus"),
-        cohort_ctl_used_of(h, "used_memory_mib", "memory_mib"),
+        cohort_client_member_text(h, "machines"),
+        cohort_client_allowed_text(h, "used_vcpus", "allowed_vcpus", "vcpus", "cpu_ratio"),
+        cohort_client_allowed_text(h, "used_memory_mib", "allowed_memory_mib", "memory_mib",
+                                   "memory_ratio"),
+        disk != NULL && JSON_NODE_HOLDS_VALUE(disk)
+            ? g_strdup_printf("%" G_GINT64_FORMAT "/%" G_GINT64_FORMAT,
+                              json_object_get_int_member_with_default(h, "used_disk_mib", 0),
+                              json_node_get_int(disk))
+            : cohort_client_member_text(h, "used_disk_mib"),
         cohort_client_member_text(h, "pool"),
         cohort_client_member_text(h, "uri"),
     };
@@ -31,7 +31,15 @@ cohort_ctl_host_row(CohortTable *table, JsonObject *h)
 }
 
 static const gchar *const cohort_ctl_host_headers[] = {
-    "NAME", "STATE", "VCPUS USED", "MEMORY MIB USED", "POOL", "URI", NULL,
+    "NAME",
+    "STATE",
+    "MACHINES",
+    "VCPUS USED/ALLOWED",
+    "MEMORY MIB USED/ALLOWED",
+    "DISK MIB USED/ALLOWED",
+    "POOL",
+    "URI",
+    NULL,
 };
 
 gboolean
@@ -43,7 +51,9 @@ cohort_ctl_host_list(CohortCtl *ctl, gint argc, gchar **argv, GError **error)
     JsonArray *hosts;
 
     if (!cohort_ctl_parse(ctl, &argc, &argv, NULL, NULL,
-                          "List hypervisor hosts (admin): state, vCPUs and memory in use.",
+                          "List hypervisor hosts (admin): state, and for vCPUs, memory and the "
+                          "disk overlays may grow to, what is placed beside what placement "
+                          "allows (capacity x overcommit ratio).",
                           "  cohortctl host list\n", 0, 0, error))
         return FALSE;
     if ((client = cohort_ctl_client(ctl, TRUE, error)) == NULL)
@@ -82,8 +92,53 @@ cohort_ctl_print_host(CohortCtl *ctl, JsonNode *answer, GError **error)
         g_autofree gchar *name = cohort_client_member_text(h, "name");
         printf("%s\n", name);
     } else {
+        const gchar *state = json_object_get_string_member_with_default(h, "state", "");
         cohort_ctl_host_row(table, h);
         cohort_ctl_print_table(table);
+        if (g_strcmp0(state, "connecting") == 0)
+            printf("(cohortd connects to it in the background: 'cohortctl host list' shows "
+                   "when it is up)\n");
+    }
+    return TRUE;
+}
+
+/* --vcpus, --memory-mib and the ratios of host add and host set into @b. */
+static gboolean
+cohort_ctl_host_capacity(JsonObject *b, const gchar *vcpus, const gchar *memory,
+                         const gchar *cpu_ratio, const gchar *memory_ratio, const gchar *disk_ratio,
+                         GError **error)
+{
+    guint64 n;
+    gdouble r;
+
+    if (vcpus != NULL) {
+        if (g_strcmp0(vcpus, "0") == 0)
+            n = 0;
+        else if (!cohort_client_parse_count(vcpus, "--vcpus", 65536, &n, error))
+            return FALSE;
+        json_object_set_int_member(b, "vcpus", (gint64)n);
+    }
+    if (memory != NULL) {
+        if (g_strcmp0(memory, "0") == 0)
+            n = 0;
+        else if (!cohort_client_parse_count(memory, "--memory-mib", G_MAXINT64, &n, error))
+            return FALSE;
+        json_object_set_int_member(b, "memory_mib", (gint64)n);
+    }
+    if (cpu_ratio != NULL) {
+        if (!cohort_client_parse_ratio(cpu_ratio, "--cpu-ratio", 64, &r, error))
+            return FALSE;
+        json_object_set_double_member(b, "cpu_ratio", r);
+    }
+    if (memory_ratio != NULL) {
+        if (!cohort_client_parse_ratio(memory_ratio, "--memory-ratio", 16, &r, error))
+            return FALSE;
+        json_object_set_double_member(b, "memory_ratio", r);
+    }
+    if (disk_ratio != NULL) {
+        if (!cohort_client_parse_ratio(disk_ratio, "--disk-ratio", 100, &r, error))
+            return FALSE;
+        json_object_set_double_member(b, "disk_ratio", r);
     }
     return TRUE;
 }
@@ -95,28 +150,40 @@ cohort_ctl_host_add(CohortCtl *ctl, gint argc, gchar **argv, GError **error)
     g_autofree gchar *pool = NULL;
     g_autofree gchar *vcpus = NULL;
     g_autofree gchar *memory = NULL;
+    g_autofree gchar *cpu_ratio = NULL;
+    g_autofree gchar *memory_ratio = NULL;
+    g_autofree gchar *disk_ratio = NULL;
     const GOptionEntry entries[] = {
         {"uri", 0, 0, G_OPTION_ARG_FILENAME, &uri, "libvirt URI of the host", "URI"},
         {"pool", 0, 0, G_OPTION_ARG_FILENAME, &pool, "Storage pool for the machines' disks",
          "POOL"},
         {"vcpus", 0, 0, G_OPTION_ARG_STRING, &vcpus, "vCPUs Cohort may hand out", "N"},
         {"memory-mib", 0, 0, G_OPTION_ARG_STRING, &memory, "Memory Cohort may hand out, MiB", "N"},
+        {"cpu-ratio", 0, 0, G_OPTION_ARG_STRING, &cpu_ratio,
+         "vCPU overcommit: vCPUs allowed = vcpus x R (default 4)", "R"},
+        {"memory-ratio", 0, 0, G_OPTION_ARG_STRING, &memory_ratio, "Memory overcommit (default 1)",
+         "R"},
+        {"disk-ratio", 0, 0, G_OPTION_ARG_STRING, &disk_ratio,
+         "Disk overcommit: overlays' planned growth allowed = what the pool can give x R "
+         "(default 1)",
+         "R"},
         {NULL},
     };
     CohortClient *client;
     g_autoptr(JsonNode) body = json_node_new(JSON_NODE_OBJECT);
     g_autoptr(JsonNode) answer = NULL;
     JsonObject *b = json_object_new();
-    guint64 n;
 
     json_node_take_object(body, b);
     if (!cohort_ctl_parse(ctl, &argc, &argv, entries,
-                          "NAME --uri URI [--pool P] [--vcpus N] [--memory-mib N]",
+                          "NAME --uri URI [--pool P] [--vcpus N] [--memory-mib N] "
+                          "[--cpu-ratio R] [--memory-ratio R] [--disk-ratio R]",
                           "Register a libvirt host (admin). Without --vcpus and --memory-mib "
-                          "cohortd uses what libvirt reports.",
+                          "cohortd uses what libvirt reports. cohortd connects to it in the "
+                          "background: the answer says \"connecting\".",
                           "  cohortctl host add lab1 --uri qemu+ssh://lab1/system --pool default\n"
                           "  cohortctl host add lab2 --uri qemu+tls://lab2/system --vcpus 64 "
-                          "--memory-mib 262144\n",
+                          "--memory-mib 262144 --cpu-ratio 2\n",
                           1, 1, error))
         return FALSE;
     if (uri == NULL)
@@ -125,16 +192,8 @@ cohort_ctl_host_add(CohortCtl *ctl, gint argc, gchar **argv, GError **error)
     json_object_set_string_member(b, "uri", uri);
     if (pool != NULL)
         json_object_set_string_member(b, "pool", pool);
-    if (vcpus != NULL) {
-        if (!cohort_client_parse_count(vcpus, "--vcpus", G_MAXINT32, &n, error))
-            return FALSE;
-        json_object_set_int_member(b, "vcpus", (gint64)n);
-    }
-    if (memory != NULL) {
-        if (!cohort_client_parse_count(memory, "--memory-mib", G_MAXINT64, &n, error))
-            return FALSE;
-        json_object_set_int_member(b, "memory_mib", (gint64)n);
-    }
+    if (!cohort_ctl_host_capacity(b, vcpus, memory, cpu_ratio, memory_ratio, disk_ratio, error))
+        return FALSE;
     if (!cohort_ctl_check_utf8(uri, "--uri", error) ||
         !cohort_ctl_check_utf8(pool, "--pool", error))
         return FALSE;
@@ -147,22 +206,179 @@ cohort_ctl_host_add(CohortCtl *ctl, gint argc, gchar **argv, GError **error)
 gboolean
 cohort_ctl_host_drain(CohortCtl *ctl, gint argc, gchar **argv, GError **error)
 {
+    gboolean undrain = g_str_has_suffix(argv[0], "undrain");
     CohortClient *client;
     g_autoptr(JsonNode) answer = NULL;
     g_autofree gchar *name = NULL;
     g_autofree gchar *path = NULL;
 
     if (!cohort_ctl_parse(ctl, &argc, &argv, NULL, "NAME",
-                          "Drain a host (admin): its machines keep running, new ones go "
-                          "elsewhere.",
-                          "  cohortctl host drain lab1\n", 1, 1, error))
+                          undrain ? "Take a drained host back (admin): new machines may go there "
+                                    "again."
+                                  : "Drain a host (admin): its machines keep running, new ones "
+                                    "go elsewhere ('host evacuate' moves them too).",
+                          undrain ? "  cohortctl host undrain lab1\n"
+                                  : "  cohortctl host drain lab1\n",
+                          1, 1, error))
         return FALSE;
     if ((client = cohort_ctl_client(ctl, TRUE, error)) == NULL)
         return FALSE;
     name = cohort_client_escape(argv[1]);
-    path = g_strdup_printf("/api/v1/hosts/%s/drain", name);
+    path = g_strdup_printf("/api/v1/hosts/%s/%s", name, undrain ? "undrain" : "drain");
     answer = cohort_client_call(client, "POST", path, NULL, error);
     return answer != NULL && cohort_ctl_print_host(ctl, answer, error);
+}
+
+gboolean
+cohort_ctl_host_set(CohortCtl *ctl, gint argc, gchar **argv, GError **error)
+{
+    g_autofree gchar *pool = NULL;
+    g_autofree gchar *vcpus = NULL;
+    g_autofree gchar *memory = NULL;
+    g_autofree gchar *cpu_ratio = NULL;
+    g_autofree gchar *memory_ratio = NULL;
+    g_autofree gchar *disk_ratio = NULL;
+    const GOptionEntry entries[] = {
+        {"vcpus", 0, 0, G_OPTION_ARG_STRING, &vcpus, "vCPUs Cohort may hand out (0: libvirt's)",
+         "N"},
+        {"memory-mib", 0, 0, G_OPTION_ARG_STRING, &memory,
+         "Memory Cohort may hand out, MiB (0: libvirt's)", "N"},
+        {"cpu-ratio", 0, 0, G_OPTION_ARG_STRING, &cpu_ratio,
+         "vCPU overcommit: vCPUs allowed = vcpus x R", "R"},
+        {"memory-ratio", 0, 0, G_OPTION_ARG_STRING, &memory_ratio, "Memory overcommit", "R"},
+        {"disk-ratio", 0, 0, G_OPTION_ARG_STRING, &disk_ratio,
+         "Disk overcommit: overlays' planned growth allowed = what the pool can give x R", "R"},
+        {"pool", 0, 0, G_OPTION_ARG_FILENAME, &pool,
+         "Another storage pool (only while no machine lives on the host)", "POOL"},
+        {NULL},
+    };
+    CohortClient *client;
+    g_autoptr(JsonNode) body = json_node_new(JSON_NODE_OBJECT);
+    g_autoptr(JsonNode) answer = NULL;
+    g_autofree gchar *name = NULL;
+    g_autofree gchar *path = NULL;
+    JsonObject *b = json_object_new();
+
+    json_node_take_object(body, b);
+    if (!cohort_ctl_parse(ctl, &argc, &argv, entries,
+                          "NAME [--vcpus N] [--memory-mib N] [--cpu-ratio R] [--memory-ratio R] "
+                          "[--disk-ratio R] [--pool P]",
+                          "Change a host's capacity, overcommit ratios or pool (admin); placement "
+                          "uses the new values at once. Hosts of cohortd.conf are changed there.",
+                          "  cohortctl host set lab1 --cpu-ratio 2\n"
+                          "  cohortctl host set lab2 --memory-mib 131072 --disk-ratio 4\n",
+                          1, 1, error))
+        return FALSE;
+    if (!cohort_ctl_host_capacity(b, vcpus, memory, cpu_ratio, memory_ratio, disk_ratio, error) ||
+        !cohort_ctl_check_utf8(pool, "--pool", error))
+        return FALSE;
+    if (pool != NULL)
+        json_object_set_string_member(b, "pool", pool);
+    if (json_object_get_size(b) == 0)
+        return cohort_ctl_usage_error(error, "host set needs something to change (--vcpus, "
+                                             "--memory-mib, --cpu-ratio, --memory-ratio, "
+                                             "--disk-ratio or --pool)");
+    if ((client = cohort_ctl_client(ctl, TRUE, error)) == NULL)
+        return FALSE;
+    name = cohort_client_escape(argv[1]);
+    path = g_strdup_printf("/api/v1/hosts/%s", name);
+    answer = cohort_client_call(client, "PATCH", path, body, error);
+    return answer != NULL && cohort_ctl_print_host(ctl, answer, error);
+}
+
+/* A job's answer: followed unless --no-wait, which prints its id. */
+static gboolean
+cohort_ctl_infra_job(CohortCtl *ctl, JsonNode *answer, const gchar *label, gboolean no_wait,
+                     GError **error)
+{
+    JsonObject *r = cohort_ctl_expect_object(answer, label, error);
+    gint64 id;
+
+    if (r == NULL)
+        return FALSE;
+    id = json_object_get_int_member_with_default(r, "job", 0);
+    if (id <= 0) {
+        g_set_error(error, COHORT_CLIENT_ERROR, COHORT_CLIENT_ERROR_PROTOCOL,
+                    "cohortd's answer to %s holds no job id", label);
+        return FALSE;
+    }
+    if (no_wait) {
+        if (ctl->json)
+            cohort_ctl_print_json(answer);
+        else if (ctl->quiet)
+            printf("%" G_GINT64_FORMAT "\n", id);
+        else
+            printf("Job %" G_GINT64_FORMAT
+                   " started; follow it with: cohortctl job show %" G_GINT64_FORMAT " --wait\n",
+                   id, id);
+        return TRUE;
+    }
+    return cohort_ctl_job_follow(ctl, id, label, error);
+}
+
+gboolean
+cohort_ctl_host_evacuate(CohortCtl *ctl, gint argc, gchar **argv, GError **error)
+{
+    gboolean no_wait = FALSE;
+    const GOptionEntry entries[] = {
+        {"no-wait", 0, 0, G_OPTION_ARG_NONE, &no_wait,
+         "Print the job id and return; follow it later with 'job show ID --wait'", NULL},
+        {NULL},
+    };
+    CohortClient *client;
+    g_autoptr(JsonNode) answer = NULL;
+    g_autofree gchar *name = NULL;
+    g_autofree gchar *path = NULL;
+    g_autofree gchar *label = NULL;
+
+    if (!cohort_ctl_parse(ctl, &argc, &argv, entries, "NAME [--no-wait]",
+                          "Empty a host (admin): it drains, its stopped machines move with their "
+                          "disks (copied through libvirt), the others are made anew on other "
+                          "hosts (what their disks held is lost). A job with progress.",
+                          "  cohortctl host evacuate lab1\n", 1, 1, error))
+        return FALSE;
+    if ((client = cohort_ctl_client(ctl, TRUE, error)) == NULL)
+        return FALSE;
+    name = cohort_client_escape(argv[1]);
+    path = g_strdup_printf("/api/v1/hosts/%s/evacuate", name);
+    answer = cohort_client_call(client, "POST", path, NULL, error);
+    if (answer == NULL)
+        return FALSE;
+    label = g_strdup_printf("evacuate %s", argv[1]);
+    return cohort_ctl_infra_job(ctl, answer, label, no_wait, error);
+}
+
+gboolean
+cohort_ctl_host_remove_base(CohortCtl *ctl, gint argc, gchar **argv, GError **error)
+{
+    gboolean no_wait = FALSE;
+    const GOptionEntry entries[] = {
+        {"no-wait", 0, 0, G_OPTION_ARG_NONE, &no_wait,
+         "Print the job id and return; follow it later with 'job show ID --wait'", NULL},
+        {NULL},
+    };
+    CohortClient *client;
+    g_autoptr(JsonNode) answer = NULL;
+    g_autofree gchar *host = NULL;
+    g_autofree gchar *tmpl = NULL;
+    g_autofree gchar *path = NULL;
+    g_autofree gchar *label = NULL;
+
+    if (!cohort_ctl_parse(ctl, &argc, &argv, entries, "HOST TEMPLATE [--no-wait]",
+                          "Remove a template's base volume from a host (admin); refused while "
+                          "machines there use it. The host is not given it again by itself.",
+                          "  cohortctl host remove-base lab1 small-linux\n", 2, 2, error))
+        return FALSE;
+    if ((client = cohort_ctl_client(ctl, TRUE, error)) == NULL)
+        return FALSE;
+    host = cohort_client_escape(argv[1]);
+    tmpl = cohort_client_escape(argv[2]);
+    path = g_strdup_printf("/api/v1/hosts/%s/bases/%s", host, tmpl);
+    answer = cohort_client_call(client, "DELETE", path, NULL, error);
+    if (answer == NULL)
+        return FALSE;
+    label = g_strdup_printf("remove base of %s from %s", argv[2], argv[1]);
+    return cohort_ctl_infra_job(ctl, answer, label, no_wait, error);
 }
 
 gboolean
@@ -365,12 +581,15 @@ gboolean
 cohort_ctl_template_base(CohortCtl *ctl, gint argc, gchar **argv, GError **error)
 {
     gboolean blank = FALSE;
+    gboolean no_wait = FALSE;
     g_autofree gchar *file = NULL;
     const GOptionEntry entries[] = {
         {"blank", 0, 0, G_OPTION_ARG_NONE, &blank, "An empty base of the template's disk size",
          NULL},
         {"path", 0, 0, G_OPTION_ARG_FILENAME, &file,
          "An image file on cohortd's machine (not this one)", "FILE"},
+        {"no-wait", 0, 0, G_OPTION_ARG_NONE, &no_wait,
+         "Print the job id and return; follow it later with 'job show ID --wait'", NULL},
         {NULL},
     };
     static const gchar *const headers[] = {"HOST", "VOLUME", "STATE", NULL};
@@ -379,6 +598,7 @@ cohort_ctl_template_base(CohortCtl *ctl, gint argc, gchar **argv, GError **error
     g_autoptr(JsonNode) answer = NULL;
     g_autofree gchar *name = NULL;
     g_autofree gchar *path = NULL;
+    g_autofree gchar *label = NULL;
     g_autoptr(CohortTable) table = cohort_table_new(headers);
     JsonObject *b = json_object_new();
     JsonObject *r;
@@ -386,10 +606,13 @@ cohort_ctl_template_base(CohortCtl *ctl, gint argc, gchar **argv, GError **error
 
     json_node_take_object(body, b);
     if (!cohort_ctl_parse(
-            ctl, &argc, &argv, entries, "NAME (--blank | --path FILE)",
-            "Install a template's base volume in the pool of every host that is "
-            "up (admin). FILE is read by cohortd on its own machine, under its images "
-            "directory ([daemon] images_dir, /var/lib/cohort/images by default).",
+            ctl, &argc, &argv, entries, "NAME (--blank | --path FILE) [--no-wait]",
+            "Install a template's base volume in the pool of every host that is up and lacks it "
+            "(admin), as a job: the image is checked once, then sent to each host through "
+            "libvirt with progress, and what arrived is checked. FILE is read by cohortd on its "
+            "own machine, under its images directory ([daemon] images_dir, "
+            "/var/lib/cohort/images by default). Hosts that are down, or added later, get it "
+            "when they connect if a cohort uses the template.",
             "  cohortctl template base small-linux --path /var/lib/cohort/images/debian-12.qcow2\n"
             "  cohortctl template base tiny --blank\n",
             1, 1, error))
@@ -409,12 +632,8 @@ cohort_ctl_template_base(CohortCtl *ctl, gint argc, gchar **argv, GError **error
     answer = cohort_client_call(client, "POST", path, body, error);
     if (answer == NULL || (r = cohort_ctl_expect_object(answer, "template base", error)) == NULL)
         return FALSE;
-    if (ctl->json) {
-        cohort_ctl_print_json(answer);
-        return TRUE;
-    }
     hosts = json_object_get_member(r, "hosts");
-    if (hosts != NULL && JSON_NODE_HOLDS_ARRAY(hosts)) {
+    if (!ctl->json && !ctl->quiet && hosts != NULL && JSON_NODE_HOLDS_ARRAY(hosts)) {
         JsonArray *a = json_node_get_array(hosts);
         for (guint i = 0; i < json_array_get_length(a); i++) {
             JsonObject *h = cohort_ctl_array_object(a, i);
@@ -423,14 +642,12 @@ cohort_ctl_template_base(CohortCtl *ctl, gint argc, gchar **argv, GError **error
                 cohort_client_member_text(h, "volume"),
                 cohort_client_member_text(h, "state"),
             };
-            if (ctl->quiet)
-                printf("%s\n", cells[0]);
             cohort_table_add_row_take(table, cells);
         }
-    }
-    if (!ctl->quiet)
         cohort_ctl_print_table(table);
-    return TRUE;
+    }
+    label = g_strdup_printf("base %s", argv[1]);
+    return cohort_ctl_infra_job(ctl, answer, label, no_wait, error);
 }
 
 gboolean

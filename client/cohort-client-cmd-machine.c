@@ -383,6 +383,76 @@ cohort_ctl_machine_action(CohortCtl *ctl, gint argc, gchar **argv, GError **erro
 }
 
 gboolean
+cohort_ctl_machine_move(CohortCtl *ctl, gint argc, gchar **argv, GError **error)
+{
+    gboolean wait = FALSE;
+    gboolean fresh = FALSE;
+    g_autofree gchar *host = NULL;
+    const GOptionEntry entries[] = {
+        {"host", 0, 0, G_OPTION_ARG_STRING, &host,
+         "The host to move to (default: where the cohort's placement puts it)", "HOST"},
+        {"fresh", 0, 0, G_OPTION_ARG_NONE, &fresh,
+         "Make it anew from its template there: what its disk holds is lost", NULL},
+        {"wait", 'w', 0, G_OPTION_ARG_NONE, &wait, "Follow the machine until the move is done",
+         NULL},
+        {NULL},
+    };
+    CohortClient *client;
+    g_autoptr(JsonNode) body = json_node_new(JSON_NODE_OBJECT);
+    g_autoptr(JsonNode) answer = NULL;
+    g_autofree gchar *path = NULL;
+    JsonObject *b = json_object_new();
+    JsonObject *m;
+    const gchar *warning;
+    gint64 id;
+
+    json_node_take_object(body, b);
+    if (!cohort_ctl_parse(
+            ctl, &argc, &argv, entries, "MACHINE [--host HOST] [--fresh] [--wait]",
+            "Move a machine to another host (its trainer, an admin). A stopped machine on a host "
+            "that is up moves with its disk, copied through libvirt; one whose host is down (or "
+            "with --fresh) is made anew from its template on the other host, and its disk stays "
+            "behind: cohortctl says so on stderr. cohortd removes what it left on the old host "
+            "when that host is back.",
+            "  cohortctl machine move cloud-101/sok-dara\n"
+            "  cohortctl machine move 42 --host lab2 --wait\n",
+            1, 1, error))
+        return FALSE;
+    if (host != NULL) {
+        if (!cohort_ctl_check_utf8(host, "--host", error))
+            return FALSE;
+        json_object_set_string_member(b, "host", host);
+    }
+    if (fresh)
+        json_object_set_boolean_member(b, "fresh", TRUE);
+    if ((client = cohort_ctl_client(ctl, TRUE, error)) == NULL)
+        return FALSE;
+    if (!cohort_ctl_machine_resolve(client, argv[1], &id, error))
+        return FALSE;
+    path = g_strdup_printf("/api/v1/machines/%" G_GINT64_FORMAT "/move", id);
+    answer = cohort_client_call(client, "POST", path, body, error);
+    if (answer == NULL || (m = cohort_ctl_expect_object(answer, "machine", error)) == NULL)
+        return FALSE;
+    /* what a person must know even with --json or --quiet: the disk did not come along */
+    warning = json_object_get_string_member_with_default(m, "warning", NULL);
+    if (warning != NULL)
+        fprintf(stderr, "cohortctl: warning: %s\n", warning);
+    if (wait)
+        return cohort_ctl_machine_follow(
+            ctl, client, id,
+            json_object_get_boolean_member_with_default(m, "fresh", FALSE) ? "move-fresh" : "move",
+            answer, error);
+    if (!ctl->json && !ctl->quiet) {
+        g_autofree gchar *name = cohort_client_member_text(m, "name");
+        g_autofree gchar *to = cohort_client_member_text(m, "to");
+        g_autofree gchar *state = cohort_client_member_text(m, "state");
+        printf("Machine %" G_GINT64_FORMAT " (%s): moving to %s, now %s.\n", id, name, to, state);
+        return TRUE;
+    }
+    return cohort_ctl_print_machine(ctl, answer, error);
+}
+
+gboolean
 cohort_ctl_machine_console(CohortCtl *ctl, gint argc, gchar **argv, GError **error)
 {
     static const gchar *const members[] = {"uri", "host", "port", "password", NULL};

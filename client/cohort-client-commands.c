@@ -21,7 +21,11 @@ static const CohortCtlCommand cohort_ctl_command_table[] = {
     {"user", "revoke", cohort_ctl_user_revoke, "revoke every token of a user"},
     {"host", "list", cohort_ctl_host_list, "list hypervisor hosts and their use"},
     {"host", "add", cohort_ctl_host_add, "register a libvirt host"},
+    {"host", "set", cohort_ctl_host_set, "change a host's capacity, ratios or pool"},
     {"host", "drain", cohort_ctl_host_drain, "place no new machines on a host"},
+    {"host", "undrain", cohort_ctl_host_drain, "take a drained host back"},
+    {"host", "evacuate", cohort_ctl_host_evacuate, "move every machine off a host (a job)"},
+    {"host", "remove-base", cohort_ctl_host_remove_base, "remove a template's base from a host"},
     {"host", "remove", cohort_ctl_host_remove, "remove a host no machine lives on"},
     {"template", "list", cohort_ctl_template_list, "list templates"},
     {"template", "show", cohort_ctl_template_show, "show a template and its base on each host"},
@@ -48,6 +52,7 @@ static const CohortCtlCommand cohort_ctl_command_table[] = {
     {"machine", "reset", cohort_ctl_machine_action, "make a machine again from its template"},
     {"machine", "release", cohort_ctl_machine_action, "give a machine back (it is deleted)"},
     {"machine", "extend", cohort_ctl_machine_action, "extend a machine's lease by one period"},
+    {"machine", "move", cohort_ctl_machine_move, "move a machine to another host"},
     {"machine", "console", cohort_ctl_machine_console, "show how to reach a machine's console"},
     {"job", "show", cohort_ctl_job_show, "show a job's progress and errors"},
     {"audit", "list", cohort_ctl_audit_list, "show the audit log, newest first"},
@@ -60,7 +65,9 @@ static const gchar *const cohort_ctl_noun_examples[][2] = {
              "  cohortctl user token lim-sophea\n"},
     {"host", "  cohortctl host add lab1 --uri qemu+ssh://lab1/system --pool default\n"
              "  cohortctl host list\n"
+             "  cohortctl host set lab1 --cpu-ratio 2\n"
              "  cohortctl host drain lab1\n"
+             "  cohortctl host evacuate lab1\n"
              "  cohortctl host remove lab1\n"},
     {"template",
      "  cohortctl template list\n"
@@ -74,6 +81,7 @@ static const gchar *const cohort_ctl_noun_examples[][2] = {
                "  cohortctl cohort provision cloud-101\n"},
     {"machine", "  cohortctl machine list --cohort cloud-101\n"
                 "  cohortctl machine reset cloud-101/sok-dara\n"
+                "  cohortctl machine move cloud-101/sok-dara --host lab2\n"
                 "  cohortctl machine console 42\n"},
     {"job", "  cohortctl job show 7 --wait\n"},
     {"audit", "  cohortctl audit list --limit 20\n"},

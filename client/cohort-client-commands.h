@@ -88,6 +88,10 @@ gboolean cohort_ctl_user_revoke(CohortCtl *ctl, gint argc, gchar **argv, GError 
 gboolean cohort_ctl_host_list(CohortCtl *ctl, gint argc, gchar **argv, GError **error);
 gboolean cohort_ctl_host_add(CohortCtl *ctl, gint argc, gchar **argv, GError **error);
 gboolean cohort_ctl_host_drain(CohortCtl *ctl, gint argc, gchar **argv, GError **error);
+gboolean cohort_ctl_host_set(CohortCtl *ctl, gint argc, gchar **argv, GError **error);
+gboolean cohort_ctl_host_evacuate(CohortCtl *ctl, gint argc, gchar **argv, GError **error);
+gboolean cohort_ctl_host_remove_base(CohortCtl *ctl, gint argc, gchar **argv, GError **error);
+gboolean cohort_ctl_machine_move(CohortCtl *ctl, gint argc, gchar **argv, GError **error);
 gboolean cohort_ctl_host_remove(CohortCtl *ctl, gint argc, gchar **argv, GError **error);
 gboolean cohort_ctl_template_list(CohortCtl *ctl, gint argc, gchar **argv, GError **error);
 gboolean cohort_ctl_template_show(CohortCtl *ctl, gint argc, gchar **argv, GError **error);

@@ -295,6 +295,78 @@ cohort_client_parse_count(const gchar *text, const gchar *option, guint64 max, g
     return TRUE;
 }
 
+gboolean
+cohort_client_parse_ratio(const gchar *text, const gchar *option, gdouble max, gdouble *out,
+                          GError **error)
+{
+    gchar *end = NULL;
+    gdouble value = text != NULL ? g_ascii_strtod(text, &end) : 0;
+
+    if (text == NULL || text[0] == '\0' || end == NULL || *end != '\0' || !(value > 0) ||
+        value > max) {
+        g_set_error(error, COHORT_CLIENT_ERROR, COHORT_CLIENT_ERROR_USAGE,
+                    "%s takes a number above 0 and at most %g (like 2.5), not '%s'", option, max,
+                    text != NULL ? text : "");
+        return FALSE;
+    }
+    *out = value;
+    return TRUE;
+}
+
+static gchar *cohort_client_format_bytes(guint64 bytes);
+
+gchar *
+cohort_client_transfer_text(JsonObject *progress)
+{
+    gint64 done;
+    gint64 total;
+    GString *out;
+    g_autofree gchar *done_text = NULL;
+    g_autofree gchar *total_text = NULL;
+    JsonNode *rate;
+    JsonNode *eta;
+
+    if (progress == NULL)
+        return NULL;
+    done = json_object_get_int_member_with_default(progress, "bytes_done", 0);
+    total = json_object_get_int_member_with_default(progress, "bytes_total", 0);
+    if (total <= 0)
+        return NULL;
+    done_text = cohort_client_format_bytes((guint64)MAX(done, 0));
+    total_text = cohort_client_format_bytes((guint64)total);
+    out = g_string_new(NULL);
+    g_string_append_printf(out, "%s of %s", done_text, total_text);
+    rate = json_object_get_member(progress, "rate_bytes_per_s");
+    if (rate != NULL && JSON_NODE_HOLDS_VALUE(rate)) {
+        g_autofree gchar *r = cohort_client_format_bytes((guint64)json_node_get_int(rate));
+        g_string_append_printf(out, ", %s/s", r);
+    }
+    eta = json_object_get_member(progress, "eta_s");
+    if (eta != NULL && JSON_NODE_HOLDS_VALUE(eta) && done < total) {
+        gint64 tenths = (gint64)(json_node_get_double(eta) * 10);
+        g_string_append_printf(out, ", %" G_GINT64_FORMAT ".%" G_GINT64_FORMAT " s left",
+                               tenths / 10, tenths % 10);
+    }
+    return g_string_free(out, FALSE);
+}
+
+gchar *
+cohort_client_allowed_text(JsonObject *host, const gchar *used, const gchar *allowed,
+                           const gchar *capacity, const gchar *ratio)
+{
+    JsonNode *allowed_node = json_object_get_member(host, allowed);
+    g_autofree gchar *u = cohort_client_member_text(host, used);
+    g_autofree gchar *c = cohort_client_member_text(host, capacity);
+    gdouble r = json_object_get_double_member_with_default(host, ratio, 1);
+    gchar buf[G_ASCII_DTOSTR_BUF_SIZE];
+
+    if (allowed_node == NULL || !JSON_NODE_HOLDS_VALUE(allowed_node))
+        return g_strdup_printf("%s/-", u);
+    g_ascii_formatd(buf, sizeof(buf), "%g", r);
+    return g_strdup_printf("%s/%" G_GINT64_FORMAT " (%sx%s)", u, json_node_get_int(allowed_node), c,
+                           buf);
+}
+
 /* Tenths by integer arithmetic: the locale never turns "3.1 s" into "3,1 s". */
 static gchar *
 cohort_client_progress_text(gint64 done, gint64 total, gint64 failed, gint64 elapsed_usec)
@@ -426,8 +498,9 @@ cohort_client_list_text(JsonObject *obj, const gchar *member)
 gboolean
 cohort_client_machine_at_rest(JsonObject *m)
 {
-    static const gchar *const busy[] = {"requested", "provisioning", "starting",   "stopping",
-                                        "rebooting", "resetting",    "reclaiming", NULL};
+    static const gchar *const busy[] = {"requested",  "provisioning", "starting",
+                                        "stopping",   "rebooting",    "resetting",
+                                        "reclaiming", "moving",       NULL};
     const gchar *state = json_object_get_string_member_with_default(m, "state", "");
     JsonNode *pending = json_object_get_member(m, "pending");
 
@@ -441,8 +514,9 @@ gboolean
 cohort_client_machine_wait_check(const gchar *verb, JsonObject *m, GError **error)
 {
     static const gchar *const ends[][2] = {
-        {"start", "running"}, {"reboot", "running"},    {"reset", "running"},
-        {"stop", "stopped"},  {"release", "reclaimed"},
+        {"start", "running"},      {"reboot", "running"},    {"reset", "running"},
+        {"stop", "stopped"},       {"release", "reclaimed"}, {"move", "stopped"},
+        {"move-fresh", "running"},
     };
     const gchar *state = json_object_get_string_member_with_default(m, "state", "");
     const gchar *reason = json_object_get_string_member_with_default(m, "error", NULL);

@@ -51,6 +51,18 @@ JsonObject *cohort_client_machine_pick(JsonArray *machines, const gchar *trainee
 gboolean cohort_client_parse_count(const gchar *text, const gchar *option, guint64 max,
                                    guint64 *out, GError **error);
 
+/* A ratio option ("--cpu-ratio 2.5"): a decimal number (a dot, whatever the locale) above 0
+ * and at most @max. */
+gboolean cohort_client_parse_ratio(const gchar *text, const gchar *option, gdouble max,
+                                   gdouble *out, GError **error);
+/* What a job's "progress" says in words: "48.0 MiB of 96.0 MiB, 210.3 MiB/s, 0.2 s left";
+ * NULL when @progress is NULL or counts no bytes. */
+gchar *cohort_client_transfer_text(JsonObject *progress);
+/* A host's resource as the host list shows it: "3/32 (8x4)", used of what placement allows
+ * (capacity times the ratio). */
+gchar *cohort_client_allowed_text(JsonObject *host, const gchar *used, const gchar *allowed,
+                                  const gchar *capacity, const gchar *ratio);
+
 /* "provision cloud-101: 40/86 done, 0 failed, 3.1 s" */
 gchar *cohort_client_progress_line(const gchar *label, gint64 done, gint64 total, gint64 failed,
                                    gint64 elapsed_usec);

@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include <stdio.h>
+#include <string.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -54,11 +55,24 @@ cohort_ctl_job_errors(JsonObject *job, FILE *out)
     a = json_node_get_array(errors);
     for (guint i = 0; i < json_array_get_length(a); i++) {
         JsonObject *e = cohort_ctl_array_object(a, i);
-        g_autofree gchar *machine = cohort_client_member_text(e, "machine");
+        g_autofree gchar *machine = json_object_get_string_member_with_default(e, "machine", NULL)
+                                        ? cohort_client_member_text(e, "machine")
+                                        : cohort_client_member_text(e, "host");
         g_autofree gchar *code = cohort_client_member_text(e, "code");
         g_autofree gchar *message = cohort_client_member_text(e, "message");
         fprintf(out, "  %s: %s (%s)\n", machine, message, code);
     }
+}
+
+/* What the job's items sent (bases, disks), in words; NULL when it sends nothing. */
+static gchar *
+cohort_ctl_job_bytes(JsonObject *job)
+{
+    JsonNode *progress = json_object_get_member(job, "progress");
+
+    if (progress == NULL || !JSON_NODE_HOLDS_OBJECT(progress))
+        return NULL;
+    return cohort_client_transfer_text(json_node_get_object(progress));
 }
 
 /* What a reclaim gave back, so that the admin sees it without --json. */
@@ -86,6 +100,11 @@ cohort_ctl_job_print(CohortCtl *ctl, JsonObject *job)
         return;
     }
     cohort_ctl_print_fields(job, members, labels);
+    {
+        g_autofree gchar *bytes = cohort_ctl_job_bytes(job);
+        if (bytes != NULL)
+            printf("Sent:    %s\n", bytes);
+    }
     cohort_ctl_job_print_freed(job);
     if (json_object_get_int_member_with_default(job, "failed", 0) > 0 ||
         json_object_has_member(job, "errors")) {
@@ -147,11 +166,12 @@ cohort_ctl_job_follow(CohortCtl *ctl, gint64 id, const gchar *label, GError **er
         total = json_object_get_int_member_with_default(job, "total", 0);
         failed = json_object_get_int_member_with_default(job, "failed", 0);
         if (tty) {
-            g_autofree gchar *bar = cohort_client_progress_bar(label, done, total, failed,
-                                                               g_get_monotonic_time() - start,
-                                                               cohort_ctl_terminal_columns() - 1);
+            g_autofree gchar *bytes = cohort_ctl_job_bytes(job);
+            g_autofree gchar *bar = cohort_client_progress_bar(
+                label, done, total, failed, g_get_monotonic_time() - start,
+                cohort_ctl_terminal_columns() - 1 - (bytes != NULL ? strlen(bytes) + 2 : 0));
             /* \r and erase-to-end: the bar redraws in place. */
-            printf("\r%s\033[K", bar);
+            printf("\r%s%s%s\033[K", bar, bytes != NULL ? ", " : "", bytes != NULL ? bytes : "");
             fflush(stdout);
         } else if (lines && (done != last_done || failed != last_failed)) {
             /* a line per change: the last one is complete, and a job that stays running a
@@ -174,6 +194,9 @@ cohort_ctl_job_follow(CohortCtl *ctl, gint64 id, const gchar *label, GError **er
         cohort_ctl_print_json(node);
     } else if (!ctl->quiet) {
         JsonNode *errors;
+        g_autofree gchar *bytes = cohort_ctl_job_bytes(job);
+        if (bytes != NULL)
+            printf("Sent: %s\n", bytes);
         cohort_ctl_job_print_freed(job);
         errors = json_object_get_member(job, "errors");
         if (errors != NULL && JSON_NODE_HOLDS_ARRAY(errors) &&

@@ -192,7 +192,7 @@ def manual_commands(manual):
             if not words:
                 continue
             names = [words[0]]
-            if len(words) > 1 and re.fullmatch(r"[a-z]+(\|[a-z]+)*", words[1]) and (
+            if len(words) > 1 and re.fullmatch(r"[a-z][a-z-]*(\|[a-z][a-z-]*)*", words[1]) and (
                 words[0] not in ("whoami", "login", "redeem", "usage", "version")
             ):
                 names = [words[0] + " " + verb for verb in words[1].split("|")]

@@ -825,7 +825,8 @@ test_cohortctl_hosts(void **state)
     expect_ok(table);
     assert_true(g_str_has_prefix(table->out, "NAME "));
     assert_contains(table->out, "draining");
-    assert_contains(table->out, "/8 ");
+    /* used of what placement allows: 8 vCPUs times the default ratio of 4 */
+    assert_contains(table->out, "0/32 (8x4)");
     expect_error(missing, 4, "not-found");
 
     /* one libvirt host once; a test:/// file the daemon is not meant to read is refused
