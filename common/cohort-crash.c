@@ -43,8 +43,8 @@ cohort_crash_point(const gchar *name)
     }
 }
 
-static gchar *cohort_hold_name = NULL;
-static gchar *cohort_hold_file = NULL;
+/* name -> file: several points may be armed at once ("a:FILE1,b:FILE2"). */
+static GHashTable *cohort_hold_points = NULL;
 
 static void
 cohort_hold_init(void)
@@ -53,13 +53,16 @@ cohort_hold_init(void)
 
     if (g_once_init_enter(&once)) {
         const gchar *spec = g_getenv("COHORT_HOLD_POINT");
-        g_auto(GStrv) parts = spec != NULL ? g_strsplit(spec, ":", 2) : NULL;
+        g_auto(GStrv) points = spec != NULL ? g_strsplit(spec, ",", -1) : NULL;
 
-        if (parts != NULL && parts[0] != NULL && parts[0][0] != '\0' && parts[1] != NULL &&
-            parts[1][0] != '\0') {
-            cohort_hold_name = g_strdup(parts[0]);
-            cohort_hold_file = g_strdup(parts[1]);
-            g_warning("hold point armed: %s, while %s exists", cohort_hold_name, cohort_hold_file);
+        for (guint i = 0; points != NULL && points[i] != NULL; i++) {
+            g_auto(GStrv) parts = g_strsplit(points[i], ":", 2);
+            if (parts[0] == NULL || parts[0][0] == '\0' || parts[1] == NULL || parts[1][0] == '\0')
+                continue;
+            if (cohort_hold_points == NULL)
+                cohort_hold_points = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+            g_hash_table_replace(cohort_hold_points, g_strdup(parts[0]), g_strdup(parts[1]));
+            g_warning("hold point armed: %s, while %s exists", parts[0], parts[1]);
         }
         g_once_init_leave(&once, 1);
     }
@@ -68,9 +71,14 @@ cohort_hold_init(void)
 void
 cohort_crash_hold(const gchar *name)
 {
+    const gchar *file;
+
     cohort_hold_init();
-    if (cohort_hold_name == NULL || g_strcmp0(name, cohort_hold_name) != 0)
+    if (cohort_hold_points == NULL)
         return;
-    while (g_file_test(cohort_hold_file, G_FILE_TEST_EXISTS))
+    file = g_hash_table_lookup(cohort_hold_points, name);
+    if (file == NULL)
+        return;
+    while (g_file_test(file, G_FILE_TEST_EXISTS))
         g_usleep(20 * 1000);
 }

@@ -590,10 +590,14 @@ cohort_hosts_connect_done(GObject *source, GAsyncResult *result, gpointer user_d
         return;
     }
     first = host->prov == NULL;
-    if (g_task_propagate_boolean(G_TASK(result), &error)) {
+    g_task_propagate_boolean(G_TASK(result), &error);
+    /* the host UUID is learnt before the pool is looked up: the same libvirt host as another
+     * is said so, whatever else failed */
+    {
         CohortHost *same =
             cohort_hosts_find_same_full(self, host, host->uri, attempt->host_uuid, TRUE);
         if (same != NULL) {
+            g_clear_error(&error);
             cohort_hosts_set_same_error(&error, same, host->uri, attempt->host_uuid);
             g_prefix_error(&error, "not connected: ");
         }

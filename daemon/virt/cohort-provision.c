@@ -96,6 +96,12 @@ cohort_provisioner_get_storage_pool(CohortProvisioner *self)
     return self->pool;
 }
 
+gboolean
+cohort_provisioner_is_alive(CohortProvisioner *self)
+{
+    return virConnectIsAlive(self->conn) == 1;
+}
+
 static void
 cohort_provision_set_step_error(GError **error, CohortProvisionStep step, const gchar *object)
 {

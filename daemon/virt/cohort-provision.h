@@ -30,6 +30,8 @@ void cohort_provisioner_free(CohortProvisioner *self);
 virConnectPtr cohort_provisioner_get_connection(CohortProvisioner *self);
 const gchar *cohort_provisioner_get_pool(CohortProvisioner *self);
 virStoragePoolPtr cohort_provisioner_get_storage_pool(CohortProvisioner *self);
+/* Whether the connection still reaches its host (a lost one fails every call at once). */
+gboolean cohort_provisioner_is_alive(CohortProvisioner *self);
 
 /* Makes @tmpl's base volume an empty one of the template's disk size if it does not exist
  * yet (tests, the demo, and courses that install from the network). */

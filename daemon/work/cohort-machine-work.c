@@ -199,6 +199,13 @@ cohort_machine_work_run(gpointer item, GError **error)
                                       ok ? COHORT_TRANSFER_DONE : COHORT_TRANSFER_FAILED);
         break;
     }
+    /* a host lost mid-way is unavailable, whatever libvirt called the error it gave (a call on
+     * a connection its peer closed fails as an internal or RPC error) */
+    if (!ok && error != NULL && *error != NULL &&
+        !g_error_matches(*error, COHORT_ERROR, COHORT_ERROR_HOST_UNAVAILABLE) &&
+        (!cohort_provisioner_is_alive(work->prov) ||
+         (work->target_prov != NULL && !cohort_provisioner_is_alive(work->target_prov))))
+        (*error)->code = COHORT_ERROR_HOST_UNAVAILABLE;
     g_atomic_pointer_add(&counters->libvirt_calls, 1);
     g_atomic_pointer_add(&counters->libvirt_usec, g_get_monotonic_time() - t0);
     if (!ok)
@@ -644,14 +651,16 @@ cohort_machine_work_replace(CohortWork *w, CohortMachineWork *work, GError **fai
     request.disk_mib = row->disk_mib;
     host = cohort_hosts_place(w->hosts, w->store, &request, &error_place);
     if (host == NULL) {
-        g_message("machine %s: its host was lost while it was made, and %s", work->domain_name,
-                  error_place->message);
         /* a trainee's own request waits for the host; a job reports it and goes on */
         if (work->job_id > 0)
             *failure = g_error_new(COHORT_ERROR, COHORT_ERROR_NO_CAPACITY,
-                                   "its host was lost while it was made (%s), and it could not "
-                                   "be placed elsewhere: %s",
-                                   work->domain_name, error_place->message);
+                                   "its host was lost while it was made, and it could not be "
+                                   "placed elsewhere: %s",
+                                   error_place->message);
+        else
+            g_message("machine %s: its host was lost while it was made, and %s; it is made "
+                      "when the host is back",
+                      work->domain_name, error_place->message);
         return FALSE;
     }
     /* intent first: what it may have left on the lost host, and its new host */
@@ -712,13 +721,15 @@ cohort_machine_work_settle(CohortWork *w, CohortMachineWork *work, const GError 
 
     cohort_work_inflight_remove(w, work->machine_id);
     if (work->leftover) {
+        CohortHost *left = cohort_hosts_lookup_by_id(w->hosts, work->host_id);
+        const gchar *left_name = left != NULL ? left->name : "(removed)";
         if (error != NULL) {
-            g_warning("removing what %s left on host %" G_GINT64_FORMAT " when it moved: %s",
-                      work->domain_name, work->host_id, error->message);
+            g_warning("removing what %s left on host %s when it moved: %s", work->domain_name,
+                      left_name, error->message);
             return;
         }
-        g_message("removed what %s left on host %" G_GINT64_FORMAT " when it moved away",
-                  work->domain_name, work->host_id);
+        g_message("removed what %s left on host %s when it moved away", work->domain_name,
+                  left_name);
         if (!cohort_store_leftover_delete(w->store, work->machine_id, work->host_id, &error_local))
             g_warning("machine %s: %s", work->domain_name, error_local->message);
         cohort_store_audit_record(w->store, "system", "machine.leftover-remove", work->domain_name,

@@ -76,6 +76,8 @@ fixture_setup_with(void **state, const gchar *daemon_keys)
     cohort_assert_no_error(error);
     base = cohort_test_base_install(fx->d, "tiny", "{\"blank\":true}");
     json_node_unref(cohort_test_base_install(fx->d, "tiny-lan", "{\"blank\":true}"));
+    /* each base is installed by a job of its own: the next job ids follow them */
+    fx->jobs = 2;
     trainer = http_expect(fx, "POST", "/api/v1/users", fx->d->admin_token,
                           "{\"login\":\"trainer1\",\"display_name\":\"T\",\"role\":\"trainer\"}",
                           NULL, 201);
