@@ -3,7 +3,7 @@
 # the build directory in COHORT_BUILDDIR. It prints the table and writes it to
 # bench/results/latest.md (--quick: bench/results/quick.md).
 #
-#   bench/cohort-bench.sh [--quick] [--only testdriver|qemu|load|memory]... [--out FILE]
+#   bench/cohort-bench.sh [--quick] [--only testdriver|qemu|hosts|load|memory]... [--out FILE]
 #
 # Everything it makes (daemons, state directories, domains, volumes, a storage pool) is its
 # own, named cohort-bench-* in libvirt, and goes when it ends, also on failure or ^C.
@@ -27,7 +27,7 @@ while [ $# -gt 0 ]; do
     --quick) quick=1 ;;
     --only) only+=("$2"); shift ;;
     --out) out=$2; shift ;;
-    *) echo "usage: $0 [--quick] [--only testdriver|qemu|load|memory]... [--out FILE]" >&2
+    *) echo "usage: $0 [--quick] [--only testdriver|qemu|hosts|load|memory]... [--out FILE]" >&2
        exit 2 ;;
     esac
     shift
@@ -38,11 +38,13 @@ done
 if [ $quick = 1 ]; then
     td_sizes="86 1000"; td_runs_86=3; td_runs_1000=1
     qemu_n=5; qemu_runs=1
+    hosts_n=20; hosts_runs=1; hosts_image_mib=128
     load_trainees=200; load_runs=1; load_seconds=4
     mem_cohorts=2; mem_trainees=500; mem_runs=1
 else
     td_sizes="86 1000"; td_runs_86=5; td_runs_1000=5
     qemu_n=10; qemu_runs=3
+    hosts_n=20; hosts_runs=3; hosts_image_mib=512
     load_trainees=200; load_runs=5; load_seconds=10
     mem_cohorts=10; mem_trainees=1000; mem_runs=3
 fi
@@ -67,6 +69,12 @@ mkdir -p "$stats"
 daemon_pids=()
 qemu_pool=
 qemu_dir=
+# the second libvirt host of the two-hosts benchmark (tests/integration/second-libvirtd.sh)
+h2_helper=$top/tests/integration/second-libvirtd.sh
+h2_dir=/tmp/cohort-bench-h2
+h2_up=0
+hosts_pool=
+hosts_dir=/var/lib/libvirt/images/cohort-bench-2h
 
 # --- cleanup: daemons, then what libvirt holds of ours, then the files -------------------
 
@@ -99,6 +107,11 @@ cleanup() {
         qemu_sweep
         rm -rf "$qemu_dir"
     fi
+    if [ -n "$hosts_pool" ]; then
+        qemu_sweep
+        rm -rf "$hosts_dir"
+    fi
+    [ $h2_up = 0 ] || COHORT_H2_NAME=bench COHORT_H2_NET=78 "$h2_helper" stop "$h2_dir" || true
     rm -rf "$work"
     exit $rc
 }
@@ -407,6 +420,85 @@ memory_mib=8192"
     say "  $qemu_uri holds nothing of the benchmark"
 }
 
+# --- 2b. two real hosts against one ---------------------------------------------------------
+
+h2() { COHORT_H2_NAME=bench COHORT_H2_NET=78 "$h2_helper" "$@"; }
+
+# hosts_provision NAME: a cohort of hosts_n provisioned and reclaimed on the daemon running,
+# timed; how many machines each host held
+hosts_provision() {
+    local slug=$1 t0 on
+    cohort_make "$slug" "$hosts_n"
+    t0=$(now_ns)
+    ctl --quiet cohort provision "$slug" >/dev/null || die "provision $slug failed"
+    sample "h-$2-up" "$(secs_since "$t0")"
+    on=$(ctl_admin host list | awk 'NR > 1 { printf "%s%s", sep, $3; sep = " + " }')
+    echo "$on" >"$stats/h-$2-split"
+    t0=$(now_ns)
+    ctl --quiet cohort reclaim "$slug" >/dev/null || die "reclaim $slug failed"
+    sample "h-$2-gone" "$(secs_since "$t0")"
+}
+
+bench_hosts() {
+    local r uri2 job line
+    say "two real hosts (qemu:///system and a second libvirtd in a namespace) against one, N=$hosts_n, $hosts_runs runs"
+    [ "$(id -u)" = 0 ] && command -v ip >/dev/null || { say "  skipped: needs root and iproute2"; return 0; }
+    virsh -c $qemu_uri uri >/dev/null 2>&1 || die "libvirtd is not running (./cohort-dev libvirt)"
+    qemu_sweep
+    h2 start "$h2_dir" >/dev/null || die "the second libvirtd did not start"
+    h2_up=1
+    uri2=$(h2 uri)
+    hosts_pool=cohort-bench-2h-$$
+    # the same path on both: each host has its own /var/lib/libvirt
+    mkdir -p "$hosts_dir" "$h2_dir/lib/images/cohort-bench-2h"
+    virsh -q -c $qemu_uri pool-create-as "$hosts_pool" dir --target "$hosts_dir" >/dev/null
+    virsh -q -c "$uri2" pool-create-as "$hosts_pool" dir --target "$hosts_dir" >/dev/null
+    # a base image of real data, uploaded by cohortd to both through libvirt streams
+    mkdir -p "$work/hosts-images"
+    head -c $((hosts_image_mib * 1024 * 1024)) /dev/urandom >"$work/hosts-images/base.img"
+    daemon_start hosts "[daemon]
+images_dir=$work/hosts-images
+[host:local]
+uri=$qemu_uri
+pool=$hosts_pool
+vcpus=16
+memory_mib=8192
+[host:remote]
+uri=$uri2
+pool=$hosts_pool
+vcpus=16
+memory_mib=8192"
+    job=$(ctl_admin --quiet template base tiny --path "$work/hosts-images/base.img" --no-wait)
+    ctl_admin --quiet job show "$job" --wait >/dev/null || die "the base upload failed"
+    ctl_admin --json job show "$job" >"$work/upload.json"
+    python3 - "$work/upload.json" >"$work/upload.out" <<'PY'
+import json, sys
+job = json.load(open(sys.argv[1]))
+for item in job["progress"]["items"]:
+    print("%s %.1f" % (item["host"], item["bytes_done"] / 1048576 / item["seconds"]))
+PY
+    sample h-upload-local "$(awk '$1 == "local" { print $2 }' "$work/upload.out")"
+    sample h-upload-remote "$(awk '$1 == "remote" { print $2 }' "$work/upload.out")"
+    for r in $(seq 1 "$hosts_runs"); do
+        say "  run $r: $hosts_n machines over two hosts (spread)"
+        hosts_provision "bench-two-$r" two
+        say "  run $r: the same on one host (the second drained)"
+        ctl_admin --quiet host drain remote >/dev/null
+        hosts_provision "bench-one-$r" one
+        ctl_admin --quiet host undrain remote >/dev/null
+    done
+    daemon_stop
+    virsh -q -c $qemu_uri pool-destroy "$hosts_pool" >/dev/null 2>&1 || true
+    qemu_sweep
+    hosts_pool=
+    rm -rf "$hosts_dir"
+    [ -z "$(virsh -c "$uri2" list --all --name | grep '^cohort-' || true)" ] ||
+        die "domains of the benchmark are left on the second host"
+    h2 stop "$h2_dir"
+    h2_up=0
+    say "  both hosts hold nothing of the benchmark"
+}
+
 # --- 3. API under load -------------------------------------------------------------------
 
 bench_load() {
@@ -534,6 +626,17 @@ table() {
             echo "| ${r#*|} | $(fmt q-$k-up) | $(ratio q-$k-up q-floor-up) | $(fmt q-$k-gone) | $(ratio q-$k-gone q-floor-gone) | $(fmt_bytes q-$k-disk) |"
         done
     fi
+    if want hosts && [ -s "$stats/h-two-up" ]; then
+        echo
+        echo "**Two real hosts against one** (TCG): qemu:///system and a second libvirtd in a network and mount namespace of its own on the same machine, reached as qemu+tcp over a veth pair; both share the same $(nproc) cores, so a second host adds no CPU here, only a second libvirtd working in parallel. N = $hosts_n tiny machines, spread, $(runs_of h-two-up) runs:"
+        echo
+        echo "| hosts | machines per host | to all running, s | to all gone, s |"
+        echo "|---|---|---|---|"
+        echo "| two (spread) | $(cat "$stats/h-two-split") | $(fmt h-two-up) | $(fmt h-two-gone) |"
+        echo "| one (the second drained) | $(cat "$stats/h-one-split") | $(fmt h-one-up) | $(fmt h-one-gone) |"
+        echo
+        echo "A base image of $hosts_image_mib MiB of random data, uploaded by cohortd to both hosts at once through libvirt storage streams (hashed before and while sent), MiB/s per host: qemu:///system $(fmt h-upload-local %.1f); qemu+tcp over the veth $(fmt h-upload-remote %.1f)."
+    fi
     if want load; then
         echo
         echo "**API under load**: $load_trainees trainees at once on the test driver, each with its own token (redeemed all at once first), ${load_seconds} s per run, $(runs_of load-mix-rps) runs. *list + request*: each trainee lists their machines and requests one more every fifth request, up to 4; *list only*: lists alone:"
@@ -563,6 +666,7 @@ git -C "$top" diff --quiet HEAD -- common daemon client 2>/dev/null || commit="$
 t_start=$(now_ns)
 want testdriver && bench_testdriver
 want qemu && bench_qemu
+want hosts && bench_hosts
 want load && bench_load
 want memory && bench_memory
 mkdir -p "$(dirname "$out")"

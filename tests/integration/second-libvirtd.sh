@@ -14,13 +14,18 @@
 #   second-libvirtd.sh revive DIR
 #   second-libvirtd.sh stop DIR     every process of the namespace, the namespace, the veth, DIR
 #   second-libvirtd.sh uri
+#
+# COHORT_H2_NAME (default itest) and COHORT_H2_NET (default 77) let the benchmarks run one of
+# their own (namespace cohort-NAME-h2, 198.18.NET.0/30) beside the tests'.
 set -euo pipefail
 
-ns=cohort-itest-h2
-veth=cohort-h2a
-peer=cohort-h2b
-host_addr=198.18.77.1
-ns_addr=198.18.77.2
+name=${COHORT_H2_NAME:-itest}
+net=${COHORT_H2_NET:-77}
+ns=cohort-$name-h2
+veth=c2h-${name:0:5}-a
+peer=c2h-${name:0:5}-b
+host_addr=198.18.$net.1
+ns_addr=198.18.$net.2
 uri=qemu+tcp://$ns_addr/system
 
 say() { printf 'second-libvirtd: %s\n' "$*" >&2; }
