@@ -342,11 +342,8 @@ cohort_client_transfer_text(JsonObject *progress)
         g_string_append_printf(out, ", %s/s", r);
     }
     eta = json_object_get_member(progress, "eta_s");
-    if (eta != NULL && JSON_NODE_HOLDS_VALUE(eta) && done < total) {
-        gint64 tenths = (gint64)(json_node_get_double(eta) * 10);
-        g_string_append_printf(out, ", %" G_GINT64_FORMAT ".%" G_GINT64_FORMAT " s left",
-                               tenths / 10, tenths % 10);
-    }
+    if (eta != NULL && JSON_NODE_HOLDS_VALUE(eta) && done < total)
+        g_string_append_printf(out, ", %" G_GINT64_FORMAT " s left", json_node_get_int(eta));
     return g_string_free(out, FALSE);
 }
 

@@ -55,7 +55,7 @@ gboolean cohort_client_parse_count(const gchar *text, const gchar *option, guint
  * and at most @max. */
 gboolean cohort_client_parse_ratio(const gchar *text, const gchar *option, gdouble max,
                                    gdouble *out, GError **error);
-/* What a job's "progress" says in words: "48.0 MiB of 96.0 MiB, 210.3 MiB/s, 0.2 s left";
+/* What a job's "progress" says in words: "48.0 MiB of 96.0 MiB, 210.3 MiB/s, 1 s left";
  * NULL when @progress is NULL or counts no bytes. */
 gchar *cohort_client_transfer_text(JsonObject *progress);
 /* A host's resource as the host list shows it: "3/32 (8x4)", used of what placement allows

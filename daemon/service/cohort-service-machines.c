@@ -663,7 +663,7 @@ cohort_service_job_progress(CohortService *svc, const CohortJobRow *job)
         json_builder_add_null_value(b);
     json_builder_set_member_name(b, "eta_s");
     if (!finished && rate > 0 && total >= done)
-        json_builder_add_double_value(b, (gdouble)((gint64)((total - done) / rate * 10)) / 10);
+        json_builder_add_int_value(b, (gint64)((total - done) / rate + 0.999));
     else if (finished)
         json_builder_add_int_value(b, 0);
     else

@@ -375,6 +375,52 @@ test_client_format_freed(void **state)
     assert_null(cohort_client_freed_text(NULL));
 }
 
+/* A job's bytes, a host's room and a ratio option, as cohortctl writes and reads them. */
+static void
+test_client_format_hosts_and_transfers(void **state)
+{
+    g_autoptr(JsonNode) running = json_from_string(
+        "{\"bytes_done\":50331648,\"bytes_total\":100663296,\"rate_bytes_per_s\":220200960,"
+        "\"eta_s\":1,\"items\":[]}",
+        NULL);
+    g_autoptr(JsonNode) done = json_from_string(
+        "{\"bytes_done\":1024,\"bytes_total\":1024,\"rate_bytes_per_s\":null,\"eta_s\":0}", NULL);
+    g_autoptr(JsonNode) none = json_from_string("{\"bytes_done\":0,\"bytes_total\":0}", NULL);
+    g_autoptr(JsonNode) host =
+        json_from_string("{\"used_vcpus\":3,\"allowed_vcpus\":32,\"vcpus\":8,\"cpu_ratio\":4.0,"
+                         "\"used_memory_mib\":192,\"allowed_memory_mib\":null,\"memory_mib\":0,"
+                         "\"memory_ratio\":1.5}",
+                         NULL);
+    g_autofree gchar *a = cohort_client_transfer_text(json_node_get_object(running));
+    g_autofree gchar *b = cohort_client_transfer_text(json_node_get_object(done));
+    g_autofree gchar *vcpus = cohort_client_allowed_text(json_node_get_object(host), "used_vcpus",
+                                                         "allowed_vcpus", "vcpus", "cpu_ratio");
+    g_autofree gchar *memory =
+        cohort_client_allowed_text(json_node_get_object(host), "used_memory_mib",
+                                   "allowed_memory_mib", "memory_mib", "memory_ratio");
+    g_autoptr(GError) error = NULL;
+    gdouble ratio = 0;
+
+    (void)state;
+    assert_string_equal(a, "48.0 MiB of 96.0 MiB, 210.0 MiB/s, 1 s left");
+    assert_string_equal(b, "1.0 KiB of 1.0 KiB");
+    assert_null(cohort_client_transfer_text(json_node_get_object(none)));
+    assert_null(cohort_client_transfer_text(NULL));
+    assert_string_equal(vcpus, "3/32 (8x4)");
+    /* what placement allows is not known yet */
+    assert_string_equal(memory, "192/-");
+    assert_true(cohort_client_parse_ratio("2.5", "--cpu-ratio", 64, &ratio, &error));
+    assert_true(ratio == 2.5);
+    assert_false(cohort_client_parse_ratio("0", "--cpu-ratio", 64, &ratio, &error));
+    assert_non_null(strstr(error->message, "--cpu-ratio takes a number above 0 and at most 64"));
+    g_clear_error(&error);
+    assert_false(cohort_client_parse_ratio("2,5", "--cpu-ratio", 64, &ratio, &error));
+    g_clear_error(&error);
+    assert_false(cohort_client_parse_ratio("65", "--cpu-ratio", 64, &ratio, &error));
+    g_clear_error(&error);
+    assert_false(cohort_client_parse_ratio("", "--disk-ratio", 100, &ratio, &error));
+}
+
 static void
 test_client_format_member_text(void **state)
 {
@@ -623,6 +669,7 @@ main(void)
         cmocka_unit_test(test_client_format_progress),
         cmocka_unit_test(test_client_format_member_text),
         cmocka_unit_test(test_client_format_freed),
+        cmocka_unit_test(test_client_format_hosts_and_transfers),
         cmocka_unit_test(test_client_format_machine_wait),
         cmocka_unit_test(test_client_format_exit_codes),
         cmocka_unit_test(test_client_config_save_resolve),
