@@ -699,6 +699,7 @@ typedef struct {
     CohortProvisioner *prov; /* borrowed: retired provisioners live until cohortd stops */
     GPtrArray *volumes;
     GPtrArray *found;
+    GCancellable *cancellable; /* the hosts' own: cancelled, they are gone */
 } CohortHostsBaseCheck;
 
 static void
@@ -706,6 +707,7 @@ cohort_hosts_base_check_free(CohortHostsBaseCheck *check)
 {
     g_ptr_array_unref(check->volumes);
     g_ptr_array_unref(check->found);
+    g_clear_object(&check->cancellable);
     g_free(check);
 }
 
@@ -730,7 +732,8 @@ cohort_hosts_base_check_done(GObject *source, GAsyncResult *result, gpointer use
     CohortHostsBaseCheck *check = g_task_get_task_data(G_TASK(result));
     CohortHost *host;
 
-    if (g_cancellable_is_cancelled(self->cancellable))
+    /* the hosts are gone (cohortd stops): @self with them */
+    if (g_cancellable_is_cancelled(check->cancellable))
         return;
     host = cohort_hosts_lookup_by_id(self, check->host_id);
     /* the connection was replaced meanwhile: its own attempt looked */
@@ -754,6 +757,7 @@ cohort_hosts_refresh_bases(CohortHosts *self)
         check->prov = host->prov;
         check->volumes = cohort_hosts_base_volumes(self->templates);
         check->found = g_ptr_array_new_with_free_func(g_free);
+        check->cancellable = g_object_ref(self->cancellable);
         if (self->context != NULL)
             g_main_context_push_thread_default(self->context);
         task = g_task_new(NULL, self->cancellable, cohort_hosts_base_check_done, self);

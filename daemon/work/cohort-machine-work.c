@@ -937,6 +937,9 @@ cohort_machine_work_move(CohortWork *w, const CohortMachineRow *row, CohortHost 
     g_autoptr(CohortMachineRow) moved = NULL;
     gboolean copy = !fresh && source != NULL && cohort_host_is_usable(source) &&
                     g_strcmp0(row->state, "stopped") == 0;
+    /* work under way on the old host may still make something there: what it leaves is then
+     * removed by reconcile once that work is done, not now, beside it */
+    gboolean busy = cohort_work_inflight_contains(w, row->id);
 
     g_return_val_if_fail(target != NULL && target->id != row->host_id, FALSE);
 
@@ -957,7 +960,7 @@ cohort_machine_work_move(CohortWork *w, const CohortMachineRow *row, CohortHost 
     if (moved == NULL || !cohort_machine_work_push_full(w, moved, COHORT_MACHINE_OP_RESET, job_id,
                                                         NULL, 0, NULL, error))
         return FALSE;
-    if (source != NULL && cohort_host_is_usable(source)) {
+    if (source != NULL && cohort_host_is_usable(source) && !busy) {
         g_autoptr(GError) error_local = NULL;
         if (!cohort_machine_work_push_leftover(w, source, row->id, row->name, &error_local))
             g_warning("machine %s: %s", row->name, error_local->message);
