@@ -377,8 +377,9 @@ fixture_teardown(void **state)
     guint left_remote;
     gboolean net_left;
 
-    /* the remote daemon may have been left killed by a failed step */
-    if (virConnectIsAlive(fx->remote) != 1) {
+    /* the remote daemon may have been left killed by a failed step (and this process, with no
+     * event loop, may not have noticed): revived, and a connection of its own */
+    {
         g_autoptr(GError) error = NULL;
         const gchar *argv[] = {fx->helper, "revive", fx->dir, NULL};
         g_spawn_sync(NULL, (gchar **)argv, NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL);
