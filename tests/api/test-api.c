@@ -1023,6 +1023,47 @@ test_api_placement_policies(void **state)
     cohort_test_daemon_stop(d);
 }
 
+/* A host of cohortd.conf takes the file's capacity and ratios at every start (they were read
+ * only the first time, then silently ignored), and refuses a PATCH, which the file would undo. */
+static void
+test_api_config_host_follows_file(void **state)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree gchar *extra = g_strdup_printf(
+        "[host:small]\nuri=test://%s/small-host.xml\ncpu_ratio=1\n", COHORT_TEST_DATADIR);
+    CohortTestDaemon *d = cohort_test_daemon_start_with_config(extra, &error);
+    g_autoptr(JsonNode) before = NULL;
+    g_autoptr(JsonNode) after = NULL;
+    g_autofree gchar *message = NULL;
+
+    cohort_assert_no_error(error);
+    before = http_ok(d, "GET", "/api/v1/hosts", d->admin_token, NULL, 200);
+    assert_int_equal(json_object_get_int_member(host_named(before, "small"), "allowed_vcpus"), 4);
+    message = http_fails_message(d, "PATCH", "/api/v1/hosts/small", d->admin_token,
+                                 "{\"cpu_ratio\":3}", 409, "conflict");
+    cohort_assert_contains(message, "defined in cohortd.conf ([host:small])");
+    cohort_test_daemon_stop_keep(d);
+    {
+        g_autofree gchar *config = NULL;
+        g_autofree gchar *changed = NULL;
+        g_auto(GStrv) parts = NULL;
+        assert_true(g_file_get_contents(d->config_path, &config, NULL, NULL));
+        parts = g_strsplit(config, "cpu_ratio=1\n", 2);
+        changed = g_strjoinv("cpu_ratio=2.5\nvcpus=2\nmemory_ratio=2\ndisk_ratio=3\n", parts);
+        assert_true(g_file_set_contents(d->config_path, changed, -1, NULL));
+    }
+    assert_true(cohort_test_daemon_spawn(d, NULL, &error));
+    cohort_assert_no_error(error);
+    after = http_ok(d, "GET", "/api/v1/hosts", d->admin_token, NULL, 200);
+    assert_true(json_object_get_double_member(host_named(after, "small"), "cpu_ratio") == 2.5);
+    assert_int_equal(json_object_get_int_member(host_named(after, "small"), "vcpus"), 2);
+    assert_int_equal(json_object_get_int_member(host_named(after, "small"), "allowed_vcpus"), 5);
+    assert_int_equal(json_object_get_int_member(host_named(after, "small"), "allowed_memory_mib"),
+                     2048);
+    assert_true(json_object_get_double_member(host_named(after, "small"), "disk_ratio") == 3.0);
+    cohort_test_daemon_stop(d);
+}
+
 /* A cohort's network: its own isolated one unless it names a shared one; made with its first
  * machine, removed when a reclaim has taken the last, and counted in what the reclaim freed. */
 static void
@@ -2490,6 +2531,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_api_trainer_flow, fixture_setup, fixture_teardown),
         cmocka_unit_test(test_api_placement_policies),
+        cmocka_unit_test(test_api_config_host_follows_file),
         cmocka_unit_test_setup_teardown(test_api_trainee_flow, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_api_authorization, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_api_bad_input, fixture_setup, fixture_teardown),

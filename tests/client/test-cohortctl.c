@@ -829,6 +829,46 @@ test_cohortctl_hosts(void **state)
     assert_contains(table->out, "0/32 (8x4)");
     expect_error(missing, 4, "not-found");
 
+    /* ratios when added and changed later; undrain takes it back */
+    {
+        g_autofree gchar *small_uri =
+            g_strdup_printf("test://%s/small-host.xml", COHORT_TEST_DATADIR);
+        g_autoptr(Run) ratios =
+            CTL(f, admin, "--json", "host", "add", "lab-ratios", "--uri", small_uri, "--cpu-ratio",
+                "2", "--memory-ratio", "1.5", "--disk-ratio", "3");
+        g_autoptr(Run) set = CTL(f, admin, "--json", "host", "set", "lab-ratios", "--cpu-ratio",
+                                 "0.5", "--vcpus", "8");
+        g_autoptr(Run) nothing = CTL(f, admin, "host", "set", "lab-ratios");
+        g_autoptr(Run) bad = CTL(f, admin, "host", "set", "lab-ratios", "--cpu-ratio", "2,5");
+        g_autoptr(Run) undrained = CTL(f, admin, "--json", "host", "undrain", "lab-extra");
+        g_autoptr(Run) forbidden = CTL(f, f->trainer, "host", "set", "lab-extra", "--vcpus", "1");
+        g_autoptr(JsonNode) a = NULL;
+        g_autoptr(JsonNode) b = NULL;
+        g_autoptr(JsonNode) u = NULL;
+        expect_ok(ratios);
+        a = parse_json(ratios);
+        assert_string_equal(json_object_get_string_member(json_node_get_object(a), "state"),
+                            "connecting");
+        assert_true(json_object_get_double_member(json_node_get_object(a), "cpu_ratio") == 2.0);
+        assert_true(json_object_get_double_member(json_node_get_object(a), "memory_ratio") == 1.5);
+        assert_true(json_object_get_double_member(json_node_get_object(a), "disk_ratio") == 3.0);
+        expect_ok(set);
+        b = parse_json(set);
+        assert_int_equal(json_object_get_int_member(json_node_get_object(b), "allowed_vcpus"), 4);
+        expect_status(nothing, 2);
+        assert_contains(nothing->err, "host set needs something to change");
+        expect_status(bad, 2);
+        assert_contains(bad->err, "--cpu-ratio takes a number above 0");
+        expect_ok(undrained);
+        u = parse_json(undrained);
+        assert_string_equal(json_object_get_string_member(json_node_get_object(u), "state"), "up");
+        expect_error(forbidden, 3, "forbidden");
+        {
+            g_autoptr(Run) removed = CTL(f, admin, "host", "remove", "lab-ratios");
+            expect_ok(removed);
+        }
+    }
+
     /* one libvirt host once; a test:/// file the daemon is not meant to read is refused
      * elsewhere (allow_test_hosts); removal of a host nothing lives on */
     {
