@@ -475,7 +475,7 @@ memory_mib=8192"
 import json, sys
 job = json.load(open(sys.argv[1]))
 for item in job["progress"]["items"]:
-    print("%s %.1f" % (item["host"], item["bytes_done"] / 1048576 / (item["milliseconds"] / 1000)))
+    print("%s %.1f" % (item["host"], item["bytes_done"] / 1048576 / (max(item["milliseconds"], 1) / 1000)))
 PY
     sample h-upload-local "$(awk '$1 == "local" { print $2 }' "$work/upload.out")"
     sample h-upload-remote "$(awk '$1 == "remote" { print $2 }' "$work/upload.out")"

@@ -688,13 +688,12 @@ cohort_service_job_progress(CohortService *svc, const CohortJobRow *job)
         json_builder_set_member_name(b, "bytes_total");
         json_builder_add_int_value(b, g_atomic_pointer_get(&t->bytes_total));
         /* how long it has been sending (or sent) */
-        json_builder_set_member_name(b, "seconds");
+        json_builder_set_member_name(b, "milliseconds");
         {
             gint64 started = g_atomic_pointer_get(&t->started_usec);
             gint64 ended = g_atomic_pointer_get(&t->finished_usec);
             if (started > 0)
-                json_builder_add_double_value(b, (gdouble)((ended > 0 ? ended : now) - started) /
-                                                     G_USEC_PER_SEC);
+                json_builder_add_int_value(b, ((ended > 0 ? ended : now) - started) / 1000);
             else
                 json_builder_add_null_value(b);
         }

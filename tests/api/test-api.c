@@ -840,6 +840,10 @@ test_api_placement_policies(void **state)
         assert_int_equal(json_object_get_int_member(progress, "bytes_total"), 2 * 32 * 1024 * 1024);
         assert_int_equal(json_object_get_int_member(progress, "bytes_done"), 2 * 32 * 1024 * 1024);
         assert_int_equal(json_array_get_length(json_object_get_array_member(progress, "items")), 2);
+        /* how long each item sent, in whole milliseconds */
+        assert_true(JSON_NODE_HOLDS_VALUE(json_object_get_member(
+            json_array_get_object_element(json_object_get_array_member(progress, "items"), 0),
+            "milliseconds")));
     }
     json_node_unref(http_ok(d, "POST", "/api/v1/cohorts", token,
                             "{\"slug\":\"spread\",\"template\":\"tiny\",\"placement\":\"spread\","
