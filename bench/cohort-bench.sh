@@ -50,6 +50,8 @@ else
     load_trainees=200; load_runs=5; load_seconds=10
     mem_cohorts=10; mem_trainees=1000; mem_runs=3
 fi
+# COHORT_BENCH_INS_SIZES: other sizes for the instruction count ("1 200" to profile)
+ins_sizes=${COHORT_BENCH_INS_SIZES:-$ins_sizes}
 
 say() { printf '\033[1mbench:\033[0m %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }

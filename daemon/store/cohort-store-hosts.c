@@ -47,7 +47,7 @@ cohort_store_host_read(sqlite3_stmt *stmt)
 gboolean
 cohort_store_host_insert(CohortStore *self, CohortHostRow *row, GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *what = NULL;
     g_autofree gchar *conflict = NULL;
     g_autofree gchar *now = cohort_store_now();
@@ -102,7 +102,7 @@ cohort_store_host_insert(CohortStore *self, CohortHostRow *row, GError **error)
 CohortHostRow *
 cohort_store_host_get_by_name(CohortStore *self, const gchar *name, GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *what = NULL;
 
     g_return_val_if_fail(self != NULL, NULL);
@@ -118,7 +118,7 @@ cohort_store_host_get_by_name(CohortStore *self, const gchar *name, GError **err
 CohortHostRow *
 cohort_store_host_get_by_id(CohortStore *self, gint64 id, GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *what = NULL;
 
     g_return_val_if_fail(self != NULL, NULL);
@@ -134,7 +134,7 @@ cohort_store_host_get_by_id(CohortStore *self, gint64 id, GError **error)
 GPtrArray *
 cohort_store_host_list(CohortStore *self, GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
 
     g_return_val_if_fail(self != NULL, NULL);
 
@@ -148,7 +148,7 @@ cohort_store_host_list(CohortStore *self, GError **error)
 gboolean
 cohort_store_host_set_state(CohortStore *self, gint64 id, const gchar *state, GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *what = NULL;
 
     g_return_val_if_fail(self != NULL, FALSE);
@@ -166,7 +166,7 @@ gboolean
 cohort_store_host_set_capacity(CohortStore *self, gint64 id, guint vcpus, guint64 memory_mib,
                                GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *what = NULL;
 
     g_return_val_if_fail(self != NULL, FALSE);
@@ -185,7 +185,7 @@ cohort_store_host_set_capacity(CohortStore *self, gint64 id, guint vcpus, guint6
 gboolean
 cohort_store_host_update(CohortStore *self, const CohortHostRow *row, GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *what = NULL;
 
     g_return_val_if_fail(self != NULL, FALSE);
@@ -228,7 +228,7 @@ gboolean
 cohort_store_host_get_usage_full(CohortStore *self, gint64 id, CohortHostUsage *usage,
                                  GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *what = NULL;
 
     g_return_val_if_fail(self != NULL, FALSE);
@@ -260,7 +260,7 @@ gboolean
 cohort_store_host_get_living(CohortStore *self, gint64 id, guint *machines, GPtrArray **cohorts,
                              GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autoptr(GPtrArray) slugs = g_ptr_array_new_with_free_func(g_free);
     g_autofree gchar *what = NULL;
     guint count = 0;
@@ -298,9 +298,9 @@ static gboolean
 cohort_store_host_delete_in_tx(CohortStore *self, gint64 id, const gchar *what, guint *detached,
                                GError **error)
 {
-    g_autoptr(sqlite3_stmt) detach = NULL;
-    g_autoptr(sqlite3_stmt) delete = NULL;
-    g_autoptr(sqlite3_stmt) high = NULL;
+    g_autoptr(CohortStmt) detach = NULL;
+    g_autoptr(CohortStmt) delete = NULL;
+    g_autoptr(CohortStmt) high = NULL;
     guint living = 0;
 
     if (!cohort_store_host_get_living(self, id, &living, NULL, error))

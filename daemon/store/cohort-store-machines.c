@@ -93,7 +93,7 @@ gboolean
 cohort_store_machine_insert(CohortStore *self, CohortMachineRow *row, const gchar *vnc_password,
                             GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *what = NULL;
     g_autofree gchar *conflict = NULL;
     g_autofree gchar *sealed = NULL;
@@ -151,7 +151,7 @@ cohort_store_machine_insert(CohortStore *self, CohortMachineRow *row, const gcha
 gchar *
 cohort_store_machine_get_vnc_password(CohortStore *self, gint64 id, GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *what = NULL;
     g_autofree gchar *context = NULL;
     const gchar *sealed;
@@ -182,7 +182,7 @@ cohort_store_machine_get_vnc_password(CohortStore *self, gint64 id, GError **err
 CohortMachineRow *
 cohort_store_machine_get_by_id(CohortStore *self, gint64 id, GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *what = NULL;
 
     g_return_val_if_fail(self != NULL, NULL);
@@ -198,7 +198,7 @@ cohort_store_machine_get_by_id(CohortStore *self, gint64 id, GError **error)
 CohortMachineRow *
 cohort_store_machine_get_by_name(CohortStore *self, const gchar *name, GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *what = NULL;
 
     g_return_val_if_fail(self != NULL, NULL);
@@ -215,7 +215,7 @@ GPtrArray *
 cohort_store_machine_list(CohortStore *self, gint64 cohort_id, gint64 user_id, gint64 trainer_id,
                           gboolean include_reclaimed, GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autoptr(GString) sql = g_string_new(MACHINE_SELECT " WHERE 1");
 
     g_return_val_if_fail(self != NULL, NULL);
@@ -244,7 +244,7 @@ gboolean
 cohort_store_machine_set_state(CohortStore *self, gint64 id, const gchar *state,
                                const gchar *error_message, GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *what = NULL;
 
     g_return_val_if_fail(self != NULL, FALSE);
@@ -263,7 +263,7 @@ cohort_store_machine_set_state(CohortStore *self, gint64 id, const gchar *state,
 gboolean
 cohort_store_machine_set_host(CohortStore *self, gint64 id, gint64 host_id, GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *what = NULL;
 
     g_return_val_if_fail(self != NULL, FALSE);
@@ -283,7 +283,7 @@ cohort_store_machine_get_holdings(CohortStore *self, gint64 cohort_id, gint64 us
                                   guint *machines, guint *vcpus, guint64 *memory_mib,
                                   GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *what = NULL;
 
     g_return_val_if_fail(self != NULL, FALSE);
@@ -314,7 +314,7 @@ cohort_store_machine_get_holdings(CohortStore *self, gint64 cohort_id, gint64 us
 guint
 cohort_store_machine_next_idx(CohortStore *self, gint64 cohort_id, gint64 user_id, GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *what = NULL;
 
     g_return_val_if_fail(self != NULL, 0);
@@ -338,7 +338,7 @@ cohort_store_machine_next_idx(CohortStore *self, gint64 cohort_id, gint64 user_i
 GHashTable *
 cohort_store_machine_count_by_state(CohortStore *self, GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autoptr(GHashTable) counts = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     gint rc;
 
@@ -371,7 +371,7 @@ cohort_store_machine_count_by_state(CohortStore *self, GError **error)
 gboolean
 cohort_store_machine_run_begin(CohortStore *self, gint64 machine_id, GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *now = cohort_store_now();
     g_autofree gchar *what = g_strdup_printf("machine with id %" G_GINT64_FORMAT, machine_id);
 
@@ -393,7 +393,7 @@ cohort_store_machine_run_begin(CohortStore *self, gint64 machine_id, GError **er
 gboolean
 cohort_store_machine_run_end(CohortStore *self, gint64 machine_id, GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *now = cohort_store_now();
     g_autofree gchar *what = g_strdup_printf("machine with id %" G_GINT64_FORMAT, machine_id);
 
@@ -414,7 +414,7 @@ gdouble
 cohort_store_machine_get_running_hours(CohortStore *self, gint64 cohort_id, gint64 user_id,
                                        GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *now = cohort_store_now();
 
     g_return_val_if_fail(self != NULL, 0);
@@ -439,7 +439,7 @@ GHashTable *
 cohort_store_machine_get_running_hours_by_user(CohortStore *self, gint64 cohort_id, gdouble *total,
                                                GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *now = cohort_store_now();
     g_autoptr(GHashTable) hours =
         g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, g_free);
@@ -480,7 +480,7 @@ gboolean
 cohort_store_machine_set_expiry(CohortStore *self, gint64 machine_id, const gchar *expires_at,
                                 gboolean extension, GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *what = g_strdup_printf("machine with id %" G_GINT64_FORMAT, machine_id);
 
     stmt = cohort_store_prepare(self,
@@ -498,7 +498,7 @@ cohort_store_machine_set_expiry(CohortStore *self, gint64 machine_id, const gcha
 guint
 cohort_store_machine_get_extensions(CohortStore *self, gint64 machine_id, GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *what = g_strdup_printf("machine with id %" G_GINT64_FORMAT, machine_id);
 
     stmt = cohort_store_prepare(self, "SELECT extensions FROM machines WHERE id = ?1", what, error);
