@@ -19,6 +19,7 @@ struct _CohortStore {
      * statements not in use; a statement in use is in none (a query run inside another of
      * the same SQL gets a second one). */
     GHashTable *stmts;
+    guint depth; /* transactions open: 1 is BEGIN, each one inside it a SAVEPOINT */
 };
 
 /* The machine states that hold a host's and a quota's resources. */

@@ -502,11 +502,20 @@ gboolean
 cohort_store_begin(CohortStore *self, GError **error)
 {
     g_return_val_if_fail(self != NULL, FALSE);
-    /* Not nestable. */
-    g_return_val_if_fail(sqlite3_get_autocommit(self->db), FALSE);
 
+    /* Inside another (the results of a batch of work, cohort-jobs.c): a savepoint, which
+     * commits with the outer transaction and rolls back on its own. */
+    if (self->depth > 0 && !sqlite3_get_autocommit(self->db)) {
+        if (!cohort_store_exec(self, "SAVEPOINT cohort_nested", "starting a transaction", error))
+            return FALSE;
+        self->depth++;
+        return TRUE;
+    }
     /* IMMEDIATE: take the write lock now, so a busy database fails here and not halfway. */
-    return cohort_store_exec(self, "BEGIN IMMEDIATE", "starting a transaction", error);
+    if (!cohort_store_exec(self, "BEGIN IMMEDIATE", "starting a transaction", error))
+        return FALSE;
+    self->depth = 1;
+    return TRUE;
 }
 
 gboolean
@@ -514,11 +523,20 @@ cohort_store_commit(CohortStore *self, GError **error)
 {
     g_return_val_if_fail(self != NULL, FALSE);
 
+    if (self->depth > 1) {
+        if (!cohort_store_exec(self, "RELEASE cohort_nested", "committing a transaction", error)) {
+            cohort_store_rollback(self);
+            return FALSE;
+        }
+        self->depth--;
+        return TRUE;
+    }
     if (!cohort_store_exec(self, "COMMIT", "committing a transaction", error)) {
         /* Never leave the store inside a half-done transaction. */
         cohort_store_rollback(self);
         return FALSE;
     }
+    self->depth = 0;
     return TRUE;
 }
 
@@ -527,10 +545,20 @@ cohort_store_rollback(CohortStore *self)
 {
     g_return_if_fail(self != NULL);
 
-    if (sqlite3_get_autocommit(self->db))
+    if (sqlite3_get_autocommit(self->db)) {
+        self->depth = 0;
         return;
+    }
+    if (self->depth > 1) {
+        if (sqlite3_exec(self->db, "ROLLBACK TO cohort_nested; RELEASE cohort_nested", NULL, NULL,
+                         NULL) != SQLITE_OK)
+            g_warning("store %s: rolling back: %s", self->path, sqlite3_errmsg(self->db));
+        self->depth--;
+        return;
+    }
     if (sqlite3_exec(self->db, "ROLLBACK", NULL, NULL, NULL) != SQLITE_OK)
         g_warning("store %s: rolling back: %s", self->path, sqlite3_errmsg(self->db));
+    self->depth = 0;
 }
 
 /* ---- instance id ---- */

@@ -42,6 +42,7 @@ typedef struct {
     GHashTable *progress;      /* job id -> GPtrArray of CohortTransfer: what its items send */
     GHashTable *sending;       /* "host id/volume" of base uploads queued or under way */
     GCancellable *cancellable; /* cancelled when cohortd stops: transfers give up */
+    gboolean batch_tx;         /* main context: a batch of results is in a transaction */
 } CohortWork;
 
 /* What one item of a job sends (a base to a host, a disk to another host): workers add to
