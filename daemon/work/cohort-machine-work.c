@@ -414,7 +414,8 @@ cohort_machine_work_job_count(CohortWork *w, gint64 job_id, gint64 machine_id,
                               const gchar *machine_name, const GError *error)
 {
     g_autoptr(GError) error_local = NULL;
-    g_autoptr(CohortJobRow) job = NULL;
+    g_autoptr(CohortJobRow) owned = NULL;
+    CohortJobRow *job = NULL;
     gboolean counted = FALSE;
 
     /* once per machine: a restart that finishes a machine again does not count it twice */
@@ -425,10 +426,17 @@ cohort_machine_work_job_count(CohortWork *w, gint64 job_id, gint64 machine_id,
     }
     if (!counted)
         return FALSE;
-    job = cohort_store_job_get(w->store, job_id, &error_local);
+    /* in a batch of results, the job's row is read once and written at the batch's end
+     * (cohort_machine_work_batch_flush), or when its last machine is counted */
+    if (w->batch_jobs != NULL)
+        job = g_hash_table_lookup(w->batch_jobs, &job_id);
     if (job == NULL) {
-        g_warning("job %" G_GINT64_FORMAT ": %s", job_id, error_local->message);
-        return FALSE;
+        owned = cohort_store_job_get(w->store, job_id, &error_local);
+        if (owned == NULL) {
+            g_warning("job %" G_GINT64_FORMAT ": %s", job_id, error_local->message);
+            return FALSE;
+        }
+        job = owned;
     }
     if (error != NULL) {
         job->failed++;
@@ -440,8 +448,30 @@ cohort_machine_work_job_count(CohortWork *w, gint64 job_id, gint64 machine_id,
     } else {
         job->done++;
     }
+    if (w->batch_jobs != NULL && job->done + job->failed < job->total) {
+        if (owned != NULL)
+            g_hash_table_insert(w->batch_jobs, g_memdup2(&job_id, sizeof(job_id)),
+                                g_steal_pointer(&owned));
+        return TRUE;
+    }
     cohort_machine_work_job_check(w, job);
+    if (owned == NULL && w->batch_jobs != NULL)
+        g_hash_table_remove(w->batch_jobs, &job_id);
     return TRUE;
+}
+
+void
+cohort_machine_work_batch_flush(CohortWork *w)
+{
+    GHashTableIter iter;
+    gpointer job;
+
+    if (w->batch_jobs == NULL)
+        return;
+    g_hash_table_iter_init(&iter, w->batch_jobs);
+    while (g_hash_table_iter_next(&iter, NULL, &job))
+        cohort_machine_work_job_running(w, job);
+    g_hash_table_remove_all(w->batch_jobs);
 }
 
 void

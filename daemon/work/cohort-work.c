@@ -25,6 +25,8 @@ cohort_work_batch_begin(gpointer data)
     self->batch_tx = cohort_store_begin(self->store, &error);
     if (!self->batch_tx)
         g_warning("recording results: %s", error->message);
+    self->batch_jobs = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free,
+                                             (GDestroyNotify)cohort_job_row_free);
 }
 
 static void
@@ -33,6 +35,10 @@ cohort_work_batch_end(gpointer data)
     CohortWork *self = data;
     g_autoptr(GError) error = NULL;
 
+    if (self->batch_jobs != NULL) {
+        cohort_machine_work_batch_flush(self);
+        g_clear_pointer(&self->batch_jobs, g_hash_table_unref);
+    }
     if (self->batch_tx && !cohort_store_commit(self->store, &error))
         g_warning("recording results: %s", error->message);
     self->batch_tx = FALSE;

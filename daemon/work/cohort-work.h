@@ -42,6 +42,7 @@ typedef struct {
     GHashTable *progress;      /* job id -> GPtrArray of CohortTransfer: what its items send */
     GHashTable *sending;       /* "host id/volume" of base uploads queued or under way */
     GCancellable *cancellable; /* cancelled when cohortd stops: transfers give up */
+    GHashTable *batch_jobs;    /* main context, during a batch: job id → CohortJobRow counted */
     gboolean batch_tx;         /* main context: a batch of results is in a transaction */
 } CohortWork;
 
