@@ -297,6 +297,10 @@ bench_trainee_send(Trainee *t, BenchKind kind, const gchar *method, const gchar 
 {
     t->kind = kind;
     t->msg = bench_message_new(method, t->load->url, path, token, body);
+    /* libsoup sends a POST only on a new connection unless told it may reuse one; a browser
+     * reuses its keep-alive connection. Without this every request of the mix opened a TCP
+     * connection, and the client, not cohortd, was the bound (one core at 100 %). */
+    soup_message_add_flags(t->msg, SOUP_MESSAGE_IDEMPOTENT);
     t->sent_at = g_get_monotonic_time();
     soup_session_send_and_read_async(t->load->session, t->msg, G_PRIORITY_DEFAULT, NULL,
                                      bench_trainee_answered, t);
