@@ -592,7 +592,10 @@ bench_load() {
         # libvirt work in the daemon's workers)
         for mix in mix list; do
             machines=$([ $mix = mix ] && echo 4 || echo 0)
+            # COHORT_BENCH_LOAD_WRAP: cohortd under a profiler (callgrind), to see the API's cost
+            D_WRAP=${COHORT_BENCH_LOAD_WRAP:-}
             daemon_start "load-$mix-$r"
+            D_WRAP=
             ctl_admin --quiet template base tiny --blank >/dev/null
             cohort_make bench-load "$load_trainees" 4
             "$client" load --url "$D_URL" --codes "$D_DIR/bench-load.codes" --cohort bench-load \
