@@ -48,7 +48,7 @@ else
     qemu_n=10; qemu_runs=3
     hosts_n=20; hosts_runs=3; hosts_image_mib=512
     load_trainees=200; load_runs=5; load_seconds=10
-    mem_cohorts=10; mem_trainees=1000; mem_runs=3
+    mem_cohorts=10; mem_trainees=1000; mem_runs=${COHORT_BENCH_MEM_RUNS:-3}
 fi
 # COHORT_BENCH_INS_SIZES: other sizes for the instruction count ("1 200" to profile)
 ins_sizes=${COHORT_BENCH_INS_SIZES:-$ins_sizes}
@@ -646,6 +646,8 @@ bench_memory() {
                 ctl --quiet cohort reclaim $slug >/dev/null || die "reclaim $slug failed"
             fi
         done
+        [ -z "${COHORT_BENCH_SMAPS_DIR:-}" ] ||
+            { mkdir -p "$COHORT_BENCH_SMAPS_DIR"; grep -E 'VmHWM|VmRSS' "/proc/$D_PID/status" >"$COHORT_BENCH_SMAPS_DIR/before-reads-$r"; }
         # what an admin and a trainer read with that much history, each read timed
         ctl_admin --json machine list >"$work/machines.json"
         rows=$(grep -c '"id"' "$work/machines.json" || true)
@@ -658,6 +660,9 @@ bench_memory() {
         sample mem-hwm-mib "$(awk -v k="$hwm" 'BEGIN { printf "%.1f", k / 1024 }')"
         sample mem-rss-mib "$(awk -v k="$rss" 'BEGIN { printf "%.1f", k / 1024 }')"
         sample mem-db-mib "$(du -sk "$D_DIR" | awk '{ printf "%.1f", $1 / 1024 }')"
+        # COHORT_BENCH_SMAPS_DIR: where cohortd's memory is, by mapping, for a closer look
+        [ -z "${COHORT_BENCH_SMAPS_DIR:-}" ] ||
+            { mkdir -p "$COHORT_BENCH_SMAPS_DIR"; cp "/proc/$D_PID/smaps" "$COHORT_BENCH_SMAPS_DIR/smaps-$r"; }
         daemon_stop
         # the same domains held by a bare process on the test driver: libvirt's own share
         "$floor" --uri "$lab_uri" --base tiny-base.qcow2 --blank-base-mib 32 \

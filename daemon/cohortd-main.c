@@ -310,9 +310,9 @@ main(int argc, char **argv)
         {NULL},
     };
 
-    /* glibc gives each thread that allocates an arena of its own (up to 8 per core): with
-     * eight workers that was ~10 MiB of cohortd's peak memory in fragments (bench/). Two
-     * arenas keep the main loop and the workers apart and no more. */
+    /* glibc gives each thread that allocates an arena of its own (up to 8 per core), each
+     * keeping its own free memory: two arenas keep the main loop and the workers apart and
+     * no more (bench/README.md: a small part of the peak; most is libvirt's own). */
     mallopt(M_ARENA_MAX, 2);
 
     setlocale(LC_ALL, "");
