@@ -10,7 +10,6 @@
 #include "cohort-reconcile.h"
 
 #define COHORT_RECONCILE_DEBOUNCE_MS 300
-#define COHORT_RECONCILE_POSTPONE_MAX_MS 10000
 
 typedef struct {
     CohortLifecycle *lifecycle;
@@ -361,7 +360,6 @@ cohort_reconcile_host(CohortLifecycle *l, CohortHost *host)
 typedef struct {
     CohortLifecycle *lifecycle;
     gint64 host_id;
-    gint64 first_usec; /* when the first event of this wait came */
 } CohortReconcileLater;
 
 static gboolean
@@ -370,16 +368,7 @@ cohort_reconcile_later_cb(gpointer user_data)
     CohortReconcileLater *later = user_data;
     CohortLifecycle *l = later->lifecycle;
     gint64 host_id = later->host_id;
-    CohortHost *host;
-
-    /* Machine work under way makes events of its own, one or two per machine: a scan of
-     * every domain after each debounce made reconcile O(N²) during a provision of N (a
-     * tenth of cohortd's instructions at N = 200). It waits for the work to finish, up to
-     * COHORT_RECONCILE_POSTPONE_MAX_MS after the first event, so drift is still found. */
-    if (g_hash_table_size(l->work->inflight) > 0 &&
-        g_get_monotonic_time() - later->first_usec < COHORT_RECONCILE_POSTPONE_MAX_MS * 1000)
-        return G_SOURCE_CONTINUE;
-    host = cohort_hosts_lookup_by_id(l->hosts, host_id);
+    CohortHost *host = cohort_hosts_lookup_by_id(l->hosts, host_id);
 
     /* drops the pending source (and @later with it) before the scan */
     g_hash_table_remove(l->reconcile_pending, &host_id);
@@ -399,7 +388,6 @@ cohort_reconcile_schedule(CohortLifecycle *l, CohortHost *host)
     later = g_new0(CohortReconcileLater, 1);
     later->lifecycle = l;
     later->host_id = host->id;
-    later->first_usec = g_get_monotonic_time();
     source = g_timeout_source_new(COHORT_RECONCILE_DEBOUNCE_MS);
     g_source_set_callback(source, cohort_reconcile_later_cb, later, g_free);
     g_source_attach(source, l->context);

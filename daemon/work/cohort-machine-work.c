@@ -485,6 +485,22 @@ cohort_machine_work_job_check(CohortWork *w, CohortJobRow *job)
     cohort_machine_work_job_running(w, job);
 }
 
+/* What a work item does to its domain, in libvirt's events (cohort_work_event_is_own()). */
+static guint
+cohort_machine_work_made(CohortMachineOp op)
+{
+    switch (op) {
+    case COHORT_MACHINE_OP_CREATE:
+    case COHORT_MACHINE_OP_START:
+        return COHORT_DOMAIN_EVENT_CAME;
+    case COHORT_MACHINE_OP_STOP:
+    case COHORT_MACHINE_OP_TEARDOWN:
+        return COHORT_DOMAIN_EVENT_WENT;
+    default:
+        return COHORT_DOMAIN_EVENT_CAME | COHORT_DOMAIN_EVENT_WENT;
+    }
+}
+
 static void cohort_machine_work_done(gpointer item, const GError *error, gpointer user_data);
 static void cohort_machine_work_settle(CohortWork *w, CohortMachineWork *work, const GError *error);
 
@@ -514,7 +530,7 @@ cohort_machine_work_drop_moot(CohortWork *w, GQueue *waiting)
             g_debug("machine %s: dropping its %s, a reclaim follows", item->domain_name,
                     cohort_machine_work_op_names[item->op]);
             g_queue_delete_link(waiting, l);
-            cohort_work_inflight_remove(w, item->machine_id);
+            cohort_work_inflight_remove(w, item->machine_id, item->domain_name, 0);
             cohort_machine_work_free(item);
         }
         l = next;
@@ -749,7 +765,8 @@ cohort_machine_work_settle(CohortWork *w, CohortMachineWork *work, const GError 
     g_autoptr(GError) replaced_error = NULL;
     const gchar *state;
 
-    cohort_work_inflight_remove(w, work->machine_id);
+    cohort_work_inflight_remove(w, work->machine_id, work->domain_name,
+                                cohort_machine_work_made(work->op));
     if (work->leftover) {
         CohortHost *left = cohort_hosts_lookup_by_id(w->hosts, work->host_id);
         const gchar *left_name = left != NULL ? left->name : "(removed)";
@@ -905,7 +922,7 @@ cohort_machine_work_push_full(CohortWork *w, const CohortMachineRow *row, Cohort
             work->network = g_strdup(cohort->network);
         }
     }
-    cohort_work_inflight_add(w, row->id);
+    cohort_work_inflight_add(w, row->id, row->name);
     cohort_machine_work_enqueue(w, work);
     return TRUE;
 }
