@@ -231,6 +231,27 @@ cohort_store_job_machine_insert(CohortStore *self, gint64 job_id, gint64 machine
 }
 
 gboolean
+cohort_store_job_machines_set_state(CohortStore *self, gint64 job_id, const gchar *state,
+                                    GError **error)
+{
+    g_autoptr(CohortStmt) stmt = NULL;
+    g_autofree gchar *what = NULL;
+
+    g_return_val_if_fail(self != NULL, FALSE);
+
+    what = g_strdup_printf("machines of job %" G_GINT64_FORMAT, job_id);
+    stmt = cohort_store_prepare(self,
+                                "UPDATE machines SET state = ?2, error = NULL WHERE id IN"
+                                " (SELECT machine_id FROM job_machines WHERE job_id = ?1)",
+                                what, error);
+    if (stmt == NULL)
+        return FALSE;
+    cohort_store_bind_int64(stmt, 1, job_id);
+    cohort_store_bind_text(stmt, 2, state);
+    return cohort_store_run(self, stmt, what, NULL, NULL, error);
+}
+
+gboolean
 cohort_store_job_machine_settle(CohortStore *self, gint64 job_id, gint64 machine_id,
                                 gboolean failed, gboolean *counted, GError **error)
 {
