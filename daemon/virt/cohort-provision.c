@@ -572,8 +572,7 @@ cohort_provisioner_domain_start(CohortProvisioner *self, const gchar *domain_nam
 static gboolean
 cohort_provision_domain_destroy_owned(virDomainPtr dom, const gchar *domain_name, GError **error)
 {
-    if (virDomainIsActive(dom) != 1)
-        return TRUE;
+    /* no virDomainIsActive() first: a domain that is not running refuses, and is checked */
     if (virDomainDestroy(dom) < 0) {
         if (cohort_virt_last_error_code() == VIR_ERR_OPERATION_INVALID &&
             virDomainIsActive(dom) != 1)

@@ -460,18 +460,59 @@ cohort_machine_work_job_count(CohortWork *w, gint64 job_id, gint64 machine_id,
     return TRUE;
 }
 
+/* What a job's torn-down machines freed, summed over a batch of results. */
+typedef struct {
+    guint machines;
+    guint vcpus;
+    guint64 memory_mib;
+    guint64 disk_bytes;
+} CohortWorkFreed;
+
+static void
+cohort_machine_work_add_freed(CohortWork *w, gint64 job_id, const CohortWorkFreed *freed)
+{
+    g_autoptr(GError) error_local = NULL;
+    CohortWorkFreed *sum;
+
+    if (w->batch_freed == NULL) {
+        if (!cohort_store_job_add_freed(w->store, job_id, freed->machines, freed->vcpus,
+                                        freed->memory_mib, freed->disk_bytes, &error_local))
+            g_warning("job %" G_GINT64_FORMAT ": %s", job_id, error_local->message);
+        return;
+    }
+    sum = g_hash_table_lookup(w->batch_freed, &job_id);
+    if (sum == NULL) {
+        sum = g_new0(CohortWorkFreed, 1);
+        g_hash_table_insert(w->batch_freed, g_memdup2(&job_id, sizeof(job_id)), sum);
+    }
+    sum->machines += freed->machines;
+    sum->vcpus += freed->vcpus;
+    sum->memory_mib += freed->memory_mib;
+    sum->disk_bytes += freed->disk_bytes;
+}
+
 void
 cohort_machine_work_batch_flush(CohortWork *w)
 {
     GHashTableIter iter;
-    gpointer job;
+    gpointer key;
+    gpointer value;
 
-    if (w->batch_jobs == NULL)
-        return;
-    g_hash_table_iter_init(&iter, w->batch_jobs);
-    while (g_hash_table_iter_next(&iter, NULL, &job))
-        cohort_machine_work_job_running(w, job);
-    g_hash_table_remove_all(w->batch_jobs);
+    if (w->batch_jobs != NULL) {
+        g_hash_table_iter_init(&iter, w->batch_jobs);
+        while (g_hash_table_iter_next(&iter, NULL, &value))
+            cohort_machine_work_job_running(w, value);
+        g_hash_table_remove_all(w->batch_jobs);
+    }
+    if (w->batch_freed != NULL) {
+        /* written now, not summed again */
+        GHashTable *freed = g_steal_pointer(&w->batch_freed);
+        g_hash_table_iter_init(&iter, freed);
+        while (g_hash_table_iter_next(&iter, &key, &value))
+            cohort_machine_work_add_freed(w, *(gint64 *)key, value);
+        g_hash_table_remove_all(freed);
+        w->batch_freed = freed;
+    }
 }
 
 void
@@ -833,10 +874,14 @@ cohort_machine_work_settle(CohortWork *w, CohortMachineWork *work, const GError 
         /* a failed machine held no vCPUs or memory; only its leftover disk, if any, counts
          * (as the job recorded when it took the machine: a restart knows it too) */
         gboolean held = cohort_store_job_machine_get_held(w->store, work->job_id, work->machine_id);
-        if (!cohort_store_job_add_freed(w->store, work->job_id, held ? 1 : 0,
-                                        held ? work->vcpus : 0, held ? work->memory_mib : 0,
-                                        work->freed_disk_bytes, &error_local))
-            g_warning("job %" G_GINT64_FORMAT ": %s", work->job_id, error_local->message);
+        const CohortWorkFreed freed = {
+            .machines = held ? 1 : 0,
+            .vcpus = held ? work->vcpus : 0,
+            .memory_mib = held ? work->memory_mib : 0,
+            .disk_bytes = work->freed_disk_bytes,
+        };
+        /* in a batch, summed and written once at its end */
+        cohort_machine_work_add_freed(w, work->job_id, &freed);
     }
 }
 

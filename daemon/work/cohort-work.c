@@ -27,6 +27,7 @@ cohort_work_batch_begin(gpointer data)
         g_warning("recording results: %s", error->message);
     self->batch_jobs = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free,
                                              (GDestroyNotify)cohort_job_row_free);
+    self->batch_freed = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, g_free);
 }
 
 static void
@@ -38,6 +39,7 @@ cohort_work_batch_end(gpointer data)
     if (self->batch_jobs != NULL) {
         cohort_machine_work_batch_flush(self);
         g_clear_pointer(&self->batch_jobs, g_hash_table_unref);
+        g_clear_pointer(&self->batch_freed, g_hash_table_unref);
     }
     if (self->batch_tx && !cohort_store_commit(self->store, &error))
         g_warning("recording results: %s", error->message);

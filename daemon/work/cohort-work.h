@@ -45,6 +45,7 @@ typedef struct {
     GHashTable *sending;       /* "host id/volume" of base uploads queued or under way */
     GCancellable *cancellable; /* cancelled when cohortd stops: transfers give up */
     GHashTable *batch_jobs;    /* main context, during a batch: job id → CohortJobRow counted */
+    GHashTable *batch_freed;   /* main context, during a batch: job id → what it freed, summed */
     gboolean batch_tx;         /* main context: a batch of results is in a transaction */
 } CohortWork;
 
