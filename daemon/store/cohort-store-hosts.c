@@ -224,14 +224,53 @@ cohort_store_host_get_usage(CohortStore *self, gint64 id, guint *vcpus, guint64 
     return TRUE;
 }
 
+void
+cohort_store_usage_drop(CohortStore *self)
+{
+    g_clear_pointer(&self->usage, g_hash_table_unref);
+}
+
+static void
+cohort_store_usage_on_update(void *data, int op, const char *db, const char *table,
+                             sqlite3_int64 rowid)
+{
+    CohortStore *self = data;
+
+    if (!self->usage_counting &&
+        (g_strcmp0(table, "machines") == 0 || g_strcmp0(table, "hosts") == 0))
+        cohort_store_usage_drop(self);
+}
+
+static void
+cohort_store_usage_on_rollback(void *data)
+{
+    cohort_store_usage_drop(data);
+}
+
+void
+cohort_store_usage_watch(CohortStore *self)
+{
+    sqlite3_update_hook(self->db, cohort_store_usage_on_update, self);
+    sqlite3_rollback_hook(self->db, cohort_store_usage_on_rollback, self);
+}
+
 gboolean
 cohort_store_host_get_usage_full(CohortStore *self, gint64 id, CohortHostUsage *usage,
                                  GError **error)
 {
     g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *what = NULL;
+    const CohortHostUsage *known;
 
     g_return_val_if_fail(self != NULL, FALSE);
+
+    if (self->usage == NULL)
+        self->usage = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, g_free);
+    known = g_hash_table_lookup(self->usage, &id);
+    if (known != NULL) {
+        *usage = *known;
+        return TRUE;
+    }
 
     what = g_strdup_printf("host with id %" G_GINT64_FORMAT, id);
     /* No row at all, rather than zeros, when the host does not exist. */
@@ -253,6 +292,9 @@ cohort_store_host_get_usage_full(CohortStore *self, gint64 id, CohortHostUsage *
     usage->memory_mib = (guint64)sqlite3_column_int64(stmt, 1);
     usage->disk_mib = (guint64)sqlite3_column_int64(stmt, 2);
     usage->machines = cohort_store_column_uint(stmt, 3);
+    if (self->usage != NULL)
+        g_hash_table_insert(self->usage, g_memdup2(&id, sizeof(id)),
+                            g_memdup2(usage, sizeof(*usage)));
     return TRUE;
 }
 

@@ -99,6 +99,7 @@ cohort_store_machine_insert(CohortStore *self, CohortMachineRow *row, const gcha
     g_autofree gchar *sealed = NULL;
     g_autofree gchar *now = cohort_store_now();
     const gchar *state;
+    gint rc;
 
     g_return_val_if_fail(self != NULL, FALSE);
     g_return_val_if_fail(row != NULL, FALSE);
@@ -136,13 +137,28 @@ cohort_store_machine_insert(CohortStore *self, CohortMachineRow *row, const gcha
     cohort_store_bind_text(stmt, 13, row->expires_at);
     cohort_store_bind_text(stmt, 14, row->error);
     cohort_store_bind_uint64(stmt, 15, row->disk_mib);
-    if (sqlite3_step(stmt) != SQLITE_DONE) {
+    /* the row counts itself in the hosts' usage below, so its change keeps the cache */
+    self->usage_counting = TRUE;
+    rc = sqlite3_step(stmt);
+    self->usage_counting = FALSE;
+    if (rc != SQLITE_DONE) {
+        cohort_store_usage_drop(self);
         if (sqlite3_extended_errcode(self->db) == SQLITE_CONSTRAINT_UNIQUE)
             conflict = cohort_store_machine_conflict(self, row);
         cohort_store_set_error(self, error, what, conflict, "cohort, trainee or host");
         return FALSE;
     }
     row->id = sqlite3_last_insert_rowid(self->db);
+    if (self->usage != NULL) {
+        CohortHostUsage *usage = g_hash_table_lookup(self->usage, &row->host_id);
+        if (usage != NULL && g_strcmp0(state, "reclaimed") != 0 &&
+            g_strcmp0(state, "failed") != 0) {
+            usage->vcpus += row->vcpus;
+            usage->memory_mib += row->memory_mib;
+            usage->disk_mib += row->disk_mib;
+            usage->machines++;
+        }
+    }
     cohort_store_take_default(&row->state, state);
     cohort_store_take_default(&row->created_at, now);
     return TRUE;

@@ -20,7 +20,17 @@ struct _CohortStore {
      * the same SQL gets a second one). */
     GHashTable *stmts;
     guint depth; /* transactions open: 1 is BEGIN, each one inside it a SAVEPOINT */
+    /* Hosts' usage (host id → CohortHostUsage), as placement reads it: dropped by any change
+     * to a machines row (sqlite3_update_hook) but the inserts that count themselves in it
+     * (usage_counting), and by any rollback. Placing N machines read the host's rows every
+     * time: O(N²). */
+    GHashTable *usage;
+    gboolean usage_counting;
 };
+
+/* The usage cache, for the writes that keep it (cohort-store-hosts.c). */
+void cohort_store_usage_drop(CohortStore *self);
+void cohort_store_usage_watch(CohortStore *self);
 
 /* The machine states that hold a host's and a quota's resources. */
 #define HOLDS_RESOURCES(m) m ".state NOT IN ('reclaimed', 'failed')"

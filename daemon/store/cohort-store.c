@@ -469,6 +469,7 @@ cohort_store_open(const gchar *path, CohortSecretKey *key, GError **error)
                     path, self->db != NULL ? sqlite3_errmsg(self->db) : sqlite3_errstr(rc));
         return NULL;
     }
+    cohort_store_usage_watch(self);
     if (!cohort_store_configure(self, error) ||
         !cohort_store_migrations_apply(self->db, path, self->key, error) ||
         !cohort_store_check_key(self, error)) {
@@ -485,6 +486,7 @@ cohort_store_free(CohortStore *self)
     if (self == NULL)
         return;
     cohort_store_stmts_clear(self);
+    cohort_store_usage_drop(self);
     if (self->db != NULL) {
         /* Cheap, and keeps the query planner's statistics fresh (SQLite's advice). */
         sqlite3_exec(self->db, "PRAGMA optimize", NULL, NULL, NULL);
@@ -562,6 +564,9 @@ void
 cohort_store_rollback(CohortStore *self)
 {
     g_return_if_fail(self != NULL);
+
+    /* what the cache counted may be undone */
+    cohort_store_usage_drop(self);
 
     if (sqlite3_get_autocommit(self->db)) {
         self->depth = 0;
