@@ -196,7 +196,7 @@ CONF
     D_PID=$!
     daemon_pids+=("$D_PID")
     D_URL=
-    for _ in $(seq 1 $([ -n "${D_WRAP:-}" ] && echo 1200 || echo 100)); do
+    for _ in $(seq 1 "$([ -n "${D_WRAP:-}" ] && echo 1200 || echo 100)"); do
         D_URL=$(sed -n 's/^cohortd: listening on //p' "$D_DIR/cohortd.out")
         [ -n "$D_URL" ] && break
         kill -0 "$D_PID" 2>/dev/null || break
