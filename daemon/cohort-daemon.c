@@ -21,6 +21,8 @@ cohort_daemon_settings_init(CohortDaemonSettings *settings)
         .reconcile_interval_s = 300,
         .idle_cpu_percent = 2,
         .images_dir = g_strdup("/var/lib/cohort/images"),
+        .networks_range = {0x0AC80000u, 16}, /* 10.200.0.0/16, the documented default */
+        .networks_prefix = 24,
     };
 }
 
@@ -52,6 +54,8 @@ cohort_daemon_new(const CohortDaemonSettings *settings, CohortStore *store, GErr
         .stop_timeout_s = settings->stop_timeout_s,
         .workers = settings->workers,
         .placement = settings->placement,
+        .networks_range = settings->networks_range,
+        .networks_prefix = settings->networks_prefix,
     };
     const CohortLifecycleSettings lifecycle_settings = {
         .reaper_interval_s = settings->reaper_interval_s,
