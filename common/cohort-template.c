@@ -588,6 +588,10 @@ cohort_machine_spec_validate(const CohortMachineSpec *spec, GError **error)
                                        "characters (VNC uses no more than 8)",
                                        COHORT_TEMPLATE_VNC_PASSWORD_MAX);
     }
+    if (spec->domain_type != NULL && g_strcmp0(spec->domain_type, "kvm") != 0 &&
+        g_strcmp0(spec->domain_type, "qemu") != 0)
+        return cohort_spec_invalid(error, "domain type '%s' is neither kvm nor qemu",
+                                   spec->domain_type);
     if (spec->vnc_listen != NULL) {
         guchar addr[sizeof(struct in6_addr)];
         if (inet_pton(AF_INET, spec->vnc_listen, addr) != 1 &&
@@ -881,6 +885,9 @@ cohort_template_render_doc(CohortTemplate *self, xmlDoc *doc, const CohortMachin
                     "%s: cannot make an XPath context (out of memory?)", self->source);
         return FALSE;
     }
+    /* the accelerator is the host's, whatever the template says */
+    if (spec->domain_type != NULL)
+        cohort_render_set_prop(domain, "type", spec->domain_type);
     name = cohort_render_child(domain, "name");
     cohort_xml_set_text(name, spec->domain_name);
     cohort_xml_set_text(cohort_render_child_after(domain, "uuid", name), uuid);

@@ -175,6 +175,7 @@ cohortd_hosts_sync(CohortConfig *config, CohortStore *store, GError **error)
         row->name = g_strdup("lab");
         row->uri = cohortd_lab_host_uri();
         row->pool = g_strdup("default");
+        row->accel = g_strdup("tcg"); /* the embedded test host: no KVM to find */
         row->cpu_ratio = 4.0;
         row->memory_ratio = 1.0;
         row->state = g_strdup("up");

@@ -69,7 +69,7 @@ fixture_setup_with(void **state, const gchar *daemon_keys)
     cohort_test_qemu_foreign_domain_start(fx->conn, fx->foreign_name);
     /* the timers in seconds, so the tests see reconcile and the reaper at work */
     extra = g_strdup_printf("[daemon]\nreaper_interval_s=1\nreconcile_interval_s=2\nworkers=4\n%s"
-                            "[host:local]\nuri=qemu:///system\npool=%s\nvcpus=32\n"
+                            "[host:local]\nuri=qemu:///system\naccel=tcg\npool=%s\nvcpus=32\n"
                             "memory_mib=16384\n",
                             daemon_keys, fx->pool_name);
     fx->d = cohort_test_daemon_start_with_config(extra, &error);

@@ -345,15 +345,16 @@ fixture_setup(void **state)
         g_strdup_printf("upload-remote:%s,work-provision:%s", fx->hold_upload, fx->hold_provision);
     g_setenv("COHORT_HOLD_POINT", hold, TRUE);
     /* tiny machines have no OS to heed a graceful shutdown: forced off soon */
-    extra = g_strdup_printf("[daemon]\nstop_timeout_s=2\n[host:local]\nuri=qemu:///system\n"
-                            "pool=%s\nvcpus=%u\nmemory_mib=8192\ncpu_ratio=1\n",
-                            fx->pool_name, CAPACITY);
+    extra =
+        g_strdup_printf("[daemon]\nstop_timeout_s=2\n[host:local]\nuri=qemu:///system\naccel=tcg\n"
+                        "pool=%s\nvcpus=%u\nmemory_mib=8192\ncpu_ratio=1\n",
+                        fx->pool_name, CAPACITY);
     fx->d = cohort_test_daemon_start_with_config(extra, &error);
     g_unsetenv("COHORT_HOLD_POINT");
     cohort_assert_no_error(error);
     /* the second host through the API: the answer comes at once, the connection in a thread */
     body = g_strdup_printf("{\"name\":\"remote\",\"uri\":\"%s\",\"pool\":\"%s\",\"vcpus\":%u,"
-                           "\"memory_mib\":8192,\"cpu_ratio\":1}",
+                           "\"memory_mib\":8192,\"cpu_ratio\":1,\"accel\":\"tcg\"}",
                            fx->remote_uri, fx->pool_name, CAPACITY);
     added = http_expect(fx, "POST", "/api/v1/hosts", fx->d->admin_token, body, NULL, 201);
     assert_string_equal(member_string(added, "state"), "connecting");

@@ -35,7 +35,7 @@ cohort_test_qemu_cohort_setup(const gchar *daemon_config)
     assert_int_equal(g_mkdir_with_parents(fx->pool_dir, 0755), 0);
     fx->pool = cohort_test_qemu_pool_create(fx->conn, fx->pool_name, fx->pool_dir);
     cohort_test_qemu_foreign_domain_start(fx->conn, fx->foreign_name);
-    extra = g_strdup_printf("%s\n[host:local]\nuri=qemu:///system\npool=%s\nvcpus=16\n"
+    extra = g_strdup_printf("%s\n[host:local]\nuri=qemu:///system\naccel=tcg\npool=%s\nvcpus=16\n"
                             "memory_mib=8192\n",
                             daemon_config != NULL ? daemon_config : "", fx->pool_name);
     fx->d = cohort_test_daemon_start_with_config(extra, &error);
