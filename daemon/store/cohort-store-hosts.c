@@ -99,7 +99,6 @@ cohort_store_host_insert(CohortStore *self, CohortHostRow *row, GError **error)
     row->disk_ratio = disk_ratio;
     cohort_store_take_default(&row->state, state);
     cohort_store_take_default(&row->created_at, now);
-    cohort_store_take_default(&row->accel, "auto");
     return TRUE;
 }
 

@@ -132,27 +132,44 @@ cohort_store_subnet_free(CohortStore *self, gint64 cohort_id, GError **error)
 }
 
 gboolean
-cohort_store_subnet_free_reclaimed(CohortStore *self, guint *freed, GError **error)
+cohort_store_subnet_free_reclaimed(CohortStore *self, GHashTable *keep, guint *freed,
+                                   GError **error)
 {
     g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(GArray) ids = g_array_new(FALSE, FALSE, sizeof(gint64));
+    gint rc;
 
     g_return_val_if_fail(self != NULL, FALSE);
 
+    if (freed != NULL)
+        *freed = 0;
     /* a reclaimed cohort with no machine left and no reclaim under way: nothing uses it */
     stmt = cohort_store_prepare(
         self,
-        "DELETE FROM cohort_subnets WHERE cohort_id IN (SELECT c.id FROM cohorts c"
+        "SELECT c.id, c.slug FROM cohort_subnets s JOIN cohorts c ON c.id = s.cohort_id"
         " WHERE c.state = 'reclaimed'"
         " AND NOT EXISTS (SELECT 1 FROM machines m WHERE m.cohort_id = c.id"
         "  AND m.state <> 'reclaimed')"
         " AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.kind = 'reclaim' AND j.target = c.slug"
-        "  AND j.state IN ('queued', 'running')))",
+        "  AND j.state IN ('queued', 'running'))",
         "the address plan", error);
     if (stmt == NULL)
         return FALSE;
-    if (!cohort_store_run(self, stmt, "the address plan", NULL, NULL, error))
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        gint64 id = sqlite3_column_int64(stmt, 0);
+        const gchar *slug = (const gchar *)sqlite3_column_text(stmt, 1);
+        if (keep == NULL || !g_hash_table_contains(keep, slug))
+            g_array_append_val(ids, id);
+    }
+    if (rc != SQLITE_DONE) {
+        cohort_store_set_error(self, error, "the address plan", NULL, NULL);
         return FALSE;
+    }
+    for (guint i = 0; i < ids->len; i++) {
+        if (!cohort_store_subnet_free(self, g_array_index(ids, gint64, i), error))
+            return FALSE;
+    }
     if (freed != NULL)
-        *freed = (guint)sqlite3_changes(self->db);
+        *freed = ids->len;
     return TRUE;
 }

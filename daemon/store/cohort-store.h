@@ -355,8 +355,10 @@ gchar *cohort_store_subnet_allocate(CohortStore *self, gint64 cohort_id, const C
                                     GError **error);
 gboolean cohort_store_subnet_free(CohortStore *self, gint64 cohort_id, GError **error);
 /* Frees the subnets of reclaimed cohorts with no machine left and no reclaim under way (what
- * a crash between the last teardown and the free left). */
-gboolean cohort_store_subnet_free_reclaimed(CohortStore *self, guint *freed, GError **error);
+ * a crash between the last teardown and the free left), but those of the slugs in @keep (a
+ * set, may be NULL: their networks are still on a host). */
+gboolean cohort_store_subnet_free_reclaimed(CohortStore *self, GHashTable *keep, guint *freed,
+                                            GError **error);
 
 /* leftovers: what a machine moved away from a host that was down left there */
 gboolean cohort_store_leftover_insert(CohortStore *self, gint64 machine_id, gint64 host_id,

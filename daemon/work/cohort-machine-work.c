@@ -385,8 +385,14 @@ cohort_network_work_done(gpointer item, const GError *error, gpointer user_data)
     g_autoptr(CohortJobRow) job = NULL;
 
     if (work->job_id == 0) {
+        g_autoptr(CohortCohortRow) cohort = NULL;
         if (work->removed > 0)
             g_message("removed network %s of a cohort that is over", work->name);
+        /* reconcile's: the subnet of a reclaimed cohort goes back to the plan with it */
+        cohort = cohort_store_cohort_get_by_slug(w->store, work->cohort_slug, NULL);
+        if (work->failed == 0 && cohort != NULL && g_strcmp0(cohort->state, "reclaimed") == 0 &&
+            !cohort_store_subnet_free(w->store, cohort->id, &error_local))
+            g_warning("cohort %s: %s", work->cohort_slug, error_local->message);
         return;
     }
     if (work->removed > 0 &&
