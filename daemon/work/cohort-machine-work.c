@@ -81,7 +81,7 @@ G_STATIC_ASSERT(G_N_ELEMENTS(cohort_machine_work_transitional) == COHORT_MACHINE
 
 /* The cohort's subnet from the address plan: the one it holds, or a new one that overlaps no
  * other cohort's and no network the hosts had when they were reached. */
-static gchar *
+gchar *
 cohort_work_network_subnet(CohortWork *w, const CohortCohortRow *cohort, GError **error)
 {
     g_autoptr(GArray) avoid = g_array_new(FALSE, FALSE, sizeof(CohortSubnet));
