@@ -4,6 +4,7 @@
 
 #include "cohort-daemon.h"
 #include "cohort-error.h"
+#include "cohort-template-check.h"
 
 void
 cohort_daemon_settings_init(CohortDaemonSettings *settings)
@@ -92,6 +93,9 @@ cohort_daemon_new(const CohortDaemonSettings *settings, CohortStore *store, GErr
     if (self->instance_id == NULL)
         return NULL;
     self->templates = cohort_template_set_new(settings->templates_dir);
+    /* what --check-template says valid, libvirt accepts: each template loaded is defined once
+     * on an in-process test:///default */
+    cohort_template_set_set_check(self->templates, cohort_template_check_libvirt);
     if (!cohort_template_set_load(self->templates, error))
         return NULL;
     self->hosts = cohort_hosts_new();

@@ -15,6 +15,7 @@
 #include "cohort-service.h"
 #include "cohort-state-dir.h"
 #include "cohort-store.h"
+#include "cohort-template-check.h"
 #include "cohort-template.h"
 #include "cohort-virt.h"
 
@@ -38,10 +39,17 @@ cohortd_check_template(const gchar *path)
         g_printerr("cohortd: template %s does not render: %s\n", path, error->message);
         return 1;
     }
+    /* beyond the schema: libvirt's own parser, on an in-process test driver */
+    if (!cohort_template_check_libvirt(tmpl, &error)) {
+        g_printerr("cohortd: template %s is not valid: %s\n", path, error->message);
+        return 1;
+    }
     fputs(xml, stdout);
     g_printerr("cohortd: template '%s' is valid (%s; %u vCPU, %" G_GUINT64_FORMAT
                " MiB memory, %" G_GUINT64_FORMAT " MiB disk, base volume %s)\n",
-               cohort_template_get_name(tmpl), cohort_template_get_description(tmpl),
+               cohort_template_get_name(tmpl),
+               cohort_template_get_description(tmpl) != NULL ? cohort_template_get_description(tmpl)
+                                                             : "no description",
                cohort_template_get_vcpus(tmpl), cohort_template_get_memory_mib(tmpl),
                cohort_template_get_disk_mib(tmpl), cohort_template_get_base_volume(tmpl));
     return 0;
