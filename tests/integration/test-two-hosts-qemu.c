@@ -376,6 +376,7 @@ fixture_teardown(void **state)
     Fixture *fx = *state;
     guint left_local;
     guint left_remote;
+    guint subnets_left;
     gboolean net_left;
 
     /* the remote daemon may have been left killed by a failed step (and this process, with no
@@ -393,6 +394,7 @@ fixture_teardown(void **state)
     net_left = network_exists(fx->local, COHORT_NAME_PREFIX "itest-spread") ||
                network_exists(fx->remote, COHORT_NAME_PREFIX "itest-spread");
 
+    subnets_left = cohort_test_daemon_subnets_held(fx->d);
     g_unlink(fx->hold_upload);
     g_unlink(fx->hold_provision);
     cohort_test_daemon_stop(fx->d);
@@ -403,6 +405,7 @@ fixture_teardown(void **state)
     assert_int_equal(left_local, 0);
     assert_int_equal(left_remote, 0);
     assert_false(net_left);
+    assert_int_equal(subnets_left, 0);
     virConnectClose(fx->local);
     virConnectClose(fx->remote);
     g_free(fx->pool_name);

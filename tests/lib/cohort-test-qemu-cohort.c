@@ -63,6 +63,8 @@ cohort_test_qemu_cohort_teardown(CohortTestQemuCohort *fx)
     g_autofree gchar *prefix = g_strconcat(COHORT_NAME_PREFIX, fx->slug, "--", NULL);
     g_autofree gchar *network = cohort_names_network(fx->slug);
     g_autoptr(virNetwork) net_left = NULL;
+    /* the address plan too: a subnet still held is a leak like the network */
+    guint subnets_left = cohort_test_daemon_subnets_held(fx->d);
 
     cohort_test_daemon_stop(fx->d);
     net_left = virNetworkLookupByName(fx->conn, network);
@@ -93,6 +95,7 @@ cohort_test_qemu_cohort_teardown(CohortTestQemuCohort *fx)
     assert_int_equal(cohort_test_count_with_prefix(domains, prefix), 0);
     assert_int_equal(cohort_test_count_with_prefix(overlays, prefix), 0);
     assert_null(net_left);
+    assert_int_equal(subnets_left, 0);
 
     virStoragePoolFree(fx->pool);
     virConnectClose(fx->conn);
