@@ -20,7 +20,7 @@ gchar *
 cohort_provision_network_xml_new(const CohortNetworkSpec *spec, GError **error)
 {
     g_autoptr(xmlDoc) doc = xmlNewDoc(BAD_CAST "1.0");
-    xmlNode *root = xmlNewNode(NULL, BAD_CAST "network");
+    xmlNode *root;
     xmlNode *bridge;
     CohortSubnet subnet;
 
@@ -33,6 +33,7 @@ cohort_provision_network_xml_new(const CohortNetworkSpec *spec, GError **error)
                     "subnet %s leaves no room for DHCP: a /29 is the smallest", spec->subnet);
         return NULL;
     }
+    root = xmlNewNode(NULL, BAD_CAST "network");
     xmlDocSetRootElement(doc, root);
     cohort_xml_set_text(xmlNewChild(root, NULL, BAD_CAST "name", NULL), spec->name);
     cohort_xml_set_text(xmlNewChild(root, NULL, BAD_CAST "uuid", NULL), spec->uuid);
