@@ -737,12 +737,13 @@ cohort_render_disk_new(xmlXPathContext *ctxt)
     xmlNode *devices = cohort_render_child(domain, "devices");
     xmlNode *first = cohort_xml_find(ctxt, "/domain/devices/disk");
     xmlNode *disk = xmlNewDocNode(domain->doc, NULL, BAD_CAST "disk", NULL);
+    g_autoptr(GPtrArray) targets = cohort_xml_find_all(ctxt, "/domain/devices/disk/target");
     xmlNode *target;
     gchar dev[] = "vda";
 
-    for (; dev[2] <= 'z'; dev[2]++) {
+    /* vda, or the first of vdb..vdz no CD-ROM of the template has */
+    for (; dev[2] < 'z'; dev[2]++) {
         gboolean taken = FALSE;
-        g_autoptr(GPtrArray) targets = cohort_xml_find_all(ctxt, "/domain/devices/disk/target");
         for (guint i = 0; i < targets->len && !taken; i++) {
             g_autofree gchar *name =
                 (gchar *)xmlGetProp(g_ptr_array_index(targets, i), BAD_CAST "dev");
