@@ -642,8 +642,8 @@ test_api_placement_two_hosts(void **state)
 {
     g_autoptr(GError) error = NULL;
     g_autofree gchar *extra =
-        g_strdup_printf("[host:small-a]\nuri=test://%s/small-host.xml\ncpu_ratio=1\n"
-                        "[host:small-b]\nuri=test://%s/small-host-b.xml\ncpu_ratio=1\n",
+        g_strdup_printf("[host:small-a]\nuri=test://%s/small-host.xml\naccel=tcg\ncpu_ratio=1\n"
+                        "[host:small-b]\nuri=test://%s/small-host-b.xml\naccel=tcg\ncpu_ratio=1\n",
                         COHORT_TEST_DATADIR, COHORT_TEST_DATADIR);
     CohortTestDaemon *d = cohort_test_daemon_start_with_config(extra, &error);
     g_autoptr(JsonNode) trainer = NULL;
@@ -1033,8 +1033,9 @@ static void
 test_api_config_host_follows_file(void **state)
 {
     g_autoptr(GError) error = NULL;
-    g_autofree gchar *extra = g_strdup_printf(
-        "[host:small]\nuri=test://%s/small-host.xml\ncpu_ratio=1\n", COHORT_TEST_DATADIR);
+    g_autofree gchar *extra =
+        g_strdup_printf("[host:small]\nuri=test://%s/small-host.xml\naccel=tcg\ncpu_ratio=1\n",
+                        COHORT_TEST_DATADIR);
     CohortTestDaemon *d = cohort_test_daemon_start_with_config(extra, &error);
     g_autoptr(JsonNode) before = NULL;
     g_autoptr(JsonNode) after = NULL;
@@ -1783,7 +1784,8 @@ test_api_job_resumes_after_kill(void **state)
 {
     g_autoptr(GError) error = NULL;
     CohortTestDaemon *d = cohort_test_daemon_start_with_config(
-        "[host:lab]\nuri=test://" COHORT_TEST_DATADIR "/crash-host.xml\npool=default\n", &error);
+        "[host:lab]\nuri=test://" COHORT_TEST_DATADIR "/crash-host.xml\naccel=tcg\npool=default\n",
+        &error);
     g_autoptr(JsonNode) trainer = NULL;
     g_autoptr(JsonNode) cohort = NULL;
     g_autoptr(JsonNode) killed = NULL;
@@ -2277,7 +2279,7 @@ test_api_orphan_domain(void **state)
     /* the host joins the configuration; cohortd starts on it, as after an upgrade */
     cohort_test_daemon_stop_keep(d);
     assert_true(g_file_get_contents(d->config_path, &config, NULL, NULL));
-    extra = g_strdup_printf("%s\n[host:ghosts]\nuri=test://%s\n", config, node_path);
+    extra = g_strdup_printf("%s\n[host:ghosts]\nuri=test://%s\naccel=tcg\n", config, node_path);
     assert_true(g_file_set_contents(d->config_path, extra, -1, NULL));
     for (guint start = 1; start <= 2; start++) {
         assert_true(cohort_test_daemon_spawn(d, NULL, &error));
@@ -2329,7 +2331,7 @@ test_api_hosts(void **state)
 {
     g_autoptr(GError) error = NULL;
     g_autofree gchar *small = g_build_filename(COHORT_TEST_DATADIR, "small-host.xml", NULL);
-    g_autofree gchar *extra = g_strdup_printf("[host:conf]\nuri=test://%s\n", small);
+    g_autofree gchar *extra = g_strdup_printf("[host:conf]\nuri=test://%s\naccel=tcg\n", small);
     CohortTestDaemon *d = cohort_test_daemon_start_with_config(NULL, &error);
     g_autofree gchar *body = NULL;
     g_autofree gchar *message = NULL;
