@@ -277,8 +277,8 @@ gboolean cohort_store_roster_import(CohortStore *self, gint64 cohort_id, const g
 /* A user's SSH keys (normalized authorized_keys lines), in the order given; set replaces
  * them all in one transaction. */
 GPtrArray *cohort_store_user_get_ssh_keys(CohortStore *self, gint64 user_id, GError **error);
-gboolean cohort_store_user_set_ssh_keys(CohortStore *self, gint64 user_id,
-                                        const gchar *const *keys, GError **error);
+gboolean cohort_store_user_set_ssh_keys(CohortStore *self, gint64 user_id, const gchar *const *keys,
+                                        GError **error);
 
 /* machines */
 /* @vnc_password (NULL for none) is stored sealed; rows never carry it: it leaves the store
