@@ -363,13 +363,6 @@ cohort_service_machine_operate(CohortService *svc, const CohortUserRow *actor, g
             return NULL;
         }
     }
-    /* a reset makes the machine anew: the guest is told it is a new instance (cloud-init
-     * sets it up again) and gets a new password */
-    if (info->op == COHORT_MACHINE_OP_RESET) {
-        g_autofree gchar *guest_password = cohort_seed_password_new();
-        if (!cohort_store_machine_renew_guest(svc->store, row->id, guest_password, error))
-            return NULL;
-    }
     if (!cohort_machine_work_push(svc->work, row, info->op, 0, error))
         return NULL;
     /* a release says so at once, even behind other work: "reclaiming" survives a crash, and

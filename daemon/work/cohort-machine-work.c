@@ -960,6 +960,14 @@ cohort_machine_work_push_full(CohortWork *w, const CohortMachineRow *row, Cohort
         if (vnc_password == NULL)
             return FALSE;
     }
+    /* a reset (or a move that makes the machine anew) is a new instance for the guest:
+     * cloud-init sets it up again, with a new password. Here, once nothing can refuse the
+     * work any more, so that the password shown is always the one the guest gets. */
+    if (!orphan && op == COHORT_MACHINE_OP_RESET && cohort_template_get_seed_enabled(tmpl)) {
+        g_autofree gchar *password = cohort_seed_password_new();
+        if (!cohort_store_machine_renew_guest(w->store, row->id, password, error))
+            return FALSE;
+    }
     if (!orphan && renders && cohort_template_get_seed_enabled(tmpl) &&
         !cohort_machine_work_seed_read(w, row, tmpl, &seed, error))
         return FALSE;
@@ -1090,12 +1098,7 @@ cohort_machine_work_move(CohortWork *w, const CohortMachineRow *row, CohortHost 
     if (!cohort_store_machine_set_host(w->store, row->id, target->id, error) ||
         !cohort_store_machine_set_state(w->store, row->id, "resetting", NULL, error))
         return FALSE;
-    /* a new disk is a new instance for the guest, with a new password, as after a reset */
-    {
-        g_autofree gchar *password = cohort_seed_password_new();
-        if (!cohort_store_machine_renew_guest(w->store, row->id, password, error))
-            return FALSE;
-    }
+
     moved = cohort_store_machine_get_by_id(w->store, row->id, error);
     if (moved == NULL || !cohort_machine_work_push_full(w, moved, COHORT_MACHINE_OP_RESET, job_id,
                                                         NULL, 0, NULL, error))
