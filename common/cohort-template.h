@@ -30,6 +30,7 @@ typedef struct {
     const gchar *owner;        /* the cohortd instance's UUID in the tag; NULL: none */
     const gchar *seed_pool;    /* the pool of the cloud-init seed volume */
     const gchar *seed_volume;  /* attached read-only as a CD-ROM; NULL: no seed disc */
+    const gchar *domain_type;  /* <domain type=…>: the host's ("kvm", "qemu"); NULL: as written */
 } CohortMachineSpec;
 
 CohortTemplate *cohort_template_new_from_file(const gchar *path, GError **error);
