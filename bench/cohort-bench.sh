@@ -50,6 +50,9 @@ else
     load_trainees=200; load_runs=5; load_seconds=10
     mem_cohorts=10; mem_trainees=1000; mem_runs=${COHORT_BENCH_MEM_RUNS:-3}
 fi
+# The floor makes and uploads a seed disc per machine as cohortd does (its cloud-init seed,
+# 70 KiB for the bench's trainees: common/cohort-seed.c's image)
+seed_kib=70
 # COHORT_BENCH_INS_SIZES: other sizes for the instruction count ("1 200" to profile)
 ins_sizes=${COHORT_BENCH_INS_SIZES:-$ins_sizes}
 
@@ -266,7 +269,7 @@ bench_testdriver() {
         for flags in "" --validate; do
             local key=floor
             [ -n "$flags" ] && key=validate
-            "$floor" --uri "$lab_uri" --base tiny-base.qcow2 --blank-base-mib 32 \
+            "$floor" --uri "$lab_uri" --base tiny-base.qcow2 --blank-base-mib 32 --seed-kib "$seed_kib" \
                 --template "$template" --count "$n" --runs $((runs + 1)) $flags \
                 >"$work/floor.out" || die "the floor failed"
             while read -r line; do
@@ -344,7 +347,7 @@ bench_instructions() {
         cg=$work/cg-floor-$n
         valgrind --tool=callgrind --callgrind-out-file="$cg" \
             --dump-before=floor_provision_all --dump-before=floor_teardown_all \
-            "$floor" --uri "$lab_uri" --base tiny-base.qcow2 --blank-base-mib 32 \
+            "$floor" --uri "$lab_uri" --base tiny-base.qcow2 --blank-base-mib 32 --seed-kib "$seed_kib" \
             --template "$template" --count "$n" >"$work/floor.out" 2>"$work/floor.cg.log" ||
             die "the floor failed under callgrind: $(tail -n 5 "$work/floor.cg.log")"
         # .1: start to the first provision; .2: provisioning; the last: teardown to exit
@@ -479,7 +482,7 @@ memory_mib=8192"
         qemu_left
 
         say "  run $r: floor (plain C loop)"
-        "$floor" --uri $qemu_uri --pool "$qemu_pool" --base tiny-base.qcow2 \
+        "$floor" --uri $qemu_uri --pool "$qemu_pool" --base tiny-base.qcow2 --seed-kib "$seed_kib" \
             --template "$template" --count "$qemu_n" --prefix cohort-bench-floor- \
             >"$work/floor.out" || die "the floor failed on $qemu_uri"
         line=$(cat "$work/floor.out")
@@ -669,7 +672,7 @@ bench_memory() {
             { mkdir -p "$COHORT_BENCH_SMAPS_DIR"; cp "/proc/$D_PID/smaps" "$COHORT_BENCH_SMAPS_DIR/smaps-$r"; }
         daemon_stop
         # the same domains held by a bare process on the test driver: libvirt's own share
-        "$floor" --uri "$lab_uri" --base tiny-base.qcow2 --blank-base-mib 32 \
+        "$floor" --uri "$lab_uri" --base tiny-base.qcow2 --blank-base-mib 32 --seed-kib "$seed_kib" \
             --template "$template" --count "$mem_trainees" >"$work/floor.out" ||
             die "the floor failed"
         sample mem-floor-mib "$(field peak_rss_kib "$(cat "$work/floor.out")" |
