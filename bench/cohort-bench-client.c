@@ -99,10 +99,13 @@ bench_job(gint argc, gchar **argv)
     g_autofree gchar *token = NULL;
     g_autofree gchar *path = NULL;
     g_autofree gchar *job_path = NULL;
+    gboolean no_wait = FALSE;
     const GOptionEntry entries[] = {
         {"url", 0, 0, G_OPTION_ARG_STRING, &url, "cohortd's URL", "URL"},
         {"token", 0, 0, G_OPTION_ARG_STRING, &token, "API token", "TOKEN"},
         {"path", 0, 0, G_OPTION_ARG_STRING, &path, "Route that answers with a job", "PATH"},
+        {"no-wait", 0, 0, G_OPTION_ARG_NONE, &no_wait,
+         "Print the job's id and do not poll (the instruction count waits on cohortd's log)", NULL},
         {NULL},
     };
     gint64 t0;
@@ -119,6 +122,10 @@ bench_job(gint argc, gchar **argv)
     if (started == NULL) {
         g_printerr("cohort-bench-client job: %s\n", error->message);
         return 1;
+    }
+    if (no_wait) {
+        printf("job=%" G_GINT64_FORMAT "\n", json_object_get_int_member(started, "job"));
+        return 0;
     }
     job_path = g_strdup_printf("/api/v1/jobs/%" G_GINT64_FORMAT,
                                json_object_get_int_member(started, "job"));
@@ -290,6 +297,10 @@ bench_trainee_send(Trainee *t, BenchKind kind, const gchar *method, const gchar 
 {
     t->kind = kind;
     t->msg = bench_message_new(method, t->load->url, path, token, body);
+    /* libsoup sends a POST only on a new connection unless told it may reuse one; a browser
+     * reuses its keep-alive connection. Without this every request of the mix opened a TCP
+     * connection, and the client, not cohortd, was the bound (one core at 100 %). */
+    soup_message_add_flags(t->msg, SOUP_MESSAGE_IDEMPOTENT);
     t->sent_at = g_get_monotonic_time();
     soup_session_send_and_read_async(t->load->session, t->msg, G_PRIORITY_DEFAULT, NULL,
                                      bench_trainee_answered, t);

@@ -3,7 +3,7 @@
 # the build directory in COHORT_BUILDDIR. It prints the table and writes it to
 # bench/results/latest.md (--quick: bench/results/quick.md).
 #
-#   bench/cohort-bench.sh [--quick] [--only testdriver|qemu|hosts|load|memory]... [--out FILE]
+#   bench/cohort-bench.sh [--quick] [--only testdriver|instructions|qemu|hosts|load|memory]... [--out FILE]
 #
 # Everything it makes (daemons, state directories, domains, volumes, a storage pool) is its
 # own, named cohort-bench-* in libvirt, and goes when it ends, also on failure or ^C.
@@ -27,7 +27,7 @@ while [ $# -gt 0 ]; do
     --quick) quick=1 ;;
     --only) only+=("$2"); shift ;;
     --out) out=$2; shift ;;
-    *) echo "usage: $0 [--quick] [--only testdriver|qemu|hosts|load|memory]... [--out FILE]" >&2
+    *) echo "usage: $0 [--quick] [--only testdriver|instructions|qemu|hosts|load|memory]... [--out FILE]" >&2
        exit 2 ;;
     esac
     shift
@@ -37,17 +37,24 @@ done
 # Sizes and repetitions: the full run, and --quick (under two minutes).
 if [ $quick = 1 ]; then
     td_sizes="86 1000"; td_runs_86=3; td_runs_1000=1
+    ins_sizes="1 200"
     qemu_n=5; qemu_runs=1
     hosts_n=20; hosts_runs=1; hosts_image_mib=128
     load_trainees=200; load_runs=1; load_seconds=4
     mem_cohorts=2; mem_trainees=500; mem_runs=1
 else
     td_sizes="86 1000"; td_runs_86=5; td_runs_1000=5
+    ins_sizes="1 200 1000"
     qemu_n=10; qemu_runs=3
     hosts_n=20; hosts_runs=3; hosts_image_mib=512
     load_trainees=200; load_runs=5; load_seconds=10
-    mem_cohorts=10; mem_trainees=1000; mem_runs=3
+    mem_cohorts=10; mem_trainees=1000; mem_runs=${COHORT_BENCH_MEM_RUNS:-3}
 fi
+# The floor makes and uploads a seed disc per machine as cohortd does (its cloud-init seed,
+# 70 KiB for the bench's trainees: common/cohort-seed.c's image)
+seed_kib=70
+# COHORT_BENCH_INS_SIZES: other sizes for the instruction count ("1 200" to profile)
+ins_sizes=${COHORT_BENCH_INS_SIZES:-$ins_sizes}
 
 say() { printf '\033[1mbench:\033[0m %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
@@ -188,11 +195,12 @@ accel=tcg
 pool=default}
 CONF
     D_ADMIN=$("$cohortd" --config "$D_DIR/cohortd.conf" --create-admin admin)
-    "$cohortd" --config "$D_DIR/cohortd.conf" >"$D_DIR/cohortd.out" 2>"$D_DIR/cohortd.log" &
+    # D_WRAP: a command cohortd runs under (callgrind, for the instruction count)
+    ${D_WRAP:-} "$cohortd" --config "$D_DIR/cohortd.conf" >"$D_DIR/cohortd.out" 2>"$D_DIR/cohortd.log" &
     D_PID=$!
     daemon_pids+=("$D_PID")
     D_URL=
-    for _ in $(seq 1 100); do
+    for _ in $(seq 1 "$([ -n "${D_WRAP:-}" ] && echo 1200 || echo 100)"); do
         D_URL=$(sed -n 's/^cohortd: listening on //p' "$D_DIR/cohortd.out")
         [ -n "$D_URL" ] && break
         kill -0 "$D_PID" 2>/dev/null || break
@@ -261,7 +269,7 @@ bench_testdriver() {
         for flags in "" --validate; do
             local key=floor
             [ -n "$flags" ] && key=validate
-            "$floor" --uri "$lab_uri" --base tiny-base.qcow2 --blank-base-mib 32 \
+            "$floor" --uri "$lab_uri" --base tiny-base.qcow2 --blank-base-mib 32 --seed-kib "$seed_kib" \
                 --template "$template" --count "$n" --runs $((runs + 1)) $flags \
                 >"$work/floor.out" || die "the floor failed"
             while read -r line; do
@@ -308,6 +316,84 @@ bench_testdriver() {
         [ "$(ctl_admin --json machine list | tr -d ' \n')" = "[]" ] ||
             die "machines are left after the reclaims"
         daemon_stop
+    done
+}
+
+# --- 1b. instructions per machine on the test driver (callgrind) -----------------------------
+
+# The total of a callgrind output file: instructions of every thread.
+cg_total() { sed -n 's/^totals: *//p' "$1" | awk '{ print $1 }'; }
+
+# ctl_job_wait SLUG provision|reclaim: starts the job and waits for cohortd's log line saying
+# it finished (no polling: a poll would add instructions that grow with the time taken)
+ctl_job_wait() {
+    local job i
+    job=$("$client" job --url "$D_URL" --token "$D_TRAINER" --path "/api/v1/cohorts/$1/$2" \
+        --no-wait) || die "$2 $1 failed"
+    job=${job#job=}
+    for i in $(seq 1 6000); do
+        grep -q "job $job ($2 $1) finished" "$D_DIR/cohortd.log" && return 0
+        kill -0 "$D_PID" 2>/dev/null || die "cohortd died during $2 $1"
+        sleep 0.1
+    done
+    die "$2 $1 did not finish in 10 minutes under callgrind"
+}
+
+bench_instructions() {
+    local n cg f f2 p1 p2 who stopped
+    say "instructions on libvirt's test driver (callgrind, all threads), N=${ins_sizes// /, }"
+    for n in $ins_sizes; do
+        say "  floor, N=$n"
+        cg=$work/cg-floor-$n
+        valgrind --tool=callgrind --callgrind-out-file="$cg" \
+            --dump-before=floor_provision_all --dump-before=floor_teardown_all \
+            "$floor" --uri "$lab_uri" --base tiny-base.qcow2 --blank-base-mib 32 --seed-kib "$seed_kib" \
+            --template "$template" --count "$n" >"$work/floor.out" 2>"$work/floor.cg.log" ||
+            die "the floor failed under callgrind: $(tail -n 5 "$work/floor.cg.log")"
+        # .1: start to the first provision; .2: provisioning; the last: teardown to exit
+        echo "$(cg_total "$cg.2") $(cg_total "$cg")" >"$stats/ins-floor-$n"
+
+        say "  cohortd, N=$n"
+        cg=$work/cg-cohortd-$n
+        D_WRAP="valgrind --tool=callgrind --callgrind-out-file=$cg
+            --dump-before=cohort_service_cohort_provision --dump-before=cohort_service_cohort_reclaim"
+        daemon_start "ins-$n"
+        D_WRAP=
+        ctl_admin --quiet template base tiny --blank >/dev/null
+        cohort_make ins "$n"
+        ctl_job_wait ins provision
+        ctl_job_wait ins reclaim
+        # callgrind writes the last part at exit: give it the time it needs
+        sleep 0.5
+        kill "$D_PID"
+        stopped=0
+        for _ in $(seq 1 1200); do
+            kill -0 "$D_PID" 2>/dev/null || { stopped=1; break; }
+            sleep 0.1
+        done
+        [ $stopped = 1 ] || die "cohortd under callgrind did not stop within 120 s"
+        wait "$D_PID" || die "cohortd did not stop cleanly: $(tail -n 5 "$D_DIR/cohortd.log")"
+        rm -rf "$D_DIR"
+        # .1: start and setup; .2: provisioning (request to the reclaim's request); the last:
+        # reclaim to exit
+        echo "$(cg_total "$cg.2") $(cg_total "$cg")" >"$stats/ins-cohortd-$n"
+    done
+    # COHORT_BENCH_CALLGRIND_DIR: keep callgrind's files there, for callgrind_annotate
+    if [ -n "${COHORT_BENCH_CALLGRIND_DIR:-}" ]; then
+        mkdir -p "$COHORT_BENCH_CALLGRIND_DIR"
+        cp "$work"/cg-* "$COHORT_BENCH_CALLGRIND_DIR/"
+    fi
+    # per machine: (N machines − 1 machine) / (N − 1), per step
+    for n in $ins_sizes; do
+        [ "$n" = 1 ] && continue
+        for who in floor cohortd; do
+            read -r p1 p2 <"$stats/ins-$who-$n"
+            read -r f f2 <"$stats/ins-$who-1"
+            echo "$p1 $f" | awk -v n="$n" '{ printf "%.3f\n", ($1 - $2) / (n - 1) / 1e6 }' \
+                >"$stats/ins-$n-$who-provision"
+            echo "$p2 $f2" | awk -v n="$n" '{ printf "%.3f\n", ($1 - $2) / (n - 1) / 1e6 }' \
+                >"$stats/ins-$n-$who-reclaim"
+        done
     done
 }
 
@@ -396,7 +482,7 @@ memory_mib=8192"
         qemu_left
 
         say "  run $r: floor (plain C loop)"
-        "$floor" --uri $qemu_uri --pool "$qemu_pool" --base tiny-base.qcow2 \
+        "$floor" --uri $qemu_uri --pool "$qemu_pool" --base tiny-base.qcow2 --seed-kib "$seed_kib" \
             --template "$template" --count "$qemu_n" --prefix cohort-bench-floor- \
             >"$work/floor.out" || die "the floor failed on $qemu_uri"
         line=$(cat "$work/floor.out")
@@ -513,7 +599,10 @@ bench_load() {
         # libvirt work in the daemon's workers)
         for mix in mix list; do
             machines=$([ $mix = mix ] && echo 4 || echo 0)
+            # COHORT_BENCH_LOAD_WRAP: cohortd under a profiler (callgrind), to see the API's cost
+            D_WRAP=${COHORT_BENCH_LOAD_WRAP:-}
             daemon_start "load-$mix-$r"
+            D_WRAP=
             ctl_admin --quiet template base tiny --blank >/dev/null
             cohort_make bench-load "$load_trainees" 4
             "$client" load --url "$D_URL" --codes "$D_DIR/bench-load.codes" --cohort bench-load \
@@ -564,6 +653,8 @@ bench_memory() {
                 ctl --quiet cohort reclaim $slug >/dev/null || die "reclaim $slug failed"
             fi
         done
+        [ -z "${COHORT_BENCH_SMAPS_DIR:-}" ] ||
+            { mkdir -p "$COHORT_BENCH_SMAPS_DIR"; grep -E 'VmHWM|VmRSS' "/proc/$D_PID/status" >"$COHORT_BENCH_SMAPS_DIR/before-reads-$r"; }
         # what an admin and a trainer read with that much history, each read timed
         ctl_admin --json machine list >"$work/machines.json"
         rows=$(grep -c '"id"' "$work/machines.json" || true)
@@ -576,9 +667,12 @@ bench_memory() {
         sample mem-hwm-mib "$(awk -v k="$hwm" 'BEGIN { printf "%.1f", k / 1024 }')"
         sample mem-rss-mib "$(awk -v k="$rss" 'BEGIN { printf "%.1f", k / 1024 }')"
         sample mem-db-mib "$(du -sk "$D_DIR" | awk '{ printf "%.1f", $1 / 1024 }')"
+        # COHORT_BENCH_SMAPS_DIR: where cohortd's memory is, by mapping, for a closer look
+        [ -z "${COHORT_BENCH_SMAPS_DIR:-}" ] ||
+            { mkdir -p "$COHORT_BENCH_SMAPS_DIR"; cp "/proc/$D_PID/smaps" "$COHORT_BENCH_SMAPS_DIR/smaps-$r"; }
         daemon_stop
         # the same domains held by a bare process on the test driver: libvirt's own share
-        "$floor" --uri "$lab_uri" --base tiny-base.qcow2 --blank-base-mib 32 \
+        "$floor" --uri "$lab_uri" --base tiny-base.qcow2 --blank-base-mib 32 --seed-kib "$seed_kib" \
             --template "$template" --count "$mem_trainees" >"$work/floor.out" ||
             die "the floor failed"
         sample mem-floor-mib "$(field peak_rss_kib "$(cat "$work/floor.out")" |
@@ -604,6 +698,19 @@ table() {
     echo
     echo "$(date -u '+%F %H:%M UTC'), commit $commit, $(machine_line)."
     echo "Load average before / after: $load_before / $(cut -d ' ' -f 1-3 /proc/loadavg). Median (min–max) of the runs shown."
+    if want instructions; then
+        echo
+        echo "**Instructions per machine** on the test driver (callgrind: every thread, cohortd from the provision request to its exit; (N machines − 1 machine) ÷ (N − 1)), millions, with the wall-clock ratio of the same step at N = 1000 (HTTP column below) beside them:"
+        echo
+        echo "| N | step | cohortd, M instructions | floor, M instructions | cohortd ÷ floor | goal | wall clock at N = 1000, cohortd ÷ floor (HTTP) |"
+        echo "|---|---|---|---|---|---|---|"
+        for n in $ins_sizes; do
+            [ "$n" = 1 ] && continue
+            for s in provision reclaim; do
+                echo "| $n | $s | $(fmt ins-$n-cohortd-$s %.2f) | $(fmt ins-$n-floor-$s %.2f) | $(ratio ins-$n-cohortd-$s ins-$n-floor-$s) | $([ $s = provision ] && echo '≤ 1.5×' || echo '≤ 3×') | $(ratio td-1000-api-$s td-1000-floor-$s) |"
+            done
+        done
+    fi
     if want testdriver; then
         echo
         echo "**Control plane** on libvirt's embedded test driver (\`data/lab-host.xml\`), tiny template, seconds:"
@@ -669,6 +776,7 @@ commit=$(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo '?')
 git -C "$top" diff --quiet HEAD -- common daemon client 2>/dev/null || commit="$commit + uncommitted changes"
 t_start=$(now_ns)
 want testdriver && bench_testdriver
+want instructions && bench_instructions
 want qemu && bench_qemu
 want hosts && bench_hosts
 want load && bench_load

@@ -36,9 +36,18 @@ struct _CohortTemplate {
     guint64 memory_mib;
     guint64 disk_mib;
     guint n_interfaces;
+    /* The shapes of renderings validated against domain.rng (cohort_render_shape()): a
+     * rendering of a known shape differs from a validated one only in values checked on
+     * their own, so it is not validated again. */
+    GMutex shapes_lock;
+    GHashTable *shapes; /* shape → NULL */
     gboolean seed_disabled;
     gchar *seed_user;
 };
+
+/* At most this many shapes are kept per template; a rendering of a new shape past it is
+ * validated in full every time (renderings differ in shape only by optional parts). */
+#define COHORT_TEMPLATE_SHAPES_MAX 32
 
 /* cohort-template.rng, parsed once per path and kept for the life of the process. */
 static GMutex cohort_template_schema_lock;
@@ -298,6 +307,8 @@ cohort_template_new_internal(gchar *xml, gsize len, const gchar *name, const gch
     g_autoptr(CohortTemplate) self = g_new0(CohortTemplate, 1);
 
     self->refcount = 1;
+    g_mutex_init(&self->shapes_lock);
+    self->shapes = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     g_autoptr(xmlDoc) doc = NULL;
     g_autofree gchar *rendered = NULL;
     CohortMachineSpec sample;
@@ -389,6 +400,8 @@ cohort_template_unref(CohortTemplate *self)
     g_free(self->description);
     g_free(self->base_pool);
     g_free(self->base_volume);
+    g_clear_pointer(&self->shapes, g_hash_table_unref);
+    g_mutex_clear(&self->shapes_lock);
     g_free(self->seed_user);
     g_free(self);
 }
@@ -589,7 +602,9 @@ cohort_machine_spec_validate(const CohortMachineSpec *spec, GError **error)
                                    "to %" G_GUINT64_FORMAT " MiB (0: the template's)",
                                    spec->memory_mib, COHORT_TEMPLATE_MEMORY_MIB_MIN,
                                    COHORT_TEMPLATE_MEMORY_MIB_MAX);
-    if (spec->disk_path == NULL || !g_path_is_absolute(spec->disk_path))
+    /* libvirt's absFilePath: '/' and at least one more character */
+    if (spec->disk_path == NULL || !g_path_is_absolute(spec->disk_path) ||
+        strlen(spec->disk_path) < 2)
         return cohort_spec_invalid(error,
                                    "disk path '%s' is not absolute: give the overlay volume's "
                                    "full path",
@@ -657,6 +672,161 @@ cohort_machine_spec_init_sample(CohortMachineSpec *spec)
 
 /* ---- rendering ----------------------------------------------------------------------- */
 
+/* Values a rendering takes from the machine's spec, by kind. Each is checked on its own by
+ * cohort_machine_spec_validate() (or comes from the template, checked at load), and each
+ * check is at least as strict as what libvirt's domain.rng allows where the value goes:
+ *
+ *   NAME     <name>                      objectNameWithSlash [^\n]+   ← [a-z0-9._-]{1,100}
+ *   UUID     <uuid>, sysinfo uuid entry  UUID, sysinfo-value string  ← g_uuid_string_is_valid
+ *   MIB      <memory>, <currentMemory>   unsignedLong                 ← 16..1048576
+ *   VCPUS    <vcpu>, topology/@cores     countCPU, positiveInteger    ← 1..256
+ *   PATH     disk source/@file           absFilePath (/|X:\\).+       ← absolute, 2+ bytes, no
+ *                                                                       control character
+ *   NETWORK  interface source/@network   text                         ← a network name
+ *   PASSWD   graphics/@passwd            text                         ← printable ASCII
+ *   TEXT     in <metadata>               customElement: any text      ← UTF-8, no control
+ *   VOLUME   seed disc source/@volume    volName [^/]+                ← a volume name
+ *
+ * The rendering marks each such node (cohort_render_set_slot_*()); cohort_render_shape() writes
+ * the document with marked values replaced by their kind. Two renderings of one shape
+ * differ only in marked values, so one validation of the shape against domain.rng covers
+ * both. Anything not marked (a value added later and not yet marked, say) is part of the
+ * shape: at worst it makes every rendering a shape of its own, validated in full. The tree
+ * API escapes every value, so no value changes the document's structure either way. */
+typedef enum {
+    COHORT_SLOT_NAME = 1,
+    COHORT_SLOT_UUID,
+    COHORT_SLOT_MIB,
+    COHORT_SLOT_VCPUS,
+    COHORT_SLOT_PATH,
+    COHORT_SLOT_NETWORK,
+    COHORT_SLOT_PASSWD,
+    COHORT_SLOT_TEXT,
+    COHORT_SLOT_VOLUME,
+} CohortSlot;
+
+/* The mark is the node's own _private (libxml2 leaves it to the application; nodes are
+ * made with it NULL): a node removed takes its mark with it. */
+static void
+cohort_render_slot_node(xmlNode *node, CohortSlot kind)
+{
+    node->_private = GINT_TO_POINTER(kind);
+}
+
+static void
+cohort_render_slot_attr(xmlAttr *attr, CohortSlot kind)
+{
+    if (attr != NULL)
+        attr->_private = GINT_TO_POINTER(kind);
+}
+
+/* One token of a shape: a type letter, the length, the bytes (no two shapes read alike). */
+static void
+cohort_shape_token(GString *shape, gchar type, const xmlChar *value)
+{
+    gsize len = value != NULL ? strlen((const gchar *)value) : 0;
+    gchar digits[24];
+    gint n = (gint)sizeof(digits);
+
+    /* (g_string_append_printf() was a third of a rendering) */
+    digits[--n] = ':';
+    do {
+        digits[--n] = (gchar)('0' + len % 10);
+    } while ((len /= 10) > 0 && n > 1);
+    digits[--n] = type;
+    g_string_append_len(shape, digits + n, (gssize)sizeof(digits) - n);
+    len = value != NULL ? strlen((const gchar *)value) : 0;
+    if (len > 0)
+        g_string_append_len(shape, (const gchar *)value, (gssize)len);
+}
+
+static void
+cohort_shape_ns(GString *shape, gchar type, const xmlNs *ns)
+{
+    cohort_shape_token(shape, type, ns != NULL ? ns->href : NULL);
+    cohort_shape_token(shape, 'p', ns != NULL ? ns->prefix : NULL);
+}
+
+static void
+cohort_shape_nodes(GString *shape, const xmlNode *node)
+{
+    for (; node != NULL; node = node->next) {
+        CohortSlot kind;
+
+        switch (node->type) {
+        case XML_ELEMENT_NODE:
+            cohort_shape_token(shape, 'E', node->name);
+            cohort_shape_ns(shape, 'N', node->ns);
+            for (const xmlNs *def = node->nsDef; def != NULL; def = def->next)
+                cohort_shape_ns(shape, 'D', def);
+            for (const xmlAttr *attr = node->properties; attr != NULL; attr = attr->next) {
+                cohort_shape_token(shape, 'A', attr->name);
+                cohort_shape_ns(shape, 'N', attr->ns);
+                kind = GPOINTER_TO_INT(attr->_private);
+                if (kind != 0) {
+                    g_string_append_c(shape, '#');
+                    g_string_append_c(shape, (gchar)('0' + kind));
+                } else
+                    cohort_shape_nodes(shape, attr->children);
+                g_string_append_c(shape, ';');
+            }
+            kind = GPOINTER_TO_INT(node->_private);
+            if (kind != 0) {
+                g_string_append_c(shape, '#');
+                g_string_append_c(shape, (gchar)('0' + kind));
+            } else
+                cohort_shape_nodes(shape, node->children);
+            g_string_append_c(shape, ')');
+            break;
+        case XML_TEXT_NODE:
+        case XML_CDATA_SECTION_NODE:
+        case XML_COMMENT_NODE:
+            cohort_shape_token(shape, (gchar)('a' + node->type), node->content);
+            break;
+        default:
+            /* anything else (a processing instruction, say) in full */
+            g_string_append_printf(shape, "?%d", node->type);
+            cohort_shape_token(shape, 'n', node->name);
+            cohort_shape_token(shape, 'c', node->content);
+            cohort_shape_nodes(shape, node->children);
+            g_string_append_c(shape, ')');
+            break;
+        }
+    }
+}
+
+/* The rendered document with the spec's values (the marked nodes) replaced by their kind. */
+static gchar *
+cohort_render_shape(xmlDoc *doc)
+{
+    GString *shape = g_string_sized_new(4096);
+
+    cohort_shape_nodes(shape, doc->children);
+    return g_string_free(shape, FALSE);
+}
+
+/* Validates @doc against domain.rng unless a rendering of its shape was. */
+static gboolean
+cohort_template_validate_rendering(CohortTemplate *self, xmlDoc *doc, GError **error)
+{
+    g_autofree gchar *shape = cohort_render_shape(doc);
+
+    g_mutex_lock(&self->shapes_lock);
+    if (g_hash_table_contains(self->shapes, shape)) {
+        g_mutex_unlock(&self->shapes_lock);
+        return TRUE;
+    }
+    g_mutex_unlock(&self->shapes_lock);
+    /* Line numbers in the error are the template's: the rendered tree keeps them. */
+    if (!cohort_domain_schema_validate(doc, self->source, error))
+        return FALSE;
+    g_mutex_lock(&self->shapes_lock);
+    if (g_hash_table_size(self->shapes) < COHORT_TEMPLATE_SHAPES_MAX)
+        g_hash_table_add(self->shapes, g_steal_pointer(&shape));
+    g_mutex_unlock(&self->shapes_lock);
+    return TRUE;
+}
+
 /* The first child element of @parent named @name (no namespace), made when missing (right
  * after @after when given, for a readable result; libvirt does not mind the order). */
 static xmlNode *
@@ -705,18 +875,33 @@ cohort_render_set_prop(xmlNode *node, const gchar *name, const gchar *value)
     xmlSetProp(node, BAD_CAST name, BAD_CAST value);
 }
 
+/* An attribute whose value is the spec's (see CohortSlot). */
 static void
-cohort_render_set_prop_uint(xmlNode *node, const gchar *name, guint64 value)
+cohort_render_set_slot_prop(xmlNode *node, const gchar *name, const gchar *value, CohortSlot kind)
 {
-    g_autofree gchar *str = g_strdup_printf("%" G_GUINT64_FORMAT, value);
-    xmlSetProp(node, BAD_CAST name, BAD_CAST str);
+    cohort_render_slot_attr(xmlSetProp(node, BAD_CAST name, BAD_CAST value), kind);
+}
+
+/* An element whose text is the spec's (see CohortSlot). */
+static void
+cohort_render_set_slot_text(xmlNode *node, const gchar *value, CohortSlot kind)
+{
+    cohort_xml_set_text(node, value);
+    cohort_render_slot_node(node, kind);
 }
 
 static void
-cohort_render_set_text_uint(xmlNode *node, guint64 value)
+cohort_render_set_prop_uint(xmlNode *node, const gchar *name, guint64 value, CohortSlot kind)
 {
     g_autofree gchar *str = g_strdup_printf("%" G_GUINT64_FORMAT, value);
-    cohort_xml_set_text(node, str);
+    cohort_render_set_slot_prop(node, name, str, kind);
+}
+
+static void
+cohort_render_set_text_uint(xmlNode *node, guint64 value, CohortSlot kind)
+{
+    g_autofree gchar *str = g_strdup_printf("%" G_GUINT64_FORMAT, value);
+    cohort_render_set_slot_text(node, str, kind);
 }
 
 static void
@@ -725,11 +910,11 @@ cohort_render_memory(xmlXPathContext *ctxt, xmlNode *domain, guint64 memory_mib)
     xmlNode *node = cohort_render_child(domain, "memory");
     xmlNode *current;
 
-    cohort_render_set_text_uint(node, memory_mib);
+    cohort_render_set_text_uint(node, memory_mib, COHORT_SLOT_MIB);
     cohort_render_set_prop(node, "unit", "MiB");
     current = cohort_xml_find(ctxt, "/domain/currentMemory");
     if (current != NULL) {
-        cohort_render_set_text_uint(current, memory_mib);
+        cohort_render_set_text_uint(current, memory_mib, COHORT_SLOT_MIB);
         cohort_render_set_prop(current, "unit", "MiB");
     }
 }
@@ -740,7 +925,7 @@ cohort_render_vcpus(xmlXPathContext *ctxt, xmlNode *domain, guint vcpus)
     xmlNode *node = cohort_render_child(domain, "vcpu");
     xmlNode *topology;
 
-    cohort_render_set_text_uint(node, vcpus);
+    cohort_render_set_text_uint(node, vcpus, COHORT_SLOT_VCPUS);
     xmlUnsetProp(node, BAD_CAST "current"); /* all of them online */
 
     /* A topology must multiply out to the vCPU count: one socket of @vcpus cores. */
@@ -751,7 +936,7 @@ cohort_render_vcpus(xmlXPathContext *ctxt, xmlNode *domain, guint vcpus)
             cohort_render_set_prop(topology, "dies", "1");
         if (xmlHasProp(topology, BAD_CAST "clusters") != NULL)
             cohort_render_set_prop(topology, "clusters", "1");
-        cohort_render_set_prop_uint(topology, "cores", vcpus);
+        cohort_render_set_prop_uint(topology, "cores", vcpus, COHORT_SLOT_VCPUS);
         cohort_render_set_prop(topology, "threads", "1");
     }
 }
@@ -815,7 +1000,7 @@ cohort_render_disk(CohortTemplate *self, xmlXPathContext *ctxt, const gchar *dis
     cohort_render_remove_children_named(disk, "backingStore");
     source = xmlNewDocNode(disk->doc, NULL, BAD_CAST "source", NULL);
     xmlAddNextSibling(driver, source);
-    cohort_render_set_prop(source, "file", disk_path);
+    cohort_render_set_slot_prop(source, "file", disk_path, COHORT_SLOT_PATH);
     return TRUE;
 }
 
@@ -866,7 +1051,7 @@ cohort_render_seed(xmlXPathContext *ctxt, xmlNode *domain, const CohortMachineSp
     node = xmlNewDocNode(domain->doc, NULL, BAD_CAST "source", NULL);
     xmlAddChild(disk, node);
     cohort_render_set_prop(node, "pool", spec->seed_pool);
-    cohort_render_set_prop(node, "volume", spec->seed_volume);
+    cohort_render_set_slot_prop(node, "volume", spec->seed_volume, COHORT_SLOT_VOLUME);
     node = xmlNewDocNode(domain->doc, NULL, BAD_CAST "target", NULL);
     xmlAddChild(disk, node);
     cohort_render_set_prop(node, "dev", dev);
@@ -902,7 +1087,7 @@ cohort_render_interfaces(xmlXPathContext *ctxt, const gchar *network)
                 xmlAddPrevSibling(nic->children, source);
             else
                 xmlAddChild(nic, source);
-            cohort_render_set_prop(source, "network", network);
+            cohort_render_set_slot_prop(source, "network", network, COHORT_SLOT_NETWORK);
         }
     }
 }
@@ -918,7 +1103,7 @@ cohort_render_vnc_one(xmlNode *graphics, const CohortMachineSpec *spec)
     xmlUnsetProp(graphics, BAD_CAST "port");
     xmlUnsetProp(graphics, BAD_CAST "socket");
     if (spec->vnc_password != NULL)
-        cohort_render_set_prop(graphics, "passwd", spec->vnc_password);
+        cohort_render_set_slot_prop(graphics, "passwd", spec->vnc_password, COHORT_SLOT_PASSWD);
     cohort_render_set_prop(graphics, "listen", listen);
     cohort_render_remove_children_named(graphics, "listen");
     child = xmlNewDocNode(graphics->doc, NULL, BAD_CAST "listen", NULL);
@@ -954,7 +1139,7 @@ cohort_render_machine_child(xmlNode *machine, xmlNs *ns, const gchar *name, cons
     xmlNode *node = xmlNewDocNode(machine->doc, ns, BAD_CAST name, NULL);
 
     xmlAddChild(machine, node);
-    cohort_xml_set_text(node, text); /* literal text: escaped on save */
+    cohort_render_set_slot_text(node, text, COHORT_SLOT_TEXT); /* literal: escaped on save */
     return node;
 }
 
@@ -984,9 +1169,9 @@ cohort_render_metadata(CohortTemplate *self, xmlNode *domain, const CohortMachin
     xmlAddChild(metadata, machine);
     ns = xmlNewNs(machine, BAD_CAST COHORT_MACHINE_XMLNS, BAD_CAST COHORT_MACHINE_XMLNS_PREFIX);
     xmlSetNs(machine, ns);
-    cohort_render_set_prop(machine, "id", id);
+    cohort_render_set_slot_prop(machine, "id", id, COHORT_SLOT_TEXT);
     if (spec->owner != NULL)
-        cohort_render_set_prop(machine, "owner", spec->owner);
+        cohort_render_set_slot_prop(machine, "owner", spec->owner, COHORT_SLOT_TEXT);
     cohort_render_machine_child(machine, ns, "cohort", spec->cohort);
     cohort_render_machine_child(machine, ns, "trainee", spec->trainee);
     if (spec->display_name != NULL && spec->display_name[0] != '\0')
@@ -1012,14 +1197,15 @@ cohort_template_render_doc(CohortTemplate *self, xmlDoc *doc, const CohortMachin
     if (spec->domain_type != NULL)
         cohort_render_set_prop(domain, "type", spec->domain_type);
     name = cohort_render_child(domain, "name");
-    cohort_xml_set_text(name, spec->domain_name);
-    cohort_xml_set_text(cohort_render_child_after(domain, "uuid", name), uuid);
+    cohort_render_set_slot_text(name, spec->domain_name, COHORT_SLOT_NAME);
+    cohort_render_set_slot_text(cohort_render_child_after(domain, "uuid", name), uuid,
+                                COHORT_SLOT_UUID);
     /* SMBIOS says the machine's UUID too: libvirt refuses the two apart */
     {
         g_autoptr(GPtrArray) entries =
             cohort_xml_find_all(ctxt, "/domain/sysinfo/system/entry[@name='uuid']");
         for (guint i = 0; i < entries->len; i++)
-            cohort_xml_set_text(g_ptr_array_index(entries, i), uuid);
+            cohort_render_set_slot_text(g_ptr_array_index(entries, i), uuid, COHORT_SLOT_UUID);
     }
     cohort_render_memory(ctxt, domain, spec->memory_mib != 0 ? spec->memory_mib : self->memory_mib);
     cohort_render_vcpus(ctxt, domain, spec->vcpus != 0 ? spec->vcpus : self->vcpus);
@@ -1079,7 +1265,7 @@ cohort_template_render(CohortTemplate *self, const CohortMachineSpec *spec, GErr
     if (!cohort_template_render_doc(self, doc, spec, error))
         return NULL;
     /* Line numbers in the error are the template's: the rendered tree keeps them. */
-    if (!cohort_domain_schema_validate(doc, self->source, error)) {
+    if (!cohort_template_validate_rendering(self, doc, error)) {
         cohort_template_blame(self, spec, error);
         return NULL;
     }

@@ -5,6 +5,7 @@
 #include <glib-unix.h>
 #include <glib/gstdio.h>
 #include <locale.h>
+#include <malloc.h>
 #include <stdio.h>
 
 #include "cohort-api.h"
@@ -323,6 +324,11 @@ main(int argc, char **argv)
         {"version", 0, 0, G_OPTION_ARG_NONE, &version, "Print the version and exit", NULL},
         {NULL},
     };
+
+    /* glibc gives each thread that allocates an arena of its own (up to 8 per core), each
+     * keeping its own free memory: two arenas keep the main loop and the workers apart and
+     * no more (bench/README.md: a small part of the peak; most is libvirt's own). */
+    mallopt(M_ARENA_MAX, 2);
 
     setlocale(LC_ALL, "");
     context = g_option_context_new("- the Cohort teaching lab daemon");

@@ -95,6 +95,22 @@ def main(top):
 
     circles(headers_graph, "headers")
     circles(graph, "modules of different folders, each a .c/.h pair")
+    # cohort_store_prepare() lends a statement of the store's cache: g_autoptr(CohortStmt)
+    # gives it back; g_autoptr(sqlite3_stmt) would finalize it under the cache
+    for path in sorted(files):
+        if not path.startswith("daemon/store/") or "migrations" in path:
+            continue
+        with open(os.path.join(top, path), encoding="utf-8") as f:
+            for number, line in enumerate(f, 1):
+                if "g_autoptr(sqlite3_stmt)" in line and "cohort_store_prepare" in line:
+                    problems.append(f"{path}:{number}: a cached statement in "
+                                    "g_autoptr(sqlite3_stmt): use g_autoptr(CohortStmt)")
+            f.seek(0)
+            text = f.read()
+        for name in re.findall(r"g_autoptr\(sqlite3_stmt\)\s+(\w+)", text):
+            if re.search(r"\b" + name + r"\s*=\s*cohort_store_prepare\b", text):
+                problems.append(f"{path}: '{name}' is a g_autoptr(sqlite3_stmt) given a "
+                                "cohort_store_prepare() statement: use g_autoptr(CohortStmt)")
     for problem in problems:
         print(problem)
     if problems:

@@ -103,6 +103,11 @@ cohort_lifecycle_on_domain_event(CohortHost *host, const gchar *domain_name, gin
     CohortLifecycle *self = user_data;
 
     g_debug("host %s: domain %s: event %d", host->name, domain_name, event);
+    /* our own work's events (a define, a start): its result says what happened. Each one
+     * scheduled a scan of every domain, O(N^2) during a provision of N (a tenth of cohortd's
+     * instructions at N = 200, bench/README.md). */
+    if (cohort_work_event_is_own(self->work, domain_name, cohort_hosts_event_kind(event)))
+        return;
     if (g_str_has_prefix(domain_name, COHORT_NAME_PREFIX))
         cohort_reconcile_schedule(self, host);
 }

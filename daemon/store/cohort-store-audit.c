@@ -27,7 +27,7 @@ cohort_store_audit_insert(CohortStore *self, const gchar *actor, const gchar *ac
                           const gchar *target, const gchar *result, const gchar *detail,
                           GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *what = NULL;
     g_autofree gchar *now = cohort_store_now();
 
@@ -67,7 +67,7 @@ cohort_store_audit_read(sqlite3_stmt *stmt)
 GPtrArray *
 cohort_store_audit_list(CohortStore *self, guint limit, GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
 
     g_return_val_if_fail(self != NULL, NULL);
 

@@ -22,7 +22,7 @@ cohort_base_row_free(CohortBaseRow *row)
 gboolean
 cohort_store_base_set(CohortStore *self, const CohortBaseRow *row, GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *what = NULL;
     g_autofree gchar *now = cohort_store_now();
 
@@ -61,7 +61,7 @@ cohort_store_base_read(sqlite3_stmt *stmt)
 CohortBaseRow *
 cohort_store_base_get(CohortStore *self, const gchar *volume, GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *what = NULL;
 
     g_return_val_if_fail(self != NULL, NULL);
@@ -81,7 +81,7 @@ gboolean
 cohort_store_host_base_set(CohortStore *self, gint64 host_id, const gchar *volume,
                            const gchar *state, GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *what = NULL;
     g_autofree gchar *now = cohort_store_now();
 
@@ -106,7 +106,7 @@ gboolean
 cohort_store_host_base_delete(CohortStore *self, gint64 host_id, const gchar *volume,
                               GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *what = NULL;
 
     g_return_val_if_fail(self != NULL, FALSE);
@@ -124,7 +124,7 @@ cohort_store_host_base_delete(CohortStore *self, gint64 host_id, const gchar *vo
 GHashTable *
 cohort_store_host_base_list(CohortStore *self, gint64 host_id, GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autoptr(GHashTable) bases = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     g_autofree gchar *what = NULL;
     gint rc;
@@ -158,7 +158,7 @@ cohort_store_host_base_count_users(CohortStore *self, gint64 host_id, const gcha
 
     what = g_strdup_printf("machines of host %" G_GINT64_FORMAT, host_id);
     for (guint i = 0; templates != NULL && templates[i] != NULL; i++) {
-        g_autoptr(sqlite3_stmt) stmt = cohort_store_prepare(
+        g_autoptr(CohortStmt) stmt = cohort_store_prepare(
             self,
             "SELECT COUNT(*) FROM machines WHERE host_id = ?1 AND template_name = ?2"
             " AND state <> 'reclaimed'",
@@ -180,7 +180,7 @@ cohort_store_host_base_count_users(CohortStore *self, gint64 host_id, const gcha
 gboolean
 cohort_store_leftover_insert(CohortStore *self, gint64 machine_id, gint64 host_id, GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *what = NULL;
     g_autofree gchar *now = cohort_store_now();
 
@@ -203,7 +203,7 @@ cohort_store_leftover_insert(CohortStore *self, gint64 machine_id, gint64 host_i
 gboolean
 cohort_store_leftover_delete(CohortStore *self, gint64 machine_id, gint64 host_id, GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *what = NULL;
 
     g_return_val_if_fail(self != NULL, FALSE);
@@ -222,7 +222,7 @@ cohort_store_leftover_delete(CohortStore *self, gint64 machine_id, gint64 host_i
 GArray *
 cohort_store_leftover_list(CohortStore *self, gint64 host_id, GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autoptr(GArray) ids = g_array_new(FALSE, FALSE, sizeof(gint64));
     g_autofree gchar *what = NULL;
     gint rc;

@@ -73,7 +73,7 @@ cohort_store_cohort_read(sqlite3_stmt *stmt)
 gboolean
 cohort_store_cohort_insert(CohortStore *self, CohortCohortRow *row, GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *what = NULL;
     g_autofree gchar *conflict = NULL;
     g_autofree gchar *now = cohort_store_now();
@@ -119,7 +119,7 @@ cohort_store_cohort_insert(CohortStore *self, CohortCohortRow *row, GError **err
 CohortCohortRow *
 cohort_store_cohort_get_by_slug(CohortStore *self, const gchar *slug, GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *what = NULL;
 
     g_return_val_if_fail(self != NULL, NULL);
@@ -135,7 +135,7 @@ cohort_store_cohort_get_by_slug(CohortStore *self, const gchar *slug, GError **e
 CohortCohortRow *
 cohort_store_cohort_get_by_id(CohortStore *self, gint64 id, GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *what = NULL;
 
     g_return_val_if_fail(self != NULL, NULL);
@@ -151,7 +151,7 @@ cohort_store_cohort_get_by_id(CohortStore *self, gint64 id, GError **error)
 GPtrArray *
 cohort_store_cohort_list(CohortStore *self, gint64 trainer_id, gint64 trainee_id, GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autoptr(GString) sql = g_string_new(COHORT_SELECT " WHERE 1");
 
     g_return_val_if_fail(self != NULL, NULL);
@@ -175,7 +175,7 @@ cohort_store_cohort_list(CohortStore *self, gint64 trainer_id, gint64 trainee_id
 gboolean
 cohort_store_cohort_update(CohortStore *self, const CohortCohortRow *row, GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *what = NULL;
 
     g_return_val_if_fail(self != NULL, FALSE);
@@ -207,7 +207,7 @@ cohort_store_cohort_update(CohortStore *self, const CohortCohortRow *row, GError
 gboolean
 cohort_store_enrollment_insert(CohortStore *self, gint64 cohort_id, gint64 user_id, GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *what = NULL;
     g_autofree gchar *now = cohort_store_now();
 
@@ -231,7 +231,7 @@ cohort_store_enrollment_insert(CohortStore *self, gint64 cohort_id, gint64 user_
 gboolean
 cohort_store_enrollment_delete(CohortStore *self, gint64 cohort_id, gint64 user_id, GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *what = g_strdup_printf(
         "enrollment of user %" G_GINT64_FORMAT " in cohort %" G_GINT64_FORMAT, user_id, cohort_id);
 
@@ -247,7 +247,7 @@ cohort_store_enrollment_delete(CohortStore *self, gint64 cohort_id, gint64 user_
 gboolean
 cohort_store_enrollment_exists(CohortStore *self, gint64 cohort_id, gint64 user_id)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autoptr(GError) error = NULL;
     gint rc;
 
@@ -271,7 +271,7 @@ cohort_store_enrollment_exists(CohortStore *self, gint64 cohort_id, gint64 user_
 GPtrArray *
 cohort_store_enrollment_list(CohortStore *self, gint64 cohort_id, GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *what = NULL;
 
     g_return_val_if_fail(self != NULL, NULL);
@@ -294,7 +294,7 @@ gboolean
 cohort_store_cohort_get_lease(CohortStore *self, gint64 cohort_id, guint *hours,
                               guint *max_extensions, GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *what = g_strdup_printf("cohort with id %" G_GINT64_FORMAT, cohort_id);
 
     stmt = cohort_store_prepare(
@@ -313,7 +313,7 @@ gboolean
 cohort_store_cohort_set_lease(CohortStore *self, gint64 cohort_id, guint hours,
                               guint max_extensions, GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *what = g_strdup_printf("cohort with id %" G_GINT64_FORMAT, cohort_id);
 
     stmt = cohort_store_prepare(
@@ -331,7 +331,7 @@ gboolean
 cohort_store_cohort_apply_lease(CohortStore *self, gint64 cohort_id, const gchar *expires_at,
                                 GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *what = g_strdup_printf("machines of cohort %" G_GINT64_FORMAT, cohort_id);
 
     stmt = cohort_store_prepare(

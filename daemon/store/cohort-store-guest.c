@@ -19,7 +19,7 @@ cohort_store_guest_context(const gchar *name)
 static gchar *
 cohort_store_guest_machine_name(CohortStore *self, gint64 id, const gchar *what, GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt =
+    g_autoptr(CohortStmt) stmt =
         cohort_store_prepare(self, "SELECT name FROM machines WHERE id = ?1", what, error);
 
     if (stmt == NULL)
@@ -38,7 +38,7 @@ cohort_store_guest_write(CohortStore *self, gint64 id, const gchar *clear, gbool
     g_autofree gchar *name = NULL;
     g_autofree gchar *context = NULL;
     g_autofree gchar *sealed = NULL;
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
 
     g_return_val_if_fail(self != NULL, FALSE);
     g_return_val_if_fail(clear != NULL, FALSE);
@@ -80,7 +80,7 @@ gboolean
 cohort_store_machine_get_guest(CohortStore *self, gint64 id, gchar **password, guint *generation,
                                GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *what = NULL;
     g_autofree gchar *context = NULL;
     const gchar *sealed;
@@ -116,7 +116,7 @@ GPtrArray *
 cohort_store_user_get_ssh_keys(CohortStore *self, gint64 user_id, GError **error)
 {
     g_autoptr(GPtrArray) keys = g_ptr_array_new_with_free_func(g_free);
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *what = g_strdup_printf("SSH keys of user %" G_GINT64_FORMAT, user_id);
     int rc;
 
@@ -150,7 +150,7 @@ cohort_store_user_set_ssh_keys(CohortStore *self, gint64 user_id, const gchar *c
     if (!cohort_store_begin(self, error))
         return FALSE;
     {
-        g_autoptr(sqlite3_stmt) del =
+        g_autoptr(CohortStmt) del =
             cohort_store_prepare(self, "DELETE FROM user_ssh_keys WHERE user_id = ?1", what, error);
         if (del == NULL) {
             cohort_store_rollback(self);
@@ -163,7 +163,7 @@ cohort_store_user_set_ssh_keys(CohortStore *self, gint64 user_id, const gchar *c
         }
     }
     for (guint i = 0; keys != NULL && keys[i] != NULL; i++) {
-        g_autoptr(sqlite3_stmt) ins = cohort_store_prepare(
+        g_autoptr(CohortStmt) ins = cohort_store_prepare(
             self,
             "INSERT INTO user_ssh_keys (user_id, idx, key, created_at) VALUES (?1, ?2, ?3, ?4)",
             what, error);

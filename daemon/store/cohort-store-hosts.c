@@ -49,7 +49,7 @@ cohort_store_host_read(sqlite3_stmt *stmt)
 gboolean
 cohort_store_host_insert(CohortStore *self, CohortHostRow *row, GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *what = NULL;
     g_autofree gchar *conflict = NULL;
     g_autofree gchar *now = cohort_store_now();
@@ -105,7 +105,7 @@ cohort_store_host_insert(CohortStore *self, CohortHostRow *row, GError **error)
 CohortHostRow *
 cohort_store_host_get_by_name(CohortStore *self, const gchar *name, GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *what = NULL;
 
     g_return_val_if_fail(self != NULL, NULL);
@@ -121,7 +121,7 @@ cohort_store_host_get_by_name(CohortStore *self, const gchar *name, GError **err
 CohortHostRow *
 cohort_store_host_get_by_id(CohortStore *self, gint64 id, GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *what = NULL;
 
     g_return_val_if_fail(self != NULL, NULL);
@@ -137,7 +137,7 @@ cohort_store_host_get_by_id(CohortStore *self, gint64 id, GError **error)
 GPtrArray *
 cohort_store_host_list(CohortStore *self, GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
 
     g_return_val_if_fail(self != NULL, NULL);
 
@@ -151,7 +151,7 @@ cohort_store_host_list(CohortStore *self, GError **error)
 gboolean
 cohort_store_host_set_state(CohortStore *self, gint64 id, const gchar *state, GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *what = NULL;
 
     g_return_val_if_fail(self != NULL, FALSE);
@@ -169,7 +169,7 @@ gboolean
 cohort_store_host_set_capacity(CohortStore *self, gint64 id, guint vcpus, guint64 memory_mib,
                                GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *what = NULL;
 
     g_return_val_if_fail(self != NULL, FALSE);
@@ -188,7 +188,7 @@ cohort_store_host_set_capacity(CohortStore *self, gint64 id, guint vcpus, guint6
 gboolean
 cohort_store_host_update(CohortStore *self, const CohortHostRow *row, GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *what = NULL;
 
     g_return_val_if_fail(self != NULL, FALSE);
@@ -229,14 +229,53 @@ cohort_store_host_get_usage(CohortStore *self, gint64 id, guint *vcpus, guint64 
     return TRUE;
 }
 
+void
+cohort_store_usage_drop(CohortStore *self)
+{
+    g_clear_pointer(&self->usage, g_hash_table_unref);
+}
+
+static void
+cohort_store_usage_on_update(void *data, int op, const char *db, const char *table,
+                             sqlite3_int64 rowid)
+{
+    CohortStore *self = data;
+
+    if (!self->usage_counting &&
+        (g_strcmp0(table, "machines") == 0 || g_strcmp0(table, "hosts") == 0))
+        cohort_store_usage_drop(self);
+}
+
+static void
+cohort_store_usage_on_rollback(void *data)
+{
+    cohort_store_usage_drop(data);
+}
+
+void
+cohort_store_usage_watch(CohortStore *self)
+{
+    sqlite3_update_hook(self->db, cohort_store_usage_on_update, self);
+    sqlite3_rollback_hook(self->db, cohort_store_usage_on_rollback, self);
+}
+
 gboolean
 cohort_store_host_get_usage_full(CohortStore *self, gint64 id, CohortHostUsage *usage,
                                  GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *what = NULL;
+    const CohortHostUsage *known;
 
     g_return_val_if_fail(self != NULL, FALSE);
+
+    if (self->usage == NULL)
+        self->usage = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, g_free);
+    known = g_hash_table_lookup(self->usage, &id);
+    if (known != NULL) {
+        *usage = *known;
+        return TRUE;
+    }
 
     what = g_strdup_printf("host with id %" G_GINT64_FORMAT, id);
     /* No row at all, rather than zeros, when the host does not exist. */
@@ -258,6 +297,9 @@ cohort_store_host_get_usage_full(CohortStore *self, gint64 id, CohortHostUsage *
     usage->memory_mib = (guint64)sqlite3_column_int64(stmt, 1);
     usage->disk_mib = (guint64)sqlite3_column_int64(stmt, 2);
     usage->machines = cohort_store_column_uint(stmt, 3);
+    if (self->usage != NULL)
+        g_hash_table_insert(self->usage, g_memdup2(&id, sizeof(id)),
+                            g_memdup2(usage, sizeof(*usage)));
     return TRUE;
 }
 
@@ -265,7 +307,7 @@ gboolean
 cohort_store_host_get_living(CohortStore *self, gint64 id, guint *machines, GPtrArray **cohorts,
                              GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autoptr(GPtrArray) slugs = g_ptr_array_new_with_free_func(g_free);
     g_autofree gchar *what = NULL;
     guint count = 0;
@@ -303,9 +345,9 @@ static gboolean
 cohort_store_host_delete_in_tx(CohortStore *self, gint64 id, const gchar *what, guint *detached,
                                GError **error)
 {
-    g_autoptr(sqlite3_stmt) detach = NULL;
-    g_autoptr(sqlite3_stmt) delete = NULL;
-    g_autoptr(sqlite3_stmt) high = NULL;
+    g_autoptr(CohortStmt) detach = NULL;
+    g_autoptr(CohortStmt) delete = NULL;
+    g_autoptr(CohortStmt) high = NULL;
     guint living = 0;
 
     if (!cohort_store_host_get_living(self, id, &living, NULL, error))

@@ -60,7 +60,7 @@ cohort_store_job_read(sqlite3_stmt *stmt)
 gboolean
 cohort_store_job_insert(CohortStore *self, CohortJobRow *row, GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *what = NULL;
     g_autofree gchar *now = cohort_store_now();
     const gchar *state;
@@ -99,7 +99,7 @@ cohort_store_job_insert(CohortStore *self, CohortJobRow *row, GError **error)
 CohortJobRow *
 cohort_store_job_get(CohortStore *self, gint64 id, GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *what = NULL;
 
     g_return_val_if_fail(self != NULL, NULL);
@@ -115,7 +115,7 @@ cohort_store_job_get(CohortStore *self, gint64 id, GError **error)
 gboolean
 cohort_store_job_update(CohortStore *self, const CohortJobRow *row, GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *what = NULL;
 
     g_return_val_if_fail(self != NULL, FALSE);
@@ -152,7 +152,7 @@ cohort_store_job_error_insert_host(CohortStore *self, gint64 job_id, const gchar
                                    const gchar *machine, const gchar *code, const gchar *message,
                                    GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *what = NULL;
 
     g_return_val_if_fail(self != NULL, FALSE);
@@ -188,7 +188,7 @@ cohort_store_job_error_read(sqlite3_stmt *stmt)
 GPtrArray *
 cohort_store_job_error_list(CohortStore *self, gint64 job_id, GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *what = NULL;
 
     g_return_val_if_fail(self != NULL, NULL);
@@ -211,7 +211,7 @@ gboolean
 cohort_store_job_machine_insert(CohortStore *self, gint64 job_id, gint64 machine_id, gboolean held,
                                 GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *what = NULL;
 
     g_return_val_if_fail(self != NULL, FALSE);
@@ -231,10 +231,31 @@ cohort_store_job_machine_insert(CohortStore *self, gint64 job_id, gint64 machine
 }
 
 gboolean
+cohort_store_job_machines_set_state(CohortStore *self, gint64 job_id, const gchar *state,
+                                    GError **error)
+{
+    g_autoptr(CohortStmt) stmt = NULL;
+    g_autofree gchar *what = NULL;
+
+    g_return_val_if_fail(self != NULL, FALSE);
+
+    what = g_strdup_printf("machines of job %" G_GINT64_FORMAT, job_id);
+    stmt = cohort_store_prepare(self,
+                                "UPDATE machines SET state = ?2, error = NULL WHERE id IN"
+                                " (SELECT machine_id FROM job_machines WHERE job_id = ?1)",
+                                what, error);
+    if (stmt == NULL)
+        return FALSE;
+    cohort_store_bind_int64(stmt, 1, job_id);
+    cohort_store_bind_text(stmt, 2, state);
+    return cohort_store_run(self, stmt, what, NULL, NULL, error);
+}
+
+gboolean
 cohort_store_job_machine_settle(CohortStore *self, gint64 job_id, gint64 machine_id,
                                 gboolean failed, gboolean *counted, GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *what = NULL;
 
     g_return_val_if_fail(self != NULL, FALSE);
@@ -260,7 +281,7 @@ cohort_store_job_machine_settle(CohortStore *self, gint64 job_id, gint64 machine
 gboolean
 cohort_store_job_machine_get_held(CohortStore *self, gint64 job_id, gint64 machine_id)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autoptr(GError) error = NULL;
 
     g_return_val_if_fail(self != NULL, TRUE);
@@ -282,7 +303,7 @@ cohort_store_job_machine_get_held(CohortStore *self, gint64 job_id, gint64 machi
 gint64
 cohort_store_job_machine_find_unfinished(CohortStore *self, gint64 machine_id, const gchar *kind)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autoptr(GError) error = NULL;
 
     g_return_val_if_fail(self != NULL, 0);
@@ -306,7 +327,7 @@ cohort_store_job_machine_find_unfinished(CohortStore *self, gint64 machine_id, c
 gint64
 cohort_store_job_find_unfinished(CohortStore *self, const gchar *kind, const gchar *target)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autoptr(GError) error = NULL;
 
     g_return_val_if_fail(self != NULL, 0);
@@ -329,7 +350,7 @@ cohort_store_job_find_unfinished(CohortStore *self, const gchar *kind, const gch
 GPtrArray *
 cohort_store_job_list_unfinished(CohortStore *self, GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
 
     g_return_val_if_fail(self != NULL, NULL);
 
@@ -346,7 +367,7 @@ GArray *
 cohort_store_job_machine_list_pending(CohortStore *self, gint64 job_id, guint *recorded,
                                       GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autoptr(GArray) ids = g_array_new(FALSE, FALSE, sizeof(gint64));
     g_autofree gchar *what = NULL;
     gint rc;
@@ -383,7 +404,7 @@ gboolean
 cohort_store_job_add_freed(CohortStore *self, gint64 job_id, guint machines, guint vcpus,
                            guint64 memory_mib, guint64 disk_bytes, GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *what = g_strdup_printf("job %" G_GINT64_FORMAT, job_id);
 
     stmt = cohort_store_prepare(self,
@@ -406,7 +427,7 @@ gboolean
 cohort_store_job_add_freed_networks(CohortStore *self, gint64 job_id, guint networks,
                                     GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *what = g_strdup_printf("job %" G_GINT64_FORMAT, job_id);
 
     stmt = cohort_store_prepare(
@@ -423,7 +444,7 @@ cohort_store_job_get_freed(CohortStore *self, gint64 job_id, guint *machines, gu
                            guint64 *memory_mib, guint64 *disk_bytes, guint *networks,
                            GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *what = g_strdup_printf("job %" G_GINT64_FORMAT, job_id);
 
     stmt = cohort_store_prepare(self,

@@ -93,12 +93,13 @@ gboolean
 cohort_store_machine_insert(CohortStore *self, CohortMachineRow *row, const gchar *vnc_password,
                             GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *what = NULL;
     g_autofree gchar *conflict = NULL;
     g_autofree gchar *sealed = NULL;
     g_autofree gchar *now = cohort_store_now();
     const gchar *state;
+    gint rc;
 
     g_return_val_if_fail(self != NULL, FALSE);
     g_return_val_if_fail(row != NULL, FALSE);
@@ -136,13 +137,28 @@ cohort_store_machine_insert(CohortStore *self, CohortMachineRow *row, const gcha
     cohort_store_bind_text(stmt, 13, row->expires_at);
     cohort_store_bind_text(stmt, 14, row->error);
     cohort_store_bind_uint64(stmt, 15, row->disk_mib);
-    if (sqlite3_step(stmt) != SQLITE_DONE) {
+    /* the row counts itself in the hosts' usage below, so its change keeps the cache */
+    self->usage_counting = TRUE;
+    rc = sqlite3_step(stmt);
+    self->usage_counting = FALSE;
+    if (rc != SQLITE_DONE) {
+        cohort_store_usage_drop(self);
         if (sqlite3_extended_errcode(self->db) == SQLITE_CONSTRAINT_UNIQUE)
             conflict = cohort_store_machine_conflict(self, row);
         cohort_store_set_error(self, error, what, conflict, "cohort, trainee or host");
         return FALSE;
     }
     row->id = sqlite3_last_insert_rowid(self->db);
+    if (self->usage != NULL) {
+        CohortHostUsage *usage = g_hash_table_lookup(self->usage, &row->host_id);
+        if (usage != NULL && g_strcmp0(state, "reclaimed") != 0 &&
+            g_strcmp0(state, "failed") != 0) {
+            usage->vcpus += row->vcpus;
+            usage->memory_mib += row->memory_mib;
+            usage->disk_mib += row->disk_mib;
+            usage->machines++;
+        }
+    }
     cohort_store_take_default(&row->state, state);
     cohort_store_take_default(&row->created_at, now);
     return TRUE;
@@ -151,7 +167,7 @@ cohort_store_machine_insert(CohortStore *self, CohortMachineRow *row, const gcha
 gchar *
 cohort_store_machine_get_vnc_password(CohortStore *self, gint64 id, GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *what = NULL;
     g_autofree gchar *context = NULL;
     const gchar *sealed;
@@ -182,7 +198,7 @@ cohort_store_machine_get_vnc_password(CohortStore *self, gint64 id, GError **err
 CohortMachineRow *
 cohort_store_machine_get_by_id(CohortStore *self, gint64 id, GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *what = NULL;
 
     g_return_val_if_fail(self != NULL, NULL);
@@ -198,7 +214,7 @@ cohort_store_machine_get_by_id(CohortStore *self, gint64 id, GError **error)
 CohortMachineRow *
 cohort_store_machine_get_by_name(CohortStore *self, const gchar *name, GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *what = NULL;
 
     g_return_val_if_fail(self != NULL, NULL);
@@ -215,7 +231,7 @@ GPtrArray *
 cohort_store_machine_list(CohortStore *self, gint64 cohort_id, gint64 user_id, gint64 trainer_id,
                           gboolean include_reclaimed, GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autoptr(GString) sql = g_string_new(MACHINE_SELECT " WHERE 1");
 
     g_return_val_if_fail(self != NULL, NULL);
@@ -244,7 +260,7 @@ gboolean
 cohort_store_machine_set_state(CohortStore *self, gint64 id, const gchar *state,
                                const gchar *error_message, GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *what = NULL;
 
     g_return_val_if_fail(self != NULL, FALSE);
@@ -263,7 +279,7 @@ cohort_store_machine_set_state(CohortStore *self, gint64 id, const gchar *state,
 gboolean
 cohort_store_machine_set_host(CohortStore *self, gint64 id, gint64 host_id, GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *what = NULL;
 
     g_return_val_if_fail(self != NULL, FALSE);
@@ -283,7 +299,7 @@ cohort_store_machine_get_holdings(CohortStore *self, gint64 cohort_id, gint64 us
                                   guint *machines, guint *vcpus, guint64 *memory_mib,
                                   GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *what = NULL;
 
     g_return_val_if_fail(self != NULL, FALSE);
@@ -314,7 +330,7 @@ cohort_store_machine_get_holdings(CohortStore *self, gint64 cohort_id, gint64 us
 guint
 cohort_store_machine_next_idx(CohortStore *self, gint64 cohort_id, gint64 user_id, GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *what = NULL;
 
     g_return_val_if_fail(self != NULL, 0);
@@ -338,7 +354,7 @@ cohort_store_machine_next_idx(CohortStore *self, gint64 cohort_id, gint64 user_i
 GHashTable *
 cohort_store_machine_count_by_state(CohortStore *self, GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autoptr(GHashTable) counts = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     gint rc;
 
@@ -371,7 +387,7 @@ cohort_store_machine_count_by_state(CohortStore *self, GError **error)
 gboolean
 cohort_store_machine_run_begin(CohortStore *self, gint64 machine_id, GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *now = cohort_store_now();
     g_autofree gchar *what = g_strdup_printf("machine with id %" G_GINT64_FORMAT, machine_id);
 
@@ -393,7 +409,7 @@ cohort_store_machine_run_begin(CohortStore *self, gint64 machine_id, GError **er
 gboolean
 cohort_store_machine_run_end(CohortStore *self, gint64 machine_id, GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *now = cohort_store_now();
     g_autofree gchar *what = g_strdup_printf("machine with id %" G_GINT64_FORMAT, machine_id);
 
@@ -414,7 +430,7 @@ gdouble
 cohort_store_machine_get_running_hours(CohortStore *self, gint64 cohort_id, gint64 user_id,
                                        GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *now = cohort_store_now();
 
     g_return_val_if_fail(self != NULL, 0);
@@ -439,7 +455,7 @@ GHashTable *
 cohort_store_machine_get_running_hours_by_user(CohortStore *self, gint64 cohort_id, gdouble *total,
                                                GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *now = cohort_store_now();
     g_autoptr(GHashTable) hours =
         g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, g_free);
@@ -480,7 +496,7 @@ gboolean
 cohort_store_machine_set_expiry(CohortStore *self, gint64 machine_id, const gchar *expires_at,
                                 gboolean extension, GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *what = g_strdup_printf("machine with id %" G_GINT64_FORMAT, machine_id);
 
     stmt = cohort_store_prepare(self,
@@ -498,7 +514,7 @@ cohort_store_machine_set_expiry(CohortStore *self, gint64 machine_id, const gcha
 guint
 cohort_store_machine_get_extensions(CohortStore *self, gint64 machine_id, GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *what = g_strdup_printf("machine with id %" G_GINT64_FORMAT, machine_id);
 
     stmt = cohort_store_prepare(self, "SELECT extensions FROM machines WHERE id = ?1", what, error);

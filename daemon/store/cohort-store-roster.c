@@ -9,7 +9,7 @@
 gboolean
 cohort_store_roster_stage(CohortStore *self, GPtrArray *entries, GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
 
     /* a TEMP table lives with this connection only and never reaches the database file */
     if (!cohort_store_exec(self,
@@ -40,7 +40,7 @@ cohort_store_roster_stage(CohortStore *self, GPtrArray *entries, GError **error)
 GHashTable *
 cohort_store_roster_staged_roles(CohortStore *self, GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autoptr(GHashTable) roles = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     gint rc;
 
@@ -66,7 +66,7 @@ static gboolean
 cohort_store_roster_step(CohortStore *self, const gchar *sql, gint64 cohort_id, const gchar *now,
                          const gchar *expires_at, guint *changes, GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = cohort_store_prepare(self, sql, "importing a roster", error);
+    g_autoptr(CohortStmt) stmt = cohort_store_prepare(self, sql, "importing a roster", error);
 
     if (stmt == NULL)
         return FALSE;

@@ -10,7 +10,7 @@
 gchar *
 cohort_store_subnet_get(CohortStore *self, gint64 cohort_id, GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     gint rc;
 
     g_return_val_if_fail(self != NULL, NULL);
@@ -31,7 +31,7 @@ cohort_store_subnet_get(CohortStore *self, gint64 cohort_id, GError **error)
 GPtrArray *
 cohort_store_subnet_list(CohortStore *self, GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autoptr(GPtrArray) subnets = g_ptr_array_new_with_free_func(g_free);
     gint rc;
 
@@ -58,7 +58,7 @@ cohort_store_subnet_allocate(CohortStore *self, gint64 cohort_id, const CohortSu
     g_autofree gchar *held = NULL;
     g_autoptr(GPtrArray) subnets = NULL;
     g_autoptr(GArray) taken = g_array_new(FALSE, FALSE, sizeof(CohortSubnet));
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *range_text = NULL;
     g_autofree gchar *text = NULL;
     CohortSubnet found;
@@ -119,7 +119,7 @@ cohort_store_subnet_allocate(CohortStore *self, gint64 cohort_id, const CohortSu
 gboolean
 cohort_store_subnet_free(CohortStore *self, gint64 cohort_id, GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
 
     g_return_val_if_fail(self != NULL, FALSE);
 
@@ -135,7 +135,7 @@ gboolean
 cohort_store_subnet_free_reclaimed(CohortStore *self, GHashTable *keep, guint *freed,
                                    GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autoptr(GArray) ids = g_array_new(FALSE, FALSE, sizeof(gint64));
     gint rc;
 

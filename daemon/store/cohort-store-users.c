@@ -36,7 +36,7 @@ cohort_store_user_read(sqlite3_stmt *stmt)
 gboolean
 cohort_store_user_insert(CohortStore *self, CohortUserRow *row, GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *what = NULL;
     g_autofree gchar *conflict = NULL;
     g_autofree gchar *now = cohort_store_now();
@@ -66,7 +66,7 @@ cohort_store_user_insert(CohortStore *self, CohortUserRow *row, GError **error)
 CohortUserRow *
 cohort_store_user_get_by_login(CohortStore *self, const gchar *login, GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *what = NULL;
 
     g_return_val_if_fail(self != NULL, NULL);
@@ -83,7 +83,7 @@ cohort_store_user_get_by_login(CohortStore *self, const gchar *login, GError **e
 CohortUserRow *
 cohort_store_user_get_by_id(CohortStore *self, gint64 id, GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *what = NULL;
 
     g_return_val_if_fail(self != NULL, NULL);
@@ -100,7 +100,7 @@ cohort_store_user_get_by_id(CohortStore *self, gint64 id, GError **error)
 GPtrArray *
 cohort_store_user_list(CohortStore *self, const gchar *role, GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
 
     g_return_val_if_fail(self != NULL, NULL);
 
@@ -119,7 +119,7 @@ gboolean
 cohort_store_token_insert(CohortStore *self, gint64 user_id, const gchar *token_hash,
                           GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *what = NULL;
     g_autofree gchar *now = cohort_store_now();
 
@@ -142,7 +142,7 @@ cohort_store_token_insert(CohortStore *self, gint64 user_id, const gchar *token_
 CohortUserRow *
 cohort_store_token_lookup(CohortStore *self, const gchar *token_hash, GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
 
     g_return_val_if_fail(self != NULL, NULL);
 
@@ -161,7 +161,7 @@ cohort_store_token_lookup(CohortStore *self, const gchar *token_hash, GError **e
 gboolean
 cohort_store_token_revoke_user(CohortStore *self, gint64 user_id, guint *count, GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *what = NULL;
     g_autofree gchar *now = cohort_store_now();
 
@@ -189,7 +189,7 @@ gboolean
 cohort_store_invitation_insert(CohortStore *self, gint64 user_id, gint64 cohort_id,
                                const gchar *code_hash, const gchar *expires_at, GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *what = NULL;
     g_autofree gchar *now = cohort_store_now();
 
@@ -216,7 +216,7 @@ gboolean
 cohort_store_invitation_withdraw_unused(CohortStore *self, gint64 user_id, gint64 cohort_id,
                                         guint *count, GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *what = g_strdup_printf("invitations of user %" G_GINT64_FORMAT, user_id);
 
     stmt = cohort_store_prepare(self,
@@ -238,7 +238,7 @@ gboolean
 cohort_store_invitation_pending(CohortStore *self, gint64 user_id, const gchar *now,
                                 gchar **expires_at, GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *what = g_strdup_printf("codes of user %" G_GINT64_FORMAT, user_id);
 
     g_return_val_if_fail(expires_at != NULL, FALSE);
@@ -262,7 +262,7 @@ gint64
 cohort_store_invitation_redeem(CohortStore *self, const gchar *code_hash, const gchar *now,
                                GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     gint64 user_id;
 
     g_return_val_if_fail(self != NULL, 0);

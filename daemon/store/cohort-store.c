@@ -83,16 +83,110 @@ cohort_store_exec(CohortStore *self, const gchar *sql, const gchar *what, GError
     return TRUE;
 }
 
-sqlite3_stmt *
+/* Where a lent statement goes back to: its store's list for its SQL. One table for the
+ * process (tests open several stores); the lock is cheap next to a statement's step. */
+static GMutex cohort_store_lent_lock;
+static GHashTable *cohort_store_lent; /* sqlite3_stmt → GPtrArray (its SQL's free list) */
+
+CohortStmt *
 cohort_store_prepare(CohortStore *self, const gchar *sql, const gchar *what, GError **error)
 {
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&cohort_store_lent_lock);
     sqlite3_stmt *stmt = NULL;
+    GPtrArray *free_list;
 
-    if (sqlite3_prepare_v2(self->db, sql, -1, &stmt, NULL) != SQLITE_OK) {
+    if (self->stmts == NULL)
+        self->stmts = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                            (GDestroyNotify)g_ptr_array_unref);
+    if (cohort_store_lent == NULL)
+        cohort_store_lent = g_hash_table_new(g_direct_hash, g_direct_equal);
+    free_list = g_hash_table_lookup(self->stmts, sql);
+    if (free_list != NULL && free_list->len > 0) {
+        stmt = g_ptr_array_steal_index_fast(free_list, free_list->len - 1);
+        g_hash_table_insert(cohort_store_lent, stmt, free_list);
+        return stmt;
+    }
+    if (sqlite3_prepare_v3(self->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, NULL) !=
+        SQLITE_OK) {
         cohort_store_set_error(self, error, what, NULL, NULL);
         return NULL;
     }
+    if (free_list == NULL) {
+        free_list = g_ptr_array_new();
+        g_hash_table_insert(self->stmts, g_strdup(sql), free_list);
+    }
+    g_hash_table_insert(cohort_store_lent, stmt, free_list);
     return stmt;
+}
+
+/* One statement of the store's own (a transaction's BEGIN, COMMIT, SAVEPOINT), from the
+ * cache: sqlite3_exec() prepared it again every time, twice per finished machine. */
+static gboolean
+cohort_store_exec_cached(CohortStore *self, const gchar *sql, const gchar *what, GError **error)
+{
+    g_autoptr(CohortStmt) stmt = cohort_store_prepare(self, sql, what, error);
+
+    if (stmt == NULL)
+        return FALSE;
+    if (sqlite3_step(stmt) != SQLITE_DONE) {
+        cohort_store_set_error(self, error, what, NULL, NULL);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+void
+cohort_store_stmt_release(CohortStmt *stmt)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&cohort_store_lent_lock);
+    GPtrArray *free_list;
+
+    if (stmt == NULL)
+        return;
+    free_list = cohort_store_lent != NULL ? g_hash_table_lookup(cohort_store_lent, stmt) : NULL;
+    if (free_list == NULL) {
+        /* not the cache's: nothing else makes a CohortStmt, so a bug, but no leak */
+        sqlite3_finalize(stmt);
+        return;
+    }
+    g_hash_table_remove(cohort_store_lent, stmt);
+    /* a statement stepped and left holds a read transaction open until it is reset */
+    sqlite3_reset(stmt);
+    sqlite3_clear_bindings(stmt);
+    g_ptr_array_add(free_list, stmt);
+}
+
+/* Finalizes the cache's statements: sqlite3_close() refuses while one is left. */
+static void
+cohort_store_stmts_clear(CohortStore *self)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&cohort_store_lent_lock);
+    GHashTableIter iter;
+    gpointer stmt;
+    gpointer list;
+
+    if (self->stmts == NULL)
+        return;
+    /* one still lent when the store closes is a bug; it goes too, and is said */
+    if (cohort_store_lent != NULL) {
+        g_hash_table_iter_init(&iter, cohort_store_lent);
+        while (g_hash_table_iter_next(&iter, &stmt, NULL)) {
+            if (sqlite3_db_handle(stmt) == self->db) {
+                g_critical("store %s: a statement is still in use at close: %s", self->path,
+                           sqlite3_sql(stmt));
+                sqlite3_finalize(stmt);
+                g_hash_table_iter_remove(&iter);
+            }
+        }
+    }
+    g_hash_table_iter_init(&iter, self->stmts);
+    while (g_hash_table_iter_next(&iter, NULL, &list)) {
+        GPtrArray *free_list = list;
+        for (guint i = 0; i < free_list->len; i++)
+            sqlite3_finalize(g_ptr_array_index(free_list, i));
+        g_ptr_array_set_size(free_list, 0);
+    }
+    g_clear_pointer(&self->stmts, g_hash_table_unref);
 }
 
 /* Binding only fails on a wrong index (a bug) or a value over SQLite's size limits. */
@@ -248,7 +342,7 @@ cohort_store_take_default(gchar **field, const gchar *value)
 static gboolean
 cohort_store_query_text(CohortStore *self, const gchar *sql, gchar **value, GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = cohort_store_prepare(self, sql, sql, error);
+    g_autoptr(CohortStmt) stmt = cohort_store_prepare(self, sql, sql, error);
 
     if (stmt == NULL || !cohort_store_step_row(self, stmt, sql, error))
         return FALSE;
@@ -299,8 +393,8 @@ cohort_store_configure(CohortStore *self, GError **error)
 static gboolean
 cohort_store_check_key(CohortStore *self, GError **error)
 {
-    g_autoptr(sqlite3_stmt) select = NULL;
-    g_autoptr(sqlite3_stmt) insert = NULL;
+    g_autoptr(CohortStmt) select = NULL;
+    g_autoptr(CohortStmt) insert = NULL;
     g_autofree gchar *sealed = NULL;
     g_autofree gchar *clear = NULL;
     g_autoptr(GError) local = NULL;
@@ -375,6 +469,7 @@ cohort_store_open(const gchar *path, CohortSecretKey *key, GError **error)
                     path, self->db != NULL ? sqlite3_errmsg(self->db) : sqlite3_errstr(rc));
         return NULL;
     }
+    cohort_store_usage_watch(self);
     if (!cohort_store_configure(self, error) ||
         !cohort_store_migrations_apply(self->db, path, self->key, error) ||
         !cohort_store_check_key(self, error)) {
@@ -390,6 +485,8 @@ cohort_store_free(CohortStore *self)
 {
     if (self == NULL)
         return;
+    cohort_store_stmts_clear(self);
+    cohort_store_usage_drop(self);
     if (self->db != NULL) {
         /* Cheap, and keeps the query planner's statistics fresh (SQLite's advice). */
         sqlite3_exec(self->db, "PRAGMA optimize", NULL, NULL, NULL);
@@ -423,11 +520,21 @@ gboolean
 cohort_store_begin(CohortStore *self, GError **error)
 {
     g_return_val_if_fail(self != NULL, FALSE);
-    /* Not nestable. */
-    g_return_val_if_fail(sqlite3_get_autocommit(self->db), FALSE);
 
+    /* Inside another (the results of a batch of work, cohort-jobs.c): a savepoint, which
+     * commits with the outer transaction and rolls back on its own. */
+    if (self->depth > 0 && !sqlite3_get_autocommit(self->db)) {
+        if (!cohort_store_exec_cached(self, "SAVEPOINT cohort_nested", "starting a transaction",
+                                      error))
+            return FALSE;
+        self->depth++;
+        return TRUE;
+    }
     /* IMMEDIATE: take the write lock now, so a busy database fails here and not halfway. */
-    return cohort_store_exec(self, "BEGIN IMMEDIATE", "starting a transaction", error);
+    if (!cohort_store_exec_cached(self, "BEGIN IMMEDIATE", "starting a transaction", error))
+        return FALSE;
+    self->depth = 1;
+    return TRUE;
 }
 
 gboolean
@@ -435,11 +542,21 @@ cohort_store_commit(CohortStore *self, GError **error)
 {
     g_return_val_if_fail(self != NULL, FALSE);
 
-    if (!cohort_store_exec(self, "COMMIT", "committing a transaction", error)) {
+    if (self->depth > 1) {
+        if (!cohort_store_exec_cached(self, "RELEASE cohort_nested", "committing a transaction",
+                                      error)) {
+            cohort_store_rollback(self);
+            return FALSE;
+        }
+        self->depth--;
+        return TRUE;
+    }
+    if (!cohort_store_exec_cached(self, "COMMIT", "committing a transaction", error)) {
         /* Never leave the store inside a half-done transaction. */
         cohort_store_rollback(self);
         return FALSE;
     }
+    self->depth = 0;
     return TRUE;
 }
 
@@ -448,10 +565,23 @@ cohort_store_rollback(CohortStore *self)
 {
     g_return_if_fail(self != NULL);
 
-    if (sqlite3_get_autocommit(self->db))
+    /* what the cache counted may be undone */
+    cohort_store_usage_drop(self);
+
+    if (sqlite3_get_autocommit(self->db)) {
+        self->depth = 0;
         return;
+    }
+    if (self->depth > 1) {
+        if (sqlite3_exec(self->db, "ROLLBACK TO cohort_nested; RELEASE cohort_nested", NULL, NULL,
+                         NULL) != SQLITE_OK)
+            g_warning("store %s: rolling back: %s", self->path, sqlite3_errmsg(self->db));
+        self->depth--;
+        return;
+    }
     if (sqlite3_exec(self->db, "ROLLBACK", NULL, NULL, NULL) != SQLITE_OK)
         g_warning("store %s: rolling back: %s", self->path, sqlite3_errmsg(self->db));
+    self->depth = 0;
 }
 
 /* ---- instance id ---- */
@@ -459,8 +589,8 @@ cohort_store_rollback(CohortStore *self)
 gchar *
 cohort_store_get_instance_id(CohortStore *self, GError **error)
 {
-    g_autoptr(sqlite3_stmt) insert = NULL;
-    g_autoptr(sqlite3_stmt) select = NULL;
+    g_autoptr(CohortStmt) insert = NULL;
+    g_autoptr(CohortStmt) select = NULL;
     g_autofree gchar *fresh = g_uuid_string_random();
 
     g_return_val_if_fail(self != NULL, NULL);

@@ -402,6 +402,10 @@ gchar *cohort_store_get_instance_id(CohortStore *self, GError **error);
 /* A bulk job's machines, written with the rows and the job in one transaction: a job that a
  * stop or a crash interrupted goes on after the restart with those whose outcome is not
  * recorded. @held: the machine holds host resources (it has not failed). */
+/* Every machine of job @job_id (its job_machines rows) in @state, error cleared: one
+ * statement for a reclaim's intent. */
+gboolean cohort_store_job_machines_set_state(CohortStore *self, gint64 job_id, const gchar *state,
+                                             GError **error);
 gboolean cohort_store_job_machine_insert(CohortStore *self, gint64 job_id, gint64 machine_id,
                                          gboolean held, GError **error);
 /* Whether the machine held host resources (vCPUs, memory) when the job took it: a reclaim

@@ -372,6 +372,21 @@ cohort_hosts_on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int d
     return 0;
 }
 
+CohortDomainEventKind
+cohort_hosts_event_kind(gint event)
+{
+    switch (event) {
+    case VIR_DOMAIN_EVENT_DEFINED:
+    case VIR_DOMAIN_EVENT_STARTED:
+        return COHORT_DOMAIN_EVENT_CAME;
+    case VIR_DOMAIN_EVENT_STOPPED:
+    case VIR_DOMAIN_EVENT_UNDEFINED:
+        return COHORT_DOMAIN_EVENT_WENT;
+    default:
+        return 0;
+    }
+}
+
 static void
 cohort_hosts_on_close(virConnectPtr conn, int reason, void *opaque)
 {

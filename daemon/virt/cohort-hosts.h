@@ -69,6 +69,13 @@ typedef void (*CohortHostsDomainEventFunc)(CohortHost *host, const gchar *domain
                                            gpointer user_data);
 typedef void (*CohortHostsStateFunc)(CohortHost *host, gpointer user_data);
 
+/* What a domain event says happened, for those who need not know libvirt's codes. */
+typedef enum {
+    COHORT_DOMAIN_EVENT_CAME = 1 << 0, /* defined or started */
+    COHORT_DOMAIN_EVENT_WENT = 1 << 1, /* stopped or undefined */
+} CohortDomainEventKind;
+CohortDomainEventKind cohort_hosts_event_kind(gint event);
+
 CohortHosts *cohort_hosts_new(void);
 /* The store says which bases on a host are only partly uploaded (borrowed). */
 void cohort_hosts_set_store(CohortHosts *self, CohortStore *store);

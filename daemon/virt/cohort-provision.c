@@ -541,20 +541,15 @@ cohort_provision_domain_require(CohortProvisioner *self, const gchar *name, gint
     return TRUE;
 }
 
-gboolean
-cohort_provisioner_domain_define(CohortProvisioner *self, CohortTemplate *tmpl,
-                                 const CohortMachineSpec *spec, GError **error)
+/* Defines @spec's domain (not looked up first: the caller knows there is none of that name)
+ * and returns it. */
+static virDomainPtr
+cohort_provision_domain_define_new(CohortProvisioner *self, CohortTemplate *tmpl,
+                                   const CohortMachineSpec *spec, GError **error)
 {
     g_autoptr(virDomain) dom = NULL;
     g_autofree gchar *xml = NULL;
 
-    /* this machine's domain already: an earlier try defined it */
-    if (!cohort_provision_domain_find(
-            self, spec->domain_name, spec->machine_id,
-            cohort_provision_step_to_string(COHORT_PROVISION_STEP_DOMAIN_DEFINE), &dom, error))
-        return FALSE;
-    if (dom != NULL)
-        return TRUE;
     {
         CohortMachineSpec spec_owned = *spec;
         if (spec_owned.owner == NULL)
@@ -572,22 +567,33 @@ cohort_provisioner_domain_define(CohortProvisioner *self, CohortTemplate *tmpl,
     if (dom == NULL) {
         cohort_provision_set_step_error(error, COHORT_PROVISION_STEP_DOMAIN_DEFINE,
                                         spec->domain_name);
-        return FALSE;
+        return NULL;
     }
     cohort_crash_point("domain-defined");
-    return TRUE;
+    return g_steal_pointer(&dom);
 }
 
 gboolean
-cohort_provisioner_domain_start(CohortProvisioner *self, const gchar *domain_name,
-                                gint64 machine_id, GError **error)
+cohort_provisioner_domain_define(CohortProvisioner *self, CohortTemplate *tmpl,
+                                 const CohortMachineSpec *spec, GError **error)
 {
     g_autoptr(virDomain) dom = NULL;
 
-    if (!cohort_provision_domain_require(
-            self, domain_name, machine_id,
-            cohort_provision_step_to_string(COHORT_PROVISION_STEP_DOMAIN_START), &dom, error))
+    /* this machine's domain already: an earlier try defined it */
+    if (!cohort_provision_domain_find(
+            self, spec->domain_name, spec->machine_id,
+            cohort_provision_step_to_string(COHORT_PROVISION_STEP_DOMAIN_DEFINE), &dom, error))
         return FALSE;
+    if (dom != NULL)
+        return TRUE;
+    dom = cohort_provision_domain_define_new(self, tmpl, spec, error);
+    return dom != NULL;
+}
+
+/* The steps on a domain known to be the machine's (its tag read, or just defined by us). */
+static gboolean
+cohort_provision_domain_start_owned(virDomainPtr dom, const gchar *domain_name, GError **error)
+{
     if (virDomainIsActive(dom) == 1)
         return TRUE;
     if (virDomainCreate(dom) < 0) {
@@ -603,19 +609,22 @@ cohort_provisioner_domain_start(CohortProvisioner *self, const gchar *domain_nam
 }
 
 gboolean
-cohort_provisioner_domain_destroy(CohortProvisioner *self, const gchar *domain_name,
-                                  gint64 machine_id, GError **error)
+cohort_provisioner_domain_start(CohortProvisioner *self, const gchar *domain_name,
+                                gint64 machine_id, GError **error)
 {
     g_autoptr(virDomain) dom = NULL;
 
-    if (!cohort_provision_domain_find(
+    if (!cohort_provision_domain_require(
             self, domain_name, machine_id,
-            cohort_provision_step_to_string(COHORT_PROVISION_STEP_DOMAIN_DESTROY), &dom, error))
+            cohort_provision_step_to_string(COHORT_PROVISION_STEP_DOMAIN_START), &dom, error))
         return FALSE;
-    if (dom == NULL)
-        return TRUE;
-    if (virDomainIsActive(dom) != 1)
-        return TRUE;
+    return cohort_provision_domain_start_owned(dom, domain_name, error);
+}
+
+static gboolean
+cohort_provision_domain_destroy_owned(virDomainPtr dom, const gchar *domain_name, GError **error)
+{
+    /* no virDomainIsActive() first: a domain that is not running refuses, and is checked */
     if (virDomainDestroy(dom) < 0) {
         if (cohort_virt_last_error_code() == VIR_ERR_OPERATION_INVALID &&
             virDomainIsActive(dom) != 1)
@@ -627,10 +636,23 @@ cohort_provisioner_domain_destroy(CohortProvisioner *self, const gchar *domain_n
 }
 
 gboolean
-cohort_provisioner_domain_undefine(CohortProvisioner *self, const gchar *domain_name,
-                                   gint64 machine_id, GError **error)
+cohort_provisioner_domain_destroy(CohortProvisioner *self, const gchar *domain_name,
+                                  gint64 machine_id, GError **error)
 {
     g_autoptr(virDomain) dom = NULL;
+
+    if (!cohort_provision_domain_find(
+            self, domain_name, machine_id,
+            cohort_provision_step_to_string(COHORT_PROVISION_STEP_DOMAIN_DESTROY), &dom, error))
+        return FALSE;
+    if (dom == NULL)
+        return TRUE;
+    return cohort_provision_domain_destroy_owned(dom, domain_name, error);
+}
+
+static gboolean
+cohort_provision_domain_undefine_owned(virDomainPtr dom, const gchar *domain_name, GError **error)
+{
     const guint flags_full = VIR_DOMAIN_UNDEFINE_MANAGED_SAVE |
                              VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA |
                              VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA | VIR_DOMAIN_UNDEFINE_NVRAM;
@@ -638,12 +660,6 @@ cohort_provisioner_domain_undefine(CohortProvisioner *self, const gchar *domain_
     const guint flags_basic =
         VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA;
 
-    if (!cohort_provision_domain_find(
-            self, domain_name, machine_id,
-            cohort_provision_step_to_string(COHORT_PROVISION_STEP_DOMAIN_UNDEFINE), &dom, error))
-        return FALSE;
-    if (dom == NULL)
-        return TRUE;
     if (virDomainUndefineFlags(dom, flags_full) == 0)
         return TRUE;
     if (cohort_virt_last_error_code() == VIR_ERR_NO_DOMAIN)
@@ -654,6 +670,21 @@ cohort_provisioner_domain_undefine(CohortProvisioner *self, const gchar *domain_
         return TRUE;
     cohort_provision_set_step_error(error, COHORT_PROVISION_STEP_DOMAIN_UNDEFINE, domain_name);
     return FALSE;
+}
+
+gboolean
+cohort_provisioner_domain_undefine(CohortProvisioner *self, const gchar *domain_name,
+                                   gint64 machine_id, GError **error)
+{
+    g_autoptr(virDomain) dom = NULL;
+
+    if (!cohort_provision_domain_find(
+            self, domain_name, machine_id,
+            cohort_provision_step_to_string(COHORT_PROVISION_STEP_DOMAIN_UNDEFINE), &dom, error))
+        return FALSE;
+    if (dom == NULL)
+        return TRUE;
+    return cohort_provision_domain_undefine_owned(dom, domain_name, error);
 }
 
 /* --- whole machines ------------------------------------------------------------------ */
@@ -699,6 +730,7 @@ cohort_provisioner_machine_create_seeded(CohortProvisioner *self, CohortTemplate
     g_autofree gchar *disk_path = NULL;
     g_autoptr(virStorageVol) existing_vol = NULL;
     g_autoptr(virDomain) existing_dom = NULL;
+    g_autoptr(virDomain) dom = NULL;
     CohortMachineSpec spec_local = *spec;
     gboolean made_overlay;
     gboolean made_domain;
@@ -706,9 +738,17 @@ cohort_provisioner_machine_create_seeded(CohortProvisioner *self, CohortTemplate
     g_return_val_if_fail(spec->machine_id > 0, FALSE);
     g_return_val_if_fail(spec->domain_name != NULL, FALSE);
 
-    /* What exists before this call stays if it fails: rollback undoes only our own steps. */
+    /* What exists before this call stays if it fails: rollback undoes only our own steps.
+     * A domain of this name is looked up (and its tag read) once: one that is not this
+     * machine's stops everything before anything is made; one that is (an earlier try's)
+     * is kept and started; none is defined, and what we define is ours without reading the
+     * tag back. */
     existing_vol = virStorageVolLookupByName(self->pool, overlay_name);
-    existing_dom = virDomainLookupByName(self->conn, spec->domain_name);
+    if (!cohort_provision_domain_find(
+            self, spec->domain_name, spec->machine_id,
+            cohort_provision_step_to_string(COHORT_PROVISION_STEP_DOMAIN_DEFINE), &existing_dom,
+            error))
+        return FALSE;
     made_overlay = existing_vol == NULL;
     made_domain = existing_dom == NULL;
 
@@ -724,11 +764,16 @@ cohort_provisioner_machine_create_seeded(CohortProvisioner *self, CohortTemplate
         spec_local.seed_pool = self->pool_name;
         spec_local.seed_volume = seed_name;
     }
-    if (!cohort_provisioner_domain_define(self, tmpl, &spec_local, error)) {
-        cohort_provision_machine_rollback(self, spec, FALSE, made_overlay, seed != NULL);
-        return FALSE;
+    if (existing_dom != NULL) {
+        dom = g_steal_pointer(&existing_dom);
+    } else {
+        dom = cohort_provision_domain_define_new(self, tmpl, &spec_local, error);
+        if (dom == NULL) {
+            cohort_provision_machine_rollback(self, spec, FALSE, made_overlay, seed != NULL);
+            return FALSE;
+        }
     }
-    if (!cohort_provisioner_domain_start(self, spec->domain_name, spec->machine_id, error)) {
+    if (!cohort_provision_domain_start_owned(dom, spec->domain_name, error)) {
         cohort_provision_machine_rollback(self, spec, made_domain, made_overlay,
                                           seed != NULL && made_domain);
         return FALSE;
@@ -744,10 +789,17 @@ gboolean
 cohort_provisioner_machine_teardown(CohortProvisioner *self, const gchar *domain_name,
                                     gint64 machine_id, GError **error)
 {
-    if (!cohort_provisioner_domain_destroy(self, domain_name, machine_id, error))
+    g_autoptr(virDomain) dom = NULL;
+
+    /* the tag is read once: destroy and undefine act on the domain it was read from */
+    if (!cohort_provision_domain_find(
+            self, domain_name, machine_id,
+            cohort_provision_step_to_string(COHORT_PROVISION_STEP_DOMAIN_DESTROY), &dom, error))
+        return FALSE;
+    if (dom != NULL && !cohort_provision_domain_destroy_owned(dom, domain_name, error))
         return FALSE;
     cohort_crash_point("domain-destroyed");
-    if (!cohort_provisioner_domain_undefine(self, domain_name, machine_id, error))
+    if (dom != NULL && !cohort_provision_domain_undefine_owned(dom, domain_name, error))
         return FALSE;
     cohort_crash_point("domain-undefined");
     if (!cohort_provisioner_overlay_delete(self, domain_name, error))

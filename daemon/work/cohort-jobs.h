@@ -20,6 +20,15 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(CohortJobs, cohort_jobs_free)
 
 void cohort_jobs_push(CohortJobs *self, CohortJobWorkFunc work, CohortJobDoneFunc done,
                       gpointer item, GDestroyNotify item_free, gpointer user_data);
+/* Results that come back together are handled together, up to COHORT_JOBS_BATCH_MAX per
+ * turn of the main loop: @begin(@data) before the first, @end(@data) after the last (one
+ * store transaction for all of them, cohort-work.c). Work pushed while a batch is handled
+ * starts after @end: what a result writes before asking for more work is committed before
+ * that work touches libvirt. */
+#define COHORT_JOBS_BATCH_MAX 64
+void cohort_jobs_set_batch(CohortJobs *self, GDestroyNotify begin, GDestroyNotify end,
+                           gpointer data);
+
 /* Whether cohortd stops: the work that fails now does so because it was never run. */
 gboolean cohort_jobs_is_stopping(CohortJobs *self);
 /* Work items queued or running. */

@@ -526,7 +526,8 @@ cohort_machine_work_job_count(CohortWork *w, gint64 job_id, gint64 machine_id,
                               const gchar *machine_name, const GError *error)
 {
     g_autoptr(GError) error_local = NULL;
-    g_autoptr(CohortJobRow) job = NULL;
+    g_autoptr(CohortJobRow) owned = NULL;
+    CohortJobRow *job = NULL;
     gboolean counted = FALSE;
 
     /* once per machine: a restart that finishes a machine again does not count it twice */
@@ -537,10 +538,17 @@ cohort_machine_work_job_count(CohortWork *w, gint64 job_id, gint64 machine_id,
     }
     if (!counted)
         return FALSE;
-    job = cohort_store_job_get(w->store, job_id, &error_local);
+    /* in a batch of results, the job's row is read once and written at the batch's end
+     * (cohort_machine_work_batch_flush), or when its last machine is counted */
+    if (w->batch_jobs != NULL)
+        job = g_hash_table_lookup(w->batch_jobs, &job_id);
     if (job == NULL) {
-        g_warning("job %" G_GINT64_FORMAT ": %s", job_id, error_local->message);
-        return FALSE;
+        owned = cohort_store_job_get(w->store, job_id, &error_local);
+        if (owned == NULL) {
+            g_warning("job %" G_GINT64_FORMAT ": %s", job_id, error_local->message);
+            return FALSE;
+        }
+        job = owned;
     }
     if (error != NULL) {
         job->failed++;
@@ -552,8 +560,71 @@ cohort_machine_work_job_count(CohortWork *w, gint64 job_id, gint64 machine_id,
     } else {
         job->done++;
     }
+    if (w->batch_jobs != NULL && job->done + job->failed < job->total) {
+        if (owned != NULL)
+            g_hash_table_insert(w->batch_jobs, g_memdup2(&job_id, sizeof(job_id)),
+                                g_steal_pointer(&owned));
+        return TRUE;
+    }
     cohort_machine_work_job_check(w, job);
+    if (owned == NULL && w->batch_jobs != NULL)
+        g_hash_table_remove(w->batch_jobs, &job_id);
     return TRUE;
+}
+
+/* What a job's torn-down machines freed, summed over a batch of results. */
+typedef struct {
+    guint machines;
+    guint vcpus;
+    guint64 memory_mib;
+    guint64 disk_bytes;
+} CohortWorkFreed;
+
+static void
+cohort_machine_work_add_freed(CohortWork *w, gint64 job_id, const CohortWorkFreed *freed)
+{
+    g_autoptr(GError) error_local = NULL;
+    CohortWorkFreed *sum;
+
+    if (w->batch_freed == NULL) {
+        if (!cohort_store_job_add_freed(w->store, job_id, freed->machines, freed->vcpus,
+                                        freed->memory_mib, freed->disk_bytes, &error_local))
+            g_warning("job %" G_GINT64_FORMAT ": %s", job_id, error_local->message);
+        return;
+    }
+    sum = g_hash_table_lookup(w->batch_freed, &job_id);
+    if (sum == NULL) {
+        sum = g_new0(CohortWorkFreed, 1);
+        g_hash_table_insert(w->batch_freed, g_memdup2(&job_id, sizeof(job_id)), sum);
+    }
+    sum->machines += freed->machines;
+    sum->vcpus += freed->vcpus;
+    sum->memory_mib += freed->memory_mib;
+    sum->disk_bytes += freed->disk_bytes;
+}
+
+void
+cohort_machine_work_batch_flush(CohortWork *w)
+{
+    GHashTableIter iter;
+    gpointer key;
+    gpointer value;
+
+    if (w->batch_jobs != NULL) {
+        g_hash_table_iter_init(&iter, w->batch_jobs);
+        while (g_hash_table_iter_next(&iter, NULL, &value))
+            cohort_machine_work_job_running(w, value);
+        g_hash_table_remove_all(w->batch_jobs);
+    }
+    if (w->batch_freed != NULL) {
+        /* written now, not summed again */
+        GHashTable *freed = g_steal_pointer(&w->batch_freed);
+        g_hash_table_iter_init(&iter, freed);
+        while (g_hash_table_iter_next(&iter, &key, &value))
+            cohort_machine_work_add_freed(w, *(gint64 *)key, value);
+        g_hash_table_remove_all(freed);
+        w->batch_freed = freed;
+    }
 }
 
 void
@@ -565,6 +636,22 @@ cohort_machine_work_job_check(CohortWork *w, CohortJobRow *job)
     }
     /* running until the last machine, or until the cohort's network is gone too */
     cohort_machine_work_job_running(w, job);
+}
+
+/* What a work item does to its domain, in libvirt's events (cohort_work_event_is_own()). */
+static guint
+cohort_machine_work_made(CohortMachineOp op)
+{
+    switch (op) {
+    case COHORT_MACHINE_OP_CREATE:
+    case COHORT_MACHINE_OP_START:
+        return COHORT_DOMAIN_EVENT_CAME;
+    case COHORT_MACHINE_OP_STOP:
+    case COHORT_MACHINE_OP_TEARDOWN:
+        return COHORT_DOMAIN_EVENT_WENT;
+    default:
+        return COHORT_DOMAIN_EVENT_CAME | COHORT_DOMAIN_EVENT_WENT;
+    }
 }
 
 static void cohort_machine_work_done(gpointer item, const GError *error, gpointer user_data);
@@ -596,7 +683,7 @@ cohort_machine_work_drop_moot(CohortWork *w, GQueue *waiting)
             g_debug("machine %s: dropping its %s, a reclaim follows", item->domain_name,
                     cohort_machine_work_op_names[item->op]);
             g_queue_delete_link(waiting, l);
-            cohort_work_inflight_remove(w, item->machine_id);
+            cohort_work_inflight_remove(w, item->machine_id, item->domain_name, 0);
             cohort_machine_work_free(item);
         }
         l = next;
@@ -831,7 +918,8 @@ cohort_machine_work_settle(CohortWork *w, CohortMachineWork *work, const GError 
     g_autoptr(GError) replaced_error = NULL;
     const gchar *state;
 
-    cohort_work_inflight_remove(w, work->machine_id);
+    cohort_work_inflight_remove(w, work->machine_id, work->domain_name,
+                                cohort_machine_work_made(work->op));
     if (work->leftover) {
         CohortHost *left = cohort_hosts_lookup_by_id(w->hosts, work->host_id);
         const gchar *left_name = left != NULL ? left->name : "(removed)";
@@ -898,10 +986,14 @@ cohort_machine_work_settle(CohortWork *w, CohortMachineWork *work, const GError 
         /* a failed machine held no vCPUs or memory; only its leftover disk, if any, counts
          * (as the job recorded when it took the machine: a restart knows it too) */
         gboolean held = cohort_store_job_machine_get_held(w->store, work->job_id, work->machine_id);
-        if (!cohort_store_job_add_freed(w->store, work->job_id, held ? 1 : 0,
-                                        held ? work->vcpus : 0, held ? work->memory_mib : 0,
-                                        work->freed_disk_bytes, &error_local))
-            g_warning("job %" G_GINT64_FORMAT ": %s", work->job_id, error_local->message);
+        const CohortWorkFreed freed = {
+            .machines = held ? 1 : 0,
+            .vcpus = held ? work->vcpus : 0,
+            .memory_mib = held ? work->memory_mib : 0,
+            .disk_bytes = work->freed_disk_bytes,
+        };
+        /* in a batch, summed and written once at its end */
+        cohort_machine_work_add_freed(w, work->job_id, &freed);
     }
 }
 
@@ -1074,7 +1166,7 @@ cohort_machine_work_push_full(CohortWork *w, const CohortMachineRow *row, Cohort
     } else if (cohort != NULL) {
         work->network = g_strdup(cohort->network);
     }
-    cohort_work_inflight_add(w, row->id);
+    cohort_work_inflight_add(w, row->id, row->name);
     cohort_machine_work_enqueue(w, work);
     return TRUE;
 }

@@ -52,6 +52,8 @@ gint64 cohort_machine_work_job_new(CohortWork *w, const CohortUserRow *actor, co
 /* A reclaim job of a cohort with no machine left still removes the cohort's own network:
  * the job runs until it is gone. */
 void cohort_machine_work_reclaim_empty(CohortWork *w, gint64 job_id);
+/* The end of a batch of results: the job rows counted in it are written. */
+void cohort_machine_work_batch_flush(CohortWork *w);
 /* Reconcile's: removes a finished cohort's own network from @host, in a worker. */
 void cohort_machine_work_push_network_remove(CohortWork *w, CohortHost *host,
                                              const gchar *cohort_slug);

@@ -37,15 +37,18 @@ cohort_work_cohort_reclaim(CohortWork *w, const CohortUserRow *actor, CohortCoho
     }
     for (guint i = 0; i < machines->len; i++) {
         CohortMachineRow *m = g_ptr_array_index(machines, i);
-        if (!cohort_store_machine_set_state(w->store, m->id, "reclaiming", NULL, error) ||
-            !cohort_store_job_machine_insert(w->store, job_id, m->id,
+        if (!cohort_store_job_machine_insert(w->store, job_id, m->id,
                                              g_strcmp0(m->state, "failed") != 0, error)) {
             cohort_store_rollback(w->store);
             return 0;
         }
     }
-    if (!cohort_store_commit(w->store, error))
+    /* the job's machines, in one statement */
+    if (!cohort_store_job_machines_set_state(w->store, job_id, "reclaiming", error) ||
+        !cohort_store_commit(w->store, error)) {
+        cohort_store_rollback(w->store);
         return 0;
+    }
     for (guint i = 0; i < machines->len; i++) {
         CohortMachineRow *m = g_ptr_array_index(machines, i);
         g_autoptr(GError) error_local = NULL;

@@ -14,6 +14,38 @@ cohort_transfer_free(CohortTransfer *transfer)
     g_free(transfer);
 }
 
+/* The results of a batch of work in one transaction (each machine's own is a savepoint in
+ * it): a commit per finished machine was a fifth of a reclaim's instructions. */
+static void
+cohort_work_batch_begin(gpointer data)
+{
+    CohortWork *self = data;
+    g_autoptr(GError) error = NULL;
+
+    self->batch_tx = cohort_store_begin(self->store, &error);
+    if (!self->batch_tx)
+        g_warning("recording results: %s", error->message);
+    self->batch_jobs = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free,
+                                             (GDestroyNotify)cohort_job_row_free);
+    self->batch_freed = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, g_free);
+}
+
+static void
+cohort_work_batch_end(gpointer data)
+{
+    CohortWork *self = data;
+    g_autoptr(GError) error = NULL;
+
+    if (self->batch_jobs != NULL) {
+        cohort_machine_work_batch_flush(self);
+        g_clear_pointer(&self->batch_jobs, g_hash_table_unref);
+        g_clear_pointer(&self->batch_freed, g_hash_table_unref);
+    }
+    if (self->batch_tx && !cohort_store_commit(self->store, &error))
+        g_warning("recording results: %s", error->message);
+    self->batch_tx = FALSE;
+}
+
 CohortWork *
 cohort_work_new(CohortStore *store, CohortHosts *hosts, GHashTable *templates,
                 const gchar *instance_id, const CohortWorkSettings *settings, GMainContext *context)
@@ -29,12 +61,15 @@ cohort_work_new(CohortStore *store, CohortHosts *hosts, GHashTable *templates,
     self->settings.vnc_listen = g_strdup(settings->vnc_listen);
     self->inflight = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
     self->waiting = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
+    self->busy_names = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    self->settled_names = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     self->settled = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, g_free);
     self->progress = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free,
                                            (GDestroyNotify)g_ptr_array_unref);
     self->sending = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     self->cancellable = g_cancellable_new();
     self->jobs = cohort_jobs_new(MAX(settings->workers, 1), context);
+    cohort_jobs_set_batch(self->jobs, cohort_work_batch_begin, cohort_work_batch_end, self);
     return self;
 }
 
@@ -54,6 +89,8 @@ cohort_work_free(CohortWork *self)
     g_object_unref(self->cancellable);
     g_hash_table_unref(self->waiting);
     g_hash_table_unref(self->inflight);
+    g_hash_table_unref(self->busy_names);
+    g_hash_table_unref(self->settled_names);
     g_hash_table_unref(self->settled);
     g_main_context_unref(self->context);
     g_free(self->settings.vnc_listen);
@@ -62,17 +99,69 @@ cohort_work_free(CohortWork *self)
 }
 
 void
-cohort_work_inflight_add(CohortWork *self, gint64 machine_id)
+cohort_work_inflight_add(CohortWork *self, gint64 machine_id, const gchar *domain_name)
 {
     guint n = GPOINTER_TO_UINT(g_hash_table_lookup(self->inflight, &machine_id));
     g_hash_table_replace(self->inflight, g_memdup2(&machine_id, sizeof(machine_id)),
                          GUINT_TO_POINTER(n + 1));
+    if (domain_name != NULL) {
+        n = GPOINTER_TO_UINT(g_hash_table_lookup(self->busy_names, domain_name));
+        g_hash_table_replace(self->busy_names, g_strdup(domain_name), GUINT_TO_POINTER(n + 1));
+    }
+}
+
+typedef struct {
+    gint64 usec;
+    guint made;
+} CohortWorkSettled;
+
+/* Forgets the names settled long enough ago, when there are many. */
+static void
+cohort_work_settled_names_prune(CohortWork *self, gint64 now)
+{
+    GHashTableIter iter;
+    gpointer when;
+
+    if (g_hash_table_size(self->settled_names) < 1024)
+        return;
+    g_hash_table_iter_init(&iter, self->settled_names);
+    while (g_hash_table_iter_next(&iter, NULL, &when)) {
+        if (now - ((CohortWorkSettled *)when)->usec > COHORT_WORK_SETTLED_RECENT_MS * 1000)
+            g_hash_table_iter_remove(&iter);
+    }
+}
+
+gboolean
+cohort_work_event_is_own(CohortWork *self, const gchar *domain_name, guint kind)
+{
+    const CohortWorkSettled *settled;
+
+    if (g_hash_table_contains(self->busy_names, domain_name))
+        return TRUE;
+    settled = g_hash_table_lookup(self->settled_names, domain_name);
+    return settled != NULL && kind != 0 && (settled->made & kind) == kind &&
+           g_get_monotonic_time() - settled->usec <= COHORT_WORK_SETTLED_RECENT_MS * 1000;
 }
 
 void
-cohort_work_inflight_remove(CohortWork *self, gint64 machine_id)
+cohort_work_inflight_remove(CohortWork *self, gint64 machine_id, const gchar *domain_name,
+                            guint made)
 {
     guint n = GPOINTER_TO_UINT(g_hash_table_lookup(self->inflight, &machine_id));
+
+    if (domain_name != NULL) {
+        guint busy = GPOINTER_TO_UINT(g_hash_table_lookup(self->busy_names, domain_name));
+        gint64 now = g_get_monotonic_time();
+        if (busy <= 1)
+            g_hash_table_remove(self->busy_names, domain_name);
+        else
+            g_hash_table_replace(self->busy_names, g_strdup(domain_name),
+                                 GUINT_TO_POINTER(busy - 1));
+        CohortWorkSettled settled = {.usec = now, .made = made};
+        cohort_work_settled_names_prune(self, now);
+        g_hash_table_replace(self->settled_names, g_strdup(domain_name),
+                             g_memdup2(&settled, sizeof(settled)));
+    }
 
     self->epoch++;
     g_hash_table_replace(self->settled, g_memdup2(&machine_id, sizeof(machine_id)),

@@ -38,12 +38,17 @@ typedef struct {
     CohortWorkSettings settings;
     CohortWorkCounters counters;
     GHashTable *inflight;      /* machine id -> number of work items queued or running */
+    GHashTable *busy_names;    /* domain name -> number of work items queued or running */
+    GHashTable *settled_names; /* domain name -> CohortWorkSettled of its last work item */
     GHashTable *waiting;       /* machine id -> GQueue of work behind the one under way */
     GHashTable *settled;       /* machine id -> epoch when its last work settled */
     guint64 epoch;             /* counts settled work */
     GHashTable *progress;      /* job id -> GPtrArray of CohortTransfer: what its items send */
     GHashTable *sending;       /* "host id/volume" of base uploads queued or under way */
     GCancellable *cancellable; /* cancelled when cohortd stops: transfers give up */
+    GHashTable *batch_jobs;    /* main context, during a batch: job id → CohortJobRow counted */
+    GHashTable *batch_freed;   /* main context, during a batch: job id → what it freed, summed */
+    gboolean batch_tx;         /* main context: a batch of results is in a transaction */
 } CohortWork;
 
 /* What one item of a job sends (a base to a host, a disk to another host): workers add to
@@ -91,8 +96,16 @@ void cohort_work_free(CohortWork *self);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(CohortWork, cohort_work_free)
 
 /* Work items per machine: reconcile leaves a machine alone while work for it is under way. */
-void cohort_work_inflight_add(CohortWork *self, gint64 machine_id);
-void cohort_work_inflight_remove(CohortWork *self, gint64 machine_id);
+void cohort_work_inflight_add(CohortWork *self, gint64 machine_id, const gchar *domain_name);
+/* @made: what the work did to the domain (CohortDomainEventKind), 0 when it did not run. */
+void cohort_work_inflight_remove(CohortWork *self, gint64 machine_id, const gchar *domain_name,
+                                 guint made);
+/* Whether a libvirt event of @kind (CohortDomainEventKind) about @domain_name is our own
+ * work's: work on it is queued or running, or it settled less than
+ * COHORT_WORK_SETTLED_RECENT_MS ago having done just that (its events may come after its
+ * result). Anything else (a domain destroyed behind Cohort's back) is not. */
+#define COHORT_WORK_SETTLED_RECENT_MS 2000
+gboolean cohort_work_event_is_own(CohortWork *self, const gchar *domain_name, guint kind);
 gboolean cohort_work_inflight_contains(CohortWork *self, gint64 machine_id);
 /* A scan taken at epoch E is stale for a machine whose work settled after E. */
 guint64 cohort_work_epoch(CohortWork *self);

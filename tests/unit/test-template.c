@@ -12,6 +12,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "cohort-domain-schema.h"
 #include "cohort-error.h"
 #include "cohort-names.h"
 #include "cohort-template.h"
@@ -844,6 +845,7 @@ test_template_render_bad_spec(void **state)
     EXPECT_BAD(spec.memory_mib = G_GUINT64_CONSTANT(1048577), "MiB of memory");
     EXPECT_BAD(spec.disk_path = NULL, "disk path");
     EXPECT_BAD(spec.disk_path = "relative/disk.qcow2", "disk path");
+    EXPECT_BAD(spec.disk_path = "/", "disk path");
     EXPECT_BAD(spec.disk_path = "/var/lib/x\n.qcow2", "disk path");
     EXPECT_BAD(spec.network = "", "network");
     EXPECT_BAD(spec.network = "net'work", "network");
@@ -878,6 +880,100 @@ test_template_render_good_spec_edges(void **state)
     test_assert_xpath(&r, "string(/domain/memory)", "16");
     test_assert_xpath(&r, "string(/domain/devices/graphics/listen/@address)", "::1");
     test_assert_xpath(&r, "string(/domain/devices/interface/source/@network)", "Shared_Net.1");
+}
+
+/* Validates a rendered text against domain.rng in full, as every rendering was before
+ * renderings of one shape shared a validation. */
+static gboolean
+test_schema_accepts(const gchar *xml, GError **error)
+{
+    g_autoptr(xmlDoc) doc = cohort_xml_parse_memory(xml, strlen(xml), "rendered", "domain", error);
+
+    return doc != NULL && cohort_domain_schema_validate(doc, "rendered", error);
+}
+
+/* A template's renderings are validated against domain.rng once per shape, and each value
+ * from the spec on its own: what the validation of every document caught is still caught.
+ * Renderings that share a validated shape (values at their limits, optional parts on and
+ * off) are each valid in full; a value domain.rng refuses is refused after the shape is known. */
+static void
+test_template_render_values_checked_alone(void **state)
+{
+    g_autoptr(CohortTemplate) tmpl = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autofree gchar *long_name = g_strnfill(100, 'a');
+    g_autofree gchar *xml = NULL;
+    CohortMachineSpec spec;
+
+    (void)state;
+    tmpl = test_load_shipped("small-linux");
+    /* the shape is known from here on */
+    test_spec_init(&spec);
+    xml = cohort_template_render(tmpl, &spec, &error);
+    assert_non_null(xml);
+    g_clear_pointer(&xml, g_free);
+
+    for (guint i = 0; i < 12; i++) {
+        test_spec_init(&spec);
+        spec.machine_id = 1 + i;
+        spec.uuid = i % 2 == 0 ? NULL : "AAAAAAAA-0000-4000-8000-00000000000F";
+        spec.domain_name = i % 3 == 0 ? long_name : "b";
+        spec.vcpus = i % 4 == 0 ? 1 : i % 4 == 1 ? 256 : 0;
+        spec.memory_mib = i % 3 == 0 ? 16 : i % 3 == 1 ? G_GUINT64_CONSTANT(1048576) : 0;
+        spec.disk_path = i % 2 == 0 ? "/d" : "/var/lib/libvirt/images/a b&<c>'\".qcow2";
+        spec.network = i % 3 == 2 ? NULL : "Net_1.x";
+        spec.vnc_password = i % 2 == 0 ? NULL : "<&'\" x>";
+        spec.display_name = i % 2 == 0 ? NULL : "</cohort:machine><x a='1'>&amp;";
+        spec.owner = i % 2 == 0 ? NULL : TEST_UUID;
+        xml = cohort_template_render(tmpl, &spec, &error);
+        if (xml == NULL)
+            fail_msg("rendering %u: %s", i, error->message);
+        if (!test_schema_accepts(xml, &error))
+            fail_msg("rendering %u is not valid against domain.rng: %s", i, error->message);
+        g_clear_pointer(&xml, g_free);
+    }
+
+    /* domain.rng's absFilePath wants a character after the '/': the full validation refused
+     * this disk path before; the value's own check refuses it now, also with the shape known */
+    test_spec_init(&spec);
+    spec.disk_path = "/";
+    test_render_error(tmpl, &spec, &error);
+    test_assert_error(error, COHORT_ERROR_INVALID_ARGUMENT, "disk path");
+    g_clear_error(&error);
+    {
+        g_autoptr(xmlDoc) doc = NULL;
+        g_autoptr(xmlXPathContext) ctxt = NULL;
+        xmlNode *source;
+        g_autofree gchar *bad = NULL;
+
+        test_spec_init(&spec);
+        xml = cohort_template_render(tmpl, &spec, &error);
+        assert_non_null(xml);
+        doc = cohort_xml_parse_memory(xml, strlen(xml), "rendered", "domain", &error);
+        assert_non_null(doc);
+        ctxt = xmlXPathNewContext(doc);
+        source = cohort_xml_find(ctxt, "/domain/devices/disk[@device='disk']/source");
+        assert_non_null(source);
+        xmlSetProp(source, BAD_CAST "file", BAD_CAST "/");
+        bad = cohort_xml_to_string(doc);
+        assert_false(test_schema_accepts(bad, &error));
+        g_clear_error(&error);
+    }
+    /* the other values domain.rng would refuse, each refused on its own with the shape known */
+    test_spec_init(&spec);
+    spec.domain_name = "line\nbreak";
+    test_render_error(tmpl, &spec, &error);
+    test_assert_error(error, COHORT_ERROR_INVALID_ARGUMENT, "domain name");
+    g_clear_error(&error);
+    test_spec_init(&spec);
+    spec.uuid = "5f0c6f3e8a4b4c1d9e2f0123456789abX";
+    test_render_error(tmpl, &spec, &error);
+    test_assert_error(error, COHORT_ERROR_INVALID_ARGUMENT, "uuid");
+    g_clear_error(&error);
+    test_spec_init(&spec);
+    spec.disk_path = "/var/lib/x\r.qcow2";
+    test_render_error(tmpl, &spec, &error);
+    test_assert_error(error, COHORT_ERROR_INVALID_ARGUMENT, "disk path");
 }
 
 #define TEST_THREADS 4
@@ -1041,6 +1137,7 @@ main(void)
         cmocka_unit_test(test_template_sysinfo_uuid),
         cmocka_unit_test(test_template_domain_type),
         cmocka_unit_test(test_template_sample_names),
+        cmocka_unit_test(test_template_render_values_checked_alone),
         cmocka_unit_test_setup_teardown(test_template_shipped_load, test_templates_setup,
                                         test_templates_teardown),
         cmocka_unit_test_setup_teardown(test_template_shipped_render, test_templates_setup,
