@@ -490,8 +490,11 @@ cohort_seed_password_hash(const gchar *clear, GError **error)
 
     g_return_val_if_fail(clear != NULL, NULL);
 
-    /* NULL random bytes: libcrypt takes them from the kernel itself */
-    if (crypt_gensalt_rn("$6$", 0, NULL, 0, salt, sizeof(salt)) == NULL) {
+    /* 1,000 rounds, SHA-crypt's least, not its default 5,000: the password is 16 random
+     * characters (about 90 bits), so the rounds add nothing against a guess, and 5,000 took
+     * 37 M instructions per machine, six times the rest of a provisioning (bench/README.md).
+     * NULL random bytes: libcrypt takes them from the kernel itself. */
+    if (crypt_gensalt_rn("$6$", COHORT_SEED_PASSWORD_ROUNDS, NULL, 0, salt, sizeof(salt)) == NULL) {
         g_set_error(error, COHORT_ERROR, COHORT_ERROR_INTERNAL, "making a SHA-512 crypt salt: %s",
                     g_strerror(errno));
         return NULL;

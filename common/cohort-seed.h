@@ -48,7 +48,11 @@ GHashTable *cohort_seed_image_read(GBytes *image, gchar **volume_id, gboolean *r
 /* A random guest password: 16 characters from an alphabet without look-alikes (about 90
  * bits), from the kernel's CSPRNG. */
 gchar *cohort_seed_password_new(void);
-/* The SHA-512 crypt hash ("$6$" + a random salt) of @clear, through libcrypt's crypt_r. */
+/* SHA-512 crypt's rounds for the guest password's hash (see cohort_seed_password_hash). */
+#define COHORT_SEED_PASSWORD_ROUNDS 1000
+
+/* The SHA-512 crypt hash ("$6$rounds=1000$" + a random salt) of @clear, through libcrypt's
+ * crypt_r. */
 gchar *cohort_seed_password_hash(const gchar *clear, GError **error);
 /* Whether @hash is @clear's (crypt_r again, compared in constant time). */
 gboolean cohort_seed_password_verify(const gchar *clear, const gchar *hash);
