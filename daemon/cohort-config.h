@@ -1,7 +1,7 @@
 /* cohortd's configuration: compiled-in defaults, then key files (each overrides only what it
  * names), then validation, then the effective values at debug level (STYLE.md §6).
  *
- * Groups: [daemon], [quota] (the defaults of a new cohort) and one [host:NAME] per
+ * Groups: [daemon], [quota] (the defaults of a new cohort), [calendar] and one [host:NAME] per
  * hypervisor host, NAME a slug. data/cohortd.conf documents every key. A key or group this
  * version does not know is an error, so that a misspelt security setting is never ignored. */
 #pragma once
@@ -57,6 +57,13 @@ typedef struct {
     guint quota_machines;
     guint quota_vcpus;
     guint64 quota_memory_mib;
+    /* [calendar]: sessions and preload (cohort-calendar.h) */
+    gchar *calendar_time_zone;     /* of cohorts that name none; IANA name */
+    guint calendar_boots_per_host; /* machines a host boots at once before a session */
+    guint calendar_grace_minutes;  /* after a session, before its machines are shut down */
+    guint calendar_lead_s;         /* start-to-ready before any was measured */
+    guint calendar_margin_s;       /* the last machine ready this long before the start */
+    guint calendar_interval_s;     /* how often the calendar looks */
     /* [host:NAME], in the order first seen */
     GPtrArray *hosts; /* of CohortConfigHost */
 } CohortConfig;

@@ -45,8 +45,8 @@ cohort_store_cohort_set_calendar(CohortStore *self, gint64 cohort_id, const gcha
     g_autofree gchar *what = g_strdup_printf("cohort with id %" G_GINT64_FORMAT, cohort_id);
 
     stmt = cohort_store_prepare(
-        self, "UPDATE cohorts SET time_zone = ?2, outside_hours_per_week = ?3 WHERE id = ?1",
-        what, error);
+        self, "UPDATE cohorts SET time_zone = ?2, outside_hours_per_week = ?3 WHERE id = ?1", what,
+        error);
     if (stmt == NULL)
         return FALSE;
     cohort_store_bind_int64(stmt, 1, cohort_id);
@@ -85,8 +85,8 @@ cohort_store_schedule_replace(CohortStore *self, gint64 cohort_id, GPtrArray *en
 {
     g_autoptr(sqlite3_stmt) del = NULL;
 
-    del = cohort_store_prepare(self, "DELETE FROM cohort_schedule WHERE cohort_id = ?1",
-                               "schedule", error);
+    del = cohort_store_prepare(self, "DELETE FROM cohort_schedule WHERE cohort_id = ?1", "schedule",
+                               error);
     if (del == NULL)
         return FALSE;
     cohort_store_bind_int64(del, 1, cohort_id);
@@ -94,10 +94,11 @@ cohort_store_schedule_replace(CohortStore *self, gint64 cohort_id, GPtrArray *en
         return FALSE;
     for (guint i = 0; i < entries->len; i++) {
         const CohortScheduleEntryRow *e = g_ptr_array_index(entries, i);
-        g_autoptr(sqlite3_stmt) ins = cohort_store_prepare(
-            self,
-            "INSERT INTO cohort_schedule (cohort_id, position, kind, entry) VALUES (?1, ?2, ?3, ?4)",
-            "schedule entry", error);
+        g_autoptr(sqlite3_stmt) ins =
+            cohort_store_prepare(self,
+                                 "INSERT INTO cohort_schedule (cohort_id, position, kind, entry) "
+                                 "VALUES (?1, ?2, ?3, ?4)",
+                                 "schedule entry", error);
         if (ins == NULL)
             return FALSE;
         cohort_store_bind_int64(ins, 1, cohort_id);
