@@ -108,6 +108,9 @@ gboolean cohort_ctl_cohort_invitations(CohortCtl *ctl, gint argc, gchar **argv, 
 gboolean cohort_ctl_cohort_unenrol(CohortCtl *ctl, gint argc, gchar **argv, GError **error);
 gboolean cohort_ctl_cohort_provision(CohortCtl *ctl, gint argc, gchar **argv, GError **error);
 gboolean cohort_ctl_cohort_reclaim(CohortCtl *ctl, gint argc, gchar **argv, GError **error);
+gboolean cohort_ctl_cohort_schedule(CohortCtl *ctl, gint argc, gchar **argv, GError **error);
+gboolean cohort_ctl_cohort_plan(CohortCtl *ctl, gint argc, gchar **argv, GError **error);
+gboolean cohort_ctl_cohort_power(CohortCtl *ctl, gint argc, gchar **argv, GError **error);
 gboolean cohort_ctl_job_show(CohortCtl *ctl, gint argc, gchar **argv, GError **error);
 gboolean cohort_ctl_machine_list(CohortCtl *ctl, gint argc, gchar **argv, GError **error);
 gboolean cohort_ctl_machine_show(CohortCtl *ctl, gint argc, gchar **argv, GError **error);
