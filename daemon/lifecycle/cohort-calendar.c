@@ -29,6 +29,8 @@ struct _CohortCalendar {
     CohortCalendarClock clock;
     gpointer clock_data;
     gint64 clock_offset_s;
+    gdouble clock_scale;       /* tests: calendar seconds per real second */
+    gint64 clock_origin;       /* real Unix seconds when the calendar was made */
     GHashTable *booting;       /* machine id -> CohortCalendarBoot: started, not ready yet */
     GHashTable *preloaded;     /* machine id -> the session start it was started (or seen) for */
     GHashTable *stats;         /* cohort id -> CohortCalendarStats of its current session */
@@ -60,6 +62,7 @@ cohort_calendar_new(const CohortCalendarSettings *settings)
 {
     CohortCalendar *self = g_new0(CohortCalendar, 1);
     const gchar *offset = g_getenv("COHORT_TEST_CLOCK_OFFSET_S");
+    const gchar *scale = g_getenv("COHORT_TEST_CLOCK_SCALE");
 
     self->settings = *settings;
     self->settings.time_zone = g_strdup(settings->time_zone != NULL ? settings->time_zone : "UTC");
@@ -68,6 +71,14 @@ cohort_calendar_new(const CohortCalendarSettings *settings)
     /* for tests only: a clock that runs ahead, so that a session can be minutes away */
     if (offset != NULL)
         self->clock_offset_s = g_ascii_strtoll(offset, NULL, 10);
+    self->clock_scale = scale != NULL ? g_ascii_strtod(scale, NULL) : 1.0;
+    if (!(self->clock_scale >= 1.0 && self->clock_scale <= 1000.0))
+        self->clock_scale = 1.0;
+    self->clock_origin = g_get_real_time() / G_USEC_PER_SEC;
+    if (offset != NULL || scale != NULL)
+        g_message("calendar: a test clock (COHORT_TEST_CLOCK_OFFSET_S=%s, "
+                  "COHORT_TEST_CLOCK_SCALE=%s): for tests only",
+                  offset != NULL ? offset : "0", scale != NULL ? scale : "1");
     self->booting = cohort_calendar_id_table((GDestroyNotify)cohort_calendar_boot_free);
     self->preloaded = cohort_calendar_id_table(g_free);
     self->stats = cohort_calendar_id_table(g_free);
@@ -100,7 +111,10 @@ cohort_calendar_now(CohortCalendar *self)
 {
     if (self->clock != NULL)
         return self->clock(self->clock_data);
-    return g_get_real_time() / G_USEC_PER_SEC + self->clock_offset_s;
+    return self->clock_origin +
+           (gint64)((gdouble)(g_get_real_time() - self->clock_origin * G_USEC_PER_SEC) *
+                    self->clock_scale / G_USEC_PER_SEC) +
+           self->clock_offset_s;
 }
 
 const CohortCalendarSettings *
@@ -188,6 +202,7 @@ typedef struct {
     guint booting;
     guint ready;
     gint64 begin_at;
+    gint64 window_from; /* when the preload of every machine there would begin */
 } CohortCalendarHostPlan;
 
 static void
@@ -269,10 +284,12 @@ cohort_calendar_fill_status(CohortCalendar *self, GHashTable *plans, const Cohor
     status->session_end = s->end;
     status->begin_at = 0;
     status->eta = 0;
+    status->window_from = s->start - self->settings.margin_s;
     g_hash_table_iter_init(&iter, plans);
     while (g_hash_table_iter_next(&iter, NULL, &value)) {
         CohortCalendarHostPlan *hp = value;
         guint n = hp->waiting->len + hp->booting;
+        status->window_from = MIN(status->window_from, hp->window_from);
         status->machines += n + hp->ready;
         status->ready += hp->ready;
         status->booting += hp->booting;
@@ -439,8 +456,8 @@ cohort_calendar_tick_cohort(CohortLifecycle *l, CohortCalendar *self, CohortCoho
 
         plans = cohort_calendar_plan_hosts(self, l->store, cohort, machines, s, now);
         cohort_calendar_fill_status(self, plans, s, now, cohort->id, &status);
-        in_window = now >= s->start ||
-                    (status.begin_at > 0 && now >= status.begin_at - self->settings.interval_s);
+        /* the session, and its preload (as if every machine had to boot) */
+        in_window = now >= status.window_from - (gint64)self->settings.interval_s;
         g_hash_table_iter_init(&iter, plans);
         while (g_hash_table_iter_next(&iter, NULL, &value)) {
             CohortCalendarHostPlan *hp = value;

@@ -33,8 +33,9 @@ struct _CohortLifecycle;
 
 CohortCalendar *cohort_calendar_new(const CohortCalendarSettings *settings);
 void cohort_calendar_free(CohortCalendar *self);
-/* Tests: another clock. NULL: the real one (shifted by $COHORT_TEST_CLOCK_OFFSET_S, for tests
- * only). */
+/* Tests: another clock. NULL: the real one; for tests only, $COHORT_TEST_CLOCK_OFFSET_S
+ * shifts it and $COHORT_TEST_CLOCK_SCALE (1 to 1000) makes it run that much faster from
+ * cohortd's start (a warning says so). */
 void cohort_calendar_set_clock(CohortCalendar *self, CohortCalendarClock clock, gpointer user_data);
 gint64 cohort_calendar_now(CohortCalendar *self);
 const CohortCalendarSettings *cohort_calendar_get_settings(CohortCalendar *self);
@@ -58,9 +59,10 @@ typedef struct {
     const gchar *state;
     gint64 session_start; /* 0: none */
     gint64 session_end;
-    gint64 begin_at; /* when the first machine starts */
-    gint64 eta;      /* when the last is ready (estimated, or as measured once all are) */
-    guint machines;  /* the cohort's machines the preload concerns */
+    gint64 begin_at;    /* when the first machine starts */
+    gint64 window_from; /* the preload's window opens (as if every machine had to boot) */
+    gint64 eta;         /* when the last is ready (estimated, or as measured once all are) */
+    guint machines;     /* the cohort's machines the preload concerns */
     guint ready;
     guint booting;
     guint max_booting_per_host; /* the most seen booting at once on one host, this session */
