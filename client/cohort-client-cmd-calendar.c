@@ -315,3 +315,44 @@ cohort_ctl_cohort_power(CohortCtl *ctl, gint argc, gchar **argv, GError **error)
     label = g_strdup_printf("%s %s", verb, argv[1]);
     return cohort_ctl_job_follow(ctl, id, label, error);
 }
+
+void
+cohort_ctl_print_calendar(JsonObject *c)
+{
+    static const gchar *const members[] = {"time_zone", "next_session", "preload", NULL};
+    static const gchar *const labels[] = {"Time zone", "Next session", "Preload", NULL};
+    g_autoptr(JsonObject) shown = json_object_new();
+    JsonNode *next = json_object_get_member(c, "next_session");
+    JsonNode *pre = json_object_get_member(c, "preload");
+
+    if (!json_object_has_member(c, "time_zone"))
+        return;
+    json_object_set_string_member(shown, "time_zone",
+                                  json_object_get_string_member_with_default(c, "time_zone", "-"));
+    if (next != NULL && JSON_NODE_HOLDS_OBJECT(next)) {
+        JsonObject *s = json_node_get_object(next);
+        const gchar *start = json_object_get_string_member_with_default(s, "start_local", "-");
+        const gchar *end = json_object_get_string_member_with_default(s, "end_local", "-");
+        g_autofree gchar *text =
+            g_strdup_printf("%s .. %s", start, strlen(end) > 11 ? end + 11 : end);
+        json_object_set_string_member(shown, "next_session", text);
+    } else {
+        json_object_set_string_member(shown, "next_session", "none");
+    }
+    if (pre != NULL && JSON_NODE_HOLDS_OBJECT(pre)) {
+        JsonObject *p = json_node_get_object(pre);
+        const gchar *state = json_object_get_string_member_with_default(p, "state", "-");
+        const gchar *eta = json_object_get_string_member_with_default(p, "eta_text", NULL);
+        g_autofree gchar *text = g_strdup_printf(
+            "%s%s%s (%" G_GINT64_FORMAT " of %" G_GINT64_FORMAT
+            " machines ready, at most %" G_GINT64_FORMAT " booting at once per host)",
+            state, eta != NULL ? ", " : "", eta != NULL ? eta : "",
+            json_object_get_int_member_with_default(p, "ready", 0),
+            json_object_get_int_member_with_default(p, "machines", 0),
+            json_object_get_int_member_with_default(p, "boots_per_host", 0));
+        json_object_set_string_member(shown, "preload", text);
+    } else {
+        json_object_set_string_member(shown, "preload", "-");
+    }
+    cohort_ctl_print_fields(shown, members, labels);
+}

@@ -83,6 +83,7 @@ cohort_ctl_print_cohort(CohortCtl *ctl, JsonNode *answer, GError **error)
         json_object_set_string_member(shown, "lease", lease);
         cohort_ctl_print_fields(shown, qm, ql);
     }
+    cohort_ctl_print_calendar(c);
     return TRUE;
 }
 
