@@ -541,7 +541,7 @@ cohort_calendar_tick_cohort(CohortLifecycle *l, CohortCalendar *self, CohortCoho
             g_clear_error(&error);
             continue;
         }
-        if (!cohort_calendar_outside_allowed(l, cohort, m->user_id, week, quota + 0) &&
+        if (!cohort_calendar_outside_allowed(l, cohort, m->user_id, week, quota) &&
             !cohort_work_inflight_contains(l->work, m->id))
             cohort_calendar_push(l, m, COHORT_MACHINE_OP_STOP,
                                  "shut down: this week's hours outside sessions are used up",

@@ -292,24 +292,32 @@ cohort_service_plan_sessions(CohortService *svc, const CohortCohortRow *cohort, 
     return sessions;
 }
 
+/* Takes @cohort (NULL: a lookup that failed, with @error set). */
 static gboolean
 cohort_service_plan_add_cohort(CohortService *svc, CohortServicePlanInput *in,
                                CohortCohortRow *cohort, GError **error)
 {
-    CohortTemplate *tmpl = cohort_template_set_get(svc->templates, cohort->template_name, NULL);
+    CohortTemplate *tmpl =
+        cohort != NULL ? cohort_template_set_get(svc->templates, cohort->template_name, NULL)
+                       : NULL;
     g_autoptr(GPtrArray) machines = NULL;
     g_autoptr(GPtrArray) trainees = NULL;
     GArray *sessions;
     guint index = in->cohorts->len;
 
-    sessions = cohort_service_plan_sessions(svc, cohort, error);
-    if (sessions == NULL)
+    if (cohort == NULL)
         return FALSE;
+    sessions = cohort_service_plan_sessions(svc, cohort, error);
+    if (sessions == NULL) {
+        cohort_cohort_row_free(cohort);
+        return FALSE;
+    }
     machines = cohort_store_machine_list(svc->store, cohort->id, 0, 0, FALSE, error);
     trainees =
         machines != NULL ? cohort_store_enrollment_list(svc->store, cohort->id, error) : NULL;
     if (trainees == NULL) {
         g_array_unref(sessions);
+        cohort_cohort_row_free(cohort);
         return FALSE;
     }
     g_ptr_array_add(in->cohorts, cohort);
@@ -406,7 +414,6 @@ cohort_service_plan_gather(CohortService *svc, const CohortCohortRow *target,
         if (!cohort_service_plan_add_cohort(svc, in, g_steal_pointer(&all->pdata[i]), error))
             return FALSE;
     }
-    g_ptr_array_set_free_func(all, (GDestroyNotify)cohort_cohort_row_free);
     return TRUE;
 }
 

@@ -133,8 +133,6 @@ cohort_service_cohort_read_calendar(CohortService *svc, JsonObject *body, Cohort
         return FALSE;
     if (tz != NULL) {
         g_autoptr(CohortTimetable) tt = cohort_timetable_new(tz, error);
-        g_autoptr(CohortCohortRow) stored = NULL;
-        g_autoptr(GArray) sessions = NULL;
         if (tt == NULL)
             return FALSE;
     }
