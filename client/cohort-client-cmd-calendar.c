@@ -55,7 +55,7 @@ static void
 cohort_ctl_print_schedule(JsonObject *s)
 {
     static const gchar *const lists[] = {"rules", "one_off", "cancel", NULL};
-    static const gchar *const labels[] = {"Rules", "One-off", "Cancelled", NULL};
+    static const gchar *const labels[] = {"Rules:", "One-off:", "Cancelled:", NULL};
     g_autofree gchar *tz = cohort_client_member_text(s, "time_zone");
     JsonNode *sessions = json_object_get_member(s, "sessions");
 
@@ -66,7 +66,8 @@ cohort_ctl_print_schedule(JsonObject *s)
     }
     if (sessions != NULL && JSON_NODE_HOLDS_ARRAY(sessions)) {
         JsonArray *a = json_node_get_array(sessions);
-        printf("Upcoming:   %u of %" G_GINT64_FORMAT " sessions\n", json_array_get_length(a),
+        printf("Upcoming:   %u (of %" G_GINT64_FORMAT " sessions in all)\n",
+               json_array_get_length(a),
                json_object_get_int_member_with_default(s, "sessions_total", 0));
         for (guint i = 0; i < json_array_get_length(a); i++) {
             JsonObject *x = cohort_ctl_array_object(a, i);
