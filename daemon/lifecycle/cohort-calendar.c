@@ -416,9 +416,35 @@ cohort_calendar_week(GTimeZone *tz, gint64 now)
     return g_date_time_format(local, "%G-W%V");
 }
 
+/* What a host must boot for the upcoming sessions of all cohorts: the preload of a cohort
+ * whose session starts later begins early enough for those that start before it too. */
+typedef struct {
+    gint64 session_start;
+    gint64 cohort_id;
+    guint machines; /* waiting or booting */
+} CohortCalendarDemand;
+
+static guint
+cohort_calendar_demand_before(GHashTable *demand, gint64 host_id, gint64 cohort_id,
+                              gint64 session_start)
+{
+    GArray *list = demand != NULL ? g_hash_table_lookup(demand, &host_id) : NULL;
+    guint n = 0;
+
+    for (guint i = 0; list != NULL && i < list->len; i++) {
+        const CohortCalendarDemand *d = &g_array_index(list, CohortCalendarDemand, i);
+        if (d->cohort_id != cohort_id && d->session_start <= session_start)
+            n += d->machines;
+    }
+    return n;
+}
+
+/* @host_booting: host id -> machines booting there now, of every cohort (the cap is per
+ * host); @demand: host id -> GArray of CohortCalendarDemand. */
 static void
 cohort_calendar_tick_cohort(CohortLifecycle *l, CohortCalendar *self, CohortCohortRow *cohort,
-                            GPtrArray *machines, gint64 now, gint64 elapsed)
+                            GPtrArray *machines, gint64 now, gint64 elapsed,
+                            GHashTable *host_booting, GHashTable *demand)
 {
     g_autoptr(CohortTimetable) tt = NULL;
     g_autoptr(GArray) sessions = NULL;
@@ -461,8 +487,21 @@ cohort_calendar_tick_cohort(CohortLifecycle *l, CohortCalendar *self, CohortCoho
         g_hash_table_iter_init(&iter, plans);
         while (g_hash_table_iter_next(&iter, NULL, &value)) {
             CohortCalendarHostPlan *hp = value;
-            guint k = cohort_pacing_to_start(hp->waiting->len, hp->booting,
-                                             self->settings.boots_per_host, now, hp->begin_at);
+            guint ahead = cohort_calendar_demand_before(demand, hp->host_id, cohort->id, s->start);
+            guint *on_host = g_hash_table_lookup(host_booting, &hp->host_id);
+            guint booting;
+            guint k;
+            if (on_host == NULL) {
+                on_host = g_new0(guint, 1);
+                g_hash_table_insert(host_booting, cohort_calendar_key(hp->host_id), on_host);
+            }
+            booting = MAX(*on_host, hp->booting);
+            if (ahead > 0)
+                hp->begin_at = cohort_pacing_begin_at(
+                    hp->waiting->len + hp->booting + ahead, self->settings.boots_per_host,
+                    (gint64)(hp->lead_s + 0.999), self->settings.margin_s, s->start);
+            k = cohort_pacing_to_start(hp->waiting->len, booting, self->settings.boots_per_host,
+                                       now, hp->begin_at);
             if (k == 0)
                 continue;
             st = cohort_calendar_stats(self, cohort->id, s->start);
@@ -476,6 +515,7 @@ cohort_calendar_tick_cohort(CohortLifecycle *l, CohortCalendar *self, CohortCoho
                     g_free(boot);
                     continue;
                 }
+                (*on_host)++;
                 boot->host_id = m->host_id;
                 boot->cohort_id = cohort->id;
                 boot->started_at = now;
@@ -489,11 +529,11 @@ cohort_calendar_tick_cohort(CohortLifecycle *l, CohortCalendar *self, CohortCoho
                                  "COHORT_MACHINE", m->name, "MESSAGE",
                                  "preload: starting %s, %" G_GINT64_FORMAT
                                  " s before its session (%u booting on its host)",
-                                 m->name, s->start - now, hp->booting + i + 1);
+                                 m->name, s->start - now, *on_host);
                 if (st->first_start == 0)
                     st->first_start = now;
             }
-            st->max_booting_per_host = MAX(st->max_booting_per_host, hp->booting + k);
+            st->max_booting_per_host = MAX(st->max_booting_per_host, *on_host);
         }
         /* machines running already for the session are its own: a trainee who stops theirs
          * in the session is not started again */
@@ -549,12 +589,30 @@ cohort_calendar_tick_cohort(CohortLifecycle *l, CohortCalendar *self, CohortCoho
     }
 }
 
+typedef struct {
+    CohortCohortRow *cohort;
+    gint64 next; /* its next session's start; G_MAXINT64: none */
+} CohortCalendarOrder;
+
+static gint
+cohort_calendar_order_cmp(gconstpointer a, gconstpointer b)
+{
+    const CohortCalendarOrder *x = a;
+    const CohortCalendarOrder *y = b;
+    return (x->next > y->next) - (x->next < y->next);
+}
+
 void
 cohort_calendar_tick(CohortLifecycle *l)
 {
     CohortCalendar *self = l->calendar;
     g_autoptr(GPtrArray) cohorts = NULL;
     g_autoptr(GPtrArray) machines = NULL;
+    g_autoptr(GHashTable) host_booting = NULL;
+    g_autoptr(GHashTable) demand = NULL;
+    g_autoptr(GArray) order = NULL;
+    GHashTableIter iter;
+    gpointer value;
     gint64 now;
     gint64 elapsed;
 
@@ -569,10 +627,54 @@ cohort_calendar_tick(CohortLifecycle *l)
     machines = cohort_store_machine_list(l->store, 0, 0, 0, FALSE, NULL);
     if (cohorts == NULL || machines == NULL)
         return;
+    /* what boots on each host now, whichever cohort it is for */
+    host_booting = cohort_calendar_id_table(g_free);
+    g_hash_table_iter_init(&iter, self->booting);
+    while (g_hash_table_iter_next(&iter, NULL, &value)) {
+        CohortCalendarBoot *boot = value;
+        guint *n = g_hash_table_lookup(host_booting, &boot->host_id);
+        if (n == NULL) {
+            n = g_new0(guint, 1);
+            g_hash_table_insert(host_booting, cohort_calendar_key(boot->host_id), n);
+        }
+        (*n)++;
+    }
+    /* every cohort's next session and what it needs booted, per host; then the cohorts in the
+     * order of their sessions, the soonest first */
+    demand = cohort_calendar_id_table((GDestroyNotify)g_array_unref);
+    order = g_array_new(FALSE, FALSE, sizeof(CohortCalendarOrder));
     for (guint i = 0; i < cohorts->len; i++) {
         CohortCohortRow *cohort = g_ptr_array_index(cohorts, i);
+        CohortCalendarOrder o = {.cohort = cohort, .next = G_MAXINT64};
+        g_autoptr(GArray) sessions = NULL;
+        const CohortSession *s;
+
         if (g_strcmp0(cohort_store_cohort_state(cohort), "reclaimed") == 0)
             continue;
-        cohort_calendar_tick_cohort(l, self, cohort, machines, now, elapsed);
+        if (cohort_calendar_load(l->store, cohort, self->settings.time_zone, NULL, &sessions,
+                                 NULL) &&
+            (s = cohort_sessions_current_or_next(sessions, now)) != NULL) {
+            g_autoptr(GHashTable) plans =
+                cohort_calendar_plan_hosts(self, l->store, cohort, machines, s, now);
+            o.next = s->start;
+            g_hash_table_iter_init(&iter, plans);
+            while (g_hash_table_iter_next(&iter, NULL, &value)) {
+                CohortCalendarHostPlan *hp = value;
+                CohortCalendarDemand d = {s->start, cohort->id, hp->waiting->len + hp->booting};
+                GArray *list = g_hash_table_lookup(demand, &hp->host_id);
+                if (d.machines == 0 || s->start <= now)
+                    continue;
+                if (list == NULL) {
+                    list = g_array_new(FALSE, FALSE, sizeof(CohortCalendarDemand));
+                    g_hash_table_insert(demand, cohort_calendar_key(hp->host_id), list);
+                }
+                g_array_append_val(list, d);
+            }
+        }
+        g_array_append_val(order, o);
     }
+    g_array_sort(order, cohort_calendar_order_cmp);
+    for (guint i = 0; i < order->len; i++)
+        cohort_calendar_tick_cohort(l, self, g_array_index(order, CohortCalendarOrder, i).cohort,
+                                    machines, now, elapsed, host_booting, demand);
 }
