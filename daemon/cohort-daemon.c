@@ -4,6 +4,7 @@
 
 #include "cohort-daemon.h"
 #include "cohort-error.h"
+#include "cohort-template-check.h"
 
 void
 cohort_daemon_settings_init(CohortDaemonSettings *settings)
@@ -30,6 +31,8 @@ cohort_daemon_settings_init(CohortDaemonSettings *settings)
                 .margin_s = 60,
                 .interval_s = 30,
             },
+        .networks_range = {0x0AC80000u, 16}, /* 10.200.0.0/16, the documented default */
+        .networks_prefix = 24,
     };
 }
 
@@ -62,6 +65,8 @@ cohort_daemon_new(const CohortDaemonSettings *settings, CohortStore *store, GErr
         .stop_timeout_s = settings->stop_timeout_s,
         .workers = settings->workers,
         .placement = settings->placement,
+        .networks_range = settings->networks_range,
+        .networks_prefix = settings->networks_prefix,
     };
     const CohortLifecycleSettings lifecycle_settings = {
         .reaper_interval_s = settings->reaper_interval_s,
@@ -100,6 +105,9 @@ cohort_daemon_new(const CohortDaemonSettings *settings, CohortStore *store, GErr
     if (self->instance_id == NULL)
         return NULL;
     self->templates = cohort_template_set_new(settings->templates_dir);
+    /* what --check-template says valid, libvirt accepts: each template loaded is defined once
+     * on an in-process test:///default */
+    cohort_template_set_set_check(self->templates, cohort_template_check_libvirt);
     if (!cohort_template_set_load(self->templates, error))
         return NULL;
     self->hosts = cohort_hosts_new();

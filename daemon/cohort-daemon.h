@@ -32,6 +32,8 @@ typedef struct {
     gchar *builtin_test_uri;         /* the fallback lab host's URI, allowed anyway; NULL: none */
     GStrv config_hosts;              /* names of cohortd.conf's [host:NAME] groups; NULL: none */
     CohortPlacement placement;       /* of cohorts that name none */
+    CohortSubnet networks_range;     /* the address plan of cohorts' own networks */
+    guint networks_prefix;           /* each cohort network's prefix length */
     CohortCalendarSettings calendar; /* [calendar]; time_zone owned */
 } CohortDaemonSettings;
 
