@@ -71,6 +71,11 @@ cohort_service_cohort_calendar_members(CohortService *svc, const CohortCohortRow
     json_object_set_string_member(
         obj, "time_zone", tz_name != NULL ? tz_name : cohort_service_default_time_zone(svc));
     json_object_set_int_member(obj, "outside_hours_per_week", outside);
+    /* the same, with the rest of the per-trainee quota */
+    if (json_object_has_member(obj, "quota") &&
+        JSON_NODE_HOLDS_OBJECT(json_object_get_member(obj, "quota")))
+        json_object_set_int_member(json_object_get_object_member(obj, "quota"),
+                                   "outside_hours_per_week", outside);
     if (!cohort_calendar_load(svc->store, cohort, cohort_service_default_time_zone(svc), &tt,
                               &sessions, NULL)) {
         json_object_set_null_member(obj, "next_session");

@@ -136,6 +136,14 @@ cohort_service_cohort_read_calendar(CohortService *svc, JsonObject *body, Cohort
         !cohort_json_get_bool(body, "force", &force, error))
         return FALSE;
     outside_new = outside;
+    /* the trainees' quota of hours outside sessions: in "quota", or beside it */
+    if (json_object_has_member(body, "quota") &&
+        JSON_NODE_HOLDS_OBJECT(json_object_get_member(body, "quota")) &&
+        !cohort_json_get_uint(json_object_get_object_member(body, "quota"),
+                              "outside_hours_per_week", FALSE, 0, 168, &outside_new, error)) {
+        g_prefix_error(error, "quota: ");
+        return FALSE;
+    }
     if (!cohort_json_get_uint(body, "outside_hours_per_week", FALSE, 0, 168, &outside_new, error))
         return FALSE;
     if (tz_node != NULL && JSON_NODE_HOLDS_NULL(tz_node))
@@ -214,7 +222,9 @@ cohort_service_cohort_read_lease(CohortService *svc, JsonObject *body, gint64 co
 static gboolean
 cohort_service_cohort_read_quota(JsonObject *body, CohortCohortRow *row, GError **error)
 {
-    static const gchar *const known[] = {"machines", "vcpus", "memory_mib", NULL};
+    /* outside_hours_per_week is the calendar's (cohort_service_cohort_read_calendar) */
+    static const gchar *const known[] = {"machines", "vcpus", "memory_mib",
+                                         "outside_hours_per_week", NULL};
     JsonNode *node = json_object_get_member(body, "quota");
     JsonObject *quota;
     guint64 machines = row->quota_machines;

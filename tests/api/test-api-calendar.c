@@ -150,6 +150,21 @@ test_calendar_schedule_roundtrip(void **state)
     cohort = call(fx->d, "GET", "/api/v1/cohorts/cal-berlin", NULL, 200);
     o = json_node_get_object(cohort);
     assert_string_equal(json_object_get_string_member(o, "time_zone"), "Europe/Berlin");
+    assert_int_equal(json_object_get_int_member(o, "outside_hours_per_week"), 3);
+    assert_int_equal(json_object_get_int_member(json_object_get_object_member(o, "quota"),
+                                                "outside_hours_per_week"),
+                     3);
+    /* with the rest of the quota too */
+    {
+        g_autoptr(JsonNode) patched =
+            call(fx->d, "PATCH", "/api/v1/cohorts/cal-berlin",
+                 "{\"quota\":{\"machines\":2,\"outside_hours_per_week\":5}}", 200);
+        g_autoptr(JsonNode) too_many = call(fx->d, "PATCH", "/api/v1/cohorts/cal-berlin",
+                                            "{\"quota\":{\"outside_hours_per_week\":169}}", 400);
+        assert_int_equal(
+            json_object_get_int_member(json_node_get_object(patched), "outside_hours_per_week"), 5);
+        cohort_assert_contains(error_message(too_many), "outside_hours_per_week");
+    }
     assert_non_null(json_object_get_object_member(o, "next_session"));
     /* no machine yet: nothing to preload */
     assert_string_equal(
