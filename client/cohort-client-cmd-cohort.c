@@ -83,6 +83,7 @@ cohort_ctl_print_cohort(CohortCtl *ctl, JsonNode *answer, GError **error)
         json_object_set_string_member(shown, "lease", lease);
         cohort_ctl_print_fields(shown, qm, ql);
     }
+    cohort_ctl_print_calendar(c);
     return TRUE;
 }
 
@@ -100,6 +101,9 @@ typedef struct {
     gchar *lease_extensions;
     gchar *network;
     gchar *placement;
+    gchar *time_zone;
+    gchar *outside_hours;
+    gboolean force;
 } CohortCtlCohortOptions;
 
 static void
@@ -117,6 +121,8 @@ cohort_ctl_cohort_options_clear(CohortCtlCohortOptions *o)
     g_free(o->lease_extensions);
     g_free(o->network);
     g_free(o->placement);
+    g_free(o->time_zone);
+    g_free(o->outside_hours);
 }
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(CohortCtlCohortOptions, cohort_ctl_cohort_options_clear)
 
@@ -179,6 +185,14 @@ cohort_ctl_cohort_body(CohortCtlCohortOptions *o, JsonObject *b, GError **error)
             return FALSE;
         json_object_set_string_member(b, "title", o->title);
     }
+    if (o->time_zone != NULL) {
+        if (!cohort_ctl_check_utf8(o->time_zone, "--time-zone", error))
+            return FALSE;
+        json_object_set_string_member(b, "time_zone", o->time_zone);
+    }
+    if (!cohort_ctl_set_count(b, "outside_hours_per_week", o->outside_hours, "--outside-hours", 0,
+                              error))
+        return FALSE;
     if (!cohort_ctl_set_date(b, "starts_at", o->starts, FALSE, "--starts", error) ||
         !cohort_ctl_set_date(b, "ends_at", o->ends, TRUE, "--ends", error) ||
         !cohort_ctl_set_count(b, "grace_hours", o->grace_hours, "--grace-hours", 0, error) ||
@@ -226,6 +240,12 @@ cohort_ctl_cohort_create(CohortCtl *ctl, gint argc, gchar **argv, GError **error
          "Where its machines go: spread (least used host first), pack (fill a host before the "
          "next) or default (cohortd's [daemon] placement)",
          "POLICY"},
+        {"time-zone", 0, 0, G_OPTION_ARG_STRING, &o.time_zone,
+         "The course's IANA time zone, for its timetable (default: cohortd's [calendar])", "ZONE"},
+        {"outside-hours", 0, 0, G_OPTION_ARG_STRING, &o.outside_hours,
+         "Hours a week a trainee may run their machine outside sessions", "N"},
+        {"force", 0, 0, G_OPTION_ARG_NONE, &o.force,
+         "Go ahead even when the capacity plan does not fit", NULL},
         {NULL},
     };
     CohortClient *client;
@@ -238,7 +258,8 @@ cohort_ctl_cohort_create(CohortCtl *ctl, gint argc, gchar **argv, GError **error
             ctl, &argc, &argv, entries,
             "SLUG --template T --title TITLE --starts DATE --ends DATE --max-machines N "
             "[--max-vcpus N] [--max-memory-mib N] [--grace-hours N] [--lease-hours N "
-            "--max-extensions N] [--network isolated|nat|NET] [--placement spread|pack]",
+            "--max-extensions N] [--network isolated|nat|NET] [--placement spread|pack] "
+            "[--time-zone ZONE] [--outside-hours N] [--force]",
             "Create a cohort (trainer, admin). DATE is YYYY-MM-DD or an RFC 3339 time; --ends "
             "YYYY-MM-DD means the end of that day (23:59:59 UTC).",
             "  cohortctl cohort create cloud-101 --template small-linux --title 'Cloud 101' \\\n"
@@ -252,6 +273,8 @@ cohort_ctl_cohort_create(CohortCtl *ctl, gint argc, gchar **argv, GError **error
     json_object_set_string_member(b, "slug", argv[1]);
     if (!cohort_ctl_cohort_body(&o, b, error))
         return FALSE;
+    if (o.force)
+        json_object_set_boolean_member(b, "force", TRUE);
     if ((client = cohort_ctl_client(ctl, TRUE, error)) == NULL)
         return FALSE;
     answer = cohort_client_call(client, "POST", "/api/v1/cohorts", body, error);
@@ -279,6 +302,12 @@ cohort_ctl_cohort_update(CohortCtl *ctl, gint argc, gchar **argv, GError **error
          "Where its machines go: spread (least used host first), pack (fill a host before the "
          "next) or default (cohortd's [daemon] placement)",
          "POLICY"},
+        {"time-zone", 0, 0, G_OPTION_ARG_STRING, &o.time_zone,
+         "The course's IANA time zone, for its timetable (default: cohortd's [calendar])", "ZONE"},
+        {"outside-hours", 0, 0, G_OPTION_ARG_STRING, &o.outside_hours,
+         "Hours a week a trainee may run their machine outside sessions", "N"},
+        {"force", 0, 0, G_OPTION_ARG_NONE, &o.force,
+         "Go ahead even when the capacity plan does not fit", NULL},
         {NULL},
     };
     CohortClient *client;
@@ -292,7 +321,8 @@ cohort_ctl_cohort_update(CohortCtl *ctl, gint argc, gchar **argv, GError **error
     if (!cohort_ctl_parse(ctl, &argc, &argv, entries,
                           "SLUG [--title T] [--ends DATE] [--grace-hours N] [--max-machines N] "
                           "[--max-vcpus N] [--max-memory-mib N] [--lease-hours N] "
-                          "[--max-extensions N] [--placement spread|pack|default]",
+                          "[--max-extensions N] [--placement spread|pack|default] "
+                          "[--time-zone ZONE] [--outside-hours N] [--force]",
                           "Change a cohort (trainer of it, admin); only the options given are "
                           "sent (PATCH).",
                           "  cohortctl cohort update cloud-101 --ends 2026-03-20\n"
@@ -305,7 +335,9 @@ cohort_ctl_cohort_update(CohortCtl *ctl, gint argc, gchar **argv, GError **error
         return cohort_ctl_usage_error(
             error, "cohort update: nothing to change; give at least "
                    "one of --title, --ends, --grace-hours, --max-*, --lease-hours, "
-                   "--placement");
+                   "--placement, --time-zone, --outside-hours");
+    if (o.force)
+        json_object_set_boolean_member(b, "force", TRUE);
     if ((client = cohort_ctl_client(ctl, TRUE, error)) == NULL)
         return FALSE;
     slug = cohort_client_escape(argv[1]);

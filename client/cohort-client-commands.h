@@ -111,6 +111,12 @@ gboolean cohort_ctl_cohort_invitations(CohortCtl *ctl, gint argc, gchar **argv, 
 gboolean cohort_ctl_cohort_unenrol(CohortCtl *ctl, gint argc, gchar **argv, GError **error);
 gboolean cohort_ctl_cohort_provision(CohortCtl *ctl, gint argc, gchar **argv, GError **error);
 gboolean cohort_ctl_cohort_reclaim(CohortCtl *ctl, gint argc, gchar **argv, GError **error);
+gboolean cohort_ctl_cohort_schedule(CohortCtl *ctl, gint argc, gchar **argv, GError **error);
+gboolean cohort_ctl_cohort_plan(CohortCtl *ctl, gint argc, gchar **argv, GError **error);
+gboolean cohort_ctl_cohort_power(CohortCtl *ctl, gint argc, gchar **argv, GError **error);
+/* A cohort's calendar as `cohort show` prints it: time zone, next session, the preload and
+ * its ETA ("ready by 07:58"). */
+void cohort_ctl_print_calendar(JsonObject *cohort);
 gboolean cohort_ctl_job_show(CohortCtl *ctl, gint argc, gchar **argv, GError **error);
 gboolean cohort_ctl_machine_list(CohortCtl *ctl, gint argc, gchar **argv, GError **error);
 gboolean cohort_ctl_machine_show(CohortCtl *ctl, gint argc, gchar **argv, GError **error);

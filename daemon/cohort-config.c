@@ -78,6 +78,17 @@ static const CohortConfigKey cohort_config_quota_keys[] = {
     {"memory_mib", COHORT_CONFIG_KIND_UINT64, COHORT_CONFIG_DAEMON(quota_memory_mib), 64, 4194304},
 };
 
+static const CohortConfigKey cohort_config_calendar_keys[] = {
+    {"time_zone", COHORT_CONFIG_KIND_STRING, COHORT_CONFIG_DAEMON(calendar_time_zone)},
+    {"boots_per_host", COHORT_CONFIG_KIND_UINT, COHORT_CONFIG_DAEMON(calendar_boots_per_host), 1,
+     256},
+    {"grace_minutes", COHORT_CONFIG_KIND_UINT, COHORT_CONFIG_DAEMON(calendar_grace_minutes), 0,
+     1440},
+    {"lead_s", COHORT_CONFIG_KIND_UINT, COHORT_CONFIG_DAEMON(calendar_lead_s), 1, 3600},
+    {"margin_s", COHORT_CONFIG_KIND_UINT, COHORT_CONFIG_DAEMON(calendar_margin_s), 0, 3600},
+    {"interval_s", COHORT_CONFIG_KIND_UINT, COHORT_CONFIG_DAEMON(calendar_interval_s), 1, 3600},
+};
+
 /* Ratios: max is the upper bound, the lower bound is "more than 0". */
 static const CohortConfigKey cohort_config_host_keys[] = {
     {"uri", COHORT_CONFIG_KIND_STRING, COHORT_CONFIG_HOST(uri)},
@@ -144,6 +155,7 @@ cohort_config_clear(CohortConfig *self)
     g_free(self->web_dir);
     g_free(self->vnc_listen);
     g_free(self->placement);
+    g_free(self->calendar_time_zone);
     g_free(self->networks_range);
     g_clear_pointer(&self->hosts, g_ptr_array_unref);
 }
@@ -206,6 +218,12 @@ cohort_config_new_default(void)
     self->quota_vcpus = 2;
     self->quota_memory_mib = 2048;
     self->placement = g_strdup("spread");
+    self->calendar_time_zone = g_strdup("UTC");
+    self->calendar_boots_per_host = 4;
+    self->calendar_grace_minutes = 15;
+    self->calendar_lead_s = 120;
+    self->calendar_margin_s = 60;
+    self->calendar_interval_s = 30;
     self->networks_range = g_strdup(COHORT_CONFIG_DEFAULT_NETWORKS_RANGE);
     self->networks_prefix = COHORT_CONFIG_DEFAULT_NETWORKS_PREFIX;
     self->hosts = g_ptr_array_new_with_free_func((GDestroyNotify)cohort_config_host_free);
@@ -226,6 +244,7 @@ cohort_config_copy(const CohortConfig *self)
     copy->web_dir = g_strdup(self->web_dir);
     copy->vnc_listen = g_strdup(self->vnc_listen);
     copy->placement = g_strdup(self->placement);
+    copy->calendar_time_zone = g_strdup(self->calendar_time_zone);
     copy->networks_range = g_strdup(self->networks_range);
     copy->hosts = g_ptr_array_new_with_free_func((GDestroyNotify)cohort_config_host_free);
     for (guint i = 0; i < self->hosts->len; i++)
@@ -514,6 +533,13 @@ cohort_config_validate(CohortConfig *self, GError **error)
                                            self->networks_range);
         }
     }
+    {
+        g_autoptr(GTimeZone) tz = g_time_zone_new_identifier(self->calendar_time_zone);
+        if (tz == NULL)
+            return cohort_config_bad_value(error, "calendar", "time_zone", self->calendar_time_zone,
+                                           "is not a time zone this system knows (an IANA name "
+                                           "such as Europe/Berlin)");
+    }
     for (guint i = 0; i < self->hosts->len; i++) {
         if (!cohort_config_validate_host(self, g_ptr_array_index(self->hosts, i), error))
             return FALSE;
@@ -542,6 +568,10 @@ cohort_config_log(CohortConfig *self)
     g_debug("[networks] range=%s prefix=%u", self->networks_range, self->networks_prefix);
     g_debug("[quota] machines=%u vcpus=%u memory_mib=%" G_GUINT64_FORMAT, self->quota_machines,
             self->quota_vcpus, self->quota_memory_mib);
+    g_debug("[calendar] time_zone=%s boots_per_host=%u grace_minutes=%u lead_s=%u margin_s=%u "
+            "interval_s=%u",
+            self->calendar_time_zone, self->calendar_boots_per_host, self->calendar_grace_minutes,
+            self->calendar_lead_s, self->calendar_margin_s, self->calendar_interval_s);
     for (guint i = 0; i < self->hosts->len; i++) {
         const CohortConfigHost *host = g_ptr_array_index(self->hosts, i);
 
@@ -568,6 +598,9 @@ cohort_config_apply(CohortConfig *self, GKeyFile *keyfile, GError **error)
         if (g_strcmp0(groups[i], "daemon") == 0)
             ok = cohort_config_read_group(keyfile, groups[i], cohort_config_daemon_keys,
                                           G_N_ELEMENTS(cohort_config_daemon_keys), next, error);
+        else if (g_strcmp0(groups[i], "calendar") == 0)
+            ok = cohort_config_read_group(keyfile, groups[i], cohort_config_calendar_keys,
+                                          G_N_ELEMENTS(cohort_config_calendar_keys), next, error);
         else if (g_strcmp0(groups[i], "quota") == 0)
             ok = cohort_config_read_group(keyfile, groups[i], cohort_config_quota_keys,
                                           G_N_ELEMENTS(cohort_config_quota_keys), next, error);
@@ -578,8 +611,8 @@ cohort_config_apply(CohortConfig *self, GKeyFile *keyfile, GError **error)
             ok = cohort_config_read_host(next, keyfile, groups[i], error);
         else {
             g_set_error(error, COHORT_ERROR, COHORT_ERROR_INVALID_ARGUMENT,
-                        "[%s]: unknown group; the groups are [daemon], [quota], [networks] "
-                        "and [host:NAME]",
+                        "[%s]: unknown group; the groups are [daemon], [quota], [networks], "
+                        "[calendar] and [host:NAME]",
                         groups[i]);
             ok = FALSE;
         }

@@ -2,7 +2,7 @@
  * names), then validation, then the effective values at debug level (STYLE.md §6).
  *
  * Groups: [daemon], [quota] (the defaults of a new cohort), [networks] (the address plan of
- * cohorts' own networks) and one [host:NAME] per
+ * cohorts' own networks), [calendar] and one [host:NAME] per
  * hypervisor host, NAME a slug. data/cohortd.conf documents every key. A key or group this
  * version does not know is an error, so that a misspelt security setting is never ignored. */
 #pragma once
@@ -62,6 +62,13 @@ typedef struct {
     guint quota_machines;
     guint quota_vcpus;
     guint64 quota_memory_mib;
+    /* [calendar]: sessions and preload (cohort-calendar.h) */
+    gchar *calendar_time_zone;     /* of cohorts that name none; IANA name */
+    guint calendar_boots_per_host; /* machines a host boots at once before a session */
+    guint calendar_grace_minutes;  /* after a session, before its machines are shut down */
+    guint calendar_lead_s;         /* start-to-ready before any was measured */
+    guint calendar_margin_s;       /* the last machine ready this long before the start */
+    guint calendar_interval_s;     /* how often the calendar looks */
     /* [networks]: the address plan of cohorts' own networks */
     gchar *networks_range; /* an IPv4 subnet, "10.200.0.0/16" */
     guint networks_prefix; /* each cohort network's prefix length, range's..29 */

@@ -22,6 +22,15 @@ cohort_daemon_settings_init(CohortDaemonSettings *settings)
         .reconcile_interval_s = 300,
         .idle_cpu_percent = 2,
         .images_dir = g_strdup("/var/lib/cohort/images"),
+        .calendar =
+            {
+                .time_zone = g_strdup("UTC"),
+                .boots_per_host = 4,
+                .grace_minutes = 15,
+                .lead_s = 120,
+                .margin_s = 60,
+                .interval_s = 30,
+            },
         .networks_range = {0x0AC80000u, 16}, /* 10.200.0.0/16, the documented default */
         .networks_prefix = 24,
     };
@@ -35,6 +44,7 @@ cohort_daemon_settings_clear(CohortDaemonSettings *settings)
     g_clear_pointer(&settings->images_dir, g_free);
     g_clear_pointer(&settings->builtin_test_uri, g_free);
     g_clear_pointer(&settings->config_hosts, g_strfreev);
+    g_clear_pointer(&settings->calendar.time_zone, g_free);
 }
 
 static gint
@@ -63,6 +73,7 @@ cohort_daemon_new(const CohortDaemonSettings *settings, CohortStore *store, GErr
         .reconcile_interval_s = settings->reconcile_interval_s,
         .idle_shutdown_s = settings->idle_shutdown_s,
         .idle_cpu_percent = settings->idle_cpu_percent,
+        .calendar = settings->calendar,
     };
     const CohortServiceSettings service_settings = {
         .invitation_ttl_hours = settings->invitation_ttl_hours,
@@ -81,6 +92,7 @@ cohort_daemon_new(const CohortDaemonSettings *settings, CohortStore *store, GErr
     self->settings.images_dir = g_strdup(settings->images_dir);
     self->settings.builtin_test_uri = g_strdup(settings->builtin_test_uri);
     self->settings.config_hosts = g_strdupv(settings->config_hosts);
+    self->settings.calendar.time_zone = g_strdup(settings->calendar.time_zone);
     self->store = store;
     self->context = g_main_context_ref_thread_default();
     /* owned for good: g_main_context_invoke() from a worker would otherwise run a result

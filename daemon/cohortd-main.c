@@ -242,6 +242,13 @@ cohortd_run(CohortConfig *config)
     settings.images_dir = g_strdup(config->images_dir);
     settings.allow_test_hosts = config->allow_test_hosts;
     cohort_placement_from_string(config->placement, &settings.placement);
+    g_free(settings.calendar.time_zone);
+    settings.calendar.time_zone = g_strdup(config->calendar_time_zone);
+    settings.calendar.boots_per_host = config->calendar_boots_per_host;
+    settings.calendar.grace_minutes = config->calendar_grace_minutes;
+    settings.calendar.lead_s = config->calendar_lead_s;
+    settings.calendar.margin_s = config->calendar_margin_s;
+    settings.calendar.interval_s = config->calendar_interval_s;
     /* validated with the configuration */
     cohort_subnet_parse(config->networks_range, FALSE, &settings.networks_range, NULL);
     settings.networks_prefix = config->networks_prefix;

@@ -295,16 +295,33 @@ cohort_api_cohorts_list(CohortApiRequest *req)
                       &error);
 }
 
+/* An answer, or the error with what is missing ("missing"), when a plan refused it. */
+static void
+cohort_api_finish_missing(CohortApiRequest *req, guint status, JsonNode *node, GError **errorp,
+                          JsonNode *missing)
+{
+    if (node == NULL && missing != NULL && errorp != NULL && *errorp != NULL) {
+        cohort_api_respond_error(req, *errorp, "missing", missing);
+        g_clear_error(errorp);
+        return;
+    }
+    if (missing != NULL)
+        json_node_unref(missing);
+    cohort_api_finish(req, status, node, errorp);
+}
+
 static void
 cohort_api_cohorts_create(CohortApiRequest *req)
 {
     g_autoptr(JsonObject) body = cohort_api_actor_body(req);
     GError *error = NULL;
+    JsonNode *missing = NULL;
+    JsonNode *node;
 
-    if (body != NULL)
-        cohort_api_finish(req, 201,
-                          cohort_service_cohort_create(req->api->service, req->actor, body, &error),
-                          &error);
+    if (body == NULL)
+        return;
+    node = cohort_service_cohort_create(req->api->service, req->actor, body, &missing, &error);
+    cohort_api_finish_missing(req, 201, node, &error, missing);
 }
 
 static void
@@ -322,12 +339,72 @@ cohort_api_cohort_update(CohortApiRequest *req)
 {
     g_autoptr(JsonObject) body = cohort_api_actor_body(req);
     GError *error = NULL;
+    JsonNode *missing = NULL;
+    JsonNode *node;
 
-    if (body != NULL)
+    if (body == NULL)
+        return;
+    node = cohort_service_cohort_update(req->api->service, req->actor, cohort_api_param(req, 0),
+                                        body, &missing, &error);
+    cohort_api_finish_missing(req, 200, node, &error, missing);
+}
+
+static void
+cohort_api_cohort_schedule_get(CohortApiRequest *req)
+{
+    GError *error = NULL;
+
+    if (cohort_api_require_actor(req, &error))
         cohort_api_finish(req, 200,
-                          cohort_service_cohort_update(req->api->service, req->actor,
-                                                       cohort_api_param(req, 0), body, &error),
+                          cohort_service_cohort_schedule_get(req->api->service, req->actor,
+                                                             cohort_api_param(req, 0), &error),
                           &error);
+    else
+        cohort_api_finish(req, 0, NULL, &error);
+}
+
+static void
+cohort_api_cohort_schedule_put(CohortApiRequest *req)
+{
+    g_autoptr(JsonObject) body = cohort_api_actor_body(req);
+    GError *error = NULL;
+    JsonNode *missing = NULL;
+    JsonNode *node;
+
+    if (body == NULL)
+        return;
+    node = cohort_service_cohort_schedule_put(req->api->service, req->actor,
+                                              cohort_api_param(req, 0), body, &missing, &error);
+    cohort_api_finish_missing(req, 200, node, &error, missing);
+}
+
+static void
+cohort_api_cohort_plan(CohortApiRequest *req)
+{
+    GError *error = NULL;
+
+    if (cohort_api_require_actor(req, &error))
+        cohort_api_finish(req, 200,
+                          cohort_service_cohort_plan(req->api->service, req->actor,
+                                                     cohort_api_param(req, 0), &error),
+                          &error);
+    else
+        cohort_api_finish(req, 0, NULL, &error);
+}
+
+static void
+cohort_api_cohort_power(CohortApiRequest *req)
+{
+    GError *error = NULL;
+
+    if (cohort_api_require_actor(req, &error))
+        cohort_api_finish(req, 202,
+                          cohort_service_cohort_power(req->api->service, req->actor,
+                                                      cohort_api_param(req, 0),
+                                                      g_strcmp0(req->op, "start") == 0, &error),
+                          &error);
+    else
+        cohort_api_finish(req, 0, NULL, &error);
 }
 
 /* A roster is answered later: its parsing runs in a worker (cohort-service.h). */
@@ -611,6 +688,11 @@ static const CohortApiRoute cohort_api_routes[] = {
     {"DELETE", "/api/v1/cohorts/{slug}/trainees/{login}", cohort_api_cohort_unenrol, OWN_COHORT},
     {"POST", "/api/v1/cohorts/{slug}/provision", cohort_api_cohort_provision, OWN_COHORT},
     {"POST", "/api/v1/cohorts/{slug}/reclaim", cohort_api_cohort_reclaim, OWN_COHORT},
+    {"GET", "/api/v1/cohorts/{slug}/schedule", cohort_api_cohort_schedule_get, OWN_COHORT},
+    {"PUT", "/api/v1/cohorts/{slug}/schedule", cohort_api_cohort_schedule_put, OWN_COHORT},
+    {"GET", "/api/v1/cohorts/{slug}/plan", cohort_api_cohort_plan, OWN_COHORT},
+    {"POST", "/api/v1/cohorts/{slug}/start", cohort_api_cohort_power, OWN_COHORT, "start"},
+    {"POST", "/api/v1/cohorts/{slug}/stop", cohort_api_cohort_power, OWN_COHORT, "stop"},
     {"GET", "/api/v1/machines", cohort_api_machines_list, "any token (own)"},
     {"POST", "/api/v1/machines", cohort_api_machines_request, "trainee (self), its trainer, admin"},
     {"GET", "/api/v1/machines/{id}", cohort_api_machine_get, OWN_MACHINE},

@@ -32,11 +32,13 @@ cohort_api_respond_error(CohortApiRequest *req, const GError *error, const gchar
     if (error->domain != COHORT_ERROR)
         g_warning("%s %s: unexpected error: %s", req->method,
                   g_uri_get_path(soup_server_message_get_uri(req->msg)), error->message);
-    /* a roster's bad lines, a reload's bad files: the details travel with the error, a 422 */
+    /* a roster's bad lines, a reload's bad files: the details travel with the error, a 422;
+     * what a plan misses travels with its conflict, a 409 */
     if (extra != NULL) {
         JsonObject *err = json_object_get_object_member(json_node_get_object(node), "error");
         json_object_set_member(err, extra_name, extra);
-        status = 422;
+        if (error->domain != COHORT_ERROR || error->code != COHORT_ERROR_CONFLICT)
+            status = 422;
     }
     cohort_api_respond(req, status, node);
 }

@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include "cohort-base-work.h"
+#include "cohort-calendar.h"
 #include "cohort-idle.h"
 #include "cohort-lifecycle.h"
 #include "cohort-names.h"
@@ -39,6 +40,8 @@ cohort_lifecycle_new(CohortStore *store, CohortHosts *hosts, CohortWork *work,
     self->instance_id = g_strdup(instance_id);
     self->context = g_main_context_ref(context);
     self->settings = *settings;
+    self->calendar = cohort_calendar_new(&settings->calendar);
+    self->settings.calendar.time_zone = NULL; /* the calendar keeps its own copy */
     self->idle = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, g_free);
     self->reconcile_pending = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free,
                                                     (GDestroyNotify)cohort_lifecycle_source_drop);
@@ -52,6 +55,8 @@ cohort_lifecycle_free(CohortLifecycle *self)
         return;
     cohort_lifecycle_source_clear(&self->reconcile_timer);
     cohort_lifecycle_source_clear(&self->reaper_timer);
+    cohort_lifecycle_source_clear(&self->calendar_timer);
+    cohort_calendar_free(self->calendar);
     g_hash_table_unref(self->reconcile_pending);
     g_hash_table_unref(self->idle);
     g_main_context_unref(self->context);
@@ -74,6 +79,13 @@ cohort_lifecycle_reaper_tick(gpointer user_data)
     return G_SOURCE_CONTINUE;
 }
 
+static gboolean
+cohort_lifecycle_calendar_tick(gpointer user_data)
+{
+    cohort_calendar_tick(user_data);
+    return G_SOURCE_CONTINUE;
+}
+
 void
 cohort_lifecycle_start(CohortLifecycle *self)
 {
@@ -86,6 +98,10 @@ cohort_lifecycle_start(CohortLifecycle *self)
     self->reaper_timer = g_timeout_source_new_seconds(self->settings.reaper_interval_s);
     g_source_set_callback(self->reaper_timer, cohort_lifecycle_reaper_tick, self, NULL);
     g_source_attach(self->reaper_timer, self->context);
+    self->calendar_timer =
+        g_timeout_source_new_seconds(cohort_calendar_get_settings(self->calendar)->interval_s);
+    g_source_set_callback(self->calendar_timer, cohort_lifecycle_calendar_tick, self, NULL);
+    g_source_attach(self->calendar_timer, self->context);
 }
 
 void
@@ -93,6 +109,7 @@ cohort_lifecycle_stop(CohortLifecycle *self)
 {
     cohort_lifecycle_source_clear(&self->reconcile_timer);
     cohort_lifecycle_source_clear(&self->reaper_timer);
+    cohort_lifecycle_source_clear(&self->calendar_timer);
     g_hash_table_remove_all(self->reconcile_pending);
 }
 

@@ -5,6 +5,7 @@
 
 #include <glib.h>
 
+#include "cohort-calendar.h"
 #include "cohort-hosts.h"
 #include "cohort-store.h"
 #include "cohort-work.h"
@@ -16,9 +17,10 @@ typedef struct {
     guint reconcile_interval_s;
     guint idle_shutdown_s; /* 0: machines are never stopped for being idle */
     guint idle_cpu_percent;
+    CohortCalendarSettings calendar; /* borrowed strings */
 } CohortLifecycleSettings;
 
-typedef struct {
+typedef struct _CohortLifecycle {
     CohortStore *store; /* borrowed, as are the hosts and the work layer */
     CohortHosts *hosts;
     CohortWork *work;
@@ -29,6 +31,8 @@ typedef struct {
     GHashTable *idle;              /* machine id -> CPU sample, for idle shutdown */
     GSource *reconcile_timer;
     GSource *reaper_timer;
+    CohortCalendar *calendar;
+    GSource *calendar_timer;
 } CohortLifecycle;
 
 CohortLifecycle *cohort_lifecycle_new(CohortStore *store, CohortHosts *hosts, CohortWork *work,

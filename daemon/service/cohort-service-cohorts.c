@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include "cohort-auth.h"
+#include "cohort-calendar.h"
 #include "cohort-crash.h"
 #include "cohort-error.h"
 #include "cohort-json.h"
@@ -14,6 +15,7 @@
 #include "cohort-service-private.h"
 #include "cohort-service.h"
 #include "cohort-slug.h"
+#include "cohort-store-calendar.h"
 #include "cohort-text.h"
 
 #define COHORT_TITLE_MAX 200
@@ -54,6 +56,7 @@ cohort_service_cohort_json(CohortService *svc, const CohortCohortRow *cohort)
     json_object_set_string_member(
         obj, "placement", cohort_placement_to_string(cohort_service_cohort_placement(svc, cohort)));
     json_object_set_boolean_member(obj, "placement_default", cohort->placement == NULL);
+    cohort_service_cohort_calendar_members(svc, cohort, obj);
     return node;
 }
 
@@ -116,6 +119,57 @@ cohort_service_cohort_read_placement(JsonObject *body, CohortCohortRow *row, GEr
     return TRUE;
 }
 
+/* "time_zone" (null: the installation's) and "outside_hours_per_week", then the plan: a
+ * cohort whose plan does not fit is refused unless "force" says otherwise. Inside the
+ * caller's transaction, after the row is written. */
+static gboolean
+cohort_service_cohort_read_calendar(CohortService *svc, JsonObject *body, CohortCohortRow *row,
+                                    JsonNode **missing, GError **error)
+{
+    g_autofree gchar *tz = NULL;
+    guint outside = 0;
+    guint64 outside_new;
+    gboolean force = FALSE;
+    JsonNode *tz_node = json_object_get_member(body, "time_zone");
+
+    if (!cohort_store_cohort_get_calendar(svc->store, row->id, &tz, &outside, error) ||
+        !cohort_json_get_bool(body, "force", &force, error))
+        return FALSE;
+    outside_new = outside;
+    /* the trainees' quota of hours outside sessions: in "quota", or beside it */
+    if (json_object_has_member(body, "quota") &&
+        JSON_NODE_HOLDS_OBJECT(json_object_get_member(body, "quota")) &&
+        !cohort_json_get_uint(json_object_get_object_member(body, "quota"),
+                              "outside_hours_per_week", FALSE, 0, 168, &outside_new, error)) {
+        g_prefix_error(error, "quota: ");
+        return FALSE;
+    }
+    if (!cohort_json_get_uint(body, "outside_hours_per_week", FALSE, 0, 168, &outside_new, error))
+        return FALSE;
+    if (tz_node != NULL && JSON_NODE_HOLDS_NULL(tz_node))
+        g_clear_pointer(&tz, g_free);
+    else if (!cohort_json_get_string(body, "time_zone", FALSE, 64, &tz, error))
+        return FALSE;
+    if (tz != NULL) {
+        g_autoptr(CohortTimetable) tt = cohort_timetable_new(tz, error);
+        if (tt == NULL)
+            return FALSE;
+    }
+    if (!cohort_store_cohort_set_calendar(svc->store, row->id, tz, (guint)outside_new, error))
+        return FALSE;
+    /* the timetable must still fit the dates (and the new zone) */
+    {
+        g_autoptr(GArray) sessions = NULL;
+        if (!cohort_calendar_load(svc->store, row,
+                                  cohort_calendar_get_settings(svc->lifecycle->calendar)->time_zone,
+                                  NULL, &sessions, error)) {
+            g_prefix_error(error, "the cohort's schedule: ");
+            return FALSE;
+        }
+    }
+    return force || cohort_service_cohort_plan_check(svc, row, missing, error);
+}
+
 /* "lease": {"hours", "max_extensions"}: machines expire that long after they are made and
  * may be extended as often; hours 0 means no lease. */
 static gboolean
@@ -168,7 +222,9 @@ cohort_service_cohort_read_lease(CohortService *svc, JsonObject *body, gint64 co
 static gboolean
 cohort_service_cohort_read_quota(JsonObject *body, CohortCohortRow *row, GError **error)
 {
-    static const gchar *const known[] = {"machines", "vcpus", "memory_mib", NULL};
+    /* outside_hours_per_week is the calendar's (cohort_service_cohort_read_calendar) */
+    static const gchar *const known[] = {"machines", "vcpus", "memory_mib",
+                                         "outside_hours_per_week", NULL};
     JsonNode *node = json_object_get_member(body, "quota");
     JsonObject *quota;
     guint64 machines = row->quota_machines;
@@ -229,11 +285,23 @@ cohort_service_cohort_read_times(JsonObject *body, CohortCohortRow *row, GError 
 
 JsonNode *
 cohort_service_cohort_create(CohortService *svc, const CohortUserRow *actor, JsonObject *body,
-                             GError **error)
+                             JsonNode **missing, GError **error)
 {
-    static const gchar *const known[] = {"slug",    "title",   "template",  "starts_at",
-                                         "ends_at", "quota",   "lease",     "grace_hours",
-                                         "trainer", "network", "placement", NULL};
+    static const gchar *const known[] = {"slug",
+                                         "title",
+                                         "template",
+                                         "starts_at",
+                                         "ends_at",
+                                         "quota",
+                                         "lease",
+                                         "grace_hours",
+                                         "trainer",
+                                         "network",
+                                         "placement",
+                                         "time_zone",
+                                         "outside_hours_per_week",
+                                         "force",
+                                         NULL};
     g_autoptr(CohortCohortRow) row = g_new0(CohortCohortRow, 1);
     g_autoptr(CohortCohortRow) stored = NULL;
     g_autofree gchar *trainer = NULL;
@@ -326,6 +394,7 @@ cohort_service_cohort_create(CohortService *svc, const CohortUserRow *actor, Jso
         return NULL;
     if (!cohort_store_cohort_insert(svc->store, row, error) ||
         !cohort_service_cohort_read_lease(svc, body, row->id, error) ||
+        !cohort_service_cohort_read_calendar(svc, body, row, missing, error) ||
         !cohort_store_commit(svc->store, error)) {
         cohort_store_rollback(svc->store);
         cohort_service_audit(svc, actor->login, "cohort.create", row->slug, *error);
@@ -404,10 +473,12 @@ cohort_service_cohort_get(CohortService *svc, const CohortUserRow *actor, const 
 
 JsonNode *
 cohort_service_cohort_update(CohortService *svc, const CohortUserRow *actor, const gchar *slug,
-                             JsonObject *body, GError **error)
+                             JsonObject *body, JsonNode **missing, GError **error)
 {
-    static const gchar *const known[] = {"title", "ends_at",   "grace_hours", "quota",
-                                         "lease", "placement", NULL};
+    static const gchar *const known[] = {
+        "title", "ends_at",   "grace_hours", "quota",
+        "lease", "placement", "time_zone",   "outside_hours_per_week",
+        "force", NULL};
     g_autoptr(CohortCohortRow) cohort =
         cohort_service_cohort_lookup(svc, actor, slug, COHORT_ACTION_COHORT_MANAGE, error);
     g_autoptr(CohortCohortRow) stored = NULL;
@@ -435,6 +506,7 @@ cohort_service_cohort_update(CohortService *svc, const CohortUserRow *actor, con
         return NULL;
     if (!cohort_store_cohort_update(svc->store, cohort, error) ||
         !cohort_service_cohort_read_lease(svc, body, cohort->id, error) ||
+        !cohort_service_cohort_read_calendar(svc, body, cohort, missing, error) ||
         !cohort_store_commit(svc->store, error)) {
         cohort_store_rollback(svc->store);
         return NULL;

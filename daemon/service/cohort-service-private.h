@@ -49,4 +49,13 @@ gchar *cohort_service_console_host(CohortService *svc, CohortHost *host);
 /* A new console ticket for @user_id and @machine_id (cohort-service-console.c). */
 gchar *cohort_service_console_ticket_new(CohortService *svc, gint64 user_id, gint64 machine_id);
 
+/* The cohort's calendar in its JSON: "time_zone", "outside_hours_per_week", "next_session",
+ * "preload" (cohort-service-calendar.c). */
+void cohort_service_cohort_calendar_members(CohortService *svc, const CohortCohortRow *cohort,
+                                            JsonObject *obj);
+/* Whether the cohort's plan fits; CONFLICT saying what is missing (and @missing, the
+ * machine-readable list) when not. */
+gboolean cohort_service_cohort_plan_check(CohortService *svc, const CohortCohortRow *cohort,
+                                          JsonNode **missing, GError **error);
+
 G_END_DECLS

@@ -114,14 +114,17 @@ JsonNode *cohort_service_audit_list(CohortService *svc, const CohortUserRow *act
 JsonNode *cohort_service_usage(CohortService *svc, const CohortUserRow *actor, GError **error);
 
 /* cohorts */
+/* create and update: a cohort whose capacity plan does not fit is refused (CONFLICT, @missing:
+ * what is missing, as JSON) unless the body says "force": true. */
 JsonNode *cohort_service_cohort_create(CohortService *svc, const CohortUserRow *actor,
-                                       JsonObject *body, GError **error);
+                                       JsonObject *body, JsonNode **missing, GError **error);
 JsonNode *cohort_service_cohort_list(CohortService *svc, const CohortUserRow *actor,
                                      GError **error);
 JsonNode *cohort_service_cohort_get(CohortService *svc, const CohortUserRow *actor,
                                     const gchar *slug, GError **error);
 JsonNode *cohort_service_cohort_update(CohortService *svc, const CohortUserRow *actor,
-                                       const gchar *slug, JsonObject *body, GError **error);
+                                       const gchar *slug, JsonObject *body, JsonNode **missing,
+                                       GError **error);
 /* What a roster upload ends with: the answer, or @error; a 422 for a bad roster carries the
  * per-line errors in @line_errors (a JSON array node). All borrowed. */
 typedef void (*CohortServiceRosterDone)(JsonNode *answer, JsonNode *line_errors,
@@ -153,6 +156,25 @@ JsonNode *cohort_service_cohort_provision(CohortService *svc, const CohortUserRo
 JsonNode *cohort_service_cohort_reclaim(CohortService *svc, const CohortUserRow *actor,
                                         const gchar *slug, GError **error);
 JsonNode *cohort_service_redeem(CohortService *svc, JsonObject *body, GError **error);
+
+/* the course calendar (cohort-service-calendar.c) */
+/* GET /api/v1/cohorts/SLUG/schedule: the timetable, its upcoming sessions (UTC and local),
+ * "next_session" and "preload". */
+JsonNode *cohort_service_cohort_schedule_get(CohortService *svc, const CohortUserRow *actor,
+                                             const gchar *slug, GError **error);
+/* PUT: {"time_zone"?, "rules"?, "one_off"?, "cancel"?, "outside_hours_per_week"?, "force"?}
+ * replaces the timetable; refused (CONFLICT, @missing: what is missing) when the plan does
+ * not fit, unless forced. */
+JsonNode *cohort_service_cohort_schedule_put(CohortService *svc, const CohortUserRow *actor,
+                                             const gchar *slug, JsonObject *body,
+                                             JsonNode **missing, GError **error);
+/* GET /api/v1/cohorts/SLUG/plan: {"fits","hosts":[…],"missing":[…]}. */
+JsonNode *cohort_service_cohort_plan(CohortService *svc, const CohortUserRow *actor,
+                                     const gchar *slug, GError **error);
+/* POST /api/v1/cohorts/SLUG/start (@start) and /stop: a job over the cohort's stopped
+ * (running) machines: {"job","machines"}. */
+JsonNode *cohort_service_cohort_power(CohortService *svc, const CohortUserRow *actor,
+                                      const gchar *slug, gboolean start, GError **error);
 
 /* machines and jobs */
 JsonNode *cohort_service_machine_request(CohortService *svc, const CohortUserRow *actor,

@@ -327,6 +327,40 @@ static const gchar *const cohort_store_migrations[] = {
     "  created_at TEXT NOT NULL CHECK " IS_TS("created_at") ","
     "  PRIMARY KEY (user_id, idx)"
     ") WITHOUT ROWID;",
+
+    /* 11: taken by work merged in parallel (readiness); empty here until it lands, and
+     * replaced by it at the merge (no database outside tests has it) */
+    "",
+
+    /* 12: the course calendar. A cohort's time zone (NULL: the installation's) and its
+     * trainees' hours a week outside sessions; its timetable's entries, in order; how long
+     * each machine took from start to ready, per template and host (the preload's lead
+     * time); and the hours each trainee's machines ran outside sessions, per ISO week. */
+    "ALTER TABLE cohorts ADD COLUMN time_zone TEXT"
+    "  CHECK (time_zone IS NULL OR (time_zone <> '' AND length(time_zone) <= 64));"
+    "ALTER TABLE cohorts ADD COLUMN outside_hours_per_week INTEGER NOT NULL DEFAULT 0"
+    "  CHECK (outside_hours_per_week >= 0);"
+    "CREATE TABLE cohort_schedule ("
+    "  cohort_id INTEGER NOT NULL REFERENCES cohorts(id) ON DELETE CASCADE,"
+    "  position INTEGER NOT NULL CHECK (position >= 0),"
+    "  kind TEXT NOT NULL CHECK (kind IN ('rule', 'one-off', 'cancel')),"
+    "  entry TEXT NOT NULL CHECK (entry <> '' AND length(entry) <= 64),"
+    "  PRIMARY KEY (cohort_id, position)"
+    ") WITHOUT ROWID;"
+    "CREATE TABLE boot_durations ("
+    "  id INTEGER PRIMARY KEY,"
+    "  template_name TEXT NOT NULL CHECK (template_name <> ''),"
+    "  host_id INTEGER NOT NULL REFERENCES hosts(id) ON DELETE CASCADE,"
+    "  seconds REAL NOT NULL CHECK (seconds >= 0),"
+    "  measured_at TEXT NOT NULL CHECK " IS_TS("measured_at") ");"
+    "CREATE INDEX boot_durations_by_key ON boot_durations(template_name, host_id, id);"
+    "CREATE TABLE outside_usage ("
+    "  cohort_id INTEGER NOT NULL REFERENCES cohorts(id) ON DELETE CASCADE,"
+    "  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    "  week TEXT NOT NULL CHECK (week GLOB '[0-9][0-9][0-9][0-9]-W[0-5][0-9]'),"
+    "  seconds INTEGER NOT NULL DEFAULT 0 CHECK (seconds >= 0),"
+    "  PRIMARY KEY (cohort_id, user_id, week)"
+    ") WITHOUT ROWID;",
 };
 /* clang-format on */
 

@@ -77,6 +77,11 @@ static const Case cases[] = {
     {"DELETE /api/v1/cohorts/{slug}/trainees/{login}", "UFFANA", NULL, "{login}"},
     CASE("POST /api/v1/cohorts/{slug}/provision", "UFFANA", NULL),
     CASE("POST /api/v1/cohorts/{slug}/reclaim", "UFFANA", NULL),
+    CASE("GET /api/v1/cohorts/{slug}/schedule", "UFFANA", NULL),
+    CASE("PUT /api/v1/cohorts/{slug}/schedule", "UFFANA", "{\"force\":true}"),
+    CASE("GET /api/v1/cohorts/{slug}/plan", "UFFANA", NULL),
+    CASE("POST /api/v1/cohorts/{slug}/start", "UFFANA", NULL),
+    CASE("POST /api/v1/cohorts/{slug}/stop", "UFFANA", NULL),
     CASE("GET /api/v1/machines", "UAAAAA", NULL),
     /* a trainee for themselves, a trainer names one (none here: 400, authorized) */
     CASE("POST /api/v1/machines", "UANANA", "{\"cohort\":\"authz-101\"}"),

@@ -408,6 +408,31 @@ test('the trainee with a markup name sees it as text', async () => {
   await page.context().close();
 });
 
+test('the trainer sees the week of the next sessions and when the machines will be ready', async () => {
+  // far ahead, and every hour outside sessions allowed: the calendar stops no machine here
+  await api('PUT', `/api/v1/cohorts/${SLUG}/schedule`, run.trainer, {
+    time_zone: 'Asia/Phnom_Penh', one_off: ['2027-03-01 08:00-12:00', '2027-03-03 13:30-16:30'],
+    outside_hours_per_week: 168,
+  });
+  const page = await newPage();
+  await signInWithToken(page, run.trainer);
+  await page.click(`[data-testid="cohort"][data-slug="${SLUG}"] [data-testid="cohort-link"]`);
+  await page.waitForSelector('[data-testid="week"] [data-testid="session"]');
+  const days = page.locator('[data-testid="week-day"]');
+  assert.equal(await days.count(), 7);
+  assert.equal(await days.nth(0).getAttribute('data-date'), '2027-03-01');
+  assert.equal(await page.textContent('[data-testid="week-day"][data-date="2027-03-01"] [data-testid="session"]'),
+               '08:00–12:00');
+  assert.equal(await page.textContent('[data-testid="week-day"][data-date="2027-03-03"] [data-testid="session"]'),
+               '13:30–16:30');
+  assert.equal(await page.locator('[data-testid="week-day"][data-date="2027-03-02"] [data-testid="session"]').count(), 0);
+  assert.match(await page.textContent('[data-testid="week-view"]'), /Asia\/Phnom_Penh/);
+  // the machines that run are ready; any stopped one starts before the session ("ready by")
+  assert.ok(['ready', 'waiting'].includes(await page.getAttribute('[data-testid="preload"]', 'data-state')));
+  assert.match(await page.textContent('[data-testid="preload"]'), /ready/i);
+  await page.context().close();
+});
+
 test('the trainer prints invitation cards: name, login, code, URL, QR code', async () => {
   const page = await newPage();
   await signInWithToken(page, run.trainer);

@@ -6,6 +6,7 @@ import {call, seg} from './api.js';
 import {fill, h} from './dom.js';
 import {formatDate, formatTime, t} from './i18n.js';
 import {allowed, operate, stateBadge, TRANSITIONAL} from './machine.js';
+import {renderWeek} from './week.js';
 
 export async function renderCohorts(view, ctx) {
   const cohorts = await call('GET', '/cohorts');
@@ -85,6 +86,7 @@ export async function renderGrid(view, ctx, slug) {
   const summary = h('p', {class: 'summary', dataset: {testid: 'summary'}});
   const grid = h('div', {class: 'grid', dataset: {testid: 'grid'}});
   const updated = h('p', {class: 'hint updated'});
+  const week = h('section', {class: 'week-view', dataset: {testid: 'week-view'}});
   let busy = false;
   const watch = jobWatcher(ctx, jobBox, () => {
     busy = false;
@@ -172,6 +174,10 @@ export async function renderGrid(view, ctx, slug) {
     fill(actions,
          h('button', {type: 'button', dataset: {testid: 'provision'}, disabled: busy || !open,
                       onclick: () => startJob('provision')}, t('grid.provision')),
+         h('button', {type: 'button', dataset: {testid: 'start'}, disabled: busy || !open,
+                      onclick: () => startJob('start')}, t('grid.start')),
+         h('button', {type: 'button', dataset: {testid: 'stop'}, disabled: busy || !open,
+                      onclick: () => startJob('stop')}, t('grid.stop')),
          h('button', {type: 'button', class: 'danger', dataset: {testid: 'reclaim'}, disabled: busy || !open,
                       onclick: () => startJob('reclaim')}, t('grid.reclaim')),
          h('a', {class: 'button', href: `#/cohort/${slug}/cards`, dataset: {testid: 'cards-link'}},
@@ -182,9 +188,10 @@ export async function renderGrid(view, ctx, slug) {
     const moving = cohort.trainees.some((tr) => tr.machines.some((m) => TRANSITIONAL.includes(m.state)));
     grid.dataset.settled = String(!moving);
     updated.textContent = t('grid.updated', {time: formatTime(new Date().toISOString())});
+    await renderWeek(week, slug);
   }
 
-  fill(view, head, actions, jobBox, summary, grid, updated);
+  fill(view, head, actions, jobBox, summary, week, grid, updated);
   await refresh();
   ctx.every(ctx.pollMs, refresh);
 }
