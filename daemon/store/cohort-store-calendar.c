@@ -20,7 +20,7 @@ gboolean
 cohort_store_cohort_get_calendar(CohortStore *self, gint64 cohort_id, gchar **time_zone,
                                  guint *outside_hours_per_week, GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *what = g_strdup_printf("cohort with id %" G_GINT64_FORMAT, cohort_id);
 
     stmt = cohort_store_prepare(
@@ -41,7 +41,7 @@ gboolean
 cohort_store_cohort_set_calendar(CohortStore *self, gint64 cohort_id, const gchar *time_zone,
                                  guint outside_hours_per_week, GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *what = g_strdup_printf("cohort with id %" G_GINT64_FORMAT, cohort_id);
 
     stmt = cohort_store_prepare(
@@ -68,7 +68,7 @@ cohort_store_schedule_read(sqlite3_stmt *stmt)
 GPtrArray *
 cohort_store_schedule_list(CohortStore *self, gint64 cohort_id, GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = cohort_store_prepare(
+    g_autoptr(CohortStmt) stmt = cohort_store_prepare(
         self, "SELECT kind, entry FROM cohort_schedule WHERE cohort_id = ?1 ORDER BY position",
         "schedule", error);
 
@@ -83,7 +83,7 @@ gboolean
 cohort_store_schedule_replace(CohortStore *self, gint64 cohort_id, GPtrArray *entries,
                               GError **error)
 {
-    g_autoptr(sqlite3_stmt) del = NULL;
+    g_autoptr(CohortStmt) del = NULL;
 
     del = cohort_store_prepare(self, "DELETE FROM cohort_schedule WHERE cohort_id = ?1", "schedule",
                                error);
@@ -94,7 +94,7 @@ cohort_store_schedule_replace(CohortStore *self, gint64 cohort_id, GPtrArray *en
         return FALSE;
     for (guint i = 0; i < entries->len; i++) {
         const CohortScheduleEntryRow *e = g_ptr_array_index(entries, i);
-        g_autoptr(sqlite3_stmt) ins =
+        g_autoptr(CohortStmt) ins =
             cohort_store_prepare(self,
                                  "INSERT INTO cohort_schedule (cohort_id, position, kind, entry) "
                                  "VALUES (?1, ?2, ?3, ?4)",
@@ -115,8 +115,8 @@ gboolean
 cohort_store_boot_duration_add(CohortStore *self, const gchar *template_name, gint64 host_id,
                                gdouble seconds, guint keep, GError **error)
 {
-    g_autoptr(sqlite3_stmt) ins = NULL;
-    g_autoptr(sqlite3_stmt) trim = NULL;
+    g_autoptr(CohortStmt) ins = NULL;
+    g_autoptr(CohortStmt) trim = NULL;
     g_autofree gchar *now = cohort_store_now();
 
     ins = cohort_store_prepare(self,
@@ -149,7 +149,7 @@ GArray *
 cohort_store_boot_duration_list(CohortStore *self, const gchar *template_name, gint64 host_id,
                                 guint limit, GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autoptr(CohortStmt) stmt = NULL;
     g_autoptr(GArray) out = g_array_new(FALSE, FALSE, sizeof(gdouble));
     gint rc;
 
@@ -177,7 +177,7 @@ gboolean
 cohort_store_outside_usage_add(CohortStore *self, gint64 cohort_id, gint64 user_id,
                                const gchar *week, guint64 seconds, GError **error)
 {
-    g_autoptr(sqlite3_stmt) stmt = cohort_store_prepare(
+    g_autoptr(CohortStmt) stmt = cohort_store_prepare(
         self,
         "INSERT INTO outside_usage (cohort_id, user_id, week, seconds) VALUES (?1, ?2, ?3, ?4) "
         "ON CONFLICT (cohort_id, user_id, week) DO UPDATE SET seconds = seconds + ?4",
@@ -196,7 +196,7 @@ guint64
 cohort_store_outside_usage_get(CohortStore *self, gint64 cohort_id, gint64 user_id,
                                const gchar *week)
 {
-    g_autoptr(sqlite3_stmt) stmt = cohort_store_prepare(
+    g_autoptr(CohortStmt) stmt = cohort_store_prepare(
         self,
         "SELECT seconds FROM outside_usage WHERE cohort_id = ?1 AND user_id = ?2 AND week = ?3",
         "outside usage", NULL);
