@@ -47,6 +47,10 @@ guint64 cohort_template_get_memory_mib(CohortTemplate *self);
 guint64 cohort_template_get_disk_mib(CohortTemplate *self);
 /* How many NICs the template has: a machine with none needs no cohort network. */
 guint cohort_template_get_n_interfaces(CohortTemplate *self);
+/* Whether the guest runs the QEMU guest agent (the default; <cohort:guest-agent>no</…> says
+ * it does not): its machines are ready when the agent connects, or else at the first DHCP
+ * lease. */
+gboolean cohort_template_get_guest_agent(CohortTemplate *self);
 /* Whether both were made from the same bytes (a reload tells changed from unchanged). */
 gboolean cohort_template_same_source(CohortTemplate *self, CohortTemplate *other);
 

@@ -299,6 +299,22 @@ static const gchar *const cohort_store_migrations[] = {
     "ALTER TABLE jobs ADD COLUMN bytes_done INTEGER NOT NULL DEFAULT 0 CHECK (bytes_done >= 0);"
     "ALTER TABLE jobs ADD COLUMN bytes_total INTEGER NOT NULL DEFAULT 0"
     "  CHECK (bytes_total >= 0);",
+
+    /* 9: reserved for the cohort networks' addresses (issue 12, part A) */
+    "",
+
+    /* 10: reserved for the machines' cloud-init seeds (issue 12, part B) */
+    "",
+
+    /* 11: readiness. A machine is ready once its guest agent is connected (or, for a
+     * template whose guest has none, at its first DHCP lease), until it stops, reboots or
+     * is reset; when it became ready; the addresses libvirt reports for it, space-separated;
+     * and how long after its request it was first ready (the /metrics histogram). */
+    "ALTER TABLE machines ADD COLUMN ready INTEGER NOT NULL DEFAULT 0 CHECK (ready IN (0, 1));"
+    "ALTER TABLE machines ADD COLUMN ready_at TEXT CHECK " IS_TS_OR_NULL("ready_at") ";"
+    "ALTER TABLE machines ADD COLUMN addresses TEXT"
+    "  CHECK (addresses IS NULL OR length(addresses) <= 1024);"
+    "ALTER TABLE machines ADD COLUMN first_ready_s REAL CHECK (first_ready_s >= 0);",
 };
 /* clang-format on */
 
