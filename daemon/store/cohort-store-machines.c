@@ -272,8 +272,8 @@ cohort_store_machine_set_state(CohortStore *self, gint64 id, const gchar *state,
 }
 
 gboolean
-cohort_store_machine_set_ready(CohortStore *self, gint64 id, gboolean ready,
-                               const gchar *addresses, gboolean *changed, GError **error)
+cohort_store_machine_set_ready(CohortStore *self, gint64 id, gboolean ready, const gchar *addresses,
+                               gboolean *changed, GError **error)
 {
     g_autoptr(sqlite3_stmt) stmt = NULL;
     g_autofree gchar *what = NULL;
@@ -312,6 +312,27 @@ cohort_store_machine_set_ready(CohortStore *self, gint64 id, gboolean ready,
     if (changed != NULL)
         *changed = sqlite3_changes(self->db) > 0;
     return TRUE;
+}
+
+gboolean
+cohort_store_machine_set_addresses(CohortStore *self, gint64 id, const gchar *addresses,
+                                   GError **error)
+{
+    g_autoptr(sqlite3_stmt) stmt = NULL;
+    g_autofree gchar *what = NULL;
+
+    g_return_val_if_fail(self != NULL, FALSE);
+
+    if (addresses != NULL && (addresses[0] == '\0' || strlen(addresses) > 1024))
+        addresses = NULL;
+    what = g_strdup_printf("machine with id %" G_GINT64_FORMAT, id);
+    stmt =
+        cohort_store_prepare(self, "UPDATE machines SET addresses = ?2 WHERE id = ?1", what, error);
+    if (stmt == NULL)
+        return FALSE;
+    cohort_store_bind_int64(stmt, 1, id);
+    cohort_store_bind_text(stmt, 2, addresses);
+    return cohort_store_run_update(self, stmt, what, NULL, error);
 }
 
 gboolean

@@ -303,8 +303,10 @@ gboolean cohort_store_machine_set_state(CohortStore *self, gint64 id, const gcha
  * whether anything changed (may be NULL). Changing the state to anything but running makes a
  * machine not ready (cohort_store_machine_set_state). */
 gboolean cohort_store_machine_set_ready(CohortStore *self, gint64 id, gboolean ready,
-                                        const gchar *addresses, gboolean *changed,
-                                        GError **error);
+                                        const gchar *addresses, gboolean *changed, GError **error);
+/* The addresses libvirt reports for the machine (space-separated), readiness unchanged. */
+gboolean cohort_store_machine_set_addresses(CohortStore *self, gint64 id, const gchar *addresses,
+                                            GError **error);
 /* How many machines were first ready within each of @bounds seconds (cumulative, as
  * Prometheus counts buckets; @counts has @n_bounds + 1 elements, the last for all), and the
  * sum of their seconds. */
