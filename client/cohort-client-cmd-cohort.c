@@ -347,6 +347,27 @@ cohort_ctl_cohort_list(CohortCtl *ctl, gint argc, gchar **argv, GError **error)
     return TRUE;
 }
 
+/* Each machine's readiness ("yes, no") or addresses ("10.1.0.12; 10.1.0.13"), in the order
+ * of cohort_ctl_machines_text(). */
+static gchar *
+cohort_ctl_machines_column(JsonObject *trainee, gboolean ready)
+{
+    JsonNode *node = json_object_get_member(trainee, "machines");
+    g_autoptr(GString) out = g_string_new(NULL);
+    JsonArray *machines;
+
+    if (node == NULL || !JSON_NODE_HOLDS_ARRAY(node))
+        return g_strdup("-");
+    machines = json_node_get_array(node);
+    for (guint i = 0; i < json_array_get_length(machines); i++) {
+        JsonObject *m = cohort_ctl_array_object(machines, i);
+        g_autofree gchar *text =
+            ready ? cohort_client_ready_text(m) : cohort_client_list_text(m, "addresses");
+        g_string_append_printf(out, "%s%s", out->len > 0 ? (ready ? ", " : "; ") : "", text);
+    }
+    return g_strdup(out->len > 0 ? out->str : "-");
+}
+
 /* "#42 running, #57 stopped": each machine's id and state */
 static gchar *
 cohort_ctl_machines_text(JsonObject *trainee)
@@ -370,7 +391,8 @@ cohort_ctl_machines_text(JsonObject *trainee)
 gboolean
 cohort_ctl_cohort_show(CohortCtl *ctl, gint argc, gchar **argv, GError **error)
 {
-    static const gchar *const headers[] = {"LOGIN", "MACHINES", "DISPLAY NAME", NULL};
+    static const gchar *const headers[] = {"LOGIN",   "MACHINES",     "READY",
+                                           "ADDRESS", "DISPLAY NAME", NULL};
     CohortClient *client;
     g_autoptr(JsonNode) answer = NULL;
     g_autofree gchar *slug = NULL;
@@ -399,8 +421,8 @@ cohort_ctl_cohort_show(CohortCtl *ctl, gint argc, gchar **argv, GError **error)
         for (guint i = 0; i < json_array_get_length(a); i++) {
             JsonObject *t = cohort_ctl_array_object(a, i);
             gchar *cells[] = {
-                cohort_client_member_text(t, "login"),
-                cohort_ctl_machines_text(t),
+                cohort_client_member_text(t, "login"),        cohort_ctl_machines_text(t),
+                cohort_ctl_machines_column(t, TRUE),          cohort_ctl_machines_column(t, FALSE),
                 cohort_client_member_text(t, "display_name"),
             };
             cohort_table_add_row_take(table, cells);
