@@ -74,9 +74,8 @@ cohort_make(Fixture *fx, const gchar *tmpl, const gchar *csv)
         "\"memory_mib\":512}}",
         fx->q->slug, tmpl);
     g_autofree gchar *path = g_strdup_printf("/api/v1/cohorts/%s/roster", fx->q->slug);
-    g_autoptr(JsonNode) cohort =
-        cohort_test_http_expect(fx->q->d, "POST", "/api/v1/cohorts", fx->trainer_token, body,
-                                NULL, 201);
+    g_autoptr(JsonNode) cohort = cohort_test_http_expect(fx->q->d, "POST", "/api/v1/cohorts",
+                                                         fx->trainer_token, body, NULL, 201);
     g_autoptr(JsonNode) roster =
         cohort_test_http_expect(fx->q->d, "PUT", path, fx->trainer_token, csv, "text/csv", 200);
 }
@@ -88,9 +87,9 @@ cohort_provision(Fixture *fx, guint expect, gint64 t0, gdouble *t_job)
     g_autofree gchar *path = g_strdup_printf("/api/v1/cohorts/%s/provision", fx->q->slug);
     g_autoptr(JsonNode) started =
         cohort_test_http_expect(fx->q->d, "POST", path, fx->trainer_token, NULL, NULL, 202);
-    g_autoptr(JsonNode) job = cohort_test_job_wait(
-        fx->q->d, fx->trainer_token,
-        json_object_get_int_member(json_node_get_object(started), "job"));
+    g_autoptr(JsonNode) job =
+        cohort_test_job_wait(fx->q->d, fx->trainer_token,
+                             json_object_get_int_member(json_node_get_object(started), "job"));
 
     *t_job = (g_get_monotonic_time() - t0) / 1e6;
     assert_int_equal(json_object_get_int_member(json_node_get_object(job), "done"), expect);
@@ -178,8 +177,8 @@ network_has_dhcp(Fixture *fx)
 static gchar *
 virsh_lease_addresses(const gchar *domain)
 {
-    const gchar *argv[] = {"virsh", "-c", "qemu:///system", "domifaddr", domain, "--source",
-                           "lease", NULL};
+    const gchar *argv[] = {"virsh", "-c",       "qemu:///system", "domifaddr",
+                           domain,  "--source", "lease",          NULL};
     g_autofree gchar *out = NULL;
     g_autoptr(GError) error = NULL;
     g_autoptr(GPtrArray) found = g_ptr_array_new_with_free_func(g_free);
@@ -311,8 +310,8 @@ test_ready_qemu_agent(void **state)
     assert_non_null(console);
     cohort_assert_contains(console, "COHORT-GUEST hostname=");
     {
-        g_autofree gchar *uptime = cohort_test_guest_report_value(console, "COHORT-GUEST hostname=",
-                                                                  "uptime");
+        g_autofree gchar *uptime =
+            cohort_test_guest_report_value(console, "COHORT-GUEST hostname=", "uptime");
         g_autofree gchar *address =
             cohort_test_guest_report_value(console, "COHORT-GUEST hostname=", "address");
         g_print("# %s: the guest reports address %s at uptime %s s\n", name, address, uptime);
@@ -341,9 +340,9 @@ test_ready_qemu_agent(void **state)
         g_autofree gchar *path = g_strdup_printf("/api/v1/cohorts/%s/reclaim", fx->q->slug);
         g_autoptr(JsonNode) reclaim =
             cohort_test_http_expect(fx->q->d, "POST", path, fx->trainer_token, NULL, NULL, 202);
-        g_autoptr(JsonNode) job = cohort_test_job_wait(
-            fx->q->d, fx->trainer_token,
-            json_object_get_int_member(json_node_get_object(reclaim), "job"));
+        g_autoptr(JsonNode) job =
+            cohort_test_job_wait(fx->q->d, fx->trainer_token,
+                                 json_object_get_int_member(json_node_get_object(reclaim), "job"));
         assert_int_equal(json_object_get_int_member(json_node_get_object(job), "failed"), 0);
     }
     g_print("# figures (test guest, TCG, 1 machine): provision request to job done %.2f s, to "

@@ -70,8 +70,8 @@ cohort_test_guest_new(void)
     const gchar *argv[] = {COHORT_TEST_GUEST_SCRIPT, COHORT_TEST_GUEST_BUILDDIR, NULL};
     gint64 t0 = g_get_monotonic_time();
 
-    if (!g_spawn_sync(NULL, (gchar **)argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &err,
-                      &status, &error))
+    if (!g_spawn_sync(NULL, (gchar **)argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &err, &status,
+                      &error))
         fail_msg("running %s: %s", argv[0], error->message);
     if (!g_spawn_check_wait_status(status, NULL))
         fail_msg("%s failed: %s%s (./cohort-dev installs the packages it names)", argv[0], out,
@@ -144,7 +144,8 @@ cohort_test_guest_console_read(virConnectPtr conn, const gchar *domain, const gc
 
     if (dom == NULL)
         return NULL;
-    st = virStreamNew(conn, VIR_STREAM_NONBLOCK);
+    /* blocking: the guest writes its report every 2 s, so each read returns soon */
+    st = virStreamNew(conn, 0);
     if (st == NULL)
         return NULL;
     if (virDomainOpenConsole(dom, NULL, st, VIR_DOMAIN_CONSOLE_FORCE) < 0) {
@@ -159,9 +160,9 @@ cohort_test_guest_console_read(virConnectPtr conn, const gchar *domain, const gc
             g_string_append_len(text, buf, n);
             if (seen_at == 0 && strstr(text->str, needle) != NULL)
                 seen_at = g_get_monotonic_time();
-        } else if (n == -2) {
-            g_usleep(50 * 1000);
         } else {
+            if (n < 0)
+                g_message("console of %s: %s", domain, virGetLastErrorMessage());
             break;
         }
         if (seen_at > 0 && g_get_monotonic_time() - seen_at >= (gint64)(more_s * G_USEC_PER_SEC))

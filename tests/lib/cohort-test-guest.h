@@ -22,13 +22,12 @@ void cohort_test_guest_free(CohortTestGuest *guest);
 /* "[daemon] templates_dir=…" for cohort_test_qemu_cohort_setup(). */
 gchar *cohort_test_guest_daemon_config(CohortTestGuest *guest);
 
-/* Reads the domain's serial console (libvirt's console stream) until @needle has been seen
- * and then @more_s seconds more, or @timeout_s passed; what was read (NULL if the console
- * could not be opened). */
-gchar *cohort_test_guest_console_read(virConnectPtr conn, const gchar *domain,
-                                      const gchar *needle, gdouble more_s, gdouble timeout_s);
+/* Reads the domain's serial console (libvirt's console stream, blocking: the test guest writes
+ * to it every 2 s) until @needle has been seen and then @more_s seconds more, or @timeout_s
+ * passed; what was read (NULL if the console could not be opened). */
+gchar *cohort_test_guest_console_read(virConnectPtr conn, const gchar *domain, const gchar *needle,
+                                      gdouble more_s, gdouble timeout_s);
 /* The value after "KEY=" on the console's last line that starts with @prefix, or NULL. */
-gchar *cohort_test_guest_report_value(const gchar *console, const gchar *prefix,
-                                      const gchar *key);
+gchar *cohort_test_guest_report_value(const gchar *console, const gchar *prefix, const gchar *key);
 
 G_END_DECLS
