@@ -436,7 +436,7 @@ memory_mib=8192"
 agents_connected() { # PREFIX
     local d n=0
     for d in $(virsh -c $qemu_uri list --name | grep "^$1" || true); do
-        virsh -c $qemu_uri dumpxml "$d" | grep -q "name='org.qemu.guest_agent.0' state='connected'" &&
+        [ "$(virsh -c $qemu_uri dumpxml "$d" | grep -c "name='org.qemu.guest_agent.0' state='connected'")" -gt 0 ] &&
             n=$((n + 1))
     done
     echo $n
@@ -513,6 +513,8 @@ memory_mib=16384"
             n=$(agents_connected cohort-bench-ready-)
             while [ "$(wc -l <"$work/floor-seen")" -lt "$n" ]; do secs_since "$t0" >>"$work/floor-seen"; done
             [ "$n" -ge "$ready_n" ] && break
+            [ "$n" = "${last_n:-}" ] || say "    $n of $ready_n agents connected after $(secs_since "$t0") s"
+            last_n=$n
             [ "$(secs_since "$t0" | cut -d. -f1)" -lt 300 ] || die "the floor's guests were not ready in 300 s"
             sleep 0.5
         done
