@@ -194,6 +194,7 @@ allow_test_hosts=true
 
 ${2:-[host:lab]
 uri=$lab_uri
+accel=tcg
 pool=default}
 CONF
     D_ADMIN=$("$cohortd" --config "$D_DIR/cohortd.conf" --create-admin admin)
@@ -385,6 +386,7 @@ bench_qemu() {
 
     daemon_start qemu "[host:local]
 uri=$qemu_uri
+accel=tcg
 pool=$qemu_pool
 vcpus=16
 memory_mib=8192"
@@ -581,11 +583,13 @@ bench_hosts() {
 images_dir=$work/hosts-images
 [host:local]
 uri=$qemu_uri
+accel=tcg
 pool=$hosts_pool
 vcpus=16
 memory_mib=8192
 [host:remote]
 uri=$uri2
+accel=tcg
 pool=$hosts_pool
 vcpus=16
 memory_mib=8192"

@@ -46,12 +46,12 @@ static gboolean
 cohort_ctl_print_cohort(CohortCtl *ctl, JsonNode *answer, GError **error)
 {
     static const gchar *const members[] = {
-        "slug",    "title",       "state",      "template", "trainer",   "starts_at",
-        "ends_at", "grace_hours", "created_at", "network",  "placement", NULL,
+        "slug",        "title",      "state",   "template", "trainer",   "starts_at", "ends_at",
+        "grace_hours", "created_at", "network", "subnet",   "placement", NULL,
     };
     static const gchar *const labels[] = {
-        "Slug", "Title",         "State",   "Template", "Trainer",   "Starts",
-        "Ends", "Grace (hours)", "Created", "Network",  "Placement", NULL,
+        "Slug",          "Title",   "State",   "Template", "Trainer",   "Starts", "Ends",
+        "Grace (hours)", "Created", "Network", "Subnet",   "Placement", NULL,
     };
     JsonObject *c = cohort_ctl_expect_object(answer, "cohort", error);
     JsonNode *quota;
@@ -218,8 +218,9 @@ cohort_ctl_cohort_create(CohortCtl *ctl, gint argc, gchar **argv, GError **error
         {"max-extensions", 0, 0, G_OPTION_ARG_STRING, &o.lease_extensions,
          "How often a machine's lease may be extended", "N"},
         {"network", 0, 0, G_OPTION_ARG_FILENAME, &o.network,
-         "'isolated' (default: the cohort's own network on each host, removed at reclaim) or "
-         "the name of a libvirt network the hosts share",
+         "'isolated' (default: the cohort's own network on each host, with a subnet and DHCP, "
+         "removed at reclaim), 'nat' (the same, reaching out through the host) or the name of "
+         "a libvirt network the hosts share",
          "NET"},
         {"placement", 0, 0, G_OPTION_ARG_STRING, &o.placement,
          "Where its machines go: spread (least used host first), pack (fill a host before the "
@@ -237,7 +238,7 @@ cohort_ctl_cohort_create(CohortCtl *ctl, gint argc, gchar **argv, GError **error
             ctl, &argc, &argv, entries,
             "SLUG --template T --title TITLE --starts DATE --ends DATE --max-machines N "
             "[--max-vcpus N] [--max-memory-mib N] [--grace-hours N] [--lease-hours N "
-            "--max-extensions N] [--network isolated|NET] [--placement spread|pack]",
+            "--max-extensions N] [--network isolated|nat|NET] [--placement spread|pack]",
             "Create a cohort (trainer, admin). DATE is YYYY-MM-DD or an RFC 3339 time; --ends "
             "YYYY-MM-DD means the end of that day (23:59:59 UTC).",
             "  cohortctl cohort create cloud-101 --template small-linux --title 'Cloud 101' \\\n"

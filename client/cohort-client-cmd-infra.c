@@ -7,6 +7,23 @@
 #include "cohort-client-commands.h"
 #include "cohort-client-error.h"
 
+/* The accelerator as configured, and what auto came to: "auto (tcg)", "kvm", "tcg". */
+static gchar *
+cohort_ctl_host_accel_text(JsonObject *h)
+{
+    const gchar *accel = json_object_get_string_member_with_default(h, "accel", NULL);
+    JsonNode *effective = json_object_get_member(h, "accel_effective");
+    const gchar *in_use = effective != NULL && JSON_NODE_HOLDS_VALUE(effective)
+                              ? json_node_get_string(effective)
+                              : NULL;
+
+    if (accel == NULL)
+        return g_strdup("-");
+    if (g_strcmp0(accel, "auto") == 0)
+        return g_strdup_printf("auto (%s)", in_use != NULL ? in_use : "?");
+    return g_strdup(accel);
+}
+
 /* What placement allows (capacity times the ratio) beside what is used. */
 static void
 cohort_ctl_host_row(CohortTable *table, JsonObject *h)
@@ -24,6 +41,7 @@ cohort_ctl_host_row(CohortTable *table, JsonObject *h)
                               json_object_get_int_member_with_default(h, "used_disk_mib", 0),
                               json_node_get_int(disk))
             : cohort_client_member_text(h, "used_disk_mib"),
+        cohort_ctl_host_accel_text(h),
         cohort_client_member_text(h, "pool"),
         cohort_client_member_text(h, "uri"),
     };
@@ -37,6 +55,7 @@ static const gchar *const cohort_ctl_host_headers[] = {
     "VCPUS USED/ALLOWED",
     "MEMORY MIB USED/ALLOWED",
     "DISK MIB USED/ALLOWED",
+    "ACCEL",
     "POOL",
     "URI",
     NULL,
@@ -106,10 +125,18 @@ cohort_ctl_print_host(CohortCtl *ctl, JsonNode *answer, GError **error)
 static gboolean
 cohort_ctl_host_capacity(JsonObject *b, const gchar *vcpus, const gchar *memory,
                          const gchar *cpu_ratio, const gchar *memory_ratio, const gchar *disk_ratio,
-                         GError **error)
+                         const gchar *accel, GError **error)
 {
     guint64 n;
     gdouble r;
+
+    if (accel != NULL) {
+        if (g_strcmp0(accel, "auto") != 0 && g_strcmp0(accel, "kvm") != 0 &&
+            g_strcmp0(accel, "tcg") != 0)
+            return cohort_ctl_usage_error(error, "--accel must be auto (kvm where the host "
+                                                 "offers it, else tcg), kvm or tcg");
+        json_object_set_string_member(b, "accel", accel);
+    }
 
     if (vcpus != NULL) {
         if (g_strcmp0(vcpus, "0") == 0)
@@ -153,6 +180,7 @@ cohort_ctl_host_add(CohortCtl *ctl, gint argc, gchar **argv, GError **error)
     g_autofree gchar *cpu_ratio = NULL;
     g_autofree gchar *memory_ratio = NULL;
     g_autofree gchar *disk_ratio = NULL;
+    g_autofree gchar *accel = NULL;
     const GOptionEntry entries[] = {
         {"uri", 0, 0, G_OPTION_ARG_FILENAME, &uri, "libvirt URI of the host", "URI"},
         {"pool", 0, 0, G_OPTION_ARG_FILENAME, &pool, "Storage pool for the machines' disks",
@@ -167,6 +195,9 @@ cohort_ctl_host_add(CohortCtl *ctl, gint argc, gchar **argv, GError **error)
          "Disk overcommit: overlays' planned growth allowed = what the pool can give x R "
          "(default 1)",
          "R"},
+        {"accel", 0, 0, G_OPTION_ARG_STRING, &accel,
+         "Accelerator: auto (kvm where the host offers it, else tcg; the default), kvm or tcg",
+         "A"},
         {NULL},
     };
     CohortClient *client;
@@ -177,7 +208,7 @@ cohort_ctl_host_add(CohortCtl *ctl, gint argc, gchar **argv, GError **error)
     json_node_take_object(body, b);
     if (!cohort_ctl_parse(ctl, &argc, &argv, entries,
                           "NAME --uri URI [--pool P] [--vcpus N] [--memory-mib N] "
-                          "[--cpu-ratio R] [--memory-ratio R] [--disk-ratio R]",
+                          "[--cpu-ratio R] [--memory-ratio R] [--disk-ratio R] [--accel A]",
                           "Register a libvirt host (admin). Without --vcpus and --memory-mib "
                           "cohortd uses what libvirt reports. cohortd connects to it in the "
                           "background: the answer says \"connecting\".",
@@ -192,7 +223,8 @@ cohort_ctl_host_add(CohortCtl *ctl, gint argc, gchar **argv, GError **error)
     json_object_set_string_member(b, "uri", uri);
     if (pool != NULL)
         json_object_set_string_member(b, "pool", pool);
-    if (!cohort_ctl_host_capacity(b, vcpus, memory, cpu_ratio, memory_ratio, disk_ratio, error))
+    if (!cohort_ctl_host_capacity(b, vcpus, memory, cpu_ratio, memory_ratio, disk_ratio, accel,
+                                  error))
         return FALSE;
     if (!cohort_ctl_check_utf8(uri, "--uri", error) ||
         !cohort_ctl_check_utf8(pool, "--pool", error))
@@ -238,6 +270,7 @@ cohort_ctl_host_set(CohortCtl *ctl, gint argc, gchar **argv, GError **error)
     g_autofree gchar *cpu_ratio = NULL;
     g_autofree gchar *memory_ratio = NULL;
     g_autofree gchar *disk_ratio = NULL;
+    g_autofree gchar *accel = NULL;
     const GOptionEntry entries[] = {
         {"vcpus", 0, 0, G_OPTION_ARG_STRING, &vcpus, "vCPUs Cohort may hand out (0: libvirt's)",
          "N"},
@@ -250,6 +283,8 @@ cohort_ctl_host_set(CohortCtl *ctl, gint argc, gchar **argv, GError **error)
          "Disk overcommit: overlays' planned growth allowed = what the pool can give x R", "R"},
         {"pool", 0, 0, G_OPTION_ARG_FILENAME, &pool,
          "Another storage pool (only while no machine lives on the host)", "POOL"},
+        {"accel", 0, 0, G_OPTION_ARG_STRING, &accel,
+         "Accelerator of machines made from now on: auto, kvm or tcg", "A"},
         {NULL},
     };
     CohortClient *client;
@@ -262,14 +297,16 @@ cohort_ctl_host_set(CohortCtl *ctl, gint argc, gchar **argv, GError **error)
     json_node_take_object(body, b);
     if (!cohort_ctl_parse(ctl, &argc, &argv, entries,
                           "NAME [--vcpus N] [--memory-mib N] [--cpu-ratio R] [--memory-ratio R] "
-                          "[--disk-ratio R] [--pool P]",
-                          "Change a host's capacity, overcommit ratios or pool (admin); placement "
-                          "uses the new values at once. Hosts of cohortd.conf are changed there.",
+                          "[--disk-ratio R] [--pool P] [--accel A]",
+                          "Change a host's capacity, overcommit ratios, pool or accelerator "
+                          "(admin); placement uses the new values at once. Hosts of cohortd.conf "
+                          "are changed there.",
                           "  cohortctl host set lab1 --cpu-ratio 2\n"
                           "  cohortctl host set lab2 --memory-mib 131072 --disk-ratio 4\n",
                           1, 1, error))
         return FALSE;
-    if (!cohort_ctl_host_capacity(b, vcpus, memory, cpu_ratio, memory_ratio, disk_ratio, error) ||
+    if (!cohort_ctl_host_capacity(b, vcpus, memory, cpu_ratio, memory_ratio, disk_ratio, accel,
+                                  error) ||
         !cohort_ctl_check_utf8(pool, "--pool", error))
         return FALSE;
     if (pool != NULL)
@@ -277,7 +314,7 @@ cohort_ctl_host_set(CohortCtl *ctl, gint argc, gchar **argv, GError **error)
     if (json_object_get_size(b) == 0)
         return cohort_ctl_usage_error(error, "host set needs something to change (--vcpus, "
                                              "--memory-mib, --cpu-ratio, --memory-ratio, "
-                                             "--disk-ratio or --pool)");
+                                             "--disk-ratio, --pool or --accel)");
     if ((client = cohort_ctl_client(ctl, TRUE, error)) == NULL)
         return FALSE;
     name = cohort_client_escape(argv[1]);

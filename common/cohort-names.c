@@ -54,3 +54,9 @@ cohort_names_has_prefix(const gchar *name)
     return name != NULL && g_str_has_prefix(name, COHORT_NAME_PREFIX) &&
            name[strlen(COHORT_NAME_PREFIX)] != '\0';
 }
+
+gboolean
+cohort_names_network_is_own(const gchar *mode)
+{
+    return g_strcmp0(mode, "isolated") == 0 || g_strcmp0(mode, "nat") == 0;
+}

@@ -18,5 +18,8 @@ gchar *cohort_names_network(const gchar *cohort);
  * that the network itself proves whose it is (libvirt networks carry no metadata here). */
 gchar *cohort_names_network_uuid(const gchar *owner, const gchar *cohort);
 gboolean cohort_names_has_prefix(const gchar *name);
+/* Whether a cohort's network mode is its own network, which Cohort makes and removes:
+ * "isolated" (no <forward>) or "nat"; anything else names a shared libvirt network. */
+gboolean cohort_names_network_is_own(const gchar *mode);
 
 G_END_DECLS

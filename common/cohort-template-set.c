@@ -7,7 +7,8 @@
 
 struct _CohortTemplateSet {
     gchar *dir;
-    GHashTable *templates; /* name -> CohortTemplate */
+    GHashTable *templates;         /* name -> CohortTemplate */
+    CohortTemplateCheckFunc check; /* more checks of each template loaded; NULL: none */
 };
 
 CohortTemplateSet *
@@ -19,6 +20,13 @@ cohort_template_set_new(const gchar *dir)
     self->templates = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                             (GDestroyNotify)cohort_template_unref);
     return self;
+}
+
+void
+cohort_template_set_set_check(CohortTemplateSet *self, CohortTemplateCheckFunc check)
+{
+    g_return_if_fail(self != NULL);
+    self->check = check;
 }
 
 void
@@ -64,7 +72,8 @@ cohort_template_set_strcmp_ptr(gconstpointer a, gconstpointer b)
 
 /* Every *.xml of the templates directory, by name; what cannot be loaded goes to @problems. */
 static GHashTable *
-cohort_template_set_read(const gchar *templates_dir, GPtrArray *problems, GError **error)
+cohort_template_set_read(const gchar *templates_dir, CohortTemplateCheckFunc check,
+                         GPtrArray *problems, GError **error)
 {
     g_autoptr(GDir) dir = g_dir_open(templates_dir, 0, error);
     g_autoptr(GHashTable) templates = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
@@ -88,6 +97,9 @@ cohort_template_set_read(const gchar *templates_dir, GPtrArray *problems, GError
         g_autoptr(CohortTemplate) tmpl = cohort_template_new_from_file(path, &error_local);
         const gchar *name;
 
+        /* once per template loaded, never per machine */
+        if (tmpl != NULL && check != NULL && !check(tmpl, &error_local))
+            g_clear_pointer(&tmpl, cohort_template_unref);
         if (tmpl == NULL) {
             cohort_template_set_add_problem(problems, path, error_local->message);
             continue;
@@ -109,7 +121,8 @@ cohort_template_set_load(CohortTemplateSet *self, GError **error)
 {
     g_autoptr(GPtrArray) problems =
         g_ptr_array_new_with_free_func((GDestroyNotify)cohort_template_problem_free);
-    g_autoptr(GHashTable) loaded = cohort_template_set_read(self->dir, problems, error);
+    g_autoptr(GHashTable) loaded =
+        cohort_template_set_read(self->dir, self->check, problems, error);
     GHashTableIter iter;
     gpointer key;
     gpointer value;
@@ -134,7 +147,7 @@ cohort_template_set_reload(CohortTemplateSet *self, GPtrArray **changes, GPtrArr
 {
     g_autoptr(GPtrArray) found =
         g_ptr_array_new_with_free_func((GDestroyNotify)cohort_template_problem_free);
-    g_autoptr(GHashTable) loaded = cohort_template_set_read(self->dir, found, error);
+    g_autoptr(GHashTable) loaded = cohort_template_set_read(self->dir, self->check, found, error);
     g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
     g_autoptr(GPtrArray) diff =
         g_ptr_array_new_with_free_func((GDestroyNotify)cohort_template_change_free);

@@ -25,9 +25,14 @@ typedef struct {
 } CohortTemplateChange;
 void cohort_template_change_free(CohortTemplateChange *change);
 
+/* A check beyond the template engine's own, run once for each template loaded (libvirt's
+ * full parser, in virt/): a template it refuses is a problem like any other. */
+typedef gboolean (*CohortTemplateCheckFunc)(CohortTemplate *tmpl, GError **error);
+
 /* Empty, for the templates of @dir. */
 CohortTemplateSet *cohort_template_set_new(const gchar *dir);
 void cohort_template_set_free(CohortTemplateSet *self);
+void cohort_template_set_set_check(CohortTemplateSet *self, CohortTemplateCheckFunc check);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(CohortTemplateSet, cohort_template_set_free)
 
 /* Loads every *.xml of the directory; a bad file is logged and skipped. FALSE only when the

@@ -602,6 +602,10 @@ cohort_machine_spec_validate(const CohortMachineSpec *spec, GError **error)
                                        "characters (VNC uses no more than 8)",
                                        COHORT_TEMPLATE_VNC_PASSWORD_MAX);
     }
+    if (spec->domain_type != NULL && g_strcmp0(spec->domain_type, "kvm") != 0 &&
+        g_strcmp0(spec->domain_type, "qemu") != 0)
+        return cohort_spec_invalid(error, "domain type '%s' is neither kvm nor qemu",
+                                   spec->domain_type);
     if (spec->vnc_listen != NULL) {
         guchar addr[sizeof(struct in6_addr)];
         if (inet_pton(AF_INET, spec->vnc_listen, addr) != 1 &&
@@ -738,6 +742,44 @@ cohort_render_vcpus(xmlXPathContext *ctxt, xmlNode *domain, guint vcpus)
     }
 }
 
+/* A template with no disk of its own (none, or only a CD-ROM: a live ISO) gets one for the
+ * overlay, the first of the disks, virtio, on a target name no other disk has. */
+static xmlNode *
+cohort_render_disk_new(xmlXPathContext *ctxt)
+{
+    xmlNode *domain = xmlDocGetRootElement(ctxt->doc);
+    xmlNode *devices = cohort_render_child(domain, "devices");
+    xmlNode *first = cohort_xml_find(ctxt, "/domain/devices/disk");
+    xmlNode *disk = xmlNewDocNode(domain->doc, NULL, BAD_CAST "disk", NULL);
+    g_autoptr(GPtrArray) targets = cohort_xml_find_all(ctxt, "/domain/devices/disk/target");
+    xmlNode *target;
+    gchar dev[] = "vda";
+
+    /* vda, or the first of vdb..vdz no CD-ROM of the template has */
+    for (; dev[2] < 'z'; dev[2]++) {
+        gboolean taken = FALSE;
+        for (guint i = 0; i < targets->len && !taken; i++) {
+            g_autofree gchar *name =
+                (gchar *)xmlGetProp(g_ptr_array_index(targets, i), BAD_CAST "dev");
+            taken = g_strcmp0(name, dev) == 0;
+        }
+        if (!taken)
+            break;
+    }
+    if (first != NULL)
+        xmlAddPrevSibling(first, disk);
+    else if (devices->children != NULL)
+        xmlAddPrevSibling(devices->children, disk);
+    else
+        xmlAddChild(devices, disk);
+    cohort_render_set_prop(disk, "device", "disk");
+    target = xmlNewDocNode(domain->doc, NULL, BAD_CAST "target", NULL);
+    xmlAddChild(disk, target);
+    cohort_render_set_prop(target, "dev", dev);
+    cohort_render_set_prop(target, "bus", "virtio");
+    return disk;
+}
+
 static gboolean
 cohort_render_disk(CohortTemplate *self, xmlXPathContext *ctxt, const gchar *disk_path,
                    GError **error)
@@ -746,13 +788,8 @@ cohort_render_disk(CohortTemplate *self, xmlXPathContext *ctxt, const gchar *dis
     xmlNode *driver;
     xmlNode *source;
 
-    if (disk == NULL) {
-        g_set_error(error, COHORT_ERROR, COHORT_ERROR_INVALID_ARGUMENT,
-                    "%s: no <disk device='disk'> in <devices>: add one; its source becomes the "
-                    "machine's own disk (a qcow2 overlay of the base volume)",
-                    self->source);
-        return FALSE;
-    }
+    if (disk == NULL)
+        disk = cohort_render_disk_new(ctxt);
     cohort_render_set_prop(disk, "type", "file");
 
     /* The overlay is always qcow2; its backing chain is in the image, so an author's
@@ -781,7 +818,14 @@ cohort_render_interfaces(xmlXPathContext *ctxt, const gchar *network)
         cohort_render_remove_children_named(nic, "mac");
         cohort_render_remove_children_named(nic, "target");
         if (network != NULL) {
+            g_autofree gchar *type = (gchar *)xmlGetProp(nic, BAD_CAST "type");
             xmlNode *source;
+            /* a passed-through NIC (hostdev) becomes a plain one: what only a hostdev has
+             * (managed=, the vfio driver) goes with its PCI source */
+            if (g_strcmp0(type, "hostdev") == 0) {
+                xmlUnsetProp(nic, BAD_CAST "managed");
+                cohort_render_remove_children_named(nic, "driver");
+            }
             cohort_render_set_prop(nic, "type", "network");
             cohort_render_remove_children_named(nic, "source");
             source = xmlNewDocNode(nic->doc, NULL, BAD_CAST "source", NULL);
@@ -918,9 +962,19 @@ cohort_template_render_doc(CohortTemplate *self, xmlDoc *doc, const CohortMachin
                     "%s: cannot make an XPath context (out of memory?)", self->source);
         return FALSE;
     }
+    /* the accelerator is the host's, whatever the template says */
+    if (spec->domain_type != NULL)
+        cohort_render_set_prop(domain, "type", spec->domain_type);
     name = cohort_render_child(domain, "name");
     cohort_xml_set_text(name, spec->domain_name);
     cohort_xml_set_text(cohort_render_child_after(domain, "uuid", name), uuid);
+    /* SMBIOS says the machine's UUID too: libvirt refuses the two apart */
+    {
+        g_autoptr(GPtrArray) entries =
+            cohort_xml_find_all(ctxt, "/domain/sysinfo/system/entry[@name='uuid']");
+        for (guint i = 0; i < entries->len; i++)
+            cohort_xml_set_text(g_ptr_array_index(entries, i), uuid);
+    }
     cohort_render_memory(ctxt, domain, spec->memory_mib != 0 ? spec->memory_mib : self->memory_mib);
     cohort_render_vcpus(ctxt, domain, spec->vcpus != 0 ? spec->vcpus : self->vcpus);
     if (!cohort_render_disk(self, ctxt, spec->disk_path, error))
@@ -930,6 +984,33 @@ cohort_template_render_doc(CohortTemplate *self, xmlDoc *doc, const CohortMachin
     cohort_render_guest_agent(ctxt, domain);
     cohort_render_metadata(self, domain, spec);
     return TRUE;
+}
+
+/* The rendering does not match the schema: when the author's own document does, it was
+ * Cohort's change that broke it, and the error says so instead of blaming the template. */
+static void
+cohort_template_blame(CohortTemplate *self, const CohortMachineSpec *spec, GError **error)
+{
+    g_autoptr(xmlDoc) original = NULL;
+    g_autofree gchar *message = NULL;
+    const gchar *blame = "; fix that part of the template";
+    gchar *tail;
+
+    if (error == NULL || *error == NULL)
+        return;
+    original = cohort_xml_parse_memory(self->xml, self->xml_len, self->source, "domain", NULL);
+    if (original == NULL || !cohort_domain_schema_validate(original, self->source, NULL))
+        return;
+    message = g_strdup((*error)->message);
+    tail = g_strrstr(message, blame);
+    if (tail != NULL)
+        *tail = '\0';
+    g_clear_error(error);
+    g_set_error(error, COHORT_ERROR, COHORT_ERROR_INTERNAL,
+                "%s. The template itself matches libvirt's schema: Cohort's rendering of it for "
+                "machine %s broke the document, not the template; report this as a bug in "
+                "Cohort, with the template",
+                message, spec->domain_name);
 }
 
 gchar *
@@ -951,8 +1032,10 @@ cohort_template_render(CohortTemplate *self, const CohortMachineSpec *spec, GErr
     if (!cohort_template_render_doc(self, doc, spec, error))
         return NULL;
     /* Line numbers in the error are the template's: the rendered tree keeps them. */
-    if (!cohort_domain_schema_validate(doc, self->source, error))
+    if (!cohort_domain_schema_validate(doc, self->source, error)) {
+        cohort_template_blame(self, spec, error);
         return NULL;
+    }
     xml = cohort_xml_to_string(doc);
     if (xml == NULL) {
         g_set_error(error, COHORT_ERROR, COHORT_ERROR_INTERNAL,

@@ -28,6 +28,7 @@ typedef struct {
     const gchar *vnc_password; /* NULL: none set (tests only) */
     const gchar *vnc_listen;   /* NULL: 127.0.0.1 */
     const gchar *owner;        /* the cohortd instance's UUID in the tag; NULL: none */
+    const gchar *domain_type;  /* <domain type=…>: the host's ("kvm", "qemu"); NULL: as written */
 } CohortMachineSpec;
 
 CohortTemplate *cohort_template_new_from_file(const gchar *path, GError **error);

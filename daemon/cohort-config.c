@@ -13,6 +13,7 @@
 #include "cohort-error.h"
 #include "cohort-host-uri.h"
 #include "cohort-slug.h"
+#include "cohort-subnet.h"
 
 #define COHORT_CONFIG_HOST_PREFIX "host:"
 
@@ -86,6 +87,12 @@ static const CohortConfigKey cohort_config_host_keys[] = {
     {"cpu_ratio", COHORT_CONFIG_KIND_DOUBLE, COHORT_CONFIG_HOST(cpu_ratio), 0, 64},
     {"memory_ratio", COHORT_CONFIG_KIND_DOUBLE, COHORT_CONFIG_HOST(memory_ratio), 0, 16},
     {"disk_ratio", COHORT_CONFIG_KIND_DOUBLE, COHORT_CONFIG_HOST(disk_ratio), 0, 100},
+    {"accel", COHORT_CONFIG_KIND_STRING, COHORT_CONFIG_HOST(accel)},
+};
+
+static const CohortConfigKey cohort_config_networks_keys[] = {
+    {"range", COHORT_CONFIG_KIND_STRING, COHORT_CONFIG_DAEMON(networks_range)},
+    {"prefix", COHORT_CONFIG_KIND_UINT, COHORT_CONFIG_DAEMON(networks_prefix), 8, 29},
 };
 
 static void
@@ -94,6 +101,7 @@ cohort_config_host_free(CohortConfigHost *host)
     g_free(host->name);
     g_free(host->uri);
     g_free(host->pool);
+    g_free(host->accel);
     g_free(host);
 }
 
@@ -107,6 +115,7 @@ cohort_config_host_new(const gchar *name)
     host->cpu_ratio = 4.0;
     host->memory_ratio = 1.0;
     host->disk_ratio = 1.0;
+    host->accel = g_strdup("auto");
     return host;
 }
 
@@ -118,6 +127,7 @@ cohort_config_host_copy(const CohortConfigHost *host)
     copy->name = g_strdup(host->name);
     copy->uri = g_strdup(host->uri);
     copy->pool = g_strdup(host->pool);
+    copy->accel = g_strdup(host->accel);
     return copy;
 }
 
@@ -134,6 +144,7 @@ cohort_config_clear(CohortConfig *self)
     g_free(self->web_dir);
     g_free(self->vnc_listen);
     g_free(self->placement);
+    g_free(self->networks_range);
     g_clear_pointer(&self->hosts, g_ptr_array_unref);
 }
 
@@ -195,6 +206,8 @@ cohort_config_new_default(void)
     self->quota_vcpus = 2;
     self->quota_memory_mib = 2048;
     self->placement = g_strdup("spread");
+    self->networks_range = g_strdup(COHORT_CONFIG_DEFAULT_NETWORKS_RANGE);
+    self->networks_prefix = COHORT_CONFIG_DEFAULT_NETWORKS_PREFIX;
     self->hosts = g_ptr_array_new_with_free_func((GDestroyNotify)cohort_config_host_free);
     return self;
 }
@@ -213,6 +226,7 @@ cohort_config_copy(const CohortConfig *self)
     copy->web_dir = g_strdup(self->web_dir);
     copy->vnc_listen = g_strdup(self->vnc_listen);
     copy->placement = g_strdup(self->placement);
+    copy->networks_range = g_strdup(self->networks_range);
     copy->hosts = g_ptr_array_new_with_free_func((GDestroyNotify)cohort_config_host_free);
     for (guint i = 0; i < self->hosts->len; i++)
         g_ptr_array_add(copy->hosts, cohort_config_host_copy(g_ptr_array_index(self->hosts, i)));
@@ -441,6 +455,11 @@ cohort_config_validate_host(CohortConfig *self, const CohortConfigHost *host, GE
                                        host->name);
     if (!cohort_host_uri_check(host->uri, self->allow_test_hosts, NULL, &uri_error))
         return cohort_config_bad_value(error, group, "uri", host->uri, "%s", uri_error->message);
+    if (g_strcmp0(host->accel, "auto") != 0 && g_strcmp0(host->accel, "kvm") != 0 &&
+        g_strcmp0(host->accel, "tcg") != 0)
+        return cohort_config_bad_value(error, group, "accel", host->accel,
+                                       "is none of auto (kvm where the host offers it, else tcg), "
+                                       "kvm or tcg");
     if (strchr(host->pool, '/') != NULL)
         return cohort_config_bad_value(error, group, "pool", host->pool,
                                        "is not a storage pool name (virsh pool-list shows them)");
@@ -481,6 +500,20 @@ cohort_config_validate(CohortConfig *self, GError **error)
         return cohort_config_bad_value(error, "daemon", "placement", self->placement,
                                        "is neither spread (the least used host first) nor pack "
                                        "(fill a host before the next)");
+    {
+        g_autoptr(GError) range_error = NULL;
+        CohortSubnet range;
+        if (!cohort_subnet_parse(self->networks_range, FALSE, &range, &range_error))
+            return cohort_config_bad_value(error, "networks", "range", self->networks_range, "%s",
+                                           range_error->message);
+        if (range.prefix > self->networks_prefix) {
+            g_autofree gchar *prefix = g_strdup_printf("%u", self->networks_prefix);
+            return cohort_config_bad_value(error, "networks", "prefix", prefix,
+                                           "is shorter than [networks] range=%s: a cohort "
+                                           "network cannot be larger than the whole plan",
+                                           self->networks_range);
+        }
+    }
     for (guint i = 0; i < self->hosts->len; i++) {
         if (!cohort_config_validate_host(self, g_ptr_array_index(self->hosts, i), error))
             return FALSE;
@@ -506,15 +539,16 @@ cohort_config_log(CohortConfig *self)
             "invitation_ttl_hours=%u placement=%s",
             self->max_body_kib, self->workers, self->reaper_interval_s, self->reconcile_interval_s,
             self->invitation_ttl_hours, self->placement);
+    g_debug("[networks] range=%s prefix=%u", self->networks_range, self->networks_prefix);
     g_debug("[quota] machines=%u vcpus=%u memory_mib=%" G_GUINT64_FORMAT, self->quota_machines,
             self->quota_vcpus, self->quota_memory_mib);
     for (guint i = 0; i < self->hosts->len; i++) {
         const CohortConfigHost *host = g_ptr_array_index(self->hosts, i);
 
         g_debug("[host:%s] uri=%s pool=%s vcpus=%u memory_mib=%" G_GUINT64_FORMAT
-                " cpu_ratio=%g memory_ratio=%g disk_ratio=%g",
+                " cpu_ratio=%g memory_ratio=%g disk_ratio=%g accel=%s",
                 host->name, host->uri, host->pool, host->vcpus, host->memory_mib, host->cpu_ratio,
-                host->memory_ratio, host->disk_ratio);
+                host->memory_ratio, host->disk_ratio, host->accel);
     }
     if (self->hosts->len == 0)
         g_debug("no [host:NAME] group");
@@ -537,12 +571,15 @@ cohort_config_apply(CohortConfig *self, GKeyFile *keyfile, GError **error)
         else if (g_strcmp0(groups[i], "quota") == 0)
             ok = cohort_config_read_group(keyfile, groups[i], cohort_config_quota_keys,
                                           G_N_ELEMENTS(cohort_config_quota_keys), next, error);
+        else if (g_strcmp0(groups[i], "networks") == 0)
+            ok = cohort_config_read_group(keyfile, groups[i], cohort_config_networks_keys,
+                                          G_N_ELEMENTS(cohort_config_networks_keys), next, error);
         else if (g_str_has_prefix(groups[i], COHORT_CONFIG_HOST_PREFIX))
             ok = cohort_config_read_host(next, keyfile, groups[i], error);
         else {
             g_set_error(error, COHORT_ERROR, COHORT_ERROR_INVALID_ARGUMENT,
-                        "[%s]: unknown group; the groups are [daemon], [quota] and "
-                        "[host:NAME]",
+                        "[%s]: unknown group; the groups are [daemon], [quota], [networks] "
+                        "and [host:NAME]",
                         groups[i]);
             ok = FALSE;
         }

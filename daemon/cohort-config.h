@@ -1,7 +1,8 @@
 /* cohortd's configuration: compiled-in defaults, then key files (each overrides only what it
  * names), then validation, then the effective values at debug level (STYLE.md §6).
  *
- * Groups: [daemon], [quota] (the defaults of a new cohort) and one [host:NAME] per
+ * Groups: [daemon], [quota] (the defaults of a new cohort), [networks] (the address plan of
+ * cohorts' own networks) and one [host:NAME] per
  * hypervisor host, NAME a slug. data/cohortd.conf documents every key. A key or group this
  * version does not know is an error, so that a misspelt security setting is never ignored. */
 #pragma once
@@ -14,6 +15,9 @@ G_BEGIN_DECLS
 #define COHORT_CONFIG_DEFAULT_PORT 8580
 #define COHORT_CONFIG_DEFAULT_POOL "default"
 #define COHORT_CONFIG_DEFAULT_IMAGES_DIR "/var/lib/cohort/images"
+/* The address plan: each cohort's own network gets a /PREFIX of RANGE. */
+#define COHORT_CONFIG_DEFAULT_NETWORKS_RANGE "10.200.0.0/16"
+#define COHORT_CONFIG_DEFAULT_NETWORKS_PREFIX 24
 
 /* One [host:NAME] group. */
 typedef struct {
@@ -25,6 +29,7 @@ typedef struct {
     gdouble cpu_ratio;  /* overcommit: vCPUs allowed = vcpus * cpu_ratio */
     gdouble memory_ratio;
     gdouble disk_ratio; /* overcommit of the pool for overlays' planned growth */
+    gchar *accel;       /* "auto" (kvm where libvirt offers it, else TCG), "kvm" or "tcg" */
 } CohortConfigHost;
 
 /* Read-only for callers: change it through cohort_config_load_*(), which validate. */
@@ -57,6 +62,9 @@ typedef struct {
     guint quota_machines;
     guint quota_vcpus;
     guint64 quota_memory_mib;
+    /* [networks]: the address plan of cohorts' own networks */
+    gchar *networks_range; /* an IPv4 subnet, "10.200.0.0/16" */
+    guint networks_prefix; /* each cohort network's prefix length, range's..29 */
     /* [host:NAME], in the order first seen */
     GPtrArray *hosts; /* of CohortConfigHost */
 } CohortConfig;

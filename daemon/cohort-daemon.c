@@ -5,6 +5,7 @@
 #include "cohort-daemon.h"
 #include "cohort-error.h"
 #include "cohort-ready.h"
+#include "cohort-template-check.h"
 
 void
 cohort_daemon_settings_init(CohortDaemonSettings *settings)
@@ -22,6 +23,8 @@ cohort_daemon_settings_init(CohortDaemonSettings *settings)
         .reconcile_interval_s = 300,
         .idle_cpu_percent = 2,
         .images_dir = g_strdup("/var/lib/cohort/images"),
+        .networks_range = {0x0AC80000u, 16}, /* 10.200.0.0/16, the documented default */
+        .networks_prefix = 24,
     };
 }
 
@@ -53,6 +56,8 @@ cohort_daemon_new(const CohortDaemonSettings *settings, CohortStore *store, GErr
         .stop_timeout_s = settings->stop_timeout_s,
         .workers = settings->workers,
         .placement = settings->placement,
+        .networks_range = settings->networks_range,
+        .networks_prefix = settings->networks_prefix,
     };
     const CohortLifecycleSettings lifecycle_settings = {
         .reaper_interval_s = settings->reaper_interval_s,
@@ -89,6 +94,9 @@ cohort_daemon_new(const CohortDaemonSettings *settings, CohortStore *store, GErr
     if (self->instance_id == NULL)
         return NULL;
     self->templates = cohort_template_set_new(settings->templates_dir);
+    /* what --check-template says valid, libvirt accepts: each template loaded is defined once
+     * on an in-process test:///default */
+    cohort_template_set_set_check(self->templates, cohort_template_check_libvirt);
     if (!cohort_template_set_load(self->templates, error))
         return NULL;
     self->hosts = cohort_hosts_new();

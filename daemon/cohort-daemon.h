@@ -27,11 +27,13 @@ typedef struct {
     guint reconcile_interval_s;
     guint idle_shutdown_s; /* 0: machines are never stopped for being idle */
     guint idle_cpu_percent;
-    gchar *images_dir;         /* base images may be installed from files under it only */
-    gboolean allow_test_hosts; /* test:/// host URIs, which read files: tests and demos */
-    gchar *builtin_test_uri;   /* the fallback lab host's URI, allowed anyway; NULL: none */
-    GStrv config_hosts;        /* names of cohortd.conf's [host:NAME] groups; NULL: none */
-    CohortPlacement placement; /* of cohorts that name none */
+    gchar *images_dir;           /* base images may be installed from files under it only */
+    gboolean allow_test_hosts;   /* test:/// host URIs, which read files: tests and demos */
+    gchar *builtin_test_uri;     /* the fallback lab host's URI, allowed anyway; NULL: none */
+    GStrv config_hosts;          /* names of cohortd.conf's [host:NAME] groups; NULL: none */
+    CohortPlacement placement;   /* of cohorts that name none */
+    CohortSubnet networks_range; /* the address plan of cohorts' own networks */
+    guint networks_prefix;       /* each cohort network's prefix length */
 } CohortDaemonSettings;
 
 /* The wiring: every layer's object, made and freed in order. */

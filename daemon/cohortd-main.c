@@ -15,6 +15,7 @@
 #include "cohort-service.h"
 #include "cohort-state-dir.h"
 #include "cohort-store.h"
+#include "cohort-template-check.h"
 #include "cohort-template.h"
 #include "cohort-virt.h"
 
@@ -38,10 +39,17 @@ cohortd_check_template(const gchar *path)
         g_printerr("cohortd: template %s does not render: %s\n", path, error->message);
         return 1;
     }
+    /* beyond the schema: libvirt's own parser, on an in-process test driver */
+    if (!cohort_template_check_libvirt(tmpl, &error)) {
+        g_printerr("cohortd: template %s is not valid: %s\n", path, error->message);
+        return 1;
+    }
     fputs(xml, stdout);
     g_printerr("cohortd: template '%s' is valid (%s; %u vCPU, %" G_GUINT64_FORMAT
                " MiB memory, %" G_GUINT64_FORMAT " MiB disk, base volume %s)\n",
-               cohort_template_get_name(tmpl), cohort_template_get_description(tmpl),
+               cohort_template_get_name(tmpl),
+               cohort_template_get_description(tmpl) != NULL ? cohort_template_get_description(tmpl)
+                                                             : "no description",
                cohort_template_get_vcpus(tmpl), cohort_template_get_memory_mib(tmpl),
                cohort_template_get_disk_mib(tmpl), cohort_template_get_base_volume(tmpl));
     return 0;
@@ -134,13 +142,13 @@ cohortd_hosts_sync(CohortConfig *config, CohortStore *store, GError **error)
             if (g_strcmp0(row->uri, ch->uri) == 0 && g_strcmp0(row->pool, ch->pool) == 0 &&
                 row->vcpus == ch->vcpus && row->memory_mib == ch->memory_mib &&
                 row->cpu_ratio == ch->cpu_ratio && row->memory_ratio == ch->memory_ratio &&
-                row->disk_ratio == ch->disk_ratio)
+                row->disk_ratio == ch->disk_ratio && g_strcmp0(row->accel, ch->accel) == 0)
                 continue;
             g_message("[host:%s] of the configuration changed: uri=%s pool=%s vcpus=%u "
                       "memory_mib=%" G_GUINT64_FORMAT " cpu_ratio=%g memory_ratio=%g "
-                      "disk_ratio=%g",
+                      "disk_ratio=%g accel=%s",
                       ch->name, ch->uri, ch->pool, ch->vcpus, ch->memory_mib, ch->cpu_ratio,
-                      ch->memory_ratio, ch->disk_ratio);
+                      ch->memory_ratio, ch->disk_ratio, ch->accel);
             g_free(row->uri);
             row->uri = g_strdup(ch->uri);
             g_free(row->pool);
@@ -150,6 +158,8 @@ cohortd_hosts_sync(CohortConfig *config, CohortStore *store, GError **error)
             row->cpu_ratio = ch->cpu_ratio;
             row->memory_ratio = ch->memory_ratio;
             row->disk_ratio = ch->disk_ratio;
+            g_free(row->accel);
+            row->accel = g_strdup(ch->accel);
             if (!cohort_store_host_update(store, row, error))
                 return FALSE;
             continue;
@@ -163,6 +173,7 @@ cohortd_hosts_sync(CohortConfig *config, CohortStore *store, GError **error)
         row->cpu_ratio = ch->cpu_ratio;
         row->memory_ratio = ch->memory_ratio;
         row->disk_ratio = ch->disk_ratio;
+        row->accel = g_strdup(ch->accel);
         row->state = g_strdup("up");
         if (!cohort_store_host_insert(store, row, error))
             return FALSE;
@@ -172,6 +183,7 @@ cohortd_hosts_sync(CohortConfig *config, CohortStore *store, GError **error)
         row->name = g_strdup("lab");
         row->uri = cohortd_lab_host_uri();
         row->pool = g_strdup("default");
+        row->accel = g_strdup("tcg"); /* the embedded test host: no KVM to find */
         row->cpu_ratio = 4.0;
         row->memory_ratio = 1.0;
         row->state = g_strdup("up");
@@ -229,6 +241,9 @@ cohortd_run(CohortConfig *config)
     settings.images_dir = g_strdup(config->images_dir);
     settings.allow_test_hosts = config->allow_test_hosts;
     cohort_placement_from_string(config->placement, &settings.placement);
+    /* validated with the configuration */
+    cohort_subnet_parse(config->networks_range, FALSE, &settings.networks_range, NULL);
+    settings.networks_prefix = config->networks_prefix;
     /* the fallback lab host reads cohortd's own file: allowed without allow_test_hosts */
     settings.builtin_test_uri = cohortd_lab_host_uri();
     {

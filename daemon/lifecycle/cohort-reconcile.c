@@ -359,13 +359,26 @@ cohort_reconcile_scan_done(gpointer item, const GError *error, gpointer user_dat
     }
 
     /* networks of this installation whose cohort is reclaimed or gone, with nothing left */
+    g_autoptr(GHashTable) networked = g_hash_table_new(g_str_hash, g_str_equal);
     for (guint i = 0; i < scan->networks->len; i++) {
         const gchar *net = g_ptr_array_index(scan->networks, i);
         const gchar *slug = net + strlen(COHORT_NAME_PREFIX);
+        g_hash_table_add(networked, (gpointer)slug);
         if (cohort_reconcile_network_in_use(l, scan, slug, machines))
             continue;
         g_message("reconcile: removing network %s of cohort %s, which is over", net, slug);
         cohort_machine_work_push_network_remove(l->work, host, slug);
+    }
+    /* the subnets of reclaimed cohorts whose network no host here has any more (a crash came
+     * between the network's removal and the free); the others go when it is removed */
+    {
+        g_autoptr(GError) error_free = NULL;
+        guint freed = 0;
+        if (!cohort_store_subnet_free_reclaimed(l->store, networked, &freed, &error_free))
+            g_warning("reconcile: %s", error_free->message);
+        else if (freed > 0)
+            g_message("reconcile: %u subnet%s of reclaimed cohorts back in the address plan", freed,
+                      freed == 1 ? "" : "s");
     }
 }
 

@@ -54,6 +54,9 @@ cohort_json_host(const CohortHost *host, const CohortHostUsage *used)
     json_builder_add_double_value(b, host->memory_ratio);
     json_builder_set_member_name(b, "disk_ratio");
     json_builder_add_double_value(b, host->disk_ratio);
+    /* as configured, and what it is in practice (null until the host is reached) */
+    cohort_json_add_string(b, "accel", host->accel);
+    cohort_json_add_string(b, "accel_effective", cohort_host_get_accel_effective(host));
     cohort_json_add_string(b, "state", host->state);
     json_builder_set_member_name(b, "draining");
     json_builder_add_boolean_value(b, host->draining);

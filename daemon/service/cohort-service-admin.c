@@ -264,6 +264,29 @@ cohort_service_host_read_capacity(JsonObject *body, CohortHostRow *row, GError *
     return TRUE;
 }
 
+/* "accel": "auto" (kvm where the host offers it, else TCG), "kvm" or "tcg"; left out: @row's. */
+static gboolean
+cohort_service_host_read_accel(JsonObject *body, CohortHostRow *row, GError **error)
+{
+    g_autofree gchar *accel = NULL;
+
+    if (!cohort_json_get_string(body, "accel", FALSE, 16, &accel, error))
+        return FALSE;
+    if (accel == NULL)
+        return TRUE;
+    if (g_strcmp0(accel, "auto") != 0 && g_strcmp0(accel, "kvm") != 0 &&
+        g_strcmp0(accel, "tcg") != 0) {
+        g_set_error(error, COHORT_ERROR, COHORT_ERROR_INVALID_ARGUMENT,
+                    "\"accel\" must be \"auto\" (kvm where the host offers it, else tcg), "
+                    "\"kvm\" or \"tcg\", not '%s'",
+                    accel);
+        return FALSE;
+    }
+    g_free(row->accel);
+    row->accel = g_steal_pointer(&accel);
+    return TRUE;
+}
+
 static gboolean
 cohort_service_pool_validate(const gchar *pool, GError **error)
 {
@@ -280,9 +303,9 @@ JsonNode *
 cohort_service_host_add(CohortService *svc, const CohortUserRow *actor, JsonObject *body,
                         GError **error)
 {
-    static const gchar *const known[] = {"name",         "uri",        "pool",
-                                         "vcpus",        "memory_mib", "cpu_ratio",
-                                         "memory_ratio", "disk_ratio", NULL};
+    static const gchar *const known[] = {"name",       "uri",       "pool",  "vcpus",
+                                         "memory_mib", "cpu_ratio", "accel", "memory_ratio",
+                                         "disk_ratio", NULL};
     g_autoptr(CohortHostRow) row = g_new0(CohortHostRow, 1);
     CohortHost *host;
 
@@ -296,7 +319,8 @@ cohort_service_host_add(CohortService *svc, const CohortUserRow *actor, JsonObje
         !cohort_json_get_string(body, "name", TRUE, 64, &row->name, error) ||
         !cohort_json_get_string(body, "uri", TRUE, 1024, &row->uri, error) ||
         !cohort_json_get_string(body, "pool", FALSE, 256, &row->pool, error) ||
-        !cohort_service_host_read_capacity(body, row, error))
+        !cohort_service_host_read_capacity(body, row, error) ||
+        !cohort_service_host_read_accel(body, row, error))
         return NULL;
     if (!cohort_slug_validate(row->name, "host name", error))
         return NULL;
@@ -348,7 +372,7 @@ cohort_service_host_update(CohortService *svc, const CohortUserRow *actor, const
                            JsonObject *body, GError **error)
 {
     static const gchar *const known[] = {"vcpus",      "memory_mib", "cpu_ratio", "memory_ratio",
-                                         "disk_ratio", "pool",       NULL};
+                                         "disk_ratio", "pool",       "accel",     NULL};
     g_autoptr(CohortHostRow) row = NULL;
     g_autofree gchar *pool = NULL;
     CohortHost *host = cohort_service_host_lookup(svc, actor, name, error);
@@ -367,7 +391,11 @@ cohort_service_host_update(CohortService *svc, const CohortUserRow *actor, const
     }
     row = cohort_store_host_get_by_id(svc->store, host->id, error);
     if (row == NULL || !cohort_service_host_read_capacity(body, row, error) ||
+        !cohort_service_host_read_accel(body, row, error) ||
         !cohort_json_get_string(body, "pool", FALSE, 256, &pool, error))
+        return NULL;
+    /* KVM asked of a host whose libvirt has none is refused now, not at the first machine */
+    if (!cohort_hosts_set_accel(svc->hosts, host, row->accel, error))
         return NULL;
     if (pool != NULL && !cohort_service_pool_validate(pool, error))
         return NULL;

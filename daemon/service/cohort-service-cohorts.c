@@ -42,6 +42,14 @@ cohort_service_cohort_json(CohortService *svc, const CohortCohortRow *cohort)
     json_object_set_object_member(obj, "lease", lease);
     json_object_set_string_member(obj, "network",
                                   cohort->network != NULL ? cohort->network : "isolated");
+    /* its own network's subnet from the address plan, once its first machine was made */
+    {
+        g_autofree gchar *subnet = cohort_store_subnet_get(svc->store, cohort->id, NULL);
+        if (subnet != NULL)
+            json_object_set_string_member(obj, "subnet", subnet);
+        else
+            json_object_set_null_member(obj, "subnet");
+    }
     /* where its machines go: its own policy, or the installation's */
     json_object_set_string_member(
         obj, "placement", cohort_placement_to_string(cohort_service_cohort_placement(svc, cohort)));
@@ -49,16 +57,18 @@ cohort_service_cohort_json(CohortService *svc, const CohortCohortRow *cohort)
     return node;
 }
 
-/* "isolated" (the cohort's own network on each host, made and removed by Cohort), or the
+/* "isolated" (the cohort's own network on each host, made and removed by Cohort, with a
+ * subnet and DHCP but no way out), "nat" (the same, reaching out through the host), or the
  * name of a libvirt network the hosts already have and share, which Cohort never changes. */
 static gboolean
 cohort_service_network_validate(const gchar *network, GError **error)
 {
-    if (g_strcmp0(network, "isolated") == 0)
+    if (cohort_names_network_is_own(network))
         return TRUE;
     if (!g_regex_match_simple("^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", network, 0, 0)) {
         g_set_error(error, COHORT_ERROR, COHORT_ERROR_INVALID_ARGUMENT,
-                    "\"network\": '%s' is neither \"isolated\" nor a libvirt network name "
+                    "\"network\": '%s' is neither \"isolated\", \"nat\" nor a libvirt network "
+                    "name "
                     "(letters, digits, '.', '_', '-')",
                     network);
         return FALSE;
@@ -66,7 +76,8 @@ cohort_service_network_validate(const gchar *network, GError **error)
     if (g_str_has_prefix(network, "cohort-")) {
         g_set_error(error, COHORT_ERROR, COHORT_ERROR_INVALID_ARGUMENT,
                     "\"network\": names starting with 'cohort-' are Cohort's own; say "
-                    "\"isolated\" for the cohort's own network, or name a shared one");
+                    "\"isolated\" or \"nat\" for the cohort's own network, or name a shared "
+                    "one");
         return FALSE;
     }
     return TRUE;
@@ -247,6 +258,9 @@ cohort_service_cohort_create(CohortService *svc, const CohortUserRow *actor, Jso
     if (row->network == NULL || g_ascii_strcasecmp(row->network, "isolated") == 0) {
         g_free(row->network);
         row->network = g_strdup("isolated");
+    } else if (g_ascii_strcasecmp(row->network, "nat") == 0) {
+        g_free(row->network);
+        row->network = g_strdup("nat");
     }
     if (!cohort_service_network_validate(row->network, error))
         return NULL;

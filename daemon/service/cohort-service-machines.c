@@ -118,6 +118,14 @@ cohort_service_machine_new(CohortService *svc, const CohortCohortRow *cohort,
         if (host == NULL)
             return NULL;
     }
+    /* the cohort's own network has its subnet before a row is written: a full address plan
+     * leaves nothing behind */
+    if (cohort_template_get_n_interfaces(tmpl) > 0 &&
+        cohort_names_network_is_own(cohort->network)) {
+        g_autofree gchar *subnet = cohort_work_network_subnet(svc->work, cohort, error);
+        if (subnet == NULL)
+            return NULL;
+    }
     idx = cohort_store_machine_next_idx(svc->store, cohort->id, trainee->id, NULL);
     row->name = cohort_names_domain(cohort->slug, trainee->login, idx);
     row->cohort_id = cohort->id;

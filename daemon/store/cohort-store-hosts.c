@@ -16,6 +16,7 @@ cohort_host_row_free(CohortHostRow *row)
     g_free(row->pool);
     g_free(row->state);
     g_free(row->created_at);
+    g_free(row->accel);
     g_free(row);
 }
 
@@ -23,7 +24,7 @@ cohort_host_row_free(CohortHostRow *row)
 
 #define HOST_SELECT                                                                                \
     "SELECT id, name, uri, pool, vcpus, memory_mib, cpu_ratio, memory_ratio, state, created_at,"   \
-    " disk_ratio FROM hosts"
+    " disk_ratio, accel FROM hosts"
 
 static gpointer
 cohort_store_host_read(sqlite3_stmt *stmt)
@@ -41,6 +42,7 @@ cohort_store_host_read(sqlite3_stmt *stmt)
     row->state = cohort_store_column_text(stmt, 8);
     row->created_at = cohort_store_column_text(stmt, 9);
     row->disk_ratio = sqlite3_column_double(stmt, 10);
+    row->accel = cohort_store_column_text(stmt, 11);
     return row;
 }
 
@@ -71,10 +73,10 @@ cohort_store_host_insert(CohortStore *self, CohortHostRow *row, GError **error)
     stmt = cohort_store_prepare(
         self,
         "INSERT INTO hosts (id, name, uri, pool, vcpus, memory_mib, cpu_ratio, memory_ratio,"
-        " state, created_at, disk_ratio)"
+        " state, created_at, disk_ratio, accel)"
         " VALUES (MAX(COALESCE((SELECT MAX(id) FROM hosts), 0),"
         " COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'host_id_removed'), 0))"
-        " + 1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        " + 1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         what, error);
     if (stmt == NULL)
         return FALSE;
@@ -88,6 +90,7 @@ cohort_store_host_insert(CohortStore *self, CohortHostRow *row, GError **error)
     cohort_store_bind_text(stmt, 8, state);
     cohort_store_bind_text(stmt, 9, row->created_at != NULL ? row->created_at : now);
     cohort_store_bind_double(stmt, 10, disk_ratio);
+    cohort_store_bind_text(stmt, 11, row->accel != NULL ? row->accel : "auto");
     if (!cohort_store_run(self, stmt, what, conflict, NULL, error))
         return FALSE;
     row->id = sqlite3_last_insert_rowid(self->db);
@@ -194,7 +197,8 @@ cohort_store_host_update(CohortStore *self, const CohortHostRow *row, GError **e
     what = g_strdup_printf("host '%s'", row->name);
     stmt = cohort_store_prepare(self,
                                 "UPDATE hosts SET uri = ?2, pool = ?3, vcpus = ?4, memory_mib = ?5,"
-                                " cpu_ratio = ?6, memory_ratio = ?7, disk_ratio = ?8 WHERE id = ?1",
+                                " cpu_ratio = ?6, memory_ratio = ?7, disk_ratio = ?8, accel = ?9"
+                                " WHERE id = ?1",
                                 what, error);
     if (stmt == NULL)
         return FALSE;
@@ -206,6 +210,7 @@ cohort_store_host_update(CohortStore *self, const CohortHostRow *row, GError **e
     cohort_store_bind_double(stmt, 6, row->cpu_ratio);
     cohort_store_bind_double(stmt, 7, row->memory_ratio);
     cohort_store_bind_double(stmt, 8, row->disk_ratio);
+    cohort_store_bind_text(stmt, 9, row->accel != NULL ? row->accel : "auto");
     return cohort_store_run_update(self, stmt, what, NULL, error);
 }
 

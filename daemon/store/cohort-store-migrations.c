@@ -300,8 +300,17 @@ static const gchar *const cohort_store_migrations[] = {
     "ALTER TABLE jobs ADD COLUMN bytes_total INTEGER NOT NULL DEFAULT 0"
     "  CHECK (bytes_total >= 0);",
 
-    /* 9: reserved for the cohort networks' addresses (issue 12, part A) */
-    "",
+    /* 9: a host's accelerator (auto: kvm where libvirt offers it, else TCG), and the address
+     * plan: the subnet each cohort's own network has (one per cohort, the same on every host;
+     * the row goes when the cohort is reclaimed) */
+    "ALTER TABLE hosts ADD COLUMN accel TEXT NOT NULL DEFAULT 'auto'"
+    "  CHECK (accel IN ('auto', 'kvm', 'tcg'));"
+    "CREATE TABLE cohort_subnets ("
+    "  cohort_id INTEGER PRIMARY KEY REFERENCES cohorts(id) ON DELETE CASCADE,"
+    "  subnet TEXT NOT NULL UNIQUE CHECK (subnet <> ''),"
+    "  first_address INTEGER NOT NULL CHECK (first_address >= 0),"
+    "  last_address INTEGER NOT NULL CHECK (last_address >= first_address),"
+    "  created_at TEXT NOT NULL CHECK " IS_TS("created_at") ");",
 
     /* 10: reserved for the machines' cloud-init seeds (issue 12, part B) */
     "",

@@ -5,6 +5,7 @@
 #include <glib.h>
 
 #include "cohort-secret.h"
+#include "cohort-subnet.h"
 
 G_BEGIN_DECLS
 
@@ -25,6 +26,7 @@ typedef struct {
                            * what the pool can give them * disk_ratio */
     gchar *state;         /* "up", "draining", "down" */
     gchar *created_at;
+    gchar *accel; /* "auto" (kvm where libvirt offers it, else TCG), "kvm", "tcg"; NULL: auto */
 } CohortHostRow;
 
 typedef struct {
@@ -359,6 +361,24 @@ GHashTable *cohort_store_host_base_list(CohortStore *self, gint64 host_id, GErro
  * names of those templates, NULL-terminated); how many, 0 when none. */
 gboolean cohort_store_host_base_count_users(CohortStore *self, gint64 host_id,
                                             const gchar *const *templates, guint *machines,
+                                            GError **error);
+
+/* the address plan: the subnet of each cohort's own network ("10.200.3.0/24") */
+/* NULL without an error when the cohort has none. */
+gchar *cohort_store_subnet_get(CohortStore *self, gint64 cohort_id, GError **error);
+/* Every subnet allocated, by address. */
+GPtrArray *cohort_store_subnet_list(CohortStore *self, GError **error);
+/* The cohort's subnet: the one it holds, or the first /@prefix of @range that overlaps no
+ * other cohort's and none of @avoid (the networks already on the hosts), recorded.
+ * COHORT_ERROR_NO_CAPACITY saying what to change when the range is full. */
+gchar *cohort_store_subnet_allocate(CohortStore *self, gint64 cohort_id, const CohortSubnet *range,
+                                    guint prefix, const CohortSubnet *avoid, guint n_avoid,
+                                    GError **error);
+gboolean cohort_store_subnet_free(CohortStore *self, gint64 cohort_id, GError **error);
+/* Frees the subnets of reclaimed cohorts with no machine left and no reclaim under way (what
+ * a crash between the last teardown and the free left), but those of the slugs in @keep (a
+ * set, may be NULL: their networks are still on a host). */
+gboolean cohort_store_subnet_free_reclaimed(CohortStore *self, GHashTable *keep, guint *freed,
                                             GError **error);
 
 /* leftovers: what a machine moved away from a host that was down left there */

@@ -7,6 +7,7 @@
 #include "cohort-error.h"
 #include "cohort-host-uri.h"
 #include "cohort-hosts.h"
+#include "cohort-provision-network.h"
 #include "cohort-virt.h"
 
 struct _CohortHosts {
@@ -61,6 +62,9 @@ cohort_host_free(CohortHost *host)
     g_free(host->state);
     g_free(host->last_error);
     g_free(host->host_uuid);
+    g_free(host->accel);
+    if (host->network_subnets != NULL)
+        g_array_unref(host->network_subnets);
     cohort_provisioner_free(host->prov);
     g_hash_table_unref(host->bases);
     g_free(host);
@@ -475,6 +479,9 @@ typedef struct {
     guint64 node_memory_mib;
     gboolean pool_known;
     CohortPoolUsage pool_usage;
+    gchar *accel;         /* as configured */
+    gboolean kvm_offered; /* the domain capabilities offer kvm */
+    GArray *network_subnets;
 } CohortHostsAttempt;
 
 static void
@@ -487,6 +494,9 @@ cohort_hosts_attempt_free(CohortHostsAttempt *attempt)
     g_clear_object(&attempt->cancellable);
     cohort_provisioner_free(attempt->prov);
     g_free(attempt->host_uuid);
+    g_free(attempt->accel);
+    if (attempt->network_subnets != NULL)
+        g_array_unref(attempt->network_subnets);
     g_ptr_array_unref(attempt->found);
     g_free(attempt);
 }
@@ -505,7 +515,62 @@ cohort_hosts_attempt_new(CohortHosts *self, CohortHost *host)
     attempt->volumes = cohort_hosts_base_volumes(self->templates);
     attempt->cancellable = g_object_ref(self->cancellable);
     attempt->found = g_ptr_array_new_with_free_func(g_free);
+    attempt->accel = g_strdup(host->accel);
     return attempt;
+}
+
+/* The <domain type> of the host's machines: "kvm" where @accel says so, or says auto and the
+ * host offers it; "qemu" (TCG) otherwise. "kvm" on a host without it is an error. */
+static gboolean
+cohort_hosts_resolve_accel(const gchar *accel, gboolean kvm_offered, CohortProvisioner *prov,
+                           GError **error)
+{
+    if (g_strcmp0(accel, "kvm") == 0 && !kvm_offered) {
+        g_set_error(error, COHORT_ERROR, COHORT_ERROR_CONFLICT,
+                    "accel=kvm, but this host's libvirt offers no KVM (its domain capabilities "
+                    "have no kvm: no /dev/kvm, or the kvm module is not loaded): load it, or set "
+                    "the host's accel to auto or tcg");
+        return FALSE;
+    }
+    if (prov != NULL)
+        cohort_provisioner_set_domain_type(
+            prov, g_strcmp0(accel, "tcg") != 0 && kvm_offered ? "kvm" : "qemu");
+    return TRUE;
+}
+
+gboolean
+cohort_hosts_set_accel(CohortHosts *self, CohortHost *host, const gchar *accel, GError **error)
+{
+    g_return_val_if_fail(self != NULL && host != NULL, FALSE);
+
+    if (g_strcmp0(accel, "auto") != 0 && g_strcmp0(accel, "kvm") != 0 &&
+        g_strcmp0(accel, "tcg") != 0) {
+        g_set_error(error, COHORT_ERROR, COHORT_ERROR_INVALID_ARGUMENT,
+                    "accel '%s' is none of auto (kvm where the host offers it, else tcg), kvm or "
+                    "tcg",
+                    accel != NULL ? accel : "");
+        return FALSE;
+    }
+    if (host->prov != NULL &&
+        !cohort_hosts_resolve_accel(accel, host->kvm_offered, host->prov, error)) {
+        g_prefix_error(error, "host %s: ", host->name);
+        return FALSE;
+    }
+    g_free(host->accel);
+    host->accel = g_strdup(accel);
+    return TRUE;
+}
+
+const gchar *
+cohort_host_get_accel_effective(const CohortHost *host)
+{
+    const gchar *type;
+
+    g_return_val_if_fail(host != NULL, NULL);
+    if (host->prov == NULL)
+        return NULL;
+    type = cohort_provisioner_get_domain_type(host->prov);
+    return g_strcmp0(type, "kvm") == 0 ? "kvm" : "tcg";
 }
 
 /* Worker thread. */
@@ -522,8 +587,17 @@ cohort_hosts_attempt_open(CohortHostsAttempt *attempt, GError **error)
     if (attempt->prov == NULL)
         return FALSE;
     cohort_provisioner_set_owner(attempt->prov, attempt->owner);
+    attempt->kvm_offered = cohort_provisioner_offers_kvm(attempt->prov);
+    if (!cohort_hosts_resolve_accel(attempt->accel, attempt->kvm_offered, attempt->prov, error))
+        return FALSE;
     if (!cohort_provisioner_node_info(attempt->prov, &attempt->node_vcpus,
                                       &attempt->node_memory_mib, &error_local)) {
+        g_debug("%s: %s", attempt->uri, error_local->message);
+        g_clear_error(&error_local);
+    }
+    attempt->network_subnets =
+        cohort_provisioner_list_network_subnets(attempt->prov, attempt->owner, &error_local);
+    if (attempt->network_subnets == NULL) {
         g_debug("%s: %s", attempt->uri, error_local->message);
         g_clear_error(&error_local);
     }
@@ -573,13 +647,25 @@ cohort_hosts_attempt_apply(CohortHosts *self, CohortHost *host, CohortHostsAttem
     g_clear_pointer(&host->last_error, g_free);
     host->node_vcpus = attempt->node_vcpus;
     host->node_memory_mib = attempt->node_memory_mib;
+    host->kvm_offered = attempt->kvm_offered;
+    if (attempt->network_subnets != NULL) {
+        if (host->network_subnets != NULL)
+            g_array_unref(host->network_subnets);
+        host->network_subnets = g_steal_pointer(&attempt->network_subnets);
+    }
+    /* an admin may have changed the accelerator while the attempt ran */
+    if (g_strcmp0(host->accel, attempt->accel) != 0 &&
+        !cohort_hosts_resolve_accel(host->accel, host->kvm_offered, host->prov, NULL))
+        g_warning("host %s: accel=%s, but its libvirt offers no KVM: it keeps accel=%s", host->name,
+                  host->accel, attempt->accel);
     cohort_host_update_capacity(host);
     if (attempt->pool_known)
         cohort_host_set_pool_usage(host, &attempt->pool_usage);
     cohort_hosts_take_bases(self, host, attempt->found);
     cohort_hosts_watch(self, host, cohort_provisioner_get_connection(host->prov));
-    g_message("host %s (%s): %u vCPUs, %" G_GUINT64_FORMAT " MiB, %u template bases", host->name,
-              host->uri, host->vcpus, host->memory_mib, g_hash_table_size(host->bases));
+    g_message("host %s (%s): %u vCPUs, %" G_GUINT64_FORMAT " MiB, %u template bases, accel %s (%s)",
+              host->name, host->uri, host->vcpus, host->memory_mib, g_hash_table_size(host->bases),
+              host->accel, cohort_host_get_accel_effective(host));
 }
 
 /* Not reached (@message says why): "down" (a host never reached yet stays "connecting" only
@@ -818,6 +904,7 @@ cohort_hosts_host_new(CohortHosts *self, CohortHostRow *row, GHashTable *templat
     host->name = g_strdup(row->name);
     host->uri = g_strdup(row->uri);
     host->pool = g_strdup(row->pool);
+    host->accel = g_strdup(row->accel != NULL ? row->accel : "auto");
     host->state = g_strdup("connecting");
     cohort_hosts_set_capacity(self, host, row);
     host->draining = g_strcmp0(row->state, "draining") == 0;

@@ -59,6 +59,10 @@ typedef struct {
     gboolean close_watched;          /* a close callback is registered on the current connection */
     gboolean connecting;             /* a connection attempt is under way in a thread */
     guint generation;                /* counts pool changes: an older attempt's result is moot */
+    gchar *accel;                    /* as configured: "auto", "kvm" or "tcg" */
+    gboolean kvm_offered;            /* the host's domain capabilities offered kvm when reached */
+    GArray *network_subnets;         /* CohortSubnet of the host's networks not Cohort's, when
+                                      * reached: the address plan keeps clear of them */
 } CohortHost;
 
 /* Main context: a lifecycle event of a domain on @host; @host came up or went down. */
@@ -124,6 +128,12 @@ gboolean cohort_host_has_base(const CohortHost *host, CohortTemplate *tmpl);
 void cohort_host_set_base(CohortHost *host, const gchar *volume, gboolean present);
 /* What the admin changed (capacity, ratios) takes effect at once; 0 capacity is libvirt's. */
 void cohort_hosts_set_capacity(CohortHosts *self, CohortHost *host, const CohortHostRow *row);
+/* A new accelerator ("auto", "kvm", "tcg"): machines rendered from now on use it. On a host
+ * reached already whose libvirt offers no KVM, "kvm" is COHORT_ERROR_CONFLICT saying so. */
+gboolean cohort_hosts_set_accel(CohortHosts *self, CohortHost *host, const gchar *accel,
+                                GError **error);
+/* What the accelerator is in practice: "kvm" or "tcg"; NULL while the host was never reached. */
+const gchar *cohort_host_get_accel_effective(const CohortHost *host);
 /* A new pool: the host connects again (in a thread) with a provisioner on it. */
 void cohort_hosts_set_pool(CohortHosts *self, CohortHost *host, const gchar *pool);
 /* What a scan read of the pool. */

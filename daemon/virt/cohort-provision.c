@@ -16,6 +16,9 @@ struct _CohortProvisioner {
     virStoragePoolPtr pool;
     gchar *pool_name;
     gchar *owner; /* the cohortd instance whose machines these are; NULL: any */
+    /* what rendered domains say (the host's accelerator): a static string, swapped atomically
+     * as workers read it; NULL: as the template says */
+    const gchar *domain_type;
 };
 
 static const gchar *cohort_provision_step_names[] = {
@@ -76,6 +79,52 @@ cohort_provisioner_free(CohortProvisioner *self)
     g_free(self->pool_name);
     g_free(self->owner);
     g_free(self);
+}
+
+void
+cohort_provisioner_set_domain_type(CohortProvisioner *self, const gchar *domain_type)
+{
+    g_return_if_fail(self != NULL);
+    g_return_if_fail(domain_type == NULL || g_strcmp0(domain_type, "kvm") == 0 ||
+                     g_strcmp0(domain_type, "qemu") == 0);
+    /* static strings only: a worker rendering meanwhile holds no copy to free */
+    g_atomic_pointer_set(&self->domain_type, domain_type == NULL                  ? NULL
+                                             : g_strcmp0(domain_type, "kvm") == 0 ? "kvm"
+                                                                                  : "qemu");
+}
+
+const gchar *
+cohort_provisioner_get_domain_type(CohortProvisioner *self)
+{
+    g_return_val_if_fail(self != NULL, NULL);
+    return g_atomic_pointer_get(&self->domain_type);
+}
+
+gboolean
+cohort_provisioner_offers_kvm(CohortProvisioner *self)
+{
+    g_autofree gchar *caps = NULL;
+
+    g_return_val_if_fail(self != NULL, FALSE);
+
+    /* the domain capabilities for the virt type kvm: libvirt refuses them where KVM is not
+     * there (no /dev/kvm, a driver without it such as test:///) */
+    caps = virConnectGetDomainCapabilities(self->conn, NULL, NULL, NULL, "kvm", 0);
+    if (caps == NULL) {
+        g_debug("no kvm: %s", virGetLastErrorMessage());
+        return FALSE;
+    }
+    {
+        g_autoptr(xmlDoc) doc = cohort_xml_parse_memory(caps, strlen(caps), "domain capabilities",
+                                                        "domainCapabilities", NULL);
+        g_autoptr(xmlXPathContext) ctxt = NULL;
+        g_autofree gchar *type = NULL;
+        if (doc == NULL)
+            return FALSE;
+        ctxt = xmlXPathNewContext(doc);
+        type = cohort_xml_find_string(ctxt, "string(/domainCapabilities/domain)");
+        return g_strcmp0(type, "kvm") == 0;
+    }
 }
 
 virConnectPtr
@@ -509,6 +558,8 @@ cohort_provisioner_domain_define(CohortProvisioner *self, CohortTemplate *tmpl,
         CohortMachineSpec spec_owned = *spec;
         if (spec_owned.owner == NULL)
             spec_owned.owner = self->owner;
+        if (spec_owned.domain_type == NULL)
+            spec_owned.domain_type = cohort_provisioner_get_domain_type(self);
         xml = cohort_template_render(tmpl, &spec_owned, error);
     }
     if (xml == NULL)

@@ -69,6 +69,12 @@ gboolean cohort_provisioner_domain_undefine(CohortProvisioner *self, const gchar
 /* Machines of one cohortd installation carry its UUID in their tag; a provisioner with an
  * owner touches only those (and lists only those as owned). */
 void cohort_provisioner_set_owner(CohortProvisioner *self, const gchar *owner);
+/* The <domain type> of every machine rendered here ("kvm" or "qemu", the host's accelerator);
+ * NULL: as the template says. */
+void cohort_provisioner_set_domain_type(CohortProvisioner *self, const gchar *domain_type);
+const gchar *cohort_provisioner_get_domain_type(CohortProvisioner *self);
+/* Whether the host's domain capabilities offer the virt type kvm. */
+gboolean cohort_provisioner_offers_kvm(CohortProvisioner *self);
 /* The machine id in @dom's Cohort tag (and the tag's owner, NULL when none); 0 when the
  * domain carries no tag. */
 gint64 cohort_provisioner_domain_get_tag(virDomainPtr dom, gchar **owner);

@@ -33,6 +33,8 @@ typedef struct {
     guint stop_timeout_s;
     gchar *network;                 /* what the NICs join; NULL: as the template says */
     gchar *network_uuid;            /* set when the network is the cohort's own, made if missing */
+    gchar *network_subnet;          /* the own network's subnet from the address plan */
+    gboolean network_nat;           /* the own network forwards with NAT ("nat") */
     CohortProvisioner *target_prov; /* a move's: where the disk goes (borrowed) */
     gint64 target_host_id;
     gchar *target_host_name;
@@ -53,6 +55,7 @@ cohort_machine_work_free(CohortMachineWork *work)
     g_free(work->vnc_listen);
     g_free(work->network);
     g_free(work->network_uuid);
+    g_free(work->network_subnet);
     g_free(work->target_host_name);
     if (work->tmpl != NULL)
         cohort_template_unref(work->tmpl);
@@ -76,12 +79,36 @@ static const gchar *const cohort_machine_work_transitional[] = {
 G_STATIC_ASSERT(G_N_ELEMENTS(cohort_machine_work_op_names) == COHORT_MACHINE_OP_MOVE + 1);
 G_STATIC_ASSERT(G_N_ELEMENTS(cohort_machine_work_transitional) == COHORT_MACHINE_OP_MOVE + 1);
 
+/* The cohort's subnet from the address plan: the one it holds, or a new one that overlaps no
+ * other cohort's and no network the hosts had when they were reached. */
+gchar *
+cohort_work_network_subnet(CohortWork *w, const CohortCohortRow *cohort, GError **error)
+{
+    g_autoptr(GArray) avoid = g_array_new(FALSE, FALSE, sizeof(CohortSubnet));
+    g_autoptr(GPtrArray) hosts = cohort_hosts_list(w->hosts);
+
+    for (guint i = 0; i < hosts->len; i++) {
+        CohortHost *host = g_ptr_array_index(hosts, i);
+        if (host->network_subnets != NULL)
+            g_array_append_vals(avoid, host->network_subnets->data, host->network_subnets->len);
+    }
+    return cohort_store_subnet_allocate(
+        w->store, cohort->id, &w->settings.networks_range, w->settings.networks_prefix,
+        (const CohortSubnet *)(gpointer)avoid->data, avoid->len, error);
+}
+
 /* The cohort's network on @prov's host first: the domain cannot start without it. */
 static gboolean
 cohort_machine_work_network(CohortMachineWork *work, CohortProvisioner *prov, GError **error)
 {
-    if (work->network_uuid != NULL &&
-        !cohort_provisioner_network_ensure(prov, work->network, work->network_uuid, error))
+    CohortNetworkSpec spec = {
+        .name = work->network,
+        .uuid = work->network_uuid,
+        .subnet = work->network_subnet,
+        .nat = work->network_nat,
+    };
+
+    if (work->network_uuid != NULL && !cohort_provisioner_network_ensure(prov, &spec, error))
         return FALSE;
     if (work->network_uuid == NULL && work->network != NULL &&
         !cohort_provisioner_network_require(prov, work->network, error))
@@ -251,8 +278,10 @@ typedef struct {
     gint64 job_id;     /* 0 for reconcile's */
     gchar *name;
     gchar *uuid;
+    gchar *cohort_slug;
     GPtrArray *provs; /* borrowed, like a machine's: hosts outlive the workers */
     guint removed;
+    guint failed; /* hosts where it could not be removed: reconcile tries again */
 } CohortNetworkWork;
 
 static void
@@ -260,6 +289,7 @@ cohort_network_work_free(CohortNetworkWork *work)
 {
     g_free(work->name);
     g_free(work->uuid);
+    g_free(work->cohort_slug);
     g_ptr_array_unref(work->provs);
     g_free(work);
 }
@@ -273,6 +303,7 @@ cohort_network_work_new(CohortWork *w, gint64 job_id, const gchar *cohort_slug)
     work->job_id = job_id;
     work->name = cohort_names_network(cohort_slug);
     work->uuid = cohort_names_network_uuid(w->instance_id, cohort_slug);
+    work->cohort_slug = g_strdup(cohort_slug);
     work->provs = g_ptr_array_new();
     return work;
 }
@@ -308,6 +339,7 @@ cohort_network_work_run(gpointer item, GError **error)
         if (!cohort_provisioner_network_remove(g_ptr_array_index(work->provs, i), work->name,
                                                work->uuid, &removed, &error_local)) {
             g_warning("network %s: %s", work->name, error_local->message);
+            work->failed++;
             continue;
         }
         if (removed)
@@ -353,14 +385,30 @@ cohort_network_work_done(gpointer item, const GError *error, gpointer user_data)
     g_autoptr(CohortJobRow) job = NULL;
 
     if (work->job_id == 0) {
+        g_autoptr(CohortCohortRow) cohort = NULL;
         if (work->removed > 0)
             g_message("removed network %s of a cohort that is over", work->name);
+        /* reconcile's: the subnet of a reclaimed cohort goes back to the plan with it */
+        cohort = cohort_store_cohort_get_by_slug(w->store, work->cohort_slug, NULL);
+        if (work->failed == 0 && cohort != NULL && g_strcmp0(cohort->state, "reclaimed") == 0 &&
+            !cohort_store_subnet_free(w->store, cohort->id, &error_local))
+            g_warning("cohort %s: %s", work->cohort_slug, error_local->message);
         return;
     }
     if (work->removed > 0 &&
         !cohort_store_job_add_freed_networks(w->store, work->job_id, work->removed, &error_local)) {
         g_warning("job %" G_GINT64_FORMAT ": %s", work->job_id, error_local->message);
         g_clear_error(&error_local);
+    }
+    /* the subnet goes back to the address plan once no host has the network (reconcile frees
+     * it otherwise, when it has removed what is left) */
+    if (work->failed == 0) {
+        g_autoptr(CohortCohortRow) cohort =
+            cohort_store_cohort_get_by_slug(w->store, work->cohort_slug, NULL);
+        if (cohort != NULL && !cohort_store_subnet_free(w->store, cohort->id, &error_local)) {
+            g_warning("cohort %s: %s", work->cohort_slug, error_local->message);
+            g_clear_error(&error_local);
+        }
     }
     job = cohort_store_job_get(w->store, work->job_id, &error_local);
     if (job == NULL) {
@@ -382,7 +430,7 @@ cohort_machine_work_push_network_drop(CohortWork *w, CohortJobRow *job)
     if (g_strcmp0(job->kind, "reclaim") != 0 || job->failed > 0)
         return FALSE;
     cohort = cohort_store_cohort_get_by_slug(w->store, job->target, NULL);
-    if (cohort == NULL || g_strcmp0(cohort->network, "isolated") != 0)
+    if (cohort == NULL || !cohort_names_network_is_own(cohort->network))
         return FALSE;
     work = cohort_network_work_new(w, job->id, cohort->slug);
     hosts = cohort_hosts_list(w->hosts);
@@ -806,7 +854,9 @@ cohort_machine_work_push_full(CohortWork *w, const CohortMachineRow *row, Cohort
     CohortTemplate *tmpl =
         row->template_name != NULL ? g_hash_table_lookup(w->templates, row->template_name) : NULL;
     g_autoptr(CohortUserRow) trainee = NULL;
+    g_autoptr(CohortCohortRow) cohort = NULL;
     g_autofree gchar *vnc_password = NULL;
+    g_autofree gchar *subnet = NULL;
     CohortMachineWork *work;
 
     if (host == NULL || !cohort_host_is_usable(host)) {
@@ -837,6 +887,15 @@ cohort_machine_work_push_full(CohortWork *w, const CohortMachineRow *row, Cohort
         if (vnc_password == NULL)
             return FALSE;
     }
+    /* the cohort's own network has its subnet before the first machine joins it */
+    if (tmpl != NULL && cohort_template_get_n_interfaces(tmpl) > 0 && renders) {
+        cohort = cohort_store_cohort_get_by_id(w->store, row->cohort_id, NULL);
+        if (cohort != NULL && cohort_names_network_is_own(cohort->network)) {
+            subnet = cohort_work_network_subnet(w, cohort, error);
+            if (subnet == NULL)
+                return FALSE;
+        }
+    }
     work = g_new0(CohortMachineWork, 1);
     work->owner = w;
     work->op = op;
@@ -865,15 +924,13 @@ cohort_machine_work_push_full(CohortWork *w, const CohortMachineRow *row, Cohort
         work->target_host_name = g_strdup(target->name);
         work->transfer = cohort_work_transfer_new(w, job_id, target->name, row->name, 0);
     }
-    if (tmpl != NULL && cohort_template_get_n_interfaces(tmpl) > 0 && renders) {
-        g_autoptr(CohortCohortRow) cohort =
-            cohort_store_cohort_get_by_id(w->store, row->cohort_id, NULL);
-        if (cohort != NULL && g_strcmp0(cohort->network, "isolated") == 0) {
-            work->network = cohort_names_network(cohort->slug);
-            work->network_uuid = cohort_names_network_uuid(w->instance_id, cohort->slug);
-        } else if (cohort != NULL) {
-            work->network = g_strdup(cohort->network);
-        }
+    if (cohort != NULL && cohort_names_network_is_own(cohort->network)) {
+        work->network = cohort_names_network(cohort->slug);
+        work->network_uuid = cohort_names_network_uuid(w->instance_id, cohort->slug);
+        work->network_subnet = g_steal_pointer(&subnet);
+        work->network_nat = g_strcmp0(cohort->network, "nat") == 0;
+    } else if (cohort != NULL) {
+        work->network = g_strdup(cohort->network);
     }
     cohort_work_inflight_add(w, row->id);
     cohort_machine_work_enqueue(w, work);

@@ -72,4 +72,9 @@ gboolean cohort_machine_work_push_leftover(CohortWork *w, CohortHost *host, gint
  * so that it is failed and recorded like the rest of the queue. */
 void cohort_machine_work_release_waiting(CohortWork *w);
 
+/* The subnet of @cohort's own network ("isolated", "nat") from the address plan: the one it
+ * holds, or a new one clear of other cohorts' and of the networks the hosts had when reached.
+ * COHORT_ERROR_NO_CAPACITY when the plan is full. */
+gchar *cohort_work_network_subnet(CohortWork *w, const CohortCohortRow *cohort, GError **error);
+
 G_END_DECLS

@@ -17,7 +17,9 @@ typedef struct {
     gchar *vnc_listen;    /* where machines' VNC listens */
     guint stop_timeout_s; /* graceful shutdown before a machine is forced off */
     guint workers;
-    CohortPlacement placement; /* of cohorts that name none, when a machine is placed again */
+    CohortPlacement placement;   /* of cohorts that name none, when a machine is placed again */
+    CohortSubnet networks_range; /* the address plan: cohorts' own networks get a subnet */
+    guint networks_prefix;       /* of this length, inside the range */
 } CohortWorkSettings;
 
 typedef struct {

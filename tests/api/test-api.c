@@ -654,8 +654,8 @@ test_api_placement_two_hosts(void **state)
 {
     g_autoptr(GError) error = NULL;
     g_autofree gchar *extra =
-        g_strdup_printf("[host:small-a]\nuri=test://%s/small-host.xml\ncpu_ratio=1\n"
-                        "[host:small-b]\nuri=test://%s/small-host-b.xml\ncpu_ratio=1\n",
+        g_strdup_printf("[host:small-a]\nuri=test://%s/small-host.xml\naccel=tcg\ncpu_ratio=1\n"
+                        "[host:small-b]\nuri=test://%s/small-host-b.xml\naccel=tcg\ncpu_ratio=1\n",
                         COHORT_TEST_DATADIR, COHORT_TEST_DATADIR);
     CohortTestDaemon *d = cohort_test_daemon_start_with_config(extra, &error);
     g_autoptr(JsonNode) trainer = NULL;
@@ -1045,8 +1045,9 @@ static void
 test_api_config_host_follows_file(void **state)
 {
     g_autoptr(GError) error = NULL;
-    g_autofree gchar *extra = g_strdup_printf(
-        "[host:small]\nuri=test://%s/small-host.xml\ncpu_ratio=1\n", COHORT_TEST_DATADIR);
+    g_autofree gchar *extra =
+        g_strdup_printf("[host:small]\nuri=test://%s/small-host.xml\naccel=tcg\ncpu_ratio=1\n",
+                        COHORT_TEST_DATADIR);
     CohortTestDaemon *d = cohort_test_daemon_start_with_config(extra, &error);
     g_autoptr(JsonNode) before = NULL;
     g_autoptr(JsonNode) after = NULL;
@@ -1150,11 +1151,30 @@ test_api_cohort_network(void **state)
                "\"network\":\"a/../b\"}",
                400, "invalid-argument");
 
+    /* "nat", in any case: the cohort's own network, reaching out through the host */
+    {
+        g_autoptr(JsonNode) nat =
+            http_ok(fx->d, "POST", "/api/v1/cohorts", fx->trainer_token,
+                    "{\"slug\":\"lan-106\",\"template\":\"tiny-lan\",\"starts_at\":"
+                    "\"2026-01-01T00:00:00Z\",\"ends_at\":\"2099-01-01T00:00:00Z\","
+                    "\"network\":\"NAT\"}",
+                    201);
+        assert_string_equal(member_string(nat, "network"), "nat");
+    }
+    /* no subnet before the first machine */
+    assert_true(json_object_get_null_member(json_node_get_object(cohort), "subnet"));
+
     roster = roster_load(fx, "lan-101", "login,display_name\nlan-a,A\nlan-b,B\n", 200);
     provision =
         http_ok(fx->d, "POST", "/api/v1/cohorts/lan-101/provision", fx->trainer_token, NULL, 202);
     provisioned = cohort_test_job_wait(fx->d, fx->trainer_token, job_of(provision));
     assert_int_equal(member_int(provisioned, "done"), 2);
+    {
+        /* the first subnet of the default plan, shown with the cohort */
+        g_autoptr(JsonNode) shown =
+            http_ok(fx->d, "GET", "/api/v1/cohorts/lan-101", fx->trainer_token, NULL, 200);
+        assert_string_equal(member_string(shown, "subnet"), "10.200.0.0/24");
+    }
     reclaim =
         http_ok(fx->d, "POST", "/api/v1/cohorts/lan-101/reclaim", fx->trainer_token, NULL, 202);
     reclaimed = cohort_test_job_wait(fx->d, fx->trainer_token, job_of(reclaim));
@@ -1162,6 +1182,12 @@ test_api_cohort_network(void **state)
     freed = json_object_get_object_member(json_node_get_object(reclaimed), "freed");
     assert_int_equal(json_object_get_int_member(freed, "machines"), 2);
     assert_int_equal(json_object_get_int_member(freed, "networks"), 1);
+    {
+        /* the subnet went back to the plan with the network */
+        g_autoptr(JsonNode) shown =
+            http_ok(fx->d, "GET", "/api/v1/cohorts/lan-101", fx->trainer_token, NULL, 200);
+        assert_true(json_object_get_null_member(json_node_get_object(shown), "subnet"));
+    }
 
     /* a cohort that never had a machine has no network to free */
     empty = http_ok(fx->d, "POST", "/api/v1/cohorts", fx->trainer_token,
@@ -1770,7 +1796,8 @@ test_api_job_resumes_after_kill(void **state)
 {
     g_autoptr(GError) error = NULL;
     CohortTestDaemon *d = cohort_test_daemon_start_with_config(
-        "[host:lab]\nuri=test://" COHORT_TEST_DATADIR "/crash-host.xml\npool=default\n", &error);
+        "[host:lab]\nuri=test://" COHORT_TEST_DATADIR "/crash-host.xml\naccel=tcg\npool=default\n",
+        &error);
     g_autoptr(JsonNode) trainer = NULL;
     g_autoptr(JsonNode) cohort = NULL;
     g_autoptr(JsonNode) killed = NULL;
@@ -2264,7 +2291,7 @@ test_api_orphan_domain(void **state)
     /* the host joins the configuration; cohortd starts on it, as after an upgrade */
     cohort_test_daemon_stop_keep(d);
     assert_true(g_file_get_contents(d->config_path, &config, NULL, NULL));
-    extra = g_strdup_printf("%s\n[host:ghosts]\nuri=test://%s\n", config, node_path);
+    extra = g_strdup_printf("%s\n[host:ghosts]\nuri=test://%s\naccel=tcg\n", config, node_path);
     assert_true(g_file_set_contents(d->config_path, extra, -1, NULL));
     for (guint start = 1; start <= 2; start++) {
         assert_true(cohort_test_daemon_spawn(d, NULL, &error));
@@ -2316,7 +2343,7 @@ test_api_hosts(void **state)
 {
     g_autoptr(GError) error = NULL;
     g_autofree gchar *small = g_build_filename(COHORT_TEST_DATADIR, "small-host.xml", NULL);
-    g_autofree gchar *extra = g_strdup_printf("[host:conf]\nuri=test://%s\n", small);
+    g_autofree gchar *extra = g_strdup_printf("[host:conf]\nuri=test://%s\naccel=tcg\n", small);
     CohortTestDaemon *d = cohort_test_daemon_start_with_config(NULL, &error);
     g_autofree gchar *body = NULL;
     g_autofree gchar *message = NULL;
@@ -2541,6 +2568,130 @@ test_api_base_path(void **state)
     g_unlink(image);
 }
 
+/* The host's accelerator: configured (auto by default) and what it came to (tcg: the test
+ * driver offers no KVM); a value that is none of auto, kvm, tcg is refused; KVM asked of a
+ * host that has none is refused on a host reached already, and a new host asking for it stays
+ * down saying why. */
+static void
+test_api_host_accel(void **state)
+{
+    g_autoptr(GError) error = NULL;
+    CohortTestDaemon *d = cohort_test_daemon_start(&error);
+    g_autofree gchar *body = NULL;
+    g_autofree gchar *message = NULL;
+    g_autoptr(JsonNode) hosts = NULL;
+    g_autoptr(JsonNode) a = NULL;
+    g_autoptr(JsonNode) changed = NULL;
+    gint64 deadline;
+    JsonObject *lab;
+
+    cohort_assert_no_error(error);
+    hosts = http_ok(d, "GET", "/api/v1/hosts", d->admin_token, NULL, 200);
+    lab = host_named(hosts, "lab");
+    /* the embedded test host: tcg, said so */
+    assert_string_equal(json_object_get_string_member(lab, "accel"), "tcg");
+    assert_string_equal(json_object_get_string_member(lab, "accel_effective"), "tcg");
+
+    body = g_strdup_printf("{\"name\":\"small-a\",\"uri\":\"test://%s/small-host.xml\"}",
+                           COHORT_TEST_DATADIR);
+    a = host_add_wait_up(d, body, "small-a");
+    assert_string_equal(member_string(a, "accel"), "auto");
+    assert_string_equal(member_string(a, "accel_effective"), "tcg");
+
+    message = http_fails_message(d, "PATCH", "/api/v1/hosts/small-a", d->admin_token,
+                                 "{\"accel\":\"xen\"}", 400, "invalid-argument");
+    cohort_assert_contains(message, "\"accel\" must be \"auto\"");
+    g_clear_pointer(&message, g_free);
+    message = http_fails_message(d, "PATCH", "/api/v1/hosts/small-a", d->admin_token,
+                                 "{\"accel\":\"kvm\"}", 409, "conflict");
+    cohort_assert_contains(message, "accel=kvm, but this host's libvirt offers no KVM");
+    g_clear_pointer(&message, g_free);
+    changed =
+        http_ok(d, "PATCH", "/api/v1/hosts/small-a", d->admin_token, "{\"accel\":\"tcg\"}", 200);
+    assert_string_equal(member_string(changed, "accel"), "tcg");
+    assert_string_equal(member_string(changed, "accel_effective"), "tcg");
+    http_fails(d, "POST", "/api/v1/hosts", d->admin_token,
+               "{\"name\":\"lab7\",\"uri\":\"test:///default\",\"accel\":\"KVM!\"}", 400,
+               "invalid-argument");
+
+    /* a new host that must have KVM and has none: down, with the reason */
+    json_node_unref(http_ok(d, "POST", "/api/v1/hosts", d->admin_token,
+                            "{\"name\":\"lab8\",\"uri\":\"test:///default\",\"pool\":"
+                            "\"default-pool\",\"accel\":\"kvm\"}",
+                            201));
+    deadline = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
+    for (;;) {
+        g_autoptr(JsonNode) now = http_ok(d, "GET", "/api/v1/hosts", d->admin_token, NULL, 200);
+        JsonObject *h = host_named(now, "lab8");
+        if (g_strcmp0(json_object_get_string_member(h, "state"), "down") == 0) {
+            cohort_assert_contains(json_object_get_string_member(h, "error"),
+                                   "accel=kvm, but this host's libvirt offers no KVM");
+            assert_true(json_object_get_null_member(h, "accel_effective"));
+            break;
+        }
+        if (g_get_monotonic_time() > deadline)
+            fail_msg("host lab8 never went down");
+        g_usleep(20 * 1000);
+    }
+    cohort_test_daemon_stop(d);
+}
+
+/* A full address plan: a /24 range of /24 networks holds one cohort network; the next
+ * cohort's machine is refused with no-capacity saying what to change, and gets the subnet once
+ * the first cohort is reclaimed. */
+static void
+test_api_address_plan_full(void **state)
+{
+    g_autoptr(GError) error = NULL;
+    CohortTestDaemon *d = cohort_test_daemon_start_with_config(
+        "[networks]\nrange=10.250.0.0/24\nprefix=24\n", &error);
+    g_autoptr(JsonNode) trainer = NULL;
+    g_autoptr(JsonNode) base = NULL;
+    g_autoptr(JsonNode) first = NULL;
+    g_autoptr(JsonNode) reclaim = NULL;
+    g_autoptr(JsonNode) second = NULL;
+    g_autofree gchar *message = NULL;
+    const gchar *token;
+
+    cohort_assert_no_error(error);
+    trainer = http_ok(d, "POST", "/api/v1/users", d->admin_token,
+                      "{\"login\":\"trainer1\",\"display_name\":\"T\",\"role\":\"trainer\"}", 201);
+    token = member_string(trainer, "token");
+    base = cohort_test_base_install(d, "tiny", "{\"blank\":true}");
+    for (guint i = 1; i <= 2; i++) {
+        g_autofree gchar *cohort =
+            g_strdup_printf("{\"slug\":\"plan-%u\",\"template\":\"tiny-lan\",\"starts_at\":"
+                            "\"2026-01-01T00:00:00Z\",\"ends_at\":\"2099-01-01T00:00:00Z\"}",
+                            i);
+        g_autofree gchar *roster_path = g_strdup_printf("/api/v1/cohorts/plan-%u/roster", i);
+        g_autofree gchar *csv = g_strdup_printf("login,display_name\nplan-t%u,T\n", i);
+        guint status = 0;
+        json_node_unref(http_ok(d, "POST", "/api/v1/cohorts", token, cohort, 201));
+        json_node_unref(
+            cohort_test_http(d, "PUT", roster_path, token, csv, "text/csv", &status, NULL));
+        assert_int_equal(status, 200);
+    }
+    first = http_ok(d, "POST", "/api/v1/machines", token,
+                    "{\"cohort\":\"plan-1\",\"trainee\":\"plan-t1\"}", 202);
+    json_node_unref(machine_wait(d, token, member_int(first, "id"), "running"));
+    message =
+        http_fails_message(d, "POST", "/api/v1/machines", token,
+                           "{\"cohort\":\"plan-2\",\"trainee\":\"plan-t2\"}", 503, "no-capacity");
+    cohort_assert_contains(message, "the address plan is full: [networks] range=10.250.0.0/24");
+    cohort_assert_contains(message, "widen [networks] range");
+
+    reclaim = http_ok(d, "POST", "/api/v1/cohorts/plan-1/reclaim", token, NULL, 202);
+    json_node_unref(cohort_test_job_wait(d, token, job_of(reclaim)));
+    second = http_ok(d, "POST", "/api/v1/machines", token,
+                     "{\"cohort\":\"plan-2\",\"trainee\":\"plan-t2\"}", 202);
+    json_node_unref(machine_wait(d, token, member_int(second, "id"), "running"));
+    {
+        g_autoptr(JsonNode) shown = http_ok(d, "GET", "/api/v1/cohorts/plan-2", token, NULL, 200);
+        assert_string_equal(member_string(shown, "subnet"), "10.250.0.0/24");
+    }
+    cohort_test_daemon_stop(d);
+}
+
 int
 main(void)
 {
@@ -2570,6 +2721,8 @@ main(void)
         cmocka_unit_test(test_api_reconnect_does_not_block),
         cmocka_unit_test(test_api_orphan_domain),
         cmocka_unit_test(test_api_hosts),
+        cmocka_unit_test(test_api_host_accel),
+        cmocka_unit_test(test_api_address_plan_full),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -15,6 +15,7 @@
 #include "cohort-test.h"
 
 #include "cohort-names.h"
+#include "cohort-subnet.h"
 #include "cohort-provision.h"
 #include "cohort-virt.h"
 
@@ -69,7 +70,7 @@ fixture_setup_with(void **state, const gchar *daemon_keys)
     cohort_test_qemu_foreign_domain_start(fx->conn, fx->foreign_name);
     /* the timers in seconds, so the tests see reconcile and the reaper at work */
     extra = g_strdup_printf("[daemon]\nreaper_interval_s=1\nreconcile_interval_s=2\nworkers=4\n%s"
-                            "[host:local]\nuri=qemu:///system\npool=%s\nvcpus=32\n"
+                            "[host:local]\nuri=qemu:///system\naccel=tcg\npool=%s\nvcpus=32\n"
                             "memory_mib=16384\n",
                             daemon_keys, fx->pool_name);
     fx->d = cohort_test_daemon_start_with_config(extra, &error);
@@ -233,6 +234,34 @@ libvirt_network_active(Fixture *fx, const gchar *slug)
     return net != NULL && virNetworkIsActive(net) == 1;
 }
 
+/* The cohort's subnet as its JSON says (NULL: none). */
+static gchar *
+cohort_subnet_of(Fixture *fx, const gchar *slug)
+{
+    g_autofree gchar *path = g_strdup_printf("/api/v1/cohorts/%s", slug);
+    g_autoptr(JsonNode) cohort = http_expect(fx, "GET", path, fx->trainer_token, NULL, NULL, 200);
+    JsonNode *subnet = json_object_get_member(json_node_get_object(cohort), "subnet");
+
+    return subnet != NULL && JSON_NODE_HOLDS_VALUE(subnet) ? g_strdup(json_node_get_string(subnet))
+                                                           : NULL;
+}
+
+/* Whether the reclaimed cohort's subnet went back to the plan, waiting up to 30 s (after a
+ * crash, reconcile frees it). */
+static gboolean
+cohort_subnet_freed(Fixture *fx, const gchar *slug)
+{
+    gint64 deadline = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
+
+    while (g_get_monotonic_time() < deadline) {
+        g_autofree gchar *subnet = cohort_subnet_of(fx, slug);
+        if (subnet == NULL)
+            return TRUE;
+        g_usleep(200 * 1000);
+    }
+    return FALSE;
+}
+
 /* Machines with a NIC, so that the cohort's network goes through every crash too. */
 static gchar *
 cohort_with_roster(Fixture *fx)
@@ -332,9 +361,10 @@ test_lifecycle_crash_points(void **state)
 {
     Fixture *fx = *state;
     /* provisioning's steps, each paired with one of reclaim's (the last reclaim runs whole) */
-    static const gchar *const provision_points[] = {"rows-written:1", "overlay-created:4",
-                                                    "domain-defined:5", "domain-started:6"};
-    static const gchar *const reclaim_points[] = {"domain-destroyed:3", "domain-undefined:4",
+    static const gchar *const provision_points[] = {"rows-written:1", "network-made:1",
+                                                    "overlay-created:4", "domain-defined:5",
+                                                    "domain-started:6"};
+    static const gchar *const reclaim_points[] = {"domain-destroyed:3", NULL, "domain-undefined:4",
                                                   "overlay-deleted:5", NULL};
 
     for (guint round = 0; round < G_N_ELEMENTS(provision_points); round++) {
@@ -362,6 +392,23 @@ test_lifecycle_crash_points(void **state)
         assert_int_equal(running, MACHINES);
         assert_every_trainee_runs(fx, slug);
         assert_true(libvirt_network_active(fx, slug));
+        {
+            /* the network has the cohort's subnet, with DHCP, the same after a crash */
+            g_autofree gchar *subnet = cohort_subnet_of(fx, slug);
+            g_autofree gchar *name = cohort_names_network(slug);
+            g_autoptr(virNetwork) net = virNetworkLookupByName(fx->conn, name);
+            g_autofree gchar *xml = virNetworkGetXMLDesc(net, 0);
+            CohortSubnet s;
+            g_autofree gchar *gateway = NULL;
+            g_autofree gchar *want = NULL;
+            assert_non_null(subnet);
+            assert_true(cohort_subnet_parse(subnet, FALSE, &s, NULL));
+            gateway = cohort_subnet_address(&s, 1);
+            want = g_strdup_printf("<ip address='%s' prefix='%u'>", gateway, s.prefix);
+            cohort_assert_contains(xml, want);
+            cohort_assert_contains(xml, "<dhcp>");
+            assert_null(strstr(xml, "<forward"));
+        }
 
         /* reclaim, killed at a step, then a plain restart */
         if (reclaim_points[round] != NULL) {
@@ -390,6 +437,8 @@ test_lifecycle_crash_points(void **state)
         }
         assert_int_equal(libvirt_overlays(fx, prefix), 0);
         assert_true(libvirt_network_gone(fx, slug));
+        /* and its subnet is back in the address plan */
+        assert_true(cohort_subnet_freed(fx, slug));
     }
 }
 
@@ -764,6 +813,8 @@ test_lifecycle_stop_then_start(void **state)
         assert_int_equal(g_hash_table_size(doms), 0);
         assert_int_equal(libvirt_overlays(fx, prefix), 0);
         assert_true(libvirt_network_gone(fx, slug));
+        /* and its subnet is back in the address plan */
+        assert_true(cohort_subnet_freed(fx, slug));
     }
 }
 

@@ -345,15 +345,16 @@ fixture_setup(void **state)
         g_strdup_printf("upload-remote:%s,work-provision:%s", fx->hold_upload, fx->hold_provision);
     g_setenv("COHORT_HOLD_POINT", hold, TRUE);
     /* tiny machines have no OS to heed a graceful shutdown: forced off soon */
-    extra = g_strdup_printf("[daemon]\nstop_timeout_s=2\n[host:local]\nuri=qemu:///system\n"
-                            "pool=%s\nvcpus=%u\nmemory_mib=8192\ncpu_ratio=1\n",
-                            fx->pool_name, CAPACITY);
+    extra =
+        g_strdup_printf("[daemon]\nstop_timeout_s=2\n[host:local]\nuri=qemu:///system\naccel=tcg\n"
+                        "pool=%s\nvcpus=%u\nmemory_mib=8192\ncpu_ratio=1\n",
+                        fx->pool_name, CAPACITY);
     fx->d = cohort_test_daemon_start_with_config(extra, &error);
     g_unsetenv("COHORT_HOLD_POINT");
     cohort_assert_no_error(error);
     /* the second host through the API: the answer comes at once, the connection in a thread */
     body = g_strdup_printf("{\"name\":\"remote\",\"uri\":\"%s\",\"pool\":\"%s\",\"vcpus\":%u,"
-                           "\"memory_mib\":8192,\"cpu_ratio\":1}",
+                           "\"memory_mib\":8192,\"cpu_ratio\":1,\"accel\":\"tcg\"}",
                            fx->remote_uri, fx->pool_name, CAPACITY);
     added = http_expect(fx, "POST", "/api/v1/hosts", fx->d->admin_token, body, NULL, 201);
     assert_string_equal(member_string(added, "state"), "connecting");
@@ -375,6 +376,7 @@ fixture_teardown(void **state)
     Fixture *fx = *state;
     guint left_local;
     guint left_remote;
+    guint subnets_left;
     gboolean net_left;
 
     /* the remote daemon may have been left killed by a failed step (and this process, with no
@@ -392,6 +394,7 @@ fixture_teardown(void **state)
     net_left = network_exists(fx->local, COHORT_NAME_PREFIX "itest-spread") ||
                network_exists(fx->remote, COHORT_NAME_PREFIX "itest-spread");
 
+    subnets_left = cohort_test_daemon_subnets_held(fx->d);
     g_unlink(fx->hold_upload);
     g_unlink(fx->hold_provision);
     cohort_test_daemon_stop(fx->d);
@@ -402,6 +405,7 @@ fixture_teardown(void **state)
     assert_int_equal(left_local, 0);
     assert_int_equal(left_remote, 0);
     assert_false(net_left);
+    assert_int_equal(subnets_left, 0);
     virConnectClose(fx->local);
     virConnectClose(fx->remote);
     g_free(fx->pool_name);

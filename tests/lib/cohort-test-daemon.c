@@ -264,6 +264,27 @@ cohort_test_daemon_instance_id(CohortTestDaemon *d)
     return id;
 }
 
+guint
+cohort_test_daemon_subnets_held(CohortTestDaemon *d)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree gchar *path = g_build_filename(d->state_dir, "cohort.db", NULL);
+    g_autofree gchar *key_path = g_build_filename(d->state_dir, COHORT_SECRET_KEY_FILE, NULL);
+    CohortSecretKey *key = cohort_secret_key_load_or_create(key_path, NULL, &error);
+    g_autoptr(CohortStore) store = NULL;
+    g_autoptr(GPtrArray) subnets = NULL;
+
+    cohort_assert_no_error(error);
+    store = cohort_store_open(path, key, &error);
+    cohort_assert_no_error(error);
+    subnets = cohort_store_subnet_list(store, &error);
+    cohort_assert_no_error(error);
+    for (guint i = 0; i < subnets->len; i++)
+        g_print("# the address plan still holds %s\n",
+                (const gchar *)g_ptr_array_index(subnets, i));
+    return subnets->len;
+}
+
 const gchar *
 cohort_test_error_code(JsonNode *node)
 {

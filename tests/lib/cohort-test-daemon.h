@@ -43,6 +43,8 @@ JsonNode *cohort_test_http_full(CohortTestDaemon *d, const gchar *method, const 
                                 gboolean may_fail, guint *status, gchar **raw);
 /* This installation's UUID (the owner in every machine's tag), read from the daemon's store. */
 gchar *cohort_test_daemon_instance_id(CohortTestDaemon *d);
+/* How many subnets the daemon's address plan holds (its store, read beside it). */
+guint cohort_test_daemon_subnets_held(CohortTestDaemon *d);
 /* The error code of an error answer, or NULL. */
 const gchar *cohort_test_error_code(JsonNode *node);
 /* Polls GET /api/v1/jobs/ID until it is done or failed (at most 120 s). */

@@ -35,7 +35,7 @@ cohort_test_qemu_cohort_setup(const gchar *daemon_config)
     assert_int_equal(g_mkdir_with_parents(fx->pool_dir, 0755), 0);
     fx->pool = cohort_test_qemu_pool_create(fx->conn, fx->pool_name, fx->pool_dir);
     cohort_test_qemu_foreign_domain_start(fx->conn, fx->foreign_name);
-    extra = g_strdup_printf("%s\n[host:local]\nuri=qemu:///system\npool=%s\nvcpus=16\n"
+    extra = g_strdup_printf("%s\n[host:local]\nuri=qemu:///system\naccel=tcg\npool=%s\nvcpus=16\n"
                             "memory_mib=8192\n",
                             daemon_config != NULL ? daemon_config : "", fx->pool_name);
     fx->d = cohort_test_daemon_start_with_config(extra, &error);
@@ -63,6 +63,8 @@ cohort_test_qemu_cohort_teardown(CohortTestQemuCohort *fx)
     g_autofree gchar *prefix = g_strconcat(COHORT_NAME_PREFIX, fx->slug, "--", NULL);
     g_autofree gchar *network = cohort_names_network(fx->slug);
     g_autoptr(virNetwork) net_left = NULL;
+    /* the address plan too: a subnet still held is a leak like the network */
+    guint subnets_left = cohort_test_daemon_subnets_held(fx->d);
 
     cohort_test_daemon_stop(fx->d);
     net_left = virNetworkLookupByName(fx->conn, network);
@@ -93,6 +95,7 @@ cohort_test_qemu_cohort_teardown(CohortTestQemuCohort *fx)
     assert_int_equal(cohort_test_count_with_prefix(domains, prefix), 0);
     assert_int_equal(cohort_test_count_with_prefix(overlays, prefix), 0);
     assert_null(net_left);
+    assert_int_equal(subnets_left, 0);
 
     virStoragePoolFree(fx->pool);
     virConnectClose(fx->conn);

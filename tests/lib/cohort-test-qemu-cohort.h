@@ -23,7 +23,8 @@ typedef struct {
  * 8 GiB); @daemon_config (or NULL) is more configuration before it. */
 CohortTestQemuCohort *cohort_test_qemu_cohort_setup(const gchar *daemon_config);
 /* Also when the test failed: stops cohortd, removes what is left, then asks libvirt: what the
- * teardown had to remove of the cohort counts as a leak, and fails the test. */
+ * teardown had to remove of the cohort counts as a leak, and fails the test; so does a subnet
+ * the daemon's address plan still holds. */
 void cohort_test_qemu_cohort_teardown(CohortTestQemuCohort *fx);
 /* One request, which must answer @expect. */
 JsonNode *cohort_test_http_expect(CohortTestDaemon *d, const gchar *method, const gchar *path,

@@ -50,6 +50,8 @@ test_config_assert_defaults(CohortConfig *config)
     assert_int_equal(config->quota_machines, 1);
     assert_int_equal(config->quota_vcpus, 2);
     assert_int_equal(config->quota_memory_mib, 2048);
+    assert_string_equal(config->networks_range, "10.200.0.0/16");
+    assert_int_equal(config->networks_prefix, 24);
     assert_int_equal(cohort_config_get_hosts(config)->len, 0);
 }
 
@@ -168,6 +170,16 @@ test_config_bad_values(void **state)
          "uri=test:///default\n",
          "[host:b] uri: 'test:///default' is the host of [host:a] already"},
         {"port=1\n", "not a key file"},
+        /* the accelerator and the address plan */
+        {"[host:lab1]\nuri=qemu:///system\naccel=xen\n",
+         "[host:lab1] accel: 'xen' is none of auto (kvm where the host offers it, else tcg), kvm "
+         "or tcg"},
+        {"[networks]\nrange=10.200.0.0\n", "[networks] range: '10.200.0.0'"},
+        {"[networks]\nrange=10.200.0.1/16\n", "the subnet is written with its network address"},
+        {"[networks]\nrange=10.200.0.0/24\nprefix=20\n",
+         "[networks] prefix: '20' is shorter than [networks] range=10.200.0.0/24"},
+        {"[networks]\nprefix=30\n", "[networks] prefix: '30' is not a whole number from 8 to 29"},
+        {"[networks]\nsize=24\n", "[networks] size: unknown key"},
     };
 
     for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
@@ -278,6 +290,11 @@ test_config_hosts(void **state)
                                                       "memory_mib=65536\n"
                                                       "cpu_ratio=2.5\n"
                                                       "memory_ratio=1.25\n"
+                                                      "accel=tcg\n"
+                                                      "\n"
+                                                      "[networks]\n"
+                                                      "range=172.30.0.0/20\n"
+                                                      "prefix=26\n"
                                                       "\n"
                                                       "[host:lab2]\n"
                                                       "uri=qemu+ssh://cohort@lab2/system\n");
@@ -294,8 +311,12 @@ test_config_hosts(void **state)
     assert_int_equal(lab1->memory_mib, 65536);
     assert_true(lab1->cpu_ratio == 2.5);
     assert_true(lab1->memory_ratio == 1.25);
+    assert_string_equal(lab1->accel, "tcg");
+    assert_string_equal(config->networks_range, "172.30.0.0/20");
+    assert_int_equal(config->networks_prefix, 26);
 
     assert_string_equal(lab2->name, "lab2");
+    assert_string_equal(lab2->accel, "auto");
     assert_string_equal(lab2->uri, "qemu+ssh://cohort@lab2/system");
     assert_string_equal(lab2->pool, "default");
     assert_int_equal(lab2->vcpus, 0);

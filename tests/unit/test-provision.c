@@ -481,20 +481,23 @@ test_provision_network(void **state)
     g_autoptr(GPtrArray) listed = NULL;
     g_autoptr(virNetwork) net = NULL;
     gboolean removed = TRUE;
+    CohortNetworkSpec spec = {.name = name, .uuid = uuid, .subnet = "10.200.7.0/24"};
+    CohortNetworkSpec other = {.name = name, .uuid = other_uuid, .subnet = "10.200.7.0/24"};
 
-    assert_true(cohort_provisioner_network_ensure(fx->prov, name, uuid, &error));
+    assert_true(cohort_provisioner_network_ensure(fx->prov, &spec, &error));
     cohort_assert_no_error(error);
-    assert_true(cohort_provisioner_network_ensure(fx->prov, name, uuid, &error));
+    assert_true(cohort_provisioner_network_ensure(fx->prov, &spec, &error));
     cohort_assert_no_error(error);
     net = virNetworkLookupByName(fx->conn, name);
     assert_non_null(net);
     assert_int_equal(virNetworkIsActive(net), 1);
     assert_int_equal(virNetworkIsPersistent(net), 1);
     {
-        /* isolated: no <forward>, no address of the host's */
+        /* isolated: no <forward>; the host is .1 of its subnet, DHCP hands out the rest */
         g_autofree gchar *xml = virNetworkGetXMLDesc(net, 0);
         assert_null(strstr(xml, "<forward"));
-        assert_null(strstr(xml, "<ip"));
+        cohort_assert_contains(xml, "<ip address='10.200.7.1' prefix='24'>");
+        cohort_assert_contains(xml, "<range start='10.200.7.2' end='10.200.7.254'");
     }
     listed = cohort_provisioner_list_prefixed_networks(fx->prov, &error);
     cohort_assert_no_error(error);
@@ -513,12 +516,12 @@ test_provision_network(void **state)
 
     /* stopped behind Cohort's back: started again */
     assert_int_equal(virNetworkDestroy(net), 0);
-    assert_true(cohort_provisioner_network_ensure(fx->prov, name, uuid, &error));
+    assert_true(cohort_provisioner_network_ensure(fx->prov, &spec, &error));
     cohort_assert_no_error(error);
     assert_int_equal(virNetworkIsActive(net), 1);
 
     /* another installation's network of that name: refused both ways, left as it is */
-    assert_false(cohort_provisioner_network_ensure(fx->prov, name, other_uuid, &error));
+    assert_false(cohort_provisioner_network_ensure(fx->prov, &other, &error));
     cohort_assert_error(error, COHORT_ERROR_CONFLICT);
     g_clear_error(&error);
     assert_false(cohort_provisioner_network_remove(fx->prov, name, other_uuid, &removed, &error));
@@ -537,6 +540,96 @@ test_provision_network(void **state)
         g_autoptr(virNetwork) gone = virNetworkLookupByName(fx->conn, name);
         assert_null(gone);
     }
+}
+
+/* "nat": the same with <forward mode='nat'/>; a subnet that overlaps a network already on the
+ * host (an admin's, 192.168.50.0/24 by its netmask) is refused before anything is made, and the
+ * address plan is told what the host has (this installation's own networks left out). */
+static void
+test_provision_network_nat_and_overlap(void **state)
+{
+    Fixture *fx = *state;
+    g_autoptr(GError) error = NULL;
+    g_autofree gchar *name = cohort_names_network("nat-101");
+    g_autofree gchar *uuid = cohort_names_network_uuid("owner-a", "nat-101");
+    g_autofree gchar *clash_name = cohort_names_network("clash-101");
+    g_autofree gchar *clash_uuid = cohort_names_network_uuid("owner-a", "clash-101");
+    CohortNetworkSpec nat = {.name = name, .uuid = uuid, .subnet = "10.200.8.0/24", .nat = TRUE};
+    CohortNetworkSpec clash = {.name = clash_name, .uuid = clash_uuid, .subnet = "192.168.0.0/16"};
+    g_autoptr(virNetwork) net = NULL;
+    g_autoptr(virNetwork) none = NULL;
+    g_autoptr(GArray) foreign = NULL;
+    g_autoptr(GArray) all = NULL;
+    g_autoptr(virNetwork) admin = virNetworkDefineXML(
+        fx->conn, "<network><name>admin-lan</name><bridge name='virbr50'/>"
+                  "<ip address='192.168.50.1' netmask='255.255.255.0'/></network>");
+    gboolean removed = FALSE;
+
+    assert_non_null(admin);
+    assert_int_equal(virNetworkCreate(admin), 0);
+    assert_true(cohort_provisioner_network_ensure(fx->prov, &nat, &error));
+    cohort_assert_no_error(error);
+    net = virNetworkLookupByName(fx->conn, name);
+    assert_non_null(net);
+    {
+        g_autofree gchar *xml = virNetworkGetXMLDesc(net, 0);
+        cohort_assert_contains(xml, "<forward mode='nat'");
+        cohort_assert_contains(xml, "<ip address='10.200.8.1' prefix='24'>");
+    }
+
+    assert_false(cohort_provisioner_network_ensure(fx->prov, &clash, &error));
+    cohort_assert_error(error, COHORT_ERROR_CONFLICT);
+    cohort_assert_contains(error->message, "overlaps network admin-lan (192.168.50.0/24)");
+    g_clear_error(&error);
+    none = virNetworkLookupByName(fx->conn, clash_name);
+    assert_null(none);
+
+    /* what the plan must avoid: the host's own network, not this installation's */
+    foreign = cohort_provisioner_list_network_subnets(fx->prov, "owner-a", &error);
+    cohort_assert_no_error(error);
+    assert_int_equal(foreign->len, 1);
+    {
+        g_autofree gchar *text = cohort_subnet_to_string(&g_array_index(foreign, CohortSubnet, 0));
+        assert_string_equal(text, "192.168.50.0/24");
+    }
+    all = cohort_provisioner_list_network_subnets(fx->prov, NULL, &error);
+    cohort_assert_no_error(error);
+    assert_int_equal(all->len, 2);
+
+    assert_true(cohort_provisioner_network_remove(fx->prov, name, uuid, &removed, &error));
+    cohort_assert_no_error(error);
+    assert_true(removed);
+    assert_int_equal(virNetworkDestroy(admin), 0);
+    assert_int_equal(virNetworkUndefine(admin), 0);
+}
+
+/* The network's XML: a subnet too small for DHCP, or not a subnet, is refused. */
+static void
+test_provision_network_xml(void **state)
+{
+    g_autoptr(GError) error = NULL;
+    CohortNetworkSpec tiny = {.name = "cohort-x",
+                              .uuid = "c0c0c0c0-0000-4000-8000-000000000009",
+                              .subnet = "10.200.0.0/30"};
+    CohortNetworkSpec bad = {.name = "cohort-x",
+                             .uuid = "c0c0c0c0-0000-4000-8000-000000000009",
+                             .subnet = "10.200.0.1/24"};
+    CohortNetworkSpec small = {.name = "cohort-x",
+                               .uuid = "c0c0c0c0-0000-4000-8000-000000000009",
+                               .subnet = "10.200.0.8/29"};
+    g_autofree gchar *xml = NULL;
+
+    assert_null(cohort_provision_network_xml_new(&tiny, &error));
+    cohort_assert_error(error, COHORT_ERROR_INVALID_ARGUMENT);
+    g_clear_error(&error);
+    assert_null(cohort_provision_network_xml_new(&bad, &error));
+    cohort_assert_error(error, COHORT_ERROR_INVALID_ARGUMENT);
+    g_clear_error(&error);
+    xml = cohort_provision_network_xml_new(&small, &error);
+    cohort_assert_no_error(error);
+    cohort_assert_contains(xml, "<ip address=\"10.200.0.9\" prefix=\"29\">");
+    cohort_assert_contains(xml, "<range start=\"10.200.0.10\" end=\"10.200.0.14\"/>");
+    assert_null(strstr(xml, "<forward"));
 }
 
 /* A shared network is the admin's: required on the host and started, never made or started
@@ -592,6 +685,9 @@ main(void)
         cmocka_unit_test_setup_teardown(test_provision_unknown_pool, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_provision_concurrent, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_provision_network_nat_and_overlap, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test(test_provision_network_xml),
         cmocka_unit_test_setup_teardown(test_provision_network, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_provision_network_require, fixture_setup,
                                         fixture_teardown),

@@ -2188,6 +2188,94 @@ test_store_migration_seals_clear_passwords(void **state)
 
 #define STORE_TEST(f) cmocka_unit_test_setup_teardown(f, store_setup, store_teardown)
 
+/* The address plan: a cohort keeps the subnet it has; the next goes past the other cohorts'
+ * and the hosts' own networks; a full range says what to change; a freed subnet is given
+ * again; reclaimed cohorts' subnets are freed unless their network is still somewhere. */
+static void
+test_store_subnets(void **state)
+{
+    CohortStore *store = *state;
+    g_autoptr(GError) error = NULL;
+    gint64 trainer = add_user(store, "trainer", "trainer");
+    gint64 a = add_cohort(store, "net-a", trainer);
+    gint64 b = add_cohort(store, "net-b", trainer);
+    gint64 c = add_cohort(store, "net-c", trainer);
+    CohortSubnet range = {0};
+    CohortSubnet host_nets[1];
+    g_autofree gchar *sa = NULL;
+    g_autofree gchar *sa_again = NULL;
+    g_autofree gchar *sb = NULL;
+    g_autofree gchar *sc = NULL;
+    g_autofree gchar *none = NULL;
+    g_autoptr(GPtrArray) listed = NULL;
+    guint freed = 99;
+
+    assert_true(cohort_subnet_parse("10.200.0.0/22", FALSE, &range, NULL));
+    assert_true(cohort_subnet_parse("10.200.1.0/24", FALSE, &host_nets[0], NULL));
+    none = cohort_store_subnet_get(store, a, &error);
+    cohort_assert_no_error(error);
+    assert_null(none);
+
+    sa = cohort_store_subnet_allocate(store, a, &range, 24, host_nets, 1, &error);
+    cohort_assert_no_error(error);
+    assert_string_equal(sa, "10.200.0.0/24");
+    sa_again = cohort_store_subnet_allocate(store, a, &range, 24, NULL, 0, &error);
+    assert_string_equal(sa_again, "10.200.0.0/24");
+    /* past the host's 10.200.1.0/24 */
+    sb = cohort_store_subnet_allocate(store, b, &range, 24, host_nets, 1, &error);
+    cohort_assert_no_error(error);
+    assert_string_equal(sb, "10.200.2.0/24");
+    sc = cohort_store_subnet_allocate(store, c, &range, 24, host_nets, 1, &error);
+    assert_string_equal(sc, "10.200.3.0/24");
+    listed = cohort_store_subnet_list(store, &error);
+    cohort_assert_no_error(error);
+    assert_int_equal(listed->len, 3);
+
+    /* full: no-capacity, naming the range and what to change */
+    {
+        gint64 d = add_cohort(store, "net-d", trainer);
+        g_autofree gchar *sd =
+            cohort_store_subnet_allocate(store, d, &range, 24, host_nets, 1, &error);
+        assert_null(sd);
+        cohort_assert_error(error, COHORT_ERROR_NO_CAPACITY);
+        cohort_assert_contains(error->message, "[networks] range=10.200.0.0/22 has no /24 left");
+        cohort_assert_contains(error->message, "widen [networks] range");
+        g_clear_error(&error);
+        /* freed: given again */
+        assert_true(cohort_store_subnet_free(store, b, &error));
+        cohort_assert_no_error(error);
+        sd = cohort_store_subnet_allocate(store, d, &range, 24, host_nets, 1, &error);
+        cohort_assert_no_error(error);
+        assert_string_equal(sd, "10.200.2.0/24");
+    }
+
+    /* reclaimed cohorts: freed, but for those whose network is still on a host */
+    {
+        g_autoptr(CohortCohortRow) row_a = cohort_store_cohort_get_by_id(store, a, &error);
+        g_autoptr(CohortCohortRow) row_c = cohort_store_cohort_get_by_id(store, c, &error);
+        g_autoptr(GHashTable) keep = g_hash_table_new(g_str_hash, g_str_equal);
+        g_autofree gchar *left_a = NULL;
+        g_autofree gchar *left_c = NULL;
+        g_free(row_a->state);
+        row_a->state = g_strdup("reclaimed");
+        g_free(row_c->state);
+        row_c->state = g_strdup("reclaimed");
+        assert_true(cohort_store_cohort_update(store, row_a, &error));
+        assert_true(cohort_store_cohort_update(store, row_c, &error));
+        cohort_assert_no_error(error);
+        g_hash_table_add(keep, (gpointer) "net-c");
+        assert_true(cohort_store_subnet_free_reclaimed(store, keep, &freed, &error));
+        cohort_assert_no_error(error);
+        assert_int_equal(freed, 1);
+        left_a = cohort_store_subnet_get(store, a, NULL);
+        left_c = cohort_store_subnet_get(store, c, NULL);
+        assert_null(left_a);
+        assert_string_equal(left_c, "10.200.3.0/24");
+        assert_true(cohort_store_subnet_free_reclaimed(store, NULL, &freed, &error));
+        assert_int_equal(freed, 1);
+    }
+}
+
 int
 main(void)
 {
@@ -2231,6 +2319,7 @@ main(void)
         STORE_TEST(test_store_job_machines),
         cmocka_unit_test(test_store_migration_keeps_machines),
         STORE_TEST(test_store_audit),
+        STORE_TEST(test_store_subnets),
         cmocka_unit_test(test_store_row_free_null),
         cmocka_unit_test(test_store_vnc_password_sealed),
         cmocka_unit_test(test_store_wrong_key_refused),

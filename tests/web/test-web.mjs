@@ -130,7 +130,7 @@ async function startDaemon() {
     `web_dir=${join(SRC, 'web')}`,
     // tiny boots to "No bootable device" and ignores ACPI: a stop is forced off after this
     'stop_timeout_s=1',
-    '[host:local]', 'uri=qemu:///system', `pool=${POOL}`, 'vcpus=8', 'memory_mib=4096', '',
+    '[host:local]', 'uri=qemu:///system', 'accel=tcg', `pool=${POOL}`, 'vcpus=8', 'memory_mib=4096', '',
   ].join('\n'));
   run.admin = execFileSync(COHORTD, ['--config', conf, '--create-admin', 'admin'], {encoding: 'utf8'}).trim();
   run.daemon = spawn(COHORTD, ['--config', conf], {stdio: ['ignore', 'pipe', 'inherit']});
