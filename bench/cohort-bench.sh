@@ -464,6 +464,7 @@ workers=4
 
 [host:local]
 uri=$qemu_uri
+accel=tcg
 pool=$ready_pool
 vcpus=32
 memory_mib=16384"
