@@ -13,7 +13,7 @@ G_BEGIN_DECLS
 
 /* How often a watch asks libvirt, and for how long at most. */
 #define COHORT_READY_POLL_MS 1000
-#define COHORT_READY_LEASE_ATTEMPTS 600  /* a guest without an agent: its lease, 10 minutes */
+#define COHORT_READY_LEASE_ATTEMPTS 600   /* a guest without an agent: its lease, 10 minutes */
 #define COHORT_READY_ADDRESS_ATTEMPTS 180 /* a ready guest's addresses, 3 minutes */
 /* How many not-ready machines one reconcile of a host asks the channel state of. */
 #define COHORT_READY_RECONCILE_MAX 64
