@@ -468,8 +468,10 @@ cohort_ctl_machine_move(CohortCtl *ctl, gint argc, gchar **argv, GError **error)
 gboolean
 cohort_ctl_machine_console(CohortCtl *ctl, gint argc, gchar **argv, GError **error)
 {
-    static const gchar *const members[] = {"uri", "host", "port", "password", NULL};
-    static const gchar *const labels[] = {"URI", "Host", "Port", "Password", NULL};
+    static const gchar *const members[] = {"uri",        "host",           "port", "password",
+                                           "guest_user", "guest_password", NULL};
+    static const gchar *const labels[] = {"URI",        "Host",           "Port", "Password",
+                                          "Guest user", "Guest password", NULL};
     CohortClient *client;
     g_autoptr(JsonNode) answer = NULL;
     g_autofree gchar *path = NULL;
@@ -479,7 +481,8 @@ cohort_ctl_machine_console(CohortCtl *ctl, gint argc, gchar **argv, GError **err
     if (!cohort_ctl_parse(
             ctl, &argc, &argv, NULL, "MACHINE",
             "Show how to reach a machine's graphical console (VNC): URI, host, "
-            "port and password. --quiet prints only the URI.",
+            "port and password; and the guest account its cloud-init seed made, with its "
+            "password (for the console's login or SSH). --quiet prints only the URI.",
             "  cohortctl machine console 42\n"
             "  remote-viewer \"$(cohortctl -q machine console cloud-101/sok-dara)\"\n",
             1, 1, error))

@@ -19,6 +19,9 @@ static const CohortCtlCommand cohort_ctl_command_table[] = {
     {"user", "list", cohort_ctl_user_list, "list users"},
     {"user", "token", cohort_ctl_user_token, "issue a new token for a user"},
     {"user", "revoke", cohort_ctl_user_revoke, "revoke every token of a user"},
+    {"key", "add", cohort_ctl_key_add, "add SSH public keys (a .pub file) for your machines"},
+    {"key", "list", cohort_ctl_key_list, "list your SSH public keys"},
+    {"key", "remove", cohort_ctl_key_remove, "remove one of your SSH public keys"},
     {"host", "list", cohort_ctl_host_list, "list hypervisor hosts and their use"},
     {"host", "add", cohort_ctl_host_add, "register a libvirt host"},
     {"host", "set", cohort_ctl_host_set, "change a host's capacity, ratios or pool"},
@@ -63,6 +66,9 @@ static const gchar *const cohort_ctl_noun_examples[][2] = {
     {"user", "  cohortctl user create lim-sophea --role trainer --display-name 'លឹម សោភា'\n"
              "  cohortctl user list\n"
              "  cohortctl user token lim-sophea\n"},
+    {"key", "  cohortctl key add ~/.ssh/id_ed25519.pub\n"
+            "  cohortctl key list\n"
+            "  cohortctl key remove 1\n"},
     {"host", "  cohortctl host add lab1 --uri qemu+ssh://lab1/system --pool default\n"
              "  cohortctl host list\n"
              "  cohortctl host set lab1 --cpu-ratio 2\n"

@@ -85,6 +85,9 @@ gboolean cohort_ctl_user_create(CohortCtl *ctl, gint argc, gchar **argv, GError 
 gboolean cohort_ctl_user_list(CohortCtl *ctl, gint argc, gchar **argv, GError **error);
 gboolean cohort_ctl_user_token(CohortCtl *ctl, gint argc, gchar **argv, GError **error);
 gboolean cohort_ctl_user_revoke(CohortCtl *ctl, gint argc, gchar **argv, GError **error);
+gboolean cohort_ctl_key_add(CohortCtl *ctl, gint argc, gchar **argv, GError **error);
+gboolean cohort_ctl_key_list(CohortCtl *ctl, gint argc, gchar **argv, GError **error);
+gboolean cohort_ctl_key_remove(CohortCtl *ctl, gint argc, gchar **argv, GError **error);
 gboolean cohort_ctl_host_list(CohortCtl *ctl, gint argc, gchar **argv, GError **error);
 gboolean cohort_ctl_host_add(CohortCtl *ctl, gint argc, gchar **argv, GError **error);
 gboolean cohort_ctl_host_drain(CohortCtl *ctl, gint argc, gchar **argv, GError **error);

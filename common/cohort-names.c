@@ -22,6 +22,12 @@ cohort_names_overlay(const gchar *domain_name)
 }
 
 gchar *
+cohort_names_seed(const gchar *domain_name)
+{
+    return g_strconcat(domain_name, COHORT_NAMES_SEED_SUFFIX, NULL);
+}
+
+gchar *
 cohort_names_network(const gchar *cohort)
 {
     return g_strconcat(COHORT_NAME_PREFIX, cohort, NULL);

@@ -12,6 +12,9 @@ G_BEGIN_DECLS
 gchar *cohort_names_domain(const gchar *cohort, const gchar *trainee, guint index);
 /* The overlay volume of @domain_name: the same plus ".qcow2". */
 gchar *cohort_names_overlay(const gchar *domain_name);
+/* The cloud-init seed volume of @domain_name: the same plus "-seed.iso". */
+gchar *cohort_names_seed(const gchar *domain_name);
+#define COHORT_NAMES_SEED_SUFFIX "-seed.iso"
 /* cohort-<cohort> */
 gchar *cohort_names_network(const gchar *cohort);
 /* The UUID of @cohort's network made by the installation @owner: derived, not random, so

@@ -37,6 +37,8 @@ struct _CohortTemplate {
     guint64 disk_mib;
     guint n_interfaces;
     gboolean guest_agent; /* the guest runs qemu-guest-agent (<cohort:guest-agent>, yes) */
+    gboolean seed_disabled;
+    gchar *seed_user;
 };
 
 /* cohort-template.rng, parsed once per path and kept for the life of the process. */
@@ -283,6 +285,11 @@ cohort_template_load_metadata(CohortTemplate *self, xmlDoc *doc, GError **error)
                                     COHORT_TEMPLATE_DISK_MIB_MAX, &self->disk_mib, error))
         return FALSE;
     {
+        g_autofree gchar *enabled = cohort_xml_find_string(ctxt, "string(t:seed/@enabled)");
+        self->seed_disabled = g_strcmp0(enabled, "no") == 0;
+        self->seed_user = cohort_xml_find_string(ctxt, "string(t:seed/@user)");
+    }
+    {
         g_autoptr(GPtrArray) nics = NULL;
         ctxt->node = xmlDocGetRootElement(doc);
         nics = cohort_xml_find_all(ctxt, "/domain/devices/interface");
@@ -389,6 +396,7 @@ cohort_template_unref(CohortTemplate *self)
     g_free(self->description);
     g_free(self->base_pool);
     g_free(self->base_volume);
+    g_free(self->seed_user);
     g_free(self);
 }
 
@@ -446,6 +454,20 @@ cohort_template_get_disk_mib(CohortTemplate *self)
 {
     g_return_val_if_fail(self != NULL, 0);
     return self->disk_mib;
+}
+
+gboolean
+cohort_template_get_seed_enabled(CohortTemplate *self)
+{
+    g_return_val_if_fail(self != NULL, FALSE);
+    return !self->seed_disabled;
+}
+
+const gchar *
+cohort_template_get_seed_user(CohortTemplate *self)
+{
+    g_return_val_if_fail(self != NULL, NULL);
+    return self->seed_user;
 }
 
 gboolean
@@ -602,6 +624,12 @@ cohort_machine_spec_validate(const CohortMachineSpec *spec, GError **error)
                                        "characters (VNC uses no more than 8)",
                                        COHORT_TEMPLATE_VNC_PASSWORD_MAX);
     }
+    if ((spec->seed_volume != NULL) != (spec->seed_pool != NULL))
+        return cohort_spec_invalid(error, "a seed disc needs both its pool and its volume");
+    if (spec->seed_volume != NULL &&
+        (!cohort_spec_check_object_name(spec->seed_volume, "seed volume", TRUE, error) ||
+         !cohort_spec_check_object_name(spec->seed_pool, "seed pool", TRUE, error)))
+        return FALSE;
     if (spec->domain_type != NULL && g_strcmp0(spec->domain_type, "kvm") != 0 &&
         g_strcmp0(spec->domain_type, "qemu") != 0)
         return cohort_spec_invalid(error, "domain type '%s' is neither kvm nor qemu",
@@ -805,6 +833,61 @@ cohort_render_disk(CohortTemplate *self, xmlXPathContext *ctxt, const gchar *dis
     return TRUE;
 }
 
+/* The cloud-init seed as a read-only CD-ROM from its volume: on SATA for q35 machines (which
+ * have no IDE), IDE otherwise, at the first free target name of that bus. */
+static void
+cohort_render_seed(xmlXPathContext *ctxt, xmlNode *domain, const CohortMachineSpec *spec)
+{
+    g_autofree gchar *machine = cohort_xml_find_string(ctxt, "string(/domain/os/type/@machine)");
+    g_autoptr(GPtrArray) targets = cohort_xml_find_all(ctxt, "/domain/devices/disk/target/@dev");
+    gboolean sata = machine != NULL && strstr(machine, "q35") != NULL;
+    const gchar *prefix = sata ? "sd" : "hd";
+    g_autofree gchar *dev = NULL;
+    xmlNode *devices = cohort_render_child(domain, "devices");
+    xmlNode *disk;
+    xmlNode *node;
+
+    /* hdc first on IDE: the secondary master, where PCs keep their CD-ROM */
+    for (const gchar *c = sata ? "abcdefghijklmnopqrstuvwxyz" : "cdab"; *c != '\0' && !dev; c++) {
+        g_autofree gchar *name = g_strdup_printf("%s%c", prefix, *c);
+        gboolean used = FALSE;
+        for (guint i = 0; i < targets->len && !used; i++) {
+            xmlNode *attr = g_ptr_array_index(targets, i);
+            g_autofree gchar *value = (gchar *)xmlNodeGetContent(attr);
+            used = g_strcmp0(value, name) == 0;
+        }
+        if (!used)
+            dev = g_steal_pointer(&name);
+    }
+    if (dev == NULL)
+        dev = g_strdup(sata ? "sdzz" : "hdzz");
+
+    disk = xmlNewDocNode(domain->doc, NULL, BAD_CAST "disk", NULL);
+    {
+        /* after the last disk, so the machine's own disk stays the first */
+        g_autoptr(GPtrArray) disks = cohort_xml_find_all(ctxt, "/domain/devices/disk");
+        if (disks->len > 0)
+            xmlAddNextSibling(g_ptr_array_index(disks, disks->len - 1), disk);
+        else
+            xmlAddChild(devices, disk);
+    }
+    cohort_render_set_prop(disk, "type", "volume");
+    cohort_render_set_prop(disk, "device", "cdrom");
+    node = xmlNewDocNode(domain->doc, NULL, BAD_CAST "driver", NULL);
+    xmlAddChild(disk, node);
+    cohort_render_set_prop(node, "name", "qemu");
+    cohort_render_set_prop(node, "type", "raw");
+    node = xmlNewDocNode(domain->doc, NULL, BAD_CAST "source", NULL);
+    xmlAddChild(disk, node);
+    cohort_render_set_prop(node, "pool", spec->seed_pool);
+    cohort_render_set_prop(node, "volume", spec->seed_volume);
+    node = xmlNewDocNode(domain->doc, NULL, BAD_CAST "target", NULL);
+    xmlAddChild(disk, node);
+    cohort_render_set_prop(node, "dev", dev);
+    cohort_render_set_prop(node, "bus", sata ? "sata" : "ide");
+    xmlAddChild(disk, xmlNewDocNode(domain->doc, NULL, BAD_CAST "readonly", NULL));
+}
+
 static void
 cohort_render_interfaces(xmlXPathContext *ctxt, const gchar *network)
 {
@@ -979,6 +1062,8 @@ cohort_template_render_doc(CohortTemplate *self, xmlDoc *doc, const CohortMachin
     cohort_render_vcpus(ctxt, domain, spec->vcpus != 0 ? spec->vcpus : self->vcpus);
     if (!cohort_render_disk(self, ctxt, spec->disk_path, error))
         return FALSE;
+    if (spec->seed_volume != NULL)
+        cohort_render_seed(ctxt, domain, spec);
     cohort_render_interfaces(ctxt, spec->network);
     cohort_render_vnc(ctxt, domain, spec);
     cohort_render_guest_agent(ctxt, domain);

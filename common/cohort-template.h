@@ -28,6 +28,8 @@ typedef struct {
     const gchar *vnc_password; /* NULL: none set (tests only) */
     const gchar *vnc_listen;   /* NULL: 127.0.0.1 */
     const gchar *owner;        /* the cohortd instance's UUID in the tag; NULL: none */
+    const gchar *seed_pool;    /* the pool of the cloud-init seed volume */
+    const gchar *seed_volume;  /* attached read-only as a CD-ROM; NULL: no seed disc */
     const gchar *domain_type;  /* <domain type=…>: the host's ("kvm", "qemu"); NULL: as written */
 } CohortMachineSpec;
 
@@ -52,6 +54,11 @@ guint cohort_template_get_n_interfaces(CohortTemplate *self);
  * it does not): its machines are ready when the agent connects, or else at the first DHCP
  * lease. */
 gboolean cohort_template_get_guest_agent(CohortTemplate *self);
+/* Whether machines of the template get a cloud-init seed disc (<cohort:seed enabled="no"/>
+ * turns it off), and the guest account the seed makes (<cohort:seed user="NAME"/>; NULL: the
+ * trainee's login). */
+gboolean cohort_template_get_seed_enabled(CohortTemplate *self);
+const gchar *cohort_template_get_seed_user(CohortTemplate *self);
 /* Whether both were made from the same bytes (a reload tells changed from unchanged). */
 gboolean cohort_template_same_source(CohortTemplate *self, CohortTemplate *other);
 

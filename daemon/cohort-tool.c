@@ -9,6 +9,7 @@
 
 #include "cohort-error.h"
 #include "cohort-names.h"
+#include "cohort-provision-seed.h"
 #include "cohort-provision.h"
 #include "cohort-slug.h"
 #include "cohort-template.h"
@@ -68,6 +69,7 @@ cohort_tool_list_pool(virConnectPtr conn, const gchar *pool, GError **error)
 {
     g_autoptr(CohortProvisioner) prov = cohort_provisioner_new(conn, pool, error);
     g_autoptr(GPtrArray) overlays = NULL;
+    g_autoptr(GPtrArray) seeds = NULL;
 
     if (prov == NULL)
         return FALSE;
@@ -76,6 +78,12 @@ cohort_tool_list_pool(virConnectPtr conn, const gchar *pool, GError **error)
         return FALSE;
     for (guint i = 0; i < overlays->len; i++)
         g_print("volume\t%s\t%s\n", (const gchar *)g_ptr_array_index(overlays, i), pool);
+    /* the machines' cloud-init seed discs are Cohort's volumes too */
+    seeds = cohort_provisioner_list_owned_seeds(prov, error);
+    if (seeds == NULL)
+        return FALSE;
+    for (guint i = 0; i < seeds->len; i++)
+        g_print("volume\t%s\t%s\n", (const gchar *)g_ptr_array_index(seeds, i), pool);
     return TRUE;
 }
 

@@ -130,6 +130,34 @@ cohort_api_user_token_issue(CohortApiRequest *req)
 }
 
 static void
+cohort_api_user_ssh_keys_get(CohortApiRequest *req)
+{
+    GError *error = NULL;
+
+    if (!cohort_api_require_actor(req, &error)) {
+        cohort_api_finish(req, 0, NULL, &error);
+        return;
+    }
+    cohort_api_finish(req, 200,
+                      cohort_service_user_ssh_keys_get(req->api->service, req->actor,
+                                                       cohort_api_param(req, 0), &error),
+                      &error);
+}
+
+static void
+cohort_api_user_ssh_keys_put(CohortApiRequest *req)
+{
+    g_autoptr(JsonObject) body = cohort_api_actor_body(req);
+    GError *error = NULL;
+
+    if (body != NULL)
+        cohort_api_finish(req, 200,
+                          cohort_service_user_ssh_keys_set(req->api->service, req->actor,
+                                                           cohort_api_param(req, 0), body, &error),
+                          &error);
+}
+
+static void
 cohort_api_user_token_revoke(CohortApiRequest *req)
 {
     GError *error = NULL;
@@ -555,6 +583,8 @@ static const CohortApiRoute cohort_api_routes[] = {
     {"POST", "/api/v1/users", cohort_api_users_create, ADMIN},
     {"POST", "/api/v1/users/{login}/tokens", cohort_api_user_token_issue, ADMIN},
     {"DELETE", "/api/v1/users/{login}/tokens", cohort_api_user_token_revoke, ADMIN},
+    {"GET", "/api/v1/users/{login}/ssh-keys", cohort_api_user_ssh_keys_get, "the user, admin"},
+    {"PUT", "/api/v1/users/{login}/ssh-keys", cohort_api_user_ssh_keys_put, "the user, admin"},
     {"GET", "/api/v1/hosts", cohort_api_hosts_list, ADMIN},
     {"POST", "/api/v1/hosts", cohort_api_hosts_add, ADMIN},
     {"PATCH", "/api/v1/hosts/{name}", cohort_api_host_update, ADMIN},

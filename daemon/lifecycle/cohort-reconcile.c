@@ -8,6 +8,7 @@
 #include "cohort-provision-network.h"
 #include "cohort-provision-scan.h"
 #include "cohort-ready.h"
+#include "cohort-provision-seed.h"
 #include "cohort-reconcile.h"
 
 #define COHORT_RECONCILE_DEBOUNCE_MS 300
@@ -20,6 +21,7 @@ typedef struct {
     guint64 epoch;       /* work settled after this is newer than the scan */
     GHashTable *domains; /* name -> CohortScanDomain */
     GPtrArray *overlays; /* names */
+    GPtrArray *seeds;    /* names of cloud-init seed volumes */
     GPtrArray *networks; /* names of this installation's cohort networks */
     gboolean pool_known;
     CohortPoolUsage pool_usage; /* what the pool can give, for placement */
@@ -35,6 +37,8 @@ cohort_reconcile_scan_free(CohortReconcileScan *scan)
         g_hash_table_unref(scan->domains);
     if (scan->overlays != NULL)
         g_ptr_array_unref(scan->overlays);
+    if (scan->seeds != NULL)
+        g_ptr_array_unref(scan->seeds);
     if (scan->networks != NULL)
         g_ptr_array_unref(scan->networks);
     if (scan->agent_names != NULL)
@@ -55,6 +59,9 @@ cohort_reconcile_scan_run(gpointer item, GError **error)
         return FALSE;
     scan->overlays = cohort_provisioner_list_owned_overlays(scan->prov, error);
     if (scan->overlays == NULL)
+        return FALSE;
+    scan->seeds = cohort_provisioner_list_owned_seeds(scan->prov, error);
+    if (scan->seeds == NULL)
         return FALSE;
     scan->networks = cohort_provisioner_list_owned_networks(scan->prov, scan->owner, error);
     if (scan->networks == NULL)
@@ -355,6 +362,22 @@ cohort_reconcile_scan_done(gpointer item, const GError *error, gpointer user_dat
             continue;
         g_message("reconcile: removing overlay %s of reclaimed machine %s", vol, name);
         if (!cohort_provisioner_overlay_delete(host->prov, name, &error_del))
+            g_warning("reconcile: %s: %s", vol, error_del->message);
+    }
+
+    /* seed discs: as overlays, only those whose row says the machine is gone */
+    for (guint i = 0; i < scan->seeds->len; i++) {
+        const gchar *vol = g_ptr_array_index(scan->seeds, i);
+        g_autofree gchar *name = g_strndup(vol, strlen(vol) - strlen(COHORT_NAMES_SEED_SUFFIX));
+        CohortMachineRow *m = g_hash_table_lookup(known, name);
+        g_autoptr(GError) error_del = NULL;
+        if (m == NULL || g_strcmp0(m->state, "reclaimed") != 0 ||
+            g_hash_table_contains(scan->domains, name) ||
+            cohort_work_inflight_contains(l->work, m->id) ||
+            cohort_work_settled_since(l->work, m->id, scan->epoch))
+            continue;
+        g_message("reconcile: removing seed disc %s of reclaimed machine %s", vol, name);
+        if (!cohort_provisioner_seed_delete(host->prov, name, &error_del))
             g_warning("reconcile: %s: %s", vol, error_del->message);
     }
 

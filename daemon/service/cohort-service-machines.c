@@ -8,6 +8,7 @@
 #include "cohort-json.h"
 #include "cohort-machine-work.h"
 #include "cohort-names.h"
+#include "cohort-seed.h"
 #include "cohort-service-private.h"
 #include "cohort-service.h"
 
@@ -578,6 +579,9 @@ cohort_service_machine_console(CohortService *svc, const CohortUserRow *actor, g
     g_autofree gchar *uri = NULL;
     g_autofree gchar *password = NULL;
     g_autofree gchar *ticket = NULL;
+    g_autofree gchar *guest_user = NULL;
+    g_autofree gchar *guest_password = NULL;
+    CohortTemplate *tmpl;
     CohortHost *host;
     gint port;
 
@@ -600,6 +604,15 @@ cohort_service_machine_console(CohortService *svc, const CohortUserRow *actor, g
     password = cohort_store_machine_get_vnc_password(svc->store, row->id, error);
     if (password == NULL)
         return NULL;
+    /* the guest account the seed made, and its password (none: the template has no seed) */
+    tmpl = cohort_template_set_get(svc->templates, row->template_name, NULL);
+    if (tmpl != NULL && cohort_template_get_seed_enabled(tmpl)) {
+        guest_user = cohort_template_get_seed_user(tmpl) != NULL
+                         ? g_strdup(cohort_template_get_seed_user(tmpl))
+                         : cohort_seed_account_for_login(row->trainee_login);
+        if (!cohort_store_machine_get_guest(svc->store, row->id, &guest_password, NULL, error))
+            return NULL;
+    }
     address = cohort_service_console_host(svc, host);
     uri = port > 0 ? g_strdup_printf("vnc://%s:%d", address, port) : NULL;
     /* the browser's way in: a websocket that this one-time ticket opens */
@@ -624,6 +637,16 @@ cohort_service_machine_console(CohortService *svc, const CohortUserRow *actor, g
     } else {
         json_builder_add_null_value(b);
     }
+    json_builder_set_member_name(b, "guest_user");
+    if (guest_user != NULL)
+        json_builder_add_string_value(b, guest_user);
+    else
+        json_builder_add_null_value(b);
+    json_builder_set_member_name(b, "guest_password");
+    if (guest_password != NULL)
+        json_builder_add_string_value(b, guest_password);
+    else
+        json_builder_add_null_value(b);
     json_builder_end_object(b);
     return json_builder_get_root(b);
 }

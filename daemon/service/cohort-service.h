@@ -61,6 +61,14 @@ JsonNode *cohort_service_user_token_issue(CohortService *svc, const CohortUserRo
                                           const gchar *login, GError **error);
 JsonNode *cohort_service_user_token_revoke(CohortService *svc, const CohortUserRow *actor,
                                            const gchar *login, GError **error);
+/* A user's SSH keys (the user themself, or an admin): get answers {"login","keys":[…],
+ * "fingerprints":[…]}; set takes {"keys":[…]} (at most COHORT_SSH_KEYS_MAX, each checked and
+ * normalized, no two the same) and replaces them all. They go into the seed of machines made
+ * or reset afterwards. */
+JsonNode *cohort_service_user_ssh_keys_get(CohortService *svc, const CohortUserRow *actor,
+                                           const gchar *login, GError **error);
+JsonNode *cohort_service_user_ssh_keys_set(CohortService *svc, const CohortUserRow *actor,
+                                           const gchar *login, JsonObject *body, GError **error);
 /* For `cohortd --create-admin`: a new admin (or a new token for an existing admin). */
 gchar *cohort_service_admin_bootstrap(CohortStore *store, const gchar *login, GError **error);
 

@@ -312,8 +312,21 @@ static const gchar *const cohort_store_migrations[] = {
     "  last_address INTEGER NOT NULL CHECK (last_address >= first_address),"
     "  created_at TEXT NOT NULL CHECK " IS_TS("created_at") ");",
 
-    /* 10: reserved for the machines' cloud-init seeds (issue 12, part B) */
-    "",
+    /* 10: a machine's identity in its guest (the cloud-init seed): the guest password,
+     * sealed like the VNC one, and the seed's generation, which a reset moves on (the
+     * instance id cloud-init sees changes, so it sets the machine up again). A user's SSH
+     * keys, in the order given. */
+    "ALTER TABLE machines ADD COLUMN guest_password_sealed TEXT"
+    "  CHECK " IS_SEALED_OR_NULL("guest_password_sealed") ";"
+    "ALTER TABLE machines ADD COLUMN seed_generation INTEGER NOT NULL DEFAULT 0"
+    "  CHECK (seed_generation >= 0);"
+    "CREATE TABLE user_ssh_keys ("
+    "  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    "  idx INTEGER NOT NULL CHECK (idx >= 0),"
+    "  key TEXT NOT NULL CHECK (key <> '' AND length(key) <= 8192),"
+    "  created_at TEXT NOT NULL CHECK " IS_TS("created_at") ","
+    "  PRIMARY KEY (user_id, idx)"
+    ") WITHOUT ROWID;",
 
     /* 11: readiness. A machine is ready once its guest agent is connected (or, for a
      * template whose guest has none, at its first DHCP lease), until it stops, reboots or

@@ -19,6 +19,8 @@ gint cohort_store_migrations_latest(void);
 
 /* What a machine's sealed VNC password is bound to, before the machine's name. */
 #define COHORT_STORE_CONTEXT_VNC_PASSWORD "machines.vnc_password:"
+/* What a machine's sealed guest password is bound to, before the machine's name. */
+#define COHORT_STORE_CONTEXT_GUEST_PASSWORD "machines.guest_password:"
 
 /* Applies each pending migration in its own transaction. A database newer than the code is
  * refused and left untouched. @path names the database in messages; @key seals what a step

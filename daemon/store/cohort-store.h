@@ -279,6 +279,12 @@ GHashTable *cohort_store_roster_staged_roles(CohortStore *self, GError **error);
 gboolean cohort_store_roster_import(CohortStore *self, gint64 cohort_id, const gchar *expires_at,
                                     guint *enrolled, GError **error);
 
+/* A user's SSH keys (normalized authorized_keys lines), in the order given; set replaces
+ * them all in one transaction. */
+GPtrArray *cohort_store_user_get_ssh_keys(CohortStore *self, gint64 user_id, GError **error);
+gboolean cohort_store_user_set_ssh_keys(CohortStore *self, gint64 user_id, const gchar *const *keys,
+                                        GError **error);
+
 /* machines */
 /* @vnc_password (NULL for none) is stored sealed; rows never carry it: it leaves the store
  * only through cohort_store_machine_get_vnc_password(). */
@@ -287,6 +293,17 @@ gboolean cohort_store_machine_insert(CohortStore *self, CohortMachineRow *row,
 /* The machine's VNC password in clear; NULL with NOT_FOUND when it has none, INTERNAL when
  * its sealed value does not open (altered, or another key). */
 gchar *cohort_store_machine_get_vnc_password(CohortStore *self, gint64 id, GError **error);
+/* The guest's side of a machine (its cloud-init seed): a guest password, sealed at rest like
+ * the VNC one (it leaves the store only through cohort_store_machine_get_guest()), and the
+ * seed's generation. set: the first password; renew (a reset): a new one and the next
+ * generation, so that the guest is told it is a new instance. */
+gboolean cohort_store_machine_set_guest_password(CohortStore *self, gint64 id, const gchar *clear,
+                                                 GError **error);
+gboolean cohort_store_machine_renew_guest(CohortStore *self, gint64 id, const gchar *clear,
+                                          GError **error);
+/* *@password NULL (and TRUE) when the machine has none yet (rows from before). */
+gboolean cohort_store_machine_get_guest(CohortStore *self, gint64 id, gchar **password,
+                                        guint *generation, GError **error);
 CohortMachineRow *cohort_store_machine_get_by_id(CohortStore *self, gint64 id, GError **error);
 CohortMachineRow *cohort_store_machine_get_by_name(CohortStore *self, const gchar *name,
                                                    GError **error);

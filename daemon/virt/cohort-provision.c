@@ -5,6 +5,7 @@
 #include "cohort-crash.h"
 #include "cohort-error.h"
 #include "cohort-names.h"
+#include "cohort-provision-seed.h"
 #include "cohort-provision.h"
 #include "cohort-virt.h"
 #include "cohort-xml.h"
@@ -661,7 +662,7 @@ cohort_provisioner_domain_undefine(CohortProvisioner *self, const gchar *domain_
  * a later teardown or reconcile finishes the job. */
 static void
 cohort_provision_machine_rollback(CohortProvisioner *self, const CohortMachineSpec *spec,
-                                  gboolean made_domain, gboolean made_overlay)
+                                  gboolean made_domain, gboolean made_overlay, gboolean made_seed)
 {
     g_autoptr(GError) error_rb = NULL;
 
@@ -672,7 +673,12 @@ cohort_provision_machine_rollback(CohortProvisioner *self, const CohortMachineSp
         g_warning("rolling back %s: %s", spec->domain_name, error_rb->message);
         g_clear_error(&error_rb);
     }
-    if (made_overlay && !cohort_provisioner_overlay_delete(self, spec->domain_name, &error_rb))
+    if (made_overlay && !cohort_provisioner_overlay_delete(self, spec->domain_name, &error_rb)) {
+        g_warning("rolling back %s: %s", spec->domain_name, error_rb->message);
+        g_clear_error(&error_rb);
+    }
+    /* (a domain kept from before refers to its seed: the caller keeps that one) */
+    if (made_seed && !cohort_provisioner_seed_delete(self, spec->domain_name, &error_rb))
         g_warning("rolling back %s: %s", spec->domain_name, error_rb->message);
 }
 
@@ -680,6 +686,15 @@ gboolean
 cohort_provisioner_machine_create(CohortProvisioner *self, CohortTemplate *tmpl,
                                   const CohortMachineSpec *spec, GError **error)
 {
+    return cohort_provisioner_machine_create_seeded(self, tmpl, spec, NULL, error);
+}
+
+gboolean
+cohort_provisioner_machine_create_seeded(CohortProvisioner *self, CohortTemplate *tmpl,
+                                         const CohortMachineSpec *spec, GBytes *seed,
+                                         GError **error)
+{
+    g_autofree gchar *seed_name = cohort_names_seed(spec->domain_name);
     g_autofree gchar *overlay_name = cohort_names_overlay(spec->domain_name);
     g_autofree gchar *disk_path = NULL;
     g_autoptr(virStorageVol) existing_vol = NULL;
@@ -701,12 +716,21 @@ cohort_provisioner_machine_create(CohortProvisioner *self, CohortTemplate *tmpl,
     if (disk_path == NULL)
         return FALSE;
     spec_local.disk_path = disk_path;
+    if (seed != NULL) {
+        if (!cohort_provisioner_seed_create(self, spec->domain_name, seed, error)) {
+            cohort_provision_machine_rollback(self, spec, FALSE, made_overlay, FALSE);
+            return FALSE;
+        }
+        spec_local.seed_pool = self->pool_name;
+        spec_local.seed_volume = seed_name;
+    }
     if (!cohort_provisioner_domain_define(self, tmpl, &spec_local, error)) {
-        cohort_provision_machine_rollback(self, spec, FALSE, made_overlay);
+        cohort_provision_machine_rollback(self, spec, FALSE, made_overlay, seed != NULL);
         return FALSE;
     }
     if (!cohort_provisioner_domain_start(self, spec->domain_name, spec->machine_id, error)) {
-        cohort_provision_machine_rollback(self, spec, made_domain, made_overlay);
+        cohort_provision_machine_rollback(self, spec, made_domain, made_overlay,
+                                          seed != NULL && made_domain);
         return FALSE;
     }
     g_log_structured(G_LOG_DOMAIN, G_LOG_LEVEL_INFO, "COHORT_COHORT", spec->cohort,
@@ -729,6 +753,9 @@ cohort_provisioner_machine_teardown(CohortProvisioner *self, const gchar *domain
     if (!cohort_provisioner_overlay_delete(self, domain_name, error))
         return FALSE;
     cohort_crash_point("overlay-deleted");
+    if (!cohort_provisioner_seed_delete(self, domain_name, error))
+        return FALSE;
+    cohort_crash_point("seed-deleted");
     return TRUE;
 }
 

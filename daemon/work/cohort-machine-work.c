@@ -7,6 +7,8 @@
 #include "cohort-machine-work.h"
 #include "cohort-names.h"
 #include "cohort-provision-network.h"
+#include "cohort-provision-seed.h"
+#include "cohort-seed.h"
 
 typedef struct {
     CohortWork *owner; /* the work layer, for the result */
@@ -40,6 +42,13 @@ typedef struct {
     gchar *target_host_name;
     CohortTransfer *transfer; /* a move's bytes, borrowed from the work layer */
     guint64 moved_bytes;
+    /* the cloud-init seed (renders only, when the template has one) */
+    gboolean seed;
+    gchar *seed_instance_id;
+    gchar *seed_hostname;
+    gchar *seed_user;
+    gchar *guest_password; /* in clear: only its hash goes into the seed */
+    GStrv ssh_keys;
 } CohortMachineWork;
 
 static void
@@ -57,6 +66,11 @@ cohort_machine_work_free(CohortMachineWork *work)
     g_free(work->network_uuid);
     g_free(work->network_subnet);
     g_free(work->target_host_name);
+    g_free(work->seed_instance_id);
+    g_free(work->seed_hostname);
+    g_free(work->seed_user);
+    g_free(work->guest_password);
+    g_strfreev(work->ssh_keys);
     if (work->tmpl != NULL)
         cohort_template_unref(work->tmpl);
     g_free(work);
@@ -116,6 +130,41 @@ cohort_machine_work_network(CohortMachineWork *work, CohortProvisioner *prov, GE
     return TRUE;
 }
 
+/* Worker thread: the seed disc's image for this machine (NULL with no error when its template
+ * has none). The clear password is hashed here; the image carries the hash only. */
+static gboolean
+cohort_machine_work_seed_image(CohortMachineWork *work, GBytes **image, GError **error)
+{
+    g_autofree gchar *hash = NULL;
+    gint64 t0 = g_get_monotonic_time();
+    CohortSeedSpec spec = {
+        .instance_id = work->seed_instance_id,
+        .hostname = work->seed_hostname,
+        .user = work->seed_user,
+        .gecos = work->display_name,
+        .ssh_keys = (const gchar *const *)work->ssh_keys,
+        .install_agent = TRUE,
+    };
+
+    *image = NULL;
+    if (!work->seed)
+        return TRUE;
+    if (work->guest_password != NULL) {
+        hash = cohort_seed_password_hash(work->guest_password, error);
+        if (hash == NULL)
+            return FALSE;
+        spec.password_hash = hash;
+    }
+    *image = cohort_seed_build(&spec, error);
+    if (*image == NULL) {
+        g_prefix_error(error, "the seed of %s: ", work->domain_name);
+        return FALSE;
+    }
+    g_debug("%s: seed image of %" G_GSIZE_FORMAT " bytes made in %.1f ms", work->domain_name,
+            g_bytes_get_size(*image), (g_get_monotonic_time() - t0) / 1000.0);
+    return TRUE;
+}
+
 static void
 cohort_machine_work_move_progress(guint64 done, guint64 total, gpointer user_data)
 {
@@ -131,6 +180,8 @@ static gboolean
 cohort_machine_work_move_run(CohortMachineWork *work, GError **error)
 {
     g_autofree gchar *disk = NULL;
+    g_autoptr(GBytes) seed = NULL;
+    g_autofree gchar *seed_name = NULL;
     CohortMachineSpec spec = {
         .domain_name = work->domain_name,
         .machine_id = work->machine_id,
@@ -157,6 +208,16 @@ cohort_machine_work_move_run(CohortMachineWork *work, GError **error)
     if (disk == NULL)
         return FALSE;
     spec.disk_path = disk;
+    /* the seed goes along, as it was: a move is not a reset */
+    if (!cohort_machine_work_seed_image(work, &seed, error))
+        return FALSE;
+    if (seed != NULL) {
+        if (!cohort_provisioner_seed_create(work->target_prov, work->domain_name, seed, error))
+            return FALSE;
+        seed_name = cohort_names_seed(work->domain_name);
+        spec.seed_pool = cohort_provisioner_get_pool(work->target_prov);
+        spec.seed_volume = seed_name;
+    }
     return cohort_provisioner_domain_define(work->target_prov, work->tmpl, &spec, error);
 }
 
@@ -175,9 +236,12 @@ cohort_machine_work_create(CohortMachineWork *work, GError **error)
         .vnc_listen = work->vnc_listen,
         .network = work->network,
     };
-    if (!cohort_machine_work_network(work, work->prov, error))
+    g_autoptr(GBytes) seed = NULL;
+
+    if (!cohort_machine_work_network(work, work->prov, error) ||
+        !cohort_machine_work_seed_image(work, &seed, error))
         return FALSE;
-    return cohort_provisioner_machine_create(work->prov, work->tmpl, &spec, error);
+    return cohort_provisioner_machine_create_seeded(work->prov, work->tmpl, &spec, seed, error);
 }
 
 /* Worker thread: libvirt only. */
@@ -841,6 +905,64 @@ cohort_machine_work_settle(CohortWork *w, CohortMachineWork *work, const GError 
     }
 }
 
+/* What a machine's seed says, read from the store on the main thread. */
+typedef struct {
+    gchar *instance_id;
+    gchar *hostname;
+    gchar *user;
+    gchar *password;
+    GStrv keys;
+} CohortMachineWorkSeed;
+
+static void
+cohort_machine_work_seed_free(CohortMachineWorkSeed *seed)
+{
+    g_free(seed->instance_id);
+    g_free(seed->hostname);
+    g_free(seed->user);
+    g_free(seed->password);
+    g_strfreev(seed->keys);
+    g_free(seed);
+}
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(CohortMachineWorkSeed, cohort_machine_work_seed_free)
+
+static gboolean
+cohort_machine_work_seed_read(CohortWork *w, const CohortMachineRow *row, CohortTemplate *tmpl,
+                              CohortMachineWorkSeed **out, GError **error)
+{
+    g_autoptr(CohortMachineWorkSeed) seed = g_new0(CohortMachineWorkSeed, 1);
+    g_autoptr(GPtrArray) keys = NULL;
+    g_autoptr(GStrvBuilder) builder = g_strv_builder_new();
+    guint generation = 0;
+
+    if (!cohort_store_machine_get_guest(w->store, row->id, &seed->password, &generation, error))
+        return FALSE;
+    /* a machine from before seeds existed gets its password at its first rendering */
+    if (seed->password == NULL) {
+        seed->password = cohort_seed_password_new();
+        if (!cohort_store_machine_set_guest_password(w->store, row->id, seed->password, error))
+            return FALSE;
+    }
+    /* cloud-init runs again when this changes: on every reset (the generation moves on) */
+    seed->instance_id =
+        row->uuid != NULL
+            ? g_strdup_printf("%s-%u", row->uuid, generation)
+            : g_strdup_printf("cohort-machine-%" G_GINT64_FORMAT "-%u", row->id, generation);
+    seed->hostname = cohort_seed_hostname_for(row->name);
+    seed->user = cohort_template_get_seed_user(tmpl) != NULL
+                     ? g_strdup(cohort_template_get_seed_user(tmpl))
+                     : cohort_seed_account_for_login(row->trainee_login);
+    /* the keys the trainee has now: a change reaches machines made (or reset) after it */
+    keys = cohort_store_user_get_ssh_keys(w->store, row->user_id, error);
+    if (keys == NULL)
+        return FALSE;
+    for (guint i = 0; i < keys->len; i++)
+        g_strv_builder_add(builder, g_ptr_array_index(keys, i));
+    seed->keys = g_strv_builder_end(builder);
+    *out = g_steal_pointer(&seed);
+    return TRUE;
+}
+
 static gboolean
 cohort_machine_work_push_full(CohortWork *w, const CohortMachineRow *row, CohortMachineOp op,
                               gint64 job_id, const gchar *note, guint flags, CohortHost *target,
@@ -856,6 +978,7 @@ cohort_machine_work_push_full(CohortWork *w, const CohortMachineRow *row, Cohort
     g_autoptr(CohortUserRow) trainee = NULL;
     g_autoptr(CohortCohortRow) cohort = NULL;
     g_autofree gchar *vnc_password = NULL;
+    g_autoptr(CohortMachineWorkSeed) seed = NULL;
     g_autofree gchar *subnet = NULL;
     CohortMachineWork *work;
 
@@ -887,6 +1010,17 @@ cohort_machine_work_push_full(CohortWork *w, const CohortMachineRow *row, Cohort
         if (vnc_password == NULL)
             return FALSE;
     }
+    /* a reset (or a move that makes the machine anew) is a new instance for the guest:
+     * cloud-init sets it up again, with a new password. Here, once nothing can refuse the
+     * work any more, so that the password shown is always the one the guest gets. */
+    if (!orphan && op == COHORT_MACHINE_OP_RESET && cohort_template_get_seed_enabled(tmpl)) {
+        g_autofree gchar *password = cohort_seed_password_new();
+        if (!cohort_store_machine_renew_guest(w->store, row->id, password, error))
+            return FALSE;
+    }
+    if (!orphan && renders && cohort_template_get_seed_enabled(tmpl) &&
+        !cohort_machine_work_seed_read(w, row, tmpl, &seed, error))
+        return FALSE;
     /* the cohort's own network has its subnet before the first machine joins it */
     if (tmpl != NULL && cohort_template_get_n_interfaces(tmpl) > 0 && renders) {
         cohort = cohort_store_cohort_get_by_id(w->store, row->cohort_id, NULL);
@@ -918,6 +1052,14 @@ cohort_machine_work_push_full(CohortWork *w, const CohortMachineRow *row, Cohort
     work->tmpl = tmpl != NULL ? cohort_template_ref(tmpl) : NULL;
     work->vnc_listen = g_strdup(w->settings.vnc_listen);
     work->stop_timeout_s = w->settings.stop_timeout_s;
+    if (seed != NULL) {
+        work->seed = TRUE;
+        work->seed_instance_id = g_steal_pointer(&seed->instance_id);
+        work->seed_hostname = g_steal_pointer(&seed->hostname);
+        work->seed_user = g_steal_pointer(&seed->user);
+        work->guest_password = g_steal_pointer(&seed->password);
+        work->ssh_keys = g_steal_pointer(&seed->keys);
+    }
     if (target != NULL) {
         work->target_prov = target->prov;
         work->target_host_id = target->id;
@@ -1013,6 +1155,7 @@ cohort_machine_work_move(CohortWork *w, const CohortMachineRow *row, CohortHost 
     if (!cohort_store_machine_set_host(w->store, row->id, target->id, error) ||
         !cohort_store_machine_set_state(w->store, row->id, "resetting", NULL, error))
         return FALSE;
+
     moved = cohort_store_machine_get_by_id(w->store, row->id, error);
     if (moved == NULL || !cohort_machine_work_push_full(w, moved, COHORT_MACHINE_OP_RESET, job_id,
                                                         NULL, 0, NULL, error))

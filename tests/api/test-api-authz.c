@@ -49,6 +49,9 @@ static const Case cases[] = {
     CASE("POST /api/v1/users", "UFFFFA", "{}"),
     CASE("POST /api/v1/users/{login}/tokens", "UFFFFA", NULL),
     CASE("DELETE /api/v1/users/{login}/tokens", "UFFFFA", NULL),
+    /* the trainee's own keys: themself and admins */
+    CASE("GET /api/v1/users/{login}/ssh-keys", "UAFFFA", NULL),
+    CASE("PUT /api/v1/users/{login}/ssh-keys", "UAFFFA", "{\"keys\":[]}"),
     CASE("GET /api/v1/hosts", "UFFFFA", NULL),
     CASE("POST /api/v1/hosts", "UFFFFA", "{}"),
     CASE("DELETE /api/v1/hosts/{name}", "UFFFFA", NULL),
@@ -280,7 +283,9 @@ case_path(Fixture *fx, const Case *c, const gchar *path, Role role)
             /* the cohort's: its machines use the base, so its removal is refused */
             g_string_append(out, "tiny");
         } else if (g_strcmp0(s, "{login}") == 0) {
-            if (g_str_has_prefix(path, "/api/v1/users"))
+            if (g_str_has_suffix(path, "/ssh-keys"))
+                g_string_append(out, "authz-own");
+            else if (g_str_has_prefix(path, "/api/v1/users"))
                 g_string_append(out, "authz-throwaway");
             else if (own || c->per_role != NULL)
                 g_string_append(out, leave[role] != NULL ? leave[role] : "authz-leave-trainer");
@@ -435,11 +440,47 @@ test_authz_routes_documented(void **state)
     }
 }
 
+/* The console's guest account and password: the owner, their trainer and admins see the
+ * same ones; anyone else finds no such machine (the route's rule), so never sees them. */
+static void
+test_authz_console_guest(void **state)
+{
+    Fixture *fx = *state;
+    g_autofree gchar *path =
+        g_strdup_printf("/api/v1/machines/%" G_GINT64_FORMAT "/console", fx->machine);
+    g_autofree gchar *first = NULL;
+    const Role allowed[] = {ROLE_TRAINEE, ROLE_TRAINER, ROLE_ADMIN};
+    const Role refused[] = {ROLE_OTHER_TRAINEE, ROLE_OTHER_TRAINER};
+
+    for (guint i = 0; i < G_N_ELEMENTS(allowed); i++) {
+        g_autoptr(JsonNode) console = call(fx->d, "GET", path, fx->tokens[allowed[i]], NULL, 200);
+        JsonObject *o = json_node_get_object(console);
+        const gchar *user = json_object_get_string_member(o, "guest_user");
+        const gchar *password = json_object_get_string_member(o, "guest_password");
+        assert_string_equal(user, "authz-own");
+        assert_non_null(password);
+        assert_int_equal(strlen(password), 16);
+        if (first == NULL)
+            first = g_strdup(password);
+        assert_string_equal(password, first);
+    }
+    for (guint i = 0; i < G_N_ELEMENTS(refused); i++) {
+        guint status = 0;
+        g_autofree gchar *raw = NULL;
+        g_autoptr(JsonNode) node =
+            cohort_test_http(fx->d, "GET", path, fx->tokens[refused[i]], NULL, NULL, &status, &raw);
+        assert_int_equal(status, 404);
+        assert_null(strstr(raw, first));
+        assert_null(strstr(raw, "guest_password"));
+    }
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_authz_routes_documented),
+        cmocka_unit_test_setup_teardown(test_authz_console_guest, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_authz_matrix, fixture_setup, fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

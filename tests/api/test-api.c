@@ -347,9 +347,26 @@ test_api_trainee_flow(void **state)
         console = http_ok(fx->d, "GET", path, token, NULL, 200);
         assert_string_equal(member_string(console, "host"), "127.0.0.1");
         assert_int_equal(strlen(member_string(console, "password")), 8);
+        /* the guest account the seed made, named after the login, and its own password */
+        assert_string_equal(member_string(console, "guest_user"), "obrien");
+        assert_int_equal(strlen(member_string(console, "guest_password")), 16);
+        assert_string_not_equal(member_string(console, "guest_password"),
+                                member_string(console, "password"));
     }
     machine_op(fx->d, token, id, "reset", "resetting");
     json_node_unref(machine_wait(fx->d, token, id, "running"));
+    {
+        /* a reset gives the guest a new password; it stays across a restart otherwise */
+        g_autofree gchar *path =
+            g_strdup_printf("/api/v1/machines/%" G_GINT64_FORMAT "/console", id);
+        g_autoptr(JsonNode) after = http_ok(fx->d, "GET", path, token, NULL, 200);
+        g_autoptr(JsonNode) again = http_ok(fx->d, "GET", path, token, NULL, 200);
+        assert_string_equal(member_string(after, "guest_user"), "obrien");
+        assert_string_not_equal(member_string(after, "guest_password"),
+                                member_string(console, "guest_password"));
+        assert_string_equal(member_string(after, "guest_password"),
+                            member_string(again, "guest_password"));
+    }
     {
         /* release: DELETE, then the machine is gone from lists, the quota is free again */
         g_autofree gchar *path = g_strdup_printf("/api/v1/machines/%" G_GINT64_FORMAT, id);
@@ -366,6 +383,99 @@ test_api_trainee_flow(void **state)
         assert_string_equal(member_string(again, "name"), "cohort-cloud-102--obrien--2");
         json_node_unref(machine_wait(fx->d, token, member_int(again, "id"), "running"));
     }
+}
+
+#define KEY_ED25519                                                                                \
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8g"
+#define KEY_RSA "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAAAgQC7"
+
+/* A trainee's SSH keys: set, read, replaced, checked; their own or an admin's for them. */
+static void
+test_api_ssh_keys(void **state)
+{
+    Fixture *fx = *state;
+    g_autoptr(JsonNode) roster = NULL;
+    g_autoptr(JsonNode) set = NULL;
+    g_autoptr(JsonNode) got = NULL;
+    g_autofree gchar *token = NULL;
+    g_autofree gchar *other = NULL;
+    g_autofree gchar *many = NULL;
+    JsonArray *keys;
+    JsonArray *fps;
+
+    cohort_create(fx, "keys-101", 1);
+    roster = roster_load(fx, "keys-101", "login,display_name\nkey-own,Own\nkey-other,Other\n", 200);
+    for (guint i = 0; i < 2; i++) {
+        JsonObject *inv = json_array_get_object_element(
+            json_object_get_array_member(json_node_get_object(roster), "invitations"), i);
+        const gchar *login = json_object_get_string_member(inv, "login");
+        gchar *t = redeem(fx, json_object_get_string_member(inv, "code"), login);
+        if (g_strcmp0(login, "key-own") == 0)
+            token = t;
+        else
+            other = t;
+    }
+    got = http_ok(fx->d, "GET", "/api/v1/users/key-own/ssh-keys", token, NULL, 200);
+    assert_int_equal(
+        json_array_get_length(json_object_get_array_member(json_node_get_object(got), "keys")), 0);
+    g_clear_pointer(&got, json_node_unref);
+    set = http_ok(fx->d, "PUT", "/api/v1/users/key-own/ssh-keys", token,
+                  "{\"keys\":[\"  " KEY_ED25519 "  own@laptop \",\"" KEY_RSA "\"]}", 200);
+    got = http_ok(fx->d, "GET", "/api/v1/users/key-own/ssh-keys", token, NULL, 200);
+    assert_string_equal(member_string(got, "login"), "key-own");
+    keys = json_object_get_array_member(json_node_get_object(got), "keys");
+    fps = json_object_get_array_member(json_node_get_object(got), "fingerprints");
+    assert_int_equal(json_array_get_length(keys), 2);
+    /* normalized: one space between the parts, nothing around */
+    assert_string_equal(json_array_get_string_element(keys, 0), KEY_ED25519 " own@laptop");
+    assert_string_equal(json_array_get_string_element(keys, 1), KEY_RSA);
+    assert_true(g_str_has_prefix(json_array_get_string_element(fps, 0), "SHA256:"));
+    g_clear_pointer(&got, json_node_unref);
+    /* an admin may, for them; another trainee may not, read or write */
+    got = http_ok(fx->d, "GET", "/api/v1/users/key-own/ssh-keys", fx->d->admin_token, NULL, 200);
+    g_clear_pointer(&got, json_node_unref);
+    http_fails(fx->d, "GET", "/api/v1/users/key-own/ssh-keys", other, NULL, 403, "forbidden");
+    http_fails(fx->d, "PUT", "/api/v1/users/key-own/ssh-keys", other, "{\"keys\":[]}", 403,
+               "forbidden");
+    /* nor learn whether a login exists; an admin does */
+    http_fails(fx->d, "GET", "/api/v1/users/nobody/ssh-keys", other, NULL, 403, "forbidden");
+    http_fails(fx->d, "GET", "/api/v1/users/nobody/ssh-keys", fx->d->admin_token, NULL, 404,
+               "not-found");
+    http_fails(fx->d, "GET", "/api/v1/users/key-own/ssh-keys", NULL, NULL, 401, "unauthenticated");
+
+    /* what is refused, with nothing changed */
+    http_fails(fx->d, "PUT", "/api/v1/users/key-own/ssh-keys", token, "{\"keys\":\"x\"}", 400,
+               "invalid-argument");
+    http_fails(fx->d, "PUT", "/api/v1/users/key-own/ssh-keys", token, "{\"keys\":[1]}", 400,
+               "invalid-argument");
+    http_fails(fx->d, "PUT", "/api/v1/users/key-own/ssh-keys", token, "{\"key\":[]}", 400,
+               "invalid-argument");
+    http_fails(fx->d, "PUT", "/api/v1/users/key-own/ssh-keys", token,
+               "{\"keys\":[\"ssh-dss AAAAB3NzaC1kc3M=\"]}", 400, "invalid-argument");
+    http_fails(fx->d, "PUT", "/api/v1/users/key-own/ssh-keys", token,
+               "{\"keys\":[\"" KEY_ED25519 " a\\nssh-rsa AAAA\"]}", 400, "invalid-argument");
+    http_fails(fx->d, "PUT", "/api/v1/users/key-own/ssh-keys", token,
+               "{\"keys\":[\"" KEY_ED25519 " one\",\"" KEY_ED25519 " two\"]}", 400,
+               "invalid-argument");
+    {
+        GString *b = g_string_new("{\"keys\":[");
+        for (guint i = 0; i < 17; i++)
+            g_string_append_printf(b, "%s\"" KEY_RSA " %u\"", i > 0 ? "," : "", i);
+        g_string_append(b, "]}");
+        many = g_string_free(b, FALSE);
+    }
+    http_fails(fx->d, "PUT", "/api/v1/users/key-own/ssh-keys", token, many, 400,
+               "invalid-argument");
+    got = http_ok(fx->d, "GET", "/api/v1/users/key-own/ssh-keys", token, NULL, 200);
+    assert_int_equal(
+        json_array_get_length(json_object_get_array_member(json_node_get_object(got), "keys")), 2);
+    g_clear_pointer(&got, json_node_unref);
+    /* [] removes them all */
+    json_node_unref(
+        http_ok(fx->d, "PUT", "/api/v1/users/key-own/ssh-keys", token, "{\"keys\":[]}", 200));
+    got = http_ok(fx->d, "GET", "/api/v1/users/key-own/ssh-keys", token, NULL, 200);
+    assert_int_equal(
+        json_array_get_length(json_object_get_array_member(json_node_get_object(got), "keys")), 0);
 }
 
 /* Role × route × owner through real HTTP: 401, 403 for a role that may never, 404 where the
@@ -2700,6 +2810,7 @@ main(void)
         cmocka_unit_test(test_api_placement_policies),
         cmocka_unit_test(test_api_config_host_follows_file),
         cmocka_unit_test_setup_teardown(test_api_trainee_flow, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_api_ssh_keys, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_api_authorization, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_api_bad_input, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_api_health_metrics_audit, fixture_setup,

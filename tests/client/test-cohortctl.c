@@ -417,6 +417,80 @@ test_cohortctl_whoami(void **state)
     assert_string_equal(quiet->out, "tr-test\n");
 }
 
+#define KEY_ED "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8g"
+#define KEY_FP "SHA256:mKqU+0K8OhKmA8bBQi9Rz0Q5l7/g160hIP+rJYSTNj4"
+
+/* key add, list, remove: a .pub file and standard input, a key given twice, a bad line (exit
+ * 7, nothing sent), removal by number and by fingerprint (exit 4 for none), --user (admin). */
+static void
+test_cohortctl_keys(void **state)
+{
+    Fixture *f = *state;
+    g_autofree gchar *file = g_build_filename(f->home, "id_ed25519.pub", NULL);
+    g_autofree gchar *bad = g_build_filename(f->home, "bad.pub", NULL);
+
+    assert_true(g_file_set_contents(file, "# mine\n" KEY_ED " me@laptop\n\n", -1, NULL));
+    assert_true(g_file_set_contents(
+        bad, "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAAAgQC7\nfrom=\"x\" " KEY_ED "\n", -1, NULL));
+    {
+        g_autoptr(Run) add = CTL(f, f->trainer, "key", "add", file);
+        g_autoptr(Run) again = CTL(f, f->trainer, "key", "add", file);
+        g_autoptr(Run) list = CTL(f, f->trainer, "key", "list");
+        g_autoptr(Run) quiet = CTL(f, f->trainer, "key", "list", "-q");
+        expect_ok(add);
+        assert_contains(add->out, "Added 1 key(s)");
+        expect_ok(again);
+        assert_contains(again->out, "Already there: " KEY_FP);
+        expect_ok(list);
+        assert_contains(list->out, "FINGERPRINT");
+        assert_contains(list->out, "ssh-ed25519");
+        assert_contains(list->out, "me@laptop");
+        expect_ok(quiet);
+        assert_string_equal(quiet->out, KEY_FP "\n");
+    }
+    {
+        /* the second line is refused: the first is not sent either */
+        g_autoptr(Run) refused = CTL(f, f->trainer, "key", "add", bad);
+        g_autoptr(Run) quiet = CTL(f, f->trainer, "key", "list", "-q");
+        expect_status(refused, 7);
+        assert_contains(refused->err, "bad.pub:2");
+        assert_string_equal(quiet->out, KEY_FP "\n");
+    }
+    {
+        g_autoptr(Run) in = ctl_run_full(f, f->daemon->url, f->trainer,
+                                         "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAAAgQC7 second\n",
+                                         (const gchar *const[]){"key", "add", "-", NULL});
+        g_autoptr(Run) json = CTL(f, f->trainer, "--json", "key", "list");
+        g_autoptr(JsonNode) node = NULL;
+        expect_ok(in);
+        expect_ok(json);
+        node = parse_json(json);
+        assert_int_equal(
+            json_array_get_length(json_object_get_array_member(json_node_get_object(node), "keys")),
+            2);
+    }
+    {
+        g_autoptr(Run) none = CTL(f, f->trainer, "key", "remove", "3");
+        g_autoptr(Run) by_fp = CTL(f, f->trainer, "key", "remove", KEY_FP);
+        g_autoptr(Run) by_n = CTL(f, f->trainer, "key", "remove", "1");
+        g_autoptr(Run) list = CTL(f, f->trainer, "key", "list", "-q");
+        expect_status(none, 4);
+        expect_ok(by_fp);
+        expect_ok(by_n);
+        assert_string_equal(list->out, "");
+    }
+    {
+        /* an admin for someone; a trainer may not for someone else */
+        g_autoptr(Run) admin =
+            CTL(f, f->daemon->admin_token, "key", "add", file, "--user", "tr-test");
+        g_autoptr(Run) list = CTL(f, f->trainer, "key", "list", "-q");
+        g_autoptr(Run) refused = CTL(f, f->trainer, "key", "list", "--user", "admin");
+        expect_ok(admin);
+        assert_string_equal(list->out, KEY_FP "\n");
+        expect_status(refused, 3);
+    }
+}
+
 static void
 test_cohortctl_login_conf(void **state)
 {
@@ -1663,6 +1737,7 @@ main(void)
         cmocka_unit_test(test_cohortctl_help),
         cmocka_unit_test(test_cohortctl_usage_exit_2),
         cmocka_unit_test(test_cohortctl_whoami),
+        cmocka_unit_test(test_cohortctl_keys),
         cmocka_unit_test(test_cohortctl_login_conf),
         cmocka_unit_test(test_cohortctl_redeem),
         cmocka_unit_test(test_cohortctl_invitations),

@@ -85,7 +85,7 @@ expect() {
     fi
 }
 
-expect "audit cohort help host job login machine redeem template usage user version whoami" \
+expect "audit cohort help host job key login machine redeem template usage user version whoami" \
     "nouns" "$cohortctl" ""
 expect "--help base list reload show" "a noun's verbs" "$cohortctl" template ""
 expect "cloud-101 net-201" "cohort slugs from cohortd" "$cohortctl" cohort show ""
@@ -101,6 +101,8 @@ expect "small-linux tiny tiny-lan" "--template takes a template" \
     "$cohortctl" cohort create x-1 --template ""
 expect "lab" "host names" "$cohortctl" host drain ""
 expect "admin lim-sophea sok-dara" "user logins" "$cohortctl" user revoke ""
+expect "--help add list remove" "key's verbs" "$cohortctl" key ""
+expect "admin lim-sophea sok-dara" "--user takes a login" "$cohortctl" key list --user ""
 expect "" "nothing for a second argument" "$cohortctl" cohort show cloud-101 ""
 
 # the line's --url and --token, with none in the environment

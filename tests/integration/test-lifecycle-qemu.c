@@ -128,6 +128,7 @@ libvirt_domains(Fixture *fx, const gchar *prefix)
     return found;
 }
 
+/* Cohort's volumes of the cohort: overlays and seed discs alike (a leak of either counts). */
 static guint
 libvirt_overlays(Fixture *fx, const gchar *prefix)
 {
@@ -139,6 +140,25 @@ libvirt_overlays(Fixture *fx, const gchar *prefix)
     n = virStoragePoolListAllVolumes(fx->pool, &vols, 0);
     for (int i = 0; i < n; i++) {
         count += g_str_has_prefix(virStorageVolGetName(vols[i]), prefix);
+        virStorageVolFree(vols[i]);
+    }
+    free(vols);
+    return count;
+}
+
+/* The cohort's seed discs alone. */
+static guint
+libvirt_seeds(Fixture *fx, const gchar *prefix)
+{
+    virStorageVolPtr *vols = NULL;
+    guint count = 0;
+    int n;
+
+    virStoragePoolRefresh(fx->pool, 0);
+    n = virStoragePoolListAllVolumes(fx->pool, &vols, 0);
+    for (int i = 0; i < n; i++) {
+        const gchar *name = virStorageVolGetName(vols[i]);
+        count += g_str_has_prefix(name, prefix) && g_str_has_suffix(name, COHORT_NAMES_SEED_SUFFIX);
         virStorageVolFree(vols[i]);
     }
     free(vols);
@@ -361,11 +381,12 @@ test_lifecycle_crash_points(void **state)
 {
     Fixture *fx = *state;
     /* provisioning's steps, each paired with one of reclaim's (the last reclaim runs whole) */
-    static const gchar *const provision_points[] = {"rows-written:1", "network-made:1",
-                                                    "overlay-created:4", "domain-defined:5",
-                                                    "domain-started:6"};
-    static const gchar *const reclaim_points[] = {"domain-destroyed:3", NULL, "domain-undefined:4",
-                                                  "overlay-deleted:5", NULL};
+    static const gchar *const provision_points[] = {"rows-written:1",    "network-made:1",
+                                                    "overlay-created:4", "seed-uploaded:4",
+                                                    "domain-defined:5",  "domain-started:6"};
+    static const gchar *const reclaim_points[] = {"domain-destroyed:3", NULL,
+                                                  "domain-undefined:4", "overlay-deleted:5",
+                                                  "seed-deleted:5",     NULL};
 
     for (guint round = 0; round < G_N_ELEMENTS(provision_points); round++) {
         g_autofree gchar *slug = cohort_with_roster(fx);
@@ -391,6 +412,8 @@ test_lifecycle_crash_points(void **state)
                 provision_points[round], job, running, MACHINES);
         assert_int_equal(running, MACHINES);
         assert_every_trainee_runs(fx, slug);
+        /* one seed disc a machine, none left over from the try the kill cut short */
+        assert_int_equal(libvirt_seeds(fx, prefix), MACHINES);
         assert_true(libvirt_network_active(fx, slug));
         {
             /* the network has the cohort's subnet, with DHCP, the same after a crash */

@@ -159,8 +159,10 @@ domains_with_prefix(virConnectPtr conn, const gchar *prefix, guint *running)
     return count;
 }
 
+/* Volumes of @pool_name whose names start with @prefix and end with @suffix. */
 static guint
-volumes_with_prefix(virConnectPtr conn, const gchar *pool_name, const gchar *prefix)
+volumes_with_prefix(virConnectPtr conn, const gchar *pool_name, const gchar *prefix,
+                    const gchar *suffix)
 {
     g_autoptr(virStoragePool) pool = virStoragePoolLookupByName(conn, pool_name);
     virStorageVolPtr *vols = NULL;
@@ -172,7 +174,8 @@ volumes_with_prefix(virConnectPtr conn, const gchar *pool_name, const gchar *pre
     n = virStoragePoolListAllVolumes(pool, &vols, 0);
     assert_true(n >= 0);
     for (int i = 0; i < n; i++) {
-        count += g_str_has_prefix(virStorageVolGetName(vols[i]), prefix);
+        count += g_str_has_prefix(virStorageVolGetName(vols[i]), prefix) &&
+                 g_str_has_suffix(virStorageVolGetName(vols[i]), suffix);
         virStorageVolFree(vols[i]);
     }
     free(vols);
@@ -306,7 +309,10 @@ assert_on_host(virConnectPtr conn, const gchar *pool, const gchar *slug, guint d
 
     assert_int_equal(domains_with_prefix(conn, prefix, &up), domains);
     assert_int_equal(up, running);
-    assert_int_equal(volumes_with_prefix(conn, pool, prefix), domains);
+    /* an overlay and a seed disc a machine, nothing else */
+    assert_int_equal(volumes_with_prefix(conn, pool, prefix, ".qcow2"), domains);
+    assert_int_equal(volumes_with_prefix(conn, pool, prefix, COHORT_NAMES_SEED_SUFFIX), domains);
+    assert_int_equal(volumes_with_prefix(conn, pool, prefix, ""), 2 * domains);
 }
 
 static int

@@ -13,6 +13,7 @@
 #include "cohort-test.h"
 
 #include "cohort-names.h"
+#include "cohort-provision-seed.h"
 #include "cohort-provision.h"
 #include "cohort-virt.h"
 
@@ -59,6 +60,7 @@ cohort_test_qemu_cohort_teardown(CohortTestQemuCohort *fx)
     g_autoptr(CohortProvisioner) prov = NULL;
     g_autoptr(GPtrArray) domains = NULL;
     g_autoptr(GPtrArray) overlays = NULL;
+    g_autoptr(GPtrArray) seeds = NULL;
     g_autoptr(virDomain) foreign = NULL;
     g_autofree gchar *prefix = g_strconcat(COHORT_NAME_PREFIX, fx->slug, "--", NULL);
     g_autofree gchar *network = cohort_names_network(fx->slug);
@@ -85,6 +87,7 @@ cohort_test_qemu_cohort_teardown(CohortTestQemuCohort *fx)
                 prov, name, cohort_provisioner_domain_get_machine_id(dom), NULL);
     }
     overlays = cohort_provisioner_list_owned_overlays(prov, &error);
+    seeds = cohort_provisioner_list_owned_seeds(prov, &error);
     cohort_test_qemu_remove_stale_runs(fx->conn);
     g_rmdir(fx->pool_dir);
     {
@@ -94,6 +97,7 @@ cohort_test_qemu_cohort_teardown(CohortTestQemuCohort *fx)
     /* what was left for the teardown to remove counts as a leak */
     assert_int_equal(cohort_test_count_with_prefix(domains, prefix), 0);
     assert_int_equal(cohort_test_count_with_prefix(overlays, prefix), 0);
+    assert_int_equal(cohort_test_count_with_prefix(seeds, prefix), 0);
     assert_null(net_left);
     assert_int_equal(subnets_left, 0);
 

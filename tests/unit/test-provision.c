@@ -8,7 +8,9 @@
 #include "cohort-error.h"
 #include "cohort-names.h"
 #include "cohort-provision-network.h"
+#include "cohort-provision-seed.h"
 #include "cohort-provision.h"
+#include "cohort-seed.h"
 #include "cohort-virt.h"
 #include "cohort-xml.h"
 
@@ -66,6 +68,7 @@ fixture_teardown(void **state)
     g_autoptr(GError) error = NULL;
     g_autoptr(GPtrArray) domains = cohort_provisioner_list_owned_domains(fx->prov, &error);
     g_autoptr(GPtrArray) overlays = cohort_provisioner_list_owned_overlays(fx->prov, &error);
+    g_autoptr(GPtrArray) seeds = cohort_provisioner_list_owned_seeds(fx->prov, &error);
     g_autoptr(virDomain) admin = virDomainLookupByName(fx->conn, "admin-build-server");
     g_autoptr(GPtrArray) networks = cohort_provisioner_list_prefixed_networks(fx->prov, &error);
 
@@ -75,6 +78,8 @@ fixture_teardown(void **state)
     assert_non_null(overlays);
     assert_int_equal(domains->len, 0);
     assert_int_equal(overlays->len, 0);
+    assert_non_null(seeds);
+    assert_int_equal(seeds->len, 0);
     assert_non_null(admin);
     assert_int_equal(virDomainIsActive(admin), 1);
 
@@ -661,6 +666,68 @@ test_provision_network_require(void **state)
     cohort_assert_contains(error->message, "is not on this host");
 }
 
+/* A seeded machine: its seed volume (made empty: the test driver has no upload) and the
+ * read-only CD-ROM pointing at it; a start failure takes the seed back with the rest; a
+ * teardown removes it; a second make replaces it. */
+static void
+test_provision_seed(void **state)
+{
+    Fixture *fx = *state;
+    g_autoptr(GError) error = NULL;
+    const gchar *keys[] = {"ssh-ed25519 AAAA k", NULL};
+    CohortSeedSpec seed_spec = {
+        .instance_id = "i-1",
+        .hostname = "h",
+        .user = "sok-dara",
+        .ssh_keys = keys,
+    };
+    g_autoptr(GBytes) seed = cohort_seed_build(&seed_spec, &error);
+    CohortMachineSpec spec;
+    g_autofree gchar *seed_name = NULL;
+
+    cohort_assert_no_error(error);
+    cohort_test_spec_init(&spec, fx->keep, "cloud-101", "sok-dara", 1);
+    seed_name = cohort_names_seed(spec.domain_name);
+    /* the start fails: nothing stays, the seed included */
+    fail_next_start = TRUE;
+    assert_false(cohort_provisioner_machine_create_seeded(fx->prov, fx->tmpl, &spec, seed, &error));
+    g_clear_error(&error);
+    assert_false(cohort_provisioner_seed_exists(fx->prov, spec.domain_name));
+    assert_false(cohort_test_domain_exists(fx->conn, spec.domain_name));
+
+    assert_true(cohort_provisioner_machine_create_seeded(fx->prov, fx->tmpl, &spec, seed, &error));
+    cohort_assert_no_error(error);
+    assert_true(cohort_provisioner_seed_exists(fx->prov, spec.domain_name));
+    assert_true(cohort_test_volume_exists(fx->conn, "default", seed_name));
+    {
+        g_autoptr(virDomain) dom = virDomainLookupByName(fx->conn, spec.domain_name);
+        g_autofree gchar *xml = virDomainGetXMLDesc(dom, 0);
+        g_autoptr(xmlDoc) doc = cohort_xml_parse_memory(xml, strlen(xml), "d", "domain", &error);
+        g_autoptr(xmlXPathContext) ctxt = xmlXPathNewContext(doc);
+        g_autofree gchar *volume = cohort_xml_find_string(
+            ctxt, "string(/domain/devices/disk[@device='cdrom']/source/@volume)");
+        g_autofree gchar *ro = cohort_xml_find_string(
+            ctxt, "string(count(/domain/devices/disk[@device='cdrom']/readonly))");
+        assert_string_equal(volume, seed_name);
+        assert_string_equal(ro, "1");
+    }
+    {
+        g_autoptr(GPtrArray) seeds = cohort_provisioner_list_owned_seeds(fx->prov, &error);
+        assert_int_equal(seeds->len, 1);
+        assert_string_equal(g_ptr_array_index(seeds, 0), seed_name);
+    }
+    /* made anew (a reset's new seed): one volume still */
+    assert_true(cohort_provisioner_seed_create(fx->prov, spec.domain_name, seed, &error));
+    cohort_assert_no_error(error);
+    assert_true(
+        cohort_provisioner_machine_teardown(fx->prov, spec.domain_name, spec.machine_id, &error));
+    cohort_assert_no_error(error);
+    assert_false(cohort_provisioner_seed_exists(fx->prov, spec.domain_name));
+    /* idempotent */
+    assert_true(cohort_provisioner_seed_delete(fx->prov, spec.domain_name, &error));
+    cohort_assert_no_error(error);
+}
+
 int
 main(void)
 {
@@ -668,6 +735,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_provision_create_and_teardown, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_provision_idempotent, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_provision_seed, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_provision_teardown_after_partial, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_provision_foreign_domain_untouched, fixture_setup,

@@ -1991,6 +1991,93 @@ test_store_row_free_null(void **state)
 
 /* ---- secrets at rest ---- */
 
+#define CLEAR_GUEST "Guest7pW3xKqRtYu"
+
+/* The guest password is sealed like the VNC one, kept across a reopen, and renewed with the
+ * next seed generation; SSH keys keep their order and are replaced whole. */
+static void
+test_store_guest_and_keys(void **state)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree gchar *dir = g_dir_make_tmp("cohort-store-XXXXXX", &error);
+    g_autofree gchar *path = g_build_filename(dir, "cohort.db", NULL);
+    const gchar *keys[] = {"ssh-ed25519 AAAA one", "ssh-rsa AAAA two", NULL};
+    const gchar *fewer[] = {"ssh-rsa AAAA two", NULL};
+    gint64 id = 0;
+    gint64 user = 0;
+
+    cohort_assert_no_error(error);
+    {
+        g_autoptr(CohortStore) store = cohort_store_open(path, file_key(dir), &error);
+        g_autofree gchar *clear = NULL;
+        g_autoptr(GPtrArray) got = NULL;
+        guint gen = 99;
+        CohortMachineRow row;
+        Scene s;
+
+        cohort_assert_no_error(error);
+        s = scene_new(store);
+        user = s.sok;
+        machine_row_init(&row, "cohort-cloud-101-sok-dara", s.cohort, s.sok, 0, 1, "running", 1,
+                         512);
+        assert_true(cohort_store_machine_insert(store, &row, "vncpass1", &error));
+        id = row.id;
+        /* a row from before has none, and generation 0 */
+        assert_true(cohort_store_machine_get_guest(store, id, &clear, &gen, &error));
+        cohort_assert_no_error(error);
+        assert_null(clear);
+        assert_int_equal(gen, 0);
+        assert_true(cohort_store_machine_set_guest_password(store, id, CLEAR_GUEST, &error));
+        cohort_assert_no_error(error);
+        assert_true(cohort_store_machine_get_guest(store, id, &clear, &gen, &error));
+        assert_string_equal(clear, CLEAR_GUEST);
+        assert_int_equal(gen, 0);
+        assert_false(cohort_store_machine_set_guest_password(store, 4242, "x", &error));
+        assert_int_equal(error->code, COHORT_ERROR_NOT_FOUND);
+        g_clear_error(&error);
+
+        got = cohort_store_user_get_ssh_keys(store, user, &error);
+        assert_int_equal(got->len, 0);
+        g_clear_pointer(&got, g_ptr_array_unref);
+        assert_true(cohort_store_user_set_ssh_keys(store, user, keys, &error));
+        cohort_assert_no_error(error);
+        got = cohort_store_user_get_ssh_keys(store, user, &error);
+        assert_int_equal(got->len, 2);
+        assert_string_equal(g_ptr_array_index(got, 0), keys[0]);
+        assert_string_equal(g_ptr_array_index(got, 1), keys[1]);
+        /* an unknown user: nothing written */
+        assert_false(cohort_store_user_set_ssh_keys(store, 4242, keys, &error));
+        g_clear_error(&error);
+        assert_false(db_files_contain(path, CLEAR_GUEST));
+    }
+    assert_false(db_files_contain(path, CLEAR_GUEST));
+    {
+        g_autoptr(CohortStore) store = cohort_store_open(path, file_key(dir), &error);
+        g_autofree gchar *clear = NULL;
+        g_autofree gchar *renewed = NULL;
+        g_autoptr(GPtrArray) got = NULL;
+        guint gen = 99;
+
+        cohort_assert_no_error(error);
+        assert_true(cohort_store_machine_get_guest(store, id, &clear, &gen, &error));
+        assert_string_equal(clear, CLEAR_GUEST);
+        assert_true(cohort_store_machine_renew_guest(store, id, "RenewedPassword1", &error));
+        cohort_assert_no_error(error);
+        assert_true(cohort_store_machine_get_guest(store, id, &renewed, &gen, &error));
+        assert_string_equal(renewed, "RenewedPassword1");
+        assert_int_equal(gen, 1);
+        assert_true(cohort_store_user_set_ssh_keys(store, user, fewer, &error));
+        got = cohort_store_user_get_ssh_keys(store, user, &error);
+        assert_int_equal(got->len, 1);
+        assert_string_equal(g_ptr_array_index(got, 0), fewer[0]);
+        assert_true(cohort_store_user_set_ssh_keys(store, user, NULL, &error));
+        g_clear_pointer(&got, g_ptr_array_unref);
+        got = cohort_store_user_get_ssh_keys(store, user, &error);
+        assert_int_equal(got->len, 0);
+    }
+    db_files_remove(dir, path);
+}
+
 #define CLEAR_VNC "Zq7pW3xK"
 
 /* The database on disk never holds a VNC password in clear; the store opens it again, also
@@ -2322,6 +2409,7 @@ main(void)
         STORE_TEST(test_store_subnets),
         cmocka_unit_test(test_store_row_free_null),
         cmocka_unit_test(test_store_vnc_password_sealed),
+        cmocka_unit_test(test_store_guest_and_keys),
         cmocka_unit_test(test_store_wrong_key_refused),
         cmocka_unit_test(test_store_migration_seals_clear_passwords),
     };

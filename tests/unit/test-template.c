@@ -235,6 +235,72 @@ test_template_shipped_devices(void **state)
     test_assert_xpath(&small, "string(/domain/devices/disk/target/@dev)", "vda");
 }
 
+/* The seed disc: read-only CD-ROM from its volume, SATA on q35, IDE on pc, after the
+ * machine's own disk; a template may turn it off or name the account. */
+static void
+test_template_seed_disc(void **state)
+{
+    TestTemplates *t = *state;
+    g_auto(TestRendered) tiny = {0};
+    g_auto(TestRendered) small = {0};
+    g_autoptr(GError) error = NULL;
+    g_autoptr(CohortTemplate) off = NULL;
+    g_autofree gchar *path = g_build_filename(COHORT_TEMPLATESDIR_SRC, "tiny.xml", NULL);
+    g_autofree gchar *data = NULL;
+    g_autofree gchar *edited = NULL;
+    CohortMachineSpec spec;
+
+    test_spec_init(&spec);
+    spec.seed_pool = "default";
+    spec.seed_volume = "cohort-cloud-101--sok-dara-seed.iso";
+    test_render_parse(t->tiny, &spec, &tiny);
+    test_assert_xpath(&tiny, "string(count(/domain/devices/disk))", "2");
+    test_assert_xpath(&tiny, "string(/domain/devices/disk[1]/@device)", "disk");
+    test_assert_xpath(&tiny, "string(/domain/devices/disk[2]/@device)", "cdrom");
+    test_assert_xpath(&tiny, "string(/domain/devices/disk[2]/@type)", "volume");
+    test_assert_xpath(&tiny, "string(/domain/devices/disk[2]/source/@pool)", "default");
+    test_assert_xpath(&tiny, "string(/domain/devices/disk[2]/source/@volume)",
+                      "cohort-cloud-101--sok-dara-seed.iso");
+    test_assert_xpath(&tiny, "string(/domain/devices/disk[2]/target/@bus)", "ide");
+    test_assert_xpath(&tiny, "string(/domain/devices/disk[2]/target/@dev)", "hdc");
+    test_assert_xpath(&tiny, "string(count(/domain/devices/disk[2]/readonly))", "1");
+    test_render_parse(t->small_linux, &spec, &small);
+    test_assert_xpath(&small, "string(/domain/devices/disk[@device='cdrom']/target/@bus)", "sata");
+    test_assert_xpath(&small, "string(/domain/devices/disk[@device='cdrom']/target/@dev)", "sda");
+
+    /* half a seed is a bug; a name that is not a volume name is refused */
+    spec.seed_pool = NULL;
+    assert_null(cohort_template_render(t->tiny, &spec, &error));
+    test_assert_error(error, COHORT_ERROR_INVALID_ARGUMENT, "seed");
+    g_clear_error(&error);
+    spec.seed_pool = "default";
+    spec.seed_volume = "../etc/passwd";
+    assert_null(cohort_template_render(t->tiny, &spec, &error));
+    test_assert_error(error, COHORT_ERROR_INVALID_ARGUMENT, "seed volume");
+    g_clear_error(&error);
+
+    assert_true(cohort_template_get_seed_enabled(t->tiny));
+    assert_null(cohort_template_get_seed_user(t->tiny));
+    assert_true(g_file_get_contents(path, &data, NULL, NULL));
+    {
+        g_auto(GStrv) parts = g_strsplit(data, "</cohort:template>", 2);
+        edited = g_strconcat(parts[0], "<cohort:seed enabled='no' user='student'/>",
+                             "</cohort:template>", parts[1], NULL);
+    }
+    off = cohort_template_new_from_data(edited, strlen(edited), "no-seed", &error);
+    assert_null(error);
+    assert_false(cohort_template_get_seed_enabled(off));
+    assert_string_equal(cohort_template_get_seed_user(off), "student");
+    /* an account name the guest cannot have is the template's fault, at load */
+    {
+        g_auto(GStrv) parts = g_strsplit(data, "</cohort:template>", 2);
+        g_autofree gchar *bad = g_strconcat(parts[0], "<cohort:seed user='Root Admin'/>",
+                                            "</cohort:template>", parts[1], NULL);
+        assert_null(cohort_template_new_from_data(bad, strlen(bad), "bad-seed", &error));
+        test_assert_error(error, COHORT_ERROR_INVALID_ARGUMENT, "cohort:template");
+    }
+}
+
 static void
 test_template_from_data(void **state)
 {
@@ -1046,6 +1112,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_template_shipped_load, test_templates_setup,
                                         test_templates_teardown),
         cmocka_unit_test_setup_teardown(test_template_shipped_render, test_templates_setup,
+                                        test_templates_teardown),
+        cmocka_unit_test_setup_teardown(test_template_seed_disc, test_templates_setup,
                                         test_templates_teardown),
         cmocka_unit_test_setup_teardown(test_template_shipped_devices, test_templates_setup,
                                         test_templates_teardown),
