@@ -38,7 +38,7 @@ mkdir -p "$root/bin" "$root/dev" "$root/proc" "$root/sys" "$root/mnt" "$root/tmp
     "$root/etc" "$root/lib/modules"
 cp "$busybox" "$root/bin/busybox"
 for applet in sh mount umount insmod ip udhcpc cat ls sleep mkdir echo grep sed head \
-    blkid poweroff reboot hostname findfs tr cut uname; do
+    blkid poweroff reboot hostname findfs tr cut uname seq; do
     ln -s busybox "$root/bin/$applet"
 done
 cp "$here/init" "$root/init"
