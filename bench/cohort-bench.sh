@@ -45,7 +45,7 @@ if [ $quick = 1 ]; then
 else
     td_sizes="86 1000"; td_runs_86=5; td_runs_1000=5
     qemu_n=10; qemu_runs=3
-    ready_n=10; ready_runs=2
+    ready_n=10; ready_runs=1
     hosts_n=20; hosts_runs=3; hosts_image_mib=512
     load_trainees=200; load_runs=5; load_seconds=10
     mem_cohorts=10; mem_trainees=1000; mem_runs=3
@@ -514,7 +514,7 @@ memory_mib=16384"
         : >"$work/floor-seen"
         while :; do
             n=$(agents_connected cohort-bench-ready-)
-            while [ "$(wc -l <"$work/floor-seen")" -lt "$n" ]; do secs_since "$t0" >>"$work/floor-seen"; done
+            while [ "$(wc -l <"$work/floor-seen")" -lt "$n" ]; do echo "$(secs_since "$t0")" >>"$work/floor-seen"; done
             [ "$n" -ge "$ready_n" ] && break
             [ "$n" = "${last_n:-}" ] || say "    $n of $ready_n agents connected after $(secs_since "$t0") s"
             last_n=$n
