@@ -59,8 +59,10 @@ fixture_teardown(void **state)
 {
     Fixture *fx = *state;
 
-    cohort_test_qemu_cohort_teardown(fx->q);
+    /* first: QEMU read the kernel at start, and a failed leak check below must not leave
+     * the guest's directories behind */
     cohort_test_guest_free(fx->guest);
+    cohort_test_qemu_cohort_teardown(fx->q);
     g_free(fx->trainer_token);
     g_free(fx);
     return 0;
