@@ -367,21 +367,27 @@ ssh_key_new(const gchar *comment)
     return g_strdup_printf("ssh-ed25519 %s %s", b64, comment);
 }
 
-/* The text between COHORT-GUEST-BEGIN @file and its END in the console's last report. */
+/* The text between COHORT-GUEST-BEGIN @file and its END in the console's last whole report
+ * (the read may stop inside a later one). */
 static gchar *
 console_file(const gchar *console, const gchar *file)
 {
     g_autofree gchar *begin = g_strdup_printf("COHORT-GUEST-BEGIN %s", file);
     g_autofree gchar *end = g_strdup_printf("COHORT-GUEST-END %s", file);
-    const gchar *at = g_strrstr(console, begin);
-    const gchar *stop;
+    const gchar *at = console;
+    gchar *found = NULL;
 
-    /* the serial line ends lines with \r\n */
-    if (at == NULL || (at = strchr(at, '\n')) == NULL)
-        return NULL;
-    at++;
-    stop = strstr(at, end);
-    return stop != NULL ? g_strndup(at, stop - at) : NULL;
+    while ((at = strstr(at, begin)) != NULL) {
+        /* the serial line ends lines with \r\n */
+        const gchar *body = strchr(at, '\n');
+        const gchar *stop = body != NULL ? strstr(body, end) : NULL;
+        if (stop == NULL)
+            break;
+        g_free(found);
+        found = g_strndup(body + 1, stop - body - 1);
+        at = stop;
+    }
+    return found;
 }
 
 /* Rows left in the store's address plan (any table whose name says subnet or address):
