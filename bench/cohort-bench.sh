@@ -3,7 +3,7 @@
 # the build directory in COHORT_BUILDDIR. It prints the table and writes it to
 # bench/results/latest.md (--quick: bench/results/quick.md).
 #
-#   bench/cohort-bench.sh [--quick] [--only testdriver|instructions|qemu|hosts|load|memory]... [--out FILE]
+#   bench/cohort-bench.sh [--quick] [--only testdriver|instructions|qemu|ready|hosts|load|memory]... [--out FILE]
 #
 # Everything it makes (daemons, state directories, domains, volumes, a storage pool) is its
 # own, named cohort-bench-* in libvirt, and goes when it ends, also on failure or ^C.
@@ -27,7 +27,7 @@ while [ $# -gt 0 ]; do
     --quick) quick=1 ;;
     --only) only+=("$2"); shift ;;
     --out) out=$2; shift ;;
-    *) echo "usage: $0 [--quick] [--only testdriver|instructions|qemu|hosts|load|memory]... [--out FILE]" >&2
+    *) echo "usage: $0 [--quick] [--only testdriver|instructions|qemu|ready|hosts|load|memory]... [--out FILE]" >&2
        exit 2 ;;
     esac
     shift
@@ -39,6 +39,7 @@ if [ $quick = 1 ]; then
     td_sizes="86 1000"; td_runs_86=3; td_runs_1000=1
     ins_sizes="1 200"
     qemu_n=5; qemu_runs=1
+    ready_n=5; ready_runs=1
     hosts_n=20; hosts_runs=1; hosts_image_mib=128
     load_trainees=200; load_runs=1; load_seconds=4
     mem_cohorts=2; mem_trainees=500; mem_runs=1
@@ -46,6 +47,7 @@ else
     td_sizes="86 1000"; td_runs_86=5; td_runs_1000=5
     ins_sizes="1 200 1000"
     qemu_n=10; qemu_runs=3
+    ready_n=10; ready_runs=1
     hosts_n=20; hosts_runs=3; hosts_image_mib=512
     load_trainees=200; load_runs=5; load_seconds=10
     mem_cohorts=10; mem_trainees=1000; mem_runs=${COHORT_BENCH_MEM_RUNS:-3}
@@ -82,6 +84,9 @@ h2_dir=/tmp/cohort-bench-h2
 h2_up=0
 hosts_pool=
 hosts_dir=/var/lib/libvirt/images/cohort-bench-2h
+# the readiness benchmark: the test guest's kernel and initrd, where QEMU may read them
+ready_pool=
+ready_dir=/var/lib/libvirt/images/cohort-bench-ready
 
 # --- cleanup: daemons, then what libvirt holds of ours, then the files -------------------
 
@@ -117,6 +122,11 @@ cleanup() {
     if [ -n "$hosts_pool" ]; then
         qemu_sweep
         rm -rf "$hosts_dir"
+    fi
+    if [ -n "$ready_pool" ]; then
+        qemu_sweep
+        virsh -c $qemu_uri net-destroy cohort-bench-ready >/dev/null 2>&1 || true
+        rm -rf "$ready_dir"
     fi
     [ $h2_up = 0 ] || COHORT_H2_NAME=bench COHORT_H2_NET=78 "$h2_helper" stop "$h2_dir" || true
     rm -rf "$work"
@@ -508,6 +518,118 @@ memory_mib=8192"
     say "  $qemu_uri holds nothing of the benchmark"
 }
 
+# --- 2a. request to ready: the test guest (tests/guest/) --------------------------------------
+
+# The machines of a prefix whose live XML says the guest agent is connected.
+agents_connected() { # PREFIX
+    local d n=0
+    for d in $(virsh -c $qemu_uri list --name | grep "^$1" || true); do
+        [ "$(virsh -c $qemu_uri dumpxml "$d" | grep -c "name='org.qemu.guest_agent.0' state='connected'")" -gt 0 ] &&
+            n=$((n + 1))
+    done
+    echo $n
+}
+
+bench_ready() {
+    local r t0 t0_s slug line net_xml i name path per
+    say "request to ready: the test guest on qemu:///system (TCG), N=$ready_n, $ready_runs runs"
+    virsh -c $qemu_uri uri >/dev/null 2>&1 || die "libvirtd is not running (./cohort-dev libvirt)"
+    "$top/tests/guest/build-guest.sh" "$builddir/tests/guest" >&2 ||
+        die "the test guest could not be built (./cohort-dev installs its packages)"
+    qemu_sweep
+    ready_pool=cohort-bench-ready-$$
+    mkdir -p "$ready_dir/pool" "$work/ready-templates"
+    chmod 755 "$ready_dir"
+    install -m 0644 "$builddir/tests/guest/vmlinuz" "$builddir/tests/guest/initrd.img" "$ready_dir/"
+    sed -e "s|/nonexistent/vmlinuz|$ready_dir/vmlinuz|" -e "s|/nonexistent/initrd.img|$ready_dir/initrd.img|" \
+        "$top/tests/guest/guest.xml" >"$work/ready-templates/guest.xml"
+    virsh -q -c $qemu_uri pool-create-as "$ready_pool" dir --target "$ready_dir/pool" >/dev/null
+    daemon_start ready "[daemon]
+templates_dir=$work/ready-templates
+workers=4
+
+[host:local]
+uri=$qemu_uri
+accel=tcg
+pool=$ready_pool
+vcpus=32
+memory_mib=16384"
+    ctl_admin --quiet template base guest --blank >/dev/null || die "the guest's base failed"
+    for r in $(seq 1 "$ready_runs"); do
+        say "  run $r: cohortd, provision --wait-ready"
+        slug=bench-ready-$r
+        ctl --quiet cohort create $slug --template guest --title "bench $slug" \
+            --starts "$(date -u +%F)" --ends "$(date -u -d '+30 days' +%F)" \
+            --max-machines 1 --max-vcpus 1 --max-memory-mib 128 >/dev/null
+        roster_write "$D_DIR/$slug.csv" "$ready_n" "t"
+        ctl --quiet cohort roster $slug "$D_DIR/$slug.csv" >/dev/null
+        t0_s=$(date -u +%s)
+        t0=$(now_ns)
+        ctl --quiet cohort provision $slug --wait-ready --ready-timeout 300 >/dev/null ||
+            die "provision --wait-ready $slug failed"
+        sample r-cohort-ready "$(secs_since "$t0")"
+        # each machine: ready_at (whole seconds) after the request
+        ctl --json machine list --cohort $slug | tr '{' '\n' | sed -n 's/.*"ready_at":"\([^"]*\)".*/\1/p' |
+            while read -r at; do echo $(($(date -u -d "$at" +%s) - t0_s)); done >"$work/per"
+        while read -r per; do sample r-cohort-each "$per"; done <"$work/per"
+        net_xml=$(virsh -c $qemu_uri net-dumpxml "cohort-$slug")
+        t0=$(now_ns)
+        ctl --quiet cohort reclaim $slug >/dev/null || die "reclaim $slug failed"
+        sample r-cohort-gone "$(secs_since "$t0")"
+
+        say "  run $r: floor (virsh: an overlay, define, start each; wait for the agents)"
+        # the cohort's network as cohortd made it, under a name of the floor's
+        sed -e "s|<name>.*</name>|<name>cohort-bench-ready</name>|" -e '/<uuid>/d' -e '/<mac /d' \
+            -e "s|<bridge name='[^']*'|<bridge name='virbr-cbready'|" <<<"$net_xml" >"$work/ready-net.xml"
+        virsh -q -c $qemu_uri net-create "$work/ready-net.xml" >/dev/null || die "the floor's network"
+        t0=$(now_ns)
+        for i in $(seq 1 "$ready_n"); do
+            name=cohort-bench-ready-$i
+            virsh -q -c $qemu_uri vol-create-as "$ready_pool" "$name.qcow2" 16M --format qcow2 \
+                --backing-vol guest-base.qcow2 --backing-vol-format qcow2 >/dev/null
+            path=$(virsh -q -c $qemu_uri vol-path --pool "$ready_pool" "$name.qcow2")
+            sed -e "s|<name>guest</name>|<name>$name</name>|" \
+                -e "s|<driver name='qemu' type='qcow2'/>|&<source file='$path'/>|" \
+                -e "s|<source network='default'/>|<source network='cohort-bench-ready'/>|" \
+                -e "s|</devices>|<channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/></channel></devices>|" \
+                "$work/ready-templates/guest.xml" >"$work/$name.xml"
+            virsh -q -c $qemu_uri define "$work/$name.xml" >/dev/null
+            virsh -q -c $qemu_uri start "$name" >/dev/null
+        done
+        # waited for as cohortctl waits: a look every 0.5 s
+        : >"$work/floor-seen"
+        while :; do
+            n=$(agents_connected cohort-bench-ready-)
+            while [ "$(wc -l <"$work/floor-seen")" -lt "$n" ]; do echo "$(secs_since "$t0")" >>"$work/floor-seen"; done
+            [ "$n" -ge "$ready_n" ] && break
+            [ "$n" = "${last_n:-}" ] || say "    $n of $ready_n agents connected after $(secs_since "$t0") s"
+            last_n=$n
+            [ "$(secs_since "$t0" | cut -d. -f1)" -lt 300 ] || die "the floor's guests were not ready in 300 s"
+            sleep 0.5
+        done
+        sample r-floor-ready "$(secs_since "$t0")"
+        while read -r per; do sample r-floor-each "$per"; done <"$work/floor-seen"
+        t0=$(now_ns)
+        for i in $(seq 1 "$ready_n"); do
+            name=cohort-bench-ready-$i
+            virsh -q -c $qemu_uri destroy "$name" >/dev/null
+            virsh -q -c $qemu_uri undefine "$name" >/dev/null
+            virsh -q -c $qemu_uri vol-delete --pool "$ready_pool" "$name.qcow2" >/dev/null
+        done
+        virsh -q -c $qemu_uri net-destroy cohort-bench-ready >/dev/null
+        sample r-floor-gone "$(secs_since "$t0")"
+    done
+    daemon_stop
+    virsh -q -c $qemu_uri vol-delete --pool "$ready_pool" guest-base.qcow2 >/dev/null 2>&1 || true
+    virsh -q -c $qemu_uri pool-destroy "$ready_pool" >/dev/null
+    rm -rf "$ready_dir"
+    qemu_sweep
+    ready_pool=
+    [ -z "$(virsh -c $qemu_uri list --all --name | grep '^cohort-bench-' || true)" ] ||
+        die "domains of the benchmark are left on $qemu_uri"
+    say "  $qemu_uri holds nothing of the readiness benchmark"
+}
+
 # --- 2b. two real hosts against one ---------------------------------------------------------
 
 h2() { COHORT_H2_NAME=bench COHORT_H2_NET=78 "$h2_helper" "$@"; }
@@ -737,6 +859,15 @@ table() {
             echo "| ${r#*|} | $(fmt q-$k-up) | $(ratio q-$k-up q-floor-up) | $(fmt q-$k-gone) | $(ratio q-$k-gone q-floor-gone) | $(fmt_bytes q-$k-disk) |"
         done
     fi
+    if want ready && [ -s "$stats/r-cohort-ready" ]; then
+        echo
+        echo "**Request to ready** on qemu:///system (TCG): N = $ready_n test guests (tests/guest/: Debian's cloud kernel and a busybox initramfs, 128 MiB, direct kernel boot, DHCP on the cohort's network, then the guest agent's port opened), $(runs_of r-cohort-ready) runs; the floor starts the same guests (an overlay on the same base, the same domain XML with the agent channel, a copy of the cohort's network) with virsh and waits as cohortctl does, a look every 0.5 s at each live XML for the agent connected:"
+        echo
+        echo "| method | to all ready, s | ÷ floor | each machine to ready, s (all runs) | to all gone, s |"
+        echo "|---|---|---|---|---|"
+        echo "| Cohort: cohortctl cohort provision --wait-ready (each: ready_at, whole seconds) | $(fmt r-cohort-ready) | $(ratio r-cohort-ready r-floor-ready) | $(fmt r-cohort-each %.0f) | $(fmt r-cohort-gone) |"
+        echo "| floor: virsh vol-create-as, define, start; the live XML polled | $(fmt r-floor-ready) | 1.0× | $(fmt r-floor-each %.1f) | $(fmt r-floor-gone) |"
+    fi
     if want hosts && [ -s "$stats/h-two-up" ]; then
         echo
         echo "**Two real hosts against one** (TCG): qemu:///system and a second libvirtd in a network and mount namespace of its own on the same machine, reached as qemu+tcp over a veth pair; both share the same $(nproc) cores, so a second host adds no CPU here, only a second libvirtd working in parallel. N = $hosts_n tiny machines, spread, $(runs_of h-two-up) runs:"
@@ -778,6 +909,7 @@ t_start=$(now_ns)
 want testdriver && bench_testdriver
 want instructions && bench_instructions
 want qemu && bench_qemu
+want ready && bench_ready
 want hosts && bench_hosts
 want load && bench_load
 want memory && bench_memory

@@ -380,6 +380,27 @@ cohort_ctl_cohort_list(CohortCtl *ctl, gint argc, gchar **argv, GError **error)
     return TRUE;
 }
 
+/* Each machine's readiness ("yes, no") or addresses ("10.1.0.12; 10.1.0.13"), in the order
+ * of cohort_ctl_machines_text(). */
+static gchar *
+cohort_ctl_machines_column(JsonObject *trainee, gboolean ready)
+{
+    JsonNode *node = json_object_get_member(trainee, "machines");
+    g_autoptr(GString) out = g_string_new(NULL);
+    JsonArray *machines;
+
+    if (node == NULL || !JSON_NODE_HOLDS_ARRAY(node))
+        return g_strdup("-");
+    machines = json_node_get_array(node);
+    for (guint i = 0; i < json_array_get_length(machines); i++) {
+        JsonObject *m = cohort_ctl_array_object(machines, i);
+        g_autofree gchar *text =
+            ready ? cohort_client_ready_text(m) : cohort_client_list_text(m, "addresses");
+        g_string_append_printf(out, "%s%s", out->len > 0 ? (ready ? ", " : "; ") : "", text);
+    }
+    return g_strdup(out->len > 0 ? out->str : "-");
+}
+
 /* "#42 running, #57 stopped": each machine's id and state */
 static gchar *
 cohort_ctl_machines_text(JsonObject *trainee)
@@ -403,7 +424,8 @@ cohort_ctl_machines_text(JsonObject *trainee)
 gboolean
 cohort_ctl_cohort_show(CohortCtl *ctl, gint argc, gchar **argv, GError **error)
 {
-    static const gchar *const headers[] = {"LOGIN", "MACHINES", "DISPLAY NAME", NULL};
+    static const gchar *const headers[] = {"LOGIN",   "MACHINES",     "READY",
+                                           "ADDRESS", "DISPLAY NAME", NULL};
     CohortClient *client;
     g_autoptr(JsonNode) answer = NULL;
     g_autofree gchar *slug = NULL;
@@ -432,8 +454,8 @@ cohort_ctl_cohort_show(CohortCtl *ctl, gint argc, gchar **argv, GError **error)
         for (guint i = 0; i < json_array_get_length(a); i++) {
             JsonObject *t = cohort_ctl_array_object(a, i);
             gchar *cells[] = {
-                cohort_client_member_text(t, "login"),
-                cohort_ctl_machines_text(t),
+                cohort_client_member_text(t, "login"),        cohort_ctl_machines_text(t),
+                cohort_ctl_machines_column(t, TRUE),          cohort_ctl_machines_column(t, FALSE),
                 cohort_client_member_text(t, "display_name"),
             };
             cohort_table_add_row_take(table, cells);
@@ -852,17 +874,119 @@ cohort_ctl_cohort_unenrol(CohortCtl *ctl, gint argc, gchar **argv, GError **erro
     return cohort_ctl_cohort_job_started(ctl, answer, "unenrol", label, no_wait, error);
 }
 
+/* Polls the cohort's machines until every one that lives (not failed, not reclaimed) is
+ * ready, a line each time the count changes; fails after @timeout_s naming those that are not. */
+static gboolean
+cohort_ctl_cohort_wait_ready(CohortCtl *ctl, CohortClient *client, const gchar *slug,
+                             guint64 timeout_s, GError **error)
+{
+    g_autofree gchar *escaped = cohort_client_escape(slug);
+    g_autofree gchar *path = g_strdup_printf("/api/v1/machines?cohort=%s", escaped);
+    gint64 deadline = g_get_monotonic_time() + (gint64)timeout_s * G_USEC_PER_SEC;
+    gint64 t0 = g_get_monotonic_time();
+    gint last_ready = -1;
+
+    for (;;) {
+        g_autoptr(JsonNode) answer = cohort_client_call(client, "GET", path, NULL, error);
+        g_autoptr(GString) waiting = g_string_new(NULL);
+        JsonArray *machines;
+        guint live = 0;
+        guint ready = 0;
+
+        if (answer == NULL ||
+            (machines = cohort_ctl_expect_array(answer, "machine list", error)) == NULL)
+            return FALSE;
+        for (guint i = 0; i < json_array_get_length(machines); i++) {
+            JsonObject *m = cohort_ctl_array_object(machines, i);
+            const gchar *state =
+                m != NULL ? json_object_get_string_member_with_default(m, "state", "") : "";
+            if (m == NULL || g_strcmp0(state, "failed") == 0 ||
+                g_strcmp0(state, "reclaimed") == 0 || g_strcmp0(state, "reclaiming") == 0)
+                continue;
+            live++;
+            if (json_object_get_boolean_member_with_default(m, "ready", FALSE)) {
+                ready++;
+            } else {
+                g_autofree gchar *name = cohort_client_member_text(m, "name");
+                g_string_append_printf(waiting, "%s%s (%s)", waiting->len > 0 ? ", " : "", name,
+                                       state);
+            }
+        }
+        if ((gint)ready != last_ready && !ctl->json && !ctl->quiet) {
+            printf("Ready: %u of %u machines (%.1f s)\n", ready, live,
+                   (g_get_monotonic_time() - t0) / 1e6);
+            fflush(stdout);
+        }
+        last_ready = (gint)ready;
+        if (ready == live)
+            return TRUE;
+        if (g_get_monotonic_time() >= deadline) {
+            g_set_error(error, COHORT_CLIENT_ERROR, COHORT_CLIENT_ERROR_FAILED,
+                        "after %" G_GUINT64_FORMAT " s, %u of %u machines of %s are not ready: %s. "
+                        "A machine is ready when its guest agent connects (a template without "
+                        "one: at its first DHCP lease): does the base image run "
+                        "qemu-guest-agent? Wait longer with --ready-timeout SECONDS, or look with "
+                        "'cohortctl machine console'",
+                        timeout_s, live - ready, live, slug, waiting->str);
+            return FALSE;
+        }
+        g_usleep(G_USEC_PER_SEC / 2);
+    }
+}
+
 gboolean
 cohort_ctl_cohort_provision(CohortCtl *ctl, gint argc, gchar **argv, GError **error)
 {
-    return cohort_ctl_cohort_job(
-        ctl, argc, argv, "provision",
-        "Make one machine for every enrolled trainee who has none (trainer, admin), and follow "
-        "the job: a progress bar on a terminal, a line per change otherwise. Exits 1 when any "
-        "machine failed; interrupting stops following, not the job.",
-        "  cohortctl cohort provision cloud-101\n"
-        "  cohortctl cohort provision cloud-101 --no-wait\n",
-        error);
+    gboolean no_wait = FALSE;
+    gboolean wait_ready = FALSE;
+    g_autofree gchar *timeout_text = NULL;
+    guint64 timeout_s = 600;
+    const GOptionEntry entries[] = {
+        {"no-wait", 0, 0, G_OPTION_ARG_NONE, &no_wait,
+         "Print the job id and return; follow it later with 'job show ID --wait'", NULL},
+        {"wait-ready", 0, 0, G_OPTION_ARG_NONE, &wait_ready,
+         "After the job, wait until every machine is ready (its guest agent connected)", NULL},
+        {"ready-timeout", 0, 0, G_OPTION_ARG_STRING, &timeout_text,
+         "How long --wait-ready waits at most (default 600)", "SECONDS"},
+        {NULL},
+    };
+    CohortClient *client;
+    g_autoptr(JsonNode) answer = NULL;
+    g_autofree gchar *slug = NULL;
+    g_autofree gchar *path = NULL;
+    g_autofree gchar *label = NULL;
+
+    if (!cohort_ctl_parse(
+            ctl, &argc, &argv, entries, "SLUG [--no-wait | --wait-ready [--ready-timeout SECONDS]]",
+            "Make one machine for every enrolled trainee who has none (trainer, admin), and follow "
+            "the job: a progress bar on a terminal, a line per change otherwise. Exits 1 when any "
+            "machine failed; interrupting stops following, not the job. With --wait-ready, then "
+            "waits until every machine is ready (exit 1 when the timeout passes first).",
+            "  cohortctl cohort provision cloud-101\n"
+            "  cohortctl cohort provision cloud-101 --no-wait\n"
+            "  cohortctl cohort provision cloud-101 --wait-ready --ready-timeout 300\n",
+            1, 1, error))
+        return FALSE;
+    if (no_wait && (wait_ready || timeout_text != NULL))
+        return cohort_ctl_usage_error(error, "--no-wait does not wait: drop --wait-ready");
+    if (timeout_text != NULL && !wait_ready)
+        return cohort_ctl_usage_error(error, "--ready-timeout goes with --wait-ready");
+    if (timeout_text != NULL &&
+        !cohort_client_parse_count(timeout_text, "--ready-timeout", 86400, &timeout_s, error))
+        return FALSE;
+    if ((client = cohort_ctl_client(ctl, TRUE, error)) == NULL)
+        return FALSE;
+    slug = cohort_client_escape(argv[1]);
+    path = g_strdup_printf("/api/v1/cohorts/%s/provision", slug);
+    answer = cohort_client_call(client, "POST", path, NULL, error);
+    if (answer == NULL)
+        return FALSE;
+    label = g_strdup_printf("provision %s", argv[1]);
+    if (!cohort_ctl_cohort_job_started(ctl, answer, "provision", label, no_wait, error))
+        return FALSE;
+    if (!wait_ready)
+        return TRUE;
+    return cohort_ctl_cohort_wait_ready(ctl, client, argv[1], timeout_s, error);
 }
 
 gboolean

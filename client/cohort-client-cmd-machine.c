@@ -10,19 +10,26 @@
 #include "cohort-error.h"
 
 static const gchar *const cohort_ctl_machine_headers[] = {
-    "ID",      "NAME",  "COHORT",     "TRAINEE", "HOST", "STATE",
-    "PENDING", "VCPUS", "MEMORY MIB", "EXPIRES", NULL,
+    "ID",      "NAME",    "COHORT", "TRAINEE",    "HOST",    "STATE", "READY",
+    "ADDRESS", "PENDING", "VCPUS",  "MEMORY MIB", "EXPIRES", NULL,
 };
 
 static void
 cohort_ctl_machine_row(CohortTable *table, JsonObject *m)
 {
     gchar *cells[] = {
-        cohort_client_member_text(m, "id"),         cohort_client_member_text(m, "name"),
-        cohort_client_member_text(m, "cohort"),     cohort_client_member_text(m, "trainee"),
-        cohort_client_member_text(m, "host"),       cohort_client_member_text(m, "state"),
-        cohort_client_list_text(m, "pending"),      cohort_client_member_text(m, "vcpus"),
-        cohort_client_member_text(m, "memory_mib"), cohort_client_member_text(m, "expires_at"),
+        cohort_client_member_text(m, "id"),
+        cohort_client_member_text(m, "name"),
+        cohort_client_member_text(m, "cohort"),
+        cohort_client_member_text(m, "trainee"),
+        cohort_client_member_text(m, "host"),
+        cohort_client_member_text(m, "state"),
+        cohort_client_ready_text(m),
+        cohort_client_list_text(m, "addresses"),
+        cohort_client_list_text(m, "pending"),
+        cohort_client_member_text(m, "vcpus"),
+        cohort_client_member_text(m, "memory_mib"),
+        cohort_client_member_text(m, "expires_at"),
     };
     cohort_table_add_row_take(table, cells);
 }
@@ -31,12 +38,14 @@ static gboolean
 cohort_ctl_print_machine(CohortCtl *ctl, JsonNode *answer, GError **error)
 {
     static const gchar *const members[] = {
-        "id",    "name",       "cohort",     "trainee",    "host",  "state", "pending",
-        "vcpus", "memory_mib", "created_at", "expires_at", "error", NULL,
+        "id",         "name",       "cohort",    "trainee", "host",  "state",
+        "ready",      "ready_at",   "addresses", "pending", "vcpus", "memory_mib",
+        "created_at", "expires_at", "error",     NULL,
     };
     static const gchar *const labels[] = {
-        "Id",    "Name",         "Cohort",  "Trainee", "Host",  "State", "Pending",
-        "vCPUs", "Memory (MiB)", "Created", "Expires", "Error", NULL,
+        "Id",      "Name",        "Cohort",  "Trainee", "Host",  "State",
+        "Ready",   "Ready since", "Address", "Pending", "vCPUs", "Memory (MiB)",
+        "Created", "Expires",     "Error",   NULL,
     };
     JsonObject *m = cohort_ctl_expect_object(answer, "machine", error);
 
@@ -50,8 +59,12 @@ cohort_ctl_print_machine(CohortCtl *ctl, JsonNode *answer, GError **error)
     } else {
         /* the work that waits behind the state's, in order, as words */
         g_autofree gchar *pending = cohort_client_list_text(m, "pending");
+        g_autofree gchar *ready = cohort_client_ready_text(m);
+        g_autofree gchar *addresses = cohort_client_list_text(m, "addresses");
         g_autoptr(JsonNode) shown = json_node_copy(answer);
         json_object_set_string_member(json_node_get_object(shown), "pending", pending);
+        json_object_set_string_member(json_node_get_object(shown), "ready", ready);
+        json_object_set_string_member(json_node_get_object(shown), "addresses", addresses);
         cohort_ctl_print_fields(json_node_get_object(shown), members, labels);
     }
     return TRUE;

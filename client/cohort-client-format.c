@@ -492,6 +492,17 @@ cohort_client_list_text(JsonObject *obj, const gchar *member)
     return g_string_free(g_steal_pointer(&out), FALSE);
 }
 
+gchar *
+cohort_client_ready_text(JsonObject *m)
+{
+    JsonNode *node = m != NULL ? json_object_get_member(m, "ready") : NULL;
+
+    if (node == NULL || !JSON_NODE_HOLDS_VALUE(node) ||
+        json_node_get_value_type(node) != G_TYPE_BOOLEAN)
+        return g_strdup("-");
+    return g_strdup(json_node_get_boolean(node) ? "yes" : "no");
+}
+
 gboolean
 cohort_client_machine_at_rest(JsonObject *m)
 {

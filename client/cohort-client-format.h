@@ -80,6 +80,8 @@ gchar *cohort_client_list_text(JsonObject *obj, const gchar *member);
 
 /* Whether machine @m is at rest: its state is not one of work under way (provisioning,
  * starting, stopping, rebooting, resetting, reclaiming) and nothing waits in "pending". */
+/* A machine's "ready" as "yes" or "no" ("-" when the answer has none). */
+gchar *cohort_client_ready_text(JsonObject *m);
 gboolean cohort_client_machine_at_rest(JsonObject *m);
 /* After `machine VERB --wait`, a machine at rest: TRUE when it is where @verb leads (start,
  * reboot, reset: running; stop: stopped; release: reclaimed); FALSE with

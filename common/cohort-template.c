@@ -40,7 +40,8 @@ struct _CohortTemplate {
      * rendering of a known shape differs from a validated one only in values checked on
      * their own, so it is not validated again. */
     GMutex shapes_lock;
-    GHashTable *shapes; /* shape → NULL */
+    GHashTable *shapes;   /* shape → NULL */
+    gboolean guest_agent; /* the guest runs qemu-guest-agent (<cohort:guest-agent>, yes) */
     gboolean seed_disabled;
     gchar *seed_user;
 };
@@ -265,6 +266,12 @@ cohort_template_load_metadata(CohortTemplate *self, xmlDoc *doc, GError **error)
     if (self->base_pool == NULL)
         self->base_pool = g_strdup("default");
     self->base_volume = cohort_xml_find_string(ctxt, "string(t:base/@volume)");
+    {
+        g_autofree gchar *agent = cohort_xml_find_string(ctxt, "string(t:guest-agent)");
+        if (agent != NULL)
+            g_strstrip(agent);
+        self->guest_agent = agent == NULL || g_strcmp0(agent, "no") != 0;
+    }
 
     vcpus = cohort_xml_find_string(ctxt, "string(t:vcpus)");
     if (vcpus != NULL)
@@ -481,6 +488,13 @@ cohort_template_same_source(CohortTemplate *self, CohortTemplate *other)
 {
     g_return_val_if_fail(self != NULL && other != NULL, FALSE);
     return self->xml_len == other->xml_len && memcmp(self->xml, other->xml, self->xml_len) == 0;
+}
+
+gboolean
+cohort_template_get_guest_agent(CohortTemplate *self)
+{
+    g_return_val_if_fail(self != NULL, TRUE);
+    return self->guest_agent;
 }
 
 guint
@@ -1133,6 +1147,29 @@ cohort_render_vnc(xmlXPathContext *ctxt, xmlNode *domain, const CohortMachineSpe
     cohort_render_vnc_one(graphics, spec);
 }
 
+/* The guest agent's channel, when the author wrote none: libvirt reports the agent connected
+ * once the guest opens it, which is when Cohort calls a machine ready. libvirt picks the
+ * socket's path. */
+static void
+cohort_render_guest_agent(xmlXPathContext *ctxt, xmlNode *domain)
+{
+    xmlNode *devices;
+    xmlNode *channel;
+    xmlNode *target;
+
+    if (cohort_xml_find(ctxt, "/domain/devices/channel/target[@type='virtio' and "
+                              "@name='org.qemu.guest_agent.0']") != NULL)
+        return;
+    devices = cohort_render_child(domain, "devices");
+    channel = xmlNewDocNode(domain->doc, NULL, BAD_CAST "channel", NULL);
+    xmlAddChild(devices, channel);
+    cohort_render_set_prop(channel, "type", "unix");
+    target = xmlNewDocNode(domain->doc, NULL, BAD_CAST "target", NULL);
+    xmlAddChild(channel, target);
+    cohort_render_set_prop(target, "type", "virtio");
+    cohort_render_set_prop(target, "name", "org.qemu.guest_agent.0");
+}
+
 static xmlNode *
 cohort_render_machine_child(xmlNode *machine, xmlNs *ns, const gchar *name, const gchar *text)
 {
@@ -1215,6 +1252,7 @@ cohort_template_render_doc(CohortTemplate *self, xmlDoc *doc, const CohortMachin
         cohort_render_seed(ctxt, domain, spec);
     cohort_render_interfaces(ctxt, spec->network);
     cohort_render_vnc(ctxt, domain, spec);
+    cohort_render_guest_agent(ctxt, domain);
     cohort_render_metadata(self, domain, spec);
     return TRUE;
 }

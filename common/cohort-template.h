@@ -50,6 +50,10 @@ guint64 cohort_template_get_memory_mib(CohortTemplate *self);
 guint64 cohort_template_get_disk_mib(CohortTemplate *self);
 /* How many NICs the template has: a machine with none needs no cohort network. */
 guint cohort_template_get_n_interfaces(CohortTemplate *self);
+/* Whether the guest runs the QEMU guest agent (the default; <cohort:guest-agent>no</…> says
+ * it does not): its machines are ready when the agent connects, or else at the first DHCP
+ * lease. */
+gboolean cohort_template_get_guest_agent(CohortTemplate *self);
 /* Whether machines of the template get a cloud-init seed disc (<cohort:seed enabled="no"/>
  * turns it off), and the guest account the seed makes (<cohort:seed user="NAME"/>; NULL: the
  * trainee's login). */

@@ -4,6 +4,7 @@
 
 #include "cohort-daemon.h"
 #include "cohort-error.h"
+#include "cohort-ready.h"
 #include "cohort-template-check.h"
 
 void
@@ -129,6 +130,7 @@ cohort_daemon_new(const CohortDaemonSettings *settings, CohortStore *store, GErr
     /* libvirt's news reaches the lifecycle loops */
     cohort_hosts_set_handlers(self->hosts, self->context, cohort_lifecycle_on_domain_event,
                               cohort_lifecycle_on_host_changed, self->lifecycle);
+    cohort_hosts_set_agent_handler(self->hosts, cohort_ready_on_agent_event);
     for (guint i = 0; i < rows->len; i++)
         cohort_hosts_add(self->hosts, g_ptr_array_index(rows, i),
                          cohort_template_set_get_table(self->templates));
@@ -146,8 +148,10 @@ cohort_daemon_free(CohortDaemon *self)
     cohort_service_free(self->service);
     if (self->lifecycle != NULL)
         cohort_lifecycle_stop(self->lifecycle);
-    if (self->hosts != NULL)
+    if (self->hosts != NULL) {
         cohort_hosts_set_handlers(self->hosts, self->context, NULL, NULL, NULL);
+        cohort_hosts_set_agent_handler(self->hosts, NULL);
+    }
     cohort_work_free(self->work);
     cohort_lifecycle_free(self->lifecycle);
     g_free(self->instance_id);

@@ -59,6 +59,8 @@ cohort_lifecycle_free(CohortLifecycle *self)
     cohort_calendar_free(self->calendar);
     g_hash_table_unref(self->reconcile_pending);
     g_hash_table_unref(self->idle);
+    if (self->ready_watches != NULL)
+        g_hash_table_unref(self->ready_watches);
     g_main_context_unref(self->context);
     g_free(self->instance_id);
     g_free(self);
@@ -111,6 +113,8 @@ cohort_lifecycle_stop(CohortLifecycle *self)
     cohort_lifecycle_source_clear(&self->reaper_timer);
     cohort_lifecycle_source_clear(&self->calendar_timer);
     g_hash_table_remove_all(self->reconcile_pending);
+    if (self->ready_watches != NULL)
+        g_hash_table_remove_all(self->ready_watches);
 }
 
 void

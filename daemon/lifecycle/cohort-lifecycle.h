@@ -29,6 +29,7 @@ typedef struct _CohortLifecycle {
     CohortLifecycleSettings settings;
     GHashTable *reconcile_pending; /* host id -> GSource of a scheduled reconcile */
     GHashTable *idle;              /* machine id -> CPU sample, for idle shutdown */
+    GHashTable *ready_watches; /* machine id -> lease or addresses looked for (cohort-ready.c) */
     GSource *reconcile_timer;
     GSource *reaper_timer;
     CohortCalendar *calendar;

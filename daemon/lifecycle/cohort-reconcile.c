@@ -7,6 +7,7 @@
 #include "cohort-names.h"
 #include "cohort-provision-network.h"
 #include "cohort-provision-scan.h"
+#include "cohort-ready.h"
 #include "cohort-provision-seed.h"
 #include "cohort-reconcile.h"
 
@@ -24,6 +25,8 @@ typedef struct {
     GPtrArray *networks; /* names of this installation's cohort networks */
     gboolean pool_known;
     CohortPoolUsage pool_usage; /* what the pool can give, for placement */
+    GPtrArray *agent_names;     /* running machines not ready: their agent channel is read */
+    GHashTable *agents;         /* name -> GINT_TO_POINTER(CohortAgentState + 1) */
 } CohortReconcileScan;
 
 static void
@@ -38,6 +41,10 @@ cohort_reconcile_scan_free(CohortReconcileScan *scan)
         g_ptr_array_unref(scan->seeds);
     if (scan->networks != NULL)
         g_ptr_array_unref(scan->networks);
+    if (scan->agent_names != NULL)
+        g_ptr_array_unref(scan->agent_names);
+    if (scan->agents != NULL)
+        g_hash_table_unref(scan->agents);
     g_free(scan);
 }
 
@@ -60,6 +67,20 @@ cohort_reconcile_scan_run(gpointer item, GError **error)
     if (scan->networks == NULL)
         return FALSE;
     scan->pool_known = cohort_provisioner_pool_usage(scan->prov, &scan->pool_usage, NULL);
+    /* the agent's channel of running machines that are not ready: a missed event */
+    scan->agents = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    for (guint i = 0; scan->agent_names != NULL && i < scan->agent_names->len; i++) {
+        const gchar *name = g_ptr_array_index(scan->agent_names, i);
+        CohortScanDomain *sd = g_hash_table_lookup(scan->domains, name);
+        CohortAgentState agent = COHORT_AGENT_NONE;
+        g_autoptr(GError) error_agent = NULL;
+        if (sd == NULL || !sd->active)
+            continue;
+        if (cohort_provisioner_domain_agent_state(scan->prov, name, &agent, &error_agent))
+            g_hash_table_replace(scan->agents, g_strdup(name), GINT_TO_POINTER(agent + 1));
+        else
+            g_debug("reconcile: %s", error_agent->message);
+    }
     return TRUE;
 }
 
@@ -237,6 +258,7 @@ cohort_reconcile_scan_done(gpointer item, const GError *error, gpointer user_dat
     g_autoptr(GArray) leftovers = NULL;
     GHashTableIter iter;
     gpointer value;
+    CohortScanDomain *live;
 
     if (error != NULL || host == NULL) {
         g_warning("reconcile of host %" G_GINT64_FORMAT ": %s", scan->host_id,
@@ -262,6 +284,13 @@ cohort_reconcile_scan_done(gpointer item, const GError *error, gpointer user_dat
             cohort_work_settled_since(l->work, m->id, scan->epoch))
             continue;
         cohort_reconcile_machine(l, scan, m);
+        live = g_hash_table_lookup(scan->domains, m->name);
+        if (g_strcmp0(m->state, "running") == 0 && live != NULL && live->id == m->id &&
+            live->active) {
+            gpointer agent = NULL;
+            gboolean asked = g_hash_table_lookup_extended(scan->agents, m->name, NULL, &agent);
+            cohort_ready_reconcile_machine(l, host, m, asked ? GPOINTER_TO_INT(agent) - 1 : -1);
+        }
     }
 
     /* what machines that moved away left here: removed (the record says it is theirs) */
@@ -389,6 +418,18 @@ cohort_reconcile_host(CohortLifecycle *l, CohortHost *host)
     scan->prov = host->prov;
     scan->owner = g_strdup(l->instance_id);
     scan->epoch = cohort_work_epoch(l->work);
+    scan->agent_names = g_ptr_array_new_with_free_func(g_free);
+    {
+        g_autoptr(GPtrArray) machines = cohort_store_machine_list(l->store, 0, 0, 0, FALSE, NULL);
+        for (guint i = 0; machines != NULL && i < machines->len &&
+                          scan->agent_names->len < COHORT_READY_RECONCILE_MAX;
+             i++) {
+            CohortMachineRow *m = g_ptr_array_index(machines, i);
+            if (m->host_id == host->id && g_strcmp0(m->state, "running") == 0 && !m->ready &&
+                cohort_ready_template_has_agent(l, m->template_name))
+                g_ptr_array_add(scan->agent_names, g_strdup(m->name));
+        }
+    }
     cohort_jobs_push(l->work->jobs, cohort_reconcile_scan_run, cohort_reconcile_scan_done, scan,
                      (GDestroyNotify)cohort_reconcile_scan_free, NULL);
 }

@@ -132,6 +132,19 @@ cohort_json_machine(const CohortMachineRow *row, const gchar *const *pending)
     cohort_json_add_string(b, "created_at", row->created_at);
     cohort_json_add_string(b, "expires_at", row->expires_at);
     cohort_json_add_string(b, "error", row->error);
+    json_builder_set_member_name(b, "ready");
+    json_builder_add_boolean_value(b, row->ready);
+    cohort_json_add_string(b, "ready_at", row->ready_at);
+    json_builder_set_member_name(b, "addresses");
+    json_builder_begin_array(b);
+    if (row->addresses != NULL) {
+        g_auto(GStrv) addresses = g_strsplit(row->addresses, " ", -1);
+        for (guint i = 0; addresses[i] != NULL; i++) {
+            if (addresses[i][0] != '\0')
+                json_builder_add_string_value(b, addresses[i]);
+        }
+    }
+    json_builder_end_array(b);
     json_builder_end_object(b);
     return json_builder_get_root(b);
 }

@@ -815,5 +815,27 @@ cohort_service_metrics(CohortService *svc)
         "cohort_libvirt_work_failures_total %" G_GSSIZE_FORMAT "\n",
         calls, g_atomic_pointer_get(&svc->work->counters.libvirt_usec) / 1e6,
         (gssize)g_atomic_pointer_get(&svc->work->counters.libvirt_failures));
+    {
+        /* from the store: the same after a restart, each machine counted once */
+        static const gdouble bounds[] = {1, 2, 5, 10, 20, 30, 60, 120, 300, 600};
+        guint64 counts[G_N_ELEMENTS(bounds) + 1];
+        gdouble sum = 0;
+        if (cohort_store_machine_ready_histogram(svc->store, bounds, G_N_ELEMENTS(bounds), counts,
+                                                 &sum, NULL)) {
+            g_string_append(out, "# HELP cohort_machine_ready_seconds From a machine's request "
+                                 "to its first readiness (whole seconds).\n"
+                                 "# TYPE cohort_machine_ready_seconds histogram\n");
+            for (guint i = 0; i < G_N_ELEMENTS(bounds); i++)
+                g_string_append_printf(
+                    out, "cohort_machine_ready_seconds_bucket{le=\"%g\"} %" G_GUINT64_FORMAT "\n",
+                    bounds[i], counts[i]);
+            g_string_append_printf(
+                out,
+                "cohort_machine_ready_seconds_bucket{le=\"+Inf\"} %" G_GUINT64_FORMAT "\n"
+                "cohort_machine_ready_seconds_sum %.3f\n"
+                "cohort_machine_ready_seconds_count %" G_GUINT64_FORMAT "\n",
+                counts[G_N_ELEMENTS(bounds)], sum, counts[G_N_ELEMENTS(bounds)]);
+        }
+    }
     return g_string_free(out, FALSE);
 }

@@ -23,6 +23,8 @@ cohort_machine_row_free(CohortMachineRow *row)
     g_free(row->created_at);
     g_free(row->expires_at);
     g_free(row->error);
+    g_free(row->ready_at);
+    g_free(row->addresses);
     g_free(row);
 }
 
@@ -31,7 +33,8 @@ cohort_machine_row_free(CohortMachineRow *row)
 #define MACHINE_SELECT                                                                             \
     "SELECT m.id, m.name, m.cohort_id, c.slug, m.user_id, u.login, m.host_id, h.name,"             \
     " m.template_name, m.idx, m.state, m.vcpus, m.memory_mib, m.uuid,"                             \
-    " m.created_at, m.expires_at, m.error, m.disk_mib FROM machines m"                             \
+    " m.created_at, m.expires_at, m.error, m.disk_mib, m.ready, m.ready_at, m.addresses"           \
+    " FROM machines m"                                                                             \
     " JOIN cohorts c ON c.id = m.cohort_id JOIN users u ON u.id = m.user_id"                       \
     " LEFT JOIN hosts h ON h.id = m.host_id"
 
@@ -63,6 +66,9 @@ cohort_store_machine_read(sqlite3_stmt *stmt)
     row->expires_at = cohort_store_column_text(stmt, 15);
     row->error = cohort_store_column_text(stmt, 16);
     row->disk_mib = (guint64)sqlite3_column_int64(stmt, 17);
+    row->ready = sqlite3_column_int(stmt, 18) != 0;
+    row->ready_at = cohort_store_column_text(stmt, 19);
+    row->addresses = cohort_store_column_text(stmt, 20);
     return row;
 }
 
@@ -266,7 +272,12 @@ cohort_store_machine_set_state(CohortStore *self, gint64 id, const gchar *state,
     g_return_val_if_fail(self != NULL, FALSE);
 
     what = g_strdup_printf("machine with id %" G_GINT64_FORMAT, id);
-    stmt = cohort_store_prepare(self, "UPDATE machines SET state = ?2, error = ?3 WHERE id = ?1",
+    /* only a running machine is ready: a stop, a reboot or a reset waits for the agent again */
+    stmt = cohort_store_prepare(self,
+                                "UPDATE machines SET state = ?2, error = ?3,"
+                                " ready = CASE WHEN ?2 = 'running' THEN ready ELSE 0 END,"
+                                " ready_at = CASE WHEN ?2 = 'running' THEN ready_at END"
+                                " WHERE id = ?1",
                                 what, error);
     if (stmt == NULL)
         return FALSE;
@@ -274,6 +285,100 @@ cohort_store_machine_set_state(CohortStore *self, gint64 id, const gchar *state,
     cohort_store_bind_text(stmt, 2, state);
     cohort_store_bind_text(stmt, 3, error_message);
     return cohort_store_run_update(self, stmt, what, NULL, error);
+}
+
+gboolean
+cohort_store_machine_set_ready(CohortStore *self, gint64 id, gboolean ready, const gchar *addresses,
+                               gboolean *changed, GError **error)
+{
+    g_autoptr(CohortStmt) stmt = NULL;
+    g_autofree gchar *what = NULL;
+    g_autofree gchar *now = cohort_store_now();
+
+    g_return_val_if_fail(self != NULL, FALSE);
+
+    if (changed != NULL)
+        *changed = FALSE;
+    what = g_strdup_printf("machine with id %" G_GINT64_FORMAT, id);
+    if (addresses != NULL && strlen(addresses) > 1024)
+        addresses = NULL; /* more than any guest has: keep what was known */
+    /* first_ready_s from created_at, the request, in whole seconds as the store keeps times */
+    stmt = cohort_store_prepare(
+        self,
+        "UPDATE machines SET ready = ?2,"
+        " ready_at = CASE WHEN ?2 = 0 THEN NULL WHEN ready = 1 THEN ready_at ELSE ?3 END,"
+        " addresses = COALESCE(?4, addresses),"
+        " first_ready_s = CASE WHEN ?2 = 1 AND first_ready_s IS NULL"
+        "   THEN MAX(0, (julianday(?3) - julianday(created_at)) * 86400.0)"
+        "   ELSE first_ready_s END"
+        " WHERE id = ?1 AND (?2 = 0 OR state IN ('running', 'provisioning', 'starting',"
+        " 'rebooting', 'resetting'))"
+        " AND (ready <> ?2 OR (?4 IS NOT NULL AND addresses IS NOT ?4))",
+        what, error);
+    if (stmt == NULL)
+        return FALSE;
+    cohort_store_bind_int64(stmt, 1, id);
+    sqlite3_bind_int(stmt, 2, ready ? 1 : 0);
+    cohort_store_bind_text(stmt, 3, now);
+    cohort_store_bind_text(stmt, 4, addresses != NULL && addresses[0] != '\0' ? addresses : NULL);
+    if (sqlite3_step(stmt) != SQLITE_DONE) {
+        cohort_store_set_error(self, error, what, NULL, NULL);
+        return FALSE;
+    }
+    if (changed != NULL)
+        *changed = sqlite3_changes(self->db) > 0;
+    return TRUE;
+}
+
+gboolean
+cohort_store_machine_set_addresses(CohortStore *self, gint64 id, const gchar *addresses,
+                                   GError **error)
+{
+    g_autoptr(CohortStmt) stmt = NULL;
+    g_autofree gchar *what = NULL;
+
+    g_return_val_if_fail(self != NULL, FALSE);
+
+    if (addresses != NULL && (addresses[0] == '\0' || strlen(addresses) > 1024))
+        addresses = NULL;
+    what = g_strdup_printf("machine with id %" G_GINT64_FORMAT, id);
+    stmt =
+        cohort_store_prepare(self, "UPDATE machines SET addresses = ?2 WHERE id = ?1", what, error);
+    if (stmt == NULL)
+        return FALSE;
+    cohort_store_bind_int64(stmt, 1, id);
+    cohort_store_bind_text(stmt, 2, addresses);
+    return cohort_store_run_update(self, stmt, what, NULL, error);
+}
+
+gboolean
+cohort_store_machine_ready_histogram(CohortStore *self, const gdouble *bounds, guint n_bounds,
+                                     guint64 *counts, gdouble *sum, GError **error)
+{
+    g_autoptr(CohortStmt) stmt = NULL;
+    gint rc;
+
+    g_return_val_if_fail(self != NULL, FALSE);
+
+    memset(counts, 0, sizeof(guint64) * (n_bounds + 1));
+    *sum = 0;
+    stmt = cohort_store_prepare(
+        self, "SELECT first_ready_s FROM machines WHERE first_ready_s IS NOT NULL",
+        "reading the machines' times to ready", error);
+    if (stmt == NULL)
+        return FALSE;
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        gdouble s = sqlite3_column_double(stmt, 0);
+        for (guint i = 0; i < n_bounds; i++)
+            counts[i] += s <= bounds[i];
+        counts[n_bounds]++;
+        *sum += s;
+    }
+    if (rc != SQLITE_DONE) {
+        cohort_store_set_error(self, error, "reading the machines' times to ready", NULL, NULL);
+        return FALSE;
+    }
+    return TRUE;
 }
 
 gboolean

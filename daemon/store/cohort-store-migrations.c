@@ -328,9 +328,15 @@ static const gchar *const cohort_store_migrations[] = {
     "  PRIMARY KEY (user_id, idx)"
     ") WITHOUT ROWID;",
 
-    /* 11: taken by work merged in parallel (readiness); empty here until it lands, and
-     * replaced by it at the merge (no database outside tests has it) */
-    "",
+    /* 11: readiness. A machine is ready once its guest agent is connected (or, for a
+     * template whose guest has none, at its first DHCP lease), until it stops, reboots or
+     * is reset; when it became ready; the addresses libvirt reports for it, space-separated;
+     * and how long after its request it was first ready (the /metrics histogram). */
+    "ALTER TABLE machines ADD COLUMN ready INTEGER NOT NULL DEFAULT 0 CHECK (ready IN (0, 1));"
+    "ALTER TABLE machines ADD COLUMN ready_at TEXT CHECK " IS_TS_OR_NULL("ready_at") ";"
+    "ALTER TABLE machines ADD COLUMN addresses TEXT"
+    "  CHECK (addresses IS NULL OR length(addresses) <= 1024);"
+    "ALTER TABLE machines ADD COLUMN first_ready_s REAL CHECK (first_ready_s >= 0);",
 
     /* 12: the course calendar. A cohort's time zone (NULL: the installation's) and its
      * trainees' hours a week outside sessions; its timetable's entries, in order; how long

@@ -76,6 +76,9 @@ typedef struct {
     gchar *created_at;
     gchar *expires_at; /* NULL: none */
     gchar *error;      /* NULL unless failed */
+    gboolean ready;    /* the guest agent is connected (or the first lease came) */
+    gchar *ready_at;   /* NULL unless ready */
+    gchar *addresses;  /* space-separated IPv4/IPv6 addresses, NULL: none known */
 } CohortMachineRow;
 
 typedef struct {
@@ -311,6 +314,24 @@ GPtrArray *cohort_store_machine_list(CohortStore *self, gint64 cohort_id, gint64
 /* Sets state and error (NULL clears it). */
 gboolean cohort_store_machine_set_state(CohortStore *self, gint64 id, const gchar *state,
                                         const gchar *error_message, GError **error);
+/* Readiness: @ready sets ready_at to now (kept when it was ready already) and, the first
+ * time, how long after the machine's request that was (cohort_store_machine_ready_histogram);
+ * not ready clears ready_at. @addresses (space-separated, NULL: unchanged) replaces what is
+ * known. Only a machine that runs or is on its way to (provisioning, starting, rebooting,
+ * resetting: the agent may connect before the work is settled) becomes ready; *@changed says
+ * whether anything changed (may be NULL). Changing the state to anything but running makes a
+ * machine not ready (cohort_store_machine_set_state). */
+gboolean cohort_store_machine_set_ready(CohortStore *self, gint64 id, gboolean ready,
+                                        const gchar *addresses, gboolean *changed, GError **error);
+/* The addresses libvirt reports for the machine (space-separated), readiness unchanged. */
+gboolean cohort_store_machine_set_addresses(CohortStore *self, gint64 id, const gchar *addresses,
+                                            GError **error);
+/* How many machines were first ready within each of @bounds seconds (cumulative, as
+ * Prometheus counts buckets; @counts has @n_bounds + 1 elements, the last for all), and the
+ * sum of their seconds. */
+gboolean cohort_store_machine_ready_histogram(CohortStore *self, const gdouble *bounds,
+                                              guint n_bounds, guint64 *counts, gdouble *sum,
+                                              GError **error);
 gboolean cohort_store_machine_set_host(CohortStore *self, gint64 id, gint64 host_id,
                                        GError **error);
 /* What the trainee holds in the cohort now (not reclaimed, not failed). */

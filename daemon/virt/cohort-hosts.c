@@ -18,6 +18,7 @@ struct _CohortHosts {
     GMainContext *context;
     CohortHostsDomainEventFunc domain_event;
     CohortHostsStateFunc changed;
+    CohortHostsAgentEventFunc agent_event;
     gpointer user_data;
     GCancellable *cancellable; /* cancelled when the hosts go: late reconnects are dropped */
     gboolean allow_test;       /* test:/// URIs: [daemon] allow_test_hosts */
@@ -31,6 +32,7 @@ typedef struct {
     virConnectPtr conn; /* the connection the event came from */
     gchar *domain_name; /* NULL for a closed connection */
     gint event;
+    gint agent; /* -1: not an agent event; else 1 connected, 0 disconnected */
 } CohortHostsEvent;
 
 static void
@@ -260,6 +262,12 @@ cohort_hosts_set_handlers(CohortHosts *self, GMainContext *context,
 }
 
 void
+cohort_hosts_set_agent_handler(CohortHosts *self, CohortHostsAgentEventFunc agent_event)
+{
+    self->agent_event = agent_event;
+}
+
+void
 cohort_hosts_drain(CohortHosts *self, CohortHost *host)
 {
     host->draining = TRUE;
@@ -306,6 +314,11 @@ cohort_hosts_event_dispatch(gpointer user_data)
     if (host == NULL || host->prov == NULL ||
         cohort_provisioner_get_connection(host->prov) != ev->conn)
         return G_SOURCE_REMOVE;
+    if (ev->domain_name != NULL && ev->agent >= 0) {
+        if (self->agent_event != NULL)
+            self->agent_event(host, ev->domain_name, ev->agent == 1, self->user_data);
+        return G_SOURCE_REMOVE;
+    }
     if (ev->domain_name != NULL) {
         if (self->domain_event != NULL)
             self->domain_event(host, ev->domain_name, ev->event, self->user_data);
@@ -326,8 +339,8 @@ cohort_hosts_event_dispatch(gpointer user_data)
 }
 
 static void
-cohort_hosts_event_post(CohortHosts *self, gint64 host_id, virConnectPtr conn,
-                        const gchar *domain_name, gint event)
+cohort_hosts_event_post_full(CohortHosts *self, gint64 host_id, virConnectPtr conn,
+                             const gchar *domain_name, gint event, gint agent)
 {
     CohortHostsEvent *ev = g_new0(CohortHostsEvent, 1);
 
@@ -336,8 +349,16 @@ cohort_hosts_event_post(CohortHosts *self, gint64 host_id, virConnectPtr conn,
     ev->conn = conn;
     ev->domain_name = g_strdup(domain_name);
     ev->event = event;
+    ev->agent = agent;
     g_main_context_invoke_full(self->context, G_PRIORITY_DEFAULT, cohort_hosts_event_dispatch, ev,
                                (GDestroyNotify)cohort_hosts_event_free);
+}
+
+static void
+cohort_hosts_event_post(CohortHosts *self, gint64 host_id, virConnectPtr conn,
+                        const gchar *domain_name, gint event)
+{
+    cohort_hosts_event_post_full(self, host_id, conn, domain_name, event, -1);
 }
 
 typedef struct _CohortHostsWatch {
@@ -358,6 +379,9 @@ cohort_hosts_unwatch(CohortHost *host)
     conn = cohort_provisioner_get_connection(host->prov);
     if (host->event_id >= 0)
         virConnectDomainEventDeregisterAny(conn, host->event_id);
+    if (host->agent_event_id >= 0)
+        virConnectDomainEventDeregisterAny(conn, host->agent_event_id);
+    host->agent_event_id = -1;
     if (host->close_watched)
         virConnectUnregisterCloseCallback(conn, cohort_hosts_on_close);
     host->event_id = -1;
@@ -385,6 +409,14 @@ cohort_hosts_event_kind(gint event)
     default:
         return 0;
     }
+}
+
+static void
+cohort_hosts_on_agent(virConnectPtr conn, virDomainPtr dom, int state, int reason, void *opaque)
+{
+    CohortHostsWatch *watch = opaque;
+    cohort_hosts_event_post_full(watch->hosts, watch->host_id, conn, virDomainGetName(dom), state,
+                                 state == VIR_CONNECT_DOMAIN_EVENT_AGENT_LIFECYCLE_STATE_CONNECTED);
 }
 
 static void
@@ -419,6 +451,11 @@ cohort_hosts_watch(CohortHosts *self, CohortHost *host, virConnectPtr conn)
         VIR_DOMAIN_EVENT_CALLBACK(cohort_hosts_on_lifecycle), host->watch, NULL);
     if (host->event_id < 0)
         g_debug("host %s: no domain events: %s", host->name, virGetLastErrorMessage());
+    host->agent_event_id = virConnectDomainEventRegisterAny(
+        conn, NULL, VIR_DOMAIN_EVENT_ID_AGENT_LIFECYCLE,
+        VIR_DOMAIN_EVENT_CALLBACK(cohort_hosts_on_agent), host->watch, NULL);
+    if (host->agent_event_id < 0)
+        g_debug("host %s: no agent events: %s", host->name, virGetLastErrorMessage());
 }
 
 /* Every template's base volume name, once each (templates may share one). */
@@ -877,6 +914,7 @@ cohort_hosts_host_new(CohortHosts *self, CohortHostRow *row, GHashTable *templat
 
     host->registry = self;
     host->event_id = -1;
+    host->agent_event_id = -1;
     host->id = row->id;
     host->name = g_strdup(row->name);
     host->uri = g_strdup(row->uri);

@@ -54,6 +54,7 @@ typedef struct {
     GSource *reconnect;      /* the pending reconnect attempt, if any */
     GPtrArray *retired;      /* provisioners of lost connections: workers may still hold one */
     gint event_id;           /* the lifecycle event callback on the current connection, or -1 */
+    gint agent_event_id;     /* the agent lifecycle callback, or -1 */
     struct _CohortHostsWatch *watch; /* what libvirt's callbacks get, freed with the host */
     gboolean close_watched;          /* a close callback is registered on the current connection */
     gboolean connecting;             /* a connection attempt is under way in a thread */
@@ -68,6 +69,9 @@ typedef struct {
 typedef void (*CohortHostsDomainEventFunc)(CohortHost *host, const gchar *domain_name, gint event,
                                            gpointer user_data);
 typedef void (*CohortHostsStateFunc)(CohortHost *host, gpointer user_data);
+/* Main context: libvirt says the guest agent of a domain on @host connected or went away. */
+typedef void (*CohortHostsAgentEventFunc)(CohortHost *host, const gchar *domain_name,
+                                          gboolean connected, gpointer user_data);
 
 /* What a domain event says happened, for those who need not know libvirt's codes. */
 typedef enum {
@@ -90,6 +94,9 @@ void cohort_hosts_set_uri_policy(CohortHosts *self, gboolean allow_test,
 void cohort_hosts_set_handlers(CohortHosts *self, GMainContext *context,
                                CohortHostsDomainEventFunc domain_event,
                                CohortHostsStateFunc changed, gpointer user_data);
+/* The guest agents' events (VIR_DOMAIN_EVENT_ID_AGENT_LIFECYCLE), with the user data of
+ * cohort_hosts_set_handlers(); set before the hosts connect. */
+void cohort_hosts_set_agent_handler(CohortHosts *self, CohortHostsAgentEventFunc agent_event);
 /* Marks the host draining (kept when its connection comes back), or not any more. */
 void cohort_hosts_drain(CohortHosts *self, CohortHost *host);
 void cohort_hosts_undrain(CohortHosts *self, CohortHost *host);

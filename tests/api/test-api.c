@@ -314,6 +314,13 @@ test_api_trainee_flow(void **state)
     id = member_int(requested, "id");
     running = machine_wait(fx->d, token, id, "running");
     assert_string_equal(member_string(running, "host"), "lab");
+    /* the test driver has no guest agent: running, not ready, no address known */
+    assert_false(json_object_get_boolean_member(json_node_get_object(requested), "ready"));
+    assert_false(json_object_get_boolean_member(json_node_get_object(running), "ready"));
+    assert_true(json_object_get_null_member(json_node_get_object(running), "ready_at"));
+    assert_int_equal(json_array_get_length(
+                         json_object_get_array_member(json_node_get_object(running), "addresses")),
+                     0);
     /* quota: one machine */
     http_fails(fx->d, "POST", "/api/v1/machines", token, "{\"cohort\":\"cloud-102\"}", 409,
                "quota-exceeded");
@@ -735,6 +742,11 @@ test_api_health_metrics_audit(void **state)
     assert_int_equal(status, 200);
     cohort_assert_contains(metrics, "cohort_machines{state=\"running\"} 0");
     cohort_assert_contains(metrics, "cohort_http_requests_total{class=\"all\"}");
+    /* no machine was ever ready: an empty histogram, every bucket there */
+    cohort_assert_contains(metrics, "# TYPE cohort_machine_ready_seconds histogram\n");
+    cohort_assert_contains(metrics, "cohort_machine_ready_seconds_bucket{le=\"5\"} 0\n");
+    cohort_assert_contains(metrics, "cohort_machine_ready_seconds_bucket{le=\"+Inf\"} 0\n");
+    cohort_assert_contains(metrics, "cohort_machine_ready_seconds_count 0\n");
     audit = http_ok(fx->d, "GET", "/api/v1/audit?limit=5", fx->d->admin_token, NULL, 200);
     /* newest first: the template base installed by the fixture, then the trainer */
     assert_string_equal(json_object_get_string_member(

@@ -466,6 +466,27 @@ test_client_format_machine_wait(void **state)
     assert_string_equal(none, "-");
     assert_string_equal(two, "start, reboot");
     assert_string_equal(missing, "-");
+    {
+        /* readiness and addresses in a cell; "-" from a cohortd that says nothing of them */
+        g_autoptr(JsonArray) ready =
+            test_parse_array("[{\"ready\":true,\"addresses\":[\"10.17.0.12\",\"fd00::12\"]},"
+                             " {\"ready\":false,\"addresses\":[]}, {}, {\"ready\":\"yes\"}]");
+        g_autofree gchar *yes = cohort_client_ready_text(json_array_get_object_element(ready, 0));
+        g_autofree gchar *no = cohort_client_ready_text(json_array_get_object_element(ready, 1));
+        g_autofree gchar *absent =
+            cohort_client_ready_text(json_array_get_object_element(ready, 2));
+        g_autofree gchar *odd = cohort_client_ready_text(json_array_get_object_element(ready, 3));
+        g_autofree gchar *both =
+            cohort_client_list_text(json_array_get_object_element(ready, 0), "addresses");
+        g_autofree gchar *empty =
+            cohort_client_list_text(json_array_get_object_element(ready, 1), "addresses");
+        assert_string_equal(yes, "yes");
+        assert_string_equal(no, "no");
+        assert_string_equal(absent, "-");
+        assert_string_equal(odd, "-");
+        assert_string_equal(both, "10.17.0.12, fd00::12");
+        assert_string_equal(empty, "-");
+    }
     /* work under way, or waiting: not at rest */
     assert_false(cohort_client_machine_at_rest(json_array_get_object_element(machines, 0)));
     assert_false(cohort_client_machine_at_rest(json_array_get_object_element(machines, 1)));

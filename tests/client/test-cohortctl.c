@@ -1509,9 +1509,14 @@ test_cohortctl_machine_wait(void **state)
         expect_ok(show);
         assert_true(g_regex_match_simple("^State: +running$", show->out, G_REGEX_MULTILINE, 0));
         assert_true(g_regex_match_simple("^Pending: +-$", show->out, G_REGEX_MULTILINE, 0));
+        /* the test driver's guests have no agent: not ready, no address */
+        assert_true(g_regex_match_simple("^Ready: +no$", show->out, G_REGEX_MULTILINE, 0));
+        assert_true(g_regex_match_simple("^Address: +-$", show->out, G_REGEX_MULTILINE, 0));
         list = CTL_D("machine", "list", "-c", "wait-1");
         expect_ok(list);
         assert_contains(list->out, " PENDING ");
+        assert_contains(list->out, " READY ");
+        assert_contains(list->out, " ADDRESS ");
     }
     {
         /* the template loses its base: the reset tears the machine down and cannot make it */

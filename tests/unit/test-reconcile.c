@@ -6,13 +6,16 @@
 #include "config.h"
 
 #include <glib/gstdio.h>
+#include <string.h>
 
 #include "cohort-test-qemu.h"
 #include "cohort-test.h"
 
 #include "cohort-daemon.h"
 #include "cohort-error.h"
+#include "cohort-provision-guest.h"
 #include "cohort-provision.h"
+#include "cohort-ready.h"
 #include "cohort-reconcile.h"
 #include "cohort-secret.h"
 #include "cohort-virt.h"
@@ -380,10 +383,222 @@ test_reconcile_refused_uri(void **state)
     cohort_assert_contains(host->last_error, "allow_test_hosts");
 }
 
+static CohortMachineRow *
+machine_row(CohortDaemon *d, gint64 id)
+{
+    g_autoptr(GError) error = NULL;
+    CohortMachineRow *row = cohort_store_machine_get_by_id(d->store, id, &error);
+
+    cohort_assert_no_error(error);
+    return row;
+}
+
+/* The agent's lifecycle event (which the test driver never sends, so its handler is called
+ * as libvirt's event would reach it): connected makes the running machine ready with a time,
+ * gone makes it not ready; events of domains that are not Cohort's, or of a machine cohortd
+ * places on another host, change nothing; a stop, a reboot or a reset clears readiness. */
+static void
+test_reconcile_ready_agent_event(void **state)
+{
+    Fixture *fx = *state;
+    g_autoptr(CohortDaemon) d = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autofree gchar *small = g_strconcat("test://", COHORT_TEST_DATADIR, "/small-host.xml", NULL);
+    const gchar *name = "cohort-cloud-101--sok-dara";
+    CohortHost *host;
+    CohortHost *other;
+    gint64 id;
+
+    add_host(fx, "lab", "test:///default", "default-pool");
+    add_host(fx, "small", small, "default");
+    id = add_machine_row(fx, name, 1);
+    machine_make(fx, "cloud-101", "sok-dara", id, fx->instance);
+    d = daemon_new(fx);
+    cohort_daemon_start(d);
+    daemon_settle(d);
+    host = cohort_hosts_lookup_by_name(d->hosts, "lab");
+    other = cohort_hosts_lookup_by_name(d->hosts, "small");
+    assert_non_null(host);
+    {
+        g_autoptr(CohortMachineRow) m = machine_row(d, id);
+        assert_string_equal(m->state, "running");
+        assert_false(m->ready);
+        assert_null(m->ready_at);
+    }
+
+    /* not Cohort's, not this host's, not a machine: nothing */
+    cohort_ready_on_agent_event(host, "test", TRUE, d->lifecycle);
+    cohort_ready_on_agent_event(other, name, TRUE, d->lifecycle);
+    cohort_ready_on_agent_event(host, "cohort-cloud-101--nobody", TRUE, d->lifecycle);
+    {
+        g_autoptr(CohortMachineRow) m = machine_row(d, id);
+        assert_false(m->ready);
+    }
+
+    cohort_ready_on_agent_event(host, name, TRUE, d->lifecycle);
+    {
+        g_autoptr(CohortMachineRow) m = machine_row(d, id);
+        assert_true(m->ready);
+        assert_non_null(m->ready_at);
+        assert_int_equal(strlen(m->ready_at), strlen("2026-01-01T00:00:00Z"));
+    }
+    /* the histogram counts it, once, however often it is ready again */
+    {
+        static const gdouble bounds[] = {1, 3600};
+        guint64 counts[3];
+        gdouble sum = -1;
+        assert_true(
+            cohort_store_machine_ready_histogram(d->store, bounds, 2, counts, &sum, &error));
+        assert_int_equal(counts[1], 1);
+        assert_int_equal(counts[2], 1);
+        assert_true(sum >= 0 && sum < 3600);
+    }
+    assert_true(cohort_store_machine_set_addresses(d->store, id, "10.17.0.12 fd00::12", &error));
+    {
+        g_autoptr(CohortMachineRow) m = machine_row(d, id);
+        assert_string_equal(m->addresses, "10.17.0.12 fd00::12");
+    }
+    /* its addresses are looked for (the test driver has no lease: none, bounded) */
+    assert_non_null(d->lifecycle->ready_watches);
+    assert_true(g_hash_table_contains(d->lifecycle->ready_watches, &id));
+    cohort_ready_forget(d->lifecycle, id);
+
+    cohort_ready_on_agent_event(host, name, FALSE, d->lifecycle);
+    {
+        g_autoptr(CohortMachineRow) m = machine_row(d, id);
+        assert_false(m->ready);
+        assert_null(m->ready_at);
+    }
+
+    /* every state but running clears it: a reboot waits for the agent again */
+    cohort_ready_on_agent_event(host, name, TRUE, d->lifecycle);
+    cohort_ready_forget(d->lifecycle, id);
+    assert_true(cohort_store_machine_set_state(d->store, id, "rebooting", NULL, &error));
+    {
+        g_autoptr(CohortMachineRow) m = machine_row(d, id);
+        assert_false(m->ready);
+        assert_null(m->ready_at);
+    }
+    /* a reboot's agent may connect before the reboot is settled: ready, and kept */
+    cohort_ready_on_agent_event(host, name, TRUE, d->lifecycle);
+    cohort_ready_forget(d->lifecycle, id);
+    assert_true(cohort_store_machine_set_state(d->store, id, "running", NULL, &error));
+    {
+        g_autoptr(CohortMachineRow) m = machine_row(d, id);
+        assert_true(m->ready);
+    }
+    /* a stopped machine is never made ready */
+    assert_true(cohort_store_machine_set_state(d->store, id, "stopped", NULL, &error));
+    cohort_ready_on_agent_event(host, name, TRUE, d->lifecycle);
+    {
+        g_autoptr(CohortMachineRow) m = machine_row(d, id);
+        assert_false(m->ready);
+    }
+    assert_true(cohort_store_machine_set_state(d->store, id, "running", NULL, &error));
+    {
+        static const gdouble bounds[] = {3600};
+        guint64 counts[2];
+        gdouble sum = -1;
+        assert_true(
+            cohort_store_machine_ready_histogram(d->store, bounds, 1, counts, &sum, &error));
+        assert_int_equal(counts[1], 1);
+    }
+
+    g_clear_pointer(&d, cohort_daemon_free);
+    domain_remove(fx, name);
+}
+
+/* Reconcile reads the agent's channel of running machines that are not ready: the test
+ * driver keeps no channel state, so a rendered domain reads as disconnected (and the test
+ * driver's own "test" domain as having no channel), and the machine stays not ready; what a
+ * reconcile finds connected makes it ready, and one that says disconnected makes it not. */
+static void
+test_reconcile_ready_channel(void **state)
+{
+    Fixture *fx = *state;
+    g_autoptr(CohortDaemon) d = NULL;
+    g_autoptr(GError) error = NULL;
+    const gchar *name = "cohort-cloud-101--sok-dara";
+    CohortAgentState agent = COHORT_AGENT_CONNECTED;
+    CohortHost *host;
+    gint64 id;
+
+    add_host(fx, "lab", "test:///default", "default-pool");
+    id = add_machine_row(fx, name, 1);
+    machine_make(fx, "cloud-101", "sok-dara", id, fx->instance);
+
+    assert_true(cohort_provisioner_domain_agent_state(fx->prov, name, &agent, &error));
+    cohort_assert_no_error(error);
+    assert_int_equal(agent, COHORT_AGENT_DISCONNECTED);
+    assert_true(cohort_provisioner_domain_agent_state(fx->prov, "test", &agent, &error));
+    assert_int_equal(agent, COHORT_AGENT_NONE);
+    assert_false(cohort_provisioner_domain_agent_state(fx->prov, "no-such", &agent, &error));
+    cohort_assert_error(error, COHORT_ERROR_LIBVIRT);
+    g_clear_error(&error);
+
+    d = daemon_new(fx);
+    cohort_daemon_start(d);
+    daemon_settle(d);
+    cohort_reconcile_all(d->lifecycle);
+    daemon_settle(d);
+    host = cohort_hosts_lookup_by_name(d->hosts, "lab");
+    {
+        g_autoptr(CohortMachineRow) m = machine_row(d, id);
+        assert_false(m->ready);
+        cohort_ready_reconcile_machine(d->lifecycle, host, m, COHORT_AGENT_CONNECTED);
+    }
+    cohort_ready_forget(d->lifecycle, id);
+    {
+        g_autoptr(CohortMachineRow) m = machine_row(d, id);
+        assert_true(m->ready);
+        cohort_ready_reconcile_machine(d->lifecycle, host, m, COHORT_AGENT_DISCONNECTED);
+    }
+    {
+        g_autoptr(CohortMachineRow) m = machine_row(d, id);
+        assert_false(m->ready);
+    }
+
+    g_clear_pointer(&d, cohort_daemon_free);
+    domain_remove(fx, name);
+}
+
+/* What libvirt's interfaces say, as the machine's addresses: loopback, link-local, junk and
+ * repeats left out. */
+static void
+test_reconcile_ready_addresses_join(void **state)
+{
+    virDomainIPAddress a0[] = {
+        {.type = VIR_IP_ADDR_TYPE_IPV4, .addr = (char *)"127.0.0.1", .prefix = 8},
+        {.type = VIR_IP_ADDR_TYPE_IPV6, .addr = (char *)"::1", .prefix = 128},
+    };
+    virDomainIPAddress a1[] = {
+        {.type = VIR_IP_ADDR_TYPE_IPV4, .addr = (char *)"10.17.0.12", .prefix = 24},
+        {.type = VIR_IP_ADDR_TYPE_IPV6, .addr = (char *)"fe80::5054:ff:fe12:3456", .prefix = 64},
+        {.type = VIR_IP_ADDR_TYPE_IPV6, .addr = (char *)"fd00:17::12", .prefix = 64},
+        {.type = VIR_IP_ADDR_TYPE_IPV4, .addr = (char *)"10.17.0.12", .prefix = 24},
+        {.type = VIR_IP_ADDR_TYPE_IPV4, .addr = (char *)"1.2.3.4<b>", .prefix = 24},
+    };
+    virDomainInterface lo = {.name = (char *)"lo", .naddrs = 2, .addrs = a0};
+    virDomainInterface eth0 = {.name = (char *)"eth0", .naddrs = 5, .addrs = a1};
+    virDomainInterfacePtr both[] = {&lo, &eth0};
+    virDomainInterfacePtr only_lo[] = {&lo};
+    g_autofree gchar *joined = cohort_provisioner_addresses_join(both, 2);
+    g_autofree gchar *none = cohort_provisioner_addresses_join(only_lo, 1);
+
+    assert_string_equal(joined, "10.17.0.12 fd00:17::12");
+    assert_null(none);
+    assert_null(cohort_provisioner_addresses_join(NULL, 0));
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_reconcile_ready_agent_event, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_reconcile_ready_channel, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test(test_reconcile_ready_addresses_join),
         cmocka_unit_test_setup_teardown(test_reconcile_orphan_removed, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_reconcile_orphan_of_other_host, fixture_setup,

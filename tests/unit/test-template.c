@@ -324,6 +324,72 @@ test_template_from_data(void **state)
     test_assert_error(error, COHORT_ERROR_INVALID_ARGUMENT, "template name");
 }
 
+/* tiny.xml's text with @from replaced by @to, as a template of its own. */
+static CohortTemplate *
+test_tiny_edited(const gchar *from, const gchar *to, GError **error)
+{
+    g_autofree gchar *path = g_build_filename(COHORT_TEMPLATESDIR_SRC, "tiny.xml", NULL);
+    g_autofree gchar *data = NULL;
+    g_auto(GStrv) parts = NULL;
+    g_autofree gchar *edited = NULL;
+
+    assert_true(g_file_get_contents(path, &data, NULL, NULL));
+    parts = g_strsplit(data, from, 2);
+    assert_non_null(parts[1]);
+    edited = g_strjoin(to, parts[0], parts[1], NULL);
+    return cohort_template_new_from_data(edited, strlen(edited), "edited", error);
+}
+
+/* Every rendered domain has the guest agent's channel, once: added when the author wrote
+ * none, left as written when they did. <cohort:guest-agent> says whether the guest runs one
+ * (yes by default). */
+static void
+test_template_guest_agent(void **state)
+{
+    TestTemplates *t = *state;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(CohortTemplate) own = NULL;
+    g_autoptr(CohortTemplate) none = NULL;
+    g_autoptr(CohortTemplate) bad = NULL;
+    g_auto(TestRendered) r = {0};
+    g_auto(TestRendered) r_own = {0};
+    CohortMachineSpec spec;
+
+    test_spec_init(&spec);
+    test_render_parse(t->tiny, &spec, &r);
+    test_assert_xpath(&r, "string(count(/domain/devices/channel))", "1");
+    test_assert_xpath(&r, "string(/domain/devices/channel/@type)", "unix");
+    test_assert_xpath(&r, "string(/domain/devices/channel/target/@type)", "virtio");
+    test_assert_xpath(&r, "string(/domain/devices/channel/target/@name)", "org.qemu.guest_agent.0");
+    test_assert_xpath(&r, "string(count(/domain/devices/channel/source))", "0");
+    assert_true(cohort_template_get_guest_agent(t->tiny));
+
+    own = test_tiny_edited("<memballoon model='none'/>",
+                           "<memballoon model='none'/><channel type='unix'><source mode='bind' "
+                           "path='/var/lib/libvirt/qemu/channel/x.agent'/><target type='virtio' "
+                           "name='org.qemu.guest_agent.0'/></channel>",
+                           &error);
+    assert_null(error);
+    test_render_parse(own, &spec, &r_own);
+    test_assert_xpath(&r_own, "string(count(/domain/devices/channel))", "1");
+    test_assert_xpath(&r_own, "string(/domain/devices/channel/source/@path)",
+                      "/var/lib/libvirt/qemu/channel/x.agent");
+
+    none = test_tiny_edited("<cohort:disk unit=\"MiB\">32</cohort:disk>",
+                            "<cohort:disk unit=\"MiB\">32</cohort:disk>"
+                            "<cohort:guest-agent>no</cohort:guest-agent>",
+                            &error);
+    assert_null(error);
+    assert_false(cohort_template_get_guest_agent(none));
+
+    bad = test_tiny_edited("<cohort:disk unit=\"MiB\">32</cohort:disk>",
+                           "<cohort:disk unit=\"MiB\">32</cohort:disk>"
+                           "<cohort:guest-agent>maybe</cohort:guest-agent>",
+                           &error);
+    assert_null(bad);
+    test_assert_error(error, COHORT_ERROR_INVALID_ARGUMENT, "not valid");
+}
+
 static void
 test_template_file_name_slug(void **state)
 {
@@ -1138,6 +1204,8 @@ main(void)
         cmocka_unit_test(test_template_domain_type),
         cmocka_unit_test(test_template_sample_names),
         cmocka_unit_test(test_template_render_values_checked_alone),
+        cmocka_unit_test_setup_teardown(test_template_guest_agent, test_templates_setup,
+                                        test_templates_teardown),
         cmocka_unit_test_setup_teardown(test_template_shipped_load, test_templates_setup,
                                         test_templates_teardown),
         cmocka_unit_test_setup_teardown(test_template_shipped_render, test_templates_setup,
