@@ -520,7 +520,7 @@ test_ready_qemu_course(void **state)
         if (seeds) {
             g_autofree gchar *meta = console_file(console, "meta-data");
             g_autofree gchar *user = console_file(console, "user-data");
-            g_autofree gchar *local = g_strdup_printf("local-hostname: %s", hostname);
+            g_autofree gchar *local = g_strdup_printf("local-hostname: \"%s\"", hostname);
             g_autofree gchar *console_path =
                 g_strdup_printf("/api/v1/machines/%" G_GINT64_FORMAT "/console", id);
             g_autoptr(JsonNode) answer = cohort_test_http_expect(
