@@ -8,6 +8,7 @@
 
 #include <glib.h>
 
+#include "cohort-hosts.h"
 #include "cohort-store.h"
 #include "cohort-timetable.h"
 
@@ -40,9 +41,17 @@ void cohort_calendar_set_clock(CohortCalendar *self, CohortCalendarClock clock, 
 gint64 cohort_calendar_now(CohortCalendar *self);
 const CohortCalendarSettings *cohort_calendar_get_settings(CohortCalendar *self);
 
-/* The one place that says whether a machine is ready, and since when (Unix seconds; 0: not
- * ready). Until machines carry readiness, a running machine is ready when it is seen so. */
-gint64 cohort_calendar_machine_ready_at(const CohortMachineRow *row, gint64 now);
+/* The hosts whose URIs say which machines have a guest to report readiness (test:/// hosts
+ * have none). Without them (unit tests) every host is taken for the test driver. */
+void cohort_calendar_set_hosts(CohortCalendar *self, CohortHosts *hosts);
+/* The one place that says whether a machine is ready, and since when (Unix seconds on the
+ * calendar's clock, @now when it is seen so; 0: not ready): a running machine whose guest
+ * agent connected (or whose agent-less guest took its lease), or on libvirt's test driver,
+ * which runs no guest, a running one. */
+gint64 cohort_calendar_machine_ready_at(CohortCalendar *self, const CohortMachineRow *row,
+                                        gint64 now);
+/* The rule itself, for a machine on the host of @host_uri (NULL: the test driver's). */
+gint64 cohort_calendar_ready_on(const CohortMachineRow *row, const gchar *host_uri, gint64 now);
 
 /* A cohort's timetable and its sessions within its dates (@time_zone_out: the zone used). */
 gboolean cohort_calendar_load(CohortStore *store, const CohortCohortRow *cohort,

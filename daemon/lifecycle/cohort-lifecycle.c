@@ -41,6 +41,7 @@ cohort_lifecycle_new(CohortStore *store, CohortHosts *hosts, CohortWork *work,
     self->context = g_main_context_ref(context);
     self->settings = *settings;
     self->calendar = cohort_calendar_new(&settings->calendar);
+    cohort_calendar_set_hosts(self->calendar, hosts);
     self->settings.calendar.time_zone = NULL; /* the calendar keeps its own copy */
     self->idle = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, g_free);
     self->reconcile_pending = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free,

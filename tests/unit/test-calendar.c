@@ -257,15 +257,22 @@ test_calendar_store(void **state)
     assert_true(g_error_matches(bad, COHORT_ERROR, COHORT_ERROR_INVALID_ARGUMENT));
 }
 
-/* The one place that says "ready": until machines carry readiness, a running machine. */
+/* The one place that says "ready": on the test driver (and without hosts) a running machine;
+ * on a host that runs guests, only one whose guest said so. */
 static void
 test_calendar_ready(void **state)
 {
+    Fixture *fx = *state;
     CohortMachineRow running = {.state = (gchar *)"running"};
-    CohortMachineRow starting = {.state = (gchar *)"starting"};
+    CohortMachineRow ready = {.state = (gchar *)"running", .ready = TRUE};
+    CohortMachineRow starting = {.state = (gchar *)"starting", .ready = TRUE};
 
-    assert_int_equal(cohort_calendar_machine_ready_at(&running, 1000), 1000);
-    assert_int_equal(cohort_calendar_machine_ready_at(&starting, 1000), 0);
+    assert_int_equal(cohort_calendar_machine_ready_at(fx->cal, &running, 1000), 1000);
+    assert_int_equal(cohort_calendar_machine_ready_at(fx->cal, &starting, 1000), 0);
+    assert_int_equal(cohort_calendar_ready_on(&running, "test:///default", 1000), 1000);
+    assert_int_equal(cohort_calendar_ready_on(&running, "qemu:///system", 1000), 0);
+    assert_int_equal(cohort_calendar_ready_on(&ready, "qemu+ssh://lab2/system", 1000), 1000);
+    assert_int_equal(cohort_calendar_ready_on(&starting, "qemu:///system", 1000), 0);
 }
 
 int
