@@ -180,7 +180,9 @@ cohort_test_guest_report_value(const gchar *console, const gchar *prefix, const 
     g_autofree gchar *tag = g_strconcat(key, "=", NULL);
     gchar *value = NULL;
 
-    for (guint i = 0; lines[i] != NULL; i++) {
+    /* whole lines only: the last piece, after the last newline, may be cut mid-line (the
+     * console was read while the guest was writing it) */
+    for (guint i = 0; lines[i] != NULL && lines[i + 1] != NULL; i++) {
         const gchar *at;
         if (!g_str_has_prefix(lines[i], prefix) || (at = strstr(lines[i], tag)) == NULL)
             continue;
