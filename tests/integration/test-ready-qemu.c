@@ -309,7 +309,8 @@ test_ready_qemu_agent(void **state)
     }
 
     /* the guest's own word on its console */
-    console = cohort_test_guest_console_read(fx->q->conn, name, "COHORT-GUEST hostname=", 0.1, 20);
+    console = cohort_test_guest_console_read(
+        fx->q->conn, name, "COHORT-GUEST hostname=", "COHORT-GUEST hostname=", 0.1, 20);
     assert_non_null(console);
     cohort_assert_contains(console, "COHORT-GUEST hostname=");
     {
@@ -506,12 +507,13 @@ test_ready_qemu_course(void **state)
             assert_string_equal(ours, virsh);
         }
         console = cohort_test_guest_console_read(
-            fx->q->conn, name, seeds ? "COHORT-GUEST-END user-data" : "COHORT-GUEST hostname=", 0.1,
-            30);
+            fx->q->conn, name, "COHORT-GUEST hostname=",
+            seeds ? "COHORT-GUEST-END user-data" : "COHORT-GUEST hostname=", 0.1, 30);
         assert_non_null(console);
         hostname = cohort_test_guest_report_value(console, "COHORT-GUEST hostname=", "hostname");
         address = cohort_test_guest_report_value(console, "COHORT-GUEST hostname=", "address");
-        assert_non_null(hostname);
+        if (hostname == NULL)
+            fail_msg("%s: no whole report on its console:\n%s", name, console);
         if (dhcp) {
             g_autofree gchar *ours = json_addresses_sorted(m);
             g_autofree gchar *bare = g_strndup(address, strcspn(address, "/"));
@@ -566,7 +568,8 @@ test_ready_qemu_course(void **state)
     t_reset = (g_get_monotonic_time() - t0) / 1e6;
     if (seeds) {
         g_autofree gchar *console = cohort_test_guest_console_read(
-            fx->q->conn, reset_name, "COHORT-GUEST-END user-data", 0.1, 30);
+            fx->q->conn, reset_name, "COHORT-GUEST hostname=", "COHORT-GUEST-END user-data", 0.1,
+            30);
         g_autofree gchar *instance_after =
             cohort_test_guest_report_value(console, "COHORT-GUEST hostname=", "instance-id");
         assert_non_null(instance_before);

@@ -132,9 +132,27 @@ cohort_test_guest_daemon_config(CohortTestGuest *guest)
     return g_strdup_printf("[daemon]\ntemplates_dir=%s\n", guest->templates_dir);
 }
 
+/* Whether @text holds a line that starts with @begin and, after it, a whole line holding
+ * @needle: the console may have been opened in the middle of a report, whose first half is
+ * then missing, and a read may end in the middle of a line. */
+static gboolean
+console_has_report(const gchar *text, const gchar *begin, const gchar *needle)
+{
+    const gchar *at = text;
+
+    while ((at = strstr(at, begin)) != NULL) {
+        if (at == text || at[-1] == '\n') {
+            const gchar *found = strstr(at, needle);
+            return found != NULL && strchr(found, '\n') != NULL;
+        }
+        at++;
+    }
+    return FALSE;
+}
+
 gchar *
-cohort_test_guest_console_read(virConnectPtr conn, const gchar *domain, const gchar *needle,
-                               gdouble more_s, gdouble timeout_s)
+cohort_test_guest_console_read(virConnectPtr conn, const gchar *domain, const gchar *begin,
+                               const gchar *needle, gdouble more_s, gdouble timeout_s)
 {
     g_autoptr(virDomain) dom = virDomainLookupByName(conn, domain);
     virStreamPtr st;
@@ -158,7 +176,7 @@ cohort_test_guest_console_read(virConnectPtr conn, const gchar *domain, const gc
         gint n = virStreamRecv(st, buf, sizeof(buf));
         if (n > 0) {
             g_string_append_len(text, buf, n);
-            if (seen_at == 0 && strstr(text->str, needle) != NULL)
+            if (seen_at == 0 && console_has_report(text->str, begin, needle))
                 seen_at = g_get_monotonic_time();
         } else {
             if (n < 0)

@@ -23,10 +23,12 @@ void cohort_test_guest_free(CohortTestGuest *guest);
 gchar *cohort_test_guest_daemon_config(CohortTestGuest *guest);
 
 /* Reads the domain's serial console (libvirt's console stream, blocking: the test guest writes
- * to it every 2 s) until @needle has been seen and then @more_s seconds more, or @timeout_s
- * passed; what was read (NULL if the console could not be opened). */
-gchar *cohort_test_guest_console_read(virConnectPtr conn, const gchar *domain, const gchar *needle,
-                                      gdouble more_s, gdouble timeout_s);
+ * to it every 2 s) until a line starting with @begin and, after it, a whole line holding
+ * @needle have been seen (one whole report, not the tail of one the console was opened in),
+ * and then @more_s seconds more, or until @timeout_s passed; what was read (NULL if the
+ * console could not be opened). */
+gchar *cohort_test_guest_console_read(virConnectPtr conn, const gchar *domain, const gchar *begin,
+                                      const gchar *needle, gdouble more_s, gdouble timeout_s);
 /* The value after "KEY=" on the console's last line that starts with @prefix, or NULL. */
 gchar *cohort_test_guest_report_value(const gchar *console, const gchar *prefix, const gchar *key);
 
