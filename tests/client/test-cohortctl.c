@@ -1378,6 +1378,59 @@ test_cohortctl_no_wait_job(void **state)
     assert_contains(table->out, "done");
 }
 
+/* --wait-ready on the test driver, whose machines run but never say they are ready: the
+ * provisioning is done, the wait gives up after --ready-timeout naming the machines and what
+ * to look at, and exits 1; the options that do not go together are usage errors. */
+static void
+test_cohortctl_wait_ready_timeout(void **state)
+{
+    Fixture *f = *state;
+    g_autofree gchar *slug = new_slug(f, "ready");
+    g_autoptr(JsonNode) roster = make_cohort(f, slug, "2");
+    g_autofree gchar *login = sok(slug);
+    g_autoptr(Run) both =
+        CTL(f, f->trainer, "cohort", "provision", slug, "--no-wait", "--wait-ready");
+    g_autoptr(Run) alone = CTL(f, f->trainer, "cohort", "provision", slug, "--ready-timeout", "5");
+    g_autoptr(Run) zero = NULL;
+    g_autoptr(Run) waited = NULL;
+    g_autoptr(Run) list = NULL;
+
+    expect_status(both, 2);
+    assert_contains(both->err, "--no-wait");
+    expect_status(alone, 2);
+    assert_contains(alone->err, "--ready-timeout goes with --wait-ready");
+    zero =
+        CTL(f, f->trainer, "cohort", "provision", slug, "--wait-ready", "--ready-timeout", "soon");
+    expect_status(zero, 2);
+    assert_contains(zero->err, "--ready-timeout");
+
+    waited =
+        CTL(f, f->trainer, "cohort", "provision", slug, "--wait-ready", "--ready-timeout", "1");
+    expect_status(waited, 1);
+    {
+        g_autofree gchar *done = g_strdup_printf("provision %s: 2/2 done, 0 failed", slug);
+        assert_contains(waited->out, done);
+        assert_contains(waited->out, "Ready: 0 of 2 machines");
+    }
+    assert_contains(waited->err, "after 1 s, 2 of 2 machines of ");
+    assert_contains(waited->err, login);
+    assert_contains(waited->err, "(running)");
+    assert_contains(waited->err, "--ready-timeout SECONDS");
+    /* the wait failed, not the provisioning: both machines are there and running */
+    list = CTL(f, f->trainer, "--json", "machine", "list", "--cohort", slug);
+    expect_ok(list);
+    {
+        g_autoptr(JsonNode) machines = parse_json(list);
+        JsonArray *a = json_node_get_array(machines);
+        assert_int_equal(json_array_get_length(a), 2);
+        for (guint i = 0; i < 2; i++) {
+            JsonObject *m = json_array_get_object_element(a, i);
+            assert_string_equal(json_object_get_string_member(m, "state"), "running");
+            assert_false(json_object_get_boolean_member(m, "ready"));
+        }
+    }
+}
+
 static void
 test_cohortctl_trainee_request_release(void **state)
 {
@@ -1754,6 +1807,7 @@ main(void)
         cmocka_unit_test(test_cohortctl_cohort_crud),
         cmocka_unit_test(test_cohortctl_provision_machines),
         cmocka_unit_test(test_cohortctl_no_wait_job),
+        cmocka_unit_test(test_cohortctl_wait_ready_timeout),
         cmocka_unit_test(test_cohortctl_trainee_request_release),
         cmocka_unit_test(test_cohortctl_lease_extend_usage),
         cmocka_unit_test(test_cohortctl_tls),
