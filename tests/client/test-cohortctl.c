@@ -1431,6 +1431,71 @@ test_cohortctl_wait_ready_timeout(void **state)
     }
 }
 
+/* A cohort's timetable through cohortctl: rules, a cancellation, the zone and the weekly hours
+ * outside sessions written, shown as text and JSON; a bad rule refused with the schedule as it
+ * was; the capacity plan of a cohort that fits; --clear. */
+static void
+test_cohortctl_schedule_plan(void **state)
+{
+    Fixture *f = *state;
+    g_autofree gchar *slug = new_slug(f, "sched");
+    g_autoptr(JsonNode) roster = make_cohort(f, slug, "1");
+    g_autoptr(Run) set =
+        CTL(f, f->trainer, "-q", "cohort", "schedule", slug, "--add", "mon-fri 08:00-12:00",
+            "--add", "mon,wed 13:30-16:30", "--cancel", "2030-01-07", "--time-zone",
+            "Asia/Phnom_Penh", "--outside-hours", "4");
+    g_autoptr(Run) bad = NULL;
+    g_autoptr(Run) json = NULL;
+    g_autoptr(Run) text = NULL;
+    g_autoptr(Run) plan = NULL;
+    g_autoptr(Run) plan_json = NULL;
+    g_autoptr(Run) cleared = NULL;
+
+    expect_ok(set);
+    bad = CTL(f, f->trainer, "cohort", "schedule", slug, "--add", "mon 25:00-26:00");
+    expect_error(bad, 7, "invalid-argument");
+    assert_contains(bad->err, "25:00");
+
+    json = CTL(f, f->trainer, "--json", "cohort", "schedule", slug);
+    expect_ok(json);
+    {
+        g_autoptr(JsonNode) node = parse_json(json);
+        JsonObject *o = json_node_get_object(node);
+        JsonArray *rules = json_object_get_array_member(o, "rules");
+        assert_string_equal(json_object_get_string_member(o, "time_zone"), "Asia/Phnom_Penh");
+        assert_int_equal(json_object_get_int_member(o, "outside_hours_per_week"), 4);
+        /* the bad rule was not added */
+        assert_int_equal(json_array_get_length(rules), 2);
+        assert_string_equal(json_array_get_string_element(rules, 0), "mon-fri 08:00-12:00");
+        assert_int_equal(json_array_get_length(json_object_get_array_member(o, "cancel")), 1);
+    }
+    text = CTL(f, f->trainer, "cohort", "schedule", slug);
+    expect_ok(text);
+    assert_contains(text->out, "Time zone:  Asia/Phnom_Penh");
+    assert_contains(text->out, "mon-fri 08:00-12:00");
+    assert_contains(text->out, "Upcoming:");
+
+    plan = CTL(f, f->trainer, "cohort", "plan", slug);
+    expect_ok(plan);
+    assert_contains(plan->out, "Fits:       yes");
+    assert_contains(plan->out, "HOST");
+    plan_json = CTL(f, f->trainer, "--json", "cohort", "plan", slug);
+    expect_ok(plan_json);
+    {
+        g_autoptr(JsonNode) node = parse_json(plan_json);
+        assert_true(json_object_get_boolean_member(json_node_get_object(node), "fits"));
+    }
+
+    cleared = CTL(f, f->trainer, "--json", "cohort", "schedule", slug, "--clear");
+    expect_ok(cleared);
+    {
+        g_autoptr(JsonNode) node = parse_json(cleared);
+        JsonObject *o = json_node_get_object(node);
+        assert_int_equal(json_array_get_length(json_object_get_array_member(o, "rules")), 0);
+        assert_int_equal(json_array_get_length(json_object_get_array_member(o, "cancel")), 0);
+    }
+}
+
 static void
 test_cohortctl_trainee_request_release(void **state)
 {
@@ -1808,6 +1873,7 @@ main(void)
         cmocka_unit_test(test_cohortctl_provision_machines),
         cmocka_unit_test(test_cohortctl_no_wait_job),
         cmocka_unit_test(test_cohortctl_wait_ready_timeout),
+        cmocka_unit_test(test_cohortctl_schedule_plan),
         cmocka_unit_test(test_cohortctl_trainee_request_release),
         cmocka_unit_test(test_cohortctl_lease_extend_usage),
         cmocka_unit_test(test_cohortctl_tls),
