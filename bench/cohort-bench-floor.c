@@ -11,6 +11,8 @@
  * up). */
 #define G_LOG_DOMAIN "cohort-bench-floor"
 
+#include <crypt.h>
+#include <errno.h>
 #include <glib.h>
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
@@ -43,6 +45,7 @@ typedef struct {
     guint define_flags;
     gsize seed_bytes; /* 0: no seed disc; else a raw volume of this size per machine */
     gchar *seed_data;
+    gulong hash_rounds; /* 0: none; else a guest password hashed per machine, as a script would */
 } Floor;
 
 static void
@@ -153,6 +156,27 @@ floor_seed_source(virStreamPtr st, char *bytes, size_t nbytes, void *opaque)
     return (int)n;
 }
 
+/* A guest password for the seed, hashed as an admin's script would (`mkpasswd -m sha-512 -R N`):
+ * 16 random characters, SHA-512 crypt with a salt from the kernel. No seed may hold the
+ * password itself, so this is work any tool making such seeds does. */
+static gboolean
+floor_password_hash(Floor *fl, GError **error)
+{
+    g_autofree struct crypt_data *data = g_new0(struct crypt_data, 1);
+    gchar salt[CRYPT_GENSALT_OUTPUT_SIZE];
+    gchar clear[17];
+
+    for (guint i = 0; i < 16; i++)
+        clear[i] = "abcdefghijkmnpqrstuvwxyzACDEFGHJKLMNPQRTUVWXY34679"[g_random_int_range(0, 50)];
+    clear[16] = '\0';
+    if (crypt_gensalt_rn("$6$", fl->hash_rounds, NULL, 0, salt, sizeof(salt)) == NULL ||
+        crypt_r(clear, salt, data) == NULL) {
+        g_set_error(error, BENCH_ERROR, 1, "hashing a password: %s", g_strerror(errno));
+        return FALSE;
+    }
+    return TRUE;
+}
+
 /* The seed's calls of Cohort's provisioner: the volume made, the image sent through a stream. */
 static gboolean
 floor_seed_create(Floor *fl, const gchar *name, GError **error)
@@ -235,6 +259,8 @@ floor_machine_create(Floor *fl, guint i, GError **error)
     path = virStorageVolGetPath(vol);
     if (path == NULL)
         return floor_set_error(error, "reading the path of", vol_name);
+    if (fl->hash_rounds > 0 && !floor_password_hash(fl, error))
+        return FALSE;
     if (seed_name != NULL && !floor_seed_create(fl, seed_name, error))
         return FALSE;
     dom_xml = floor_domain_xml_new(fl, name, path, seed_name);
@@ -444,6 +470,7 @@ main(int argc, char **argv)
     gint runs = 1;
     gint blank_mib = 0;
     gint seed_kib = 0;
+    gint hash_rounds = 0;
     gboolean validate = FALSE;
     gboolean ok = TRUE;
     Floor fl = {0};
@@ -462,6 +489,10 @@ main(int argc, char **argv)
          "Per machine, a seed disc of this size made and uploaded as Cohort's cloud-init seed "
          "is (0: none)",
          "KIB"},
+        {"hash-rounds", 0, 0, G_OPTION_ARG_INT, &hash_rounds,
+         "Per machine, a guest password hashed with SHA-512 crypt and this many rounds, as "
+         "Cohort's seed holds one (0: none)",
+         "N"},
         {"validate", 0, 0, G_OPTION_ARG_NONE, &validate,
          "Define with VIR_DOMAIN_DEFINE_VALIDATE (Cohort passed it before 5023150)", NULL},
         {NULL},
@@ -484,6 +515,7 @@ main(int argc, char **argv)
     fl.define_flags = validate ? VIR_DOMAIN_DEFINE_VALIDATE : 0;
     fl.seed_bytes = (gsize)MAX(seed_kib, 0) * 1024;
     fl.seed_data = g_malloc0(MAX(fl.seed_bytes, 1));
+    fl.hash_rounds = (gulong)MAX(hash_rounds, 0);
     fl.tmpl = xmlReadFile(template_path, NULL, XML_PARSE_NONET | XML_PARSE_NOBLANKS);
     if (fl.tmpl == NULL) {
         g_printerr("cohort-bench-floor: cannot read %s\n", template_path);
