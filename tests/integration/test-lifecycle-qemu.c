@@ -108,13 +108,44 @@ fixture_setup_idle(void **state)
     return fixture_setup_with(state, "idle_shutdown_s=3\nidle_cpu_percent=10\nstop_timeout_s=2\n");
 }
 
+/* The test's own connection, opened again if libvirtd went away under it. libvirt 9.0's
+ * libvirtd has been seen to crash (SIGSEGV in remoteClientFreePrivateCallbacks) when a
+ * cohortd killed at a crash point drops its connection; the supervisor of ./cohort-dev
+ * restarts it and cohortd reconnects by itself, but this connection would stay dead and fail
+ * every check after it. Said on stderr, so that a run shows it happened. */
+static virConnectPtr
+fixture_conn(Fixture *fx)
+{
+    gint64 deadline;
+    unsigned long version = 0;
+
+    /* a call, not only virConnectIsAlive(): without an event loop in this process, a dead
+     * connection is seen as dead only by the next call on it */
+    if (virConnectIsAlive(fx->conn) == 1 && virConnectGetLibVersion(fx->conn, &version) == 0)
+        return fx->conn;
+    g_message("the test's libvirt connection died (libvirtd restarted: see its log): opening it "
+              "again");
+    virConnectClose(fx->conn);
+    fx->conn = NULL;
+    deadline = g_get_monotonic_time() + 60 * G_USEC_PER_SEC;
+    while ((fx->conn = cohort_virt_connect("qemu:///system", NULL)) == NULL) {
+        if (g_get_monotonic_time() > deadline)
+            fail_msg("libvirtd did not come back within 60 s");
+        g_usleep(200 * 1000);
+    }
+    virStoragePoolFree(fx->pool);
+    fx->pool = virStoragePoolLookupByName(fx->conn, fx->pool_name);
+    assert_non_null(fx->pool);
+    return fx->conn;
+}
+
 /* Tagged domains whose name starts with @prefix, and whether they run. */
 static GHashTable *
 libvirt_domains(Fixture *fx, const gchar *prefix)
 {
     GHashTable *found = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     virDomainPtr *doms = NULL;
-    int n = virConnectListAllDomains(fx->conn, &doms, 0);
+    int n = virConnectListAllDomains(fixture_conn(fx), &doms, 0);
 
     assert_true(n >= 0);
     for (int i = 0; i < n; i++) {
@@ -136,6 +167,7 @@ libvirt_overlays(Fixture *fx, const gchar *prefix)
     guint count = 0;
     int n;
 
+    fixture_conn(fx);
     virStoragePoolRefresh(fx->pool, 0);
     n = virStoragePoolListAllVolumes(fx->pool, &vols, 0);
     for (int i = 0; i < n; i++) {
@@ -154,6 +186,7 @@ libvirt_seeds(Fixture *fx, const gchar *prefix)
     guint count = 0;
     int n;
 
+    fixture_conn(fx);
     virStoragePoolRefresh(fx->pool, 0);
     n = virStoragePoolListAllVolumes(fx->pool, &vols, 0);
     for (int i = 0; i < n; i++) {
@@ -237,7 +270,7 @@ libvirt_network_gone(Fixture *fx, const gchar *slug)
     gint64 deadline = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
 
     while (g_get_monotonic_time() < deadline) {
-        g_autoptr(virNetwork) net = virNetworkLookupByName(fx->conn, name);
+        g_autoptr(virNetwork) net = virNetworkLookupByName(fixture_conn(fx), name);
         if (net == NULL)
             return TRUE;
         g_usleep(200 * 1000);
@@ -249,7 +282,7 @@ static gboolean
 libvirt_network_active(Fixture *fx, const gchar *slug)
 {
     g_autofree gchar *name = cohort_names_network(slug);
-    g_autoptr(virNetwork) net = virNetworkLookupByName(fx->conn, name);
+    g_autoptr(virNetwork) net = virNetworkLookupByName(fixture_conn(fx), name);
 
     return net != NULL && virNetworkIsActive(net) == 1;
 }
@@ -419,7 +452,7 @@ test_lifecycle_crash_points(void **state)
             /* the network has the cohort's subnet, with DHCP, the same after a crash */
             g_autofree gchar *subnet = cohort_subnet_of(fx, slug);
             g_autofree gchar *name = cohort_names_network(slug);
-            g_autoptr(virNetwork) net = virNetworkLookupByName(fx->conn, name);
+            g_autoptr(virNetwork) net = virNetworkLookupByName(fixture_conn(fx), name);
             g_autofree gchar *xml = virNetworkGetXMLDesc(net, 0);
             CohortSubnet s;
             g_autofree gchar *gateway = NULL;
@@ -555,8 +588,8 @@ test_lifecycle_behind_the_back(void **state)
     provision(fx, slug);
     destroyed = g_strdup_printf(COHORT_NAME_PREFIX "%s--t%u-1", slug, fx->cohorts);
     undefined = g_strdup_printf(COHORT_NAME_PREFIX "%s--t%u-2", slug, fx->cohorts);
-    dom_a = virDomainLookupByName(fx->conn, destroyed);
-    dom_b = virDomainLookupByName(fx->conn, undefined);
+    dom_a = virDomainLookupByName(fixture_conn(fx), destroyed);
+    dom_b = virDomainLookupByName(fixture_conn(fx), undefined);
     assert_non_null(dom_a);
     assert_non_null(dom_b);
     assert_int_equal(virDomainDestroy(dom_a), 0);
@@ -768,7 +801,7 @@ test_lifecycle_stop_then_start(void **state)
     id = json_object_get_int_member(first, "id");
     name = json_object_get_string_member(first, "name");
     machine_path = g_strdup_printf("/api/v1/machines/%" G_GINT64_FORMAT, id);
-    dom = virDomainLookupByName(fx->conn, name);
+    dom = virDomainLookupByName(fixture_conn(fx), name);
     assert_non_null(dom);
     first_id = virDomainGetID(dom);
     {
@@ -806,7 +839,7 @@ test_lifecycle_stop_then_start(void **state)
         g_usleep(50 * 1000);
     }
     {
-        g_autoptr(virDomain) again = virDomainLookupByName(fx->conn, name);
+        g_autoptr(virDomain) again = virDomainLookupByName(fixture_conn(fx), name);
         assert_non_null(again);
         assert_int_equal(virDomainIsActive(again), 1);
         if (virDomainGetID(again) == first_id)
@@ -895,7 +928,8 @@ tagged_machine_make(Fixture *fx, const gchar *what, gint64 id, const gchar *owne
 {
     g_autoptr(GError) error = NULL;
     g_autoptr(CohortTemplate) tmpl = cohort_test_template_load("tiny");
-    g_autoptr(CohortProvisioner) prov = cohort_provisioner_new(fx->conn, fx->pool_name, &error);
+    g_autoptr(CohortProvisioner) prov =
+        cohort_provisioner_new(fixture_conn(fx), fx->pool_name, &error);
     g_autofree gchar *cohort = g_strdup_printf("itest-%u-%s", (guint)getpid(), what);
     gchar *name = cohort_names_domain(cohort, "sok-dara", 1);
     CohortMachineSpec spec = {
@@ -916,7 +950,7 @@ tagged_machine_make(Fixture *fx, const gchar *what, gint64 id, const gchar *owne
 static gboolean
 libvirt_domain_exists(Fixture *fx, const gchar *name)
 {
-    g_autoptr(virDomain) dom = virDomainLookupByName(fx->conn, name);
+    g_autoptr(virDomain) dom = virDomainLookupByName(fixture_conn(fx), name);
     return dom != NULL;
 }
 
@@ -942,7 +976,7 @@ test_lifecycle_orphan_domain(void **state)
     cohort_test_daemon_stop_keep(fx->d);
     ghost = tagged_machine_make(fx, "ghost", 990001, instance);
     other = tagged_machine_make(fx, "other", 990002, other_owner);
-    cohort_test_qemu_foreign_domain_start(fx->conn, plain);
+    cohort_test_qemu_foreign_domain_start(fixture_conn(fx), plain);
     ghost_prefix = g_strconcat(ghost, ".qcow2", NULL);
     assert_int_equal(libvirt_overlays(fx, ghost_prefix), 1);
     respawn(fx, NULL);
@@ -980,8 +1014,8 @@ test_lifecycle_orphan_domain(void **state)
     g_usleep(5 * G_USEC_PER_SEC);
     json_node_unref(http_expect(fx, "GET", "/healthz", NULL, NULL, NULL, 200));
     {
-        g_autoptr(virDomain) dom = virDomainLookupByName(fx->conn, other);
-        g_autoptr(virDomain) untagged = virDomainLookupByName(fx->conn, plain);
+        g_autoptr(virDomain) dom = virDomainLookupByName(fixture_conn(fx), other);
+        g_autoptr(virDomain) untagged = virDomainLookupByName(fixture_conn(fx), plain);
         assert_non_null(dom);
         assert_int_equal(virDomainIsActive(dom), 1);
         assert_non_null(untagged);
@@ -1044,8 +1078,9 @@ test_lifecycle_orphan_domain(void **state)
 
     /* what the test made itself, it removes */
     {
-        g_autoptr(CohortProvisioner) prov = cohort_provisioner_new(fx->conn, fx->pool_name, &error);
-        g_autoptr(virDomain) untagged = virDomainLookupByName(fx->conn, plain);
+        g_autoptr(CohortProvisioner) prov =
+            cohort_provisioner_new(fixture_conn(fx), fx->pool_name, &error);
+        g_autoptr(virDomain) untagged = virDomainLookupByName(fixture_conn(fx), plain);
         cohort_assert_no_error(error);
         cohort_provisioner_set_owner(prov, other_owner);
         assert_true(cohort_provisioner_machine_teardown(prov, other, 990002, &error));
@@ -1063,7 +1098,7 @@ fixture_teardown_all(Fixture *fx)
     g_autofree gchar *prefix = g_strdup_printf(COHORT_NAME_PREFIX "itest-%u-", (guint)getpid());
 
     cohort_test_daemon_stop(fx->d);
-    foreign = virDomainLookupByName(fx->conn, fx->foreign_name);
+    foreign = virDomainLookupByName(fixture_conn(fx), fx->foreign_name);
     assert_non_null(foreign);
     assert_int_equal(virDomainIsActive(foreign), 1);
     virDomainDestroy(foreign);
