@@ -210,6 +210,12 @@ cohort_seed_hostname_for(const gchar *name)
 
 /* --- the ISO image ------------------------------------------------------------------ */
 
+/* libisofs is not thread-safe: every image holds a reference to one process-wide local
+ * filesystem whose count is a plain int, and the last unref frees it. Workers building seeds
+ * at once raced on it (cohortd crashed in iso_filesystem_unref while provisioning 1,000
+ * machines with 4 workers), so each image lives under this lock from its making to its unref. */
+static GMutex cohort_seed_iso_mutex;
+
 static gboolean
 cohort_seed_iso_init(GError **error)
 {
@@ -269,6 +275,7 @@ cohort_seed_build(const CohortSeedSpec *spec, GError **error)
     g_autofree gchar *meta = NULL;
     g_autofree gchar *user = NULL;
     g_autoptr(GByteArray) out = NULL;
+    g_autoptr(GMutexLocker) locker = NULL;
     IsoImage *image = NULL;
     IsoWriteOpts *opts = NULL;
     struct burn_source *burn = NULL;
@@ -282,6 +289,7 @@ cohort_seed_build(const CohortSeedSpec *spec, GError **error)
     meta = cohort_seed_meta_data(spec);
     user = cohort_seed_user_data(spec);
 
+    locker = g_mutex_locker_new(&cohort_seed_iso_mutex);
     if (!cohort_seed_iso_check(iso_image_new(COHORT_SEED_VOLUME_ID, &image), "a new image", error))
         return NULL;
     iso_image_set_application_id(image, "Cohort");
@@ -387,10 +395,12 @@ cohort_seed_image_read(GBytes *image, gchar **volume_id, gboolean *rockridge, gb
     IsoReadImageFeatures *features = NULL;
     IsoDirIter *iter = NULL;
     IsoNode *node = NULL;
+    g_autoptr(GMutexLocker) locker = NULL;
     int rc;
 
     if (!cohort_seed_iso_init(error))
         return NULL;
+    locker = g_mutex_locker_new(&cohort_seed_iso_mutex);
     src = g_new0(IsoDataSource, 1);
     src->refcount = 1;
     src->open = cohort_seed_src_open;
