@@ -680,12 +680,7 @@ test_lifecycle_libvirtd_restart(void **state)
         g_usleep(200 * 1000);
     }
     /* the test's own connection died with libvirtd too */
-    virConnectClose(fx->conn);
-    fx->conn = cohort_virt_connect("qemu:///system", NULL);
-    assert_non_null(fx->conn);
-    virStoragePoolFree(fx->pool);
-    fx->pool = virStoragePoolLookupByName(fx->conn, fx->pool_name);
-    assert_non_null(fx->pool);
+    fixture_conn(fx);
     {
         /* nothing lost: every machine still runs, in the store and in libvirt */
         g_autoptr(JsonNode) after = machines_settled(fx, slug);
