@@ -1,4 +1,5 @@
-/* The HTTP side of the benchmarks, with libsoup 3 on one main loop.
+/* The HTTP side of the benchmarks: job and get with libsoup 3, the load with the plain
+ * keep-alive client of cohort-bench-http.c (one connection per trainee, as a browser holds).
  *
  *   cohort-bench-client job --url URL --token TOKEN --path /api/v1/cohorts/S/provision
  *       POSTs the path, follows the job it answers with a 10 ms poll and prints
@@ -7,7 +8,7 @@
  *   cohort-bench-client get --url URL --token TOKEN --path PATH
  *       One GET, timed: "seconds=… status=… bytes=…".
  *   cohort-bench-client load --url URL --codes FILE --cohort S [--concurrency 200]
- *                            [--duration 10] [--machines 4]
+ *                            [--duration 10 | --requests N] [--machines 4]
  *       Redeems the invitation codes in FILE ("login code" lines, as `cohortctl --quiet
  *       cohort roster` prints them) all at once (a failed redeem is tried again afterwards,
  *       alone), then runs that many trainees at once, each with its own token, for the
@@ -16,6 +17,8 @@
  *       second, p50 and p99 latency and errors of the load (transport failures and answers
  *       other than 200 for a list, 202 for a request), and the same for the redeem storm. */
 #define G_LOG_DOMAIN "cohort-bench-client"
+
+#include "cohort-bench-http.h"
 
 #include <json-glib/json-glib.h>
 #include <libsoup/soup.h>
@@ -206,23 +209,21 @@ typedef struct _Load Load;
 
 typedef struct {
     Load *load;
+    BenchHttpConn *conn;
     gchar *code;
     gchar *token;
     guint iteration;
     guint requested;
     BenchKind kind;
     gint64 sent_at;
-    SoupMessage *msg;
 } Trainee;
 
 struct _Load {
-    SoupSession *session;
-    GMainLoop *loop;
-    gchar *url;
+    BenchHttp *http;
     gchar *request_body;
     guint machines;
     gint64 deadline;
-    guint active;
+    guint requests_left; /* --requests: the load stops after that many (G_MAXUINT: by time) */
     GArray *latency_ms[BENCH_KIND_LAST];
     guint errors[BENCH_KIND_LAST];
     gchar *first_error;
@@ -231,9 +232,9 @@ struct _Load {
 static void
 bench_trainee_free(Trainee *t)
 {
+    bench_http_conn_free(t->conn);
     g_free(t->code);
     g_free(t->token);
-    g_clear_object(&t->msg);
     g_free(t);
 }
 
@@ -248,31 +249,25 @@ bench_load_record_error(Load *load, BenchKind kind, const gchar *message)
 }
 
 static void
-bench_trainee_answered(GObject *source, GAsyncResult *result, gpointer user_data)
+bench_trainee_answered(BenchHttpConn *conn, guint status, const gchar *body, gsize body_len,
+                       const GError *error, gpointer user_data)
 {
     Trainee *t = user_data;
     Load *load = t->load;
-    g_autoptr(GError) error = NULL;
-    g_autoptr(GBytes) answer =
-        soup_session_send_and_read_finish(SOUP_SESSION(source), result, &error);
     gdouble ms = (g_get_monotonic_time() - t->sent_at) / 1e3;
-    guint status = soup_message_get_status(t->msg);
     guint expect = t->kind == BENCH_KIND_REQUEST ? 202 : 200;
 
     g_array_append_val(load->latency_ms[t->kind], ms);
-    if (answer == NULL) {
+    if (error != NULL) {
         bench_load_record_error(load, t->kind, error->message);
     } else if (status != expect) {
-        gsize len;
-        const gchar *data = g_bytes_get_data(answer, &len);
-        g_autofree gchar *what = g_strdup_printf("%u %.*s", status, (int)MIN(len, 300), data);
+        g_autofree gchar *what =
+            g_strdup_printf("%u %.*s", status, (int)MIN(body_len, 300), body);
         bench_load_record_error(load, t->kind, what);
     } else if (t->kind == BENCH_KIND_REDEEM) {
         g_autoptr(JsonParser) parser = json_parser_new();
-        gsize len;
-        const gchar *data = g_bytes_get_data(answer, &len);
         JsonNode *root;
-        if (json_parser_load_from_data(parser, data, (gssize)len, NULL) &&
+        if (json_parser_load_from_data(parser, body, (gssize)body_len, NULL) &&
             (root = json_parser_get_root(parser)) != NULL && JSON_NODE_HOLDS_OBJECT(root))
             t->token = g_strdup(json_object_get_string_member_with_default(
                 json_node_get_object(root), "token", NULL));
@@ -281,13 +276,10 @@ bench_trainee_answered(GObject *source, GAsyncResult *result, gpointer user_data
     }
     if (t->kind == BENCH_KIND_REQUEST)
         t->requested++;
-    g_clear_object(&t->msg);
+    /* done: nothing more in flight for this trainee, bench_http_run() returns when none is */
     if (t->kind == BENCH_KIND_REDEEM || t->token == NULL ||
-        g_get_monotonic_time() >= load->deadline) {
-        if (--load->active == 0)
-            g_main_loop_quit(load->loop);
+        g_get_monotonic_time() >= load->deadline || load->requests_left == 0)
         return;
-    }
     bench_trainee_next(t);
 }
 
@@ -295,15 +287,13 @@ static void
 bench_trainee_send(Trainee *t, BenchKind kind, const gchar *method, const gchar *path,
                    const gchar *token, const gchar *body)
 {
+    g_autoptr(GError) error = NULL;
+
     t->kind = kind;
-    t->msg = bench_message_new(method, t->load->url, path, token, body);
-    /* libsoup sends a POST only on a new connection unless told it may reuse one; a browser
-     * reuses its keep-alive connection. Without this every request of the mix opened a TCP
-     * connection, and the client, not cohortd, was the bound (one core at 100 %). */
-    soup_message_add_flags(t->msg, SOUP_MESSAGE_IDEMPOTENT);
     t->sent_at = g_get_monotonic_time();
-    soup_session_send_and_read_async(t->load->session, t->msg, G_PRIORITY_DEFAULT, NULL,
-                                     bench_trainee_answered, t);
+    if (!bench_http_conn_request(t->conn, method, path, token, body, bench_trainee_answered, t,
+                                 &error))
+        bench_load_record_error(t->load, kind, error->message);
 }
 
 /* A trainee's day in a loop: look at their machines, now and then ask for one more. */
@@ -314,6 +304,8 @@ bench_trainee_next(Trainee *t)
     gboolean request = t->iteration % 5 == 0 && t->requested < load->machines;
 
     t->iteration++;
+    if (load->requests_left != G_MAXUINT)
+        load->requests_left--;
     if (request)
         bench_trainee_send(t, BENCH_KIND_REQUEST, "POST", "/api/v1/machines", t->token,
                            load->request_body);
@@ -383,6 +375,16 @@ bench_codes_read(const gchar *path, GError **error)
     return g_steal_pointer(&codes);
 }
 
+/* as long as libsoup's session waited before (its "timeout") */
+#define BENCH_IDLE_TIMEOUT_S 120
+
+static int
+bench_load_failed(const GError *error)
+{
+    g_printerr("cohort-bench-client load: %s\n", error->message);
+    return 1;
+}
+
 static int
 bench_load(gint argc, gchar **argv)
 {
@@ -391,7 +393,6 @@ bench_load(gint argc, gchar **argv)
     g_autoptr(GPtrArray) codes = NULL;
     g_autoptr(GPtrArray) trainees =
         g_ptr_array_new_with_free_func((GDestroyNotify)bench_trainee_free);
-    g_autoptr(GMainLoop) loop = g_main_loop_new(NULL, FALSE);
     g_autofree gchar *url = NULL;
     g_autofree gchar *codes_path = NULL;
     g_autofree gchar *cohort = NULL;
@@ -401,6 +402,7 @@ bench_load(gint argc, gchar **argv)
     gint concurrency = 200;
     gint duration = 10;
     gint machines = 4;
+    gint requests = 0;
     guint total = 0;
     guint errors = 0;
     g_autoptr(GArray) all = g_array_new(FALSE, FALSE, sizeof(gdouble));
@@ -420,12 +422,15 @@ bench_load(gint argc, gchar **argv)
         {"duration", 0, 0, G_OPTION_ARG_INT, &duration, "Seconds of load (default 10)", "S"},
         {"machines", 0, 0, G_OPTION_ARG_INT, &machines,
          "Machines each trainee requests at most (default 4)", "N"},
+        {"requests", 0, 0, G_OPTION_ARG_INT, &requests,
+         "Stop after N requests, not after --duration (an instruction count per request)", "N"},
         {NULL},
     };
 
     g_option_context_add_main_entries(context, entries, NULL);
     if (!g_option_context_parse(context, &argc, &argv, &error) || url == NULL ||
-        codes_path == NULL || cohort == NULL || concurrency < 1 || duration < 1 || machines < 0) {
+        codes_path == NULL || cohort == NULL || concurrency < 1 || duration < 1 || machines < 0 ||
+        requests < 0) {
         g_printerr("cohort-bench-client load: %s\n",
                    error != NULL ? error->message : "--url, --codes and --cohort are needed");
         return 2;
@@ -435,10 +440,13 @@ bench_load(gint argc, gchar **argv)
         g_printerr("cohort-bench-client load: %s\n", error->message);
         return 1;
     }
-    load.session = bench_session_new((guint)concurrency);
-    load.loop = loop;
-    load.url = url;
+    load.http = bench_http_new(url, &error);
+    if (load.http == NULL) {
+        g_printerr("cohort-bench-client load: %s\n", error->message);
+        return 2;
+    }
     load.machines = (guint)machines;
+    load.requests_left = G_MAXUINT;
     json_builder_begin_object(b);
     json_builder_set_member_name(b, "cohort");
     json_builder_add_string_value(b, cohort);
@@ -452,16 +460,17 @@ bench_load(gint argc, gchar **argv)
         Trainee *t = g_new0(Trainee, 1);
         t->load = &load;
         t->code = g_strdup(g_ptr_array_index(codes, i));
+        t->conn = bench_http_conn_new(load.http);
         g_ptr_array_add(trainees, t);
     }
 
     /* every trainee redeems their invitation, all at once */
     t0 = g_get_monotonic_time();
     load.deadline = G_MAXINT64;
-    load.active = trainees->len;
     for (guint i = 0; i < trainees->len; i++)
         bench_trainee_redeem(g_ptr_array_index(trainees, i));
-    g_main_loop_run(loop);
+    if (!bench_http_run(load.http, BENCH_IDLE_TIMEOUT_S, &error))
+        return bench_load_failed(error);
     redeem_s = (g_get_monotonic_time() - t0) / 1e6;
     /* A trainee whose redeem failed tries again, one at a time, as a person would: the storm
      * above is measured, and every trainee still takes part in the load. These tries are
@@ -472,9 +481,9 @@ bench_load(gint argc, gchar **argv)
         guint n_errors = load.errors[BENCH_KIND_REDEEM];
         if (t->token != NULL)
             continue;
-        load.active = 1;
         bench_trainee_redeem(t);
-        g_main_loop_run(loop);
+        if (!bench_http_run(load.http, BENCH_IDLE_TIMEOUT_S, &error))
+            return bench_load_failed(error);
         g_array_set_size(load.latency_ms[BENCH_KIND_REDEEM], n_latency);
         if (t->token != NULL)
             load.errors[BENCH_KIND_REDEEM] = n_errors;
@@ -485,17 +494,16 @@ bench_load(gint argc, gchar **argv)
 
     /* then the load */
     t0 = g_get_monotonic_time();
-    load.deadline = t0 + (gint64)duration * G_USEC_PER_SEC;
-    load.active = 0;
-    for (guint i = 0; i < trainees->len; i++) {
+    load.deadline = requests > 0 ? G_MAXINT64 : t0 + (gint64)duration * G_USEC_PER_SEC;
+    if (requests > 0)
+        load.requests_left = (guint)requests;
+    for (guint i = 0; i < trainees->len && load.requests_left > 0; i++) {
         Trainee *t = g_ptr_array_index(trainees, i);
-        if (t->token == NULL)
-            continue;
-        load.active++;
-        bench_trainee_next(t);
+        if (t->token != NULL)
+            bench_trainee_next(t);
     }
-    if (load.active > 0)
-        g_main_loop_run(loop);
+    if (!bench_http_run(load.http, BENCH_IDLE_TIMEOUT_S, &error))
+        return bench_load_failed(error);
     seconds = (g_get_monotonic_time() - t0) / 1e6;
 
     for (guint k = 0; k < BENCH_KIND_LAST; k++) {
@@ -524,7 +532,7 @@ bench_load(gint argc, gchar **argv)
     g_free(load.request_body);
     g_free(load.first_error);
     g_ptr_array_set_size(trainees, 0);
-    g_object_unref(load.session);
+    bench_http_free(load.http);
     return errors == 0 && load.errors[BENCH_KIND_REDEEM] == 0 ? 0 : 1;
 }
 

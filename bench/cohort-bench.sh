@@ -761,6 +761,42 @@ bench_load() {
             daemon_stop
         done
     done
+    bench_load_instructions 200 2200
+}
+
+# cohortd's instructions per list request (callgrind, every thread): two cohortds, each
+# with the same setup and redeem storm, list only, stopped after $1 and after $2 requests;
+# the difference in their counts over the difference in requests
+bench_load_instructions() { # FEW MANY
+    local n cg stopped
+    for n in "$1" "$2"; do
+        say "  instructions: list only, $n requests, cohortd under callgrind"
+        cg=$work/cg-load-$n
+        D_WRAP="valgrind --tool=callgrind --callgrind-out-file=$cg"
+        daemon_start "load-ins-$n"
+        D_WRAP=
+        ctl_admin --quiet template base tiny --blank >/dev/null
+        cohort_make bench-load "$load_trainees" 4
+        "$client" load --url "$D_URL" --codes "$D_DIR/bench-load.codes" --cohort bench-load \
+            --concurrency "$load_trainees" --requests "$n" --machines 0 \
+            >"$work/load.out" 2>"$work/load.err" ||
+            die "the load client failed under callgrind: $(cat "$work/load.err")"
+        kill "$D_PID"
+        stopped=0
+        for _ in $(seq 1 1200); do
+            kill -0 "$D_PID" 2>/dev/null || { stopped=1; break; }
+            sleep 0.1
+        done
+        [ $stopped = 1 ] || die "cohortd under callgrind did not stop within 120 s"
+        wait "$D_PID" || die "cohortd did not stop cleanly: $(tail -n 5 "$D_DIR/cohortd.log")"
+        rm -rf "$D_DIR"
+        cg_total "$cg" >"$stats/load-ins-$n"
+    done
+    [ -z "${COHORT_BENCH_CALLGRIND_DIR:-}" ] ||
+        { mkdir -p "$COHORT_BENCH_CALLGRIND_DIR"; cp "$work"/cg-load-* "$COHORT_BENCH_CALLGRIND_DIR/"; }
+    echo "$(cat "$stats/load-ins-$1") $(cat "$stats/load-ins-$2")" |
+        awk -v a="$1" -v b="$2" '{ printf "%.1f\n", ($2 - $1) / (b - a) / 1e3 }' \
+            >"$stats/load-ins-per-request"
 }
 
 # --- 4. cohortd's memory with many rows ----------------------------------------------------
@@ -903,6 +939,8 @@ table() {
         for mix in mix list; do
             echo "| $([ $mix = mix ] && echo 'list + request' || echo 'list only') | $(fmt load-$mix-rps %.0f) | $(fmt load-$mix-p50_ms %.1f) | $(fmt load-$mix-p99_ms %.1f) | $(fmt load-$mix-errors %.0f) | $(fmt load-$mix-list_p50_ms %.1f) / $(fmt load-$mix-list_p99_ms %.1f) | $([ $mix = mix ] && echo "$(fmt load-$mix-request_p50_ms %.1f) / $(fmt load-$mix-request_p99_ms %.1f)" || echo –) | $(fmt load-$mix-request_n %.0f) | $(fmt load-$mix-redeem_p50_ms %.0f) / $(fmt load-$mix-redeem_p99_ms %.0f) ($(fmt load-$mix-redeem_errors %.0f)) |"
         done
+        echo
+        echo "cohortd's instructions per list request (callgrind, every thread, list only: (count after 2,200 requests − count after 200) ÷ 2,000): $(fmt load-ins-per-request %.1f) k."
     fi
     if want memory; then
         echo
