@@ -25,7 +25,7 @@ typedef struct {
     CohortApiGuard *guard;
     GSocket *socket; /* owned */
     gchar *client;
-    GSource *deadline;
+    gint64 deadline_at; /* monotonic µs by which a whole request must have come; 0: none */
     gboolean over_limit;        /* to be answered 429, at once, with no request read */
     GSource *refusal;           /* the idle that answers it */
     SoupServerMessage *refused; /* its first message, owned while the refusal waits */
@@ -37,19 +37,14 @@ struct _CohortApiGuard {
     CohortApiGuardStats stats;
     GHashTable *connections; /* GSocket * -> CohortApiGuardConnection */
     GHashTable *per_client;  /* client key -> number of open connections */
+    /* One source for every connection's deadline, ready at the earliest: a timeout source
+     * made and destroyed twice per request was a tenth of what the guard and the main loop
+     * spent on a request under load (issue 14). */
+    GSource *deadlines;
     gulong handlers[4];
     CohortApiGuardRefusedFunc refused;
     gpointer refused_data;
 };
-
-static void
-cohort_api_guard_deadline_clear(CohortApiGuardConnection *conn)
-{
-    if (conn->deadline == NULL)
-        return;
-    g_source_destroy(conn->deadline);
-    g_clear_pointer(&conn->deadline, g_source_unref);
-}
 
 static void
 cohort_api_guard_refusal_clear(CohortApiGuardConnection *conn)
@@ -67,7 +62,6 @@ cohort_api_guard_connection_free(CohortApiGuardConnection *conn)
     CohortApiGuard *self = conn->guard;
     guint n = GPOINTER_TO_UINT(g_hash_table_lookup(self->per_client, conn->client));
 
-    cohort_api_guard_deadline_clear(conn);
     cohort_api_guard_refusal_clear(conn);
     if (n <= 1)
         g_hash_table_remove(self->per_client, conn->client);
@@ -121,33 +115,64 @@ cohort_api_guard_sweep_client(CohortApiGuard *self, const gchar *client)
     return GPOINTER_TO_UINT(g_hash_table_lookup(self->per_client, client));
 }
 
+/* The connections whose deadline has passed are closed (or forgotten, when closed already);
+ * the source is then ready at the earliest deadline left. */
 static gboolean
-cohort_api_guard_deadline_passed(gpointer user_data)
+cohort_api_guard_deadlines_passed(gpointer user_data)
 {
-    CohortApiGuardConnection *conn = user_data;
+    CohortApiGuard *self = user_data;
+    const gint64 now = g_get_monotonic_time();
+    gint64 next = G_MAXINT64;
+    GHashTableIter iter;
+    gpointer value;
 
-    if (g_socket_is_closed(conn->socket)) {
-        g_clear_pointer(&conn->deadline, g_source_unref);
-        g_hash_table_remove(conn->guard->connections, conn->socket);
-        return G_SOURCE_REMOVE;
+    g_hash_table_iter_init(&iter, self->connections);
+    while (g_hash_table_iter_next(&iter, NULL, &value)) {
+        CohortApiGuardConnection *conn = value;
+
+        if (conn->deadline_at == 0)
+            continue;
+        if (conn->deadline_at > now) {
+            next = MIN(next, conn->deadline_at);
+            continue;
+        }
+        conn->deadline_at = 0;
+        if (g_socket_is_closed(conn->socket)) {
+            g_hash_table_iter_remove(&iter);
+            continue;
+        }
+        g_debug("closing a connection from %s: no whole request within %u s", conn->client,
+                self->limits.request_timeout_s);
+        self->stats.timed_out++;
+        /* libsoup sees the end of the stream and closes the connection */
+        g_socket_shutdown(conn->socket, TRUE, TRUE, NULL);
     }
-
-    g_debug("closing a connection from %s: no whole request within %u s", conn->client,
-            conn->guard->limits.request_timeout_s);
-    conn->guard->stats.timed_out++;
-    g_clear_pointer(&conn->deadline, g_source_unref);
-    /* libsoup sees the end of the stream and closes the connection */
-    g_socket_shutdown(conn->socket, TRUE, TRUE, NULL);
-    return G_SOURCE_REMOVE;
+    g_source_set_ready_time(self->deadlines, next == G_MAXINT64 ? -1 : next);
+    return G_SOURCE_CONTINUE;
 }
 
+static gboolean
+cohort_api_guard_deadlines_dispatch(GSource *source, GSourceFunc callback, gpointer user_data)
+{
+    return callback(user_data);
+}
+
+static GSourceFuncs cohort_api_guard_deadlines_funcs = {
+    .dispatch = cohort_api_guard_deadlines_dispatch,
+};
+
+/* Pushing a deadline later leaves the source ready earlier: it then finds nothing due and
+ * waits for the earliest left. */
 static void
 cohort_api_guard_deadline_restart(CohortApiGuardConnection *conn)
 {
-    cohort_api_guard_deadline_clear(conn);
-    conn->deadline = g_timeout_source_new_seconds(conn->guard->limits.request_timeout_s);
-    g_source_set_callback(conn->deadline, cohort_api_guard_deadline_passed, conn, NULL);
-    g_source_attach(conn->deadline, g_main_context_get_thread_default());
+    GSource *deadlines = conn->guard->deadlines;
+    gint64 ready = g_source_get_ready_time(deadlines);
+
+    conn->deadline_at =
+        g_get_monotonic_time() + (gint64)conn->guard->limits.request_timeout_s * G_USEC_PER_SEC;
+    if (ready < 0 || ready > conn->deadline_at)
+        g_source_set_ready_time(deadlines, conn->deadline_at);
 }
 
 static CohortApiGuardConnection *
@@ -455,6 +480,10 @@ cohort_api_guard_new(SoupServer *server, const CohortApiGuardLimits *limits,
     self->connections = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL,
                                               (GDestroyNotify)cohort_api_guard_connection_free);
     self->per_client = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    self->deadlines = g_source_new(&cohort_api_guard_deadlines_funcs, sizeof(GSource));
+    g_source_set_callback(self->deadlines, cohort_api_guard_deadlines_passed, self, NULL);
+    g_source_set_ready_time(self->deadlines, -1);
+    g_source_attach(self->deadlines, g_main_context_get_thread_default());
     self->handlers[0] = g_signal_connect(server, "request-started",
                                          G_CALLBACK(cohort_api_guard_request_started), self);
     self->handlers[1] = g_signal_connect(server, "request-read",
@@ -473,6 +502,8 @@ cohort_api_guard_free(CohortApiGuard *self)
         return;
     for (guint i = 0; i < G_N_ELEMENTS(self->handlers); i++)
         g_signal_handler_disconnect(self->server, self->handlers[i]);
+    g_source_destroy(self->deadlines);
+    g_source_unref(self->deadlines);
     g_hash_table_unref(self->connections);
     g_hash_table_unref(self->per_client);
     g_free(self);
