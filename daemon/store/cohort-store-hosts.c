@@ -235,28 +235,12 @@ cohort_store_usage_drop(CohortStore *self)
     g_clear_pointer(&self->usage, g_hash_table_unref);
 }
 
-static void
-cohort_store_usage_on_update(void *data, int op, const char *db, const char *table,
-                             sqlite3_int64 rowid)
+void
+cohort_store_usage_on_update(CohortStore *self, const gchar *table)
 {
-    CohortStore *self = data;
-
     if (!self->usage_counting &&
         (g_strcmp0(table, "machines") == 0 || g_strcmp0(table, "hosts") == 0))
         cohort_store_usage_drop(self);
-}
-
-static void
-cohort_store_usage_on_rollback(void *data)
-{
-    cohort_store_usage_drop(data);
-}
-
-void
-cohort_store_usage_watch(CohortStore *self)
-{
-    sqlite3_update_hook(self->db, cohort_store_usage_on_update, self);
-    sqlite3_rollback_hook(self->db, cohort_store_usage_on_rollback, self);
 }
 
 gboolean

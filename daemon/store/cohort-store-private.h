@@ -26,11 +26,18 @@ struct _CohortStore {
      * time: O(N²). */
     GHashTable *usage;
     gboolean usage_counting;
+    /* Tokens looked up (token hash → CohortStoreToken, cohort-store-users.c): every request
+     * reads its caller's, and the query was a fifth of cohortd's own work on a list request
+     * (issue 14). Dropped by any change to tokens or users and by any rollback; an entry is
+     * read again after COHORT_STORE_TOKEN_TTL_S, for changes another process made. */
+    GHashTable *tokens;
 };
 
-/* The usage cache, for the writes that keep it (cohort-store-hosts.c). */
+/* The caches, for the writes that keep them; cohort_store_on_update() calls these. */
 void cohort_store_usage_drop(CohortStore *self);
-void cohort_store_usage_watch(CohortStore *self);
+void cohort_store_usage_on_update(CohortStore *self, const gchar *table);
+void cohort_store_tokens_drop(CohortStore *self);
+void cohort_store_tokens_on_update(CohortStore *self, const gchar *table);
 
 /* The machine states that hold a host's and a quota's resources. */
 #define HOLDS_RESOURCES(m) m ".state NOT IN ('reclaimed', 'failed')"

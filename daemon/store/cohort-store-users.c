@@ -139,12 +139,64 @@ cohort_store_token_insert(CohortStore *self, gint64 user_id, const gchar *token_
     return cohort_store_run(self, stmt, what, "this token already exists", "user", error);
 }
 
+/* How long a token found stays trusted without the database: a change cohortd makes drops it
+ * at once; this bounds how long one made by another process (cohortd --create-admin) waits. */
+#define COHORT_STORE_TOKEN_TTL_S 5
+/* a class of trainees is a few hundred; past this the cache starts again */
+#define COHORT_STORE_TOKENS_MAX 4096
+
+typedef struct {
+    CohortUserRow *user;
+    gint64 found_at; /* monotonic µs */
+} CohortStoreToken;
+
+static void
+cohort_store_token_free(CohortStoreToken *token)
+{
+    cohort_user_row_free(token->user);
+    g_free(token);
+}
+
+static CohortUserRow *
+cohort_user_row_dup(const CohortUserRow *row)
+{
+    CohortUserRow *copy = g_new0(CohortUserRow, 1);
+
+    copy->id = row->id;
+    copy->login = g_strdup(row->login);
+    copy->display_name = g_strdup(row->display_name);
+    copy->role = g_strdup(row->role);
+    copy->created_at = g_strdup(row->created_at);
+    return copy;
+}
+
+void
+cohort_store_tokens_drop(CohortStore *self)
+{
+    g_clear_pointer(&self->tokens, g_hash_table_unref);
+}
+
+void
+cohort_store_tokens_on_update(CohortStore *self, const gchar *table)
+{
+    if (self->tokens != NULL &&
+        (g_strcmp0(table, "tokens") == 0 || g_strcmp0(table, "users") == 0))
+        cohort_store_tokens_drop(self);
+}
+
 CohortUserRow *
 cohort_store_token_lookup(CohortStore *self, const gchar *token_hash, GError **error)
 {
     g_autoptr(CohortStmt) stmt = NULL;
+    const gint64 now = g_get_monotonic_time();
+    CohortStoreToken *known;
+    CohortUserRow *user;
 
     g_return_val_if_fail(self != NULL, NULL);
+
+    known = self->tokens != NULL ? g_hash_table_lookup(self->tokens, token_hash) : NULL;
+    if (known != NULL && now - known->found_at < COHORT_STORE_TOKEN_TTL_S * G_USEC_PER_SEC)
+        return cohort_user_row_dup(known->user);
 
     stmt = cohort_store_prepare(self,
                                 "SELECT " USER_COLUMNS " FROM tokens t JOIN users u"
@@ -154,8 +206,21 @@ cohort_store_token_lookup(CohortStore *self, const gchar *token_hash, GError **e
     if (stmt == NULL)
         return NULL;
     cohort_store_bind_text(stmt, 1, token_hash);
-    return cohort_store_get_one(self, stmt, cohort_store_user_read,
+    user = cohort_store_get_one(self, stmt, cohort_store_user_read,
                                 "such token (or it was revoked)", error);
+    /* only tokens found: a wrong one costs the query every time, and nothing here */
+    if (user == NULL)
+        return NULL;
+    if (self->tokens == NULL || g_hash_table_size(self->tokens) >= COHORT_STORE_TOKENS_MAX) {
+        cohort_store_tokens_drop(self);
+        self->tokens = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                             (GDestroyNotify)cohort_store_token_free);
+    }
+    known = g_new0(CohortStoreToken, 1);
+    known->user = cohort_user_row_dup(user);
+    known->found_at = now;
+    g_hash_table_replace(self->tokens, g_strdup(token_hash), known);
+    return user;
 }
 
 gboolean

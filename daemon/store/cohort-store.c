@@ -446,6 +446,22 @@ cohort_store_unseal(CohortStore *self, const gchar *context, const gchar *sealed
     return cohort_secret_open(self->key, context, sealed, error);
 }
 
+/* SQLite has one hook of each kind per connection: each cache is told here. */
+static void
+cohort_store_on_update(void *data, int op, const char *db, const char *table,
+                       sqlite3_int64 rowid)
+{
+    cohort_store_usage_on_update(data, table);
+    cohort_store_tokens_on_update(data, table);
+}
+
+static void
+cohort_store_on_rollback(void *data)
+{
+    cohort_store_usage_drop(data);
+    cohort_store_tokens_drop(data);
+}
+
 CohortStore *
 cohort_store_open(const gchar *path, CohortSecretKey *key, GError **error)
 {
@@ -469,7 +485,8 @@ cohort_store_open(const gchar *path, CohortSecretKey *key, GError **error)
                     path, self->db != NULL ? sqlite3_errmsg(self->db) : sqlite3_errstr(rc));
         return NULL;
     }
-    cohort_store_usage_watch(self);
+    sqlite3_update_hook(self->db, cohort_store_on_update, self);
+    sqlite3_rollback_hook(self->db, cohort_store_on_rollback, self);
     if (!cohort_store_configure(self, error) ||
         !cohort_store_migrations_apply(self->db, path, self->key, error) ||
         !cohort_store_check_key(self, error)) {
@@ -487,6 +504,7 @@ cohort_store_free(CohortStore *self)
         return;
     cohort_store_stmts_clear(self);
     cohort_store_usage_drop(self);
+    cohort_store_tokens_drop(self);
     if (self->db != NULL) {
         /* Cheap, and keeps the query planner's statistics fresh (SQLite's advice). */
         sqlite3_exec(self->db, "PRAGMA optimize", NULL, NULL, NULL);

@@ -923,6 +923,25 @@ test_store_token(void **state)
     assert_null(cohort_store_token_lookup(store, unknown, &error));
     cohort_assert_error(error, COHORT_ERROR_NOT_FOUND);
     g_clear_error(&error);
+    /* Found tokens are kept in memory (the store's token cache): a revocation rolled back
+     * leaves them valid, one committed ends them at once, whether read before or not. */
+    {
+        g_autoptr(CohortUserRow) user = cohort_store_token_lookup(store, tok1, &error);
+        cohort_assert_no_error(error);
+        assert_string_equal(user->login, "sok-dara");
+    }
+    assert_true(cohort_store_begin(store, &error));
+    assert_true(cohort_store_token_revoke_user(store, sok, &count, &error));
+    assert_int_equal(count, 2);
+    assert_null(cohort_store_token_lookup(store, tok1, &error));
+    cohort_assert_error(error, COHORT_ERROR_NOT_FOUND);
+    g_clear_error(&error);
+    cohort_store_rollback(store);
+    {
+        g_autoptr(CohortUserRow) user = cohort_store_token_lookup(store, tok1, &error);
+        cohort_assert_no_error(error);
+        assert_int_equal(user->id, sok);
+    }
 
     assert_true(cohort_store_token_revoke_user(store, sok, &count, &error));
     cohort_assert_no_error(error);
