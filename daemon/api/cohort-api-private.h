@@ -25,6 +25,7 @@ struct _CohortApi {
     GSource *auth_report_timer;
     struct _CohortApiConsoles *consoles;
     CohortApiStatic *web; /* the web page's files; NULL: none */
+    gboolean log_requests; /* G_MESSAGES_DEBUG names cohort-api (or all) */
 };
 
 /* One request as the routes see it. */
@@ -39,7 +40,7 @@ typedef struct {
     const gchar *body;
     gsize body_len;
     GBytes *body_bytes;
-    gchar *client; /* cohort_rate_limit_client_key() of the caller's address */
+    gchar *client; /* owned, NULL until cohort_api_request_get_client() makes it */
 } CohortApiRequest;
 
 /* The @index-th {…} segment of the route's path. */
@@ -74,6 +75,8 @@ void cohort_api_count(CohortApi *self, guint status);
 /* Prometheus text: the service's and the API's own. */
 gchar *cohort_api_metrics(CohortApi *self);
 gboolean cohort_api_client_is_loopback(SoupServerMessage *msg);
+/* cohort_rate_limit_client_key() of the caller's address, made when a sign-in needs it */
+const gchar *cohort_api_request_get_client(CohortApiRequest *req);
 /* Runs the route of @req's method and @path (cohort-api-routes.c), or answers 405 when the
  * path is known with other methods; FALSE when no route has the path. */
 gboolean cohort_api_routes_dispatch(CohortApiRequest *req, const gchar *path);

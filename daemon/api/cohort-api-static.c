@@ -70,11 +70,12 @@ cohort_api_static_add_headers(SoupServerMessage *msg)
 {
     SoupMessageHeaders *headers = soup_server_message_get_response_headers(msg);
 
-    soup_message_headers_replace(headers, "X-Content-Type-Options", "nosniff");
-    soup_message_headers_replace(headers, "Content-Security-Policy", COHORT_API_STATIC_DATA_CSP);
-    soup_message_headers_replace(headers, "X-Frame-Options", "DENY");
-    soup_message_headers_replace(headers, "Referrer-Policy", "no-referrer");
-    soup_message_headers_replace(headers, "Cache-Control", "no-store");
+    /* the first headers of a fresh answer: appended, without looking for them first */
+    soup_message_headers_append(headers, "X-Content-Type-Options", "nosniff");
+    soup_message_headers_append(headers, "Content-Security-Policy", COHORT_API_STATIC_DATA_CSP);
+    soup_message_headers_append(headers, "X-Frame-Options", "DENY");
+    soup_message_headers_append(headers, "Referrer-Policy", "no-referrer");
+    soup_message_headers_append(headers, "Cache-Control", "no-store");
 }
 
 const gchar *
