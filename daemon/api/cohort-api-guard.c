@@ -379,6 +379,17 @@ cohort_api_guard_refusal_due(gpointer user_data)
 }
 
 static void
+cohort_api_guard_got_chunk(SoupServerMessage *msg, GBytes *chunk, gpointer user_data)
+{
+    CohortApiGuard *self = user_data;
+    SoupMessageBody *body = soup_server_message_get_request_body(msg);
+
+    /* a chunked body (or one longer than it said) stops at the bound, not at its end */
+    if (body->length > (goffset)self->limits.max_body_bytes)
+        cohort_api_guard_refuse_body(self, msg, -1);
+}
+
+static void
 cohort_api_guard_got_headers(SoupServerMessage *msg, gpointer user_data)
 {
     CohortApiGuard *self = user_data;
@@ -403,19 +414,15 @@ cohort_api_guard_got_headers(SoupServerMessage *msg, gpointer user_data)
         return;
     }
     if (soup_message_headers_get_encoding(headers) == SOUP_ENCODING_CONTENT_LENGTH &&
-        soup_message_headers_get_content_length(headers) > (goffset)self->limits.max_body_bytes)
+        soup_message_headers_get_content_length(headers) > (goffset)self->limits.max_body_bytes) {
         cohort_api_guard_refuse_body(self, msg, soup_message_headers_get_content_length(headers));
-}
-
-static void
-cohort_api_guard_got_chunk(SoupServerMessage *msg, GBytes *chunk, gpointer user_data)
-{
-    CohortApiGuard *self = user_data;
-    SoupMessageBody *body = soup_server_message_get_request_body(msg);
-
-    /* a chunked body (or one longer than it said) stops at the bound, not at its end */
-    if (body->length > (goffset)self->limits.max_body_bytes)
-        cohort_api_guard_refuse_body(self, msg, -1);
+        return;
+    }
+    /* only a request with a body has chunks to count (most are GETs: one handler less each) */
+    if (soup_message_headers_get_encoding(headers) != SOUP_ENCODING_NONE &&
+        !(soup_message_headers_get_encoding(headers) == SOUP_ENCODING_CONTENT_LENGTH &&
+          soup_message_headers_get_content_length(headers) == 0))
+        g_signal_connect(msg, "got-chunk", G_CALLBACK(cohort_api_guard_got_chunk), self);
 }
 
 /* --- the server's signals ------------------------------------------------------------- */
@@ -429,7 +436,6 @@ cohort_api_guard_request_started(SoupServer *server, SoupServerMessage *msg, gpo
     guint n;
 
     g_signal_connect(msg, "got-headers", G_CALLBACK(cohort_api_guard_got_headers), self);
-    g_signal_connect(msg, "got-chunk", G_CALLBACK(cohort_api_guard_got_chunk), self);
     /* a connection's first request starts when it is accepted; later ones are known */
     if (socket == NULL || g_hash_table_contains(self->connections, socket))
         return;
