@@ -16,6 +16,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(sqlite3_stmt, sqlite3_finalize)
 gint cohort_store_migrations_latest(void);
 /* The step that seals the VNC passwords (tests build the database of the step before). */
 #define COHORT_STORE_MIGRATION_SEAL_VNC 6
+/* The step that writes the machines' state CHECK without an IN list. */
+#define COHORT_STORE_MIGRATION_STATE_CHECK 13
 
 /* What a machine's sealed VNC password is bound to, before the machine's name. */
 #define COHORT_STORE_CONTEXT_VNC_PASSWORD "machines.vnc_password:"

@@ -1094,7 +1094,9 @@ cohort_machine_work_push_full(CohortWork *w, const CohortMachineRow *row, Cohort
                     row->name);
         return FALSE;
     }
-    if (!orphan)
+    /* the trainee's display name goes into a rendering only (the tag, the seed): a
+     * teardown or a start does not read the user's row */
+    if (!orphan && renders)
         trainee = cohort_store_user_get_by_id(w->store, row->user_id, NULL);
     /* the one secret a rendering needs leaves the store only for it */
     if (!orphan && renders) {

@@ -1922,6 +1922,121 @@ test_store_migration_keeps_machines(void **state)
     db_files_remove(dir, path);
 }
 
+/* Whether SQLite's program for @sql opens a table of its own (OpenEphemeral). */
+static gboolean
+sql_builds_table(sqlite3 *db, const gchar *sql)
+{
+    g_autofree gchar *explain = g_strconcat("EXPLAIN ", sql, NULL);
+    g_autoptr(sqlite3_stmt) stmt = NULL;
+    gboolean found = FALSE;
+
+    assert_int_equal(sqlite3_prepare_v2(db, explain, -1, &stmt, NULL), SQLITE_OK);
+    while (sqlite3_step(stmt) == SQLITE_ROW)
+        found =
+            found || g_strcmp0((const gchar *)sqlite3_column_text(stmt, 1), "OpenEphemeral") == 0;
+    return found;
+}
+
+/* A database of schema 12 keeps its machines, every column, through the step that writes the
+ * state CHECK without an IN list; a state write then builds no table, and the CHECK takes
+ * the same states as before. */
+static void
+test_store_migration_state_check(void **state)
+{
+    static const gchar *const update = "UPDATE machines SET state = ?2 WHERE id = ?1";
+    static const gchar *const states[] = {"requested", "provisioning", "running",   "stopped",
+                                          "starting",  "stopping",     "rebooting", "resetting",
+                                          "moving",    "reclaiming",   "reclaimed", "failed"};
+    static const gchar *const row_sql =
+        "SELECT id || name || cohort_id || user_id || host_id || template_name || idx || state"
+        " || vcpus || memory_mib || uuid || created_at || expires_at || error || extensions"
+        " || vnc_password_sealed || disk_mib || guest_password_sealed || seed_generation"
+        " || ready || ready_at || addresses || first_ready_s FROM machines WHERE id = 7";
+    g_autoptr(GError) error = NULL;
+    g_autofree gchar *dir = g_dir_make_tmp("cohort-store-XXXXXX", &error);
+    g_autofree gchar *path = g_build_filename(dir, "cohort.db", NULL);
+    g_autofree gchar *before = NULL;
+
+    cohort_assert_no_error(error);
+    {
+        g_autoptr(sqlite3) db = NULL;
+        g_autoptr(sqlite3_stmt) stmt = NULL;
+        g_autoptr(CohortSecretKey) key = cohort_secret_key_new_random(NULL);
+        assert_int_equal(
+            sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL),
+            SQLITE_OK);
+        assert_true(cohort_store_migrations_apply_upto(
+            db, path, key, COHORT_STORE_MIGRATION_STATE_CHECK - 1, &error));
+        cohort_assert_no_error(error);
+        assert_int_equal(
+            sqlite3_exec(
+                db,
+                "INSERT INTO users VALUES (1, 'chan', 'Chan', 'trainer', '" STARTS "');"
+                "INSERT INTO users VALUES (2, 'sok', 'Sok', 'trainee', '" STARTS "');"
+                "INSERT INTO hosts (id, name, uri, pool, vcpus, memory_mib, cpu_ratio, "
+                "memory_ratio,"
+                " state, created_at)"
+                " VALUES (1, 'lab', 'test:///default', 'default', 4, 4096, 1.0, 1.0, 'up',"
+                " '" STARTS "');"
+                "INSERT INTO cohorts (id, slug, title, template_name, trainer_id, starts_at,"
+                " ends_at, grace_hours, quota_machines, quota_vcpus, quota_memory_mib, state,"
+                " created_at) VALUES (1, 'c', 'C', 'tiny', 1, '" STARTS "', '" ENDS "', 0, 1, 1,"
+                " 64, 'active', '" STARTS "');"
+                "INSERT INTO machines (id, name, cohort_id, user_id, host_id, template_name, idx,"
+                " state, vcpus, memory_mib, uuid, created_at, expires_at, error, extensions,"
+                " vnc_password_sealed, disk_mib, guest_password_sealed, seed_generation, ready,"
+                " ready_at, addresses, first_ready_s) VALUES (7, 'cohort-c--sok', 1, 2, 1,"
+                " 'tiny', 1, 'running', 1, 64, 'u-1', '" STARTS "', '" ENDS "', 'e', 2, 'v1:vnc',"
+                " 32, 'v1:guest', 3, 1, '" STARTS "', '10.0.0.2', 1.5);"
+                "INSERT INTO machine_runs (machine_id, started_at) VALUES (7, '" STARTS "');",
+                NULL, NULL, NULL),
+            SQLITE_OK);
+        /* what the step removes (what makes this test able to fail) */
+        assert_true(sql_builds_table(db, update));
+        assert_int_equal(sqlite3_prepare_v2(db, row_sql, -1, &stmt, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+        before = g_strdup((const gchar *)sqlite3_column_text(stmt, 0));
+        assert_non_null(before);
+    }
+    {
+        g_autoptr(CohortStore) store = cohort_store_open(path, file_key(dir), &error);
+        cohort_assert_no_error(error);
+        assert_int_equal(cohort_store_get_schema_version(store), cohort_store_migrations_latest());
+        /* the run that refers to the machine is still there (no cascade when it was remade) */
+        assert_true(cohort_store_machine_get_running_hours(store, 1, 2, &error) > 0);
+        cohort_assert_no_error(error);
+    }
+    {
+        g_autoptr(sqlite3) db = NULL;
+        g_autoptr(sqlite3_stmt) stmt = NULL;
+        g_autoptr(sqlite3_stmt) set = NULL;
+        assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_prepare_v2(db, row_sql, -1, &stmt, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+        assert_string_equal((const gchar *)sqlite3_column_text(stmt, 0), before);
+        assert_false(sql_builds_table(db, update));
+        assert_int_equal(sqlite3_prepare_v2(db, update, -1, &set, NULL), SQLITE_OK);
+        for (guint i = 0; i < G_N_ELEMENTS(states); i++) {
+            sqlite3_reset(set);
+            sqlite3_bind_int64(set, 1, 7);
+            sqlite3_bind_text(set, 2, states[i], -1, SQLITE_STATIC);
+            assert_int_equal(sqlite3_step(set), SQLITE_DONE);
+        }
+        sqlite3_reset(set);
+        sqlite3_bind_text(set, 2, "sleeping", -1, SQLITE_STATIC);
+        assert_int_equal(sqlite3_step(set), SQLITE_CONSTRAINT);
+        sqlite3_reset(set);
+        sqlite3_bind_text(set, 2, "Running", -1, SQLITE_STATIC);
+        assert_int_equal(sqlite3_step(set), SQLITE_CONSTRAINT);
+        sqlite3_reset(set);
+        sqlite3_bind_null(set, 2);
+        assert_int_equal(sqlite3_step(set), SQLITE_CONSTRAINT);
+        sqlite3_reset(set);
+    }
+    db_files_remove(dir, path);
+}
+
 static void
 test_store_job_errors(void **state)
 {
@@ -2424,6 +2539,7 @@ main(void)
         STORE_TEST(test_store_job_errors),
         STORE_TEST(test_store_job_machines),
         cmocka_unit_test(test_store_migration_keeps_machines),
+        cmocka_unit_test(test_store_migration_state_check),
         STORE_TEST(test_store_audit),
         STORE_TEST(test_store_subnets),
         cmocka_unit_test(test_store_row_free_null),
