@@ -6,13 +6,18 @@
 #include "cohort-error.h"
 #include "cohort-xml.h"
 
-/* The schema is parsed once per process and never freed: parsing domain.rng (and the dozen
- * files it includes) costs far more than a validation. */
+/* The parsed schema is held only while validations use it, then freed: it takes ~3 MiB,
+ * and a template's renderings share one validation per shape (cohort-template.c), so
+ * validations come in rare bursts. Parsing domain.rng (and the dozen files it includes)
+ * costs far more than a validation: validations that overlap share one parse. */
 typedef struct {
-    xmlRelaxNG *schema;
-    gchar *path;
-    gchar *error; /* why it could not be loaded; every call reports it */
+    GMutex lock;
+    xmlRelaxNG *schema; /* NULL while no validation uses it */
+    guint users;
+    guint loads;
 } CohortDomainSchema;
+
+static CohortDomainSchema cohort_domain_schema;
 
 /* libxml2's RelaxNG errors come in a cascade ("Extra element devices in interleave", then
  * "Element domain failed to validate content"): keep the first few messages, and the place
@@ -102,50 +107,92 @@ cohort_schema_error_message(CohortSchemaError *err)
     return g_strjoinv("; ", (gchar **)err->messages->pdata);
 }
 
-static gpointer
-cohort_domain_schema_load(gpointer data G_GNUC_UNUSED)
+static gchar *
+cohort_domain_schema_path(void)
 {
-    g_auto(CohortXmlQuiet) quiet = cohort_xml_quiet_begin();
-    g_auto(CohortSchemaError) err = {0};
-    g_autoptr(xmlRelaxNGParserCtxt) pctxt = NULL;
-    CohortDomainSchema *self = g_new0(CohortDomainSchema, 1);
     const gchar *dir = g_getenv("COHORT_LIBVIRT_SCHEMADIR");
 
     if (dir == NULL || dir[0] == '\0')
         dir = COHORT_LIBVIRT_SCHEMADIR;
-    self->path = g_build_filename(dir, "domain.rng", NULL);
-    if (!g_file_test(self->path, G_FILE_TEST_IS_REGULAR)) {
-        self->error = g_strdup_printf(
-            "libvirt's domain schema %s is missing: install libvirt's schemas (the libvirt-dev "
-            "or libvirt-devel package) or set COHORT_LIBVIRT_SCHEMADIR",
-            self->path);
-        return self;
-    }
-    pctxt = xmlRelaxNGNewParserCtxt(self->path);
-    if (pctxt != NULL) {
-        xmlRelaxNGSetParserStructuredErrors(pctxt, cohort_schema_error_collect, &err);
-        self->schema = xmlRelaxNGParse(pctxt);
-    }
-    if (self->schema == NULL) {
-        g_autofree gchar *message = cohort_schema_error_message(&err);
-        self->error =
-            g_strdup_printf("cannot load libvirt's domain schema %s: %s", self->path, message);
-        return self;
-    }
-    g_debug("loaded %s", self->path);
-    return self;
+    return g_build_filename(dir, "domain.rng", NULL);
 }
 
-static CohortDomainSchema *
-cohort_domain_schema_get(void)
+static xmlRelaxNG *
+cohort_domain_schema_load(const gchar *path, GError **error)
 {
-    static GOnce once = G_ONCE_INIT;
+    g_auto(CohortXmlQuiet) quiet = cohort_xml_quiet_begin();
+    g_auto(CohortSchemaError) err = {0};
+    g_autoptr(xmlRelaxNGParserCtxt) pctxt = NULL;
+    xmlRelaxNG *schema = NULL;
 
-    return g_once(&once, cohort_domain_schema_load, NULL);
+    if (!g_file_test(path, G_FILE_TEST_IS_REGULAR)) {
+        g_set_error(error, COHORT_ERROR, COHORT_ERROR_INTERNAL,
+                    "libvirt's domain schema %s is missing: install libvirt's schemas (the "
+                    "libvirt-dev or libvirt-devel package) or set COHORT_LIBVIRT_SCHEMADIR",
+                    path);
+        return NULL;
+    }
+    pctxt = xmlRelaxNGNewParserCtxt(path);
+    if (pctxt != NULL) {
+        xmlRelaxNGSetParserStructuredErrors(pctxt, cohort_schema_error_collect, &err);
+        schema = xmlRelaxNGParse(pctxt);
+    }
+    if (schema == NULL) {
+        g_autofree gchar *message = cohort_schema_error_message(&err);
+        g_set_error(error, COHORT_ERROR, COHORT_ERROR_INTERNAL,
+                    "cannot load libvirt's domain schema %s: %s", path, message);
+        return NULL;
+    }
+    g_debug("loaded %s", path);
+    return schema;
+}
+
+/* The parsed schema, loaded when no validation holds it; give it back with _release(). */
+static xmlRelaxNG *
+cohort_domain_schema_acquire(const gchar *path, GError **error)
+{
+    CohortDomainSchema *self = &cohort_domain_schema;
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&self->lock);
+
+    if (self->schema == NULL) {
+        self->schema = cohort_domain_schema_load(path, error);
+        if (self->schema == NULL)
+            return NULL;
+        self->loads++;
+    }
+    self->users++;
+    return self->schema;
 }
 
 static void
-cohort_domain_schema_set_error(GError **error, const gchar *prefix, CohortDomainSchema *schema,
+cohort_domain_schema_release(void)
+{
+    CohortDomainSchema *self = &cohort_domain_schema;
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&self->lock);
+
+    g_return_if_fail(self->users > 0);
+    if (--self->users == 0)
+        g_clear_pointer(&self->schema, xmlRelaxNGFree);
+}
+
+guint
+cohort_domain_schema_get_loads(void)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&cohort_domain_schema.lock);
+
+    return cohort_domain_schema.loads;
+}
+
+gboolean
+cohort_domain_schema_is_loaded(void)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&cohort_domain_schema.lock);
+
+    return cohort_domain_schema.schema != NULL;
+}
+
+static void
+cohort_domain_schema_set_error(GError **error, const gchar *prefix, const gchar *path,
                                CohortSchemaError *err)
 {
     g_autofree gchar *message = cohort_schema_error_message(err);
@@ -153,29 +200,20 @@ cohort_domain_schema_set_error(GError **error, const gchar *prefix, CohortDomain
     g_set_error(error, COHORT_ERROR, COHORT_ERROR_INVALID_ARGUMENT,
                 "%s: the domain does not match libvirt's schema %s, at %s: %s; fix that part of "
                 "the template",
-                prefix, schema->path, err->where != NULL ? err->where : "(unknown place)", message);
+                prefix, path, err->where != NULL ? err->where : "(unknown place)", message);
 }
 
-gboolean
-cohort_domain_schema_validate(xmlDoc *doc, const gchar *name, GError **error)
+static gboolean
+cohort_domain_schema_validate_with(xmlRelaxNG *schema, const gchar *path, xmlDoc *doc,
+                                   const gchar *name, GError **error)
 {
     g_auto(CohortXmlQuiet) quiet = cohort_xml_quiet_begin();
     g_auto(CohortSchemaError) err = {0};
     g_autoptr(xmlRelaxNGValidCtxt) vctxt = NULL;
-    CohortDomainSchema *schema;
     gint rc;
 
-    g_return_val_if_fail(doc != NULL, FALSE);
-    g_return_val_if_fail(name != NULL, FALSE);
-
-    schema = cohort_domain_schema_get();
-    if (schema->schema == NULL) {
-        g_set_error(error, COHORT_ERROR, COHORT_ERROR_INTERNAL, "%s: %s", name, schema->error);
-        return FALSE;
-    }
-
     /* A validation context per call: the compiled schema itself is only read. */
-    vctxt = xmlRelaxNGNewValidCtxt(schema->schema);
+    vctxt = xmlRelaxNGNewValidCtxt(schema);
     if (vctxt == NULL) {
         g_set_error(error, COHORT_ERROR, COHORT_ERROR_INTERNAL,
                     "%s: cannot make a RelaxNG validation context (out of memory?)", name);
@@ -188,14 +226,37 @@ cohort_domain_schema_validate(xmlDoc *doc, const gchar *name, GError **error)
 
     if (rc < 0) {
         g_set_error(error, COHORT_ERROR, COHORT_ERROR_INTERNAL,
-                    "%s: libxml2 could not validate the domain against %s", name, schema->path);
+                    "%s: libxml2 could not validate the domain against %s", name, path);
         return FALSE;
     }
     if (err.line > 0) {
         g_autofree gchar *prefix = g_strdup_printf("%s:%d", name, err.line);
-        cohort_domain_schema_set_error(error, prefix, schema, &err);
+        cohort_domain_schema_set_error(error, prefix, path, &err);
     } else {
-        cohort_domain_schema_set_error(error, name, schema, &err);
+        cohort_domain_schema_set_error(error, name, path, &err);
     }
     return FALSE;
+}
+
+gboolean
+cohort_domain_schema_validate(xmlDoc *doc, const gchar *name, GError **error)
+{
+    g_autoptr(GError) error_local = NULL;
+    g_autofree gchar *path = NULL;
+    xmlRelaxNG *schema;
+    gboolean ok;
+
+    g_return_val_if_fail(doc != NULL, FALSE);
+    g_return_val_if_fail(name != NULL, FALSE);
+
+    path = cohort_domain_schema_path();
+    schema = cohort_domain_schema_acquire(path, &error_local);
+    if (schema == NULL) {
+        g_set_error(error, COHORT_ERROR, COHORT_ERROR_INTERNAL, "%s: %s", name,
+                    error_local->message);
+        return FALSE;
+    }
+    ok = cohort_domain_schema_validate_with(schema, path, doc, name, error);
+    cohort_domain_schema_release();
+    return ok;
 }

@@ -7,8 +7,12 @@
 G_BEGIN_DECLS
 
 /* Validates @doc against domain.rng in COHORT_LIBVIRT_SCHEMADIR (or $COHORT_LIBVIRT_SCHEMADIR).
- * The schema is loaded once per process; validation is thread-safe. @name goes in the error
- * with the line and libvirt schema's complaint. */
+ * The schema is parsed when no validation holds it and freed when the last one ends;
+ * validation is thread-safe. @name goes in the error with the line and libvirt schema's
+ * complaint. */
 gboolean cohort_domain_schema_validate(xmlDoc *doc, const gchar *name, GError **error);
+/* For tests: how many times the schema was parsed, and whether it is held now. */
+guint cohort_domain_schema_get_loads(void);
+gboolean cohort_domain_schema_is_loaded(void);
 
 G_END_DECLS

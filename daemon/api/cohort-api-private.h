@@ -51,6 +51,8 @@ cohort_api_param(CohortApiRequest *req, guint index)
 }
 
 void cohort_api_respond(CohortApiRequest *req, guint status, JsonNode *node);
+/* Answers @text (taken), JSON already written. */
+void cohort_api_respond_text(CohortApiRequest *req, guint status, gchar *text);
 /* An error's JSON answer; @extra (taken), when not NULL, travels in it as @extra_name and
  * makes it a 422 (a roster's bad lines, a reload's bad files). */
 void cohort_api_respond_error(CohortApiRequest *req, const GError *error, const gchar *extra_name,

@@ -640,9 +640,14 @@ cohort_api_audit_list(CohortApiRequest *req)
 static void
 cohort_api_usage(CohortApiRequest *req)
 {
-    GError *error = NULL;
-    cohort_api_finish(req, 200, cohort_service_usage(req->api->service, req->actor, &error),
-                      &error);
+    g_autoptr(GError) error = NULL;
+    gchar *text = cohort_service_usage(req->api->service, req->actor, &error);
+
+    if (text == NULL) {
+        cohort_api_respond_error(req, error, NULL, NULL);
+        return;
+    }
+    cohort_api_respond_text(req, 200, text);
 }
 
 /* --- the table ---------------------------------------------------------------------- */

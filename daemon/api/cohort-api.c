@@ -10,14 +10,18 @@
 #include "cohort-json.h"
 
 void
-cohort_api_respond(CohortApiRequest *req, guint status, JsonNode *node)
+cohort_api_respond_text(CohortApiRequest *req, guint status, gchar *text)
 {
-    g_autofree gchar *text = cohort_json_to_string(node, FALSE);
     gsize len = strlen(text);
 
     soup_server_message_set_status(req->msg, status, cohort_api_status_phrase(status));
-    soup_server_message_set_response(req->msg, "application/json", SOUP_MEMORY_TAKE,
-                                     g_steal_pointer(&text), len);
+    soup_server_message_set_response(req->msg, "application/json", SOUP_MEMORY_TAKE, text, len);
+}
+
+void
+cohort_api_respond(CohortApiRequest *req, guint status, JsonNode *node)
+{
+    cohort_api_respond_text(req, status, cohort_json_to_string(node, FALSE));
 }
 
 void

@@ -246,6 +246,27 @@ cohort_json_to_string(JsonNode *node, gboolean pretty)
     return g_steal_pointer(&text);
 }
 
+void
+cohort_json_append(GString *out, JsonGenerator *gen, JsonNode *node)
+{
+    json_generator_set_pretty(gen, FALSE);
+    json_generator_set_root(gen, node);
+    json_generator_to_gstring(gen, out);
+    /* the generator refs its root: the piece goes now, not with the next one */
+    json_generator_set_root(gen, NULL);
+}
+
+gchar *
+cohort_json_text_finish(GString *out)
+{
+    g_autofree gchar *text = g_string_free(out, FALSE);
+
+    /* as in cohort_json_to_string() */
+    if (!g_utf8_validate(text, -1, NULL))
+        return g_utf8_make_valid(text, -1);
+    return g_steal_pointer(&text);
+}
+
 JsonObject *
 cohort_json_parse_object(const gchar *data, gsize len, GError **error)
 {

@@ -22,6 +22,12 @@ JsonNode *cohort_json_error(const GError *error);
 /* An array node that takes the nodes of @nodes. */
 JsonNode *cohort_json_array_new(GPtrArray *nodes);
 gchar *cohort_json_to_string(JsonNode *node, gboolean pretty);
+/* A large answer written piece by piece: each piece's compact text (json-glib's, as
+ * cohort_json_to_string() would write it) appended to @out, so that no tree of the whole
+ * answer is ever held. */
+void cohort_json_append(GString *out, JsonGenerator *gen, JsonNode *node);
+/* The text of @out (taken), made valid UTF-8 as cohort_json_to_string() does. */
+gchar *cohort_json_text_finish(GString *out);
 
 /* The body must be one JSON object. */
 JsonObject *cohort_json_parse_object(const gchar *data, gsize len, GError **error);

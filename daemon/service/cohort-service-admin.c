@@ -1002,20 +1002,32 @@ cohort_service_usage_set(JsonObject *obj, GHashTable *held, GHashTable *hours, g
     json_object_set_int_member(obj, "memory_mib", h != NULL ? (gint64)h->memory_mib : 0);
 }
 
-JsonNode *
+/* One JSON object, written to @out and dropped at once. */
+static void
+cohort_service_usage_append_object(GString *out, JsonGenerator *gen, JsonObject *obj)
+{
+    g_autoptr(JsonNode) node = json_node_new(JSON_NODE_OBJECT);
+
+    json_node_take_object(node, obj);
+    cohort_json_append(out, gen, node);
+}
+
+gchar *
 cohort_service_usage(CohortService *svc, const CohortUserRow *actor, GError **error)
 {
     g_autoptr(GPtrArray) cohorts = NULL;
-    JsonObject *answer;
-    JsonArray *list;
-    JsonNode *node;
+    g_autoptr(JsonGenerator) gen = NULL;
+    GString *out;
 
     if (!cohort_auth_check(cohort_service_role(actor), COHORT_ACTION_USAGE_READ, NULL, NULL, error))
         return NULL;
     cohorts = cohort_store_cohort_list(svc->store, 0, 0, error);
     if (cohorts == NULL)
         return NULL;
-    list = json_array_new();
+    /* Written a trainee at a time: as one json-glib tree, 10 cohorts of 1,000 trainees held
+     * ~7 MiB at cohortd's peak (bench/README.md, "4. Memory"). */
+    gen = json_generator_new();
+    out = g_string_new("{\"cohorts\":[");
     /* a few queries per cohort and one pass over its machines, whatever its size */
     for (guint i = 0; i < cohorts->len; i++) {
         CohortCohortRow *cohort = g_ptr_array_index(cohorts, i);
@@ -1028,7 +1040,6 @@ cohort_service_usage(CohortService *svc, const CohortUserRow *actor, GError **er
         g_autoptr(GHashTable) held =
             g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, g_free);
         JsonObject *obj = json_object_new();
-        JsonArray *per_trainee = json_array_new();
 
         if (hours == NULL)
             hours = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, g_free);
@@ -1039,21 +1050,25 @@ cohort_service_usage(CohortService *svc, const CohortUserRow *actor, GError **er
             cohort_service_usage_add_held(held, 0, m);
             cohort_service_usage_add_held(held, m->user_id, m);
         }
+        if (i > 0)
+            g_string_append_c(out, ',');
         json_object_set_string_member(obj, "cohort", cohort->slug);
         cohort_service_usage_set(obj, held, hours, 0, total_hours);
+        /* the cohort's members, then "trainees" as its last one: its closing brace waits */
+        cohort_service_usage_append_object(out, gen, obj);
+        g_string_truncate(out, out->len - 1);
+        g_string_append(out, ",\"trainees\":[");
         for (guint t = 0; trainees != NULL && t < trainees->len; t++) {
             CohortUserRow *user = g_ptr_array_index(trainees, t);
             JsonObject *tobj = json_object_new();
             json_object_set_string_member(tobj, "login", user->login);
             cohort_service_usage_set(tobj, held, hours, user->id, 0);
-            json_array_add_object_element(per_trainee, tobj);
+            if (t > 0)
+                g_string_append_c(out, ',');
+            cohort_service_usage_append_object(out, gen, tobj);
         }
-        json_object_set_array_member(obj, "trainees", per_trainee);
-        json_array_add_object_element(list, obj);
+        g_string_append(out, "]}");
     }
-    answer = json_object_new();
-    json_object_set_array_member(answer, "cohorts", list);
-    node = json_node_new(JSON_NODE_OBJECT);
-    json_node_take_object(node, answer);
-    return node;
+    g_string_append(out, "]}");
+    return cohort_json_text_finish(out);
 }

@@ -111,7 +111,8 @@ JsonNode *cohort_service_template_base(CohortService *svc, const CohortUserRow *
 /* audit and usage (admin) */
 JsonNode *cohort_service_audit_list(CohortService *svc, const CohortUserRow *actor, guint limit,
                                     GError **error);
-JsonNode *cohort_service_usage(CohortService *svc, const CohortUserRow *actor, GError **error);
+/* GET /api/v1/usage: the answer's text, written without a tree of it. */
+gchar *cohort_service_usage(CohortService *svc, const CohortUserRow *actor, GError **error);
 
 /* cohorts */
 /* create and update: a cohort whose capacity plan does not fit is refused (CONFLICT, @missing:

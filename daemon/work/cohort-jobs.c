@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -23,9 +24,15 @@ struct _CohortJobs {
     GDestroyNotify batch_begin;
     GDestroyNotify batch_end;
     gpointer batch_data;
-    gboolean in_batch; /* main context: results are being handled */
-    GQueue held;       /* main context: work pushed meanwhile, started after the batch */
+    gboolean in_batch;     /* main context: results are being handled */
+    GQueue held;           /* main context: work pushed meanwhile, started after the batch */
+    guint done_since_trim; /* main context: results handled since malloc_trim() last ran */
 };
+
+/* A cohort's provisioning or reclaim frees most of what its workers allocated: once that
+ * much work is done and none is left, the free memory goes back to the kernel (glibc keeps
+ * it otherwise, fragmented between arenas, and the next big job's peak grows by it). */
+#define COHORT_JOBS_TRIM_AFTER 64
 
 /* Someone waiting for the items pushed before a point to be done. */
 typedef struct {
@@ -88,6 +95,7 @@ cohort_jobs_dispatch(gpointer user_data)
     CohortJobs *self = user_data;
     GQueue batch = G_QUEUE_INIT;
     gboolean more;
+    gboolean drained = FALSE;
     CohortJobTask *task;
 
     g_mutex_lock(&self->done_lock);
@@ -104,13 +112,18 @@ cohort_jobs_dispatch(gpointer user_data)
     while ((task = g_queue_pop_head(&batch)) != NULL) {
         /* pending while its result is handled: a waiter made meanwhile counts it too */
         task->done(task->item, task->error, task->user_data);
-        g_atomic_int_dec_and_test(&self->pending);
+        drained = g_atomic_int_dec_and_test(&self->pending);
+        self->done_since_trim++;
         cohort_jobs_waiters_count(self, task->number);
         cohort_job_task_free(task);
     }
     if (self->batch_end != NULL)
         self->batch_end(self->batch_data);
     self->in_batch = FALSE;
+    if (drained && self->held.length == 0 && self->done_since_trim >= COHORT_JOBS_TRIM_AFTER) {
+        malloc_trim(0);
+        self->done_since_trim = 0;
+    }
     while ((task = g_queue_pop_head(&self->held)) != NULL)
         g_thread_pool_push(self->pool, task, NULL);
     /* more than a batch: the rest on the next turn, after what else the loop has to do */

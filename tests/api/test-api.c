@@ -1836,6 +1836,20 @@ test_api_leases_usage_freed(void **state)
     /* machine-hours: an open run counts until now (times have whole seconds) */
     g_usleep(1100 * 1000);
     usage = http_ok(d, "GET", "/api/v1/usage", d->admin_token, NULL, 200);
+    /* written a trainee at a time, the answer is byte for byte what json-glib writes for
+     * the whole tree */
+    {
+        g_autofree gchar *raw = NULL;
+        g_autofree gchar *whole = NULL;
+        g_autoptr(JsonGenerator) gen = json_generator_new();
+        g_autoptr(JsonNode) again =
+            cohort_test_http(d, "GET", "/api/v1/usage", d->admin_token, NULL, NULL, &status, &raw);
+        assert_int_equal(status, 200);
+        json_generator_set_root(gen, again);
+        whole = json_generator_to_data(gen, NULL);
+        assert_string_equal(raw, whole);
+        assert_non_null(strstr(raw, "\"trainees\":[{\"login\":"));
+    }
     /* usage is the admin's, and the refusal says so in its own words */
     {
         g_autofree gchar *raw = NULL;

@@ -958,6 +958,42 @@ test_schema_accepts(const gchar *xml, GError **error)
     return doc != NULL && cohort_domain_schema_validate(doc, "rendered", error);
 }
 
+/* domain.rng is freed once no validation holds it: parsed again, it still accepts a valid
+ * rendering and refuses one it should. */
+static void
+test_template_schema_reloaded(void **state)
+{
+    g_autoptr(CohortTemplate) tmpl = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GString) bad = NULL;
+    g_autofree gchar *good = NULL;
+    CohortMachineSpec spec;
+    guint loads;
+
+    (void)state;
+    tmpl = test_load_shipped("small-linux");
+    test_spec_init(&spec);
+    good = cohort_template_render(tmpl, &spec, &error);
+    assert_non_null(good);
+    assert_false(cohort_domain_schema_is_loaded());
+    loads = cohort_domain_schema_get_loads();
+
+    assert_true(test_schema_accepts(good, &error));
+    assert_false(cohort_domain_schema_is_loaded());
+    assert_int_equal(cohort_domain_schema_get_loads(), loads + 1);
+
+    bad = g_string_new(good);
+    assert_true(g_string_replace(bad, "</devices>", "<bogus/></devices>", 1) == 1);
+    assert_false(test_schema_accepts(bad->str, &error));
+    test_assert_error(error, COHORT_ERROR_INVALID_ARGUMENT, "at /domain/devices:");
+    g_clear_error(&error);
+    assert_false(cohort_domain_schema_is_loaded());
+    assert_int_equal(cohort_domain_schema_get_loads(), loads + 2);
+
+    assert_true(test_schema_accepts(good, &error));
+    assert_int_equal(cohort_domain_schema_get_loads(), loads + 3);
+}
+
 /* A template's renderings are validated against domain.rng once per shape, and each value
  * from the spec on its own: what the validation of every document caught is still caught.
  * Renderings that share a validated shape (values at their limits, optional parts on and
@@ -1225,6 +1261,7 @@ main(void)
         cmocka_unit_test(test_template_metadata_rejected),
         cmocka_unit_test(test_template_schema_failure_line),
         cmocka_unit_test(test_template_schema_missing),
+        cmocka_unit_test(test_template_schema_reloaded),
         cmocka_unit_test_setup_teardown(test_template_render_fields, test_templates_setup,
                                         test_templates_teardown),
         cmocka_unit_test_setup_teardown(test_template_render_defaults, test_templates_setup,
