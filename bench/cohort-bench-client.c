@@ -261,8 +261,7 @@ bench_trainee_answered(BenchHttpConn *conn, guint status, const gchar *body, gsi
     if (error != NULL) {
         bench_load_record_error(load, t->kind, error->message);
     } else if (status != expect) {
-        g_autofree gchar *what =
-            g_strdup_printf("%u %.*s", status, (int)MIN(body_len, 300), body);
+        g_autofree gchar *what = g_strdup_printf("%u %.*s", status, (int)MIN(body_len, 300), body);
         bench_load_record_error(load, t->kind, what);
     } else if (t->kind == BENCH_KIND_REDEEM) {
         g_autoptr(JsonParser) parser = json_parser_new();

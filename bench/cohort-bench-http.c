@@ -38,7 +38,7 @@ struct _BenchHttpConn {
     GString *out;
     gsize out_sent;
     GByteArray *in;
-    gsize head_len;      /* 0 until the head is whole */
+    gsize head_len; /* 0 until the head is whole */
     gsize content_length;
     guint status;
     gboolean close_after; /* the answer said Connection: close */
@@ -77,15 +77,10 @@ bench_http_new(const gchar *url, GError **error)
     self->address_len = (socklen_t)g_socket_address_get_native_size(sockaddr);
     if (!g_socket_address_to_native(sockaddr, &self->address, sizeof(self->address), error))
         return NULL;
-    self->host_header = g_strdup_printf("%s%s%s:%d", g_inet_address_get_family(inet) ==
-                                                             G_SOCKET_FAMILY_IPV6
-                                                         ? "["
-                                                         : "",
-                                        g_uri_get_host(uri),
-                                        g_inet_address_get_family(inet) == G_SOCKET_FAMILY_IPV6
-                                            ? "]"
-                                            : "",
-                                        port);
+    self->host_header = g_strdup_printf(
+        "%s%s%s:%d", g_inet_address_get_family(inet) == G_SOCKET_FAMILY_IPV6 ? "[" : "",
+        g_uri_get_host(uri), g_inet_address_get_family(inet) == G_SOCKET_FAMILY_IPV6 ? "]" : "",
+        port);
     self->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
     if (self->epoll_fd < 0) {
         g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno), "epoll_create1: %s",
@@ -246,8 +241,7 @@ bench_http_conn_parse_head(BenchHttpConn *conn, GError **error)
     gboolean has_length = FALSE;
 
     if (lines[0] == NULL || !g_str_has_prefix(lines[0], "HTTP/1.") || strlen(lines[0]) < 12) {
-        g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "not an HTTP answer: %.40s",
-                    text);
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "not an HTTP answer: %.40s", text);
         return FALSE;
     }
     conn->status = (guint)g_ascii_strtoull(lines[0] + 9, NULL, 10);
@@ -348,8 +342,8 @@ bench_http_conn_writable(BenchHttpConn *conn)
     g_autoptr(GError) error = NULL;
 
     while (conn->out_sent < conn->out->len) {
-        gssize n = send(conn->fd, conn->out->str + conn->out_sent,
-                        conn->out->len - conn->out_sent, MSG_NOSIGNAL);
+        gssize n = send(conn->fd, conn->out->str + conn->out_sent, conn->out->len - conn->out_sent,
+                        MSG_NOSIGNAL);
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             return;
         if (n < 0 && errno == EINTR)
@@ -392,8 +386,7 @@ bench_http_run(BenchHttp *self, guint idle_timeout_s, GError **error)
         if (n == 0) {
             if (g_get_monotonic_time() - last_progress > (gint64)idle_timeout_s * G_USEC_PER_SEC) {
                 g_set_error(error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
-                            "%u requests got no answer in %u s", self->in_flight,
-                            idle_timeout_s);
+                            "%u requests got no answer in %u s", self->in_flight, idle_timeout_s);
                 return FALSE;
             }
             continue;

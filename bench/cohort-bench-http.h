@@ -19,8 +19,8 @@ void bench_http_conn_free(BenchHttpConn *conn);
 
 /* Sends one request on @conn (one at a time); @answered is called from bench_http_run(). */
 gboolean bench_http_conn_request(BenchHttpConn *conn, const gchar *method, const gchar *path,
-                                 const gchar *token, const gchar *body,
-                                 BenchHttpAnswered answered, gpointer user_data, GError **error);
+                                 const gchar *token, const gchar *body, BenchHttpAnswered answered,
+                                 gpointer user_data, GError **error);
 
 /* Runs until no request is in flight; fails when none is answered for @idle_timeout_s. */
 gboolean bench_http_run(BenchHttp *self, guint idle_timeout_s, GError **error);

@@ -25,7 +25,7 @@ typedef struct {
     CohortApiGuard *guard;
     GSocket *socket; /* owned */
     gchar *client;
-    gint64 deadline_at; /* monotonic µs by which a whole request must have come; 0: none */
+    gint64 deadline_at;         /* monotonic µs by which a whole request must have come; 0: none */
     gboolean over_limit;        /* to be answered 429, at once, with no request read */
     GSource *refusal;           /* the idle that answers it */
     SoupServerMessage *refused; /* its first message, owned while the refusal waits */

@@ -24,7 +24,7 @@ struct _CohortApi {
     CohortRateLimit *auth_failures;
     GSource *auth_report_timer;
     struct _CohortApiConsoles *consoles;
-    CohortApiStatic *web; /* the web page's files; NULL: none */
+    CohortApiStatic *web;  /* the web page's files; NULL: none */
     gboolean log_requests; /* G_MESSAGES_DEBUG names cohort-api (or all) */
 };
 

@@ -118,8 +118,7 @@ cohort_api_auth_refused(CohortApiRequest *req)
     guint retry_after_s = 1;
 
     if (!cohort_rate_limit_is_blocked(self->auth_failures, cohort_api_request_get_client(req),
-                                      g_get_monotonic_time(),
-                                      &retry_after_s))
+                                      g_get_monotonic_time(), &retry_after_s))
         return FALSE;
     cohort_rate_limit_refused(self->auth_failures, req->client);
     error = g_error_new(COHORT_ERROR, COHORT_ERROR_RATE_LIMITED,

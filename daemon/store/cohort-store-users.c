@@ -179,8 +179,7 @@ cohort_store_tokens_drop(CohortStore *self)
 void
 cohort_store_tokens_on_update(CohortStore *self, const gchar *table)
 {
-    if (self->tokens != NULL &&
-        (g_strcmp0(table, "tokens") == 0 || g_strcmp0(table, "users") == 0))
+    if (self->tokens != NULL && (g_strcmp0(table, "tokens") == 0 || g_strcmp0(table, "users") == 0))
         cohort_store_tokens_drop(self);
 }
 

@@ -451,8 +451,7 @@ cohort_store_unseal(CohortStore *self, const gchar *context, const gchar *sealed
 
 /* SQLite has one hook of each kind per connection: each cache is told here. */
 static void
-cohort_store_on_update(void *data, int op, const char *db, const char *table,
-                       sqlite3_int64 rowid)
+cohort_store_on_update(void *data, int op, const char *db, const char *table, sqlite3_int64 rowid)
 {
     cohort_store_usage_on_update(data, table);
     cohort_store_tokens_on_update(data, table);
