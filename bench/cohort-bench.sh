@@ -337,6 +337,19 @@ bench_testdriver() {
 # The total of a callgrind output file: instructions of every thread.
 cg_total() { sed -n 's/^totals: *//p' "$1" | awk '{ print $1 }'; }
 
+# SIGTERM to a cohortd under callgrind, which writes its counts as it exits (that takes a while)
+daemon_stop_callgrind() {
+    local stopped=0
+    kill "$D_PID"
+    for _ in $(seq 1 1200); do
+        kill -0 "$D_PID" 2>/dev/null || { stopped=1; break; }
+        sleep 0.1
+    done
+    [ $stopped = 1 ] || die "cohortd under callgrind did not stop within 120 s"
+    wait "$D_PID" || die "cohortd did not stop cleanly: $(tail -n 5 "$D_DIR/cohortd.log")"
+    rm -rf "$D_DIR"
+}
+
 # ctl_job_wait SLUG provision|reclaim: starts the job and waits for cohortd's log line saying
 # it finished (no polling: a poll would add instructions that grow with the time taken)
 ctl_job_wait() {
@@ -353,7 +366,7 @@ ctl_job_wait() {
 }
 
 bench_instructions() {
-    local n cg f f2 p1 p2 who stopped
+    local n cg f f2 p1 p2 who
     say "instructions on libvirt's test driver (callgrind, all threads), N=${ins_sizes// /, }"
     for n in $ins_sizes; do
         say "  floor, N=$n"
@@ -390,15 +403,7 @@ bench_instructions() {
         ctl_job_wait ins reclaim
         # callgrind writes the last part at exit: give it the time it needs
         sleep 0.5
-        kill "$D_PID"
-        stopped=0
-        for _ in $(seq 1 1200); do
-            kill -0 "$D_PID" 2>/dev/null || { stopped=1; break; }
-            sleep 0.1
-        done
-        [ $stopped = 1 ] || die "cohortd under callgrind did not stop within 120 s"
-        wait "$D_PID" || die "cohortd did not stop cleanly: $(tail -n 5 "$D_DIR/cohortd.log")"
-        rm -rf "$D_DIR"
+        daemon_stop_callgrind
         # .1: start and setup; .2: provisioning (request to the reclaim's request); the last:
         # reclaim to exit
         echo "$(cg_total "$cg.2") $(cg_total "$cg")" >"$stats/ins-cohortd-$n"
@@ -768,7 +773,7 @@ bench_load() {
 # with the same setup and redeem storm, list only, stopped after $1 and after $2 requests;
 # the difference in their counts over the difference in requests
 bench_load_instructions() { # FEW MANY
-    local n cg stopped
+    local n cg
     for n in "$1" "$2"; do
         say "  instructions: list only, $n requests, cohortd under callgrind"
         cg=$work/cg-load-$n
@@ -781,15 +786,7 @@ bench_load_instructions() { # FEW MANY
             --concurrency "$load_trainees" --requests "$n" --machines 0 \
             >"$work/load.out" 2>"$work/load.err" ||
             die "the load client failed under callgrind: $(cat "$work/load.err")"
-        kill "$D_PID"
-        stopped=0
-        for _ in $(seq 1 1200); do
-            kill -0 "$D_PID" 2>/dev/null || { stopped=1; break; }
-            sleep 0.1
-        done
-        [ $stopped = 1 ] || die "cohortd under callgrind did not stop within 120 s"
-        wait "$D_PID" || die "cohortd did not stop cleanly: $(tail -n 5 "$D_DIR/cohortd.log")"
-        rm -rf "$D_DIR"
+        daemon_stop_callgrind
         cg_total "$cg" >"$stats/load-ins-$n"
     done
     [ -z "${COHORT_BENCH_CALLGRIND_DIR:-}" ] ||
