@@ -175,6 +175,20 @@ cohort_domain_schema_release(void)
         g_clear_pointer(&self->schema, xmlRelaxNGFree);
 }
 
+gboolean
+cohort_domain_schema_hold(void)
+{
+    g_autofree gchar *path = cohort_domain_schema_path();
+
+    return cohort_domain_schema_acquire(path, NULL) != NULL;
+}
+
+void
+cohort_domain_schema_unhold(void)
+{
+    cohort_domain_schema_release();
+}
+
 guint
 cohort_domain_schema_get_loads(void)
 {

@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include "cohort-error.h"
+#include "cohort-domain-schema.h"
 #include "cohort-template-set.h"
 
 struct _CohortTemplateSet {
@@ -80,6 +81,7 @@ cohort_template_set_read(const gchar *templates_dir, CohortTemplateCheckFunc che
                                                             (GDestroyNotify)cohort_template_unref);
     g_autoptr(GPtrArray) files = g_ptr_array_new_with_free_func(g_free);
     const gchar *file;
+    gboolean held;
 
     if (dir == NULL) {
         g_prefix_error(error, "reading the templates directory: ");
@@ -91,6 +93,8 @@ cohort_template_set_read(const gchar *templates_dir, CohortTemplateCheckFunc che
     }
     /* sorted, so that "a name used twice" always names the same second file */
     g_ptr_array_sort(files, cohort_template_set_strcmp_ptr);
+    /* every template's renderings are validated: one parse of domain.rng for all of them */
+    held = cohort_domain_schema_hold();
     for (guint i = 0; i < files->len; i++) {
         g_autofree gchar *path = g_build_filename(templates_dir, g_ptr_array_index(files, i), NULL);
         g_autoptr(GError) error_local = NULL;
@@ -113,6 +117,8 @@ cohort_template_set_read(const gchar *templates_dir, CohortTemplateCheckFunc che
         }
         g_hash_table_replace(templates, g_strdup(name), g_steal_pointer(&tmpl));
     }
+    if (held)
+        cohort_domain_schema_unhold();
     return g_steal_pointer(&templates);
 }
 
