@@ -60,6 +60,8 @@ void cohort_api_respond_error(CohortApiRequest *req, const GError *error, const 
 /* Answers @node (owned) with @status, or *@errorp (taken). A pointer, because the error is
  * set by the call that makes @node, and C does not order the evaluation of arguments. */
 void cohort_api_finish(CohortApiRequest *req, guint status, JsonNode *node, GError **errorp);
+/* The same for an answer written as text (@text taken). */
+void cohort_api_finish_text(CohortApiRequest *req, guint status, gchar *text, GError **errorp);
 /* 405, with the Allow header. */
 void cohort_api_method_not_allowed(CohortApiRequest *req, const gchar *allowed);
 /* UNAUTHENTICATED for an anonymous caller: who asks comes before what they ask. */

@@ -510,9 +510,9 @@ cohort_api_machines_list(CohortApiRequest *req)
     const gchar *cohort = req->query != NULL ? g_hash_table_lookup(req->query, "cohort") : NULL;
     GError *error = NULL;
 
-    cohort_api_finish(req, 200,
-                      cohort_service_machine_list(req->api->service, req->actor, cohort, &error),
-                      &error);
+    cohort_api_finish_text(
+        req, 200, cohort_service_machine_list(req->api->service, req->actor, cohort, &error),
+        &error);
 }
 
 static void
@@ -522,7 +522,7 @@ cohort_api_machines_request(CohortApiRequest *req)
     GError *error = NULL;
 
     if (body != NULL)
-        cohort_api_finish(
+        cohort_api_finish_text(
             req, 202, cohort_service_machine_request(req->api->service, req->actor, body, &error),
             &error);
 }

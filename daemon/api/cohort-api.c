@@ -65,6 +65,22 @@ cohort_api_finish(CohortApiRequest *req, guint status, JsonNode *node, GError **
     json_node_unref(node);
 }
 
+/* As cohort_api_finish(), for an answer already written as text (@text taken). */
+void
+cohort_api_finish_text(CohortApiRequest *req, guint status, gchar *text, GError **errorp)
+{
+    GError *error = errorp != NULL ? g_steal_pointer(errorp) : NULL;
+
+    if (text == NULL) {
+        if (error == NULL)
+            error = g_error_new_literal(COHORT_ERROR, COHORT_ERROR_INTERNAL, "no answer");
+        cohort_api_respond_error(req, error, NULL, NULL);
+        g_error_free(error);
+        return;
+    }
+    cohort_api_respond_text(req, status, text);
+}
+
 JsonObject *
 cohort_api_body_object(CohortApiRequest *req, GError **error)
 {

@@ -109,10 +109,21 @@ cohort_json_cohort(const CohortCohortRow *row)
     return json_builder_get_root(b);
 }
 
+/* A machine whose host does not answer is unavailable, whatever it was last: the trainer may
+ * move it to another host. */
+static gboolean
+cohort_json_machine_unavailable(const CohortMachineRow *row, const CohortHost *host)
+{
+    return host != NULL && !cohort_host_is_usable(host) &&
+           g_strcmp0(row->state, "reclaimed") != 0 && g_strcmp0(row->state, "failed") != 0;
+}
+
 JsonNode *
-cohort_json_machine(const CohortMachineRow *row, const gchar *const *pending)
+cohort_json_machine(const CohortMachineRow *row, const gchar *const *pending,
+                    const CohortHost *host)
 {
     g_autoptr(JsonBuilder) b = json_builder_new();
+    gboolean unavailable = cohort_json_machine_unavailable(row, host);
 
     json_builder_begin_object(b);
     cohort_json_add_int(b, "id", row->id);
@@ -121,7 +132,7 @@ cohort_json_machine(const CohortMachineRow *row, const gchar *const *pending)
     cohort_json_add_string(b, "trainee", row->trainee_login);
     cohort_json_add_string(b, "host", row->host_name);
     cohort_json_add_string(b, "template", row->template_name);
-    cohort_json_add_string(b, "state", row->state);
+    cohort_json_add_string(b, "state", unavailable ? "host-unavailable" : row->state);
     json_builder_set_member_name(b, "pending");
     json_builder_begin_array(b);
     for (guint i = 0; pending != NULL && pending[i] != NULL; i++)
@@ -145,8 +156,67 @@ cohort_json_machine(const CohortMachineRow *row, const gchar *const *pending)
         }
     }
     json_builder_end_array(b);
+    cohort_json_add_string(b, "host_state", host != NULL ? host->state : NULL);
+    cohort_json_add_string(b, "last_state", unavailable ? row->state : NULL);
     json_builder_end_object(b);
     return json_builder_get_root(b);
+}
+
+static void
+cohort_json_write_string(CohortJsonWriter *w, const gchar *name, const gchar *value)
+{
+    cohort_json_writer_member(w, name);
+    cohort_json_writer_string(w, value);
+}
+
+static void
+cohort_json_write_int(CohortJsonWriter *w, const gchar *name, gint64 value)
+{
+    cohort_json_writer_member(w, name);
+    cohort_json_writer_int(w, value);
+}
+
+/* The same members in the same order as cohort_json_machine(): test-json compares them. */
+void
+cohort_json_machine_write(CohortJsonWriter *w, const CohortMachineRow *row,
+                          const gchar *const *pending, const CohortHost *host)
+{
+    gboolean unavailable = cohort_json_machine_unavailable(row, host);
+
+    cohort_json_writer_begin_object(w);
+    cohort_json_write_int(w, "id", row->id);
+    cohort_json_write_string(w, "name", row->name);
+    cohort_json_write_string(w, "cohort", row->cohort_slug);
+    cohort_json_write_string(w, "trainee", row->trainee_login);
+    cohort_json_write_string(w, "host", row->host_name);
+    cohort_json_write_string(w, "template", row->template_name);
+    cohort_json_write_string(w, "state", unavailable ? "host-unavailable" : row->state);
+    cohort_json_writer_member(w, "pending");
+    cohort_json_writer_begin_array(w);
+    for (guint i = 0; pending != NULL && pending[i] != NULL; i++)
+        cohort_json_writer_string(w, pending[i]);
+    cohort_json_writer_end_array(w);
+    cohort_json_write_int(w, "vcpus", row->vcpus);
+    cohort_json_write_int(w, "memory_mib", (gint64)row->memory_mib);
+    cohort_json_write_string(w, "created_at", row->created_at);
+    cohort_json_write_string(w, "expires_at", row->expires_at);
+    cohort_json_write_string(w, "error", row->error);
+    cohort_json_writer_member(w, "ready");
+    cohort_json_writer_boolean(w, row->ready);
+    cohort_json_write_string(w, "ready_at", row->ready_at);
+    cohort_json_writer_member(w, "addresses");
+    cohort_json_writer_begin_array(w);
+    if (row->addresses != NULL) {
+        g_auto(GStrv) addresses = g_strsplit(row->addresses, " ", -1);
+        for (guint i = 0; addresses[i] != NULL; i++) {
+            if (addresses[i][0] != '\0')
+                cohort_json_writer_string(w, addresses[i]);
+        }
+    }
+    cohort_json_writer_end_array(w);
+    cohort_json_write_string(w, "host_state", host != NULL ? host->state : NULL);
+    cohort_json_write_string(w, "last_state", unavailable ? row->state : NULL);
+    cohort_json_writer_end_object(w);
 }
 
 JsonNode *

@@ -5,6 +5,7 @@
 #include <json-glib/json-glib.h>
 
 #include "cohort-hosts.h"
+#include "cohort-json-writer.h"
 #include "cohort-store.h"
 #include "cohort-template.h"
 
@@ -14,8 +15,13 @@ JsonNode *cohort_json_user(const CohortUserRow *row);
 /* A host, what placement allows on it and what its machines hold (@used). */
 JsonNode *cohort_json_host(const CohortHost *host, const CohortHostUsage *used);
 JsonNode *cohort_json_cohort(const CohortCohortRow *row);
-/* @pending: the operations queued behind the one under way (NULL: none). */
-JsonNode *cohort_json_machine(const CohortMachineRow *row, const gchar *const *pending);
+/* @pending: the operations queued behind the one under way (NULL: none); @host: the
+ * machine's host (NULL: not placed, or gone), whose state it shows. */
+JsonNode *cohort_json_machine(const CohortMachineRow *row, const gchar *const *pending,
+                              const CohortHost *host);
+/* The same object as text, for the answers that list machines. */
+void cohort_json_machine_write(CohortJsonWriter *w, const CohortMachineRow *row,
+                               const gchar *const *pending, const CohortHost *host);
 JsonNode *cohort_json_job(const CohortJobRow *row, GPtrArray *errors);
 JsonNode *cohort_json_audit(const CohortAuditRow *row);
 JsonNode *cohort_json_error(const GError *error);

@@ -161,7 +161,40 @@ cohort_service_machine_new(CohortService *svc, const CohortCohortRow *cohort,
     return cohort_store_machine_get_by_id(svc->store, row->id, error);
 }
 
+static CohortHost *
+cohort_service_machine_host(CohortService *svc, const CohortMachineRow *row)
+{
+    return row->host_id > 0 ? cohort_hosts_lookup_by_id(svc->hosts, row->host_id) : NULL;
+}
+
 JsonNode *
+cohort_service_machine_json(CohortService *svc, const CohortMachineRow *row)
+{
+    g_auto(GStrv) pending = cohort_machine_work_pending_new(svc->work, row->id);
+
+    return cohort_json_machine(row, (const gchar *const *)pending,
+                               cohort_service_machine_host(svc, row));
+}
+
+static void
+cohort_service_machine_write(CohortService *svc, CohortJsonWriter *w, const CohortMachineRow *row)
+{
+    g_auto(GStrv) pending = cohort_machine_work_pending_new(svc->work, row->id);
+
+    cohort_json_machine_write(w, row, (const gchar *const *)pending,
+                              cohort_service_machine_host(svc, row));
+}
+
+static gchar *
+cohort_service_machine_text(CohortService *svc, const CohortMachineRow *row)
+{
+    g_autoptr(CohortJsonWriter) w = cohort_json_writer_new();
+
+    cohort_service_machine_write(svc, w, row);
+    return cohort_json_writer_free_to_text(g_steal_pointer(&w));
+}
+
+gchar *
 cohort_service_machine_request(CohortService *svc, const CohortUserRow *actor, JsonObject *body,
                                GError **error)
 {
@@ -204,32 +237,7 @@ cohort_service_machine_request(CohortService *svc, const CohortUserRow *actor, J
     if (!cohort_machine_work_push(svc->work, row, COHORT_MACHINE_OP_CREATE, 0, error))
         return NULL;
     cohort_service_audit(svc, actor->login, "machine.request", row->name, NULL);
-    return cohort_service_machine_json(svc, row);
-}
-
-JsonNode *
-cohort_service_machine_json(CohortService *svc, const CohortMachineRow *row)
-{
-    g_auto(GStrv) pending = cohort_machine_work_pending_new(svc->work, row->id);
-    JsonNode *node = cohort_json_machine(row, (const gchar *const *)pending);
-    CohortHost *host =
-        row->host_id > 0 ? cohort_hosts_lookup_by_id(svc->hosts, row->host_id) : NULL;
-    JsonObject *obj = json_node_get_object(node);
-
-    /* a machine whose host does not answer is unavailable, whatever it was last: the trainer
-     * may move it to another host */
-    if (host != NULL)
-        json_object_set_string_member(obj, "host_state", host->state);
-    else
-        json_object_set_null_member(obj, "host_state");
-    if (host != NULL && !cohort_host_is_usable(host) && g_strcmp0(row->state, "reclaimed") != 0 &&
-        g_strcmp0(row->state, "failed") != 0) {
-        json_object_set_string_member(obj, "state", "host-unavailable");
-        json_object_set_string_member(obj, "last_state", row->state);
-    } else {
-        json_object_set_null_member(obj, "last_state");
-    }
-    return node;
+    return cohort_service_machine_text(svc, row);
 }
 
 CohortMachineRow *
@@ -263,12 +271,12 @@ cohort_service_machine_lookup(CohortService *svc, const CohortUserRow *actor, gi
     return g_steal_pointer(&row);
 }
 
-JsonNode *
+gchar *
 cohort_service_machine_list(CohortService *svc, const CohortUserRow *actor, const gchar *slug,
                             GError **error)
 {
     g_autoptr(GPtrArray) rows = NULL;
-    g_autoptr(GPtrArray) nodes = g_ptr_array_new_with_free_func((GDestroyNotify)json_node_unref);
+    g_autoptr(CohortJsonWriter) w = NULL;
     gint64 cohort_id = 0;
     gint64 user_id = 0;
     gint64 trainer_id = 0;
@@ -290,9 +298,13 @@ cohort_service_machine_list(CohortService *svc, const CohortUserRow *actor, cons
     rows = cohort_store_machine_list(svc->store, cohort_id, user_id, trainer_id, FALSE, error);
     if (rows == NULL)
         return NULL;
+    /* the hottest answer of a class at work: written as text, with no json-glib tree */
+    w = cohort_json_writer_new();
+    cohort_json_writer_begin_array(w);
     for (guint i = 0; i < rows->len; i++)
-        g_ptr_array_add(nodes, cohort_service_machine_json(svc, g_ptr_array_index(rows, i)));
-    return cohort_json_array_new(nodes);
+        cohort_service_machine_write(svc, w, g_ptr_array_index(rows, i));
+    cohort_json_writer_end_array(w);
+    return cohort_json_writer_free_to_text(g_steal_pointer(&w));
 }
 
 JsonNode *

@@ -178,10 +178,11 @@ JsonNode *cohort_service_cohort_power(CohortService *svc, const CohortUserRow *a
                                       const gchar *slug, gboolean start, GError **error);
 
 /* machines and jobs */
-JsonNode *cohort_service_machine_request(CohortService *svc, const CohortUserRow *actor,
-                                         JsonObject *body, GError **error);
-JsonNode *cohort_service_machine_list(CohortService *svc, const CohortUserRow *actor,
-                                      const gchar *cohort, GError **error);
+/* The request and the list answer their JSON text: they are what a class sends most. */
+gchar *cohort_service_machine_request(CohortService *svc, const CohortUserRow *actor,
+                                      JsonObject *body, GError **error);
+gchar *cohort_service_machine_list(CohortService *svc, const CohortUserRow *actor,
+                                   const gchar *cohort, GError **error);
 JsonNode *cohort_service_machine_get(CohortService *svc, const CohortUserRow *actor, gint64 id,
                                      GError **error);
 /* @op: "start", "stop", "reboot", "reset" or "release" */

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "cohort-error.h"
+#include "cohort-json-writer.h"
 #include "cohort-json.h"
 #include "cohort-test.h"
 
@@ -121,6 +122,203 @@ test_json_time_normalized(void **state)
     }
 }
 
+/* The writer against json-glib's generator, the bytes of one compared with the other's. */
+static void
+test_json_assert_writes_as_json_glib(CohortJsonWriter *w, JsonBuilder *b)
+{
+    g_autoptr(JsonNode) node = json_builder_get_root(b);
+    g_autofree gchar *expected = cohort_json_to_string(node, FALSE);
+    g_autofree gchar *written = cohort_json_writer_free_to_text(w);
+
+    assert_string_equal(written, expected);
+}
+
+/* Every byte alone, inside a word and as a member's name; lone bytes above 0x7f are not UTF-8
+ * and become U+FFFD in both. 0x1f is the exception, below. */
+static void
+test_json_writer_strings(void **state)
+{
+    for (guint c = 1; c < 256; c++) {
+        g_autoptr(JsonBuilder) b = json_builder_new();
+        CohortJsonWriter *w = cohort_json_writer_new();
+        gchar alone[2] = {(gchar)c, '\0'};
+        g_autofree gchar *inside = g_strdup_printf("a%cb\"c\\", (gchar)c);
+
+        if (c == 0x1f)
+            continue;
+        json_builder_begin_object(b);
+        cohort_json_writer_begin_object(w);
+        json_builder_set_member_name(b, "alone");
+        json_builder_add_string_value(b, alone);
+        cohort_json_writer_member(w, "alone");
+        cohort_json_writer_string(w, alone);
+        json_builder_set_member_name(b, inside);
+        json_builder_add_string_value(b, inside);
+        cohort_json_writer_member(w, inside);
+        cohort_json_writer_string(w, inside);
+        json_builder_end_object(b);
+        cohort_json_writer_end_object(w);
+        test_json_assert_writes_as_json_glib(w, b);
+    }
+    /* UTF-8 as it is: an accent, a right-to-left override, an emoji */
+    {
+        static const gchar text[] = "Jos\xc3\xa9 \xe2\x80\xae \xf0\x9f\x98\x80";
+        g_autoptr(JsonBuilder) b = json_builder_new();
+        CohortJsonWriter *w = cohort_json_writer_new();
+
+        json_builder_begin_array(b);
+        json_builder_add_string_value(b, text);
+        json_builder_end_array(b);
+        cohort_json_writer_begin_array(w);
+        cohort_json_writer_string(w, text);
+        cohort_json_writer_end_array(w);
+        test_json_assert_writes_as_json_glib(w, b);
+    }
+}
+
+/* json-glib 1.6 writes 0x1f raw, which no JSON parser takes; the writer escapes it. */
+static void
+test_json_writer_unit_separator_escaped(void **state)
+{
+    CohortJsonWriter *w = cohort_json_writer_new();
+    g_autofree gchar *text = NULL;
+    g_autoptr(JsonNode) parsed = NULL;
+
+    cohort_json_writer_string(w, "a\x1f"
+                                 "b");
+    text = cohort_json_writer_free_to_text(w);
+    assert_string_equal(text, "\"a\\u001fb\"");
+    parsed = json_from_string(text, NULL);
+    assert_non_null(parsed);
+    assert_string_equal(json_node_get_string(parsed), "a\x1f"
+                                                      "b");
+}
+
+static void
+test_json_writer_structure(void **state)
+{
+    static const gint64 numbers[] = {0, 1, -1, 9, 10, 1234567890, G_MAXINT64, G_MININT64};
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    CohortJsonWriter *w = cohort_json_writer_new();
+
+    json_builder_begin_array(b);
+    cohort_json_writer_begin_array(w);
+    json_builder_begin_object(b);
+    cohort_json_writer_begin_object(w);
+    json_builder_end_object(b);
+    cohort_json_writer_end_object(w);
+    json_builder_begin_array(b);
+    cohort_json_writer_begin_array(w);
+    json_builder_end_array(b);
+    cohort_json_writer_end_array(w);
+    json_builder_begin_object(b);
+    cohort_json_writer_begin_object(w);
+    for (guint i = 0; i < G_N_ELEMENTS(numbers); i++) {
+        g_autofree gchar *name = g_strdup_printf("n%u", i);
+        json_builder_set_member_name(b, name);
+        json_builder_add_int_value(b, numbers[i]);
+        cohort_json_writer_member(w, name);
+        cohort_json_writer_int(w, numbers[i]);
+    }
+    json_builder_set_member_name(b, "yes");
+    json_builder_add_boolean_value(b, TRUE);
+    cohort_json_writer_member(w, "yes");
+    cohort_json_writer_boolean(w, TRUE);
+    json_builder_set_member_name(b, "no");
+    json_builder_add_boolean_value(b, FALSE);
+    cohort_json_writer_member(w, "no");
+    cohort_json_writer_boolean(w, FALSE);
+    json_builder_set_member_name(b, "none");
+    json_builder_add_null_value(b);
+    cohort_json_writer_member(w, "none");
+    cohort_json_writer_null(w);
+    json_builder_set_member_name(b, "nested");
+    json_builder_begin_array(b);
+    cohort_json_writer_member(w, "nested");
+    cohort_json_writer_begin_array(w);
+    json_builder_add_null_value(b);
+    cohort_json_writer_string(w, NULL);
+    json_builder_begin_object(b);
+    cohort_json_writer_begin_object(w);
+    json_builder_set_member_name(b, "deep");
+    json_builder_add_string_value(b, "x");
+    cohort_json_writer_member(w, "deep");
+    cohort_json_writer_string(w, "x");
+    json_builder_end_object(b);
+    cohort_json_writer_end_object(w);
+    json_builder_end_array(b);
+    cohort_json_writer_end_array(w);
+    json_builder_end_object(b);
+    cohort_json_writer_end_object(w);
+    json_builder_end_array(b);
+    cohort_json_writer_end_array(w);
+    test_json_assert_writes_as_json_glib(w, b);
+}
+
+/* The list's machines are written as text, single machines built as trees: the two must be the
+ * same bytes for every kind of row, or a client sees a machine change with the route it used. */
+static void
+test_json_machine_text_as_tree(void **state)
+{
+    static const gchar *const pending[] = {"stop", "start", NULL};
+    CohortHost up = {.state = (gchar *)"up", .prov = (CohortProvisioner *)&up};
+    CohortHost down = {.state = (gchar *)"down"};
+    CohortMachineRow full = {
+        .id = 42,
+        .name = (gchar *)"cohort-cloud-101--jos\xc3\xa9-1",
+        .cohort_slug = (gchar *)"cloud-101",
+        .trainee_login = (gchar *)"jos\xc3\xa9",
+        .host_name = (gchar *)"lab \"one\"",
+        .template_name = (gchar *)"debian",
+        .state = (gchar *)"running",
+        .vcpus = 2,
+        .memory_mib = 2048,
+        .created_at = (gchar *)"2026-12-02T10:00:00Z",
+        .expires_at = (gchar *)"2026-12-09T10:00:00Z",
+        .error = (gchar *)"line\none\ttab \\ \x01",
+        .ready = TRUE,
+        .ready_at = (gchar *)"2026-12-02T10:01:00Z",
+        .addresses = (gchar *)" 10.0.0.2  fe80::1 ",
+    };
+    CohortMachineRow bare = {
+        .id = 7,
+        .name = (gchar *)"cohort-c--t-1",
+        .cohort_slug = (gchar *)"c",
+        .trainee_login = (gchar *)"t",
+        .template_name = (gchar *)"tiny",
+        .state = (gchar *)"requested",
+    };
+    CohortMachineRow reclaimed = bare;
+    const struct {
+        const CohortMachineRow *row;
+        const gchar *const *pending;
+        const CohortHost *host;
+        const gchar *state; /* the answer's "state" */
+    } cases[] = {
+        {&full, pending, &up, "running"},
+        {&full, NULL, &down, "host-unavailable"},
+        {&full, pending, NULL, "running"},
+        {&bare, NULL, NULL, "requested"},
+        {&bare, pending, &down, "host-unavailable"},
+        {&reclaimed, NULL, &down, "reclaimed"},
+    };
+
+    reclaimed.state = (gchar *)"reclaimed";
+    for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autoptr(JsonNode) tree =
+            cohort_json_machine(cases[i].row, cases[i].pending, cases[i].host);
+        g_autofree gchar *expected = cohort_json_to_string(tree, FALSE);
+        CohortJsonWriter *w = cohort_json_writer_new();
+        g_autofree gchar *written = NULL;
+
+        cohort_json_machine_write(w, cases[i].row, cases[i].pending, cases[i].host);
+        written = cohort_json_writer_free_to_text(w);
+        assert_string_equal(written, expected);
+        assert_string_equal(json_object_get_string_member(json_node_get_object(tree), "state"),
+                            cases[i].state);
+    }
+}
+
 int
 main(void)
 {
@@ -128,6 +326,10 @@ main(void)
         cmocka_unit_test(test_json_lone_surrogate_refused),
         cmocka_unit_test(test_json_error_answer_is_utf8),
         cmocka_unit_test(test_json_time_normalized),
+        cmocka_unit_test(test_json_writer_strings),
+        cmocka_unit_test(test_json_writer_unit_separator_escaped),
+        cmocka_unit_test(test_json_writer_structure),
+        cmocka_unit_test(test_json_machine_text_as_tree),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
