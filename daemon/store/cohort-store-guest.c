@@ -60,7 +60,7 @@ cohort_store_guest_write(CohortStore *self, gint64 id, const gchar *clear, gbool
         return FALSE;
     cohort_store_bind_int64(stmt, 1, id);
     cohort_store_bind_text(stmt, 2, sealed);
-    return cohort_store_run_update(self, stmt, what, NULL, error);
+    return cohort_store_run_update_usage_neutral(self, stmt, what, error);
 }
 
 gboolean

@@ -262,29 +262,54 @@ cohort_store_machine_list(CohortStore *self, gint64 cohort_id, gint64 user_id, g
                                 (GDestroyNotify)cohort_machine_row_free, "listing machines", error);
 }
 
+/* Only a running machine is ready: a stop, a reboot or a reset waits for the agent again. */
+#define MACHINE_SET_STATE                                                                          \
+    "UPDATE machines SET state = ?2, error = ?3,"                                                  \
+    " ready = CASE WHEN ?2 = 'running' THEN ready ELSE 0 END,"                                     \
+    " ready_at = CASE WHEN ?2 = 'running' THEN ready_at END"                                       \
+    " WHERE id = ?1"
+
 gboolean
 cohort_store_machine_set_state(CohortStore *self, gint64 id, const gchar *state,
                                const gchar *error_message, GError **error)
 {
-    g_autoptr(CohortStmt) stmt = NULL;
+    g_autoptr(CohortStmt) within = NULL;
+    g_autoptr(CohortStmt) across = NULL;
     g_autofree gchar *what = NULL;
+    gint rc;
 
     g_return_val_if_fail(self != NULL, FALSE);
 
     what = g_strdup_printf("machine with id %" G_GINT64_FORMAT, id);
-    /* only a running machine is ready: a stop, a reboot or a reset waits for the agent again */
-    stmt = cohort_store_prepare(self,
-                                "UPDATE machines SET state = ?2, error = ?3,"
-                                " ready = CASE WHEN ?2 = 'running' THEN ready ELSE 0 END,"
-                                " ready_at = CASE WHEN ?2 = 'running' THEN ready_at END"
-                                " WHERE id = ?1",
-                                what, error);
-    if (stmt == NULL)
+    /* Hosts' usage counts the machines neither reclaimed nor failed. A change that stays on
+     * one side of that line (provisioning to running, running to stopped) keeps the usage
+     * cache; the one that crosses it is the second statement's, which drops it. */
+    within =
+        cohort_store_prepare(self,
+                             MACHINE_SET_STATE " AND ((state = 'reclaimed' OR state = 'failed')"
+                                               " = (?2 = 'reclaimed' OR ?2 = 'failed'))",
+                             what, error);
+    if (within == NULL)
         return FALSE;
-    cohort_store_bind_int64(stmt, 1, id);
-    cohort_store_bind_text(stmt, 2, state);
-    cohort_store_bind_text(stmt, 3, error_message);
-    return cohort_store_run_update(self, stmt, what, NULL, error);
+    cohort_store_bind_int64(within, 1, id);
+    cohort_store_bind_text(within, 2, state);
+    cohort_store_bind_text(within, 3, error_message);
+    self->usage_counting = TRUE;
+    rc = sqlite3_step(within);
+    self->usage_counting = FALSE;
+    if (rc != SQLITE_DONE) {
+        cohort_store_set_error(self, error, what, NULL, NULL);
+        return FALSE;
+    }
+    if (sqlite3_changes(self->db) > 0)
+        return TRUE;
+    across = cohort_store_prepare(self, MACHINE_SET_STATE, what, error);
+    if (across == NULL)
+        return FALSE;
+    cohort_store_bind_int64(across, 1, id);
+    cohort_store_bind_text(across, 2, state);
+    cohort_store_bind_text(across, 3, error_message);
+    return cohort_store_run_update(self, across, what, NULL, error);
 }
 
 gboolean
@@ -294,6 +319,7 @@ cohort_store_machine_set_ready(CohortStore *self, gint64 id, gboolean ready, con
     g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *what = NULL;
     g_autofree gchar *now = cohort_store_now();
+    gint rc;
 
     g_return_val_if_fail(self != NULL, FALSE);
 
@@ -321,7 +347,11 @@ cohort_store_machine_set_ready(CohortStore *self, gint64 id, gboolean ready, con
     sqlite3_bind_int(stmt, 2, ready ? 1 : 0);
     cohort_store_bind_text(stmt, 3, now);
     cohort_store_bind_text(stmt, 4, addresses != NULL && addresses[0] != '\0' ? addresses : NULL);
-    if (sqlite3_step(stmt) != SQLITE_DONE) {
+    /* readiness and addresses count in no host's usage: the cache stays */
+    self->usage_counting = TRUE;
+    rc = sqlite3_step(stmt);
+    self->usage_counting = FALSE;
+    if (rc != SQLITE_DONE) {
         cohort_store_set_error(self, error, what, NULL, NULL);
         return FALSE;
     }
@@ -348,7 +378,7 @@ cohort_store_machine_set_addresses(CohortStore *self, gint64 id, const gchar *ad
         return FALSE;
     cohort_store_bind_int64(stmt, 1, id);
     cohort_store_bind_text(stmt, 2, addresses);
-    return cohort_store_run_update(self, stmt, what, NULL, error);
+    return cohort_store_run_update_usage_neutral(self, stmt, what, error);
 }
 
 gboolean
@@ -613,7 +643,7 @@ cohort_store_machine_set_expiry(CohortStore *self, gint64 machine_id, const gcha
     cohort_store_bind_int64(stmt, 1, machine_id);
     cohort_store_bind_text(stmt, 2, expires_at);
     cohort_store_bind_int64(stmt, 3, extension ? 1 : 0);
-    return cohort_store_run_update(self, stmt, what, NULL, error);
+    return cohort_store_run_update_usage_neutral(self, stmt, what, error);
 }
 
 guint

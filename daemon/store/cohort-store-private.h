@@ -74,6 +74,9 @@ gboolean cohort_store_run(CohortStore *self, sqlite3_stmt *stmt, const gchar *wh
                           const gchar *conflict, const gchar *refs, GError **error);
 gboolean cohort_store_run_update(CohortStore *self, sqlite3_stmt *stmt, const gchar *what,
                                  const gchar *refs, GError **error);
+/* An UPDATE no host's usage counts: the usage cache stays (cohort-store.c). */
+gboolean cohort_store_run_update_usage_neutral(CohortStore *self, sqlite3_stmt *stmt,
+                                               const gchar *what, GError **error);
 gboolean cohort_store_step_row(CohortStore *self, sqlite3_stmt *stmt, const gchar *what,
                                GError **error);
 gpointer cohort_store_get_one(CohortStore *self, sqlite3_stmt *stmt, CohortStoreRowReader read,

@@ -289,6 +289,21 @@ cohort_store_run_update(CohortStore *self, sqlite3_stmt *stmt, const gchar *what
     return TRUE;
 }
 
+/* The same for an UPDATE of machine columns no host's usage counts (passwords, readiness,
+ * addresses, expiry, a state change between two live states): the usage cache stays, so
+ * that the next placement does not sum the host's machines again. */
+gboolean
+cohort_store_run_update_usage_neutral(CohortStore *self, sqlite3_stmt *stmt, const gchar *what,
+                                      GError **error)
+{
+    gboolean ok;
+
+    self->usage_counting = TRUE;
+    ok = cohort_store_run_update(self, stmt, what, NULL, error);
+    self->usage_counting = FALSE;
+    return ok;
+}
+
 /* Steps to the one row a query expects: NOT_FOUND "no @what" when there is none. */
 gboolean
 cohort_store_step_row(CohortStore *self, sqlite3_stmt *stmt, const gchar *what, GError **error)

@@ -10,6 +10,7 @@
 
 #include "cohort-error.h"
 #include "cohort-store-migrations.h"
+#include "cohort-store-private.h"
 #include "cohort-store.h"
 
 #define STARTS "2026-12-01T08:00:00Z"
@@ -543,6 +544,51 @@ test_store_host_usage(void **state)
     assert_int_equal(memory, 16384);
 
     assert_false(cohort_store_host_get_usage(store, lab2 + 100, &vcpus, &memory, &error));
+    cohort_assert_error(error, COHORT_ERROR_NOT_FOUND);
+}
+
+/* Placement reads the hosts' usage from a cache (cohort-store-private.h). A change that cannot
+ * move a host's usage keeps it: a state change between two live states, readiness, addresses,
+ * expiry, a guest password. One into or out of reclaimed or failed drops it, and the usage read
+ * next is right. */
+static void
+test_store_host_usage_follows_state(void **state)
+{
+    CohortStore *store = *state;
+    g_autoptr(GError) error = NULL;
+    Scene s = scene_new(store);
+    gint64 id = add_machine(store, "m-live", s.cohort, s.sok, s.host, 1, "provisioning", 2, 2048);
+    static const struct {
+        const gchar *state;
+        guint machines; /* on the host afterwards */
+        gboolean kept;  /* the cache survived the change */
+    } steps[] = {
+        {"running", 1, TRUE},    {"stopped", 1, TRUE},       {"failed", 0, FALSE},
+        {"failed", 0, TRUE},     {"provisioning", 1, FALSE}, {"reclaiming", 1, TRUE},
+        {"reclaimed", 0, FALSE},
+    };
+    CohortHostUsage usage = {0};
+
+    assert_true(cohort_store_host_get_usage_full(store, s.host, &usage, &error));
+    assert_int_equal(usage.machines, 1);
+    assert_true(g_hash_table_contains(store->usage, &s.host));
+    assert_true(cohort_store_machine_set_ready(store, id, TRUE, "10.0.0.2", NULL, &error));
+    assert_true(cohort_store_machine_set_addresses(store, id, "10.0.0.3", &error));
+    assert_true(cohort_store_machine_set_expiry(store, id, "2026-12-31T00:00:00Z", FALSE, &error));
+    assert_true(cohort_store_machine_set_guest_password(store, id, "secret", &error));
+    cohort_assert_no_error(error);
+    assert_true(g_hash_table_contains(store->usage, &s.host));
+    for (guint i = 0; i < G_N_ELEMENTS(steps); i++) {
+        assert_true(cohort_store_machine_set_state(store, id, steps[i].state, NULL, &error));
+        cohort_assert_no_error(error);
+        assert_int_equal(store->usage != NULL && g_hash_table_contains(store->usage, &s.host),
+                         steps[i].kept);
+        assert_true(cohort_store_host_get_usage_full(store, s.host, &usage, &error));
+        assert_int_equal(usage.machines, steps[i].machines);
+        assert_int_equal(usage.vcpus, steps[i].machines * 2);
+    }
+    /* no row: NOT_FOUND, from the second statement */
+    assert_false(cohort_store_machine_set_state(store, id + 100, "running", NULL, &error));
     cohort_assert_error(error, COHORT_ERROR_NOT_FOUND);
 }
 
@@ -2513,6 +2559,7 @@ main(void)
         STORE_TEST(test_store_host_usage),
         STORE_TEST(test_store_host_delete),
         STORE_TEST(test_store_host_usage_full_and_update),
+        STORE_TEST(test_store_host_usage_follows_state),
         STORE_TEST(test_store_bases),
         STORE_TEST(test_store_leftovers),
         STORE_TEST(test_store_job_hosts_and_bytes),
