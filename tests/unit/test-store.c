@@ -228,6 +228,12 @@ test_store_migrations_applied(void **state)
     assert_int_equal(cohort_store_get_schema_version(store), cohort_store_migrations_latest());
 }
 
+static gpointer
+test_store_now_in_thread(gpointer data)
+{
+    return cohort_store_now();
+}
+
 static void
 test_store_now_format(void **state)
 {
@@ -240,6 +246,22 @@ test_store_now_format(void **state)
     parsed = g_date_time_new_from_iso8601(now, NULL);
     assert_non_null(parsed);
     assert_true(ABS(g_date_time_difference(real, parsed)) < 5 * G_TIME_SPAN_SECOND);
+    /* the second's text is kept per thread: another thread, and a later second, have their
+     * own, and each caller gets a copy of its own */
+    {
+        g_autoptr(GThread) thread = g_thread_new("now", test_store_now_in_thread, NULL);
+        g_autofree gchar *other = g_thread_join(g_steal_pointer(&thread));
+        g_autofree gchar *again = NULL;
+        g_autofree gchar *later = NULL;
+
+        assert_true(cohort_store_time_is_valid(other));
+        again = cohort_store_now();
+        assert_true(again != now && strcmp(again, now) >= 0);
+        g_usleep(G_USEC_PER_SEC + G_USEC_PER_SEC / 10);
+        later = cohort_store_now();
+        assert_true(cohort_store_time_is_valid(later));
+        assert_true(strcmp(later, again) > 0);
+    }
 }
 
 /* WAL on a real file, data and version kept across opens, a newer database refused. */
