@@ -15,7 +15,10 @@
  *       duration: each lists its machines (GET /api/v1/machines) and, every fifth request
  *       while under --machines, requests one (POST /api/v1/machines). Prints requests per
  *       second, p50 and p99 latency and errors of the load (transport failures and answers
- *       other than 200 for a list, 202 for a request), and the same for the redeem storm. */
+ *       other than 200 for a list, 202 for a request), and the same for the redeem storm.
+ *       --tokens-out FILE keeps the tokens redeemed ("t token" lines); --tokens FILE, in place
+ *       of --codes, takes them and skips the redeem: a second load on the same trainees (the
+ *       instruction count of lists of the machines a first load requested). */
 #define G_LOG_DOMAIN "cohort-bench-client"
 
 #include "cohort-bench-http.h"
@@ -394,6 +397,8 @@ bench_load(gint argc, gchar **argv)
         g_ptr_array_new_with_free_func((GDestroyNotify)bench_trainee_free);
     g_autofree gchar *url = NULL;
     g_autofree gchar *codes_path = NULL;
+    g_autofree gchar *tokens_path = NULL;
+    g_autofree gchar *tokens_out = NULL;
     g_autofree gchar *cohort = NULL;
     g_autoptr(JsonBuilder) b = json_builder_new();
     g_autoptr(JsonGenerator) gen = json_generator_new();
@@ -415,6 +420,10 @@ bench_load(gint argc, gchar **argv)
         {"url", 0, 0, G_OPTION_ARG_STRING, &url, "cohortd's URL", "URL"},
         {"codes", 0, 0, G_OPTION_ARG_FILENAME, &codes_path, "Invitations: 'login code' lines",
          "FILE"},
+        {"tokens", 0, 0, G_OPTION_ARG_FILENAME, &tokens_path,
+         "Tokens already redeemed, not --codes: 't token' lines", "FILE"},
+        {"tokens-out", 0, 0, G_OPTION_ARG_FILENAME, &tokens_out, "Where to keep the tokens redeemed",
+         "FILE"},
         {"cohort", 0, 0, G_OPTION_ARG_STRING, &cohort, "The cohort to request machines in", "SLUG"},
         {"concurrency", 0, 0, G_OPTION_ARG_INT, &concurrency, "Trainees at once (default 200)",
          "N"},
@@ -428,13 +437,15 @@ bench_load(gint argc, gchar **argv)
 
     g_option_context_add_main_entries(context, entries, NULL);
     if (!g_option_context_parse(context, &argc, &argv, &error) || url == NULL ||
-        codes_path == NULL || cohort == NULL || concurrency < 1 || duration < 1 || machines < 0 ||
-        requests < 0) {
+        (codes_path == NULL) == (tokens_path == NULL) || cohort == NULL || concurrency < 1 ||
+        duration < 1 || machines < 0 || requests < 0) {
         g_printerr("cohort-bench-client load: %s\n",
-                   error != NULL ? error->message : "--url, --codes and --cohort are needed");
+                   error != NULL ? error->message
+                                 : "--url, --codes or --tokens, and --cohort are needed");
         return 2;
     }
-    codes = bench_codes_read(codes_path, &error);
+    /* both files hold 'login secret' lines */
+    codes = bench_codes_read(codes_path != NULL ? codes_path : tokens_path, &error);
     if (codes == NULL) {
         g_printerr("cohort-bench-client load: %s\n", error->message);
         return 1;
@@ -458,7 +469,10 @@ bench_load(gint argc, gchar **argv)
     for (guint i = 0; i < MIN((guint)concurrency, codes->len); i++) {
         Trainee *t = g_new0(Trainee, 1);
         t->load = &load;
-        t->code = g_strdup(g_ptr_array_index(codes, i));
+        if (tokens_path != NULL)
+            t->token = g_strdup(g_ptr_array_index(codes, i));
+        else
+            t->code = g_strdup(g_ptr_array_index(codes, i));
         t->conn = bench_http_conn_new(load.http);
         g_ptr_array_add(trainees, t);
     }
@@ -466,8 +480,11 @@ bench_load(gint argc, gchar **argv)
     /* every trainee redeems their invitation, all at once */
     t0 = g_get_monotonic_time();
     load.deadline = G_MAXINT64;
-    for (guint i = 0; i < trainees->len; i++)
-        bench_trainee_redeem(g_ptr_array_index(trainees, i));
+    for (guint i = 0; i < trainees->len; i++) {
+        Trainee *t = g_ptr_array_index(trainees, i);
+        if (t->token == NULL)
+            bench_trainee_redeem(t);
+    }
     if (!bench_http_run(load.http, BENCH_IDLE_TIMEOUT_S, &error))
         return bench_load_failed(error);
     redeem_s = (g_get_monotonic_time() - t0) / 1e6;
@@ -489,6 +506,17 @@ bench_load(gint argc, gchar **argv)
         else
             retries_failed++;
         retried++;
+    }
+
+    if (tokens_out != NULL) {
+        g_autoptr(GString) lines = g_string_new(NULL);
+        for (guint i = 0; i < trainees->len; i++) {
+            Trainee *t = g_ptr_array_index(trainees, i);
+            if (t->token != NULL)
+                g_string_append_printf(lines, "t %s\n", t->token);
+        }
+        if (!g_file_set_contents(tokens_out, lines->str, (gssize)lines->len, &error))
+            return bench_load_failed(error);
     }
 
     /* then the load */

@@ -794,6 +794,45 @@ bench_load_instructions() { # FEW MANY
     echo "$(cat "$stats/load-ins-$1") $(cat "$stats/load-ins-$2")" |
         awk -v a="$1" -v b="$2" '{ printf "%.1f\n", ($2 - $1) / (b - a) / 1e3 }' \
             >"$stats/load-ins-per-request"
+    bench_load_instructions_machines 20 4 2000
+}
+
+# cohortd's instructions per list of the machines the mix leaves each trainee: $1 trainees
+# request $2 machines each; once every one runs, the counts are zeroed (callgrind_control) and
+# the same trainees list $3 times. A list the mix makes is one of these.
+bench_load_instructions_machines() { # TRAINEES MACHINES LISTS
+    local cg=$work/cg-load-machines running=0
+    say "  instructions: $3 lists of $2 machines each, $1 trainees, cohortd under callgrind"
+    D_WRAP="valgrind --tool=callgrind --callgrind-out-file=$cg"
+    daemon_start "load-ins-machines"
+    D_WRAP=
+    ctl_admin --quiet template base tiny --blank >/dev/null
+    cohort_make bench-load "$1" "$2"
+    # every fifth request of a trainee asks for a machine: twice what $2 machines need
+    "$client" load --url "$D_URL" --codes "$D_DIR/bench-load.codes" --cohort bench-load \
+        --concurrency "$1" --requests $(($1 * $2 * 10)) --machines "$2" \
+        --tokens-out "$D_DIR/bench-load.tokens" >"$work/load.out" 2>"$work/load.err" ||
+        die "the load client failed under callgrind: $(cat "$work/load.err")"
+    for _ in $(seq 1 600); do
+        running=$(ctl_admin --json machine list | grep -c '"running"' || true)
+        [ "$running" -ge $(($1 * $2)) ] && break
+        sleep 0.2
+    done
+    [ "$running" -ge $(($1 * $2)) ] || die "only $running of $(($1 * $2)) machines run"
+    callgrind_control --zero "$D_PID" >/dev/null
+    "$client" load --url "$D_URL" --tokens "$D_DIR/bench-load.tokens" --cohort bench-load \
+        --concurrency "$1" --requests "$3" --machines 0 >"$work/load.out" 2>"$work/load.err" ||
+        die "the load client failed under callgrind: $(cat "$work/load.err")"
+    callgrind_control --dump "$D_PID" >/dev/null
+    for _ in $(seq 1 300); do
+        [ -s "$cg.1" ] && grep -q '^totals:' "$cg.1" && break
+        sleep 0.1
+    done
+    cg_total "$cg.1" | awk -v n="$3" '{ printf "%.1f\n", $1 / n / 1e3 }' \
+        >"$stats/load-ins-per-list-of-machines"
+    [ -z "${COHORT_BENCH_CALLGRIND_DIR:-}" ] ||
+        { mkdir -p "$COHORT_BENCH_CALLGRIND_DIR"; cp "$cg.1" "$COHORT_BENCH_CALLGRIND_DIR/cg-load-machines"; }
+    daemon_stop_callgrind
 }
 
 # --- 4. cohortd's memory with many rows ----------------------------------------------------
@@ -937,7 +976,7 @@ table() {
             echo "| $([ $mix = mix ] && echo 'list + request' || echo 'list only') | $(fmt load-$mix-rps %.0f) | $(fmt load-$mix-p50_ms %.1f) | $(fmt load-$mix-p99_ms %.1f) | $(fmt load-$mix-errors %.0f) | $(fmt load-$mix-list_p50_ms %.1f) / $(fmt load-$mix-list_p99_ms %.1f) | $([ $mix = mix ] && echo "$(fmt load-$mix-request_p50_ms %.1f) / $(fmt load-$mix-request_p99_ms %.1f)" || echo –) | $(fmt load-$mix-request_n %.0f) | $(fmt load-$mix-redeem_p50_ms %.0f) / $(fmt load-$mix-redeem_p99_ms %.0f) ($(fmt load-$mix-redeem_errors %.0f)) |"
         done
         echo
-        echo "cohortd's instructions per list request (callgrind, every thread, list only: (count after 2,200 requests − count after 200) ÷ 2,000): $(fmt load-ins-per-request %.1f) k."
+        echo "cohortd's instructions per list request (callgrind, every thread, list only: (count after 2,200 requests − count after 200) ÷ 2,000): $(fmt load-ins-per-request %.1f) k; per list of 4 machines, as the mix's trainees end up holding (20 trainees, counted over 2,000 lists once their 80 machines run): $(fmt load-ins-per-list-of-machines %.1f) k."
     fi
     if want memory; then
         echo
