@@ -80,6 +80,7 @@ cohort_service_machine_new(CohortService *svc, const CohortCohortRow *cohort,
     guint held_vcpus = 0;
     guint64 held_memory = 0;
     g_autofree gchar *vnc_password = cohort_service_vnc_password_new();
+    g_autofree gchar *guest_password = NULL;
     guint idx;
 
     if (tmpl == NULL)
@@ -140,7 +141,10 @@ cohort_service_machine_new(CohortService *svc, const CohortCohortRow *cohort,
     row->memory_mib = cohort_template_get_memory_mib(tmpl);
     row->disk_mib = cohort_template_get_disk_mib(tmpl);
     row->uuid = g_uuid_string_random();
-    if (!cohort_store_machine_insert(svc->store, row, vnc_password, error))
+    /* a seeded machine's guest password is in its first row, not written again just after */
+    if (cohort_template_get_seed_enabled(tmpl))
+        guest_password = cohort_seed_password_new();
+    if (!cohort_store_machine_insert_seeded(svc->store, row, vnc_password, guest_password, error))
         return NULL;
     {
         /* a lease: the machine expires on its own, unless extended */

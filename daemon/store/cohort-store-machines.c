@@ -99,10 +99,19 @@ gboolean
 cohort_store_machine_insert(CohortStore *self, CohortMachineRow *row, const gchar *vnc_password,
                             GError **error)
 {
+    return cohort_store_machine_insert_seeded(self, row, vnc_password, NULL, error);
+}
+
+gboolean
+cohort_store_machine_insert_seeded(CohortStore *self, CohortMachineRow *row,
+                                   const gchar *vnc_password, const gchar *guest_password,
+                                   GError **error)
+{
     g_autoptr(CohortStmt) stmt = NULL;
     g_autofree gchar *what = NULL;
     g_autofree gchar *conflict = NULL;
     g_autofree gchar *sealed = NULL;
+    g_autofree gchar *guest_sealed = NULL;
     g_autofree gchar *now = cohort_store_now();
     const gchar *state;
     gint rc;
@@ -118,13 +127,21 @@ cohort_store_machine_insert(CohortStore *self, CohortMachineRow *row, const gcha
         if (sealed == NULL)
             return FALSE;
     }
+    /* bound to the name as cohort_store_machine_set_guest_password() binds it */
+    if (guest_password != NULL && row->name != NULL) {
+        g_autofree gchar *context =
+            g_strconcat(COHORT_STORE_CONTEXT_GUEST_PASSWORD, row->name, NULL);
+        guest_sealed = cohort_store_seal(self, context, guest_password, error);
+        if (guest_sealed == NULL)
+            return FALSE;
+    }
     stmt = cohort_store_prepare(self,
                                 "INSERT INTO machines (name, cohort_id, user_id, host_id,"
                                 " template_name, idx, state, vcpus, memory_mib,"
                                 " vnc_password_sealed, uuid, created_at, expires_at, error,"
-                                " disk_mib)"
+                                " disk_mib, guest_password_sealed)"
                                 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
-                                " ?14, ?15)",
+                                " ?14, ?15, ?16)",
                                 what, error);
     if (stmt == NULL)
         return FALSE;
@@ -143,6 +160,7 @@ cohort_store_machine_insert(CohortStore *self, CohortMachineRow *row, const gcha
     cohort_store_bind_text(stmt, 13, row->expires_at);
     cohort_store_bind_text(stmt, 14, row->error);
     cohort_store_bind_uint64(stmt, 15, row->disk_mib);
+    cohort_store_bind_text(stmt, 16, guest_sealed);
     /* the row counts itself in the hosts' usage below, so its change keeps the cache */
     self->usage_counting = TRUE;
     rc = sqlite3_step(stmt);

@@ -290,6 +290,11 @@ gboolean cohort_store_user_set_ssh_keys(CohortStore *self, gint64 user_id, const
  * only through cohort_store_machine_get_vnc_password(). */
 gboolean cohort_store_machine_insert(CohortStore *self, CohortMachineRow *row,
                                      const gchar *vnc_password, GError **error);
+/* The same with the guest password (sealed, as cohort_store_machine_set_guest_password()
+ * writes it) in the same row: a new machine's seed needs no second write. */
+gboolean cohort_store_machine_insert_seeded(CohortStore *self, CohortMachineRow *row,
+                                            const gchar *vnc_password, const gchar *guest_password,
+                                            GError **error);
 /* The machine's VNC password in clear; NULL with NOT_FOUND when it has none, INTERNAL when
  * its sealed value does not open (altered, or another key). */
 gchar *cohort_store_machine_get_vnc_password(CohortStore *self, gint64 id, GError **error);

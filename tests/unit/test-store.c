@@ -2237,6 +2237,22 @@ test_store_guest_and_keys(void **state)
         assert_false(cohort_store_machine_set_guest_password(store, 4242, "x", &error));
         assert_int_equal(error->code, COHORT_ERROR_NOT_FOUND);
         g_clear_error(&error);
+        /* a new machine's password in its first row, sealed the same way */
+        {
+            g_autofree gchar *seeded = NULL;
+            CohortMachineRow second;
+
+            machine_row_init(&second, "cohort-cloud-101-sok-dara-2", s.cohort, s.sok, 0, 2,
+                             "provisioning", 1, 512);
+            assert_true(cohort_store_machine_insert_seeded(store, &second, "vncpass2",
+                                                           "SeededGuestPass9", &error));
+            cohort_assert_no_error(error);
+            assert_true(cohort_store_machine_get_guest(store, second.id, &seeded, &gen, &error));
+            cohort_assert_no_error(error);
+            assert_string_equal(seeded, "SeededGuestPass9");
+            assert_int_equal(gen, 0);
+            assert_false(db_files_contain(path, "SeededGuestPass9"));
+        }
 
         got = cohort_store_user_get_ssh_keys(store, user, &error);
         assert_int_equal(got->len, 0);
