@@ -2477,6 +2477,42 @@ test_store_migration_seals_clear_passwords(void **state)
 
 #define STORE_TEST(f) cmocka_unit_test_setup_teardown(f, store_setup, store_teardown)
 
+/* The value of @sql's one row, its statement from the store's cache. */
+static gint
+store_select_int(CohortStore *store, const gchar *sql)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(CohortStmt) stmt = cohort_store_prepare(store, sql, "selecting", &error);
+
+    cohort_assert_no_error(error);
+    assert_non_null(stmt);
+    assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+    return sqlite3_column_int(stmt, 0);
+}
+
+/* The statement cache finds SQL by its address before its text, and checks the text: a buffer
+ * used again for other SQL gets that SQL's statement, never the one its address had; SQL
+ * built anew each time, at ever new addresses, keeps working past the addresses' bound. */
+static void
+test_store_prepare_by_address(void **state)
+{
+    CohortStore *store = *state;
+    gchar buffer[32];
+
+    g_strlcpy(buffer, "SELECT 1", sizeof(buffer));
+    assert_int_equal(store_select_int(store, buffer), 1);
+    assert_int_equal(store_select_int(store, buffer), 1);
+    g_strlcpy(buffer, "SELECT 2", sizeof(buffer));
+    assert_int_equal(store_select_int(store, buffer), 2);
+    /* the first text at another address: its statement again */
+    assert_int_equal(store_select_int(store, "SELECT 1"), 1);
+    for (guint i = 0; i < 1100; i++) {
+        g_autofree gchar *sql = g_strdup_printf("SELECT %u", i % 50);
+        assert_int_equal(store_select_int(store, sql), (gint)(i % 50));
+    }
+    assert_int_equal(store_select_int(store, buffer), 2);
+}
+
 /* The address plan: a cohort keeps the subnet it has; the next goes past the other cohorts'
  * and the hosts' own networks; a full range says what to change; a freed subnet is given
  * again; reclaimed cohorts' subnets are freed unless their network is still somewhere. */
@@ -2571,6 +2607,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         STORE_TEST(test_store_migrations_applied),
         cmocka_unit_test(test_store_now_format),
+        STORE_TEST(test_store_prepare_by_address),
         cmocka_unit_test(test_store_file_reopen),
         cmocka_unit_test(test_store_open_bad_path),
         STORE_TEST(test_store_transaction_rollback),
