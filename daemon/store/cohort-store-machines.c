@@ -233,31 +233,64 @@ cohort_store_machine_get_by_name(CohortStore *self, const gchar *name, GError **
     return cohort_store_get_one(self, stmt, cohort_store_machine_read, what, error);
 }
 
+/* The list's SQL for one set of filters (cohort_store_machine_list's bits), made once: only
+ * literal clauses are added, so each filter can use its index; values are bound. */
+#define MACHINE_LIST_BY_COHORT 1u
+#define MACHINE_LIST_BY_USER 2u
+#define MACHINE_LIST_BY_TRAINER 4u
+#define MACHINE_LIST_LIVE 8u
+
+static const gchar *
+cohort_store_machine_list_sql(guint filters)
+{
+    static gsize sql[16];
+
+    g_return_val_if_fail(filters < G_N_ELEMENTS(sql), NULL);
+    if (g_once_init_enter(&sql[filters])) {
+        GString *made = g_string_new(MACHINE_SELECT " WHERE 1");
+
+        if (filters & MACHINE_LIST_BY_COHORT)
+            g_string_append(made, " AND m.cohort_id = :cohort");
+        if (filters & MACHINE_LIST_BY_USER)
+            g_string_append(made, " AND m.user_id = :user");
+        if (filters & MACHINE_LIST_BY_TRAINER)
+            g_string_append(made, " AND c.trainer_id = :trainer");
+        if (filters & MACHINE_LIST_LIVE)
+            g_string_append(made, " AND m.state <> 'reclaimed'");
+        g_string_append(made, " ORDER BY m.id");
+        g_once_init_leave(&sql[filters], (gsize)g_string_free(made, FALSE));
+    }
+    return (const gchar *)sql[filters];
+}
+
 GPtrArray *
 cohort_store_machine_list(CohortStore *self, gint64 cohort_id, gint64 user_id, gint64 trainer_id,
                           gboolean include_reclaimed, GError **error)
 {
     g_autoptr(CohortStmt) stmt = NULL;
-    g_autoptr(GString) sql = g_string_new(MACHINE_SELECT " WHERE 1");
+    guint filters = 0;
 
     g_return_val_if_fail(self != NULL, NULL);
 
-    /* Only literal clauses are added, so each filter can use its index; values are bound. */
     if (cohort_id > 0)
-        g_string_append(sql, " AND m.cohort_id = :cohort");
+        filters |= MACHINE_LIST_BY_COHORT;
     if (user_id > 0)
-        g_string_append(sql, " AND m.user_id = :user");
+        filters |= MACHINE_LIST_BY_USER;
     if (trainer_id > 0)
-        g_string_append(sql, " AND c.trainer_id = :trainer");
+        filters |= MACHINE_LIST_BY_TRAINER;
     if (!include_reclaimed)
-        g_string_append(sql, " AND m.state <> 'reclaimed'");
-    g_string_append(sql, " ORDER BY m.id");
-    stmt = cohort_store_prepare(self, sql->str, "listing machines", error);
+        filters |= MACHINE_LIST_LIVE;
+    /* a stable address: the statement cache finds it without hashing the text */
+    stmt = cohort_store_prepare(self, cohort_store_machine_list_sql(filters), "listing machines",
+                                error);
     if (stmt == NULL)
         return NULL;
-    cohort_store_bind_named_id(stmt, ":cohort", cohort_id);
-    cohort_store_bind_named_id(stmt, ":user", user_id);
-    cohort_store_bind_named_id(stmt, ":trainer", trainer_id);
+    if (cohort_id > 0)
+        cohort_store_bind_named_id(stmt, ":cohort", cohort_id);
+    if (user_id > 0)
+        cohort_store_bind_named_id(stmt, ":user", user_id);
+    if (trainer_id > 0)
+        cohort_store_bind_named_id(stmt, ":trainer", trainer_id);
     return cohort_store_get_all(self, stmt, cohort_store_machine_read,
                                 (GDestroyNotify)cohort_machine_row_free, "listing machines", error);
 }
