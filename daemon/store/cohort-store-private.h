@@ -35,6 +35,10 @@ struct _CohortStore {
      * (issue 14). Dropped by any change to tokens or users and by any rollback; an entry is
      * read again after COHORT_STORE_TOKEN_TTL_S, for changes another process made. */
     GHashTable *tokens;
+    /* A trainee's live machines (CohortStoreListKey → CohortStoreList,
+     * cohort-store-machines.c): dropped by any change to machines, cohorts, users or hosts
+     * and by any rollback; read again after COHORT_STORE_LISTS_TTL_S. */
+    GHashTable *machine_lists;
 };
 
 /* The caches, for the writes that keep them; cohort_store_on_update() calls these. */
@@ -42,6 +46,8 @@ void cohort_store_usage_drop(CohortStore *self);
 void cohort_store_usage_on_update(CohortStore *self, const gchar *table);
 void cohort_store_tokens_drop(CohortStore *self);
 void cohort_store_tokens_on_update(CohortStore *self, const gchar *table);
+void cohort_store_machine_lists_drop(CohortStore *self);
+void cohort_store_machine_lists_on_update(CohortStore *self, const gchar *table);
 
 /* The machine states that hold a host's and a quota's resources. */
 #define HOLDS_RESOURCES(m) m ".state NOT IN ('reclaimed', 'failed')"

@@ -527,6 +527,7 @@ cohort_store_on_update(void *data, int op, const char *db, const char *table, sq
 {
     cohort_store_usage_on_update(data, table);
     cohort_store_tokens_on_update(data, table);
+    cohort_store_machine_lists_on_update(data, table);
 }
 
 static void
@@ -534,6 +535,7 @@ cohort_store_on_rollback(void *data)
 {
     cohort_store_usage_drop(data);
     cohort_store_tokens_drop(data);
+    cohort_store_machine_lists_drop(data);
 }
 
 CohortStore *
@@ -579,6 +581,7 @@ cohort_store_free(CohortStore *self)
     cohort_store_stmts_clear(self);
     cohort_store_usage_drop(self);
     cohort_store_tokens_drop(self);
+    cohort_store_machine_lists_drop(self);
     if (self->db != NULL) {
         /* Keeps the query planner's statistics fresh (SQLite's advice). The limit bounds each
          * index's ANALYZE to about 400 rows, as SQLite 3.46 and later do for optimize by
@@ -660,8 +663,9 @@ cohort_store_rollback(CohortStore *self)
 {
     g_return_if_fail(self != NULL);
 
-    /* what the cache counted may be undone */
+    /* what the caches counted or read may be undone (ROLLBACK TO calls no rollback hook) */
     cohort_store_usage_drop(self);
+    cohort_store_machine_lists_drop(self);
 
     if (sqlite3_get_autocommit(self->db)) {
         self->depth = 0;

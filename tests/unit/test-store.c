@@ -1512,6 +1512,107 @@ test_store_machine_list(void **state)
     }
 }
 
+/* The only row of @user's live machines (in @cohort, 0: all), as the store answers now. */
+static CohortMachineRow *
+kept_list_one(CohortStore *store, gint64 cohort, gint64 user, guint len)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GPtrArray) rows = cohort_store_machine_list(store, cohort, user, 0, FALSE, &error);
+
+    cohort_assert_no_error(error);
+    assert_non_null(rows);
+    assert_int_equal(rows->len, len);
+    return len > 0 ? g_ptr_array_steal_index(rows, 0) : NULL;
+}
+
+/* A trainee's own list is kept between requests: every change to what it shows (its machines,
+ * and the cohort, user and host its rows name), a rollback and a rolled back savepoint drop
+ * it; a caller changing its rows changes no one else's. */
+static void
+test_store_machine_list_kept(void **state)
+{
+    CohortStore *store = *state;
+    g_autoptr(GError) error = NULL;
+    Scene s = scene_new(store);
+    gint64 m1 = add_machine(store, "c-sok-1", s.cohort, s.sok, s.host, 1, "running", 1, 1024);
+    g_autoptr(CohortMachineRow) row = kept_list_one(store, 0, s.sok, 1);
+    CohortMachineRow *again;
+
+    assert_int_equal(row->id, m1);
+    g_free(row->state);
+    row->state = g_strdup("changed by its caller");
+    again = kept_list_one(store, 0, s.sok, 1);
+    assert_string_equal(again->state, "running");
+    cohort_machine_row_free(again);
+    again = kept_list_one(store, s.cohort, s.sok, 1);
+    assert_string_equal(again->state, "running");
+    cohort_machine_row_free(again);
+
+    /* the machine's own row */
+    assert_true(cohort_store_machine_set_state(store, m1, "stopped", NULL, &error));
+    cohort_assert_no_error(error);
+    again = kept_list_one(store, 0, s.sok, 1);
+    assert_string_equal(again->state, "stopped");
+    cohort_machine_row_free(again);
+    again = kept_list_one(store, s.cohort, s.sok, 1);
+    assert_string_equal(again->state, "stopped");
+    cohort_machine_row_free(again);
+    assert_null(kept_list_one(store, 0, s.pov, 0));
+    add_machine(store, "c-sok-2", s.cohort, s.sok, s.host, 2, "requested", 1, 1024);
+    add_machine(store, "c-pov-1", s.cohort, s.pov, s.host, 1, "requested", 1, 1024);
+    cohort_machine_row_free(kept_list_one(store, 0, s.pov, 1));
+    {
+        g_autoptr(GPtrArray) rows = cohort_store_machine_list(store, 0, s.sok, 0, FALSE, &error);
+        cohort_assert_no_error(error);
+        assert_int_equal(rows->len, 2);
+    }
+
+    /* the rows the list joins */
+    assert_true(cohort_store_exec(store, "UPDATE hosts SET name = 'lab9'", "renaming", &error));
+    assert_true(cohort_store_exec(
+        store, "UPDATE users SET login = 'sok-d' WHERE login = 'sok-dara'", "renaming", &error));
+    cohort_assert_no_error(error);
+    {
+        g_autoptr(GPtrArray) rows = cohort_store_machine_list(store, 0, s.sok, 0, FALSE, &error);
+        cohort_assert_no_error(error);
+        assert_string_equal(((CohortMachineRow *)rows->pdata[0])->host_name, "lab9");
+        assert_string_equal(((CohortMachineRow *)rows->pdata[0])->trainee_login, "sok-d");
+    }
+    assert_true(
+        cohort_store_exec(store, "UPDATE cohorts SET slug = 'cloud-102'", "renaming", &error));
+    cohort_assert_no_error(error);
+    {
+        g_autoptr(GPtrArray) rows = cohort_store_machine_list(store, 0, s.sok, 0, FALSE, &error);
+        cohort_assert_no_error(error);
+        assert_string_equal(((CohortMachineRow *)rows->pdata[0])->cohort_slug, "cloud-102");
+    }
+
+    /* what a transaction read, rolled back: a whole one, and a savepoint inside one */
+    assert_true(cohort_store_begin(store, &error));
+    assert_true(cohort_store_machine_set_state(store, m1, "running", NULL, &error));
+    cohort_assert_no_error(error);
+    again = kept_list_one(store, s.cohort, s.sok, 2);
+    assert_string_equal(again->state, "running");
+    cohort_machine_row_free(again);
+    cohort_store_rollback(store);
+    again = kept_list_one(store, s.cohort, s.sok, 2);
+    assert_string_equal(again->state, "stopped");
+    cohort_machine_row_free(again);
+    assert_true(cohort_store_begin(store, &error));
+    assert_true(cohort_store_begin(store, &error));
+    assert_true(cohort_store_machine_set_state(store, m1, "running", NULL, &error));
+    cohort_assert_no_error(error);
+    again = kept_list_one(store, s.cohort, s.sok, 2);
+    assert_string_equal(again->state, "running");
+    cohort_machine_row_free(again);
+    cohort_store_rollback(store);
+    again = kept_list_one(store, s.cohort, s.sok, 2);
+    assert_string_equal(again->state, "stopped");
+    cohort_machine_row_free(again);
+    assert_true(cohort_store_commit(store, &error));
+    cohort_assert_no_error(error);
+}
+
 static void
 test_store_machine_errors(void **state)
 {
@@ -2636,6 +2737,7 @@ main(void)
         STORE_TEST(test_store_enrollment),
         STORE_TEST(test_store_machine_roundtrip),
         STORE_TEST(test_store_machine_list),
+        STORE_TEST(test_store_machine_list_kept),
         STORE_TEST(test_store_machine_errors),
         STORE_TEST(test_store_machine_holdings),
         STORE_TEST(test_store_running_hours_by_user),
