@@ -29,6 +29,7 @@ typedef struct {
     gboolean over_limit;        /* to be answered 429, at once, with no request read */
     GSource *refusal;           /* the idle that answers it */
     SoupServerMessage *refused; /* its first message, owned while the refusal waits */
+    CohortAuthTokenMemo token_memo;
 } CohortApiGuardConnection;
 
 struct _CohortApiGuard {
@@ -69,6 +70,7 @@ cohort_api_guard_connection_free(CohortApiGuardConnection *conn)
     guint n = GPOINTER_TO_UINT(g_hash_table_lookup(self->per_client, conn->client));
 
     cohort_api_guard_refusal_clear(conn);
+    cohort_auth_token_memo_clear(&conn->token_memo);
     if (n <= 1)
         g_hash_table_remove(self->per_client, conn->client);
     else
@@ -557,6 +559,14 @@ cohort_api_guard_release(CohortApiGuard *self, GSocket *socket)
 {
     if (socket != NULL)
         g_hash_table_remove(self->connections, socket);
+}
+
+CohortAuthTokenMemo *
+cohort_api_guard_token_memo(CohortApiGuard *self, SoupServerMessage *msg)
+{
+    CohortApiGuardConnection *conn = cohort_api_guard_lookup(self, msg);
+
+    return conn != NULL ? &conn->token_memo : NULL;
 }
 
 const CohortApiGuardStats *

@@ -285,7 +285,8 @@ cohort_api_handle(SoupServer *server, SoupServerMessage *msg, const char *path, 
          * A bad one costs the address a try, and is refused (429) once none is left. The
          * health check reads no token. */
         if (has_token && g_strcmp0(path, "/healthz") != 0) {
-            actor = cohort_service_authenticate(self->service, auth + 7);
+            actor = cohort_service_authenticate(self->service, auth + 7,
+                                                cohort_api_guard_token_memo(self->guard, msg));
             if (actor == NULL && !cohort_api_auth_refused(&req))
                 cohort_api_auth_failed(&req);
         }
