@@ -351,7 +351,6 @@ cohort_machine_row_dup(const CohortMachineRow *row)
     return copy;
 }
 
-/* The caller's own copy: callers may change their rows. */
 static GPtrArray *
 cohort_machine_rows_dup(GPtrArray *rows)
 {
@@ -377,18 +376,20 @@ cohort_store_machine_lists_on_update(CohortStore *self, const gchar *table)
         cohort_store_machine_lists_drop(self);
 }
 
+/* The kept rows themselves (a reference): read again when not kept or too old. */
 static GPtrArray *
-cohort_store_machine_list_kept(CohortStore *self, guint filters, gint64 cohort_id, gint64 user_id,
-                               GError **error)
+cohort_store_machine_list_kept(CohortStore *self, gint64 cohort_id, gint64 user_id, GError **error)
 {
     const CohortStoreListKey key = {.cohort_id = cohort_id, .user_id = user_id};
     const gint64 now = g_get_monotonic_time();
+    const guint filters =
+        MACHINE_LIST_BY_USER | MACHINE_LIST_LIVE | (cohort_id > 0 ? MACHINE_LIST_BY_COHORT : 0);
     CohortStoreList *known;
     GPtrArray *rows;
 
     known = self->machine_lists != NULL ? g_hash_table_lookup(self->machine_lists, &key) : NULL;
     if (known != NULL && now - known->read_at < COHORT_STORE_LISTS_TTL_S * G_USEC_PER_SEC)
-        return cohort_machine_rows_dup(known->rows);
+        return g_ptr_array_ref(known->rows);
     rows = cohort_store_machine_list_read(self, filters, cohort_id, user_id, 0, error);
     if (rows == NULL || rows->len > COHORT_STORE_LIST_ROWS_MAX)
         return rows;
@@ -401,10 +402,20 @@ cohort_store_machine_list_kept(CohortStore *self, guint filters, gint64 cohort_i
     }
     known = g_new0(CohortStoreList, 1);
     known->key = key;
-    known->rows = cohort_machine_rows_dup(rows);
+    known->rows = g_ptr_array_ref(rows);
     known->read_at = now;
     g_hash_table_replace(self->machine_lists, &known->key, known);
     return rows;
+}
+
+GPtrArray *
+cohort_store_machine_list_shared(CohortStore *self, gint64 cohort_id, gint64 user_id,
+                                 GError **error)
+{
+    g_return_val_if_fail(self != NULL, NULL);
+    g_return_val_if_fail(user_id > 0, NULL);
+
+    return cohort_store_machine_list_kept(self, cohort_id, user_id, error);
 }
 
 GPtrArray *
@@ -423,8 +434,12 @@ cohort_store_machine_list(CohortStore *self, gint64 cohort_id, gint64 user_id, g
         filters |= MACHINE_LIST_BY_TRAINER;
     if (!include_reclaimed)
         filters |= MACHINE_LIST_LIVE;
-    if ((filters & ~MACHINE_LIST_BY_COHORT) == (MACHINE_LIST_BY_USER | MACHINE_LIST_LIVE))
-        return cohort_store_machine_list_kept(self, filters, cohort_id, user_id, error);
+    if ((filters & ~MACHINE_LIST_BY_COHORT) == (MACHINE_LIST_BY_USER | MACHINE_LIST_LIVE)) {
+        g_autoptr(GPtrArray) shared =
+            cohort_store_machine_list_kept(self, cohort_id, user_id, error);
+        /* the caller's own copy: callers may change their rows */
+        return shared != NULL ? cohort_machine_rows_dup(shared) : NULL;
+    }
     return cohort_store_machine_list_read(self, filters, cohort_id, user_id, trainer_id, error);
 }
 

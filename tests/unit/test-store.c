@@ -1548,6 +1548,25 @@ test_store_machine_list_kept(void **state)
     assert_string_equal(again->state, "running");
     cohort_machine_row_free(again);
 
+    /* the shared rows: the kept ones themselves, the same from call to call, and held by the
+     * caller through a change that drops them from the store */
+    {
+        g_autoptr(GPtrArray) shared = cohort_store_machine_list_shared(store, 0, s.sok, &error);
+        g_autoptr(GPtrArray) again_shared =
+            cohort_store_machine_list_shared(store, 0, s.sok, &error);
+        cohort_assert_no_error(error);
+        assert_ptr_equal(shared, again_shared);
+        assert_int_equal(shared->len, 1);
+        assert_string_equal(((CohortMachineRow *)shared->pdata[0])->state, "running");
+        assert_true(cohort_store_machine_set_state(store, m1, "starting", NULL, &error));
+        cohort_assert_no_error(error);
+        assert_string_equal(((CohortMachineRow *)shared->pdata[0])->state, "running");
+        g_ptr_array_unref(again_shared);
+        again_shared = cohort_store_machine_list_shared(store, 0, s.sok, &error);
+        assert_ptr_not_equal(shared, again_shared);
+        assert_string_equal(((CohortMachineRow *)again_shared->pdata[0])->state, "starting");
+    }
+
     /* the machine's own row */
     assert_true(cohort_store_machine_set_state(store, m1, "stopped", NULL, &error));
     cohort_assert_no_error(error);
