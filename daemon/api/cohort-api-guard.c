@@ -29,6 +29,7 @@ typedef struct {
     gboolean over_limit;        /* to be answered 429, at once, with no request read */
     GSource *refusal;           /* the idle that answers it */
     SoupServerMessage *refused; /* its first message, owned while the refusal waits */
+    CohortAuthTokenMemo token_memo;
 } CohortApiGuardConnection;
 
 struct _CohortApiGuard {
@@ -42,6 +43,12 @@ struct _CohortApiGuard {
      * spent on a request under load (issue 14). */
     GSource *deadlines;
     gulong handlers[4];
+    /* SoupServerMessage::got-headers, for every message of the process (the messages of
+     * this guard's server carry it as their qdata): one hook instead of a handler connected
+     * to each message, ~1.5 k instructions a request (issue 14) */
+    gpointer message_class;
+    guint got_headers_signal;
+    gulong got_headers_hook;
     CohortApiGuardRefusedFunc refused;
     gpointer refused_data;
 };
@@ -63,6 +70,7 @@ cohort_api_guard_connection_free(CohortApiGuardConnection *conn)
     guint n = GPOINTER_TO_UINT(g_hash_table_lookup(self->per_client, conn->client));
 
     cohort_api_guard_refusal_clear(conn);
+    cohort_auth_token_memo_clear(&conn->token_memo);
     if (n <= 1)
         g_hash_table_remove(self->per_client, conn->client);
     else
@@ -389,10 +397,20 @@ cohort_api_guard_got_chunk(SoupServerMessage *msg, GBytes *chunk, gpointer user_
         cohort_api_guard_refuse_body(self, msg, -1);
 }
 
-static void
-cohort_api_guard_got_headers(SoupServerMessage *msg, gpointer user_data)
+/* the qdata that says which guard a message's server has */
+static GQuark
+cohort_api_guard_quark(void)
 {
-    CohortApiGuard *self = user_data;
+    static gsize quark = 0;
+
+    if (g_once_init_enter(&quark))
+        g_once_init_leave(&quark, g_quark_from_static_string("cohort-api-guard"));
+    return (GQuark)quark;
+}
+
+static void
+cohort_api_guard_got_headers(CohortApiGuard *self, SoupServerMessage *msg)
+{
     CohortApiGuardConnection *conn = cohort_api_guard_lookup(self, msg);
     SoupMessageHeaders *headers = soup_server_message_get_request_headers(msg);
     const gchar *lengths = soup_message_headers_get_list(headers, "Content-Length");
@@ -425,6 +443,20 @@ cohort_api_guard_got_headers(SoupServerMessage *msg, gpointer user_data)
         g_signal_connect(msg, "got-chunk", G_CALLBACK(cohort_api_guard_got_chunk), self);
 }
 
+/* Emitted before the message's handlers (libsoup's own among them), as a handler connected
+ * after them was: what it checks, libsoup's handler does not change. */
+static gboolean
+cohort_api_guard_got_headers_hook(GSignalInvocationHint *hint, guint n_values, const GValue *values,
+                                  gpointer user_data)
+{
+    CohortApiGuard *self = user_data;
+    SoupServerMessage *msg = g_value_get_object(&values[0]);
+
+    if (g_object_get_qdata(G_OBJECT(msg), cohort_api_guard_quark()) == self)
+        cohort_api_guard_got_headers(self, msg);
+    return TRUE;
+}
+
 /* --- the server's signals ------------------------------------------------------------- */
 
 static void
@@ -435,7 +467,7 @@ cohort_api_guard_request_started(SoupServer *server, SoupServerMessage *msg, gpo
     CohortApiGuardConnection *conn;
     guint n;
 
-    g_signal_connect(msg, "got-headers", G_CALLBACK(cohort_api_guard_got_headers), self);
+    g_object_set_qdata(G_OBJECT(msg), cohort_api_guard_quark(), self);
     /* a connection's first request starts when it is accepted; later ones are known */
     if (socket == NULL || g_hash_table_contains(self->connections, socket))
         return;
@@ -498,6 +530,11 @@ cohort_api_guard_new(SoupServer *server, const CohortApiGuardLimits *limits,
                                          G_CALLBACK(cohort_api_guard_request_progress), self);
     self->handlers[3] = g_signal_connect(server, "request-aborted",
                                          G_CALLBACK(cohort_api_guard_request_progress), self);
+    /* the class makes its signals when first used: before the first message, here */
+    self->message_class = g_type_class_ref(SOUP_TYPE_SERVER_MESSAGE);
+    self->got_headers_signal = g_signal_lookup("got-headers", SOUP_TYPE_SERVER_MESSAGE);
+    self->got_headers_hook = g_signal_add_emission_hook(
+        self->got_headers_signal, 0, cohort_api_guard_got_headers_hook, self, NULL);
     return self;
 }
 
@@ -508,6 +545,8 @@ cohort_api_guard_free(CohortApiGuard *self)
         return;
     for (guint i = 0; i < G_N_ELEMENTS(self->handlers); i++)
         g_signal_handler_disconnect(self->server, self->handlers[i]);
+    g_signal_remove_emission_hook(self->got_headers_signal, self->got_headers_hook);
+    g_type_class_unref(self->message_class);
     g_source_destroy(self->deadlines);
     g_source_unref(self->deadlines);
     g_hash_table_unref(self->connections);
@@ -520,6 +559,14 @@ cohort_api_guard_release(CohortApiGuard *self, GSocket *socket)
 {
     if (socket != NULL)
         g_hash_table_remove(self->connections, socket);
+}
+
+CohortAuthTokenMemo *
+cohort_api_guard_token_memo(CohortApiGuard *self, SoupServerMessage *msg)
+{
+    CohortApiGuardConnection *conn = cohort_api_guard_lookup(self, msg);
+
+    return conn != NULL ? &conn->token_memo : NULL;
 }
 
 const CohortApiGuardStats *

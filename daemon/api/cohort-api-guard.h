@@ -7,6 +7,8 @@
 
 #include <libsoup/soup.h>
 
+#include "cohort-auth.h"
+
 G_BEGIN_DECLS
 
 typedef struct {
@@ -39,6 +41,10 @@ const CohortApiGuardStats *cohort_api_guard_get_stats(CohortApiGuard *self);
 /* The connection of @socket is no request's any more (a websocket took it): no deadline, no
  * count against its client's connections. */
 void cohort_api_guard_release(CohortApiGuard *self, GSocket *socket);
+
+/* The token memo of @msg's connection (cohort-auth.h), forgotten when the connection closes;
+ * NULL when the guard does not know the connection. */
+CohortAuthTokenMemo *cohort_api_guard_token_memo(CohortApiGuard *self, SoupServerMessage *msg);
 
 /* The reason phrase of @status, 429 included. */
 const gchar *cohort_api_status_phrase(guint status);

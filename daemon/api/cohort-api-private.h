@@ -28,13 +28,18 @@ struct _CohortApi {
     gboolean log_requests; /* G_MESSAGES_DEBUG names cohort-api (or all) */
 };
 
+/* The most segments, and {…} segments, a route's path has (cohort-api-routes.c checks). */
+#define COHORT_API_ROUTE_SEGMENTS_MAX 8
+#define COHORT_API_ROUTE_PARAMS_MAX 4
+
 /* One request as the routes see it. */
 typedef struct {
     CohortApi *api;
     SoupServerMessage *msg;
     const gchar *method;
-    GPtrArray *params; /* the path's {…} segments, in order (cohort-api-routes.c) */
-    const gchar *op;   /* the route's operation, where one handler serves several */
+    /* the path's {…} segments, in order (cohort-api-routes.c) */
+    const gchar *params[COHORT_API_ROUTE_PARAMS_MAX];
+    const gchar *op; /* the route's operation, where one handler serves several */
     GHashTable *query;
     CohortUserRow *actor;
     const gchar *body;
@@ -47,7 +52,8 @@ typedef struct {
 static inline const gchar *
 cohort_api_param(CohortApiRequest *req, guint index)
 {
-    return g_ptr_array_index(req->params, index);
+    g_return_val_if_fail(index < G_N_ELEMENTS(req->params), NULL);
+    return req->params[index];
 }
 
 void cohort_api_respond(CohortApiRequest *req, guint status, JsonNode *node);

@@ -764,8 +764,16 @@ cohort_api_route_shapes(void)
     if (g_once_init_enter(&shapes)) {
         CohortApiRouteShape *made = g_new0(CohortApiRouteShape, G_N_ELEMENTS(cohort_api_routes));
         for (guint i = 0; i < G_N_ELEMENTS(cohort_api_routes); i++) {
+            guint n_params = 0;
+
             made[i].segments = g_strsplit(cohort_api_routes[i].path + 1, "/", -1);
             made[i].n_segments = g_strv_length(made[i].segments);
+            for (guint k = 0; k < made[i].n_segments; k++)
+                n_params += made[i].segments[k][0] == '{' ? 1 : 0;
+            if (made[i].n_segments > COHORT_API_ROUTE_SEGMENTS_MAX ||
+                n_params > COHORT_API_ROUTE_PARAMS_MAX)
+                g_critical("route %s has more segments or parameters than the matcher holds",
+                           cohort_api_routes[i].path);
         }
         g_once_init_leave(&shapes, (gsize)made);
     }
@@ -776,45 +784,66 @@ cohort_api_route_shapes(void)
  * fit @shape's; the {…} segments go to @params. */
 static gboolean
 cohort_api_route_fits(const CohortApiRouteShape *shape, gchar **segments, guint n_segments,
-                      GPtrArray *params)
+                      const gchar **params)
 {
+    guint n_params = 0;
+
     if (shape->n_segments != n_segments)
         return FALSE;
-    g_ptr_array_set_size(params, 0);
     for (guint i = 0; i < n_segments; i++) {
         if (shape->segments[i][0] == '{')
-            g_ptr_array_add(params, segments[i]);
+            params[n_params++] = segments[i];
         else if (strcmp(shape->segments[i], segments[i]) != 0)
             return FALSE;
     }
     return TRUE;
 }
 
+/* The most bytes of a path split on the stack; a longer one is copied to the heap. */
+#define COHORT_API_ROUTE_PATH_STACK 256
+
 gboolean
 cohort_api_routes_dispatch(CohortApiRequest *req, const gchar *path)
 {
-    g_autofree gchar *trimmed = g_strdup(path);
-    g_auto(GStrv) segments = NULL;
-    g_autoptr(GPtrArray) params = g_ptr_array_new();
+    const CohortApiRouteShape *shapes = cohort_api_route_shapes();
+    gchar stack[COHORT_API_ROUTE_PATH_STACK];
+    g_autofree gchar *heap = NULL;
+    gchar *segments[COHORT_API_ROUTE_SEGMENTS_MAX];
+    guint n_segments = 0;
+    gsize len = strlen(path);
     GString *allowed = NULL;
+    gchar *copy;
 
     /* a trailing slash is the same route */
-    while (strlen(trimmed) > 1 && g_str_has_suffix(trimmed, "/"))
-        trimmed[strlen(trimmed) - 1] = '\0';
-    const CohortApiRouteShape *shapes = cohort_api_route_shapes();
-    guint n_segments;
+    while (len > 1 && path[len - 1] == '/')
+        len--;
+    /* split in place, without an allocation per segment: a list request's path every time */
+    copy = len < sizeof(stack) ? stack : (heap = g_malloc(len + 1));
+    memcpy(copy, path, len);
+    copy[len] = '\0';
+    if (len > 1) {
+        for (gchar *segment = copy + 1;; n_segments++) {
+            gchar *slash = strchr(segment, '/');
 
-    segments = g_strsplit(trimmed + 1, "/", -1);
-    n_segments = g_strv_length(segments);
+            /* more segments than any route has: none fits */
+            if (n_segments == G_N_ELEMENTS(segments))
+                return FALSE;
+            segments[n_segments] = segment;
+            if (slash == NULL) {
+                n_segments++;
+                break;
+            }
+            *slash = '\0';
+            segment = slash + 1;
+        }
+    }
     for (guint i = 0; i < G_N_ELEMENTS(cohort_api_routes); i++) {
         const CohortApiRoute *route = &cohort_api_routes[i];
-        if (!cohort_api_route_fits(&shapes[i], segments, n_segments, params))
+        if (!cohort_api_route_fits(&shapes[i], segments, n_segments, req->params))
             continue;
         if (g_strcmp0(route->method, req->method) == 0) {
-            req->params = params;
             req->op = route->op;
             route->handler(req);
-            req->params = NULL;
             if (allowed != NULL)
                 g_string_free(allowed, TRUE);
             return TRUE;

@@ -2,6 +2,7 @@
 
 #include "config.h"
 
+#include <string.h>
 #include <sys/random.h>
 
 #include "cohort-auth.h"
@@ -189,6 +190,42 @@ gchar *
 cohort_auth_secret_hash(const gchar *secret)
 {
     return g_compute_checksum_for_string(G_CHECKSUM_SHA256, secret, -1);
+}
+
+/* Whether @a and @b are the same bytes, in a time that depends on their lengths only: the
+ * memo may hold another client's token, when a proxy sends several clients' requests over one
+ * connection. */
+static gboolean
+cohort_auth_token_equal(const gchar *a, const gchar *b)
+{
+    gsize len = strlen(a);
+    guchar diff = 0;
+
+    if (strlen(b) != len)
+        return FALSE;
+    for (gsize i = 0; i < len; i++)
+        diff |= (guchar)a[i] ^ (guchar)b[i];
+    return diff == 0;
+}
+
+const gchar *
+cohort_auth_token_memo_hash(CohortAuthTokenMemo *memo, const gchar *token)
+{
+    if (memo->token != NULL && cohort_auth_token_equal(memo->token, token))
+        return memo->hash;
+    cohort_auth_token_memo_clear(memo);
+    memo->token = g_strdup(token);
+    memo->hash = cohort_auth_secret_hash(token);
+    return memo->hash;
+}
+
+void
+cohort_auth_token_memo_clear(CohortAuthTokenMemo *memo)
+{
+    if (memo->token != NULL)
+        explicit_bzero(memo->token, strlen(memo->token));
+    g_clear_pointer(&memo->token, g_free);
+    g_clear_pointer(&memo->hash, g_free);
 }
 
 gchar *

@@ -62,4 +62,19 @@ gchar *cohort_auth_invitation_code_new(void);
 gchar *cohort_auth_secret_hash(const gchar *secret);
 gchar *cohort_auth_invitation_code_hash(const gchar *code);
 
+/* The last token one connection sent, and its hash: a keep-alive connection sends the same
+ * token with every request, and hashing it again was a quarter of cohortd's own work on a
+ * list request (issue 14). The hash is the token's alone, so nothing makes it stale; who the
+ * token belongs to, and whether it still works, is still asked of the store every time. */
+typedef struct {
+    gchar *token;
+    gchar *hash;
+} CohortAuthTokenMemo;
+
+/* @token's hash (cohort_auth_secret_hash), from @memo when it holds the same token (compared
+ * in constant time), else computed and kept in @memo. Borrowed: valid until the next call. */
+const gchar *cohort_auth_token_memo_hash(CohortAuthTokenMemo *memo, const gchar *token);
+/* Forgets the token, its bytes overwritten first. */
+void cohort_auth_token_memo_clear(CohortAuthTokenMemo *memo);
+
 G_END_DECLS

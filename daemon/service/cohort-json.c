@@ -298,15 +298,25 @@ cohort_json_array_new(GPtrArray *nodes)
     return node;
 }
 
+/* Each thread's generator, kept: making and finalizing one for every answer was more than
+ * writing a short answer (issue 14). */
+static GPrivate cohort_json_generator = G_PRIVATE_INIT(g_object_unref);
+
 gchar *
 cohort_json_to_string(JsonNode *node, gboolean pretty)
 {
-    g_autoptr(JsonGenerator) gen = json_generator_new();
+    JsonGenerator *gen = g_private_get(&cohort_json_generator);
     g_autofree gchar *text = NULL;
 
+    if (gen == NULL) {
+        gen = json_generator_new();
+        g_private_set(&cohort_json_generator, gen);
+    }
     json_generator_set_root(gen, node);
     json_generator_set_pretty(gen, pretty);
     text = json_generator_to_data(gen, NULL);
+    /* the generator holds its root: the answer's tree goes with the answer */
+    json_generator_set_root(gen, NULL);
     /* An answer is UTF-8 whatever a string in it holds (json-glib's parse errors quote the
      * body's bytes as it decoded them, half surrogate pairs included): a client that cannot
      * parse the answer cannot show the error either. Bad bytes are only ever inside strings,

@@ -21,12 +21,15 @@
 #define COHORT_DISPLAY_NAME_MAX 200
 
 CohortUserRow *
-cohort_service_authenticate(CohortService *svc, const gchar *token)
+cohort_service_authenticate(CohortService *svc, const gchar *token, CohortAuthTokenMemo *memo)
 {
     g_autofree gchar *hash = NULL;
 
     if (token == NULL || token[0] == '\0')
         return NULL;
+    if (memo != NULL)
+        return cohort_store_token_lookup(svc->store, cohort_auth_token_memo_hash(memo, token),
+                                         NULL);
     hash = cohort_auth_secret_hash(token);
     return cohort_store_token_lookup(svc->store, hash, NULL);
 }

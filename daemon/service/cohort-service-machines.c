@@ -304,7 +304,10 @@ cohort_service_machine_list(CohortService *svc, const CohortUserRow *actor, cons
         user_id = actor->id;
     else if (g_strcmp0(actor->role, "trainer") == 0)
         trainer_id = actor->id;
-    rows = cohort_store_machine_list(svc->store, cohort_id, user_id, trainer_id, FALSE, error);
+    /* a trainee's own: the store's kept rows, read and not copied */
+    rows = user_id > 0
+               ? cohort_store_machine_list_shared(svc->store, cohort_id, user_id, error)
+               : cohort_store_machine_list(svc->store, cohort_id, 0, trainer_id, FALSE, error);
     if (rows == NULL)
         return NULL;
     /* the hottest answer of a class at work: written as text, with no json-glib tree */

@@ -6,6 +6,7 @@
 #include <glib.h>
 #include <json-glib/json-glib.h>
 
+#include "cohort-auth.h"
 #include "cohort-hosts.h"
 #include "cohort-lifecycle.h"
 #include "cohort-store.h"
@@ -48,8 +49,10 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(CohortService, cohort_service_free)
 void cohort_service_audit(CohortService *svc, const gchar *actor, const gchar *action,
                           const gchar *target, const GError *result);
 
-/* Resolves a bearer token to its user; NULL (no error) for none or an unknown one. */
-CohortUserRow *cohort_service_authenticate(CohortService *svc, const gchar *token);
+/* Resolves a bearer token to its user; NULL (no error) for none or an unknown one. @memo, when
+ * not NULL, is the token memo of the request's connection (cohort-auth.h). */
+CohortUserRow *cohort_service_authenticate(CohortService *svc, const gchar *token,
+                                           CohortAuthTokenMemo *memo);
 
 JsonNode *cohort_service_whoami(CohortService *svc, const CohortUserRow *actor, GError **error);
 

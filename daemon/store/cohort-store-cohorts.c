@@ -151,19 +151,25 @@ cohort_store_cohort_get_by_id(CohortStore *self, gint64 id, GError **error)
 GPtrArray *
 cohort_store_cohort_list(CohortStore *self, gint64 trainer_id, gint64 trainee_id, GError **error)
 {
+    /* Only literal clauses, so each filter can use its index; values are bound. Literals: the
+     * statement cache finds them by their address. */
+#define COHORT_LIST_BY_TRAINER " AND c.trainer_id = :trainer"
+#define COHORT_LIST_BY_TRAINEE                                                                     \
+    " AND c.id IN (SELECT e.cohort_id FROM enrollments e WHERE e.user_id = :trainee)"
+    static const gchar *const sql[] = {
+        COHORT_SELECT " WHERE 1 ORDER BY c.slug",
+        COHORT_SELECT " WHERE 1" COHORT_LIST_BY_TRAINER " ORDER BY c.slug",
+        COHORT_SELECT " WHERE 1" COHORT_LIST_BY_TRAINEE " ORDER BY c.slug",
+        COHORT_SELECT " WHERE 1" COHORT_LIST_BY_TRAINER COHORT_LIST_BY_TRAINEE " ORDER BY c.slug",
+    };
+#undef COHORT_LIST_BY_TRAINER
+#undef COHORT_LIST_BY_TRAINEE
     g_autoptr(CohortStmt) stmt = NULL;
-    g_autoptr(GString) sql = g_string_new(COHORT_SELECT " WHERE 1");
 
     g_return_val_if_fail(self != NULL, NULL);
 
-    /* Only literal clauses are added, so each filter can use its index; values are bound. */
-    if (trainer_id > 0)
-        g_string_append(sql, " AND c.trainer_id = :trainer");
-    if (trainee_id > 0)
-        g_string_append(sql, " AND c.id IN (SELECT e.cohort_id FROM enrollments e"
-                             " WHERE e.user_id = :trainee)");
-    g_string_append(sql, " ORDER BY c.slug");
-    stmt = cohort_store_prepare(self, sql->str, "listing cohorts", error);
+    stmt = cohort_store_prepare(self, sql[(trainer_id > 0 ? 1 : 0) | (trainee_id > 0 ? 2 : 0)],
+                                "listing cohorts", error);
     if (stmt == NULL)
         return NULL;
     cohort_store_bind_named_id(stmt, ":trainer", trainer_id);

@@ -251,33 +251,214 @@ cohort_store_machine_get_by_name(CohortStore *self, const gchar *name, GError **
     return cohort_store_get_one(self, stmt, cohort_store_machine_read, what, error);
 }
 
+/* The list's SQL for one set of filters (cohort_store_machine_list's bits), made once: only
+ * literal clauses are added, so each filter can use its index; values are bound. */
+#define MACHINE_LIST_BY_COHORT 1u
+#define MACHINE_LIST_BY_USER 2u
+#define MACHINE_LIST_BY_TRAINER 4u
+#define MACHINE_LIST_LIVE 8u
+
+static const gchar *
+cohort_store_machine_list_sql(guint filters)
+{
+    static gsize sql[16];
+
+    g_return_val_if_fail(filters < G_N_ELEMENTS(sql), NULL);
+    if (g_once_init_enter(&sql[filters])) {
+        GString *made = g_string_new(MACHINE_SELECT " WHERE 1");
+
+        if (filters & MACHINE_LIST_BY_COHORT)
+            g_string_append(made, " AND m.cohort_id = :cohort");
+        if (filters & MACHINE_LIST_BY_USER)
+            g_string_append(made, " AND m.user_id = :user");
+        if (filters & MACHINE_LIST_BY_TRAINER)
+            g_string_append(made, " AND c.trainer_id = :trainer");
+        if (filters & MACHINE_LIST_LIVE)
+            g_string_append(made, " AND m.state <> 'reclaimed'");
+        g_string_append(made, " ORDER BY m.id");
+        g_once_init_leave(&sql[filters], (gsize)g_string_free(made, FALSE));
+    }
+    return (const gchar *)sql[filters];
+}
+
+static GPtrArray *
+cohort_store_machine_list_read(CohortStore *self, guint filters, gint64 cohort_id, gint64 user_id,
+                               gint64 trainer_id, GError **error)
+{
+    /* a stable address: the statement cache finds it without hashing the text */
+    g_autoptr(CohortStmt) stmt = cohort_store_prepare(self, cohort_store_machine_list_sql(filters),
+                                                      "listing machines", error);
+
+    if (stmt == NULL)
+        return NULL;
+    if (filters & MACHINE_LIST_BY_COHORT)
+        cohort_store_bind_named_id(stmt, ":cohort", cohort_id);
+    if (filters & MACHINE_LIST_BY_USER)
+        cohort_store_bind_named_id(stmt, ":user", user_id);
+    if (filters & MACHINE_LIST_BY_TRAINER)
+        cohort_store_bind_named_id(stmt, ":trainer", trainer_id);
+    return cohort_store_get_all(self, stmt, cohort_store_machine_read,
+                                (GDestroyNotify)cohort_machine_row_free, "listing machines", error);
+}
+
+/* ---- a trainee's own list, kept ---- */
+
+/* Every trainee lists their machines again and again, and the query was a fifth of cohortd's
+ * own work on a list request (issue 14). A trainee's live machines (in one cohort or all) are
+ * kept, dropped by any change to machines, cohorts, users or hosts (the rows' joins) and by
+ * any rollback; a list is read again after COHORT_STORE_LISTS_TTL_S, for changes another
+ * process made. */
+#define COHORT_STORE_LISTS_TTL_S 5
+/* a class of trainees is a few hundred; past this the lists start again */
+#define COHORT_STORE_LISTS_MAX 4096
+/* a trainee's few machines; a longer list is read every time rather than held */
+#define COHORT_STORE_LIST_ROWS_MAX 16
+
+typedef struct {
+    gint64 cohort_id; /* 0: every cohort */
+    gint64 user_id;
+} CohortStoreListKey;
+
+typedef struct {
+    CohortStoreListKey key;
+    GPtrArray *rows; /* CohortMachineRow */
+    gint64 read_at;  /* monotonic µs */
+} CohortStoreList;
+
+static guint
+cohort_store_list_key_hash(gconstpointer data)
+{
+    const CohortStoreListKey *key = data;
+
+    return g_int64_hash(&key->user_id) * 31 + g_int64_hash(&key->cohort_id);
+}
+
+static gboolean
+cohort_store_list_key_equal(gconstpointer a, gconstpointer b)
+{
+    const CohortStoreListKey *ka = a;
+    const CohortStoreListKey *kb = b;
+
+    return ka->user_id == kb->user_id && ka->cohort_id == kb->cohort_id;
+}
+
+static void
+cohort_store_list_free(CohortStoreList *list)
+{
+    g_ptr_array_unref(list->rows);
+    g_free(list);
+}
+
+static CohortMachineRow *
+cohort_machine_row_dup(const CohortMachineRow *row)
+{
+    CohortMachineRow *copy = g_memdup2(row, sizeof(*row));
+
+    copy->name = g_strdup(row->name);
+    copy->cohort_slug = g_strdup(row->cohort_slug);
+    copy->trainee_login = g_strdup(row->trainee_login);
+    copy->host_name = g_strdup(row->host_name);
+    copy->template_name = g_strdup(row->template_name);
+    copy->state = g_strdup(row->state);
+    copy->uuid = g_strdup(row->uuid);
+    copy->created_at = g_strdup(row->created_at);
+    copy->expires_at = g_strdup(row->expires_at);
+    copy->error = g_strdup(row->error);
+    copy->ready_at = g_strdup(row->ready_at);
+    copy->addresses = g_strdup(row->addresses);
+    return copy;
+}
+
+static GPtrArray *
+cohort_machine_rows_dup(GPtrArray *rows)
+{
+    GPtrArray *copy = g_ptr_array_new_full(rows->len, (GDestroyNotify)cohort_machine_row_free);
+
+    for (guint i = 0; i < rows->len; i++)
+        g_ptr_array_add(copy, cohort_machine_row_dup(g_ptr_array_index(rows, i)));
+    return copy;
+}
+
+void
+cohort_store_machine_lists_drop(CohortStore *self)
+{
+    g_clear_pointer(&self->machine_lists, g_hash_table_unref);
+}
+
+void
+cohort_store_machine_lists_on_update(CohortStore *self, const gchar *table)
+{
+    if (self->machine_lists != NULL &&
+        (g_strcmp0(table, "machines") == 0 || g_strcmp0(table, "cohorts") == 0 ||
+         g_strcmp0(table, "users") == 0 || g_strcmp0(table, "hosts") == 0))
+        cohort_store_machine_lists_drop(self);
+}
+
+/* The kept rows themselves (a reference): read again when not kept or too old. */
+static GPtrArray *
+cohort_store_machine_list_kept(CohortStore *self, gint64 cohort_id, gint64 user_id, GError **error)
+{
+    const CohortStoreListKey key = {.cohort_id = cohort_id, .user_id = user_id};
+    const gint64 now = g_get_monotonic_time();
+    const guint filters =
+        MACHINE_LIST_BY_USER | MACHINE_LIST_LIVE | (cohort_id > 0 ? MACHINE_LIST_BY_COHORT : 0);
+    CohortStoreList *known;
+    GPtrArray *rows;
+
+    known = self->machine_lists != NULL ? g_hash_table_lookup(self->machine_lists, &key) : NULL;
+    if (known != NULL && now - known->read_at < COHORT_STORE_LISTS_TTL_S * G_USEC_PER_SEC)
+        return g_ptr_array_ref(known->rows);
+    rows = cohort_store_machine_list_read(self, filters, cohort_id, user_id, 0, error);
+    if (rows == NULL || rows->len > COHORT_STORE_LIST_ROWS_MAX)
+        return rows;
+    if (self->machine_lists == NULL ||
+        g_hash_table_size(self->machine_lists) >= COHORT_STORE_LISTS_MAX) {
+        cohort_store_machine_lists_drop(self);
+        self->machine_lists =
+            g_hash_table_new_full(cohort_store_list_key_hash, cohort_store_list_key_equal, NULL,
+                                  (GDestroyNotify)cohort_store_list_free);
+    }
+    known = g_new0(CohortStoreList, 1);
+    known->key = key;
+    known->rows = g_ptr_array_ref(rows);
+    known->read_at = now;
+    g_hash_table_replace(self->machine_lists, &known->key, known);
+    return rows;
+}
+
+GPtrArray *
+cohort_store_machine_list_shared(CohortStore *self, gint64 cohort_id, gint64 user_id,
+                                 GError **error)
+{
+    g_return_val_if_fail(self != NULL, NULL);
+    g_return_val_if_fail(user_id > 0, NULL);
+
+    return cohort_store_machine_list_kept(self, cohort_id, user_id, error);
+}
+
 GPtrArray *
 cohort_store_machine_list(CohortStore *self, gint64 cohort_id, gint64 user_id, gint64 trainer_id,
                           gboolean include_reclaimed, GError **error)
 {
-    g_autoptr(CohortStmt) stmt = NULL;
-    g_autoptr(GString) sql = g_string_new(MACHINE_SELECT " WHERE 1");
+    guint filters = 0;
 
     g_return_val_if_fail(self != NULL, NULL);
 
-    /* Only literal clauses are added, so each filter can use its index; values are bound. */
     if (cohort_id > 0)
-        g_string_append(sql, " AND m.cohort_id = :cohort");
+        filters |= MACHINE_LIST_BY_COHORT;
     if (user_id > 0)
-        g_string_append(sql, " AND m.user_id = :user");
+        filters |= MACHINE_LIST_BY_USER;
     if (trainer_id > 0)
-        g_string_append(sql, " AND c.trainer_id = :trainer");
+        filters |= MACHINE_LIST_BY_TRAINER;
     if (!include_reclaimed)
-        g_string_append(sql, " AND m.state <> 'reclaimed'");
-    g_string_append(sql, " ORDER BY m.id");
-    stmt = cohort_store_prepare(self, sql->str, "listing machines", error);
-    if (stmt == NULL)
-        return NULL;
-    cohort_store_bind_named_id(stmt, ":cohort", cohort_id);
-    cohort_store_bind_named_id(stmt, ":user", user_id);
-    cohort_store_bind_named_id(stmt, ":trainer", trainer_id);
-    return cohort_store_get_all(self, stmt, cohort_store_machine_read,
-                                (GDestroyNotify)cohort_machine_row_free, "listing machines", error);
+        filters |= MACHINE_LIST_LIVE;
+    if ((filters & ~MACHINE_LIST_BY_COHORT) == (MACHINE_LIST_BY_USER | MACHINE_LIST_LIVE)) {
+        g_autoptr(GPtrArray) shared =
+            cohort_store_machine_list_kept(self, cohort_id, user_id, error);
+        /* the caller's own copy: callers may change their rows */
+        return shared != NULL ? cohort_machine_rows_dup(shared) : NULL;
+    }
+    return cohort_store_machine_list_read(self, filters, cohort_id, user_id, trainer_id, error);
 }
 
 /* Only a running machine is ready: a stop, a reboot or a reset waits for the agent again. */

@@ -15,10 +15,14 @@ struct _CohortStore {
     gchar *path;
     CohortSecretKey *key; /* seals the secrets the store must read back */
     /* Prepared statements kept for the life of the store, keyed by their SQL: preparing was
-     * a fifth of cohortd's instructions per machine (bench/README.md). SQL → GPtrArray of
-     * statements not in use; a statement in use is in none (a query run inside another of
-     * the same SQL gets a second one). */
+     * a fifth of cohortd's instructions per machine (bench/README.md). SQL → CohortStoreSql,
+     * whose free list holds the statements not in use; a statement in use is in none (a
+     * query run inside another of the same SQL gets a second one). */
     GHashTable *stmts;
+    /* The same entries by the address of the SQL a caller passed (a literal, mostly), each
+     * checked against its text when found: hashing a whole SELECT was ~3 k instructions of
+     * a list request (issue 14). Only a shortcut: cleared when it grows past its bound. */
+    GHashTable *stmts_by_address;
     guint depth; /* transactions open: 1 is BEGIN, each one inside it a SAVEPOINT */
     /* Hosts' usage (host id → CohortHostUsage), as placement reads it: dropped by any change
      * to a machines row (sqlite3_update_hook) but the inserts that count themselves in it
@@ -31,6 +35,10 @@ struct _CohortStore {
      * (issue 14). Dropped by any change to tokens or users and by any rollback; an entry is
      * read again after COHORT_STORE_TOKEN_TTL_S, for changes another process made. */
     GHashTable *tokens;
+    /* A trainee's live machines (CohortStoreListKey → CohortStoreList,
+     * cohort-store-machines.c): dropped by any change to machines, cohorts, users or hosts
+     * and by any rollback; read again after COHORT_STORE_LISTS_TTL_S. */
+    GHashTable *machine_lists;
 };
 
 /* The caches, for the writes that keep them; cohort_store_on_update() calls these. */
@@ -38,6 +46,8 @@ void cohort_store_usage_drop(CohortStore *self);
 void cohort_store_usage_on_update(CohortStore *self, const gchar *table);
 void cohort_store_tokens_drop(CohortStore *self);
 void cohort_store_tokens_on_update(CohortStore *self, const gchar *table);
+void cohort_store_machine_lists_drop(CohortStore *self);
+void cohort_store_machine_lists_on_update(CohortStore *self, const gchar *table);
 
 /* The machine states that hold a host's and a quota's resources. */
 #define HOLDS_RESOURCES(m) m ".state NOT IN ('reclaimed', 'failed')"

@@ -100,6 +100,53 @@ cohort_store_exec(CohortStore *self, const gchar *sql, const gchar *what, GError
     return TRUE;
 }
 
+/* One SQL text's statements: those not in use, ready to run again. */
+typedef struct {
+    gchar *sql;
+    GPtrArray *free_list;
+} CohortStoreSql;
+
+static void
+cohort_store_sql_free(CohortStoreSql *entry)
+{
+    g_free(entry->sql);
+    g_ptr_array_unref(entry->free_list);
+    g_free(entry);
+}
+
+/* A caller passing SQL it builds each time has a new address each time: past this many, the
+ * addresses start again (the statements stay, by their text). */
+#define COHORT_STORE_SQL_ADDRESSES_MAX 1024
+
+/* The entry for @sql: by its address when that was seen with the same text, else by its
+ * text (made when new). */
+static CohortStoreSql *
+cohort_store_sql_lookup(CohortStore *self, const gchar *sql)
+{
+    CohortStoreSql *entry;
+
+    if (self->stmts == NULL) {
+        self->stmts = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
+                                            (GDestroyNotify)cohort_store_sql_free);
+        self->stmts_by_address = g_hash_table_new(g_direct_hash, g_direct_equal);
+    }
+    entry = g_hash_table_lookup(self->stmts_by_address, sql);
+    /* the address may hold other text now: a buffer freed and used again */
+    if (entry != NULL && strcmp(entry->sql, sql) == 0)
+        return entry;
+    entry = g_hash_table_lookup(self->stmts, sql);
+    if (entry == NULL) {
+        entry = g_new0(CohortStoreSql, 1);
+        entry->sql = g_strdup(sql);
+        entry->free_list = g_ptr_array_new();
+        g_hash_table_insert(self->stmts, entry->sql, entry);
+    }
+    if (g_hash_table_size(self->stmts_by_address) >= COHORT_STORE_SQL_ADDRESSES_MAX)
+        g_hash_table_remove_all(self->stmts_by_address);
+    g_hash_table_insert(self->stmts_by_address, (gpointer)sql, entry);
+    return entry;
+}
+
 /* Where a lent statement goes back to: its store's list for its SQL. One table for the
  * process (tests open several stores); the lock is cheap next to a statement's step. */
 static GMutex cohort_store_lent_lock;
@@ -109,18 +156,14 @@ CohortStmt *
 cohort_store_prepare(CohortStore *self, const gchar *sql, const gchar *what, GError **error)
 {
     g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&cohort_store_lent_lock);
+    CohortStoreSql *entry = cohort_store_sql_lookup(self, sql);
     sqlite3_stmt *stmt = NULL;
-    GPtrArray *free_list;
 
-    if (self->stmts == NULL)
-        self->stmts = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
-                                            (GDestroyNotify)g_ptr_array_unref);
     if (cohort_store_lent == NULL)
         cohort_store_lent = g_hash_table_new(g_direct_hash, g_direct_equal);
-    free_list = g_hash_table_lookup(self->stmts, sql);
-    if (free_list != NULL && free_list->len > 0) {
-        stmt = g_ptr_array_steal_index_fast(free_list, free_list->len - 1);
-        g_hash_table_insert(cohort_store_lent, stmt, free_list);
+    if (entry->free_list->len > 0) {
+        stmt = g_ptr_array_steal_index_fast(entry->free_list, entry->free_list->len - 1);
+        g_hash_table_insert(cohort_store_lent, stmt, entry->free_list);
         return stmt;
     }
     if (sqlite3_prepare_v3(self->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, NULL) !=
@@ -128,11 +171,7 @@ cohort_store_prepare(CohortStore *self, const gchar *sql, const gchar *what, GEr
         cohort_store_set_error(self, error, what, NULL, NULL);
         return NULL;
     }
-    if (free_list == NULL) {
-        free_list = g_ptr_array_new();
-        g_hash_table_insert(self->stmts, g_strdup(sql), free_list);
-    }
-    g_hash_table_insert(cohort_store_lent, stmt, free_list);
+    g_hash_table_insert(cohort_store_lent, stmt, entry->free_list);
     return stmt;
 }
 
@@ -180,7 +219,7 @@ cohort_store_stmts_clear(CohortStore *self)
     g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&cohort_store_lent_lock);
     GHashTableIter iter;
     gpointer stmt;
-    gpointer list;
+    gpointer value;
 
     if (self->stmts == NULL)
         return;
@@ -197,12 +236,13 @@ cohort_store_stmts_clear(CohortStore *self)
         }
     }
     g_hash_table_iter_init(&iter, self->stmts);
-    while (g_hash_table_iter_next(&iter, NULL, &list)) {
-        GPtrArray *free_list = list;
-        for (guint i = 0; i < free_list->len; i++)
-            sqlite3_finalize(g_ptr_array_index(free_list, i));
-        g_ptr_array_set_size(free_list, 0);
+    while (g_hash_table_iter_next(&iter, NULL, &value)) {
+        CohortStoreSql *entry = value;
+        for (guint i = 0; i < entry->free_list->len; i++)
+            sqlite3_finalize(g_ptr_array_index(entry->free_list, i));
+        g_ptr_array_set_size(entry->free_list, 0);
     }
+    g_clear_pointer(&self->stmts_by_address, g_hash_table_unref);
     g_clear_pointer(&self->stmts, g_hash_table_unref);
 }
 
@@ -487,6 +527,7 @@ cohort_store_on_update(void *data, int op, const char *db, const char *table, sq
 {
     cohort_store_usage_on_update(data, table);
     cohort_store_tokens_on_update(data, table);
+    cohort_store_machine_lists_on_update(data, table);
 }
 
 static void
@@ -494,6 +535,7 @@ cohort_store_on_rollback(void *data)
 {
     cohort_store_usage_drop(data);
     cohort_store_tokens_drop(data);
+    cohort_store_machine_lists_drop(data);
 }
 
 CohortStore *
@@ -539,6 +581,7 @@ cohort_store_free(CohortStore *self)
     cohort_store_stmts_clear(self);
     cohort_store_usage_drop(self);
     cohort_store_tokens_drop(self);
+    cohort_store_machine_lists_drop(self);
     if (self->db != NULL) {
         /* Keeps the query planner's statistics fresh (SQLite's advice). The limit bounds each
          * index's ANALYZE to about 400 rows, as SQLite 3.46 and later do for optimize by
@@ -620,8 +663,9 @@ cohort_store_rollback(CohortStore *self)
 {
     g_return_if_fail(self != NULL);
 
-    /* what the cache counted may be undone */
+    /* what the caches counted or read may be undone (ROLLBACK TO calls no rollback hook) */
     cohort_store_usage_drop(self);
+    cohort_store_machine_lists_drop(self);
 
     if (sqlite3_get_autocommit(self->db)) {
         self->depth = 0;

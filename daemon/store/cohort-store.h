@@ -316,6 +316,11 @@ CohortMachineRow *cohort_store_machine_get_by_name(CohortStore *self, const gcha
  * @include_reclaimed FALSE hides reclaimed rows. By id. */
 GPtrArray *cohort_store_machine_list(CohortStore *self, gint64 cohort_id, gint64 user_id,
                                      gint64 trainer_id, gboolean include_reclaimed, GError **error);
+/* A trainee's live machines (in @cohort_id, 0: all), as cohort_store_machine_list() lists
+ * them, but the rows the store keeps between requests themselves: read them, change nothing,
+ * g_ptr_array_unref() when done. A trainee's list answer reads no copy. */
+GPtrArray *cohort_store_machine_list_shared(CohortStore *self, gint64 cohort_id, gint64 user_id,
+                                            GError **error);
 /* Sets state and error (NULL clears it). */
 gboolean cohort_store_machine_set_state(CohortStore *self, gint64 id, const gchar *state,
                                         const gchar *error_message, GError **error);

@@ -139,6 +139,30 @@ test_auth_secrets(void **state)
     assert_null(strstr(th, t1 + 7));
 }
 
+/* A connection's token memo answers the token's own hash: again for the same token, anew for
+ * another (a prefix of it, one of the same length, a longer one), and nothing once cleared. */
+static void
+test_auth_token_memo(void **state)
+{
+    g_autofree gchar *t1 = cohort_auth_token_new();
+    g_autofree gchar *t2 = g_strdup(t1);
+    g_autofree gchar *longer = g_strconcat(t1, "x", NULL);
+    g_autofree gchar *prefix = g_strndup(t1, strlen(t1) - 1);
+    CohortAuthTokenMemo memo = {NULL};
+    const gchar *tokens[] = {t1, t1, t2, prefix, longer, t1};
+
+    t2[strlen(t2) - 1] = t2[strlen(t2) - 1] == 'A' ? 'B' : 'A';
+    for (guint i = 0; i < G_N_ELEMENTS(tokens); i++) {
+        g_autofree gchar *hash = cohort_auth_secret_hash(tokens[i]);
+        assert_string_equal(cohort_auth_token_memo_hash(&memo, tokens[i]), hash);
+        assert_string_equal(memo.token, tokens[i]);
+    }
+    cohort_auth_token_memo_clear(&memo);
+    assert_null(memo.token);
+    assert_null(memo.hash);
+    cohort_auth_token_memo_clear(&memo);
+}
+
 int
 main(void)
 {
@@ -146,6 +170,7 @@ main(void)
         cmocka_unit_test(test_auth_table),
         cmocka_unit_test(test_auth_roles),
         cmocka_unit_test(test_auth_secrets),
+        cmocka_unit_test(test_auth_token_memo),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

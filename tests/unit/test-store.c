@@ -1512,6 +1512,126 @@ test_store_machine_list(void **state)
     }
 }
 
+/* The only row of @user's live machines (in @cohort, 0: all), as the store answers now. */
+static CohortMachineRow *
+kept_list_one(CohortStore *store, gint64 cohort, gint64 user, guint len)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GPtrArray) rows = cohort_store_machine_list(store, cohort, user, 0, FALSE, &error);
+
+    cohort_assert_no_error(error);
+    assert_non_null(rows);
+    assert_int_equal(rows->len, len);
+    return len > 0 ? g_ptr_array_steal_index(rows, 0) : NULL;
+}
+
+/* A trainee's own list is kept between requests: every change to what it shows (its machines,
+ * and the cohort, user and host its rows name), a rollback and a rolled back savepoint drop
+ * it; a caller changing its rows changes no one else's. */
+static void
+test_store_machine_list_kept(void **state)
+{
+    CohortStore *store = *state;
+    g_autoptr(GError) error = NULL;
+    Scene s = scene_new(store);
+    gint64 m1 = add_machine(store, "c-sok-1", s.cohort, s.sok, s.host, 1, "running", 1, 1024);
+    g_autoptr(CohortMachineRow) row = kept_list_one(store, 0, s.sok, 1);
+    CohortMachineRow *again;
+
+    assert_int_equal(row->id, m1);
+    g_free(row->state);
+    row->state = g_strdup("changed by its caller");
+    again = kept_list_one(store, 0, s.sok, 1);
+    assert_string_equal(again->state, "running");
+    cohort_machine_row_free(again);
+    again = kept_list_one(store, s.cohort, s.sok, 1);
+    assert_string_equal(again->state, "running");
+    cohort_machine_row_free(again);
+
+    /* the shared rows: the kept ones themselves, the same from call to call, and held by the
+     * caller through a change that drops them from the store */
+    {
+        g_autoptr(GPtrArray) shared = cohort_store_machine_list_shared(store, 0, s.sok, &error);
+        g_autoptr(GPtrArray) again_shared =
+            cohort_store_machine_list_shared(store, 0, s.sok, &error);
+        cohort_assert_no_error(error);
+        assert_ptr_equal(shared, again_shared);
+        assert_int_equal(shared->len, 1);
+        assert_string_equal(((CohortMachineRow *)shared->pdata[0])->state, "running");
+        assert_true(cohort_store_machine_set_state(store, m1, "starting", NULL, &error));
+        cohort_assert_no_error(error);
+        assert_string_equal(((CohortMachineRow *)shared->pdata[0])->state, "running");
+        g_ptr_array_unref(again_shared);
+        again_shared = cohort_store_machine_list_shared(store, 0, s.sok, &error);
+        assert_ptr_not_equal(shared, again_shared);
+        assert_string_equal(((CohortMachineRow *)again_shared->pdata[0])->state, "starting");
+    }
+
+    /* the machine's own row */
+    assert_true(cohort_store_machine_set_state(store, m1, "stopped", NULL, &error));
+    cohort_assert_no_error(error);
+    again = kept_list_one(store, 0, s.sok, 1);
+    assert_string_equal(again->state, "stopped");
+    cohort_machine_row_free(again);
+    again = kept_list_one(store, s.cohort, s.sok, 1);
+    assert_string_equal(again->state, "stopped");
+    cohort_machine_row_free(again);
+    assert_null(kept_list_one(store, 0, s.pov, 0));
+    add_machine(store, "c-sok-2", s.cohort, s.sok, s.host, 2, "requested", 1, 1024);
+    add_machine(store, "c-pov-1", s.cohort, s.pov, s.host, 1, "requested", 1, 1024);
+    cohort_machine_row_free(kept_list_one(store, 0, s.pov, 1));
+    {
+        g_autoptr(GPtrArray) rows = cohort_store_machine_list(store, 0, s.sok, 0, FALSE, &error);
+        cohort_assert_no_error(error);
+        assert_int_equal(rows->len, 2);
+    }
+
+    /* the rows the list joins */
+    assert_true(cohort_store_exec(store, "UPDATE hosts SET name = 'lab9'", "renaming", &error));
+    assert_true(cohort_store_exec(
+        store, "UPDATE users SET login = 'sok-d' WHERE login = 'sok-dara'", "renaming", &error));
+    cohort_assert_no_error(error);
+    {
+        g_autoptr(GPtrArray) rows = cohort_store_machine_list(store, 0, s.sok, 0, FALSE, &error);
+        cohort_assert_no_error(error);
+        assert_string_equal(((CohortMachineRow *)rows->pdata[0])->host_name, "lab9");
+        assert_string_equal(((CohortMachineRow *)rows->pdata[0])->trainee_login, "sok-d");
+    }
+    assert_true(
+        cohort_store_exec(store, "UPDATE cohorts SET slug = 'cloud-102'", "renaming", &error));
+    cohort_assert_no_error(error);
+    {
+        g_autoptr(GPtrArray) rows = cohort_store_machine_list(store, 0, s.sok, 0, FALSE, &error);
+        cohort_assert_no_error(error);
+        assert_string_equal(((CohortMachineRow *)rows->pdata[0])->cohort_slug, "cloud-102");
+    }
+
+    /* what a transaction read, rolled back: a whole one, and a savepoint inside one */
+    assert_true(cohort_store_begin(store, &error));
+    assert_true(cohort_store_machine_set_state(store, m1, "running", NULL, &error));
+    cohort_assert_no_error(error);
+    again = kept_list_one(store, s.cohort, s.sok, 2);
+    assert_string_equal(again->state, "running");
+    cohort_machine_row_free(again);
+    cohort_store_rollback(store);
+    again = kept_list_one(store, s.cohort, s.sok, 2);
+    assert_string_equal(again->state, "stopped");
+    cohort_machine_row_free(again);
+    assert_true(cohort_store_begin(store, &error));
+    assert_true(cohort_store_begin(store, &error));
+    assert_true(cohort_store_machine_set_state(store, m1, "running", NULL, &error));
+    cohort_assert_no_error(error);
+    again = kept_list_one(store, s.cohort, s.sok, 2);
+    assert_string_equal(again->state, "running");
+    cohort_machine_row_free(again);
+    cohort_store_rollback(store);
+    again = kept_list_one(store, s.cohort, s.sok, 2);
+    assert_string_equal(again->state, "stopped");
+    cohort_machine_row_free(again);
+    assert_true(cohort_store_commit(store, &error));
+    cohort_assert_no_error(error);
+}
+
 static void
 test_store_machine_errors(void **state)
 {
@@ -2493,6 +2613,42 @@ test_store_migration_seals_clear_passwords(void **state)
 
 #define STORE_TEST(f) cmocka_unit_test_setup_teardown(f, store_setup, store_teardown)
 
+/* The value of @sql's one row, its statement from the store's cache. */
+static gint
+store_select_int(CohortStore *store, const gchar *sql)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(CohortStmt) stmt = cohort_store_prepare(store, sql, "selecting", &error);
+
+    cohort_assert_no_error(error);
+    assert_non_null(stmt);
+    assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+    return sqlite3_column_int(stmt, 0);
+}
+
+/* The statement cache finds SQL by its address before its text, and checks the text: a buffer
+ * used again for other SQL gets that SQL's statement, never the one its address had; SQL
+ * built anew each time, at ever new addresses, keeps working past the addresses' bound. */
+static void
+test_store_prepare_by_address(void **state)
+{
+    CohortStore *store = *state;
+    gchar buffer[32];
+
+    g_strlcpy(buffer, "SELECT 1", sizeof(buffer));
+    assert_int_equal(store_select_int(store, buffer), 1);
+    assert_int_equal(store_select_int(store, buffer), 1);
+    g_strlcpy(buffer, "SELECT 2", sizeof(buffer));
+    assert_int_equal(store_select_int(store, buffer), 2);
+    /* the first text at another address: its statement again */
+    assert_int_equal(store_select_int(store, "SELECT 1"), 1);
+    for (guint i = 0; i < 1100; i++) {
+        g_autofree gchar *sql = g_strdup_printf("SELECT %u", i % 50);
+        assert_int_equal(store_select_int(store, sql), (gint)(i % 50));
+    }
+    assert_int_equal(store_select_int(store, buffer), 2);
+}
+
 /* The address plan: a cohort keeps the subnet it has; the next goes past the other cohorts'
  * and the hosts' own networks; a full range says what to change; a freed subnet is given
  * again; reclaimed cohorts' subnets are freed unless their network is still somewhere. */
@@ -2587,6 +2743,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         STORE_TEST(test_store_migrations_applied),
         cmocka_unit_test(test_store_now_format),
+        STORE_TEST(test_store_prepare_by_address),
         cmocka_unit_test(test_store_file_reopen),
         cmocka_unit_test(test_store_open_bad_path),
         STORE_TEST(test_store_transaction_rollback),
@@ -2615,6 +2772,7 @@ main(void)
         STORE_TEST(test_store_enrollment),
         STORE_TEST(test_store_machine_roundtrip),
         STORE_TEST(test_store_machine_list),
+        STORE_TEST(test_store_machine_list_kept),
         STORE_TEST(test_store_machine_errors),
         STORE_TEST(test_store_machine_holdings),
         STORE_TEST(test_store_running_hours_by_user),
