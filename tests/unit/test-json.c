@@ -139,13 +139,16 @@ static void
 test_json_writer_strings(void **state)
 {
     for (guint c = 1; c < 256; c++) {
-        g_autoptr(JsonBuilder) b = json_builder_new();
-        CohortJsonWriter *w = cohort_json_writer_new();
+        g_autoptr(JsonBuilder) b = NULL;
+        CohortJsonWriter *w;
         gchar alone[2] = {(gchar)c, '\0'};
-        g_autofree gchar *inside = g_strdup_printf("a%cb\"c\\", (gchar)c);
+        g_autofree gchar *inside = NULL;
 
         if (c == 0x1f)
             continue;
+        b = json_builder_new();
+        w = cohort_json_writer_new();
+        inside = g_strdup_printf("a%cb\"c\\", (gchar)c);
         json_builder_begin_object(b);
         cohort_json_writer_begin_object(w);
         json_builder_set_member_name(b, "alone");
