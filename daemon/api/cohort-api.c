@@ -47,18 +47,24 @@ cohort_api_respond_error(CohortApiRequest *req, const GError *error, const gchar
     cohort_api_respond(req, status, node);
 }
 
+/* The error of a call that gave no answer (*@errorp taken; none set is a bug, a 500). */
+static void
+cohort_api_finish_failed(CohortApiRequest *req, GError **errorp)
+{
+    g_autoptr(GError) error = errorp != NULL ? g_steal_pointer(errorp) : NULL;
+
+    if (error == NULL)
+        error = g_error_new_literal(COHORT_ERROR, COHORT_ERROR_INTERNAL, "no answer");
+    cohort_api_respond_error(req, error, NULL, NULL);
+}
+
 /* Answers @node (owned) with @status, or *@errorp (taken). A pointer, because the error is
  * set by the call that makes @node, and C does not order the evaluation of arguments. */
 void
 cohort_api_finish(CohortApiRequest *req, guint status, JsonNode *node, GError **errorp)
 {
-    GError *error = errorp != NULL ? g_steal_pointer(errorp) : NULL;
-
     if (node == NULL) {
-        if (error == NULL)
-            error = g_error_new_literal(COHORT_ERROR, COHORT_ERROR_INTERNAL, "no answer");
-        cohort_api_respond_error(req, error, NULL, NULL);
-        g_error_free(error);
+        cohort_api_finish_failed(req, errorp);
         return;
     }
     cohort_api_respond(req, status, node);
@@ -69,13 +75,8 @@ cohort_api_finish(CohortApiRequest *req, guint status, JsonNode *node, GError **
 void
 cohort_api_finish_text(CohortApiRequest *req, guint status, gchar *text, GError **errorp)
 {
-    GError *error = errorp != NULL ? g_steal_pointer(errorp) : NULL;
-
     if (text == NULL) {
-        if (error == NULL)
-            error = g_error_new_literal(COHORT_ERROR, COHORT_ERROR_INTERNAL, "no answer");
-        cohort_api_respond_error(req, error, NULL, NULL);
-        g_error_free(error);
+        cohort_api_finish_failed(req, errorp);
         return;
     }
     cohort_api_respond_text(req, status, text);
