@@ -1129,6 +1129,10 @@ cohort_service_cohort_provision(CohortService *svc, const CohortUserRow *actor, 
     g_autoptr(GPtrArray) todo = g_ptr_array_new();
     g_autoptr(GPtrArray) rows =
         g_ptr_array_new_with_free_func((GDestroyNotify)cohort_machine_row_free);
+    /* beside each row: its trainee (borrowed) and the secrets it was written with */
+    g_autoptr(GPtrArray) row_trainees = g_ptr_array_new();
+    g_autoptr(GPtrArray) row_vnc = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GPtrArray) row_guest = g_ptr_array_new_with_free_func(g_free);
     g_autoptr(GPtrArray) failed_names = g_ptr_array_new_with_free_func(g_free);
     g_autoptr(GPtrArray) failures = g_ptr_array_new_with_free_func((GDestroyNotify)g_error_free);
     gint64 job_id;
@@ -1176,7 +1180,10 @@ cohort_service_cohort_provision(CohortService *svc, const CohortUserRow *actor, 
     for (guint i = 0; i < todo->len; i++) {
         CohortUserRow *user = g_ptr_array_index(todo, i);
         GError *error_local = NULL;
-        CohortMachineRow *row = cohort_service_machine_new(svc, cohort, user, &error_local);
+        gchar *vnc_password = NULL;
+        gchar *guest_password = NULL;
+        CohortMachineRow *row = cohort_service_machine_new(svc, cohort, user, &vnc_password,
+                                                           &guest_password, &error_local);
         if (row == NULL) {
             /* the name the machine would have had, like the other job errors */
             g_ptr_array_add(failed_names, cohort_names_domain(cohort->slug, user->login, 1));
@@ -1184,6 +1191,9 @@ cohort_service_cohort_provision(CohortService *svc, const CohortUserRow *actor, 
             continue;
         }
         g_ptr_array_add(rows, row);
+        g_ptr_array_add(row_trainees, user);
+        g_ptr_array_add(row_vnc, vnc_password);
+        g_ptr_array_add(row_guest, guest_password);
         if (!cohort_store_job_machine_insert(svc->store, job_id, row->id, TRUE, error)) {
             cohort_store_rollback(svc->store);
             return NULL;
@@ -1198,8 +1208,9 @@ cohort_service_cohort_provision(CohortService *svc, const CohortUserRow *actor, 
     for (guint i = 0; i < rows->len; i++) {
         CohortMachineRow *row = g_ptr_array_index(rows, i);
         g_autoptr(GError) error_local = NULL;
-        if (!cohort_machine_work_push(svc->work, row, COHORT_MACHINE_OP_CREATE, job_id,
-                                      &error_local))
+        if (!cohort_machine_work_push_new(
+                svc->work, row, job_id, g_ptr_array_index(row_trainees, i),
+                g_ptr_array_index(row_vnc, i), g_ptr_array_index(row_guest, i), &error_local))
             cohort_machine_work_fail_unqueued(svc->work, job_id, row, error_local);
     }
     cohort_service_audit(svc, actor->login, "cohort.provision", slug, NULL);

@@ -71,7 +71,8 @@ cohort_service_vnc_password_new(void)
 
 CohortMachineRow *
 cohort_service_machine_new(CohortService *svc, const CohortCohortRow *cohort,
-                           const CohortUserRow *trainee, GError **error)
+                           const CohortUserRow *trainee, gchar **vnc_password_out,
+                           gchar **guest_password_out, GError **error)
 {
     g_autoptr(CohortMachineRow) row = g_new0(CohortMachineRow, 1);
     CohortTemplate *tmpl = cohort_template_set_get(svc->templates, cohort->template_name, error);
@@ -167,6 +168,8 @@ cohort_service_machine_new(CohortService *svc, const CohortCohortRow *cohort,
     row->cohort_slug = g_strdup(cohort->slug);
     row->trainee_login = g_strdup(trainee->login);
     row->host_name = g_strdup(host->name);
+    *vnc_password_out = g_steal_pointer(&vnc_password);
+    *guest_password_out = g_steal_pointer(&guest_password);
     return g_steal_pointer(&row);
 }
 
@@ -213,6 +216,8 @@ cohort_service_machine_request(CohortService *svc, const CohortUserRow *actor, J
     g_autoptr(CohortCohortRow) cohort = NULL;
     g_autoptr(CohortUserRow) trainee = NULL;
     g_autoptr(CohortMachineRow) row = NULL;
+    g_autofree gchar *vnc_password = NULL;
+    g_autofree gchar *guest_password = NULL;
 
     if (!cohort_json_check_members(body, known, error) ||
         !cohort_json_get_string(body, "cohort", TRUE, 64, &slug, error) ||
@@ -238,12 +243,13 @@ cohort_service_machine_request(CohortService *svc, const CohortUserRow *actor, J
     }
     if (trainee == NULL)
         return NULL;
-    row = cohort_service_machine_new(svc, cohort, trainee, error);
+    row = cohort_service_machine_new(svc, cohort, trainee, &vnc_password, &guest_password, error);
     if (row == NULL) {
         cohort_service_audit(svc, actor->login, "machine.request", slug, *error);
         return NULL;
     }
-    if (!cohort_machine_work_push(svc->work, row, COHORT_MACHINE_OP_CREATE, 0, error))
+    if (!cohort_machine_work_push_new(svc->work, row, 0, trainee, vnc_password, guest_password,
+                                      error))
         return NULL;
     cohort_service_audit(svc, actor->login, "machine.request", row->name, NULL);
     return cohort_service_machine_text(svc, row);

@@ -27,9 +27,12 @@ CohortUserRow *cohort_service_enrolled_trainee(CohortService *svc, const CohortC
                                                const gchar *login, GError **error);
 /* Where the cohort's machines go: its own policy, or the installation's. */
 CohortPlacement cohort_service_cohort_placement(CohortService *svc, const CohortCohortRow *cohort);
-/* Places and records a new machine for @trainee (quota checked); no libvirt work yet. */
+/* Places and records a new machine for @trainee (quota checked); no libvirt work yet. The
+ * secrets its row was written with come back in @vnc_password and @guest_password (NULL
+ * when the template has no seed), for cohort_machine_work_push_new(). */
 CohortMachineRow *cohort_service_machine_new(CohortService *svc, const CohortCohortRow *cohort,
-                                             const CohortUserRow *trainee, GError **error);
+                                             const CohortUserRow *trainee, gchar **vnc_password,
+                                             gchar **guest_password, GError **error);
 
 /* Where @row goes when it moves away from its host: the host named @name (NULL: any, by its
  * cohort's placement), which must have room; COHORT_ERROR_NO_CAPACITY otherwise. */

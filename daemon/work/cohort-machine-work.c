@@ -817,9 +817,26 @@ enum {
     COHORT_MACHINE_WORK_LEFTOVER = 1 << 1,
 };
 
-static gboolean cohort_machine_work_push_full(CohortWork *w, const CohortMachineRow *row,
-                                              CohortMachineOp op, gint64 job_id, const gchar *note,
-                                              guint flags, CohortHost *target, GError **error);
+/* What the caller of a new machine's work already holds, so that it is not read back: the
+ * trainee's row and the secrets the row was just written with. */
+typedef struct {
+    const CohortUserRow *trainee;
+    const gchar *vnc_password;
+    const gchar *guest_password;
+} CohortMachineWorkKnown;
+
+static gboolean cohort_machine_work_push_known(CohortWork *w, const CohortMachineRow *row,
+                                               CohortMachineOp op, gint64 job_id, const gchar *note,
+                                               guint flags, CohortHost *target,
+                                               const CohortMachineWorkKnown *known, GError **error);
+
+static gboolean
+cohort_machine_work_push_full(CohortWork *w, const CohortMachineRow *row, CohortMachineOp op,
+                              gint64 job_id, const gchar *note, guint flags, CohortHost *target,
+                              GError **error)
+{
+    return cohort_machine_work_push_known(w, row, op, job_id, note, flags, target, NULL, error);
+}
 
 /* Main context: a machine whose host was lost while it was made is placed again, away from
  * that host, and made there in the same job. FALSE when no other host has room (for a job,
@@ -1018,16 +1035,22 @@ cohort_machine_work_seed_free(CohortMachineWorkSeed *seed)
 }
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(CohortMachineWorkSeed, cohort_machine_work_seed_free)
 
+/* @known_password: the password the row was just written with (its generation is 0), or
+ * NULL to read it. */
 static gboolean
 cohort_machine_work_seed_read(CohortWork *w, const CohortMachineRow *row, CohortTemplate *tmpl,
-                              CohortMachineWorkSeed **out, GError **error)
+                              const gchar *known_password, CohortMachineWorkSeed **out,
+                              GError **error)
 {
     g_autoptr(CohortMachineWorkSeed) seed = g_new0(CohortMachineWorkSeed, 1);
     g_autoptr(GPtrArray) keys = NULL;
     g_autoptr(GStrvBuilder) builder = g_strv_builder_new();
     guint generation = 0;
 
-    if (!cohort_store_machine_get_guest(w->store, row->id, &seed->password, &generation, error))
+    if (known_password != NULL)
+        seed->password = g_strdup(known_password);
+    else if (!cohort_store_machine_get_guest(w->store, row->id, &seed->password, &generation,
+                                             error))
         return FALSE;
     /* a machine from before seeds existed gets its password at its first rendering */
     if (seed->password == NULL) {
@@ -1056,9 +1079,9 @@ cohort_machine_work_seed_read(CohortWork *w, const CohortMachineRow *row, Cohort
 }
 
 static gboolean
-cohort_machine_work_push_full(CohortWork *w, const CohortMachineRow *row, CohortMachineOp op,
-                              gint64 job_id, const gchar *note, guint flags, CohortHost *target,
-                              GError **error)
+cohort_machine_work_push_known(CohortWork *w, const CohortMachineRow *row, CohortMachineOp op,
+                               gint64 job_id, const gchar *note, guint flags, CohortHost *target,
+                               const CohortMachineWorkKnown *known, GError **error)
 {
     /* neither has a row of its own to read or write */
     gboolean orphan = flags != 0;
@@ -1067,7 +1090,8 @@ cohort_machine_work_push_full(CohortWork *w, const CohortMachineRow *row, Cohort
      * needs none */
     CohortTemplate *tmpl =
         row->template_name != NULL ? g_hash_table_lookup(w->templates, row->template_name) : NULL;
-    g_autoptr(CohortUserRow) trainee = NULL;
+    g_autoptr(CohortUserRow) trainee_read = NULL;
+    const CohortUserRow *trainee = NULL;
     g_autoptr(CohortCohortRow) cohort = NULL;
     g_autofree gchar *vnc_password = NULL;
     g_autoptr(CohortMachineWorkSeed) seed = NULL;
@@ -1096,10 +1120,16 @@ cohort_machine_work_push_full(CohortWork *w, const CohortMachineRow *row, Cohort
     }
     /* the trainee's display name goes into a rendering only (the tag, the seed): a
      * teardown or a start does not read the user's row */
-    if (!orphan && renders)
-        trainee = cohort_store_user_get_by_id(w->store, row->user_id, NULL);
+    if (!orphan && renders && known != NULL && known->trainee != NULL) {
+        trainee = known->trainee;
+    } else if (!orphan && renders) {
+        trainee_read = cohort_store_user_get_by_id(w->store, row->user_id, NULL);
+        trainee = trainee_read;
+    }
     /* the one secret a rendering needs leaves the store only for it */
-    if (!orphan && renders) {
+    if (!orphan && renders && known != NULL && known->vnc_password != NULL) {
+        vnc_password = g_strdup(known->vnc_password);
+    } else if (!orphan && renders) {
         vnc_password = cohort_store_machine_get_vnc_password(w->store, row->id, error);
         if (vnc_password == NULL)
             return FALSE;
@@ -1113,7 +1143,8 @@ cohort_machine_work_push_full(CohortWork *w, const CohortMachineRow *row, Cohort
             return FALSE;
     }
     if (!orphan && renders && cohort_template_get_seed_enabled(tmpl) &&
-        !cohort_machine_work_seed_read(w, row, tmpl, &seed, error))
+        !cohort_machine_work_seed_read(w, row, tmpl, known != NULL ? known->guest_password : NULL,
+                                       &seed, error))
         return FALSE;
     /* the cohort's own network has its subnet before the first machine joins it */
     if (tmpl != NULL && cohort_template_get_n_interfaces(tmpl) > 0 && renders) {
@@ -1178,6 +1209,21 @@ cohort_machine_work_push(CohortWork *w, const CohortMachineRow *row, CohortMachi
                          gint64 job_id, GError **error)
 {
     return cohort_machine_work_push_full(w, row, op, job_id, NULL, 0, NULL, error);
+}
+
+gboolean
+cohort_machine_work_push_new(CohortWork *w, const CohortMachineRow *row, gint64 job_id,
+                             const CohortUserRow *trainee, const gchar *vnc_password,
+                             const gchar *guest_password, GError **error)
+{
+    CohortMachineWorkKnown known = {
+        .trainee = trainee,
+        .vnc_password = vnc_password,
+        .guest_password = guest_password,
+    };
+
+    return cohort_machine_work_push_known(w, row, COHORT_MACHINE_OP_CREATE, job_id, NULL, 0, NULL,
+                                          &known, error);
 }
 
 gboolean

@@ -24,6 +24,12 @@ typedef enum {
  * A reclaim drops the work still waiting before it (not the work under way). */
 gboolean cohort_machine_work_push(CohortWork *w, const CohortMachineRow *row, CohortMachineOp op,
                                   gint64 job_id, GError **error);
+/* The making of a machine whose row was just written: @trainee and the secrets the row was
+ * written with (VNC, and the guest's when the template seeds it, else NULL) are not read back
+ * from the store (~40 k instructions on the main loop a machine). */
+gboolean cohort_machine_work_push_new(CohortWork *w, const CohortMachineRow *row, gint64 job_id,
+                                      const CohortUserRow *trainee, const gchar *vnc_password,
+                                      const gchar *guest_password, GError **error);
 /* The same, for work cohortd does by itself: on success the row's message says @note (why). */
 gboolean cohort_machine_work_push_note(CohortWork *w, const CohortMachineRow *row,
                                        CohortMachineOp op, const gchar *note, GError **error);
