@@ -214,7 +214,8 @@ cohort_service_machine_request(CohortService *svc, const CohortUserRow *actor, J
     g_autofree gchar *slug = NULL;
     g_autofree gchar *login = NULL;
     g_autoptr(CohortCohortRow) cohort = NULL;
-    g_autoptr(CohortUserRow) trainee = NULL;
+    g_autoptr(CohortUserRow) enrolled = NULL;
+    const CohortUserRow *trainee;
     g_autoptr(CohortMachineRow) row = NULL;
     g_autofree gchar *vnc_password = NULL;
     g_autofree gchar *guest_password = NULL;
@@ -232,17 +233,19 @@ cohort_service_machine_request(CohortService *svc, const CohortUserRow *actor, J
                                 "a trainee requests machines for themselves only");
             return NULL;
         }
-        trainee = cohort_store_user_get_by_id(svc->store, actor->id, error);
+        /* the caller's own row, as their token's lookup read it */
+        trainee = actor;
     } else {
         if (login == NULL) {
             g_set_error_literal(error, COHORT_ERROR, COHORT_ERROR_INVALID_ARGUMENT,
                                 "\"trainee\" is required when a trainer or admin requests");
             return NULL;
         }
-        trainee = cohort_service_enrolled_trainee(svc, cohort, login, error);
+        enrolled = cohort_service_enrolled_trainee(svc, cohort, login, error);
+        if (enrolled == NULL)
+            return NULL;
+        trainee = enrolled;
     }
-    if (trainee == NULL)
-        return NULL;
     row = cohort_service_machine_new(svc, cohort, trainee, &vnc_password, &guest_password, error);
     if (row == NULL) {
         cohort_service_audit(svc, actor->login, "machine.request", slug, *error);
