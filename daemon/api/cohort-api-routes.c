@@ -328,7 +328,7 @@ static void
 cohort_api_cohort_get(CohortApiRequest *req)
 {
     GError *error = NULL;
-    cohort_api_finish(
+    cohort_api_finish_text(
         req, 200,
         cohort_service_cohort_get(req->api->service, req->actor, cohort_api_param(req, 0), &error),
         &error);

@@ -32,6 +32,7 @@ typedef struct {
 static void
 cohort_reconcile_scan_free(CohortReconcileScan *scan)
 {
+    cohort_work_epoch_release(scan->lifecycle->work);
     g_free(scan->owner);
     if (scan->domains != NULL)
         g_hash_table_unref(scan->domains);
@@ -417,7 +418,7 @@ cohort_reconcile_host(CohortLifecycle *l, CohortHost *host)
     scan->host_id = host->id;
     scan->prov = host->prov;
     scan->owner = g_strdup(l->instance_id);
-    scan->epoch = cohort_work_epoch(l->work);
+    scan->epoch = cohort_work_epoch_hold(l->work);
     scan->agent_names = g_ptr_array_new_with_free_func(g_free);
     {
         g_autoptr(GPtrArray) machines = cohort_store_machine_list(l->store, 0, 0, 0, FALSE, NULL);

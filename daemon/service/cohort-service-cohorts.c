@@ -423,7 +423,28 @@ cohort_service_cohort_list(CohortService *svc, const CohortUserRow *actor, GErro
     return cohort_json_array_new(nodes);
 }
 
-JsonNode *
+/* A trainee of the cohort and their machines, as one object. */
+static JsonNode *
+cohort_service_cohort_trainee_json(CohortService *svc, const CohortUserRow *user,
+                                   GPtrArray *machines)
+{
+    JsonNode *node = json_node_new(JSON_NODE_OBJECT);
+    JsonObject *obj = json_object_new();
+    JsonArray *own = json_array_new();
+
+    json_object_set_string_member(obj, "login", user->login);
+    json_object_set_string_member(obj, "display_name", user->display_name);
+    for (guint j = 0; j < machines->len; j++) {
+        CohortMachineRow *m = g_ptr_array_index(machines, j);
+        if (m->user_id == user->id)
+            json_array_add_element(own, cohort_service_machine_json(svc, m));
+    }
+    json_object_set_array_member(obj, "machines", own);
+    json_node_take_object(node, obj);
+    return node;
+}
+
+gchar *
 cohort_service_cohort_get(CohortService *svc, const CohortUserRow *actor, const gchar *slug,
                           GError **error)
 {
@@ -431,9 +452,11 @@ cohort_service_cohort_get(CohortService *svc, const CohortUserRow *actor, const 
         cohort_service_cohort_lookup(svc, actor, slug, COHORT_ACTION_COHORT_READ, error);
     g_autoptr(GPtrArray) trainees = NULL;
     g_autoptr(GPtrArray) machines = NULL;
+    g_autoptr(JsonGenerator) gen = NULL;
+    g_autoptr(JsonNode) node = NULL;
     gboolean trainee_view;
-    JsonArray *array;
-    JsonNode *node;
+    gboolean first = TRUE;
+    GString *out;
 
     if (cohort == NULL)
         return NULL;
@@ -446,29 +469,29 @@ cohort_service_cohort_get(CohortService *svc, const CohortUserRow *actor, const 
                                          FALSE, error);
     if (machines == NULL)
         return NULL;
+    /* Written a trainee at a time: as one json-glib tree, a cohort of 1,000 trainees held
+     * ~4 MiB at cohortd's peak (bench/README.md, "4. Memory"). */
+    gen = json_generator_new();
+    out = g_string_new(NULL);
     node = cohort_service_cohort_json(svc, cohort);
-    array = json_array_new();
+    cohort_json_append(out, gen, node);
+    /* "trainees" as the object's last member: its closing brace waits */
+    g_string_truncate(out, out->len - 1);
+    g_string_append(out, ",\"trainees\":[");
     for (guint i = 0; i < trainees->len; i++) {
         CohortUserRow *user = g_ptr_array_index(trainees, i);
-        JsonObject *obj;
-        JsonArray *own;
+        g_autoptr(JsonNode) trainee = NULL;
 
         if (trainee_view && user->id != actor->id)
             continue;
-        obj = json_object_new();
-        own = json_array_new();
-        json_object_set_string_member(obj, "login", user->login);
-        json_object_set_string_member(obj, "display_name", user->display_name);
-        for (guint j = 0; j < machines->len; j++) {
-            CohortMachineRow *m = g_ptr_array_index(machines, j);
-            if (m->user_id == user->id)
-                json_array_add_element(own, cohort_service_machine_json(svc, m));
-        }
-        json_object_set_array_member(obj, "machines", own);
-        json_array_add_object_element(array, obj);
+        trainee = cohort_service_cohort_trainee_json(svc, user, machines);
+        if (!first)
+            g_string_append_c(out, ',');
+        first = FALSE;
+        cohort_json_append(out, gen, trainee);
     }
-    json_object_set_array_member(json_node_get_object(node), "trainees", array);
-    return node;
+    g_string_append(out, "]}");
+    return cohort_json_text_finish(out);
 }
 
 JsonNode *

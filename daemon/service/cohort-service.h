@@ -124,8 +124,9 @@ JsonNode *cohort_service_cohort_create(CohortService *svc, const CohortUserRow *
                                        JsonObject *body, JsonNode **missing, GError **error);
 JsonNode *cohort_service_cohort_list(CohortService *svc, const CohortUserRow *actor,
                                      GError **error);
-JsonNode *cohort_service_cohort_get(CohortService *svc, const CohortUserRow *actor,
-                                    const gchar *slug, GError **error);
+/* GET /api/v1/cohorts/{slug}: the answer's text, written without a tree of it. */
+gchar *cohort_service_cohort_get(CohortService *svc, const CohortUserRow *actor, const gchar *slug,
+                                 GError **error);
 JsonNode *cohort_service_cohort_update(CohortService *svc, const CohortUserRow *actor,
                                        const gchar *slug, JsonObject *body, JsonNode **missing,
                                        GError **error);

@@ -164,8 +164,10 @@ cohort_work_inflight_remove(CohortWork *self, gint64 machine_id, const gchar *do
     }
 
     self->epoch++;
-    g_hash_table_replace(self->settled, g_memdup2(&machine_id, sizeof(machine_id)),
-                         g_memdup2(&self->epoch, sizeof(self->epoch)));
+    /* only a scan under way asks; a scan that starts later takes an epoch past this one */
+    if (self->epoch_holds > 0)
+        g_hash_table_replace(self->settled, g_memdup2(&machine_id, sizeof(machine_id)),
+                             g_memdup2(&self->epoch, sizeof(self->epoch)));
     if (n <= 1)
         g_hash_table_remove(self->inflight, &machine_id);
     else
@@ -180,9 +182,25 @@ cohort_work_inflight_contains(CohortWork *self, gint64 machine_id)
 }
 
 guint64
-cohort_work_epoch(CohortWork *self)
+cohort_work_epoch_hold(CohortWork *self)
 {
+    self->epoch_holds++;
     return self->epoch;
+}
+
+void
+cohort_work_epoch_release(CohortWork *self)
+{
+    g_return_if_fail(self->epoch_holds > 0);
+    /* every epoch recorded is at or below the current one: no later scan can ask about it */
+    if (--self->epoch_holds == 0)
+        g_hash_table_remove_all(self->settled);
+}
+
+guint
+cohort_work_settled_count(CohortWork *self)
+{
+    return g_hash_table_size(self->settled);
 }
 
 gboolean

@@ -41,8 +41,9 @@ typedef struct {
     GHashTable *busy_names;    /* domain name -> number of work items queued or running */
     GHashTable *settled_names; /* domain name -> CohortWorkSettled of its last work item */
     GHashTable *waiting;       /* machine id -> GQueue of work behind the one under way */
-    GHashTable *settled;       /* machine id -> epoch when its last work settled */
+    GHashTable *settled;       /* machine id -> epoch when its last work settled, while held */
     guint64 epoch;             /* counts settled work */
+    guint epoch_holds;         /* scans that hold an epoch (cohort_work_epoch_hold()) */
     GHashTable *progress;      /* job id -> GPtrArray of CohortTransfer: what its items send */
     GHashTable *sending;       /* "host id/volume" of base uploads queued or under way */
     GCancellable *cancellable; /* cancelled when cohortd stops: transfers give up */
@@ -107,8 +108,13 @@ void cohort_work_inflight_remove(CohortWork *self, gint64 machine_id, const gcha
 #define COHORT_WORK_SETTLED_RECENT_MS 2000
 gboolean cohort_work_event_is_own(CohortWork *self, const gchar *domain_name, guint kind);
 gboolean cohort_work_inflight_contains(CohortWork *self, gint64 machine_id);
-/* A scan taken at epoch E is stale for a machine whose work settled after E. */
-guint64 cohort_work_epoch(CohortWork *self);
+/* A scan taken at epoch E is stale for a machine whose work settled after E. The scan holds
+ * E until it is done with it: when no scan holds one, nothing is recorded, so what is kept
+ * is bounded by the work settled while scans run, not by every machine ever made. */
+guint64 cohort_work_epoch_hold(CohortWork *self);
+void cohort_work_epoch_release(CohortWork *self);
 gboolean cohort_work_settled_since(CohortWork *self, gint64 machine_id, guint64 epoch);
+/* How many machines' settled epochs are kept (for tests). */
+guint cohort_work_settled_count(CohortWork *self);
 
 G_END_DECLS

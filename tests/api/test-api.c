@@ -187,6 +187,22 @@ test_api_trainer_flow(void **state)
             json_object_get_string_member(json_array_get_object_element(own, 0), "state"),
             "running");
     }
+    /* written a trainee at a time, the answer is byte for byte what json-glib writes for the
+     * whole tree */
+    {
+        g_autofree gchar *raw = NULL;
+        g_autofree gchar *whole = NULL;
+        g_autoptr(JsonGenerator) gen = json_generator_new();
+        guint status = 0;
+        g_autoptr(JsonNode) again = cohort_test_http(fx->d, "GET", "/api/v1/cohorts/cloud-101",
+                                                     fx->trainer_token, NULL, NULL, &status, &raw);
+        assert_int_equal(status, 200);
+        json_generator_set_root(gen, again);
+        whole = json_generator_to_data(gen, NULL);
+        assert_string_equal(raw, whole);
+        assert_non_null(strstr(raw, ",\"trainees\":[{\"login\":"));
+        assert_true(g_str_has_suffix(raw, "]}]}"));
+    }
     hosts = http_ok(fx->d, "GET", "/api/v1/hosts", fx->d->admin_token, NULL, 200);
     assert_int_equal(
         json_object_get_int_member(json_array_get_object_element(json_node_get_array(hosts), 0),
