@@ -336,6 +336,10 @@ main(int argc, char **argv)
      * keeping its own free memory: two arenas keep the main loop and the workers apart and
      * no more (bench/README.md: a small part of the peak; most is libvirt's own). */
     mallopt(M_ARENA_MAX, 2);
+    /* A fixed mmap threshold (and so a fixed trim threshold): glibc's own moves up to the
+     * largest block freed so far (libisofs's 2 MiB ring buffer, once per seed), and from then
+     * on seed images and large texts came from the arenas, among the domains' memory. */
+    mallopt(M_MMAP_THRESHOLD, 64 * 1024);
 
     setlocale(LC_ALL, "");
     context = g_option_context_new("- the Cohort teaching lab daemon");
