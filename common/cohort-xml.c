@@ -165,6 +165,7 @@ cohort_xml_read_file(const gchar *path, gsize *len_out, GError **error)
     g_autofree gchar *buf = NULL;
     struct stat st;
     gsize len = 0;
+    gsize cap;
     gint fd;
 
     g_return_val_if_fail(path != NULL, NULL);
@@ -192,9 +193,18 @@ cohort_xml_read_file(const gchar *path, gsize *len_out, GError **error)
         return NULL;
     }
 
-    buf = g_malloc(COHORT_XML_MAX_BYTES + 2);
+    /* sized by the file (a template is a few KiB; one buffer of the bound each was 1 MiB kept
+     * per template), grown if it grows meanwhile, never past the bound + 1 and a NUL */
+    cap = (gsize)st.st_size + 2;
+    buf = g_malloc(cap);
     while (len < COHORT_XML_MAX_BYTES + 1) {
-        gssize n = read(fd, buf + len, COHORT_XML_MAX_BYTES + 1 - len);
+        gssize n;
+
+        if (len + 1 >= cap) {
+            cap = MIN(cap * 2, (gsize)COHORT_XML_MAX_BYTES + 2);
+            buf = g_realloc(buf, cap);
+        }
+        n = read(fd, buf + len, cap - 1 - len);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {

@@ -333,9 +333,13 @@ main(int argc, char **argv)
     };
 
     /* glibc gives each thread that allocates an arena of its own (up to 8 per core), each
-     * keeping its own free memory: two arenas keep the main loop and the workers apart and
-     * no more (bench/README.md: a small part of the peak; most is libvirt's own). */
+     * keeping its own free memory: two arenas at most. They do not keep the workers apart
+     * from the main loop (glibc hands later threads either one); they bound the count. */
     mallopt(M_ARENA_MAX, 2);
+    /* A fixed mmap threshold (and so a fixed trim threshold): glibc's own moves up to the
+     * largest block freed so far (libisofs's 2 MiB ring buffer, once per seed), and from then
+     * on seed images and large texts came from the arenas, among the domains' memory. */
+    mallopt(M_MMAP_THRESHOLD, 64 * 1024);
 
     setlocale(LC_ALL, "");
     context = g_option_context_new("- the Cohort teaching lab daemon");

@@ -3,6 +3,7 @@
 
 #include "config.h"
 
+#include <glib/gstdio.h>
 #include <string.h>
 
 #include <stdarg.h>
@@ -156,13 +157,53 @@ test_xml_quiet_restores(void **state)
     xmlSetGenericErrorFunc(NULL, NULL);
 }
 
+/* A file is read whole whatever its size says: a small one, one of exactly the bound, and
+ * one that reports no size (as /proc's do, like a file that grows while it is read). */
+static void
+test_xml_read_file_sizes(void **state)
+{
+    g_autofree gchar *dir = g_dir_make_tmp("cohort-test-XXXXXX", NULL);
+    g_autofree gchar *small = g_build_filename(dir, "small.xml", NULL);
+    g_autofree gchar *bound = g_build_filename(dir, "bound.xml", NULL);
+    g_autofree gchar *full = g_strnfill(COHORT_XML_MAX_BYTES, 'x');
+    g_autoptr(GError) error = NULL;
+    gsize len = 0;
+
+    assert_true(g_file_set_contents(small, "<a/>", -1, NULL));
+    assert_true(g_file_set_contents(bound, full, COHORT_XML_MAX_BYTES, NULL));
+    {
+        g_autofree gchar *text = cohort_xml_read_file(small, &len, &error);
+        assert_null(error);
+        assert_int_equal(len, 4);
+        assert_string_equal(text, "<a/>");
+    }
+    {
+        g_autofree gchar *text = cohort_xml_read_file(bound, &len, &error);
+        assert_null(error);
+        assert_int_equal(len, COHORT_XML_MAX_BYTES);
+        assert_int_equal(text[len], '\0');
+        assert_memory_equal(text, full, len);
+    }
+    {
+        g_autofree gchar *text = cohort_xml_read_file("/proc/self/status", &len, &error);
+        assert_null(error);
+        assert_true(len > 64);
+        assert_int_equal(strlen(text), len);
+        assert_non_null(strstr(text, "VmRSS:"));
+    }
+    assert_int_equal(g_unlink(small), 0);
+    assert_int_equal(g_unlink(bound), 0);
+    assert_int_equal(g_rmdir(dir), 0);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_xml_parse_ok),        cmocka_unit_test(test_xml_parse_rejected),
-        cmocka_unit_test(test_xml_parse_too_large), cmocka_unit_test(test_xml_set_text_literal),
-        cmocka_unit_test(test_xml_find_all),        cmocka_unit_test(test_xml_quiet_restores),
+        cmocka_unit_test(test_xml_parse_ok),         cmocka_unit_test(test_xml_parse_rejected),
+        cmocka_unit_test(test_xml_parse_too_large),  cmocka_unit_test(test_xml_read_file_sizes),
+        cmocka_unit_test(test_xml_set_text_literal), cmocka_unit_test(test_xml_find_all),
+        cmocka_unit_test(test_xml_quiet_restores),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
