@@ -63,12 +63,10 @@ cohort_api_finish_failed(CohortApiRequest *req, GError **errorp)
 void
 cohort_api_finish(CohortApiRequest *req, guint status, JsonNode *node, GError **errorp)
 {
-    if (node == NULL) {
-        cohort_api_finish_failed(req, errorp);
-        return;
-    }
-    cohort_api_respond(req, status, node);
-    json_node_unref(node);
+    g_autoptr(JsonNode) owned = node;
+
+    cohort_api_finish_text(req, status, node != NULL ? cohort_json_to_string(node, FALSE) : NULL,
+                           errorp);
 }
 
 /* As cohort_api_finish(), for an answer already written as text (@text taken). */
