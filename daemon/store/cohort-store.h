@@ -495,5 +495,14 @@ GHashTable *cohort_store_machine_get_running_hours_by_user(CohortStore *self, gi
                                                            gdouble *total, GError **error);
 gdouble cohort_store_machine_get_running_hours(CohortStore *self, gint64 cohort_id, gint64 user_id,
                                                GError **error);
+/* What the machines of a cohort that hold resources (neither reclaimed nor failed) hold now,
+ * per trainee: user id (gint64) -> CohortMachineHeld. Trainees without one are not in it. */
+typedef struct {
+    guint machines;
+    guint vcpus;
+    guint64 memory_mib;
+} CohortMachineHeld;
+GHashTable *cohort_store_machine_get_held_by_user(CohortStore *self, gint64 cohort_id,
+                                                  GError **error);
 
 G_END_DECLS
