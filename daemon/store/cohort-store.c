@@ -435,13 +435,14 @@ cohort_store_configure(CohortStore *self, GError **error)
     sqlite3_db_config(self->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
 
     /* busy_timeout first: switching to WAL waits for another process's lock. A page cache of
-     * 512 KiB instead of SQLite's 2 MiB: the file's pages stay in the kernel's cache anyway,
-     * and cohortd's peak memory is a goal (bench/README.md, issue 14). */
+     * 256 KiB instead of SQLite's 2 MiB: the file's pages stay in the kernel's cache anyway,
+     * and cohortd's peak memory is a goal (bench/README.md, issue 14); each page is a block of
+     * its own among the domains' memory, and 512 KiB of them kept ~0.4 MiB more resident. */
     if (!cohort_store_exec(self,
                            "PRAGMA busy_timeout = 5000;"
                            "PRAGMA foreign_keys = ON;"
                            "PRAGMA synchronous = NORMAL;"
-                           "PRAGMA cache_size = -512",
+                           "PRAGMA cache_size = -256",
                            "setting up the connection", error))
         return FALSE;
     if (!cohort_store_query_text(self, "PRAGMA journal_mode = WAL", &journal, error))
