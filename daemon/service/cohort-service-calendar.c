@@ -370,7 +370,7 @@ cohort_service_plan_gather(CohortService *svc, const CohortCohortRow *target,
     in->machines = g_array_new(FALSE, FALSE, sizeof(CohortPlanMachine));
     in->cohorts = g_ptr_array_new_with_free_func((GDestroyNotify)cohort_cohort_row_free);
     in->session_sets = g_ptr_array_new_with_free_func((GDestroyNotify)g_array_unref);
-    in->hosts = g_ptr_array_copy(cohort_hosts_list(svc->hosts), NULL, NULL);
+    in->hosts = cohort_hosts_list(svc->hosts);
     in->plan_hosts = g_array_new(FALSE, TRUE, sizeof(CohortPlanHost));
     in->strings = g_ptr_array_new_with_free_func(g_free);
     for (guint i = 0; i < in->hosts->len; i++) {

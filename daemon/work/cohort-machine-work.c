@@ -488,7 +488,7 @@ static gboolean
 cohort_machine_work_push_network_drop(CohortWork *w, CohortJobRow *job)
 {
     g_autoptr(CohortCohortRow) cohort = NULL;
-    GPtrArray *hosts;
+    g_autoptr(GPtrArray) hosts = NULL;
     CohortNetworkWork *work;
 
     if (g_strcmp0(job->kind, "reclaim") != 0 || job->failed > 0)
