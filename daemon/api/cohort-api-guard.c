@@ -459,6 +459,22 @@ cohort_api_guard_got_headers_hook(GSignalInvocationHint *hint, guint n_values, c
 
 /* --- the server's signals ------------------------------------------------------------- */
 
+/* libsoup before 3.4 keeps the reference g_socket_accept() gave it on every connection it
+ * accepts (soup-listener.c, fixed upstream by b545d5f0 "soup-listener: Plug a leak", in
+ * 3.4.0): ~340 bytes lost per connection for as long as cohortd runs. Debian 12 has 3.2.3.
+ * The first request of a connection starts before libsoup wraps the socket in a stream, when
+ * only the lost reference and the connection's own hold it; that one is dropped then, and
+ * only when the count says it is there, so that a fixed libsoup is never short of one. */
+static void
+cohort_api_guard_drop_accept_reference(GSocket *socket)
+{
+    static const guint leaked_count = 2; /* the lost one + SoupServerConnection's */
+
+    if (soup_get_major_version() == 3 && soup_get_minor_version() < 4 &&
+        g_atomic_int_get(&G_OBJECT(socket)->ref_count) == leaked_count)
+        g_object_unref(socket);
+}
+
 static void
 cohort_api_guard_request_started(SoupServer *server, SoupServerMessage *msg, gpointer user_data)
 {
@@ -472,6 +488,7 @@ cohort_api_guard_request_started(SoupServer *server, SoupServerMessage *msg, gpo
     if (socket == NULL || g_hash_table_contains(self->connections, socket))
         return;
     cohort_api_guard_sweep(self);
+    cohort_api_guard_drop_accept_reference(socket);
     conn = g_new0(CohortApiGuardConnection, 1);
     conn->guard = self;
     conn->socket = g_object_ref(socket);
