@@ -5,6 +5,7 @@
 #include "cohort-api-console.h"
 #include "cohort-api-private.h"
 #include "cohort-api-routes.h"
+#include "cohort-api-stream.h"
 #include "cohort-error.h"
 #include "cohort-json.h"
 
@@ -641,13 +642,15 @@ static void
 cohort_api_usage(CohortApiRequest *req)
 {
     g_autoptr(GError) error = NULL;
-    gchar *text = cohort_service_usage(req->api->service, req->actor, &error);
+    CohortServiceUsage *usage = cohort_service_usage_begin(req->api->service, req->actor, &error);
 
-    if (text == NULL) {
+    if (usage == NULL) {
         cohort_api_respond_error(req, error, NULL, NULL);
         return;
     }
-    cohort_api_respond_text(req, 200, text);
+    cohort_api_stream_respond(req->msg, 200, "application/json",
+                              (CohortApiStreamNextFunc)cohort_service_usage_next, usage,
+                              (GDestroyNotify)cohort_service_usage_free);
 }
 
 /* --- the table ---------------------------------------------------------------------- */

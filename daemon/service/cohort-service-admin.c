@@ -993,68 +993,109 @@ cohort_service_usage_append_object(GString *out, JsonGenerator *gen, JsonObject 
     cohort_json_append(out, gen, node);
 }
 
-gchar *
-cohort_service_usage(CohortService *svc, const CohortUserRow *actor, GError **error)
+struct _CohortServiceUsage {
+    CohortService *svc;
+    GPtrArray *cohorts; /* CohortCohortRow */
+    JsonGenerator *gen;
+    guint next; /* the cohort the next piece writes; cohorts->len: the closing one */
+    gboolean done;
+};
+
+CohortServiceUsage *
+cohort_service_usage_begin(CohortService *svc, const CohortUserRow *actor, GError **error)
 {
-    g_autoptr(GPtrArray) cohorts = NULL;
-    g_autoptr(JsonGenerator) gen = NULL;
-    GString *out;
+    g_autoptr(CohortServiceUsage) usage = g_new0(CohortServiceUsage, 1);
 
     if (!cohort_auth_check(cohort_service_role(actor), COHORT_ACTION_USAGE_READ, NULL, NULL, error))
         return NULL;
-    cohorts = cohort_store_cohort_list(svc->store, 0, 0, error);
-    if (cohorts == NULL)
+    usage->svc = svc;
+    usage->cohorts = cohort_store_cohort_list(svc->store, 0, 0, error);
+    if (usage->cohorts == NULL)
         return NULL;
-    /* Written a trainee at a time: as one json-glib tree, 10 cohorts of 1,000 trainees held
-     * ~7 MiB at cohortd's peak (bench/README.md, "4. Memory"). */
-    gen = json_generator_new();
-    out = g_string_new("{\"cohorts\":[");
-    /* a few queries per cohort, whatever its size */
-    for (guint i = 0; i < cohorts->len; i++) {
-        CohortCohortRow *cohort = g_ptr_array_index(cohorts, i);
-        /* summed by the store: the live cohort's 1,000 rows were ~0.5 MiB of usage's peak */
-        g_autoptr(GHashTable) held =
-            cohort_store_machine_get_held_by_user(svc->store, cohort->id, NULL);
-        g_autoptr(GPtrArray) trainees = cohort_store_enrollment_list(svc->store, cohort->id, NULL);
-        gdouble total_hours = 0;
-        g_autoptr(GHashTable) hours = cohort_store_machine_get_running_hours_by_user(
-            svc->store, cohort->id, &total_hours, NULL);
-        CohortMachineHeld total = {0};
-        GHashTableIter iter;
-        gpointer value;
-        JsonObject *obj = json_object_new();
+    usage->gen = json_generator_new();
+    return g_steal_pointer(&usage);
+}
 
-        if (hours == NULL)
-            hours = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, g_free);
-        if (held == NULL)
-            held = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, g_free);
-        g_hash_table_iter_init(&iter, held);
-        while (g_hash_table_iter_next(&iter, NULL, &value)) {
-            const CohortMachineHeld *h = value;
-            total.machines += h->machines;
-            total.vcpus += h->vcpus;
-            total.memory_mib += h->memory_mib;
-        }
-        if (i > 0)
+/* One cohort: its totals, then its trainees a trainee at a time (as one json-glib tree, 10
+ * cohorts of 1,000 trainees held ~7 MiB at cohortd's peak; bench/README.md, "4. Memory"). */
+static void
+cohort_service_usage_append_cohort(CohortServiceUsage *usage, GString *out,
+                                   const CohortCohortRow *cohort)
+{
+    CohortStore *store = usage->svc->store;
+    /* summed by the store: the live cohort's 1,000 rows were ~0.5 MiB of usage's peak */
+    g_autoptr(GHashTable) held = cohort_store_machine_get_held_by_user(store, cohort->id, NULL);
+    g_autoptr(GPtrArray) trainees = cohort_store_enrollment_list(store, cohort->id, NULL);
+    gdouble total_hours = 0;
+    g_autoptr(GHashTable) hours =
+        cohort_store_machine_get_running_hours_by_user(store, cohort->id, &total_hours, NULL);
+    CohortMachineHeld total = {0};
+    GHashTableIter iter;
+    gpointer value;
+    JsonObject *obj = json_object_new();
+
+    if (hours == NULL)
+        hours = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, g_free);
+    if (held == NULL)
+        held = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, g_free);
+    g_hash_table_iter_init(&iter, held);
+    while (g_hash_table_iter_next(&iter, NULL, &value)) {
+        const CohortMachineHeld *h = value;
+        total.machines += h->machines;
+        total.vcpus += h->vcpus;
+        total.memory_mib += h->memory_mib;
+    }
+    json_object_set_string_member(obj, "cohort", cohort->slug);
+    cohort_service_usage_set(obj, &total, hours, 0, total_hours);
+    /* the cohort's members, then "trainees" as its last one: its closing brace waits */
+    cohort_service_usage_append_object(out, usage->gen, obj);
+    g_string_truncate(out, out->len - 1);
+    g_string_append(out, ",\"trainees\":[");
+    for (guint t = 0; trainees != NULL && t < trainees->len; t++) {
+        CohortUserRow *user = g_ptr_array_index(trainees, t);
+        JsonObject *tobj = json_object_new();
+        json_object_set_string_member(tobj, "login", user->login);
+        cohort_service_usage_set(tobj, g_hash_table_lookup(held, &user->id), hours, user->id, 0);
+        if (t > 0)
             g_string_append_c(out, ',');
-        json_object_set_string_member(obj, "cohort", cohort->slug);
-        cohort_service_usage_set(obj, &total, hours, 0, total_hours);
-        /* the cohort's members, then "trainees" as its last one: its closing brace waits */
-        cohort_service_usage_append_object(out, gen, obj);
-        g_string_truncate(out, out->len - 1);
-        g_string_append(out, ",\"trainees\":[");
-        for (guint t = 0; trainees != NULL && t < trainees->len; t++) {
-            CohortUserRow *user = g_ptr_array_index(trainees, t);
-            JsonObject *tobj = json_object_new();
-            json_object_set_string_member(tobj, "login", user->login);
-            cohort_service_usage_set(tobj, g_hash_table_lookup(held, &user->id), hours, user->id,
-                                     0);
-            if (t > 0)
-                g_string_append_c(out, ',');
-            cohort_service_usage_append_object(out, gen, tobj);
-        }
-        g_string_append(out, "]}");
+        cohort_service_usage_append_object(out, usage->gen, tobj);
     }
     g_string_append(out, "]}");
-    return cohort_json_text_finish(out);
+}
+
+GBytes *
+cohort_service_usage_next(CohortServiceUsage *usage)
+{
+    GString *out;
+
+    if (usage->done)
+        return NULL;
+    out = g_string_new(usage->next == 0 ? "{\"cohorts\":[" : NULL);
+    if (usage->next < usage->cohorts->len) {
+        if (usage->next > 0)
+            g_string_append_c(out, ',');
+        cohort_service_usage_append_cohort(usage, out,
+                                           g_ptr_array_index(usage->cohorts, usage->next));
+        usage->next++;
+    }
+    /* the last cohort's piece closes the answer: no piece of two bytes after it */
+    if (usage->next == usage->cohorts->len) {
+        g_string_append(out, "]}");
+        usage->done = TRUE;
+    }
+    {
+        /* a piece ends between two JSON values: it is valid UTF-8 on its own */
+        gchar *text = cohort_json_text_finish(out);
+        return g_bytes_new_take(text, strlen(text));
+    }
+}
+
+void
+cohort_service_usage_free(CohortServiceUsage *usage)
+{
+    if (usage == NULL)
+        return;
+    g_clear_pointer(&usage->cohorts, g_ptr_array_unref);
+    g_clear_object(&usage->gen);
+    g_free(usage);
 }

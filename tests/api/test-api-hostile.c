@@ -639,6 +639,109 @@ test_hostile_big_roster(void **state)
                      10000);
 }
 
+/* A chunked answer's body, its chunks joined; NULL when @answer is not one, or is cut short. */
+static gchar *
+raw_dechunk(const gchar *answer)
+{
+    const gchar *at = strstr(answer, "\r\n\r\n");
+    GString *body = g_string_new(NULL);
+
+    if (at == NULL)
+        return NULL;
+    at += 4;
+    for (;;) {
+        gchar *end = NULL;
+        guint64 size = g_ascii_strtoull(at, &end, 16);
+        if (end == at || !g_str_has_prefix(end, "\r\n") || strlen(end + 2) < size + 2) {
+            g_string_free(body, TRUE);
+            return NULL;
+        }
+        if (size == 0)
+            return g_string_free(body, FALSE);
+        g_string_append_len(body, end + 2, (gssize)size);
+        at = end + 2 + size + 2;
+    }
+}
+
+/* GET /api/v1/usage is written a cohort at a time (chunked), each piece made once the one
+ * before is written: the same bytes as one JSON document, and a reader that goes away midway
+ * costs cohortd nothing. */
+static void
+test_hostile_usage_streamed(void **state)
+{
+    Fixture *fx = *state;
+    g_autofree gchar *request = NULL;
+    g_autofree gchar *answer = NULL;
+    g_autofree gchar *streamed = NULL;
+    g_autofree gchar *raw = NULL;
+    g_autoptr(JsonNode) whole = NULL;
+    guint status = 0;
+
+    for (guint c = 1; c <= 3; c++) {
+        GString *csv = g_string_new("login,display_name\n");
+        g_autofree gchar *body =
+            g_strdup_printf("{\"slug\":\"use-%u\",\"template\":\"tiny\",\"starts_at\":"
+                            "\"2026-01-01T00:00:00Z\",\"ends_at\":\"2099-01-01T00:00:00Z\"}",
+                            c);
+        g_autofree gchar *path = g_strdup_printf("/api/v1/cohorts/use-%u/roster", c);
+        json_node_unref(cohort_test_http(fx->d, "POST", "/api/v1/cohorts", fx->d->admin_token, body,
+                                         NULL, &status, NULL));
+        assert_int_equal(status, 201);
+        for (guint i = 0; i < 1000; i++)
+            g_string_append_printf(csv, "use%u-%04u,Trainee %u\n", c, i, i);
+        json_node_unref(cohort_test_http(fx->d, "PUT", path, fx->d->admin_token, csv->str,
+                                         "text/csv", &status, NULL));
+        g_string_free(csv, TRUE);
+        assert_int_equal(status, 200);
+    }
+    request = g_strdup_printf("GET /api/v1/usage HTTP/1.1\r\nHost: x\r\n"
+                              "Authorization: Bearer %s\r\nConnection: close\r\n\r\n",
+                              fx->d->admin_token);
+
+    /* chunked, and its chunks are the document libsoup's client reads */
+    {
+        int fd = raw_connect(fx->d, 10);
+        raw_send(fd, request);
+        answer = raw_read_until_closed(fd);
+        close(fd);
+    }
+    assert_non_null(answer);
+    assert_true(g_str_has_prefix(answer, "HTTP/1.1 200 "));
+    cohort_assert_contains(answer, "Transfer-Encoding: chunked\r\n");
+    assert_null(strstr(answer, "Content-Length:"));
+    streamed = raw_dechunk(answer);
+    assert_non_null(streamed);
+    whole = cohort_test_http(fx->d, "GET", "/api/v1/usage", fx->d->admin_token, NULL, NULL, &status,
+                             &raw);
+    assert_int_equal(status, 200);
+    assert_string_equal(streamed, raw);
+    {
+        JsonArray *cohorts = json_object_get_array_member(json_node_get_object(whole), "cohorts");
+        assert_int_equal(json_array_get_length(cohorts), 3);
+        for (guint c = 0; c < 3; c++)
+            assert_int_equal(json_array_get_length(json_object_get_array_member(
+                                 json_array_get_object_element(cohorts, c), "trainees")),
+                             1000);
+    }
+
+    /* readers that take a few bytes and go: cohortd answers the next one as before */
+    for (guint i = 0; i < 5; i++) {
+        int fd = raw_connect(fx->d, 10);
+        gchar head[64];
+        raw_send(fd, request);
+        assert_true(recv(fd, head, sizeof(head), 0) > 0);
+        close(fd);
+    }
+    assert_alive(fx->d);
+    {
+        g_autofree gchar *again = NULL;
+        g_autoptr(JsonNode) node = cohort_test_http(
+            fx->d, "GET", "/api/v1/usage", fx->d->admin_token, NULL, NULL, &status, &again);
+        assert_int_equal(status, 200);
+        assert_string_equal(again, raw);
+    }
+}
+
 int
 main(void)
 {
@@ -660,6 +763,8 @@ main(void)
         cmocka_unit_test_prestate_setup_teardown(test_hostile_auth_rate_limit, fixture_setup,
                                                  fixture_teardown, limits),
         cmocka_unit_test_prestate_setup_teardown(test_hostile_big_roster, fixture_setup,
+                                                 fixture_teardown, NULL),
+        cmocka_unit_test_prestate_setup_teardown(test_hostile_usage_streamed, fixture_setup,
                                                  fixture_teardown, NULL),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
