@@ -328,11 +328,17 @@ cohort_api_cohorts_create(CohortApiRequest *req)
 static void
 cohort_api_cohort_get(CohortApiRequest *req)
 {
-    GError *error = NULL;
-    cohort_api_finish_text(
-        req, 200,
-        cohort_service_cohort_get(req->api->service, req->actor, cohort_api_param(req, 0), &error),
-        &error);
+    g_autoptr(GError) error = NULL;
+    CohortServiceCohortRead *read = cohort_service_cohort_read_begin(
+        req->api->service, req->actor, cohort_api_param(req, 0), &error);
+
+    if (read == NULL) {
+        cohort_api_respond_error(req, error, NULL, NULL);
+        return;
+    }
+    cohort_api_stream_respond(req->msg, 200, "application/json",
+                              (CohortApiStreamNextFunc)cohort_service_cohort_read_next, read,
+                              (GDestroyNotify)cohort_service_cohort_read_free);
 }
 
 static void

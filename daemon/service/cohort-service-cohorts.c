@@ -423,75 +423,130 @@ cohort_service_cohort_list(CohortService *svc, const CohortUserRow *actor, GErro
     return cohort_json_array_new(nodes);
 }
 
-/* A trainee of the cohort and their machines, as one object. */
+/* A trainee of the cohort and their machines (@own, NULL: none), as one object. */
 static JsonNode *
-cohort_service_cohort_trainee_json(CohortService *svc, const CohortUserRow *user,
-                                   GPtrArray *machines)
+cohort_service_cohort_trainee_json(CohortService *svc, const CohortUserRow *user, GPtrArray *own)
 {
     JsonNode *node = json_node_new(JSON_NODE_OBJECT);
     JsonObject *obj = json_object_new();
-    JsonArray *own = json_array_new();
+    JsonArray *machines = json_array_new();
 
     json_object_set_string_member(obj, "login", user->login);
     json_object_set_string_member(obj, "display_name", user->display_name);
-    for (guint j = 0; j < machines->len; j++) {
-        CohortMachineRow *m = g_ptr_array_index(machines, j);
-        if (m->user_id == user->id)
-            json_array_add_element(own, cohort_service_machine_json(svc, m));
-    }
-    json_object_set_array_member(obj, "machines", own);
+    for (guint j = 0; own != NULL && j < own->len; j++)
+        json_array_add_element(machines,
+                               cohort_service_machine_json(svc, g_ptr_array_index(own, j)));
+    json_object_set_array_member(obj, "machines", machines);
     json_node_take_object(node, obj);
     return node;
 }
 
-gchar *
-cohort_service_cohort_get(CohortService *svc, const CohortUserRow *actor, const gchar *slug,
-                          GError **error)
-{
-    g_autoptr(CohortCohortRow) cohort =
-        cohort_service_cohort_lookup(svc, actor, slug, COHORT_ACTION_COHORT_READ, error);
-    g_autoptr(GPtrArray) trainees = NULL;
-    g_autoptr(GPtrArray) machines = NULL;
-    g_autoptr(JsonGenerator) gen = NULL;
-    g_autoptr(JsonNode) node = NULL;
-    gboolean trainee_view;
-    gboolean first = TRUE;
-    GString *out;
+/* Trainees in one piece of the answer: ~70 KB of text with a machine each. */
+#define COHORT_SERVICE_COHORT_PIECE_TRAINEES 100
 
-    if (cohort == NULL)
+struct _CohortServiceCohortRead {
+    CohortService *svc;
+    CohortCohortRow *cohort;
+    GPtrArray *trainees; /* CohortUserRow: those the reader sees */
+    GPtrArray *machines; /* CohortMachineRow, owned */
+    GHashTable *by_user; /* user id -> GPtrArray of their machines, borrowed, in order */
+    JsonGenerator *gen;
+    guint next; /* the trainee the next piece begins with */
+    gboolean done;
+};
+
+CohortServiceCohortRead *
+cohort_service_cohort_read_begin(CohortService *svc, const CohortUserRow *actor, const gchar *slug,
+                                 GError **error)
+{
+    g_autoptr(CohortServiceCohortRead) read = g_new0(CohortServiceCohortRead, 1);
+    g_autoptr(GPtrArray) enrolled = NULL;
+    gboolean trainee_view;
+
+    read->svc = svc;
+    read->cohort = cohort_service_cohort_lookup(svc, actor, slug, COHORT_ACTION_COHORT_READ, error);
+    if (read->cohort == NULL)
         return NULL;
-    trainees = cohort_store_enrollment_list(svc->store, cohort->id, error);
-    if (trainees == NULL)
+    enrolled = cohort_store_enrollment_list(svc->store, read->cohort->id, error);
+    if (enrolled == NULL)
         return NULL;
     /* a trainee sees the course and their own machines, not the others' */
     trainee_view = g_strcmp0(actor->role, "trainee") == 0;
-    machines = cohort_store_machine_list(svc->store, cohort->id, trainee_view ? actor->id : 0, 0,
-                                         FALSE, error);
-    if (machines == NULL)
+    read->machines = cohort_store_machine_list(svc->store, read->cohort->id,
+                                               trainee_view ? actor->id : 0, 0, FALSE, error);
+    if (read->machines == NULL)
         return NULL;
-    /* Written a trainee at a time: as one json-glib tree, a cohort of 1,000 trainees held
-     * ~4 MiB at cohortd's peak (bench/README.md, "4. Memory"). */
-    gen = json_generator_new();
-    out = g_string_new(NULL);
-    node = cohort_service_cohort_json(svc, cohort);
-    cohort_json_append(out, gen, node);
-    /* "trainees" as the object's last member: its closing brace waits */
-    g_string_truncate(out, out->len - 1);
-    g_string_append(out, ",\"trainees\":[");
-    for (guint i = 0; i < trainees->len; i++) {
-        CohortUserRow *user = g_ptr_array_index(trainees, i);
-        g_autoptr(JsonNode) trainee = NULL;
-
-        if (trainee_view && user->id != actor->id)
-            continue;
-        trainee = cohort_service_cohort_trainee_json(svc, user, machines);
-        if (!first)
-            g_string_append_c(out, ',');
-        first = FALSE;
-        cohort_json_append(out, gen, trainee);
+    read->trainees = g_ptr_array_new_with_free_func((GDestroyNotify)cohort_user_row_free);
+    for (guint i = 0; i < enrolled->len; i++) {
+        CohortUserRow *user = g_ptr_array_index(enrolled, i);
+        if (!trainee_view || user->id == actor->id)
+            g_ptr_array_add(read->trainees, g_steal_pointer(&enrolled->pdata[i]));
     }
-    g_string_append(out, "]}");
-    return cohort_json_text_finish(out);
+    /* each trainee's machines at once, not a pass over the cohort's per trainee */
+    read->by_user =
+        g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, (GDestroyNotify)g_ptr_array_unref);
+    for (guint i = 0; i < read->machines->len; i++) {
+        CohortMachineRow *m = g_ptr_array_index(read->machines, i);
+        GPtrArray *own = g_hash_table_lookup(read->by_user, &m->user_id);
+        if (own == NULL) {
+            own = g_ptr_array_new();
+            g_hash_table_insert(read->by_user, &m->user_id, own);
+        }
+        g_ptr_array_add(own, m);
+    }
+    read->gen = json_generator_new();
+    return g_steal_pointer(&read);
+}
+
+/* Written a few trainees at a time: as one json-glib tree, a cohort of 1,000 trainees held
+ * ~4 MiB at cohortd's peak, and as one text ~0.7 MiB (bench/README.md, "4. Memory"). */
+GBytes *
+cohort_service_cohort_read_next(CohortServiceCohortRead *read)
+{
+    GString *out;
+    guint end;
+
+    if (read->done)
+        return NULL;
+    out = g_string_new(NULL);
+    if (read->next == 0) {
+        g_autoptr(JsonNode) node = cohort_service_cohort_json(read->svc, read->cohort);
+        cohort_json_append(out, read->gen, node);
+        /* "trainees" as the object's last member: its closing brace waits */
+        g_string_truncate(out, out->len - 1);
+        g_string_append(out, ",\"trainees\":[");
+    }
+    end = MIN(read->next + COHORT_SERVICE_COHORT_PIECE_TRAINEES, read->trainees->len);
+    for (; read->next < end; read->next++) {
+        CohortUserRow *user = g_ptr_array_index(read->trainees, read->next);
+        g_autoptr(JsonNode) trainee = cohort_service_cohort_trainee_json(
+            read->svc, user, g_hash_table_lookup(read->by_user, &user->id));
+        if (read->next > 0)
+            g_string_append_c(out, ',');
+        cohort_json_append(out, read->gen, trainee);
+    }
+    if (read->next == read->trainees->len) {
+        g_string_append(out, "]}");
+        read->done = TRUE;
+    }
+    {
+        /* a piece ends between two JSON values: it is valid UTF-8 on its own */
+        gchar *text = cohort_json_text_finish(out);
+        return g_bytes_new_take(text, strlen(text));
+    }
+}
+
+void
+cohort_service_cohort_read_free(CohortServiceCohortRead *read)
+{
+    if (read == NULL)
+        return;
+    g_clear_pointer(&read->by_user, g_hash_table_unref);
+    g_clear_pointer(&read->machines, g_ptr_array_unref);
+    g_clear_pointer(&read->trainees, g_ptr_array_unref);
+    g_clear_pointer(&read->cohort, cohort_cohort_row_free);
+    g_clear_object(&read->gen);
+    g_free(read);
 }
 
 JsonNode *

@@ -132,9 +132,16 @@ JsonNode *cohort_service_cohort_create(CohortService *svc, const CohortUserRow *
                                        JsonObject *body, JsonNode **missing, GError **error);
 JsonNode *cohort_service_cohort_list(CohortService *svc, const CohortUserRow *actor,
                                      GError **error);
-/* GET /api/v1/cohorts/{slug}: the answer's text, written without a tree of it. */
-gchar *cohort_service_cohort_get(CohortService *svc, const CohortUserRow *actor, const gchar *slug,
-                                 GError **error);
+/* GET /api/v1/cohorts/{slug}, written a piece at a time (100 trainees each), as
+ * cohort_service_usage_next() writes usage. NULL with @error when @actor may not read it. */
+typedef struct _CohortServiceCohortRead CohortServiceCohortRead;
+CohortServiceCohortRead *cohort_service_cohort_read_begin(CohortService *svc,
+                                                          const CohortUserRow *actor,
+                                                          const gchar *slug, GError **error);
+/* The answer's next piece; NULL once it has all been given. */
+GBytes *cohort_service_cohort_read_next(CohortServiceCohortRead *read);
+void cohort_service_cohort_read_free(CohortServiceCohortRead *read);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(CohortServiceCohortRead, cohort_service_cohort_read_free)
 JsonNode *cohort_service_cohort_update(CohortService *svc, const CohortUserRow *actor,
                                        const gchar *slug, JsonObject *body, JsonNode **missing,
                                        GError **error);

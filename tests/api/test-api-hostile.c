@@ -663,9 +663,9 @@ raw_dechunk(const gchar *answer)
     }
 }
 
-/* GET /api/v1/usage is written a cohort at a time (chunked), each piece made once the one
- * before is written: the same bytes as one JSON document, and a reader that goes away midway
- * costs cohortd nothing. */
+/* GET /api/v1/usage is written a cohort at a time (chunked), and GET /api/v1/cohorts/{slug}
+ * 100 trainees at a time, each piece made once the one before is written: the same bytes as
+ * one JSON document, and a reader that goes away midway costs cohortd nothing. */
 static void
 test_hostile_usage_streamed(void **state)
 {
@@ -722,6 +722,43 @@ test_hostile_usage_streamed(void **state)
             assert_int_equal(json_array_get_length(json_object_get_array_member(
                                  json_array_get_object_element(cohorts, c), "trainees")),
                              1000);
+    }
+
+    /* a cohort of 1,000 trainees: ten pieces and the head's */
+    {
+        g_autofree gchar *cohort_request = g_strdup_printf(
+            "GET /api/v1/cohorts/use-2 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+            "Connection: close\r\n\r\n",
+            fx->d->admin_token);
+        g_autofree gchar *cohort_answer = NULL;
+        g_autofree gchar *cohort_streamed = NULL;
+        g_autofree gchar *cohort_raw = NULL;
+        g_autoptr(JsonNode) cohort = NULL;
+        int fd = raw_connect(fx->d, 10);
+
+        raw_send(fd, cohort_request);
+        cohort_answer = raw_read_until_closed(fd);
+        close(fd);
+        assert_non_null(cohort_answer);
+        cohort_assert_contains(cohort_answer, "Transfer-Encoding: chunked\r\n");
+        cohort_streamed = raw_dechunk(cohort_answer);
+        assert_non_null(cohort_streamed);
+        cohort = cohort_test_http(fx->d, "GET", "/api/v1/cohorts/use-2", fx->d->admin_token, NULL,
+                                  NULL, &status, &cohort_raw);
+        assert_int_equal(status, 200);
+        assert_string_equal(cohort_streamed, cohort_raw);
+        assert_int_equal(json_array_get_length(json_object_get_array_member(
+                             json_node_get_object(cohort), "trainees")),
+                         1000);
+        cohort_assert_contains(cohort_raw, "\"login\":\"use2-0999\"");
+        /* byte for byte what json-glib writes for the whole tree */
+        {
+            g_autoptr(JsonGenerator) gen = json_generator_new();
+            g_autofree gchar *whole_text = NULL;
+            json_generator_set_root(gen, cohort);
+            whole_text = json_generator_to_data(gen, NULL);
+            assert_string_equal(cohort_raw, whole_text);
+        }
     }
 
     /* readers that take a few bytes and go: cohortd answers the next one as before */
