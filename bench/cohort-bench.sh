@@ -844,12 +844,28 @@ mem_get() { # FIGURE TOKEN PATH
     sample "mem-get-$1" "$(field seconds "$line")"
 }
 
+# COHORT_BENCH_MEM_STEPS: a file that gets each step's own peak (VmHWM since the step before,
+# reset through clear_refs), to tell which step sets cohortd's peak (the table's VmHWM is then
+# the last step's, not the run's); with it, COHORT_BENCH_MEM_MALLOC_STATS: a file that gets
+# glibc's malloc_info() after each step (through gdb), its arenas' sizes and free memory
+mem_step() { # NAME
+    [ -n "${COHORT_BENCH_MEM_STEPS:-}" ] || return 0
+    printf '%s %s\n' "$1" "$(awk '/^VmHWM:/ { printf "%.1f", $2 / 1024 }' "/proc/$D_PID/status")" \
+        >>"$COHORT_BENCH_MEM_STEPS"
+    echo 5 >"/proc/$D_PID/clear_refs"
+    [ -z "${COHORT_BENCH_MEM_MALLOC_STATS:-}" ] || {
+        echo "== $1" >>"$COHORT_BENCH_MEM_MALLOC_STATS"
+        gdb -p "$D_PID" -batch -ex "set \$f = (void *)fopen(\"$COHORT_BENCH_MEM_MALLOC_STATS\", \"a\")" \
+            -ex 'call (int)malloc_info(0, $f)' -ex 'call (int)fclose($f)' >/dev/null 2>&1 || true; }
+}
+
 bench_memory() {
     local r k slug hwm rss rows
     say "memory: $mem_cohorts cohorts of $mem_trainees, all but the last reclaimed, $mem_runs runs"
     for r in $(seq 1 "$mem_runs"); do
         daemon_start "mem-$r"
         ctl_admin --quiet template base tiny --blank >/dev/null
+        mem_step "run-$r-start"
         for k in $(seq 1 "$mem_cohorts"); do
             slug=course-$k
             ctl --quiet cohort create $slug --template tiny --title "course $k" \
@@ -857,9 +873,12 @@ bench_memory() {
                 --max-machines 1 >/dev/null
             roster_write "$D_DIR/$slug.csv" "$mem_trainees" "c$k"
             ctl --quiet cohort roster $slug "$D_DIR/$slug.csv" >/dev/null
+            mem_step "$k-cohort-roster"
             ctl --quiet cohort provision $slug >/dev/null || die "provision $slug failed"
+            mem_step "$k-provision"
             if [ "$k" != "$mem_cohorts" ]; then
                 ctl --quiet cohort reclaim $slug >/dev/null || die "reclaim $slug failed"
+                mem_step "$k-reclaim"
             fi
         done
         [ -z "${COHORT_BENCH_SMAPS_DIR:-}" ] ||
@@ -868,9 +887,13 @@ bench_memory() {
         ctl_admin --json machine list >"$work/machines.json"
         rows=$(grep -c '"id"' "$work/machines.json" || true)
         [ "$rows" = "$mem_trainees" ] || die "expected $mem_trainees live machines, got $rows"
+        mem_step machine-list-json
         mem_get machines "$D_ADMIN" /api/v1/machines
+        mem_step machines
         mem_get usage "$D_ADMIN" /api/v1/usage
+        mem_step usage
         mem_get cohort "$D_TRAINER" "/api/v1/cohorts/course-$mem_cohorts"
+        mem_step cohort
         hwm=$(awk '/^VmHWM:/ { print $2 }' "/proc/$D_PID/status")
         rss=$(awk '/^VmRSS:/ { print $2 }' "/proc/$D_PID/status")
         sample mem-hwm-mib "$(awk -v k="$hwm" 'BEGIN { printf "%.1f", k / 1024 }')"
