@@ -64,7 +64,11 @@ cohort_api_stream_respond(SoupServerMessage *msg, guint status, const gchar *con
     stream->data_free = data_free;
     soup_server_message_set_status(msg, status, cohort_api_status_phrase(status));
     soup_message_headers_set_content_type(headers, content_type, NULL);
-    soup_message_headers_set_encoding(headers, SOUP_ENCODING_CHUNKED);
+    /* an HTTP/1.0 client reads no chunks: its body ends where the connection does */
+    soup_message_headers_set_encoding(headers,
+                                      soup_server_message_get_http_version(msg) == SOUP_HTTP_1_0
+                                          ? SOUP_ENCODING_EOF
+                                          : SOUP_ENCODING_CHUNKED);
     /* what is written is dropped: only the piece being written is held */
     soup_message_body_set_accumulate(soup_server_message_get_response_body(msg), FALSE);
     /* freed with the message: once written, or when its connection goes */

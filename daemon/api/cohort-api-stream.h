@@ -9,8 +9,9 @@ G_BEGIN_DECLS
 /* The next piece of the answer (a new reference), or NULL once it is all given. */
 typedef GBytes *(*CohortApiStreamNextFunc)(gpointer data);
 
-/* Answers @msg with @status and @content_type, chunked, its body from @next; @data is freed
- * with @data_free once the answer is written, or the connection gone. */
+/* Answers @msg with @status and @content_type, chunked (to an HTTP/1.0 client: until the
+ * connection closes), its body from @next; @data is freed with @data_free once the answer
+ * is written, or the connection gone. */
 void cohort_api_stream_respond(SoupServerMessage *msg, guint status, const gchar *content_type,
                                CohortApiStreamNextFunc next, gpointer data,
                                GDestroyNotify data_free);

@@ -724,6 +724,26 @@ test_hostile_usage_streamed(void **state)
                              1000);
     }
 
+    /* an HTTP/1.0 client reads no chunks: the same document, ended by the connection */
+    {
+        g_autofree gchar *old_request = g_strdup_printf("GET /api/v1/usage HTTP/1.0\r\nHost: x\r\n"
+                                                        "Authorization: Bearer %s\r\n\r\n",
+                                                        fx->d->admin_token);
+        g_autofree gchar *old_answer = NULL;
+        const gchar *body;
+        int fd = raw_connect(fx->d, 10);
+
+        raw_send(fd, old_request);
+        old_answer = raw_read_until_closed(fd);
+        close(fd);
+        assert_non_null(old_answer);
+        assert_true(g_str_has_prefix(old_answer, "HTTP/1.0 200 "));
+        assert_null(strstr(old_answer, "Transfer-Encoding"));
+        body = strstr(old_answer, "\r\n\r\n");
+        assert_non_null(body);
+        assert_string_equal(body + 4, raw);
+    }
+
     /* a cohort of 1,000 trainees: ten pieces and the head's */
     {
         g_autofree gchar *cohort_request = g_strdup_printf(
