@@ -163,7 +163,9 @@ cohort_store_machine_insert_seeded(CohortStore *self, CohortMachineRow *row,
     cohort_store_bind_text(stmt, 16, guest_sealed);
     /* the row counts itself in the hosts' usage below, so its change keeps the cache */
     self->usage_counting = TRUE;
+    self->machine_lists_owner = row->user_id;
     rc = sqlite3_step(stmt);
+    self->machine_lists_owner = 0;
     self->usage_counting = FALSE;
     if (rc != SQLITE_DONE) {
         cohort_store_usage_drop(self);
@@ -315,11 +317,6 @@ cohort_store_machine_list_read(CohortStore *self, guint filters, gint64 cohort_i
 #define COHORT_STORE_LIST_ROWS_MAX 16
 
 typedef struct {
-    gint64 cohort_id; /* 0: every cohort */
-    gint64 user_id;
-} CohortStoreListKey;
-
-typedef struct {
     CohortStoreListKey key;
     GPtrArray *rows; /* CohortMachineRow */
     gint64 read_at;  /* monotonic µs */
@@ -385,12 +382,59 @@ cohort_store_machine_lists_drop(CohortStore *self)
     g_clear_pointer(&self->machine_lists, g_hash_table_unref);
 }
 
-void
-cohort_store_machine_lists_on_update(CohortStore *self, const gchar *table)
+/* A change to machine @machine_id: the lists that hold it go. One that does not hold it
+ * cannot gain it by the change: a list has its trainee's live machines, a machine never
+ * changes trainee or cohort, and a reclaimed one is never live again. */
+static void
+cohort_store_machine_lists_drop_holding(CohortStore *self, gint64 machine_id)
 {
-    if (self->machine_lists != NULL &&
-        (g_strcmp0(table, "machines") == 0 || g_strcmp0(table, "cohorts") == 0 ||
-         g_strcmp0(table, "users") == 0 || g_strcmp0(table, "hosts") == 0))
+    GHashTableIter iter;
+    gpointer value;
+
+    g_hash_table_iter_init(&iter, self->machine_lists);
+    while (g_hash_table_iter_next(&iter, NULL, &value)) {
+        CohortStoreList *list = value;
+        for (guint i = 0; i < list->rows->len; i++) {
+            if (((CohortMachineRow *)g_ptr_array_index(list->rows, i))->id == machine_id) {
+                g_hash_table_iter_remove(&iter);
+                break;
+            }
+        }
+    }
+}
+
+static void
+cohort_store_machine_lists_drop_user(CohortStore *self, gint64 user_id)
+{
+    GHashTableIter iter;
+    gpointer value;
+
+    g_hash_table_iter_init(&iter, self->machine_lists);
+    while (g_hash_table_iter_next(&iter, NULL, &value)) {
+        if (((CohortStoreList *)value)->key.user_id == user_id)
+            g_hash_table_iter_remove(&iter);
+    }
+}
+
+/* Only the lists a change concerns go: with 200 trainees listing while their machines were
+ * made, every change dropped all 200 and nearly every list was read again (issue 14). */
+void
+cohort_store_machine_lists_on_update(CohortStore *self, gint op, const gchar *table, gint64 rowid)
+{
+    if (self->machine_lists == NULL)
+        return;
+    if (g_strcmp0(table, "machines") == 0) {
+        if (op != SQLITE_INSERT)
+            cohort_store_machine_lists_drop_holding(self, rowid);
+        else if (self->machine_lists_owner > 0)
+            cohort_store_machine_lists_drop_user(self, self->machine_lists_owner);
+        else
+            cohort_store_machine_lists_drop(self);
+        return;
+    }
+    /* the rows' joins: their slugs, logins and names */
+    if (g_strcmp0(table, "cohorts") == 0 || g_strcmp0(table, "users") == 0 ||
+        g_strcmp0(table, "hosts") == 0)
         cohort_store_machine_lists_drop(self);
 }
 

@@ -36,9 +36,12 @@ struct _CohortStore {
      * read again after COHORT_STORE_TOKEN_TTL_S, for changes another process made. */
     GHashTable *tokens;
     /* A trainee's live machines (CohortStoreListKey → CohortStoreList,
-     * cohort-store-machines.c): dropped by any change to machines, cohorts, users or hosts
-     * and by any rollback; read again after COHORT_STORE_LISTS_TTL_S. */
+     * cohort-store-machines.c): dropped when one of its machines changes or goes, when its
+     * trainee gets a machine (machine_lists_owner), by any other insert into machines, any
+     * change to cohorts, users or hosts and any rollback; read again after
+     * COHORT_STORE_LISTS_TTL_S. */
     GHashTable *machine_lists;
+    gint64 machine_lists_owner; /* the trainee of the machine being inserted; 0: unknown */
 };
 
 /* The caches, for the writes that keep them; cohort_store_on_update() calls these. */
@@ -46,8 +49,14 @@ void cohort_store_usage_drop(CohortStore *self);
 void cohort_store_usage_on_update(CohortStore *self, const gchar *table);
 void cohort_store_tokens_drop(CohortStore *self);
 void cohort_store_tokens_on_update(CohortStore *self, const gchar *table);
+/* A kept list's key: a trainee's live machines in one cohort, or in all (cohort_id 0). */
+typedef struct {
+    gint64 cohort_id;
+    gint64 user_id;
+} CohortStoreListKey;
 void cohort_store_machine_lists_drop(CohortStore *self);
-void cohort_store_machine_lists_on_update(CohortStore *self, const gchar *table);
+void cohort_store_machine_lists_on_update(CohortStore *self, gint op, const gchar *table,
+                                          gint64 rowid);
 
 /* The machine states that hold a host's and a quota's resources. */
 #define HOLDS_RESOURCES(m) m ".state NOT IN ('reclaimed', 'failed')"

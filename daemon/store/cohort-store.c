@@ -528,7 +528,7 @@ cohort_store_on_update(void *data, int op, const char *db, const char *table, sq
 {
     cohort_store_usage_on_update(data, table);
     cohort_store_tokens_on_update(data, table);
-    cohort_store_machine_lists_on_update(data, table);
+    cohort_store_machine_lists_on_update(data, op, table, rowid);
 }
 
 static void

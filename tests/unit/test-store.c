@@ -614,6 +614,93 @@ test_store_host_usage_follows_state(void **state)
     cohort_assert_error(error, COHORT_ERROR_NOT_FOUND);
 }
 
+/* A trainee's kept list of machines (cohort-store-machines.c) goes when one of its machines
+ * changes or goes, or its trainee gets another; another trainee's change keeps it. Before,
+ * any change to any machine dropped every trainee's list. */
+static gboolean
+machine_list_kept(CohortStore *store, gint64 cohort_id, gint64 user_id)
+{
+    const CohortStoreListKey key = {.cohort_id = cohort_id, .user_id = user_id};
+    return store->machine_lists != NULL && g_hash_table_contains(store->machine_lists, &key);
+}
+
+static void
+machine_lists_read(CohortStore *store, const Scene *s)
+{
+    g_autoptr(GError) error = NULL;
+
+    g_ptr_array_unref(cohort_store_machine_list_shared(store, 0, s->sok, &error));
+    g_ptr_array_unref(cohort_store_machine_list_shared(store, s->cohort, s->sok, &error));
+    g_ptr_array_unref(cohort_store_machine_list_shared(store, 0, s->pov, &error));
+    cohort_assert_no_error(error);
+    assert_true(machine_list_kept(store, 0, s->sok));
+    assert_true(machine_list_kept(store, s->cohort, s->sok));
+    assert_true(machine_list_kept(store, 0, s->pov));
+}
+
+static void
+test_store_machine_lists_follow_owner(void **state)
+{
+    CohortStore *store = *state;
+    g_autoptr(GError) error = NULL;
+    Scene s = scene_new(store);
+    gint64 sok_m = add_machine(store, "m-sok", s.cohort, s.sok, s.host, 1, "running", 1, 1024);
+    gint64 pov_m = add_machine(store, "m-pov", s.cohort, s.pov, s.host, 1, "running", 1, 1024);
+
+    /* pov's machine changes: sok's lists stay, pov's goes, and is read again with it */
+    machine_lists_read(store, &s);
+    assert_true(cohort_store_machine_set_state(store, pov_m, "stopped", NULL, &error));
+    cohort_assert_no_error(error);
+    assert_true(machine_list_kept(store, 0, s.sok));
+    assert_true(machine_list_kept(store, s.cohort, s.sok));
+    assert_false(machine_list_kept(store, 0, s.pov));
+    {
+        g_autoptr(GPtrArray) pov = cohort_store_machine_list_shared(store, 0, s.pov, &error);
+        assert_int_equal(pov->len, 1);
+        assert_string_equal(((CohortMachineRow *)g_ptr_array_index(pov, 0))->state, "stopped");
+    }
+    /* sok gets a second machine: both of sok's lists go, pov's stays */
+    add_machine(store, "m-sok-2", s.cohort, s.sok, s.host, 2, "provisioning", 1, 1024);
+    assert_false(machine_list_kept(store, 0, s.sok));
+    assert_false(machine_list_kept(store, s.cohort, s.sok));
+    assert_true(machine_list_kept(store, 0, s.pov));
+    {
+        g_autoptr(GPtrArray) sok = cohort_store_machine_list_shared(store, 0, s.sok, &error);
+        assert_int_equal(sok->len, 2);
+    }
+    /* sok's first is reclaimed: it leaves sok's lists */
+    machine_lists_read(store, &s);
+    assert_true(cohort_store_machine_set_state(store, sok_m, "reclaimed", NULL, &error));
+    cohort_assert_no_error(error);
+    assert_false(machine_list_kept(store, 0, s.sok));
+    assert_true(machine_list_kept(store, 0, s.pov));
+    {
+        g_autoptr(GPtrArray) sok = cohort_store_machine_list_shared(store, 0, s.sok, &error);
+        assert_int_equal(sok->len, 1);
+        assert_string_equal(((CohortMachineRow *)g_ptr_array_index(sok, 0))->name, "m-sok-2");
+    }
+    /* a row the store did not insert itself (its trainee unknown): every list goes */
+    machine_lists_read(store, &s);
+    assert_int_equal(sqlite3_exec(store->db,
+                                  "INSERT INTO machines (name, cohort_id, user_id, template_name,"
+                                  " idx, state, vcpus, memory_mib, created_at) SELECT 'm-raw',"
+                                  " cohort_id, user_id, template_name, 3, 'stopped', 1, 1024,"
+                                  " created_at FROM machines WHERE name = 'm-pov'",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    assert_false(machine_list_kept(store, 0, s.pov));
+    assert_false(machine_list_kept(store, 0, s.sok));
+    /* a trainee's name changes (the rows' join): every list goes */
+    machine_lists_read(store, &s);
+    assert_int_equal(sqlite3_exec(store->db,
+                                  "UPDATE users SET display_name = 'Pov B.'"
+                                  " WHERE login = 'pov-bopha'",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    assert_false(machine_list_kept(store, 0, s.sok));
+    assert_false(machine_list_kept(store, 0, s.pov));
+}
+
 /* What placement counts: planned disk and the number of machines too; an admin's change of
  * capacity, ratios and pool is kept. */
 static void
@@ -2755,6 +2842,7 @@ main(void)
         STORE_TEST(test_store_host_delete),
         STORE_TEST(test_store_host_usage_full_and_update),
         STORE_TEST(test_store_host_usage_follows_state),
+        STORE_TEST(test_store_machine_lists_follow_owner),
         STORE_TEST(test_store_bases),
         STORE_TEST(test_store_leftovers),
         STORE_TEST(test_store_job_hosts_and_bytes),
