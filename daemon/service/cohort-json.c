@@ -347,6 +347,13 @@ cohort_json_text_finish(GString *out)
     return g_steal_pointer(&text);
 }
 
+GBytes *
+cohort_json_text_finish_bytes(GString *out)
+{
+    gchar *text = cohort_json_text_finish(out);
+    return g_bytes_new_take(text, strlen(text));
+}
+
 JsonObject *
 cohort_json_parse_object(const gchar *data, gsize len, GError **error)
 {

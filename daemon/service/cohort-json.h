@@ -34,6 +34,9 @@ gchar *cohort_json_to_string(JsonNode *node, gboolean pretty);
 void cohort_json_append(GString *out, JsonGenerator *gen, JsonNode *node);
 /* The text of @out (taken), made valid UTF-8 as cohort_json_to_string() does. */
 gchar *cohort_json_text_finish(GString *out);
+/* The same as bytes: a piece of a streamed answer, which ends between two JSON values and is
+ * valid UTF-8 on its own. */
+GBytes *cohort_json_text_finish_bytes(GString *out);
 
 /* The body must be one JSON object. */
 JsonObject *cohort_json_parse_object(const gchar *data, gsize len, GError **error);

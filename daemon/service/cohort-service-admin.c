@@ -1083,11 +1083,7 @@ cohort_service_usage_next(CohortServiceUsage *usage)
         g_string_append(out, "]}");
         usage->done = TRUE;
     }
-    {
-        /* a piece ends between two JSON values: it is valid UTF-8 on its own */
-        gchar *text = cohort_json_text_finish(out);
-        return g_bytes_new_take(text, strlen(text));
-    }
+    return cohort_json_text_finish_bytes(out);
 }
 
 void

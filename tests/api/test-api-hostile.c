@@ -639,6 +639,20 @@ test_hostile_big_roster(void **state)
                      10000);
 }
 
+/* @request on a new connection, and all the server sends until it closes (NULL: it did not
+ * within 10 s). */
+static gchar *
+raw_exchange_until_closed(CohortTestDaemon *d, const gchar *request)
+{
+    int fd = raw_connect(d, 10);
+    gchar *answer;
+
+    raw_send(fd, request);
+    answer = raw_read_until_closed(fd);
+    close(fd);
+    return answer;
+}
+
 /* A chunked answer's body, its chunks joined; NULL when @answer is not one, or is cut short. */
 static gchar *
 raw_dechunk(const gchar *answer)
@@ -699,12 +713,7 @@ test_hostile_usage_streamed(void **state)
                               fx->d->admin_token);
 
     /* chunked, and its chunks are the document libsoup's client reads */
-    {
-        int fd = raw_connect(fx->d, 10);
-        raw_send(fd, request);
-        answer = raw_read_until_closed(fd);
-        close(fd);
-    }
+    answer = raw_exchange_until_closed(fx->d, request);
     assert_non_null(answer);
     assert_true(g_str_has_prefix(answer, "HTTP/1.1 200 "));
     cohort_assert_contains(answer, "Transfer-Encoding: chunked\r\n");
@@ -729,13 +738,9 @@ test_hostile_usage_streamed(void **state)
         g_autofree gchar *old_request = g_strdup_printf("GET /api/v1/usage HTTP/1.0\r\nHost: x\r\n"
                                                         "Authorization: Bearer %s\r\n\r\n",
                                                         fx->d->admin_token);
-        g_autofree gchar *old_answer = NULL;
+        g_autofree gchar *old_answer = raw_exchange_until_closed(fx->d, old_request);
         const gchar *body;
-        int fd = raw_connect(fx->d, 10);
 
-        raw_send(fd, old_request);
-        old_answer = raw_read_until_closed(fd);
-        close(fd);
         assert_non_null(old_answer);
         assert_true(g_str_has_prefix(old_answer, "HTTP/1.0 200 "));
         assert_null(strstr(old_answer, "Transfer-Encoding"));
@@ -750,15 +755,11 @@ test_hostile_usage_streamed(void **state)
             "GET /api/v1/cohorts/use-2 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
             "Connection: close\r\n\r\n",
             fx->d->admin_token);
-        g_autofree gchar *cohort_answer = NULL;
+        g_autofree gchar *cohort_answer = raw_exchange_until_closed(fx->d, cohort_request);
         g_autofree gchar *cohort_streamed = NULL;
         g_autofree gchar *cohort_raw = NULL;
         g_autoptr(JsonNode) cohort = NULL;
-        int fd = raw_connect(fx->d, 10);
 
-        raw_send(fd, cohort_request);
-        cohort_answer = raw_read_until_closed(fd);
-        close(fd);
         assert_non_null(cohort_answer);
         cohort_assert_contains(cohort_answer, "Transfer-Encoding: chunked\r\n");
         cohort_streamed = raw_dechunk(cohort_answer);
