@@ -22,16 +22,13 @@ cohort_api_stream_free(gpointer user_data, GClosure *closure)
     g_free(stream);
 }
 
-/* Appends the next piece, or ends the body after the last. */
+/* Appends the next piece, or ends the body after the last (never called once ended). */
 static void
 cohort_api_stream_push(CohortApiStream *stream, SoupServerMessage *msg)
 {
     SoupMessageBody *body = soup_server_message_get_response_body(msg);
-    g_autoptr(GBytes) piece = NULL;
+    g_autoptr(GBytes) piece = stream->next(stream->data);
 
-    if (stream->complete)
-        return;
-    piece = stream->next(stream->data);
     if (piece == NULL) {
         stream->complete = TRUE;
         soup_message_body_complete(body);
@@ -40,7 +37,8 @@ cohort_api_stream_push(CohortApiStream *stream, SoupServerMessage *msg)
     }
 }
 
-/* libsoup waits, paused, for the piece after the one it has written */
+/* libsoup waits, paused, for the piece after the one it has written; the body's end is a
+ * chunk too, and nothing comes after it */
 static void
 cohort_api_stream_wrote_chunk(SoupServerMessage *msg, gpointer user_data)
 {
