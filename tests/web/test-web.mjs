@@ -477,6 +477,32 @@ test('the trainer prints invitation cards: name, login, code, URL, QR code', asy
   await trainee.close();
 });
 
+// A slow answer of the view the trainer left must not replace the one they went on to (the
+// reclaim below once found the cohorts' list drawn over the grid on a loaded machine).
+test('a late answer of a view left behind does not replace the grid the trainer went to', async () => {
+  const page = await newPage();
+  let release;
+  const held = new Promise((resolve) => { release = resolve; });
+  let holding = false;
+  await page.route('**/api/v1/cohorts', async (route) => {
+    holding = true;
+    await held;
+    await route.continue();
+  });
+  await signInWithToken(page, run.trainer);
+  assert.ok(holding, 'the cohorts list was asked for at sign-in');
+  await page.goto(`${run.url}/#/cohort/${SLUG}`);
+  await page.waitForSelector('[data-testid="grid"] [data-testid="machine"]');
+  const late = page.waitForResponse((r) => r.url().endsWith('/api/v1/cohorts'));
+  release();
+  assert.equal((await late).status(), 200);
+  // the page has read the late answer and had the time to draw it
+  await page.evaluate(() => new Promise((resolve) => setTimeout(resolve, 300)));
+  assert.equal(await page.isVisible('[data-testid="grid"] [data-testid="machine"]'), true);
+  assert.equal(await page.isVisible('table.cohorts'), false);
+  await page.context().close();
+});
+
 test('the trainer reclaims the course from the grid, with progress, and libvirt holds nothing', async () => {
   const page = await newPage();
   await signInWithToken(page, run.trainer);

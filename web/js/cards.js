@@ -33,6 +33,8 @@ export async function renderCards(view, ctx, slug) {
   // the QR library comes from npm (web/node_modules, installed with the page): without it
   // the cards still carry the URL and the code
   const qrSvg = await import('./qr.js').then((m) => m.qrSvg, () => null);
+  // the trainer may have gone on to another view while these were on their way
+  if (!ctx.current()) return;
   const notes = h('div', {class: 'notes', dataset: {testid: 'cards-notes'}});
   const sheet = h('div', {class: 'sheet', dataset: {testid: 'cards'}});
 

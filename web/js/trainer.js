@@ -10,6 +10,8 @@ import {renderWeek} from './week.js';
 
 export async function renderCohorts(view, ctx) {
   const cohorts = await call('GET', '/cohorts');
+  // the trainer may have gone on to another view while the list was on its way
+  if (!ctx.current()) return;
   const rows = cohorts.map((c) => h('tr', {dataset: {testid: 'cohort', slug: c.slug}},
     h('td', {}, h('a', {href: `#/cohort/${c.slug}`, dataset: {testid: 'cohort-link'}}, c.title || c.slug)),
     h('td', {}, c.slug),
