@@ -358,6 +358,31 @@ test_api_trainee_flow(void **state)
     /* quota: one machine */
     http_fails(fx->d, "POST", "/api/v1/machines", token, "{\"cohort\":\"cloud-102\"}", 409,
                "quota-exceeded");
+    {
+        /* the request and its refusal are audited (the row and its record share a commit; a
+         * refused request rolls back and records its refusal alone), and the refusal left no
+         * row */
+        g_autoptr(JsonNode) audit =
+            http_ok(fx->d, "GET", "/api/v1/audit?limit=50", fx->d->admin_token, NULL, 200);
+        g_autoptr(JsonNode) mine = http_ok(fx->d, "GET", "/api/v1/machines", token, NULL, 200);
+        JsonArray *entries = json_node_get_array(audit);
+        JsonObject *last = json_array_get_object_element(entries, 0);
+        gboolean requested_audited = FALSE;
+
+        assert_string_equal(json_object_get_string_member(last, "action"), "machine.request");
+        assert_string_equal(json_object_get_string_member(last, "target"), "cloud-102");
+        assert_string_equal(json_object_get_string_member(last, "result"), "quota-exceeded");
+        for (guint i = 1; i < json_array_get_length(entries); i++) {
+            JsonObject *e = json_array_get_object_element(entries, i);
+            if (g_strcmp0(json_object_get_string_member(e, "action"), "machine.request") == 0 &&
+                g_strcmp0(json_object_get_string_member(e, "target"), "cohort-cloud-102--obrien") ==
+                    0 &&
+                g_strcmp0(json_object_get_string_member(e, "result"), "ok") == 0)
+                requested_audited = TRUE;
+        }
+        assert_true(requested_audited);
+        assert_int_equal(json_array_get_length(json_node_get_array(mine)), 1);
+    }
     /* not someone else's cohort, nor a machine for someone else */
     http_fails(fx->d, "POST", "/api/v1/machines", token,
                "{\"cohort\":\"cloud-102\",\"trainee\":\"sok-dara\"}", 403, "forbidden");
