@@ -149,6 +149,30 @@ async function stopDaemon() {
   await exited;
 }
 
+// A browser test that, when it fails, leaves what its pages showed: a screenshot and the
+// text of each open page, in LOGDIR as failed-N-M.png/.txt (a flake on a loaded CI machine
+// is otherwise a bare timeout).
+let failures = 0;
+function browserTest(name, fn) {
+  test(name, async (t) => {
+    try {
+      await fn(t);
+    } catch (e) {
+      failures++;
+      mkdirSync(LOGDIR, {recursive: true});
+      const pages = run.browser ? run.browser.contexts().flatMap((c) => c.pages()) : [];
+      for (const [i, page] of pages.entries()) {
+        const base = join(LOGDIR, `failed-${failures}-${i}`);
+        await page.screenshot({path: `${base}.png`, fullPage: true}).catch(() => {});
+        const text = await page.innerText('body').catch((err) => `(no text: ${err.message})`);
+        writeFileSync(`${base}.txt`, `${name}\n${page.url()}\n\n${text}\n`);
+      }
+      if (pages.length) console.error(`${name}: what the pages showed is in ${LOGDIR}/failed-${failures}-*`);
+      throw e;
+    }
+  });
+}
+
 async function shot(page, name, docsName) {
   mkdirSync(LOGDIR, {recursive: true});
   const path = join(LOGDIR, `${name}.png`);
@@ -195,6 +219,10 @@ function domain(login, n) {
 
 before(async () => {
   removeStale();
+  // what an earlier run's failures left
+  if (existsSync(LOGDIR)) {
+    for (const f of readdirSync(LOGDIR)) if (f.startsWith('failed-')) rmSync(join(LOGDIR, f));
+  }
   await startDaemon();
   // a job: the base is there once it is done
   const base = await api('POST', '/api/v1/templates/tiny/base', run.admin, {blank: true});
@@ -265,7 +293,7 @@ test('the page and its headers: CSP without inline script, nosniff, no framing',
   assert.match(apiAnswer.headers.get('content-security-policy'), /default-src 'none'/);
 });
 
-test('the sign-in page, in English and in Khmer (catalog marked for review)', async () => {
+browserTest('the sign-in page, in English and in Khmer (catalog marked for review)', async () => {
   const page = await newPage();
   await shot(page, 'signin');
   assert.equal(await page.textContent('#signin h1'), 'Sign in');
@@ -286,7 +314,7 @@ test('the sign-in page, in English and in Khmer (catalog marked for review)', as
   await page.context().close();
 });
 
-test('a trainer sees the grid, provisions with progress, and the grid fills by itself', async () => {
+browserTest('a trainer sees the grid, provisions with progress, and the grid fills by itself', async () => {
   const page = await newPage();
   await signInWithToken(page, run.trainer);
   await page.click(`[data-testid="cohort"][data-slug="${SLUG}"] [data-testid="cohort-link"]`);
@@ -336,7 +364,7 @@ test('a trainer sees the grid, provisions with progress, and the grid fills by i
   await page.context().close();
 });
 
-test('a trainee signs in with a code, stops and starts their machine, opens the console', async () => {
+browserTest('a trainee signs in with a code, stops and starts their machine, opens the console', async () => {
   const page = await newPage();
   await page.fill('[data-testid="invitation-code"]', run.codes.dara.toLowerCase());
   await page.click('[data-testid="redeem"]');
@@ -399,7 +427,7 @@ test('a trainee signs in with a code, stops and starts their machine, opens the 
   await page.context().close();
 });
 
-test('the trainee with a markup name sees it as text', async () => {
+browserTest('the trainee with a markup name sees it as text', async () => {
   const answer = await api('POST', '/api/v1/redeem', null, {code: run.codes.bopha});
   const page = await newPage();
   await signInWithToken(page, answer.token);
@@ -409,7 +437,7 @@ test('the trainee with a markup name sees it as text', async () => {
   await page.context().close();
 });
 
-test('the trainer sees the week of the next sessions and when the machines will be ready', async () => {
+browserTest('the trainer sees the week of the next sessions and when the machines will be ready', async () => {
   // far ahead, and every hour outside sessions allowed: the calendar stops no machine here
   await api('PUT', `/api/v1/cohorts/${SLUG}/schedule`, run.trainer, {
     time_zone: 'Asia/Phnom_Penh', one_off: ['2027-03-01 08:00-12:00', '2027-03-03 13:30-16:30'],
@@ -434,7 +462,7 @@ test('the trainer sees the week of the next sessions and when the machines will 
   await page.context().close();
 });
 
-test('the trainer prints invitation cards: name, login, code, URL, QR code', async () => {
+browserTest('the trainer prints invitation cards: name, login, code, URL, QR code', async () => {
   const page = await newPage();
   await signInWithToken(page, run.trainer);
   await page.goto(`${run.url}/#/cohort/${SLUG}/cards`);
@@ -479,7 +507,7 @@ test('the trainer prints invitation cards: name, login, code, URL, QR code', asy
 
 // A slow answer of the view the trainer left must not replace the one they went on to (the
 // reclaim below once found the cohorts' list drawn over the grid on a loaded machine).
-test('a late answer of a view left behind does not replace the grid the trainer went to', async () => {
+browserTest('a late answer of a view left behind does not replace the grid the trainer went to', async () => {
   const page = await newPage();
   let release;
   const held = new Promise((resolve) => { release = resolve; });
@@ -503,7 +531,7 @@ test('a late answer of a view left behind does not replace the grid the trainer 
   await page.context().close();
 });
 
-test('the trainer reclaims the course from the grid, with progress, and libvirt holds nothing', async () => {
+browserTest('the trainer reclaims the course from the grid, with progress, and libvirt holds nothing', async () => {
   const page = await newPage();
   await signInWithToken(page, run.trainer);
   await page.goto(`${run.url}/#/cohort/${SLUG}`);
