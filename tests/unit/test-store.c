@@ -341,6 +341,61 @@ test_store_file_reopen(void **state)
     assert_int_equal(g_rmdir(dir), 0);
 }
 
+/* A token found is trusted from memory for 5 s (cohort-store-users.c): a revocation made by
+ * another process (another connection to the file) ends it within that bound, not never. */
+static void
+test_store_token_cache_ttl(void **state)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree gchar *dir = g_dir_make_tmp("cohort-store-XXXXXX", &error);
+    g_autofree gchar *path = NULL;
+    g_autofree gchar *wal = NULL;
+    g_autofree gchar *shm = NULL;
+    g_autofree gchar *tok = sha256("token-one");
+
+    cohort_assert_no_error(error);
+    path = g_build_filename(dir, "cohort.db", NULL);
+    wal = g_strconcat(path, "-wal", NULL);
+    shm = g_strconcat(path, "-shm", NULL);
+    {
+        g_autoptr(CohortStore) store = cohort_store_open(path, file_key(dir), &error);
+        g_autoptr(sqlite3) other = NULL;
+        gint64 sok;
+
+        cohort_assert_no_error(error);
+        sok = add_user(store, "sok-dara", "trainee");
+        assert_true(cohort_store_token_insert(store, sok, tok, &error));
+        cohort_assert_no_error(error);
+        {
+            g_autoptr(CohortUserRow) user = cohort_store_token_lookup(store, tok, &error);
+            cohort_assert_no_error(error);
+            assert_string_equal(user->login, "sok-dara");
+        }
+        /* another process revokes it: this connection's hooks do not see that */
+        assert_int_equal(sqlite3_open_v2(path, &other, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(other,
+                                      "UPDATE tokens SET revoked_at = '2026-12-03T00:00:00Z'", NULL,
+                                      NULL, NULL),
+                         SQLITE_OK);
+        assert_int_equal(sqlite3_changes(other), 1);
+        {
+            /* still trusted from memory: the bound, not an accident of this test */
+            g_autoptr(CohortUserRow) user = cohort_store_token_lookup(store, tok, &error);
+            cohort_assert_no_error(error);
+            assert_int_equal(user->id, sok);
+        }
+        g_usleep(5200 * G_TIME_SPAN_MILLISECOND);
+        assert_null(cohort_store_token_lookup(store, tok, &error));
+        cohort_assert_error(error, COHORT_ERROR_NOT_FOUND);
+        g_clear_error(&error);
+    }
+    g_unlink(wal);
+    g_unlink(shm);
+    assert_int_equal(g_unlink(path), 0);
+    rm_key(dir);
+    assert_int_equal(g_rmdir(dir), 0);
+}
+
 static void
 test_store_open_bad_path(void **state)
 {
@@ -2832,6 +2887,7 @@ main(void)
         cmocka_unit_test(test_store_now_format),
         STORE_TEST(test_store_prepare_by_address),
         cmocka_unit_test(test_store_file_reopen),
+        cmocka_unit_test(test_store_token_cache_ttl),
         cmocka_unit_test(test_store_open_bad_path),
         STORE_TEST(test_store_transaction_rollback),
         STORE_TEST(test_store_transaction_commit),
