@@ -85,6 +85,34 @@ db_files_remove(const gchar *dir, const gchar *path)
     assert_int_equal(g_rmdir(dir), 0);
 }
 
+/* A store file of a test's own, in a directory of its own, with the key beside it. */
+typedef struct {
+    gchar *dir;
+    gchar *path;
+} TestStoreFile;
+
+static TestStoreFile *
+test_store_file_new(void)
+{
+    g_autoptr(GError) error = NULL;
+    TestStoreFile *file = g_new0(TestStoreFile, 1);
+
+    file->dir = g_dir_make_tmp("cohort-store-XXXXXX", &error);
+    cohort_assert_no_error(error);
+    file->path = g_build_filename(file->dir, "cohort.db", NULL);
+    return file;
+}
+
+/* Removes it all (db_files_remove) and frees @file. */
+static void
+test_store_file_remove(TestStoreFile *file)
+{
+    db_files_remove(file->dir, file->path);
+    g_free(file->path);
+    g_free(file->dir);
+    g_free(file);
+}
+
 /* The key of a database on file, kept beside it as cohortd keeps it. */
 static CohortSecretKey *
 file_key(const gchar *dir)
@@ -269,16 +297,10 @@ static void
 test_store_file_reopen(void **state)
 {
     g_autoptr(GError) error = NULL;
-    g_autofree gchar *dir = g_dir_make_tmp("cohort-store-XXXXXX", &error);
-    g_autofree gchar *path = NULL;
-    g_autofree gchar *wal = NULL;
-    g_autofree gchar *shm = NULL;
+    TestStoreFile *file = test_store_file_new();
+    const gchar *dir = file->dir;
+    const gchar *path = file->path;
     gint latest = cohort_store_migrations_latest();
-
-    cohort_assert_no_error(error);
-    path = g_build_filename(dir, "cohort.db", NULL);
-    wal = g_strconcat(path, "-wal", NULL);
-    shm = g_strconcat(path, "-shm", NULL);
 
     {
         g_autoptr(CohortStore) store = cohort_store_open(path, file_key(dir), &error);
@@ -334,11 +356,7 @@ test_store_file_reopen(void **state)
         assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
         assert_int_equal(sqlite3_column_int(stmt, 0), latest + 1);
     }
-    g_unlink(wal);
-    g_unlink(shm);
-    assert_int_equal(g_unlink(path), 0);
-    rm_key(dir);
-    assert_int_equal(g_rmdir(dir), 0);
+    test_store_file_remove(file);
 }
 
 /* A token found is trusted from memory for 5 s (cohort-store-users.c): a revocation made by
@@ -347,16 +365,11 @@ static void
 test_store_token_cache_ttl(void **state)
 {
     g_autoptr(GError) error = NULL;
-    g_autofree gchar *dir = g_dir_make_tmp("cohort-store-XXXXXX", &error);
-    g_autofree gchar *path = NULL;
-    g_autofree gchar *wal = NULL;
-    g_autofree gchar *shm = NULL;
+    TestStoreFile *file = test_store_file_new();
+    const gchar *dir = file->dir;
+    const gchar *path = file->path;
     g_autofree gchar *tok = sha256("token-one");
 
-    cohort_assert_no_error(error);
-    path = g_build_filename(dir, "cohort.db", NULL);
-    wal = g_strconcat(path, "-wal", NULL);
-    shm = g_strconcat(path, "-shm", NULL);
     {
         g_autoptr(CohortStore) store = cohort_store_open(path, file_key(dir), &error);
         g_autoptr(sqlite3) other = NULL;
@@ -389,11 +402,7 @@ test_store_token_cache_ttl(void **state)
         cohort_assert_error(error, COHORT_ERROR_NOT_FOUND);
         g_clear_error(&error);
     }
-    g_unlink(wal);
-    g_unlink(shm);
-    assert_int_equal(g_unlink(path), 0);
-    rm_key(dir);
-    assert_int_equal(g_rmdir(dir), 0);
+    test_store_file_remove(file);
 }
 
 static void
