@@ -231,6 +231,28 @@ cohort_store_job_machine_insert(CohortStore *self, gint64 job_id, gint64 machine
 }
 
 gboolean
+cohort_store_job_machines_insert_cohort(CohortStore *self, gint64 job_id, gint64 cohort_id,
+                                        GError **error)
+{
+    g_autoptr(CohortStmt) stmt = NULL;
+    g_autofree gchar *what = NULL;
+
+    g_return_val_if_fail(self != NULL, FALSE);
+
+    what = g_strdup_printf("machines of job %" G_GINT64_FORMAT, job_id);
+    stmt = cohort_store_prepare(self,
+                                "INSERT INTO job_machines (job_id, machine_id, held)"
+                                " SELECT ?1, id, state <> 'failed' FROM machines"
+                                " WHERE cohort_id = ?2 AND state <> 'reclaimed'",
+                                what, error);
+    if (stmt == NULL)
+        return FALSE;
+    cohort_store_bind_int64(stmt, 1, job_id);
+    cohort_store_bind_int64(stmt, 2, cohort_id);
+    return cohort_store_run(self, stmt, what, NULL, "job or machine", error);
+}
+
+gboolean
 cohort_store_job_machines_set_state(CohortStore *self, gint64 job_id, const gchar *state,
                                     GError **error)
 {

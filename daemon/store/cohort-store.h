@@ -312,6 +312,9 @@ gboolean cohort_store_machine_get_guest(CohortStore *self, gint64 id, gchar **pa
 CohortMachineRow *cohort_store_machine_get_by_id(CohortStore *self, gint64 id, GError **error);
 CohortMachineRow *cohort_store_machine_get_by_name(CohortStore *self, const gchar *name,
                                                    GError **error);
+/* The ids of cohort @cohort_id's machines that are not reclaimed, by id: what a reclaim
+ * takes, without a row's copy each. */
+GArray *cohort_store_machine_list_live_ids(CohortStore *self, gint64 cohort_id, GError **error);
 /* Filters are ANDed; 0 means any. @trainer_id: machines of that trainer's cohorts.
  * @include_reclaimed FALSE hides reclaimed rows. By id. */
 GPtrArray *cohort_store_machine_list(CohortStore *self, gint64 cohort_id, gint64 user_id,
@@ -437,6 +440,10 @@ gchar *cohort_store_get_instance_id(CohortStore *self, GError **error);
  * statement for a reclaim's intent. */
 gboolean cohort_store_job_machines_set_state(CohortStore *self, gint64 job_id, const gchar *state,
                                              GError **error);
+/* Every machine of cohort @cohort_id that is not reclaimed joins job @job_id, held unless
+ * failed (the machines cohort_store_machine_list_live_ids() lists): one statement. */
+gboolean cohort_store_job_machines_insert_cohort(CohortStore *self, gint64 job_id, gint64 cohort_id,
+                                                 GError **error);
 gboolean cohort_store_job_machine_insert(CohortStore *self, gint64 job_id, gint64 machine_id,
                                          gboolean held, GError **error);
 /* Whether the machine held host resources (vCPUs, memory) when the job took it: a reclaim

@@ -5,6 +5,7 @@
 #include "cohort-crash.h"
 #include "cohort-error.h"
 #include "cohort-machine-work.h"
+#include "cohort-reclaim.h"
 #include "cohort-names.h"
 #include "cohort-provision-network.h"
 #include "cohort-provision-seed.h"
@@ -806,6 +807,8 @@ cohort_machine_work_done(gpointer item, const GError *error, gpointer user_data)
     cohort_machine_work_settle(w, work, error);
     if (!work->orphan)
         cohort_machine_work_next(w, work->machine_id, cohort_machine_work_state_after(work, error));
+    if (work->op == COHORT_MACHINE_OP_TEARDOWN && work->job_id > 0)
+        cohort_reclaim_feeds_settled(w, work->job_id);
     if (tx && !cohort_store_commit(w->store, &error_local))
         g_warning("machine %s: recording the result: %s", work->domain_name, error_local->message);
 }

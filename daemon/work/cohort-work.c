@@ -4,6 +4,7 @@
 
 #include "cohort-error.h"
 #include "cohort-machine-work.h"
+#include "cohort-reclaim.h"
 #include "cohort-work.h"
 
 static void
@@ -68,6 +69,7 @@ cohort_work_new(CohortStore *store, CohortHosts *hosts, GHashTable *templates,
                                            (GDestroyNotify)g_ptr_array_unref);
     self->sending = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     self->cancellable = g_cancellable_new();
+    self->reclaim_feeds = cohort_reclaim_feeds_new();
     self->jobs = cohort_jobs_new(MAX(settings->workers, 1), context);
     cohort_jobs_set_batch(self->jobs, cohort_work_batch_begin, cohort_work_batch_end, self);
     return self;
@@ -84,6 +86,7 @@ cohort_work_free(CohortWork *self)
     g_cancellable_cancel(self->cancellable);
     /* workers first: they use the hosts' provisioners and the templates */
     cohort_jobs_free(self->jobs);
+    g_hash_table_unref(self->reclaim_feeds);
     g_hash_table_unref(self->progress);
     g_hash_table_unref(self->sending);
     g_object_unref(self->cancellable);
@@ -178,7 +181,8 @@ cohort_work_inflight_remove(CohortWork *self, gint64 machine_id, const gchar *do
 gboolean
 cohort_work_inflight_contains(CohortWork *self, gint64 machine_id)
 {
-    return g_hash_table_contains(self->inflight, &machine_id);
+    return g_hash_table_contains(self->inflight, &machine_id) ||
+           cohort_reclaim_feeds_hold(self, machine_id);
 }
 
 guint64

@@ -50,6 +50,7 @@ typedef struct {
     GHashTable *batch_jobs;    /* main context, during a batch: job id → CohortJobRow counted */
     GHashTable *batch_freed;   /* main context, during a batch: job id → what it freed, summed */
     gboolean batch_tx;         /* main context: a batch of results is in a transaction */
+    GHashTable *reclaim_feeds; /* job id -> what of a reclaim is not queued yet */
 } CohortWork;
 
 /* What one item of a job sends (a base to a host, a disk to another host): workers add to
