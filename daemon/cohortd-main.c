@@ -2,11 +2,14 @@
 
 #include "config.h"
 
+#include <errno.h>
 #include <glib-unix.h>
 #include <glib/gstdio.h>
 #include <locale.h>
 #include <malloc.h>
 #include <stdio.h>
+#include <string.h>
+#include <unistd.h>
 #ifdef __SANITIZE_ADDRESS__
 #include <sanitizer/lsan_interface.h>
 #endif
@@ -346,6 +349,37 @@ cohortd_run(CohortConfig *config)
     return 0;
 }
 
+/* glibc keeps each thread's last freed blocks of up to 1 KiB in a cache of that thread's
+ * (tcache): a thread hands them out again whichever arena they came from, and they are never
+ * merged with their neighbours while cached, so the free memory among the domains' stays
+ * resident (the memory bench: 50.3 MiB with it, 48.3 with only blocks up to 256 bytes
+ * cached; the small blocks, most of them, still skip the arena's lock). Only GLIBC_TUNABLES
+ * sets it, and ld.so reads that before main(): cohortd runs itself again, once, with it set.
+ * A value the environment gives is kept; under valgrind (its own allocator, and its exec
+ * would run the new image without it) nothing is done. */
+#define COHORTD_TCACHE_TUNABLE "glibc.malloc.tcache_max="
+#define COHORTD_TCACHE_MAX "256"
+
+static void
+cohortd_malloc_tune(char **argv)
+{
+    const gchar *tunables = g_getenv("GLIBC_TUNABLES");
+    const gchar *preload = g_getenv("LD_PRELOAD");
+    g_autofree gchar *value = NULL;
+
+    if ((tunables != NULL && strstr(tunables, COHORTD_TCACHE_TUNABLE) != NULL) ||
+        (preload != NULL && strstr(preload, "vgpreload") != NULL))
+        return;
+    value = tunables != NULL && *tunables != '\0'
+                ? g_strconcat(tunables, ":" COHORTD_TCACHE_TUNABLE COHORTD_TCACHE_MAX, NULL)
+                : g_strdup(COHORTD_TCACHE_TUNABLE COHORTD_TCACHE_MAX);
+    if (!g_setenv("GLIBC_TUNABLES", value, TRUE))
+        return;
+    execv("/proc/self/exe", argv);
+    /* not run again: cohortd goes on with glibc's defaults */
+    g_debug("cohortd runs with glibc's malloc defaults: %s", g_strerror(errno));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -373,6 +407,7 @@ main(int argc, char **argv)
         {NULL},
     };
 
+    cohortd_malloc_tune(argv);
     /* glibc gives each thread that allocates an arena of its own (up to 8 per core), each
      * keeping its own free memory: two arenas at most. They do not keep the workers apart
      * from the main loop (glibc hands later threads either one); they bound the count. */

@@ -2071,6 +2071,61 @@ test_api_job_resumes_after_kill(void **state)
     cohort_test_daemon_stop(d);
 }
 
+/* What cohortd's environment holds for glibc once it runs, with @given in GLIBC_TUNABLES
+ * when it starts (NULL: not set). */
+static gchar *
+tunables_of_daemon(const gchar *given)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree gchar *before = g_strdup(g_getenv("GLIBC_TUNABLES"));
+    g_autofree gchar *path = NULL;
+    g_autofree gchar *environ_text = NULL;
+    gsize len = 0;
+    CohortTestDaemon *d;
+    GString *found = NULL;
+
+    if (given != NULL)
+        g_setenv("GLIBC_TUNABLES", given, TRUE);
+    else
+        g_unsetenv("GLIBC_TUNABLES");
+    d = cohort_test_daemon_start_with_config(NULL, &error);
+    if (before != NULL)
+        g_setenv("GLIBC_TUNABLES", before, TRUE);
+    else
+        g_unsetenv("GLIBC_TUNABLES");
+    cohort_assert_no_error(error);
+    path = g_strdup_printf("/proc/%d/environ", (gint)d->pid);
+    assert_true(g_file_get_contents(path, &environ_text, &len, &error));
+    /* ld.so ends each tunable it parsed with a NUL in that text (its environ points at a
+     * copy): the entries after GLIBC_TUNABLES that name glibc's tunables are the rest of it */
+    for (gsize at = 0; at < len; at += strlen(environ_text + at) + 1) {
+        const gchar *entry = environ_text + at;
+        if (g_str_has_prefix(entry, "GLIBC_TUNABLES="))
+            found = g_string_new(entry + strlen("GLIBC_TUNABLES="));
+        else if (found != NULL && g_str_has_prefix(entry, "glibc."))
+            g_string_append_printf(found, ":%s", entry);
+        else if (found != NULL)
+            break;
+    }
+    cohort_test_daemon_stop(d);
+    return found != NULL ? g_string_free(found, FALSE) : g_strdup("(unset)");
+}
+
+/* cohortd caches only small freed blocks per thread (its peak RSS, bench/README.md 4): it
+ * runs itself again with the glibc tunable set, adds it to tunables it is given, and keeps
+ * a value of that tunable the environment gives. */
+static void
+test_api_malloc_tunable(void **state)
+{
+    g_autofree gchar *plain = tunables_of_daemon(NULL);
+    g_autofree gchar *added = tunables_of_daemon("glibc.malloc.mxfast=0");
+    g_autofree gchar *kept = tunables_of_daemon("glibc.malloc.tcache_max=512");
+
+    assert_string_equal(plain, "glibc.malloc.tcache_max=256");
+    assert_string_equal(added, "glibc.malloc.mxfast=0:glibc.malloc.tcache_max=256");
+    assert_string_equal(kept, "glibc.malloc.tcache_max=512");
+}
+
 /* The machine's pending operations, as the answer lists them; "(none)" for an answer without
  * the list. */
 static gchar *
@@ -2920,6 +2975,7 @@ main(void)
         cmocka_unit_test(test_api_template_reload),
         cmocka_unit_test(test_api_machine_states_pending),
         cmocka_unit_test(test_api_job_resumes_after_kill),
+        cmocka_unit_test(test_api_malloc_tunable),
         cmocka_unit_test(test_api_reconnect_does_not_block),
         cmocka_unit_test(test_api_orphan_domain),
         cmocka_unit_test(test_api_hosts),
