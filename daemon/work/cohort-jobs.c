@@ -26,7 +26,6 @@ struct _CohortJobs {
     gpointer batch_data;
     gboolean in_batch;     /* main context: results are being handled */
     GQueue held;           /* main context: work pushed meanwhile, started after the batch */
-    GSource *release;      /* main context: starts the work held from this turn of the loop */
     guint done_since_trim; /* main context: results handled since malloc_trim() last ran */
 };
 
@@ -111,25 +110,6 @@ cohort_jobs_waiters_count(CohortJobs *self, guint64 number)
     }
 }
 
-static void
-cohort_jobs_start_held(CohortJobs *self)
-{
-    CohortJobTask *task;
-
-    while ((task = g_queue_pop_head(&self->held)) != NULL)
-        g_thread_pool_push(self->pool, task, NULL);
-}
-
-static gboolean
-cohort_jobs_release_held(gpointer user_data)
-{
-    CohortJobs *self = user_data;
-
-    g_clear_pointer(&self->release, g_source_unref);
-    cohort_jobs_start_held(self);
-    return G_SOURCE_REMOVE;
-}
-
 /* Main context: the results that came back, a batch at a time. */
 static gboolean
 cohort_jobs_dispatch(gpointer user_data)
@@ -166,7 +146,8 @@ cohort_jobs_dispatch(gpointer user_data)
         cohort_jobs_trim_in_background();
         self->done_since_trim = 0;
     }
-    cohort_jobs_start_held(self);
+    while ((task = g_queue_pop_head(&self->held)) != NULL)
+        g_thread_pool_push(self->pool, task, NULL);
     /* more than a batch: the rest on the next turn, after what else the loop has to do */
     return more ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
 }
@@ -248,11 +229,6 @@ cohort_jobs_free(CohortJobs *self)
      * reason. Every result is recorded: a stop leaves no VM the store does not know about,
      * and no row that waits for work nobody will do. */
     g_atomic_int_set(&self->cancelled, TRUE);
-    if (self->release != NULL) {
-        g_source_destroy(self->release);
-        g_clear_pointer(&self->release, g_source_unref);
-    }
-    cohort_jobs_start_held(self);
     g_thread_pool_free(self->pool, FALSE, TRUE);
     while (g_atomic_int_get(&self->pending) > 0)
         g_main_context_iteration(self->context, TRUE);
@@ -282,15 +258,11 @@ cohort_jobs_push(CohortJobs *self, CohortJobWorkFunc work, CohortJobDoneFunc don
         cohort_jobs_task_return(self, task);
         return;
     }
-    /* held until this turn of the main loop is over: a turn that answers 200 requests wakes
-     * the workers once, not 200 times in the middle of it */
-    g_queue_push_tail(&self->held, task);
-    if (!self->in_batch && self->release == NULL) {
-        self->release = g_idle_source_new();
-        g_source_set_priority(self->release, G_PRIORITY_DEFAULT);
-        g_source_set_callback(self->release, cohort_jobs_release_held, self, NULL);
-        g_source_attach(self->release, self->context);
+    if (self->in_batch) {
+        g_queue_push_tail(&self->held, task);
+        return;
     }
+    g_thread_pool_push(self->pool, task, NULL);
 }
 
 void
