@@ -223,9 +223,7 @@ GArray *
 cohort_store_leftover_list(CohortStore *self, gint64 host_id, GError **error)
 {
     g_autoptr(CohortStmt) stmt = NULL;
-    g_autoptr(GArray) ids = g_array_new(FALSE, FALSE, sizeof(gint64));
     g_autofree gchar *what = NULL;
-    gint rc;
 
     g_return_val_if_fail(self != NULL, NULL);
 
@@ -236,13 +234,5 @@ cohort_store_leftover_list(CohortStore *self, gint64 host_id, GError **error)
     if (stmt == NULL)
         return NULL;
     cohort_store_bind_int64(stmt, 1, host_id);
-    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-        gint64 id = sqlite3_column_int64(stmt, 0);
-        g_array_append_val(ids, id);
-    }
-    if (rc != SQLITE_DONE) {
-        cohort_store_set_error(self, error, what, NULL, NULL);
-        return NULL;
-    }
-    return g_steal_pointer(&ids);
+    return cohort_store_get_ids(self, stmt, what, error);
 }

@@ -241,9 +241,7 @@ GArray *
 cohort_store_machine_list_live_ids(CohortStore *self, gint64 cohort_id, GError **error)
 {
     g_autoptr(CohortStmt) stmt = NULL;
-    g_autoptr(GArray) ids = g_array_new(FALSE, FALSE, sizeof(gint64));
     g_autofree gchar *what = NULL;
-    gint rc;
 
     g_return_val_if_fail(self != NULL, NULL);
 
@@ -255,15 +253,7 @@ cohort_store_machine_list_live_ids(CohortStore *self, gint64 cohort_id, GError *
     if (stmt == NULL)
         return NULL;
     cohort_store_bind_int64(stmt, 1, cohort_id);
-    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-        gint64 id = sqlite3_column_int64(stmt, 0);
-        g_array_append_val(ids, id);
-    }
-    if (rc != SQLITE_DONE) {
-        cohort_store_set_error(self, error, what, NULL, NULL);
-        return NULL;
-    }
-    return g_steal_pointer(&ids);
+    return cohort_store_get_ids(self, stmt, what, error);
 }
 
 CohortMachineRow *

@@ -100,6 +100,9 @@ gboolean cohort_store_step_row(CohortStore *self, sqlite3_stmt *stmt, const gcha
                                GError **error);
 gpointer cohort_store_get_one(CohortStore *self, sqlite3_stmt *stmt, CohortStoreRowReader read,
                               const gchar *what, GError **error);
+/* The first column of every row, an id each. */
+GArray *cohort_store_get_ids(CohortStore *self, sqlite3_stmt *stmt, const gchar *what,
+                             GError **error);
 GPtrArray *cohort_store_get_all(CohortStore *self, sqlite3_stmt *stmt, CohortStoreRowReader read,
                                 GDestroyNotify free_func, const gchar *what, GError **error);
 void cohort_store_take_default(gchar **field, const gchar *value);

@@ -401,6 +401,23 @@ cohort_store_get_all(CohortStore *self, sqlite3_stmt *stmt, CohortStoreRowReader
     return g_steal_pointer(&rows);
 }
 
+GArray *
+cohort_store_get_ids(CohortStore *self, sqlite3_stmt *stmt, const gchar *what, GError **error)
+{
+    g_autoptr(GArray) ids = g_array_new(FALSE, FALSE, sizeof(gint64));
+    gint rc;
+
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        gint64 id = sqlite3_column_int64(stmt, 0);
+        g_array_append_val(ids, id);
+    }
+    if (rc != SQLITE_DONE) {
+        cohort_store_set_error(self, error, what, NULL, NULL);
+        return NULL;
+    }
+    return g_steal_pointer(&ids);
+}
+
 /* After an insert: the row gets the defaults the store chose for the fields it left NULL. */
 void
 cohort_store_take_default(gchar **field, const gchar *value)
