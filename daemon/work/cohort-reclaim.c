@@ -62,6 +62,27 @@ cohort_reclaim_feeds_hold(CohortWork *w, gint64 machine_id)
     return FALSE;
 }
 
+/* Queues machine @id's teardown in job @job_id, read from the store now; FALSE when it could
+ * not be queued, and is counted in the job so (its row gone, or failed, not stuck in
+ * reclaiming: a later reclaim tries it again). */
+static gboolean
+cohort_reclaim_queue(CohortWork *w, gint64 job_id, gint64 id)
+{
+    g_autoptr(GError) error_local = NULL;
+    g_autoptr(CohortMachineRow) m = cohort_store_machine_get_by_id(w->store, id, &error_local);
+
+    if (m == NULL) {
+        g_autofree gchar *name = g_strdup_printf("machine %" G_GINT64_FORMAT, id);
+        cohort_machine_work_job_count(w, job_id, id, name, error_local);
+        return FALSE;
+    }
+    if (!cohort_machine_work_push(w, m, COHORT_MACHINE_OP_TEARDOWN, job_id, &error_local)) {
+        cohort_machine_work_fail_unqueued(w, job_id, m, error_local);
+        return FALSE;
+    }
+    return TRUE;
+}
+
 /* Queues the feed's next machines; the feed goes once nothing of it is left or out. When
  * cohortd stops, what is not queued stays reclaiming: the job goes on after the restart, like
  * work the stop kept from running. */
@@ -74,22 +95,11 @@ cohort_reclaim_feed_fill(CohortWork *w, CohortReclaimFeed *feed)
     while (feed->out < ahead && feed->next < feed->machine_ids->len &&
            !cohort_jobs_is_stopping(w->jobs)) {
         gint64 id = g_array_index(feed->machine_ids, gint64, feed->next);
-        g_autoptr(CohortMachineRow) m = NULL;
-        g_autoptr(GError) error_local = NULL;
 
-        /* counted past before the row is read: held no longer, whatever happens to it */
+        /* counted past before it is queued: held no longer, whatever happens to it */
         feed->next++;
-        m = cohort_store_machine_get_by_id(w->store, id, &error_local);
-        if (m == NULL) {
-            g_autofree gchar *name = g_strdup_printf("machine %" G_GINT64_FORMAT, id);
-            cohort_machine_work_job_count(w, job_id, id, name, error_local);
-        } else if (cohort_machine_work_push(w, m, COHORT_MACHINE_OP_TEARDOWN, job_id,
-                                            &error_local)) {
+        if (cohort_reclaim_queue(w, job_id, id))
             feed->out++;
-        } else {
-            /* failed, not stuck in reclaiming: a later reclaim tries it again */
-            cohort_machine_work_fail_unqueued(w, job_id, m, error_local);
-        }
     }
     if (feed->out == 0 &&
         (feed->next >= feed->machine_ids->len || cohort_jobs_is_stopping(w->jobs)))
@@ -147,20 +157,10 @@ cohort_work_cohort_reclaim(CohortWork *w, const CohortUserRow *actor, CohortCoho
      * nothing else starts work on it); the others are fed */
     for (guint i = 0; i < ids->len; i++) {
         gint64 id = g_array_index(ids, gint64, i);
-        g_autoptr(CohortMachineRow) m = NULL;
-        g_autoptr(GError) error_local = NULL;
-        if (!cohort_work_inflight_contains(w, id)) {
+        if (cohort_work_inflight_contains(w, id))
+            cohort_reclaim_queue(w, job_id, id);
+        else
             g_array_append_val(lazy, id);
-            continue;
-        }
-        m = cohort_store_machine_get_by_id(w->store, id, &error_local);
-        if (m == NULL) {
-            g_autofree gchar *name = g_strdup_printf("machine %" G_GINT64_FORMAT, id);
-            cohort_machine_work_job_count(w, job_id, id, name, error_local);
-        } else if (!cohort_machine_work_push(w, m, COHORT_MACHINE_OP_TEARDOWN, job_id,
-                                             &error_local)) {
-            cohort_machine_work_fail_unqueued(w, job_id, m, error_local);
-        }
     }
     if (ids->len == 0)
         cohort_machine_work_reclaim_empty(w, job_id);
