@@ -5,10 +5,10 @@
 #include "cohort-crash.h"
 #include "cohort-error.h"
 #include "cohort-machine-work.h"
-#include "cohort-reclaim.h"
 #include "cohort-names.h"
 #include "cohort-provision-network.h"
 #include "cohort-provision-seed.h"
+#include "cohort-reclaim.h"
 #include "cohort-seed.h"
 
 typedef struct {

@@ -4,7 +4,6 @@
 
 #include "config.h"
 
-#include "cohort-error.h"
 #include "cohort-machine-work.h"
 #include "cohort-reclaim.h"
 
