@@ -41,7 +41,7 @@ if [ $quick = 1 ]; then
     qemu_n=5; qemu_runs=1
     ready_n=5; ready_runs=1
     hosts_n=20; hosts_runs=1; hosts_image_mib=128
-    load_trainees=200; load_runs=1; load_seconds=4
+    load_trainees=200; load_runs=${COHORT_BENCH_LOAD_RUNS:-1}; load_seconds=4
     mem_cohorts=2; mem_trainees=500; mem_runs=1
 else
     td_sizes="86 1000"; td_runs_86=5; td_runs_1000=5
@@ -49,7 +49,7 @@ else
     qemu_n=10; qemu_runs=3
     ready_n=10; ready_runs=1
     hosts_n=20; hosts_runs=3; hosts_image_mib=512
-    load_trainees=200; load_runs=5; load_seconds=10
+    load_trainees=200; load_runs=${COHORT_BENCH_LOAD_RUNS:-5}; load_seconds=10
     mem_cohorts=10; mem_trainees=1000; mem_runs=${COHORT_BENCH_MEM_RUNS:-3}
 fi
 # The floor makes and uploads a seed disc per machine as cohortd does (its cloud-init seed,
@@ -766,7 +766,8 @@ bench_load() {
             daemon_stop
         done
     done
-    bench_load_instructions 200 2200
+    # COHORT_BENCH_LOAD_INSTRUCTIONS=0: the timed runs alone, for a side-by-side A/B
+    [ "${COHORT_BENCH_LOAD_INSTRUCTIONS:-1}" = 0 ] || bench_load_instructions 200 2200
 }
 
 # cohortd's instructions per list request (callgrind, every thread): two cohortds, each
