@@ -414,11 +414,13 @@ cohort_api_cohort_power(CohortApiRequest *req)
         cohort_api_finish(req, 0, NULL, &error);
 }
 
-/* A roster is answered later: its parsing runs in a worker (cohort-service.h). */
+/* A request answered later, paused until then. */
 typedef struct {
     CohortApi *api;
     SoupServerMessage *msg;
 } CohortApiPending;
+
+/* A roster is answered later: its parsing runs in a worker (cohort-service.h). */
 
 static void
 cohort_api_roster_done(JsonNode *answer, JsonNode *line_errors, const GError *error,
@@ -522,16 +524,47 @@ cohort_api_machines_list(CohortApiRequest *req)
         &error);
 }
 
+/* A machine request is answered once its row is committed with the others of its turn
+ * (cohort-store-group.c): paused until then. */
+static void
+cohort_api_machines_requested(gchar *text, const GError *error, gpointer user_data)
+{
+    CohortApiPending *pending = user_data;
+    CohortApiRequest req = {
+        .api = pending->api,
+        .msg = pending->msg,
+        .method = soup_server_message_get_method(pending->msg),
+    };
+
+    if (text != NULL)
+        cohort_api_respond_text(&req, 202, text);
+    else
+        cohort_api_respond_error(&req, error, NULL, NULL);
+    cohort_api_count(pending->api, soup_server_message_get_status(pending->msg));
+    soup_server_message_unpause(pending->msg);
+    g_object_unref(pending->msg);
+    g_free(pending);
+}
+
 static void
 cohort_api_machines_request(CohortApiRequest *req)
 {
     g_autoptr(JsonObject) body = cohort_api_actor_body(req);
+    CohortApiPending *pending;
     GError *error = NULL;
 
-    if (body != NULL)
-        cohort_api_finish_text(
-            req, 202, cohort_service_machine_request(req->api->service, req->actor, body, &error),
-            &error);
+    if (body == NULL)
+        return;
+    pending = g_new0(CohortApiPending, 1);
+    pending->api = req->api;
+    if (!cohort_service_machine_request_grouped(req->api->service, req->actor, body,
+                                                cohort_api_machines_requested, pending, &error)) {
+        g_free(pending);
+        cohort_api_finish_text(req, 202, NULL, &error);
+        return;
+    }
+    pending->msg = g_object_ref(req->msg);
+    soup_server_message_pause(req->msg);
 }
 
 static void

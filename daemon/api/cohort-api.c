@@ -425,6 +425,8 @@ cohort_api_free(CohortApi *self)
 {
     if (self == NULL)
         return;
+    /* requests written but not answered yet: committed and answered before the server goes */
+    cohort_service_settle(self->service);
     if (self->auth_report_timer != NULL) {
         g_source_destroy(self->auth_report_timer);
         g_source_unref(self->auth_report_timer);

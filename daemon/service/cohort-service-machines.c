@@ -206,9 +206,50 @@ cohort_service_machine_text(CohortService *svc, const CohortMachineRow *row)
     return cohort_json_writer_free_to_text(g_steal_pointer(&w));
 }
 
-gchar *
-cohort_service_machine_request(CohortService *svc, const CohortUserRow *actor, JsonObject *body,
-                               GError **error)
+/* A request written, until its work is pushed: what the push and the answer need. */
+typedef struct {
+    CohortService *svc;
+    CohortMachineRow *row;
+    CohortUserRow *trainee;
+    gchar *actor_login;
+    gchar *slug;
+    gchar *vnc_password;
+    gchar *guest_password;
+    CohortServiceAnswerDone done;
+    gpointer user_data;
+} CohortMachineRequest;
+
+static void
+cohort_machine_request_free(CohortMachineRequest *req)
+{
+    cohort_machine_row_free(req->row);
+    cohort_user_row_free(req->trainee);
+    g_free(req->actor_login);
+    g_free(req->slug);
+    g_free(req->vnc_password);
+    g_free(req->guest_password);
+    g_free(req);
+}
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(CohortMachineRequest, cohort_machine_request_free)
+
+static CohortUserRow *
+cohort_user_row_copy(const CohortUserRow *row)
+{
+    CohortUserRow *copy = g_new0(CohortUserRow, 1);
+
+    copy->id = row->id;
+    copy->login = g_strdup(row->login);
+    copy->display_name = g_strdup(row->display_name);
+    copy->role = g_strdup(row->role);
+    copy->created_at = g_strdup(row->created_at);
+    return copy;
+}
+
+/* The request's checks and its row with its audit record: in a transaction of its own, or
+ * (@grouped) as a member of the turn's group. */
+static CohortMachineRequest *
+cohort_service_machine_request_write(CohortService *svc, const CohortUserRow *actor,
+                                     JsonObject *body, gboolean grouped, GError **error)
 {
     static const gchar *const known[] = {"cohort", "trainee", NULL};
     g_autofree gchar *slug = NULL;
@@ -219,6 +260,7 @@ cohort_service_machine_request(CohortService *svc, const CohortUserRow *actor, J
     g_autoptr(CohortMachineRow) row = NULL;
     g_autofree gchar *vnc_password = NULL;
     g_autofree gchar *guest_password = NULL;
+    CohortMachineRequest *req;
 
     if (!cohort_json_check_members(body, known, error) ||
         !cohort_json_get_string(body, "cohort", TRUE, 64, &slug, error) ||
@@ -248,7 +290,8 @@ cohort_service_machine_request(CohortService *svc, const CohortUserRow *actor, J
     }
     /* the row and its audit record in one commit (a commit was ~20 k instructions of a
      * request's ~230 k); the work goes once both are written: intent before libvirt */
-    if (!cohort_store_begin(svc->store, error))
+    if (!(grouped ? cohort_store_group_join(svc->store, error)
+                  : cohort_store_begin(svc->store, error)))
         return NULL;
     row = cohort_service_machine_new(svc, cohort, trainee, &vnc_password, &guest_password, error);
     if (row != NULL)
@@ -259,10 +302,74 @@ cohort_service_machine_request(CohortService *svc, const CohortUserRow *actor, J
         cohort_service_audit(svc, actor->login, "machine.request", slug, *error);
         return NULL;
     }
-    if (!cohort_machine_work_push_new(svc->work, row, 0, trainee, vnc_password, guest_password,
-                                      error))
+    req = g_new0(CohortMachineRequest, 1);
+    req->svc = svc;
+    req->row = g_steal_pointer(&row);
+    req->trainee = enrolled != NULL ? g_steal_pointer(&enrolled) : cohort_user_row_copy(trainee);
+    req->actor_login = g_strdup(actor->login);
+    req->slug = g_steal_pointer(&slug);
+    req->vnc_password = g_steal_pointer(&vnc_password);
+    req->guest_password = g_steal_pointer(&guest_password);
+    return req;
+}
+
+/* Once the row is committed: its work, then the answer. */
+static gchar *
+cohort_service_machine_request_push(CohortMachineRequest *req, GError **error)
+{
+    if (!cohort_machine_work_push_new(req->svc->work, req->row, 0, req->trainee, req->vnc_password,
+                                      req->guest_password, error))
         return NULL;
-    return cohort_service_machine_text(svc, row);
+    return cohort_service_machine_text(req->svc, req->row);
+}
+
+gchar *
+cohort_service_machine_request(CohortService *svc, const CohortUserRow *actor, JsonObject *body,
+                               GError **error)
+{
+    g_autoptr(CohortMachineRequest) req =
+        cohort_service_machine_request_write(svc, actor, body, FALSE, error);
+
+    return req != NULL ? cohort_service_machine_request_push(req, error) : NULL;
+}
+
+static void
+cohort_service_machine_request_committed(const GError *error, gpointer user_data)
+{
+    CohortMachineRequest *req = user_data;
+    g_autoptr(GError) error_local = NULL;
+    gchar *text = NULL;
+
+    if (error != NULL) {
+        /* the group's commit failed: the row and its audit record went with it */
+        cohort_service_audit(req->svc, req->actor_login, "machine.request", req->slug, error);
+        req->done(NULL, error, req->user_data);
+        return;
+    }
+    text = cohort_service_machine_request_push(req, &error_local);
+    req->done(text, error_local, req->user_data);
+}
+
+gboolean
+cohort_service_machine_request_grouped(CohortService *svc, const CohortUserRow *actor,
+                                       JsonObject *body, CohortServiceAnswerDone done,
+                                       gpointer user_data, GError **error)
+{
+    CohortMachineRequest *req = cohort_service_machine_request_write(svc, actor, body, TRUE, error);
+
+    if (req == NULL)
+        return FALSE;
+    req->done = done;
+    req->user_data = user_data;
+    cohort_store_group_wait(svc->store, cohort_service_machine_request_committed, req,
+                            (GDestroyNotify)cohort_machine_request_free);
+    return TRUE;
+}
+
+void
+cohort_service_settle(CohortService *svc)
+{
+    cohort_store_group_settle(svc->store);
 }
 
 CohortMachineRow *

@@ -200,6 +200,16 @@ JsonNode *cohort_service_cohort_power(CohortService *svc, const CohortUserRow *a
 /* The request and the list answer their JSON text: they are what a class sends most. */
 gchar *cohort_service_machine_request(CohortService *svc, const CohortUserRow *actor,
                                       JsonObject *body, GError **error);
+/* The API's request: its row is written with the others of the main loop's turn, committed
+ * once (cohort_store_group_join()). FALSE and @error: refused now. TRUE: @done gets the
+ * answer's text (taken) or the error once the group has committed, on the loop's next turn
+ * or at cohort_service_settle(), never before this returns. */
+typedef void (*CohortServiceAnswerDone)(gchar *text, const GError *error, gpointer user_data);
+gboolean cohort_service_machine_request_grouped(CohortService *svc, const CohortUserRow *actor,
+                                                JsonObject *body, CohortServiceAnswerDone done,
+                                                gpointer user_data, GError **error);
+/* Answers every grouped request still waiting (cohortd's stop, before the API goes). */
+void cohort_service_settle(CohortService *svc);
 gchar *cohort_service_machine_list(CohortService *svc, const CohortUserRow *actor,
                                    const gchar *cohort, GError **error);
 JsonNode *cohort_service_machine_get(CohortService *svc, const CohortUserRow *actor, gint64 id,

@@ -42,7 +42,17 @@ struct _CohortStore {
      * COHORT_STORE_LISTS_TTL_S. */
     GHashTable *machine_lists;
     gint64 machine_lists_owner; /* the trainee of the machine being inserted; 0: unknown */
+    /* The group commit of a turn's requests (cohort-store-group.c). */
+    gboolean group_open;   /* the group's transaction, depth 1, is open */
+    gboolean group_member; /* a member's savepoint, depth 2, is open */
+    GSource *group_source; /* settles the group on the main loop's next turn */
+    GQueue group_waiting;  /* CohortStoreGroupWaiter, in the order they joined */
 };
+
+/* The group's commit now, if one is open: before anyone else writes. Its members are told
+ * at the next cohort_store_group_settle(). */
+void cohort_store_group_flush(CohortStore *self);
+void cohort_store_group_free(CohortStore *self);
 
 /* The caches, for the writes that keep them; cohort_store_on_update() calls these. */
 void cohort_store_usage_drop(CohortStore *self);

@@ -93,6 +93,8 @@ cohort_store_set_error(CohortStore *self, GError **error, const gchar *what, con
 gboolean
 cohort_store_exec(CohortStore *self, const gchar *sql, const gchar *what, GError **error)
 {
+    if (G_UNLIKELY(self->group_open) && !self->group_member)
+        cohort_store_group_flush(self);
     if (sqlite3_exec(self->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
         cohort_store_set_error(self, error, what, NULL, NULL);
         return FALSE;
@@ -152,8 +154,8 @@ cohort_store_sql_lookup(CohortStore *self, const gchar *sql)
 static GMutex cohort_store_lent_lock;
 static GHashTable *cohort_store_lent; /* sqlite3_stmt → GPtrArray (its SQL's free list) */
 
-CohortStmt *
-cohort_store_prepare(CohortStore *self, const gchar *sql, const gchar *what, GError **error)
+static CohortStmt *
+cohort_store_prepare_kept(CohortStore *self, const gchar *sql, const gchar *what, GError **error)
 {
     g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&cohort_store_lent_lock);
     CohortStoreSql *entry = cohort_store_sql_lookup(self, sql);
@@ -172,6 +174,19 @@ cohort_store_prepare(CohortStore *self, const gchar *sql, const gchar *what, GEr
         return NULL;
     }
     g_hash_table_insert(cohort_store_lent, stmt, entry->free_list);
+    return stmt;
+}
+
+CohortStmt *
+cohort_store_prepare(CohortStore *self, const gchar *sql, const gchar *what, GError **error)
+{
+    CohortStmt *stmt = cohort_store_prepare_kept(self, sql, what, error);
+
+    /* a write outside the group of requests: the group is committed first, so that this
+     * change neither waits for it nor is undone with it (BEGIN, SAVEPOINT, COMMIT read only) */
+    if (stmt != NULL && G_UNLIKELY(self->group_open) && !self->group_member &&
+        !sqlite3_stmt_readonly(stmt))
+        cohort_store_group_flush(self);
     return stmt;
 }
 
@@ -596,6 +611,7 @@ cohort_store_free(CohortStore *self)
 {
     if (self == NULL)
         return;
+    cohort_store_group_free(self);
     cohort_store_stmts_clear(self);
     cohort_store_usage_drop(self);
     cohort_store_tokens_drop(self);
@@ -637,7 +653,10 @@ cohort_store_begin(CohortStore *self, GError **error)
 {
     g_return_val_if_fail(self != NULL, FALSE);
 
-    /* Inside another (the results of a batch of work, cohort-jobs.c): a savepoint, which
+    if (self->group_open && !self->group_member)
+        cohort_store_group_flush(self);
+    /* Inside another (the results of a batch of work, cohort-jobs.c, or the group of
+     * requests, cohort-store-group.c): a savepoint, which
      * commits with the outer transaction and rolls back on its own. */
     if (self->depth > 0 && !sqlite3_get_autocommit(self->db)) {
         if (!cohort_store_exec_cached(self, "SAVEPOINT cohort_nested", "starting a transaction",
@@ -658,6 +677,11 @@ cohort_store_commit(CohortStore *self, GError **error)
 {
     g_return_val_if_fail(self != NULL, FALSE);
 
+    if (self->group_open && !self->group_member) {
+        /* nothing of the caller's is open: the group's is not theirs to end */
+        cohort_store_group_flush(self);
+        return TRUE;
+    }
     if (self->depth > 1) {
         if (!cohort_store_exec_cached(self, "RELEASE cohort_nested", "committing a transaction",
                                       error)) {
@@ -665,6 +689,9 @@ cohort_store_commit(CohortStore *self, GError **error)
             return FALSE;
         }
         self->depth--;
+        /* a member's part of the group is over */
+        if (self->depth == 1)
+            self->group_member = FALSE;
         return TRUE;
     }
     if (!cohort_store_exec_cached(self, "COMMIT", "committing a transaction", error)) {
@@ -685,6 +712,9 @@ cohort_store_rollback(CohortStore *self)
     cohort_store_usage_drop(self);
     cohort_store_machine_lists_drop(self);
 
+    /* nothing of the caller's is open: the group's is not theirs to undo */
+    if (self->group_open && !self->group_member)
+        cohort_store_group_flush(self);
     if (sqlite3_get_autocommit(self->db)) {
         self->depth = 0;
         return;
@@ -694,6 +724,8 @@ cohort_store_rollback(CohortStore *self)
                          NULL) != SQLITE_OK)
             g_warning("store %s: rolling back: %s", self->path, sqlite3_errmsg(self->db));
         self->depth--;
+        if (self->depth == 1)
+            self->group_member = FALSE;
         return;
     }
     if (sqlite3_exec(self->db, "ROLLBACK", NULL, NULL, NULL) != SQLITE_OK)

@@ -159,6 +159,18 @@ gboolean cohort_store_begin(CohortStore *self, GError **error);
 gboolean cohort_store_commit(CohortStore *self, GError **error);
 void cohort_store_rollback(CohortStore *self);
 
+/* A group commit (cohort-store-group.c): the writes of requests that arrive in one turn of
+ * the main loop, committed once. join() instead of begin(), then commit() or rollback() as
+ * usual; a member's commit is a savepoint's, and wait() says what to call once the group's
+ * transaction has committed (@error NULL) or failed. That is on the main loop's next turn,
+ * or at settle() (cohortd's stop); anyone else's write commits the group first. */
+typedef void (*CohortStoreGroupDone)(const GError *error, gpointer user_data);
+gboolean cohort_store_group_join(CohortStore *self, GError **error);
+void cohort_store_group_wait(CohortStore *self, CohortStoreGroupDone done, gpointer user_data,
+                             GDestroyNotify destroy);
+gboolean cohort_store_group_is_open(CohortStore *self);
+void cohort_store_group_settle(CohortStore *self);
+
 /* Errors: a UNIQUE violation is COHORT_ERROR_CONFLICT, a missing row COHORT_ERROR_NOT_FOUND,
  * a broken foreign key COHORT_ERROR_INVALID_ARGUMENT, the rest COHORT_ERROR_INTERNAL; every
  * message says which object. Inserts set row->id (and created_at when NULL). */

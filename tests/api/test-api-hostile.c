@@ -800,6 +800,72 @@ test_hostile_usage_streamed(void **state)
     }
 }
 
+/* One trainee asking for more than their quota on six connections at once: the requests of a
+ * turn are written as one group (cohort-store-group.c), and each still sees the machines the
+ * ones before it wrote. Two answered 202, four refused, two machines held. */
+#define RACE_REQUESTS 6
+static void
+test_hostile_quota_race(void **state)
+{
+    Fixture *fx = *state;
+    g_autoptr(JsonNode) roster = NULL;
+    g_autoptr(JsonNode) mine = NULL;
+    g_autofree gchar *token = NULL;
+    g_autofree gchar *request = NULL;
+    g_autofree gchar *body = NULL;
+    const gchar *code;
+    int fds[RACE_REQUESTS];
+    guint accepted = 0;
+    guint refused = 0;
+    guint status = 0;
+
+    json_node_unref(cohort_test_base_install(fx->d, "tiny", "{\"blank\":true}"));
+    json_node_unref(
+        cohort_test_http(fx->d, "POST", "/api/v1/cohorts", fx->d->admin_token,
+                         "{\"slug\":\"race-101\",\"template\":\"tiny\",\"starts_at\":"
+                         "\"2026-01-01T00:00:00Z\",\"ends_at\":\"2099-01-01T00:00:00Z\","
+                         "\"quota\":{\"machines\":2,\"vcpus\":8,\"memory_mib\":4096}}",
+                         NULL, &status, NULL));
+    assert_int_equal(status, 201);
+    roster = cohort_test_http(fx->d, "PUT", "/api/v1/cohorts/race-101/roster", fx->d->admin_token,
+                              "login,display_name\nsok-dara,Sok Dara\n", "text/csv", &status, NULL);
+    assert_int_equal(status, 200);
+    code = json_object_get_string_member(
+        json_array_get_object_element(
+            json_object_get_array_member(json_node_get_object(roster), "invitations"), 0),
+        "code");
+    token = redeem_code(fx->d, code, &status);
+    assert_int_equal(status, 200);
+
+    body = g_strdup("{\"cohort\":\"race-101\"}");
+    request =
+        g_strdup_printf("POST /api/v1/machines HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+                        "%s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+                        token, strlen(body), body);
+    /* all sent before any answer is read */
+    for (guint i = 0; i < RACE_REQUESTS; i++)
+        fds[i] = raw_connect(fx->d, 10);
+    for (guint i = 0; i < RACE_REQUESTS; i++)
+        raw_send(fds[i], request);
+    for (guint i = 0; i < RACE_REQUESTS; i++) {
+        g_autofree gchar *answer = raw_read_answer(fds[i]);
+        close(fds[i]);
+        if (answer == NULL)
+            fail_msg("request %u was not answered within 10 s", i);
+        if (g_str_has_prefix(answer, "HTTP/1.1 202 ")) {
+            accepted++;
+        } else {
+            assert_answer(answer, 409, "quota-exceeded");
+            refused++;
+        }
+    }
+    assert_int_equal(accepted, 2);
+    assert_int_equal(refused, RACE_REQUESTS - 2);
+    mine = cohort_test_http(fx->d, "GET", "/api/v1/machines", token, NULL, NULL, &status, NULL);
+    assert_int_equal(status, 200);
+    assert_int_equal(json_array_get_length(json_node_get_array(mine)), 2);
+}
+
 int
 main(void)
 {
@@ -823,6 +889,8 @@ main(void)
         cmocka_unit_test_prestate_setup_teardown(test_hostile_big_roster, fixture_setup,
                                                  fixture_teardown, NULL),
         cmocka_unit_test_prestate_setup_teardown(test_hostile_usage_streamed, fixture_setup,
+                                                 fixture_teardown, NULL),
+        cmocka_unit_test_prestate_setup_teardown(test_hostile_quota_race, fixture_setup,
                                                  fixture_teardown, NULL),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
