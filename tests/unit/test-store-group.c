@@ -76,8 +76,11 @@ static void
 add_user(CohortStore *store, const gchar *login)
 {
     g_autoptr(GError) error = NULL;
-    CohortUserRow row = {
-        .login = (gchar *)login, .display_name = (gchar *)login, .role = (gchar *)"trainee"};
+    /* created_at given: the insert fills a NULL one with a string of its own */
+    CohortUserRow row = {.login = (gchar *)login,
+                         .display_name = (gchar *)login,
+                         .role = (gchar *)"trainee",
+                         .created_at = (gchar *)"2026-12-01T08:00:00Z"};
 
     assert_true(cohort_store_user_insert(store, &row, &error));
     cohort_assert_no_error(error);
