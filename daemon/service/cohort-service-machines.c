@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include "cohort-auth.h"
+#include "cohort-crash.h"
 #include "cohort-error.h"
 #include "cohort-json.h"
 #include "cohort-machine-work.h"
@@ -346,6 +347,8 @@ cohort_service_machine_request_committed(const GError *error, gpointer user_data
         req->done(NULL, error, req->user_data);
         return;
     }
+    /* killed here (tests/api): committed, neither answered nor queued; reconcile makes it */
+    cohort_crash_point("request-committed");
     text = cohort_service_machine_request_push(req, &error_local);
     req->done(text, error_local, req->user_data);
 }

@@ -2071,6 +2071,60 @@ test_api_job_resumes_after_kill(void **state)
     cohort_test_daemon_stop(d);
 }
 
+/* kill -9 after a group of requests committed, before any was answered or its work queued
+ * (cohort-store-group.c): the caller got no answer, but the machine is there after a restart
+ * and reconcile makes it. */
+static void
+test_api_request_committed_then_killed(void **state)
+{
+    g_autoptr(GError) error = NULL;
+    CohortTestDaemon *d = cohort_test_daemon_start_with_config(
+        "[host:lab]\nuri=test://" COHORT_TEST_DATADIR "/crash-host.xml\naccel=tcg\npool=default\n",
+        &error);
+    g_autoptr(JsonNode) killed = NULL;
+    g_autoptr(JsonNode) mine = NULL;
+    g_autoptr(JsonNode) audit = NULL;
+    guint status = 0;
+
+    cohort_assert_no_error(error);
+    json_node_unref(http_ok(d, "POST", "/api/v1/cohorts", d->admin_token,
+                            "{\"slug\":\"crash\",\"template\":\"tiny\",\"starts_at\":"
+                            "\"2026-01-01T00:00:00Z\",\"ends_at\":\"2099-01-01T00:00:00Z\"}",
+                            201));
+    json_node_unref(cohort_test_http(d, "PUT", "/api/v1/cohorts/crash/roster", d->admin_token,
+                                     "login,display_name\nsok-dara,Sok Dara\n", "text/csv", &status,
+                                     NULL));
+    assert_int_equal(status, 200);
+
+    cohort_test_daemon_stop_keep(d);
+    assert_true(cohort_test_daemon_spawn(d, "request-committed:1", &error));
+    cohort_assert_no_error(error);
+    killed = cohort_test_http_full(d, "POST", "/api/v1/machines", d->admin_token,
+                                   "{\"cohort\":\"crash\",\"trainee\":\"sok-dara\"}", NULL, TRUE,
+                                   &status, NULL);
+    assert_int_equal(status, 0);
+    assert_int_equal(cohort_test_daemon_wait_killed(d, 60), SIGKILL);
+    assert_true(cohort_test_daemon_spawn(d, NULL, &error));
+    cohort_assert_no_error(error);
+    json_node_unref(machine_wait(d, d->admin_token, 1, "running"));
+    mine = http_ok(d, "GET", "/api/v1/machines?cohort=crash", d->admin_token, NULL, 200);
+    assert_int_equal(json_array_get_length(json_node_get_array(mine)), 1);
+    /* its audit record was committed with it */
+    audit = http_ok(d, "GET", "/api/v1/audit", d->admin_token, NULL, 200);
+    {
+        JsonArray *entries = json_node_get_array(audit);
+        guint requested = 0;
+        for (guint i = 0; i < json_array_get_length(entries); i++) {
+            JsonObject *entry = json_array_get_object_element(entries, i);
+            if (g_strcmp0(json_object_get_string_member(entry, "action"), "machine.request") == 0 &&
+                g_strcmp0(json_object_get_string_member(entry, "result"), "ok") == 0)
+                requested++;
+        }
+        assert_int_equal(requested, 1);
+    }
+    cohort_test_daemon_stop(d);
+}
+
 /* What cohortd's environment holds for glibc once it runs, with @given in GLIBC_TUNABLES
  * when it starts (NULL: not set). */
 static gchar *
@@ -2975,6 +3029,7 @@ main(void)
         cmocka_unit_test(test_api_template_reload),
         cmocka_unit_test(test_api_machine_states_pending),
         cmocka_unit_test(test_api_job_resumes_after_kill),
+        cmocka_unit_test(test_api_request_committed_then_killed),
         cmocka_unit_test(test_api_malloc_tunable),
         cmocka_unit_test(test_api_reconnect_does_not_block),
         cmocka_unit_test(test_api_orphan_domain),
