@@ -300,7 +300,12 @@ cohort_service_machine_request_write(CohortService *svc, const CohortUserRow *ac
     if (row == NULL || !cohort_store_commit(svc->store, error)) {
         if (row == NULL)
             cohort_store_rollback(svc->store);
+        /* a refusal's record is a member of the group too: written alone, it would commit
+         * the group first (a class retrying over its quota split every turn's group) */
+        grouped = grouped && cohort_store_group_join(svc->store, NULL);
         cohort_service_audit(svc, actor->login, "machine.request", slug, *error);
+        if (grouped && !cohort_store_commit(svc->store, NULL))
+            g_warning("machine.request by %s: the refusal was not recorded", actor->login);
         return NULL;
     }
     req = g_new0(CohortMachineRequest, 1);

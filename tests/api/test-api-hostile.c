@@ -810,6 +810,10 @@ test_hostile_quota_race(void **state)
     Fixture *fx = *state;
     g_autoptr(JsonNode) roster = NULL;
     g_autoptr(JsonNode) mine = NULL;
+    g_autoptr(JsonNode) audit = NULL;
+    JsonArray *entries;
+    guint audited_ok = 0;
+    guint audited_refused = 0;
     g_autofree gchar *token = NULL;
     g_autofree gchar *request = NULL;
     g_autofree gchar *body = NULL;
@@ -864,6 +868,23 @@ test_hostile_quota_race(void **state)
     mine = cohort_test_http(fx->d, "GET", "/api/v1/machines", token, NULL, NULL, &status, NULL);
     assert_int_equal(status, 200);
     assert_int_equal(json_array_get_length(json_node_get_array(mine)), 2);
+    /* every one of them in the audit log, the refusals too (written within the group) */
+    audit = cohort_test_http(fx->d, "GET", "/api/v1/audit", fx->d->admin_token, NULL, NULL, &status,
+                             NULL);
+    assert_int_equal(status, 200);
+    entries = json_node_get_array(audit);
+    for (guint i = 0; i < json_array_get_length(entries); i++) {
+        JsonObject *entry = json_array_get_object_element(entries, i);
+        const gchar *result = json_object_get_string_member(entry, "result");
+        if (g_strcmp0(json_object_get_string_member(entry, "action"), "machine.request") != 0)
+            continue;
+        if (g_strcmp0(result, "ok") == 0)
+            audited_ok++;
+        else if (g_strcmp0(result, "quota-exceeded") == 0)
+            audited_refused++;
+    }
+    assert_int_equal(audited_ok, 2);
+    assert_int_equal(audited_refused, RACE_REQUESTS - 2);
 }
 
 int
