@@ -233,19 +233,6 @@ cohort_machine_request_free(CohortMachineRequest *req)
 }
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(CohortMachineRequest, cohort_machine_request_free)
 
-static CohortUserRow *
-cohort_user_row_copy(const CohortUserRow *row)
-{
-    CohortUserRow *copy = g_new0(CohortUserRow, 1);
-
-    copy->id = row->id;
-    copy->login = g_strdup(row->login);
-    copy->display_name = g_strdup(row->display_name);
-    copy->role = g_strdup(row->role);
-    copy->created_at = g_strdup(row->created_at);
-    return copy;
-}
-
 /* The request's checks and its row with its audit record: in a transaction of its own, or
  * (@grouped) as a member of the turn's group. */
 static CohortMachineRequest *

@@ -157,8 +157,8 @@ cohort_store_token_free(CohortStoreToken *token)
     g_free(token);
 }
 
-static CohortUserRow *
-cohort_user_row_dup(const CohortUserRow *row)
+CohortUserRow *
+cohort_user_row_copy(const CohortUserRow *row)
 {
     CohortUserRow *copy = g_new0(CohortUserRow, 1);
 
@@ -195,7 +195,7 @@ cohort_store_token_lookup(CohortStore *self, const gchar *token_hash, GError **e
 
     known = self->tokens != NULL ? g_hash_table_lookup(self->tokens, token_hash) : NULL;
     if (known != NULL && now - known->found_at < COHORT_STORE_TOKEN_TTL_S * G_USEC_PER_SEC)
-        return cohort_user_row_dup(known->user);
+        return cohort_user_row_copy(known->user);
 
     stmt = cohort_store_prepare(self,
                                 "SELECT " USER_COLUMNS " FROM tokens t JOIN users u"
@@ -216,7 +216,7 @@ cohort_store_token_lookup(CohortStore *self, const gchar *token_hash, GError **e
                                              (GDestroyNotify)cohort_store_token_free);
     }
     known = g_new0(CohortStoreToken, 1);
-    known->user = cohort_user_row_dup(user);
+    known->user = cohort_user_row_copy(user);
     known->found_at = now;
     g_hash_table_replace(self->tokens, g_strdup(token_hash), known);
     return user;

@@ -124,6 +124,7 @@ typedef struct {
 
 void cohort_host_row_free(CohortHostRow *row);
 void cohort_user_row_free(CohortUserRow *row);
+CohortUserRow *cohort_user_row_copy(const CohortUserRow *row);
 void cohort_cohort_row_free(CohortCohortRow *row);
 void cohort_machine_row_free(CohortMachineRow *row);
 void cohort_job_row_free(CohortJobRow *row);
