@@ -421,7 +421,6 @@ typedef struct {
 } CohortApiPending;
 
 /* A roster is answered later: its parsing runs in a worker (cohort-service.h). */
-
 static void
 cohort_api_roster_done(JsonNode *answer, JsonNode *line_errors, const GError *error,
                        gpointer user_data)
